@@ -1,0 +1,264 @@
+"""Load a contract folder into a store: discover files, stream, validate, check references, load.
+
+Nothing is dropped silently. Each row ends in exactly one of: loaded, unchanged (already in
+the store, or repeated with the same content in the file), rejected (written to the
+rejects file with file, line, reason and the row as read).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from graphsvc.model import ENTITY_TABLES, LOAD_ORDER, EntityTable
+from graphsvc.store import GraphStore, IngestFileRecord
+from graphsvc.store.base import LINE
+from ingest.aliases import FILE_ALIASES, map_headers
+from ingest.readers import SUFFIXES, RawBatch, SourceFile, open_source
+from ingest.validate import REASON, STATUS, BatchValidator
+
+__all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder"]
+
+
+class IngestError(Exception):
+    """The folder could not be read at all; nothing was loaded."""
+
+
+@dataclass
+class FileReport:
+    file: str
+    table: str
+    read: int = 0
+    loaded: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
+class IngestReport:
+    run_id: str
+    folder: str
+    files: list[FileReport]
+    rejects_path: Path | None
+    unrecognised_files: list[str]
+
+    @property
+    def totals(self) -> dict[str, int]:
+        keys = ("read", "loaded", "unchanged", "rejected")
+        return {k: sum(getattr(f, k) for f in self.files) for k in keys}
+
+
+def _file_table(path: Path) -> str | None:
+    stem = path.stem.lower()
+    for name in LOAD_ORDER:
+        if stem == name or stem.startswith(name + "_") or stem.startswith(name + "-"):
+            return name
+        if any(stem.startswith(alias) for alias in FILE_ALIASES[name]):
+            return name
+    return None
+
+
+def discover(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """Contract files in load order (a table may span files, e.g. ``settlements_2024-01.csv``),
+    and the names of files that match no table."""
+    if not folder.is_dir():
+        raise IngestError(f"{folder} is not a folder; pass the folder holding persons.csv, settlements.csv ...")
+    found: dict[str, list[Path]] = {name: [] for name in LOAD_ORDER}
+    unrecognised = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        table = _file_table(path) if path.suffix.lower() in SUFFIXES else None
+        if table is None:
+            unrecognised.append(path.name)
+        else:
+            found[table].append(path)
+    files = [(name, path) for name in LOAD_ORDER for path in found[name]]
+    if not files:
+        expected = ", ".join(f"{n}.csv" for n in LOAD_ORDER)
+        raise IngestError(f"no contract files in {folder}: expected some of {expected} (or .parquet / .xlsx)")
+    return files, unrecognised
+
+
+class _RejectsWriter:
+    """Opened on the first reject, so a clean run leaves no empty file behind."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = None
+        self._writer: csv.writer | None = None  # type: ignore[valid-type]
+
+    def write(self, file: str, line: int, reason: str, row: str) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["file", "line", "reason", "row"])
+        self._writer.writerow([file, line, reason, row])
+
+    @property
+    def used(self) -> bool:
+        return self._writer is not None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class _FileLoader:
+    """Streams one file into the store."""
+
+    def __init__(self, store: GraphStore, table: EntityTable, source: SourceFile, rejects: _RejectsWriter) -> None:
+        self.store = store
+        self.table = table
+        self.source = source
+        self.rejects = rejects
+        self.mapping, ignored = map_headers(table.name, source.headers)
+        present = set(self.mapping.values())
+        self.report = FileReport(
+            file=source.path.name,
+            table=table.name,
+            ignored_columns=ignored,
+            missing_columns=[c.name for c in table.columns if c.required and c.name not in present],
+            note=source.note,
+        )
+        # References are checked only against tables that hold data: a folder without
+        # prescribers.csv cannot make its claims' prescriber ids unknown.
+        self.checked_refs = {
+            c.name: [t for t in c.ref if store.has_rows(t)] for c in table.columns if c.ref
+        }
+
+    def run(self, advance) -> FileReport:  # type: ignore[no-untyped-def]
+        validator = BatchValidator(self.table)
+        try:
+            for batch in self.source.batches(advance):
+                self._load_batch(validator, batch)
+        finally:
+            validator.close()
+        return self.report
+
+    def _canonical(self, raw: pa.Table) -> pa.Table:
+        by_canonical = {canonical: raw.column(name) for name, canonical in self.mapping.items()}
+        n = raw.num_rows
+        return pa.table(
+            {c: by_canonical.get(c, pa.nulls(n, pa.string())) for c in self.table.column_names}
+        )
+
+    def _load_batch(self, validator: BatchValidator, batch: RawBatch) -> None:
+        report = self.report
+        report.read += batch.table.num_rows + len(batch.malformed)
+        for bad in batch.malformed:
+            self._reject(bad.line, bad.reason, bad.text)
+        if batch.table.num_rows == 0:
+            return
+        checked = validator.validate(self._canonical(batch.table), batch.lines)
+        status = checked.column(STATUS)
+        self._reject_rows(batch, checked.filter(pc.equal(status, "reject")))
+        report.unchanged += pc.sum(pc.equal(status, "repeat")).as_py() or 0
+        good = checked.filter(pc.equal(status, "ok")).drop_columns([STATUS, REASON])
+        good = self._check_references(batch, good)
+        if good.num_rows == 0:
+            return
+        result = self.store.load(self.table, good)
+        report.loaded += result.loaded
+        report.unchanged += result.unchanged
+        self._reject_rows(batch, result.conflicts)
+
+    def _check_references(self, batch: RawBatch, good: pa.Table) -> pa.Table:
+        bad_reason = pa.nulls(good.num_rows, pa.string())
+        for column, tables in self.checked_refs.items():
+            values = good.column(column)
+            known_in = [(t, self.store.existing_keys(t, values)) for t in tables]
+            if column == "agent_id":
+                good = good.append_column("agent_type", self._agent_type(values, known_in))
+            if not tables:
+                continue
+            known = pc.is_in(values, value_set=pa.concat_arrays([k for _, k in known_in]))
+            unknown = pc.and_(pc.is_valid(values), pc.invert(known))
+            names = " or ".join(tables)
+            reason = pc.binary_join_element_wise(f"unknown {column} ", values, f" (not in {names})", "")
+            bad_reason = pc.if_else(pc.and_(unknown, pc.is_null(bad_reason)), reason, bad_reason)
+        if "agent_id" in self.table.column_names and "agent_type" not in good.column_names:
+            good = good.append_column("agent_type", pa.nulls(good.num_rows, pa.string()))
+        rejected = pc.is_valid(bad_reason)
+        if pc.any(rejected).as_py():
+            self._reject_rows(
+                batch, pa.table({LINE: good.column(LINE), REASON: bad_reason}).filter(rejected)
+            )
+            good = good.filter(pc.invert(rejected))
+        return good
+
+    @staticmethod
+    def _agent_type(values: pa.ChunkedArray, known_in: list[tuple[str, pa.Array]]) -> pa.ChunkedArray:
+        label = {"intermediaries": "intermediary", "persons": "person"}
+        result = pa.nulls(len(values), pa.string())
+        for table, keys in reversed(known_in):
+            result = pc.if_else(pc.is_in(values, value_set=keys), label[table], result)
+        return result
+
+    def _reject_rows(self, batch: RawBatch, rejected: pa.Table) -> None:
+        if rejected.num_rows == 0:
+            return
+        positions = pc.index_in(rejected.column(LINE), value_set=batch.lines)
+        raw_rows = batch.table.take(positions).to_pylist()
+        reasons = rejected.column(REASON if REASON in rejected.column_names else "reason").to_pylist()
+        for line, reason, raw in zip(rejected.column(LINE).to_pylist(), reasons, raw_rows):
+            self._reject(line, reason, json.dumps(raw, ensure_ascii=False))
+
+    def _reject(self, line: int, reason: str, row: str) -> None:
+        self.report.rejected += 1
+        self.rejects.write(self.report.file, line, reason, row)
+
+
+def _new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def ingest_folder(
+    store: GraphStore, folder: Path, *, rejects_dir: Path, progress: bool = True
+) -> IngestReport:
+    """Load every contract file of ``folder`` into ``store``.
+
+    Raises ``IngestError`` only when the folder cannot be read at all; a bad file or row is
+    reported and the rest still loads.
+    """
+    files, unrecognised = discover(folder)
+    run_id = _new_run_id()
+    rejects = _RejectsWriter(rejects_dir / f"rejects-{run_id}.csv")
+    reports = []
+    try:
+        for table_name, path in files:
+            reports.append(_ingest_file(store, ENTITY_TABLES[table_name], path, rejects, progress))
+    finally:
+        rejects.close()
+    rejects_path = rejects.path if rejects.used else None
+    for r in reports:
+        store.record_ingest(
+            IngestFileRecord(run_id, str(folder), r.file, r.table, r.read, r.loaded, r.unchanged, r.rejected,
+                             str(rejects_path) if rejects_path else None)
+        )
+    return IngestReport(run_id, str(folder), reports, rejects_path, unrecognised)
+
+
+def _ingest_file(store: GraphStore, table: EntityTable, path: Path, rejects: _RejectsWriter, progress: bool) -> FileReport:
+    try:
+        source = open_source(path)
+    except Exception as exc:  # a corrupt file must not stop the other files
+        report = FileReport(file=path.name, table=table.name, note=f"could not be read: {exc}")
+        return report
+    loader = _FileLoader(store, table, source, rejects)
+    with tqdm(total=source.size or None, unit=source.unit, unit_scale=True, desc=path.name,
+              disable=not progress, leave=False) as bar:
+        return loader.run(bar.update)
+
