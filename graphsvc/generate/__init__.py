@@ -1,0 +1,145 @@
+"""Demo-city generator: a contract folder with routine claims, look-alikes and planted rings.
+
+``generate_city(out, persons=N, seed=S)`` writes ``out/`` (the contract files) and
+``out-truth.json`` beside it, never inside it, so ingesting the folder cannot read the answers.
+The same seed gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from graphsvc.generate import text
+from graphsvc.generate.city import City, build_city, routine_settlements
+from graphsvc.generate.groups import Planted, plant_groups
+from graphsvc.generate.writer import ContractWriter, institution_ids, settlement_columns
+
+__all__ = ["generate_city", "truth_path"]
+
+_CHUNK_PERSONS = 100_000
+
+
+def truth_path(out: Path) -> Path:
+    return out.parent / f"{out.name}-truth.json"
+
+
+def generate_city(out: Path, *, persons: int, seed: int, dirt: float = 0.001, progress: bool = True) -> dict[str, Any]:
+    """Write a demo city of ``persons`` insured persons and return a summary.
+
+    Parameters
+    ----------
+    out : Path
+        Contract folder to write (created).
+    persons : int
+        Insured persons; claims come to about ten per person.
+    seed : int
+        Everything random derives from it.
+    dirt : float
+        Share of claim rows given dirt real exports have; a tenth of those are broken
+        beyond repair and must be rejected by ingest.
+    """
+    if persons < 5_000:
+        raise ValueError("a demo city needs at least 5000 persons to hold its look-alikes and rings")
+    rng = np.random.default_rng(seed)
+    city = build_city(rng, persons)
+    planted = plant_groups(city, rings_per_pattern=max(2, round(persons / 50_000)))
+    writer = ContractWriter(out, rng, dirt)
+    _write_institutions(writer, city)
+    _write_people(writer, city, planted)
+    serial = 1
+    chunks = range(0, persons, _CHUNK_PERSONS)
+    for start in tqdm(chunks, desc="claims", unit="chunk", disable=not progress):
+        frame = routine_settlements(city, np.arange(start, min(start + _CHUNK_PERSONS, persons)))
+        n = len(frame["person"])
+        writer.write_settlements(settlement_columns(city, frame, serial), dirty=True)
+        serial += n
+    for frame in planted.frames:
+        writer.write_settlements(settlement_columns(city, frame, serial), dirty=False)
+        serial += len(frame["person"])
+    writer.close()
+    truth = {
+        "seed": seed,
+        "persons": persons,
+        "settlements": writer.settlements_written,
+        "broken_settlement_rows": writer.broken,
+        "rings": planted.rings,
+        "lookalikes": planted.lookalikes,
+    }
+    truth_path(out).write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
+    return {k: v for k, v in truth.items() if k not in ("rings", "lookalikes")} | {
+        "rings": len(planted.rings), "lookalikes": len(planted.lookalikes), "truth": str(truth_path(out))}
+
+
+def _write_institutions(writer: ContractWriter, city: City) -> None:
+    writer.write_table("institutions", {
+        "institution_id": institution_ids(city),
+        "name": pa.array(city.inst_name),
+        "kind": pa.array(city.inst_kind),
+        "level": pa.array(city.inst_level),
+        "ownership": pa.array(["private" if p else "public" for p in city.inst_private]),
+        "address": pa.array(city.inst_address),
+        "phone": pa.array([str(p) for p in city.inst_phone]),
+        "region_code": pa.array([str(city.region_codes[r]) for r in city.inst_region]),
+    })
+    k = len(city.presc_inst)
+    writer.write_table("prescribers", {
+        "prescriber_id": text.ids("DR", np.arange(k), 5),
+        "name": text.names(city.rng, k),
+        "institution_id": institution_ids(city).take(pa.array(np.asarray(city.presc_inst, int))),
+        "phone": pa.array((18_600_000_000 + np.arange(k) * 31).astype(str)),
+    })
+
+
+def _write_people(writer: ContractWriter, city: City, planted: Planted) -> None:
+    n = city.n
+    everyone = np.arange(n)
+    id_numbers = text.id_numbers(city.region_codes[city.region], city.birth_day, everyone, city.male)
+    # A few ID numbers are mistyped at registration: flagged by ingest, not rejected.
+    mistyped = city.rng.random(n) < 0.002
+    id_numbers = pc.if_else(pa.array(mistyped), pc.utf8_replace_slice(id_numbers, 17, 18, "0"), id_numbers)
+    died = city.death_minute < text.PERIOD_DAYS * 24 * 60
+    death_day = (np.datetime64("2026-01-01") - np.datetime64("1970-01-01")).astype(int) + city.death_minute // (24 * 60)
+    writer.write_table("persons", {
+        "person_id": text.ids("P", everyone, 7),
+        "id_number": id_numbers,
+        "name": text.names(city.rng, n),
+        "gender": pa.array(np.where(city.male, "M", "F")),
+        "birth_date": text.dates(city.birth_day),
+        "phone": pa.array(city.phone.astype(str)),
+        "address": city.person_address(everyone),
+        "region_code": pa.array(city.region_codes[city.region].astype(str)),
+        "insurance_type": pa.array(np.where(city.employee, "employee", "resident")),
+        "death_date": pc.if_else(pa.array(died), text.dates(np.where(died, death_day, 0)), pa.nulls(n, pa.string())),
+    })
+    has_voucher = np.flatnonzero(city.device >= 0)
+    cards = pa.concat_tables([
+        pa.table({
+            "card_id": text.ids("C", everyone, 7),
+            "person_id": text.ids("P", everyone, 7),
+            "kind": pa.array(np.full(n, "card")),
+            "issued_date": text.dates(city.rng.integers(15_000, 20_000, n)),
+            "bound_phone": pa.nulls(n, pa.string()),
+            "device_id": pa.nulls(n, pa.string()),
+        }),
+        pa.table({
+            "card_id": text.ids("E", has_voucher, 7),
+            "person_id": text.ids("P", has_voucher, 7),
+            "kind": pa.array(np.full(len(has_voucher), "evoucher")),
+            "issued_date": text.dates(city.rng.integers(18_500, 20_400, len(has_voucher))),
+            "bound_phone": pa.array(city.phone[city.device[has_voucher]].astype(str)),
+            "device_id": text.ids("D", city.device[has_voucher], 7),
+        }),
+        pa.Table.from_pylist(planted.cards, schema=pa.schema([(c, pa.string()) for c in
+                             ("card_id", "person_id", "kind", "issued_date", "bound_phone", "device_id")])),
+    ])
+    writer.write_table("cards", {name: cards.column(name) for name in cards.column_names})
+    if planted.intermediaries:
+        inter = pa.Table.from_pylist(planted.intermediaries)
+        writer.write_table("intermediaries", {name: inter.column(name) for name in inter.column_names})
