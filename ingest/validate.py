@@ -38,6 +38,14 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
 
 
+_WHITESPACE = "chr(32) || chr(9) || chr(10) || chr(13)"
+"""DuckDB's one-argument trim() strips spaces only; exports also carry tabs and line breaks."""
+
+
+def _trim(sql: str) -> str:
+    return f"trim({sql}, {_WHITESPACE})"
+
+
 def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -54,7 +62,8 @@ def _cleaned(col: Column) -> str:
     """The column as trimmed text, NULL when empty; kind-specific tidying."""
     raw = _ident(col.name)
     if col.kind == "text":
-        return rf"nullif(trim(regexp_replace({raw}, '\s+', ' ', 'g')), '')"
+        collapsed = rf"regexp_replace({raw}, '\s+', ' ', 'g')"
+        return f"nullif({_trim(collapsed)}, '')"
     if col.kind in ("address", "id_number"):
         # Chinese addresses carry no meaningful spaces; stray ones would split one address in two.
         tidy = rf"regexp_replace({raw}, '\s+', '', 'g')"
@@ -67,7 +76,7 @@ def _cleaned(col: Column) -> str:
             f"WHEN len({digits}) = 15 AND {digits} LIKE '00861%' THEN substr({digits}, 5) ELSE {digits} END"
         )
         return f"nullif({national}, '')"
-    return f"nullif(trim({raw}), '')"
+    return f"nullif({_trim(raw)}, '')"
 
 
 def _enum_spellings(table: EntityTable, col: Column) -> dict[str, str]:
@@ -92,7 +101,8 @@ def _typed(table: EntityTable, col: Column, cleaned: str) -> str:
         cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in _enum_spellings(table, col).items())
         return f"CASE lower({cleaned}) {cases} END"
     if col.kind == "list":
-        parts = f"list_filter(list_transform(string_split({cleaned}, ';'), lambda s: trim(s)), lambda s: s <> '')"
+        trimmed = _trim("s")
+        parts = f"list_filter(list_transform(string_split({cleaned}, ';'), lambda s: {trimmed}), lambda s: s <> '')"
         return f"CASE WHEN len({parts}) > 0 THEN {parts} END"
     return cleaned
 

@@ -62,6 +62,10 @@ class GraphStore(ABC):
         """Persist rows whose keys are not stored yet (``_line`` already removed)."""
 
     @abstractmethod
+    def _scan(self, table: EntityTable) -> pa.Table:
+        """Every stored row of ``table``: the model's columns, derived columns and ``_row_hash``."""
+
+    @abstractmethod
     def _row_count(self, table: EntityTable) -> int:
         """Number of stored rows (nodes) of an entity table."""
 
@@ -131,6 +135,12 @@ class GraphStore(ABC):
         if len(distinct) == 0:
             return pa.array([], pa.string())
         return self._stored_hashes(table, distinct).column(table.key).combine_chunks()
+
+    @final
+    def rows(self, table_name: str) -> pa.Table:
+        """A whole entity table, sorted by key (exports, checks that two stores agree)."""
+        table = ENTITY_TABLES[table_name]
+        return self._scan(table).sort_by(table.key)
 
     @final
     def has_rows(self, table_name: str) -> bool:

@@ -114,6 +114,9 @@ class EmbeddedStore(GraphStore):
         finally:
             self._con.unregister("_rows")
 
+    def _scan(self, table: EntityTable) -> pa.Table:
+        return self._con.sql(f"SELECT * FROM {table.name}").to_arrow_table()
+
     def _row_count(self, table: EntityTable) -> int:
         return self._scalar(f"SELECT count(*) FROM {table.name}")
 

@@ -1,0 +1,1 @@
+"""Investigative queries over a ``GraphStore``: what the CLI and the API call, never the store's internals."""

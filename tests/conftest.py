@@ -1,0 +1,39 @@
+"""Shared fixtures: every store test runs once per backend."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from graphsvc.config import Settings
+from graphsvc.store import GraphStore, open_store
+
+BACKENDS = ["embedded"]
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", backend=request.param)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[GraphStore]:
+    with open_store(settings) as s:
+        yield s
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], *, encoding: str = "utf-8-sig") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding=encoding) as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def read_rejects(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))

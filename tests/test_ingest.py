@@ -1,0 +1,237 @@
+"""Ingest: rejects with file, line and reason; normalisation; idempotence; formats; restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import read_rejects, write_csv
+from graphsvc.config import Settings
+from graphsvc.store import GraphStore, open_store
+from ingest.pipeline import IngestError, ingest_folder
+
+PERSON_HEADER = ["person_id", "id_number", "name", "gender", "birth_date", "phone", "address", "region_code",
+                 "insurance_type", "death_date"]
+PERSONS = [
+    ["P1", "11010519491231002X", "张三", "M", "1949-12-31", "13800138000", "北京市朝阳区幸福村1号", "110105", "resident", ""],
+    ["P2", "110105194912310021", "李四", "F", "1949-12-31", "13900139000", "北京市朝阳区幸福村1号", "110105", "resident", ""],
+    ["P3", "", "王五", "M", "1980-01-02", "", "北京市朝阳区幸福村2号", "110105", "employee", "2026-03-01"],
+]
+INSTITUTIONS = [["H1", "康民医院", "hospital", "1", "private", "北京市朝阳区民主街1号", "01088886666", "110105"],
+                ["PH1", "益丰大药房", "pharmacy", "", "private", "北京市朝阳区解放路2号", "", "110105"]]
+INST_HEADER = ["institution_id", "name", "kind", "level", "ownership", "address", "phone", "region_code"]
+SETTLE_HEADER = ["settlement_id", "kind", "person_id", "card_id", "institution_id", "start_time", "end_time",
+                 "total_amount", "fund_amount", "contact_phone", "items"]
+GOOD_SETTLEMENTS = [
+    ["S1", "inpatient", "P1", "", "H1", "2026-03-05T09:14:00", "2026-03-10 10:00:00", "8000.00", "6000.00", "15900000001", ""],
+    ["S2", "inpatient", "P2", "", "H1", "2026-03-05 09:20:00", "2026-03-10 10:00:00", "7000", "5000", "15900000001", ""],
+    ["S3", "pharmacy", "P3", "", "PH1", "2026-04-01 10:00:00", "", "120.5", "80", "", "人血白蛋白;阿莫西林"],
+]
+
+
+def city_folder(root: Path, settlements: list[list[str]] = GOOD_SETTLEMENTS) -> Path:
+    folder = root / "city"
+    write_csv(folder / "persons.csv", PERSON_HEADER, PERSONS)
+    write_csv(folder / "institutions.csv", INST_HEADER, INSTITUTIONS)
+    write_csv(folder / "settlements.csv", SETTLE_HEADER, settlements)
+    return folder
+
+
+def ingest(store: GraphStore, folder: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    return ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
+
+
+def test_each_kind_of_bad_row_is_rejected_with_line_and_reason_and_good_rows_load(store, tmp_path):
+    bad = [
+        ["S10", "outpatient", "", "", "H1", "2026-03-05 09:00:00", "", "10", "5", "", ""],            # line 5
+        ["S11", "outpatient", "P1", "", "H1", "2026-02-30 09:00:00", "", "10", "5", "", ""],          # line 6
+        ["S12", "outpatient", "P1", "", "H1", "2026-03-05 09:00:00", "", "ten yuan", "5", "", ""],    # line 7
+        ["S13", "outpatient", "P404", "", "H1", "2026-03-05 09:00:00", "", "10", "5", "", ""],        # line 8
+        ["S14", "checkup", "P1", "", "H1", "2026-03-05 09:00:00", "", "10", "5", "", ""],             # line 9
+        ["S15", "inpatient", "P1", "", "H1", "2026-03-05 09:00:00", "2026-03-01 09:00:00", "1", "1", "", ""],  # line 10
+        ["S1", "inpatient", "P1", "", "H1", "2026-03-05T09:14:00", "2026-03-10 10:00:00", "9999", "6000", "", ""],  # 11
+        ["S16", "outpatient", "P1", "", "H9", "2026-03-05 09:00:00", "", "10", "5", "", ""],          # line 12
+        ["S17", "outpatient", "P1", "", "H1", "2026-03-05 09:00:00", "", "10", "5", "12", ""],        # line 13
+    ]
+    folder = city_folder(tmp_path, GOOD_SETTLEMENTS + bad + [["S18", "outpatient", "P2", "", "H1", "2026-05-01 08:00:00", "", "10", "5", "", ""]])
+    report = ingest(store, folder, tmp_path)
+
+    settlements = next(f for f in report.files if f.table == "settlements")
+    assert (settlements.read, settlements.loaded, settlements.rejected) == (13, 4, 9)
+    rejects = {int(r["line"]): r["reason"] for r in read_rejects(report.rejects_path) if r["file"] == "settlements.csv"}
+    assert rejects == {
+        5: "missing required person_id",
+        6: 'unparseable start_time "2026-02-30 09:00:00"',
+        7: 'unparseable total_amount "ten yuan"',
+        8: "unknown person_id P404 (not in persons)",
+        9: 'invalid kind "checkup" (expected inpatient, outpatient, pharmacy)',
+        10: "end_time before start_time",
+        11: "duplicate settlement_id S1 with other content (first at line 2)",
+        12: "unknown institution_id H9 (not in institutions)",
+        13: 'unparseable contact_phone "12"',
+    }
+    loaded = set(store.rows("settlements").column("settlement_id").to_pylist())
+    assert loaded == {"S1", "S2", "S3", "S18"}
+
+
+def test_rejected_row_keeps_its_original_content(store, tmp_path):
+    folder = city_folder(tmp_path, [["S9", "outpatient", "P1", "", "H1", "yesterday", "", "10", "5", "", ""]])
+    report = ingest(store, folder, tmp_path)
+    [reject] = read_rejects(report.rejects_path)
+    assert reject["file"] == "settlements.csv" and reject["line"] == "2"
+    assert '"start_time": "yesterday"' in reject["row"] and '"settlement_id": "S9"' in reject["row"]
+
+
+def test_malformed_records_are_rejected_and_later_lines_stay_exact(store, tmp_path):
+    folder = city_folder(tmp_path)
+    lines = [",".join(SETTLE_HEADER),
+             "S1,inpatient,P1,,H1,2026-03-05T09:14:00,2026-03-10 10:00:00,8000,6000,,",
+             "S2,inpatient,P2",                                                              # line 3: too few
+             "",                                                                              # line 4: blank
+             'S3,pharmacy,P3,,PH1,2026-04-01 10:00:00,,120.5,80,,"人血白蛋白;',                # line 5-6: quoted break
+             '阿莫西林"',
+             "S4,pharmacy,P3,,PH1,2026-04-01 10:00:00,,1,1,,,extra",                          # line 7: too many
+             "S5,pharmacy,P3,,PH1,not a time,,1,1,,"]                                        # line 8
+    (folder / "settlements.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = ingest(store, folder, tmp_path)
+    rejects = {int(r["line"]): r["reason"] for r in read_rejects(report.rejects_path)}
+    assert rejects == {3: "expected 11 fields, found 3", 7: "expected 11 fields, found 12",
+                       8: 'unparseable start_time "not a time"'}
+    s3 = store.rows("settlements").filter(pa.compute.equal(store.rows("settlements").column("settlement_id"), "S3"))
+    assert s3.column("items").to_pylist() == [["人血白蛋白", "阿莫西林"]]
+
+
+def test_real_world_dirt_is_normalised_not_rejected(store, tmp_path):
+    folder = tmp_path / "dirty"
+    write_csv(folder / "persons.csv", PERSON_HEADER, [
+        ["P１ ", "11010519491231002x", " 张三 ", "男", "1949/12/31", "+86 138-0013-8000", "北京市 朝阳区　幸福村1号", "110105", "城乡居民", ""],
+        ["P2", "110105194912310021", "李四", "F", "19491231", "００８６１３９００１３９０００", "北京市朝阳区幸福村1号", "110105", "resident", ""],
+    ])
+    write_csv(folder / "settlements.csv", SETTLE_HEADER, [
+        ["S1 ", "住院", "P1", "", "H1", "2026-03-05T09:14", "", "1,234.50元", "１０００", "138 0013 8000", "A；B"],
+    ])
+    report = ingest(store, folder, tmp_path)
+    assert report.totals["rejected"] == 0
+    persons = {r["person_id"]: r for r in store.rows("persons").to_pylist()}
+    assert set(persons) == {"P1", "P2"}
+    p1 = persons["P1"]
+    assert (p1["phone"], p1["address"], p1["gender"], p1["insurance_type"]) == ("13800138000", "北京市朝阳区幸福村1号", "M", "resident")
+    assert (p1["id_number"], p1["id_number_valid"]) == ("11010519491231002X", True)
+    assert (persons["P2"]["phone"], persons["P2"]["id_number_valid"]) == ("13900139000", False)  # bad check digit: flagged
+    [s1] = store.rows("settlements").to_pylist()
+    assert (s1["settlement_id"], s1["kind"], str(s1["total_amount"]), str(s1["fund_amount"])) == ("S1", "inpatient", "1234.50", "1000.00")
+    assert (s1["contact_phone"], s1["items"]) == ("13800138000", ["A", "B"])
+    # The shared phone is one Phone node linking the person and the claim.
+    assert store.identifier_hubs(1)["Phone"] == [{"value": "13800138000", "persons": 1}]
+
+
+def test_reingest_adds_nothing_and_a_new_folder_adds_its_settlements(store, tmp_path):
+    folder = city_folder(tmp_path)
+    first = ingest(store, folder, tmp_path)
+    nodes, rels = store.node_counts(), store.relationship_counts()
+    again = ingest(store, folder, tmp_path)
+    assert first.totals["loaded"] == 8 and again.totals["loaded"] == 0
+    assert again.totals["unchanged"] == 8 and again.totals["rejected"] == 0
+    assert store.node_counts() == nodes and store.relationship_counts() == rels
+
+    month2 = tmp_path / "month2"
+    write_csv(month2 / "settlements_2026-04.csv", SETTLE_HEADER, [
+        GOOD_SETTLEMENTS[2],  # already loaded: unchanged
+        ["S20", "outpatient", "P1", "", "H1", "2026-04-02 09:00:00", "", "10", "5", "", ""],
+        ["S21", "outpatient", "P404", "", "H1", "2026-04-02 09:00:00", "", "10", "5", "", ""],  # checked against the store
+    ])
+    report = ingest(store, month2, tmp_path)
+    assert (report.totals["loaded"], report.totals["unchanged"], report.totals["rejected"]) == (1, 1, 1)
+    assert store.node_counts()["Settlement"] == 4
+
+
+def test_references_are_not_checked_when_the_referent_file_is_absent(store, tmp_path):
+    folder = tmp_path / "claims-only"
+    write_csv(folder / "settlements.csv", SETTLE_HEADER, GOOD_SETTLEMENTS)
+    report = ingest(store, folder, tmp_path)
+    assert report.totals == {"read": 3, "loaded": 3, "unchanged": 0, "rejected": 0}
+
+
+def test_a_file_without_a_required_column_rejects_its_rows_and_says_why(store, tmp_path):
+    folder = tmp_path / "nokey"
+    write_csv(folder / "persons.csv", ["name", "phone"], [["张三", "13800138000"]])
+    write_csv(folder / "settlements.csv", SETTLE_HEADER, [])
+    report = ingest(store, folder, tmp_path)
+    persons = report.files[0]
+    assert persons.missing_columns == ["person_id"] and persons.rejected == 1
+    assert read_rejects(report.rejects_path)[0]["reason"] == "missing required person_id"
+
+
+def _graph(store: GraphStore) -> dict[str, list[dict]]:
+    return {t: store.rows(t).to_pylist() for t in ("persons", "institutions", "settlements")}
+
+
+CHINESE = {"person_id": "参保人编号", "id_number": "身份证号", "name": "姓名", "gender": "性别", "birth_date": "出生日期",
+           "phone": "联系电话", "address": "家庭住址", "region_code": "统筹区", "insurance_type": "险种", "death_date": "死亡日期",
+           "settlement_id": "结算流水号", "kind": "医疗类别", "card_id": "医保卡号", "institution_id": "定点机构编码",
+           "start_time": "入院时间", "end_time": "出院时间", "total_amount": "医疗费总额", "fund_amount": "统筹支付金额",
+           "contact_phone": "联系电话", "items": "项目名称"}
+CHINESE_INSTITUTIONS = {"institution_id": "定点机构编码", "name": "机构名称", "kind": "机构类型", "level": "医院等级",
+                        "ownership": "经营性质", "address": "机构地址", "phone": "联系电话", "region_code": "统筹区"}
+
+
+def test_chinese_headers_xlsx_and_parquet_load_the_same_graph_as_csv(tmp_path):
+    graphs = {}
+    for form in ("csv", "chinese", "xlsx", "parquet"):
+        folder = tmp_path / form
+        tables = {"persons": (PERSON_HEADER, PERSONS), "institutions": (INST_HEADER, INSTITUTIONS),
+                  "settlements": (SETTLE_HEADER, GOOD_SETTLEMENTS)}
+        for name, (header, rows) in tables.items():
+            if form == "chinese":
+                aliases = CHINESE_INSTITUTIONS if name == "institutions" else CHINESE
+                chinese = [aliases[h] for h in header]
+                write_csv(folder / f"{name}.csv", chinese, rows)
+            elif form == "xlsx":
+                folder.mkdir(exist_ok=True)
+                book = openpyxl.Workbook()
+                book.active.append(header)
+                for row in rows:
+                    book.active.append(row)
+                book.save(folder / f"{name}.xlsx")
+            elif form == "parquet":
+                folder.mkdir(exist_ok=True)
+                pq.write_table(pa.table({h: [r[i] for r in rows] for i, h in enumerate(header)}), folder / f"{name}.parquet")
+            else:
+                write_csv(folder / f"{name}.csv", header, rows)
+        with open_store(Settings(home=tmp_path / f"home-{form}")) as store:
+            report = ingest(store, folder, tmp_path)
+            assert report.totals["rejected"] == 0, form
+            graphs[form] = _graph(store)
+    assert graphs["chinese"] == graphs["csv"]
+    assert graphs["xlsx"] == graphs["csv"]
+    assert graphs["parquet"] == graphs["csv"]
+
+
+def test_gb18030_export_is_read(store, tmp_path):
+    folder = tmp_path / "gbk"
+    write_csv(folder / "persons.csv", ["参保人编号", "姓名"], [["P1", "张三"]], encoding="gb18030")
+    report = ingest(store, folder, tmp_path)
+    assert report.files[0].note == "not UTF-8; read as GB18030"
+    assert store.rows("persons").column("name").to_pylist() == ["张三"]
+
+
+def test_embedded_store_survives_a_restart(settings, tmp_path):
+    folder = city_folder(tmp_path)
+    with open_store(settings) as store:
+        ingest(store, folder, tmp_path)
+        before = (store.node_counts(), store.relationship_counts(), _graph(store))
+    with open_store(settings) as reopened:
+        assert (reopened.node_counts(), reopened.relationship_counts(), _graph(reopened)) == before
+        assert [r.file for r in reopened.ingest_log()] == ["institutions.csv", "persons.csv", "settlements.csv"]
+
+
+def test_unreadable_folder_is_an_error(store, tmp_path):
+    with pytest.raises(IngestError, match="not a folder"):
+        ingest(store, tmp_path / "missing", tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IngestError, match="no contract files"):
+        ingest(store, tmp_path / "empty", tmp_path)
