@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
+import queue
 import secrets
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +28,8 @@ from graphsvc.store.base import LINE
 from ingest.aliases import FILE_ALIASES, map_headers
 from ingest.readers import SUFFIXES, RawBatch, SourceFile, open_source
 from ingest.validate import REASON, STATUS, BatchValidator
+
+T = TypeVar("T")
 
 __all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder"]
 
@@ -142,8 +148,11 @@ class _FileLoader:
     def run(self, advance) -> FileReport:  # type: ignore[no-untyped-def]
         validator = BatchValidator(self.table)
         try:
-            for batch in self.source.batches(advance):
-                self._load_batch(validator, batch)
+            checked = ((batch, self._validate(validator, batch)) for batch in self.source.batches(advance))
+            # Reading and validating the next batch overlaps storing this one: both engines
+            # release the GIL, so the two cores work at once.
+            for batch, validated in _one_ahead(checked):
+                self._store(batch, validated)
         finally:
             validator.close()
         return self.report
@@ -155,14 +164,18 @@ class _FileLoader:
             {c: by_canonical.get(c, pa.nulls(n, pa.string())) for c in self.table.column_names}
         )
 
-    def _load_batch(self, validator: BatchValidator, batch: RawBatch) -> None:
+    def _validate(self, validator: BatchValidator, batch: RawBatch) -> pa.Table | None:
+        if batch.table.num_rows == 0:
+            return None
+        return validator.validate(self._canonical(batch.table), batch.lines)
+
+    def _store(self, batch: RawBatch, checked: pa.Table | None) -> None:
         report = self.report
         report.read += batch.table.num_rows + len(batch.malformed)
         for bad in batch.malformed:
             self._reject(bad.line, bad.reason, bad.text)
-        if batch.table.num_rows == 0:
+        if checked is None:
             return
-        checked = validator.validate(self._canonical(batch.table), batch.lines)
         status = checked.column(STATUS)
         self._reject_rows(batch, checked.filter(pc.equal(status, "reject")))
         report.unchanged += pc.sum(pc.equal(status, "repeat")).as_py() or 0
@@ -186,6 +199,8 @@ class _FileLoader:
                 continue
             known = pc.is_in(values, value_set=pa.concat_arrays([k for _, k in known_in]))
             unknown = pc.and_(pc.is_valid(values), pc.invert(known))
+            if not pc.any(unknown).as_py():
+                continue
             names = " or ".join(tables)
             reason = pc.binary_join_element_wise(f"unknown {column} ", values, f" (not in {names})", "")
             bad_reason = pc.if_else(pc.and_(unknown, pc.is_null(bad_reason)), reason, bad_reason)
@@ -219,6 +234,49 @@ class _FileLoader:
     def _reject(self, line: int, reason: str, row: str) -> None:
         self.report.rejected += 1
         self.rejects.write(self.report.file, line, reason, row)
+
+
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """Yield ``items`` while a worker thread already produces the next one.
+
+    An exception in the worker is raised in the consumer; a consumer that stops early
+    stops the worker.
+    """
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    finished = object()
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(finished)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+
+    worker = threading.Thread(target=work, name="ingest-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slot.get()
+            if item is finished:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _new_run_id() -> str:

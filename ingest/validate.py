@@ -38,14 +38,6 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
 
 
-_WHITESPACE = "chr(32) || chr(9) || chr(10) || chr(13)"
-"""DuckDB's one-argument trim() strips spaces only; exports also carry tabs and line breaks."""
-
-
-def _trim(sql: str) -> str:
-    return f"trim({sql}, {_WHITESPACE})"
-
-
 def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -59,11 +51,13 @@ def _formats(formats: list[str]) -> str:
 
 
 def _cleaned(col: Column) -> str:
-    """The column as trimmed text, NULL when empty; kind-specific tidying."""
+    """The column as text, NULL when empty; kind-specific tidying.
+
+    Values arrive NFKC-normalised and trimmed of white space (see ``_normalise``).
+    """
     raw = _ident(col.name)
     if col.kind == "text":
-        collapsed = rf"regexp_replace({raw}, '\s+', ' ', 'g')"
-        return f"nullif({_trim(collapsed)}, '')"
+        return rf"nullif(regexp_replace({raw}, '\s+', ' ', 'g'), '')"
     if col.kind in ("address", "id_number"):
         # Chinese addresses carry no meaningful spaces; stray ones would split one address in two.
         tidy = rf"regexp_replace({raw}, '\s+', '', 'g')"
@@ -76,7 +70,7 @@ def _cleaned(col: Column) -> str:
             f"WHEN len({digits}) = 15 AND {digits} LIKE '00861%' THEN substr({digits}, 5) ELSE {digits} END"
         )
         return f"nullif({national}, '')"
-    return f"nullif({_trim(raw)}, '')"
+    return f"nullif({raw}, '')"
 
 
 def _enum_spellings(table: EntityTable, col: Column) -> dict[str, str]:
@@ -101,8 +95,7 @@ def _typed(table: EntityTable, col: Column, cleaned: str) -> str:
         cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in _enum_spellings(table, col).items())
         return f"CASE lower({cleaned}) {cases} END"
     if col.kind == "list":
-        trimmed = _trim("s")
-        parts = f"list_filter(list_transform(string_split({cleaned}, ';'), lambda s: {trimmed}), lambda s: s <> '')"
+        parts = rf"list_filter(regexp_split_to_array({cleaned}, '\s*;\s*'), lambda s: s <> '')"
         return f"CASE WHEN len({parts}) > 0 THEN {parts} END"
     return cleaned
 
@@ -135,33 +128,55 @@ def _row_checks(table: EntityTable, typed: dict[str, str]) -> list[str]:
 
 
 def validation_sql(table: EntityTable, relation: str) -> str:
-    """One query: typed columns, ``_row_hash``, ``_line``, ``_status`` and ``_reason``."""
-    typed_cols, problems, hash_parts = [], [], []
+    """One query: typed columns, ``_row_hash``, ``_line`` and ``_reason`` ('' when the row is good).
+
+    Built in layers (cleaned text, typed value, checks) so every expression is evaluated
+    once per row however many checks and the hash read it.
+    """
+    cleaned_cols, typed_cols, out_cols, problems, hash_parts = [], [], [], [], []
     typed_of: dict[str, str] = {}
     for col in table.columns:
-        cleaned = _cleaned(col)
-        typed = typed_of[col.name] = _typed(table, col, cleaned)
-        typed_cols.append(f"{typed} AS {_ident(col.name)}")
+        cleaned, typed = _ident("c:" + col.name), _ident("t:" + col.name)
+        typed_of[col.name] = typed
+        cleaned_cols.append(f"{_cleaned(col)} AS {cleaned}")
+        typed_cols.append(f"{_typed(table, col, cleaned)} AS {typed}")
+        out_cols.append(f"{typed} AS {_ident(col.name)}")
         problems.append(_problem(table, col, cleaned, typed))
         as_text = f"array_to_string({typed}, ';')" if col.kind == "list" else f"CAST({typed} AS VARCHAR)"
         hash_parts.append(f"coalesce({as_text}, '')")
         if col.kind == "id_number":
-            typed_cols.append(f"{_id_number_valid(typed)} AS {col.name}_valid")
+            out_cols.append(f"{_id_number_valid(typed)} AS {col.name}_valid")
     problems += _row_checks(table, typed_of)
+    return f"""
+    WITH cleaned AS (
+        SELECT *, {', '.join(cleaned_cols)} FROM {relation}
+    ), typed AS (
+        SELECT *, {', '.join(typed_cols)} FROM cleaned
+    )
+    SELECT {', '.join(out_cols)},
+           md5_number_lower(concat_ws(chr(31), {', '.join(hash_parts)})) AS {ROW_HASH},
+           concat_ws('; ', {', '.join(problems)}) AS {REASON},
+           {LINE}
+    FROM typed
+    """
+
+
+def _repeated_keys_sql(table: EntityTable, relation: str) -> str:
+    key = _ident(table.key)
+    return f"SELECT count(*) FROM (SELECT {key} FROM {relation} WHERE {REASON} = '' GROUP BY {key} HAVING count(*) > 1)"
+
+
+def _ranked_sql(table: EntityTable, relation: str) -> str:
+    """Status of rows sharing a key within the batch: the first stands, a same-content repeat
+    is skipped, a different-content repeat is rejected."""
     key = _ident(table.key)
     return f"""
-    WITH typed AS (
-        SELECT {', '.join(typed_cols)},
-               md5_number_lower(concat_ws(chr(31), {', '.join(hash_parts)})) AS {ROW_HASH},
-               concat_ws('; ', {', '.join(problems)}) AS {REASON},
-               {LINE}
-        FROM {relation}
-    ), ranked AS (
+    WITH ranked AS (
         SELECT *,
                row_number() OVER w AS _rank,
                first_value({ROW_HASH}) OVER w AS _first_hash,
                first_value({LINE}) OVER w AS _first_line
-        FROM typed
+        FROM {relation}
         WINDOW w AS (PARTITION BY {key}, {REASON} = '' ORDER BY {LINE})
     )
     SELECT * EXCLUDE (_rank, _first_hash, _first_line, {REASON}),
@@ -176,10 +191,22 @@ def validation_sql(table: EntityTable, relation: str) -> str:
     """
 
 
-def _nfkc(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pc.all(pc.string_is_ascii(column)).as_py() is not False:
-        return column
-    return pc.utf8_normalize(column, "NFKC")
+_NEEDS_NFKC = "[\u00a0\u2000-\u200a\u202f\u205f\u3000\uff01-\uff5e\uffe0-\uffe6]"
+"""Full-width forms and odd spaces: the characters NFKC repairs in real exports."""
+
+
+def _normalise(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """NFKC where full-width forms occur (digits, letters, spaces, semicolons become ASCII), then trim.
+
+    Done in Arrow rather than SQL, and only where needed: NFKC of a column of Chinese drug
+    names costs more than all of validation's SQL, and after NFKC every white space left
+    at the ends is ASCII, which the fast ASCII trim removes safely from UTF-8.
+    """
+    if pc.all(pc.string_is_ascii(column)).as_py() is False and pc.any(
+        pc.match_substring_regex(column, _NEEDS_NFKC)
+    ).as_py():
+        column = pc.utf8_normalize(column, "NFKC")
+    return pc.ascii_trim_whitespace(column)
 
 
 class BatchValidator:
@@ -189,17 +216,28 @@ class BatchValidator:
         self.table = table
         self._con = duckdb.connect(config={"threads": 2})
         self._sql = validation_sql(table, "batch")
+        self._repeated_sql = _repeated_keys_sql(table, "checked")
+        self._ranked_sql = _ranked_sql(table, "checked")
 
     def validate(self, raw: pa.Table, lines: pa.Array) -> pa.Table:
         """``raw`` has the table's canonical columns as strings (absent ones all null)."""
         normalised = pa.table(
-            {name: _nfkc(raw.column(name)) for name in self.table.column_names} | {LINE: lines}
+            {name: _normalise(raw.column(name)) for name in self.table.column_names} | {LINE: lines}
         )
         self._con.register("batch", normalised)
         try:
-            return self._con.sql(self._sql).to_arrow_table()
+            checked = self._con.sql(self._sql).to_arrow_table()
         finally:
             self._con.unregister("batch")
+        self._con.register("checked", checked)
+        try:
+            # Repeated keys are rare; rank only when there are some.
+            if self._con.execute(self._repeated_sql).fetchall()[0][0]:
+                return self._con.sql(self._ranked_sql).to_arrow_table()
+        finally:
+            self._con.unregister("checked")
+        good = pc.equal(checked.column(REASON), "")
+        return checked.append_column(STATUS, pc.if_else(good, "ok", "reject"))
 
     def close(self) -> None:
         self._con.close()
