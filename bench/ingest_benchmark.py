@@ -35,8 +35,8 @@ print(json.dumps(result))
 
 _GRAPHSVC = """(lambda: (
     __import__("graphsvc.cli").cli.main(["ingest", {city!r}, "--home", {home!r}, "--quiet"]),
-    {{"settlement_rows": sum(r.read for r in __import__("graphsvc.store.embedded", fromlist=["x"])
-        .EmbeddedStore({home!r}, read_only=True).ingest_log() if r.table == "settlements")}})[1])()"""
+    (lambda log: {{"settlement_rows": sum(r.read for r in log if r.table == "settlements" and r.run_id == log[-1].run_id)}})(
+        __import__("graphsvc.store.embedded", fromlist=["x"]).EmbeddedStore({home!r}, read_only=True).ingest_log()))[1])()"""
 
 _NAIVE = """(lambda: __import__("bench_naive").load({path!r}, {rows}))()"""
 

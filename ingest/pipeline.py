@@ -176,10 +176,14 @@ class _FileLoader:
             self._reject(bad.line, bad.reason, bad.text)
         if checked is None:
             return
-        status = checked.column(STATUS)
-        self._reject_rows(batch, checked.filter(pc.equal(status, "reject")))
-        report.unchanged += pc.sum(pc.equal(status, "repeat")).as_py() or 0
-        good = checked.filter(pc.equal(status, "ok")).drop_columns([STATUS, REASON])
+        ok = pc.equal(checked.column(STATUS), "ok")
+        if pc.all(ok).as_py():  # the usual batch: no filtering copy
+            good = checked.drop_columns([STATUS, REASON])
+        else:
+            status = checked.column(STATUS)
+            self._reject_rows(batch, checked.filter(pc.equal(status, "reject")))
+            report.unchanged += pc.sum(pc.equal(status, "repeat")).as_py() or 0
+            good = checked.filter(ok).drop_columns([STATUS, REASON])
         good = self._check_references(batch, good)
         if good.num_rows == 0:
             return

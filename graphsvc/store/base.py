@@ -108,6 +108,9 @@ class GraphStore(ABC):
         """
         keys = rows.column(table.key)
         stored = self._stored_hashes(table, keys)
+        if stored.num_rows == 0:  # the usual first load: nothing to compare, no copy to make
+            self._insert(table, rows.drop_columns([LINE]))
+            return LoadResult(rows.num_rows, 0, pa.table({LINE: pa.array([], pa.int64()), "reason": pa.array([], pa.string())}))
         position = pc.index_in(keys, value_set=stored.column(table.key))
         known = pc.is_valid(position)
         stored_hash = pc.take(stored.column(ROW_HASH), position)
