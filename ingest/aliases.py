@@ -106,6 +106,9 @@ def map_headers(table: str, headers: list[str]) -> tuple[dict[str, str], list[st
 
     Returns ``(raw -> canonical, ignored raw headers)``; of two headers meaning one column,
     the better-ranked alias is kept and the other is ignored.
+
+    >>> map_headers("settlements", ["结算流水号", "结算时间", "入院时间", "备注"])
+    ({'结算流水号': 'settlement_id', '入院时间': 'start_time'}, ['结算时间', '备注'])
     """
     best: dict[str, tuple[int, str]] = {}
     for raw in headers:

@@ -208,8 +208,6 @@ class _FileLoader:
             names = " or ".join(tables)
             reason = pc.binary_join_element_wise(f"unknown {column} ", values, f" (not in {names})", "")
             bad_reason = pc.if_else(pc.and_(unknown, pc.is_null(bad_reason)), reason, bad_reason)
-        if "agent_id" in self.table.column_names and "agent_type" not in good.column_names:
-            good = good.append_column("agent_type", pa.nulls(good.num_rows, pa.string()))
         rejected = pc.is_valid(bad_reason)
         if pc.any(rejected).as_py():
             self._reject_rows(

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 __all__ = ["RawBatch", "Malformed", "SourceFile", "open_source", "SUFFIXES"]
 
 SUFFIXES = (".csv", ".parquet", ".xlsx")
-_CSV_BLOCK_BYTES = 64 << 20
+_CSV_BLOCK_BYTES = 128 << 20
 _SLOW_BATCH_ROWS = 50_000
 _PARQUET_BATCH_ROWS = 500_000
 

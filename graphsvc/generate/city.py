@@ -71,9 +71,6 @@ class City:
         self.address = np.full(self.n, None, dtype=object)
         self.busy = np.zeros(self.n, bool)
 
-    def alive_at(self, persons: np.ndarray, minute: int) -> np.ndarray:
-        return self.death_minute[persons] > minute
-
     def free(self, mask: np.ndarray, k: int, *, villages: np.ndarray | None = None) -> np.ndarray:
         """Pick ``k`` persons matching ``mask`` not used by another group, and mark them used."""
         ok = mask & ~self.busy & (self.death_minute > text.PERIOD_DAYS * DAY)

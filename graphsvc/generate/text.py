@@ -20,7 +20,11 @@ _ID_CHECK = np.array(list("10X98765432"))
 
 
 def ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    """``ids("P", [1, 2], 7)`` -> ``["P0000001", "P0000002"]``."""
+    """Zero-padded ids with a prefix.
+
+    >>> ids("P", np.array([1, 22]), 7).to_pylist()
+    ['P0000001', 'P0000022']
+    """
     digits = pc.utf8_lpad(pa.array(numbers, pa.int64()).cast(pa.string()), width, padding="0")
     return pc.binary_join_element_wise(prefix, digits, "")
 
@@ -45,6 +49,9 @@ def id_numbers(region_codes: np.ndarray, birth_days: np.ndarray, sequence: np.nd
 
     ``birth_days`` are days since 1970-01-01; ``sequence`` feeds the 3-digit order code,
     whose last digit is odd for men.
+
+    >>> id_numbers(np.array([110105]), np.array([-7305]), np.array([1]), np.array([False])).to_pylist()
+    ['110105195001010020']
     """
     birth = np.datetime64("1970-01-01") + birth_days.astype("timedelta64[D]")
     ymd = np.char.replace(np.datetime_as_string(birth, unit="D").astype("U10"), "-", "")
