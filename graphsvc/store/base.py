@@ -134,7 +134,7 @@ class GraphStore(ABC):
     def existing_keys(self, table_name: str, values: pa.Array) -> pa.Array:
         """The distinct ``values`` that are keys of stored rows of ``table_name``."""
         table = ENTITY_TABLES[table_name]
-        distinct = pc.unique(values.drop_null() if isinstance(values, pa.Array) else pc.drop_null(values))
+        distinct = pc.unique(pc.drop_null(values))
         if len(distinct) == 0:
             return pa.array([], pa.string())
         return self._stored_hashes(table, distinct).column(table.key).combine_chunks()
