@@ -315,8 +315,8 @@ def _ingest_file(store: GraphStore, table: EntityTable, path: Path, rejects: _Re
     try:
         source = open_source(path)
     except Exception as exc:  # a corrupt file must not stop the other files
-        report = FileReport(file=path.name, table=table.name, note=f"could not be read: {exc}")
-        return report
+        return FileReport(file=path.name, table=table.name,
+                          note=f"could not be read ({exc}); nothing of it was loaded: re-export it and ingest again")
     loader = _FileLoader(store, table, source, rejects)
     with tqdm(total=source.size or None, unit=source.unit, unit_scale=True, desc=path.name,
               disable=not progress, leave=False) as bar:

@@ -229,6 +229,17 @@ def test_embedded_store_survives_a_restart(settings, tmp_path):
         assert [r.file for r in reopened.ingest_log()] == ["institutions.csv", "persons.csv", "settlements.csv"]
 
 
+def test_a_corrupt_file_is_reported_and_the_other_files_still_load(store, tmp_path):
+    folder = tmp_path / "corrupt"
+    folder.mkdir()
+    (folder / "persons.xlsx").write_bytes(b"not a workbook")
+    write_csv(folder / "settlements.csv", SETTLE_HEADER, GOOD_SETTLEMENTS)
+    report = ingest(store, folder, tmp_path)
+    persons, settlements = report.files
+    assert persons.note.startswith("could not be read") and persons.read == 0
+    assert settlements.loaded == 3 and store.node_counts()["Settlement"] == 3
+
+
 def test_unreadable_folder_is_an_error(store, tmp_path):
     with pytest.raises(IngestError, match="not a folder"):
         ingest(store, tmp_path / "missing", tmp_path)

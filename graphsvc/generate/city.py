@@ -25,6 +25,7 @@ KEY_DRUGS = ["人血白蛋白", "甲磺酸奥希替尼片", "甘精胰岛素注�
 """High-value drugs under key supervision (seed 003, attachment 1): what card collectors buy."""
 
 DAY = 24 * 60
+_ID_PREFIX = {"hospital": "H", "clinic": "CL", "pharmacy": "PH", "nursing_home": "NH"}
 
 
 @dataclass
@@ -100,6 +101,9 @@ class City:
         self.inst_address.append(address)
         self.inst_phone.append(int(7310000000 + self.rng.integers(0, 9_999_999)))
         return len(self.inst_kind) - 1
+
+    def institution_id(self, i: int) -> str:
+        return f"{_ID_PREFIX[self.inst_kind[i]]}{int(i):05d}"
 
     def person_address(self, persons: np.ndarray) -> pa.Array:
         village = text.pick(self.village_names, self.village[persons])

@@ -66,9 +66,10 @@ def _frame(kind: str, person: np.ndarray, institution: np.ndarray | int, start: 
     return frame
 
 
-def _inst_id(city: City, i: int) -> str:
-    prefix = {"hospital": "H", "clinic": "CL", "pharmacy": "PH", "nursing_home": "NH"}[city.inst_kind[i]]
-    return f"{prefix}{i:05d}"
+def _any_drugs(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Key and common drugs mixed: what forged scripts and misused cards buy."""
+    choices = np.array(KEY_DRUGS + COMMON_DRUGS)
+    return choices[rng.integers(0, len(choices), n)]
 
 
 def _waves(rng: np.random.Generator, members: np.ndarray, waves: int, *, share: tuple[float, float],
@@ -105,7 +106,7 @@ def _care_home(city: City, planted: Planted, region: int, residents: int, *, pri
 
 def _legit_care_home(city: City, planted: Planted, region: int) -> None:
     home, residents = _care_home(city, planted, region, int(city.rng.integers(40, 150)), private=False)
-    planted.lookalike("care_home", residents, institution=_inst_id(city, home))
+    planted.lookalike("care_home", residents, institution=city.institution_id(home))
 
 
 def _dialysis_cohort(city: City, planted: Planted, region: int) -> None:
@@ -118,7 +119,7 @@ def _dialysis_cohort(city: City, planted: Planted, region: int) -> None:
     start = np.tile(days, len(patients)) * DAY + 8 * 60 + rng.integers(-15, 16, len(who))
     planted.frames.append(_frame("outpatient", who, hospital, start, end=start + 4 * 60,
                                  total=rng.normal(480, 20, len(who)), fund_share=0.85, items="血液透析", rng=rng))
-    planted.lookalike("dialysis_cohort", patients, institution=_inst_id(city, hospital), sessions=len(days))
+    planted.lookalike("dialysis_cohort", patients, institution=city.institution_id(hospital), sessions=len(days))
 
 
 def _dormitory(city: City, planted: Planted, region: int) -> None:
@@ -131,7 +132,7 @@ def _dormitory(city: City, planted: Planted, region: int) -> None:
     start = day * DAY + rng.integers(8 * 60, 11 * 60, len(workers))
     planted.frames.append(_frame("outpatient", workers, hospital, start, total=rng.normal(260, 15, len(workers)),
                                  fund_share=0.5, items="健康体检", rng=rng))
-    planted.lookalike("dormitory_health_check", workers, address=address, institution=_inst_id(city, hospital))
+    planted.lookalike("dormitory_health_check", workers, address=address, institution=city.institution_id(hospital))
 
 
 def _families(city: City, planted: Planted, limit: int) -> None:
@@ -195,7 +196,7 @@ def _black_intermediary(city: City, planted: Planted, region: int) -> None:
         payee=np.where(paid_to_broker, account, None).astype(object),
     ))
     planted.ring("black_intermediary", "black_intermediary_recruitment", recruits,
-                 [("intermediary", broker_id)] + [("institution", _inst_id(city, h)) for h in hospitals],
+                 [("intermediary", broker_id)] + [("institution", city.institution_id(h)) for h in hospitals],
                  {"broker_phone": str(broker_phone), "waves": waves, "admissions": n})
 
 
@@ -212,7 +213,7 @@ def _professional_gang(city: City, planted: Planted, region: int) -> None:
         "inpatient", who, hospital, start, end=end, total=rng.uniform(4000, 12000, len(who)), fund_share=0.72,
         items="住院床位费;检查费;治疗费", rng=rng, contact_phone=np.where(uses_leader, leader_phone, city.phone[who]),
     ))
-    planted.ring("professional_gang", "group_admissions", gang, [("institution", _inst_id(city, hospital))],
+    planted.ring("professional_gang", "group_admissions", gang, [("institution", city.institution_id(hospital))],
                  {"waves": waves, "admissions": len(who)})
 
 
@@ -246,7 +247,7 @@ def _card_collector(city: City, planted: Planted, region: int) -> None:
         card_id=np.array(cards)[idx].tolist(), device=card_device[idx], operator_no=np.full(n, 1),
     ))
     planted.ring("card_collector", "card_collection_bursts", np.r_[collector, holders],
-                 [("institution", _inst_id(city, pharmacy))] + [("card", c) for c in cards]
+                 [("institution", city.institution_id(pharmacy))] + [("card", c) for c in cards]
                  + [("device", f"D{d:07d}") for d in devices],
                  {"collector": f"P{collector[0]:07d}", "bursts": bursts, "cards": len(cards)})
 
@@ -261,12 +262,12 @@ def _prescriber_collusion(city: City, planted: Planted, region: int) -> None:
     persons = city.free(city.age >= 30, int(rng.integers(15, 41)))
     who = np.repeat(persons, rng.integers(2, 7, len(persons)))
     start = rng.integers(0, text.PERIOD_DAYS - 1, len(who)) * DAY + rng.integers(9 * 60, 20 * 60, len(who))
-    drugs = np.array(KEY_DRUGS + COMMON_DRUGS)[rng.integers(0, len(KEY_DRUGS) + len(COMMON_DRUGS), len(who))]
+    drugs = _any_drugs(rng, len(who))
     planted.frames.append(_frame("pharmacy", who, pharmacy, start, total=rng.uniform(300, 1500, len(who)),
                                  fund_share=0.65, items=drugs, rng=rng, prescriber=np.full(len(who), prescriber)))
     planted.ring("prescriber_pharmacy_collusion", "forged_prescriptions", persons,
-                 [("prescriber", f"DR{prescriber:05d}"), ("institution", _inst_id(city, pharmacy)),
-                  ("institution", _inst_id(city, clinic))],
+                 [("prescriber", f"DR{prescriber:05d}"), ("institution", city.institution_id(pharmacy)),
+                  ("institution", city.institution_id(clinic))],
                  {"scripts": len(who)})
 
 
@@ -281,7 +282,7 @@ def _care_home_collusion(city: City, planted: Planted, region: int) -> None:
                                  fund_share=0.75, items="住院床位费;护理费;治疗费", rng=rng,
                                  contact_phone=np.full(len(who), city.inst_phone[home])))
     planted.ring("care_home_collusion", "care_home_waves", residents,
-                 [("institution", _inst_id(city, home)), ("institution", _inst_id(city, hospital))],
+                 [("institution", city.institution_id(home)), ("institution", city.institution_id(hospital))],
                  {"waves": waves, "admissions": len(who)})
 
 
@@ -316,7 +317,7 @@ def _identity_misuse(city: City, planted: Planted, region: int) -> None:
     kinds = np.concatenate(kind)
     frame = _frame("pharmacy", who_a, np.concatenate(institution), np.concatenate(start),
                    total=rng.uniform(200, 1500, n), fund_share=0.65,
-                   items=np.array(KEY_DRUGS + COMMON_DRUGS)[rng.integers(0, 13, n)], rng=rng,
+                   items=_any_drugs(rng, n), rng=rng,
                    device=np.full(n, device), contact_phone=np.full(n, city.phone[gang[0]]))
     frame["kind"] = kinds
     frame["trace"] = kinds == "pharmacy"
@@ -342,5 +343,5 @@ def _drug_resale(city: City, planted: Planted, region: int) -> None:
     planted.frames.append(_frame("pharmacy", rng.permutation(who)[resold], pharmacies[2], start[resold] + rng.integers(10, 50) * DAY,
                                  total=rng.uniform(800, 3000, resold.sum()), fund_share=0.7, items=drugs[resold], rng=rng,
                                  trace_codes=[c for c, r in zip(codes, resold) if r]))
-    planted.ring("other", "trace_code_resale", buyers, [("institution", _inst_id(city, p)) for p in pharmacies],
+    planted.ring("other", "trace_code_resale", buyers, [("institution", city.institution_id(p)) for p in pharmacies],
                  {"resold_boxes": int(resold.sum())})

@@ -67,8 +67,7 @@ def settlement_columns(city: City, frame: dict, first_serial: int) -> dict[str, 
 
 
 def institution_ids(city: City) -> pa.Array:
-    prefix = {"hospital": "H", "clinic": "CL", "pharmacy": "PH", "nursing_home": "NH"}
-    return pa.array([f"{prefix[k]}{i:05d}" for i, k in enumerate(city.inst_kind)], pa.string())
+    return pa.array([city.institution_id(i) for i in range(len(city.inst_kind))], pa.string())
 
 
 class ContractWriter:

@@ -89,10 +89,6 @@ class EmbeddedStore(GraphStore):
             "rejects_path VARCHAR, logged_at TIMESTAMP DEFAULT current_timestamp)"
         )
 
-    def sql(self, query: str, params: list[Any] | None = None) -> duckdb.DuckDBPyRelation:
-        """Run SQL on the store; for queries and detection, which own their SQL."""
-        return self._con.sql(query, params=params)
-
     def _scalar(self, query: str) -> Any:
         return self._con.execute(query).fetchall()[0][0]
 
