@@ -1,0 +1,123 @@
+"""Ring detection: motif detectors → weighted suspicion graph → Leiden → scored rings.
+
+``detect_rings(store)`` runs every detector on what the store holds, builds the suspicion
+graph from their findings, cuts it into communities with Leiden and turns those into rings
+with a pattern, a score, the fund amount, a time span and evidence. ``store.save_rings``
+keeps ring ids stable across runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+from tqdm import tqdm
+
+from graphsvc.detect.card_burst import card_burst_findings
+from graphsvc.detect.care_home_waves import care_home_wave_findings
+from graphsvc.detect.co_admission import lockstep_findings
+from graphsvc.detect.config import DetectionConfig
+from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
+from graphsvc.detect.prescriber_collusion import prescriber_collusion_findings
+from graphsvc.detect.rings import Ring, assemble_rings
+from graphsvc.detect.shared_card import shared_card_findings
+from graphsvc.detect.shared_identifier import shared_identifier_findings
+from graphsvc.detect.suspicion_graph import leiden_communities, suspicion_graph
+from graphsvc.detect.trace_code_resale import trace_code_resale_findings
+
+__all__ = ["DetectionConfig", "DetectionResult", "Finding", "Ring", "detect_rings", "detect_rings_in", "DETECTORS"]
+
+DETECTORS: dict[str, Callable[[duckdb.DuckDBPyConnection, DetectionConfig], list[Finding]]] = {
+    "shared_card": lambda con, c: shared_card_findings(con, c.shared_card),
+    "shared_identifier": lambda con, c: shared_identifier_findings(con, c.shared_identifier),
+    "co_admission_lockstep": lambda con, c: lockstep_findings(con, c.lockstep),
+    "card_burst": lambda con, c: card_burst_findings(con, c.card_burst),
+    "prescriber_collusion": lambda con, c: prescriber_collusion_findings(con, c.prescriber_collusion),
+    "care_home_waves": lambda con, c: care_home_wave_findings(con, c.care_home_waves),
+    "trace_code_resale": lambda con, c: trace_code_resale_findings(con, c.trace_code),
+}
+
+
+@dataclass
+class DetectionResult:
+    rings: list[Ring]
+    findings: list[Finding]
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per stage (each detector, graph, leiden, rings)."""
+    graph: dict[str, int] = field(default_factory=dict)
+    """Size of the suspicion graph: vertices, edges, communities."""
+
+    def summary(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for f in self.findings:
+            kinds[f.kind] = kinds.get(f.kind, 0) + 1
+        patterns: dict[str, int] = {}
+        for r in self.rings:
+            patterns[r.pattern] = patterns.get(r.pattern, 0) + 1
+        return {"rings": len(self.rings), "patterns": patterns, "findings": kinds, "graph": self.graph,
+                "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
+
+
+def detect_rings(store: Any, config: DetectionConfig | None = None, *, progress: bool = False) -> DetectionResult:
+    """Run detection on everything ``store`` (a ``GraphStore``) holds; ids are not assigned yet."""
+    con = store.analysis_connection()
+    try:
+        return detect_rings_in(con, config, progress=progress)
+    finally:
+        con.close()
+
+
+def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | None = None, *,
+                    progress: bool = False) -> DetectionResult:
+    """Run detection on a connection holding the model's tables (see ``graphsvc.detect.finding``).
+
+    Examples
+    --------
+    Three unrelated villagers' stays handled by one broker, wave after wave:
+
+    >>> from graphsvc.detect.finding import in_memory_claims
+    >>> stays = [{"settlement_id": f"S{m}{i}", "kind": "inpatient", "person_id": f"P{i}", "institution_id": "H1",
+    ...           "start_time": f"2026-0{m}-0{i + 1} 09:00", "agent_id": "I1", "fund_amount": 5000}
+    ...          for m in (2, 4, 6) for i in range(3)]
+    >>> con = in_memory_claims(persons=[{"person_id": f"P{i}", "address": f"村{i}"} for i in range(3)],
+    ...                        intermediaries=[{"intermediary_id": "I1"}], settlements=stays)
+    >>> [ring] = detect_rings_in(con).rings
+    >>> ring.pattern, ring.persons, ring.fund_amount, str(ring.first_seen), str(ring.last_seen)
+    ('black_intermediary', ['P0', 'P1', 'P2'], 45000.0, '2026-02-01', '2026-06-03')
+    """
+    config = config or DetectionConfig()
+    seconds: dict[str, float] = {}
+    findings: list[Finding] = []
+    stages = tqdm(DETECTORS.items(), desc="detect", unit="detector", disable=not progress)
+    for name, detector in stages:
+        stages.set_postfix_str(name)
+        started = time.perf_counter()
+        findings += detector(con, config)
+        seconds[name] = time.perf_counter() - started
+    started = time.perf_counter()
+    graph = suspicion_graph(findings)
+    seconds["suspicion_graph"] = time.perf_counter() - started
+    started = time.perf_counter()
+    communities = leiden_communities(graph, resolution=config.community.resolution, seed=config.community.seed,
+                                     iterations=config.community.iterations)
+    seconds["leiden"] = time.perf_counter() - started
+    started = time.perf_counter()
+    rings = assemble_rings(graph, communities, findings, _claim_facts(con, findings), config.ring)
+    seconds["rings"] = time.perf_counter() - started
+    return DetectionResult(rings, findings, seconds,
+                           {"vertices": graph.vcount(), "edges": graph.ecount(), "communities": len(communities)})
+
+
+def _claim_facts(con: duckdb.DuckDBPyConnection, findings: list[Finding]) -> dict[str, tuple[float, Any, Any]]:
+    ids = sorted({s for f in findings for s in f.settlements})
+    if not ids:
+        return {}
+    temp_table(con, "d_ring_claims", {"settlement_id": ids})
+    rows = fetch_dicts(con, """
+        SELECT s.settlement_id, coalesce(s.fund_amount, 0) AS fund, s.start_time::DATE AS first_day,
+               coalesce(s.end_time, s.start_time)::DATE AS last_day
+        FROM settlements s SEMI JOIN d_ring_claims USING (settlement_id)""")
+    return {r["settlement_id"]: (float(r["fund"]), r["first_day"], r["last_day"]) for r in rows}

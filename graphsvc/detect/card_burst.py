@@ -1,0 +1,191 @@
+"""Card-collector bursts (聚敛医保卡 空刷套刷): many cards swiped at one pharmacy within minutes.
+
+A card collector (卡贩子) holds dozens of others' cards or e-vouchers and swipes them one
+after another at a complicit pharmacy, usually for high-value key drugs (seed 003,
+attachment 1) and usually from few devices. A neighbourhood pharmacy's rush hour brings
+many customers too, but not ``min_cards`` different cards within ``minutes``, again and
+again, for albumin and osimertinib.
+
+Reports, per pharmacy: each burst's date, time, length and card count, the cards and their
+holders, the devices and operators used, the share of key drugs, and the fund amount.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import duckdb
+
+from graphsvc.detect.config import CardBurstConfig, saturate
+from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
+
+__all__ = ["card_burst_findings", "burst_threshold"]
+
+
+def card_burst_findings(con: duckdb.DuckDBPyConnection, config: CardBurstConfig | None = None) -> list[Finding]:
+    """Find pharmacies where many distinct cards were swiped within minutes.
+
+    Parameters
+    ----------
+    con : duckdb connection
+        Holds the model's tables (see ``graphsvc.detect.finding``).
+    config : CardBurstConfig
+        Burst length, card minimum, key drugs; defaults when None.
+
+    Returns
+    -------
+    list of Finding
+        Kind ``card_burst``, one per pharmacy; suggests ``card_collector``.
+
+    Examples
+    --------
+    Eight cards in eight minutes at PH1, all for albumin, on one device, while a customer
+    buys ibuprofen with her own e-voucher; on other days PH1 serves a customer or two:
+
+    >>> from graphsvc.detect.finding import in_memory_claims
+    >>> usual = [{"settlement_id": f"U{d}", "kind": "pharmacy", "person_id": f"Q{d}", "card_id": f"C{d}",
+    ...           "institution_id": "PH1", "start_time": f"2026-05-{d:02d} {8 + d % 12}:00"} for d in range(1, 29)]
+    >>> swipes = [{"settlement_id": f"S{i}", "kind": "pharmacy", "person_id": f"P{i}", "card_id": f"K{i}",
+    ...            "institution_id": "PH1", "start_time": f"2026-04-02 10:0{i}", "device_id": "D1",
+    ...            "items": ["人血白蛋白"], "fund_amount": 900} for i in range(8)]
+    >>> swipes.append({"settlement_id": "S9", "kind": "pharmacy", "person_id": "Q1", "card_id": "E1",
+    ...                "institution_id": "PH1", "start_time": "2026-04-02 10:03", "device_id": "D9",
+    ...                "items": ["布洛芬缓释胶囊"]})
+    >>> [f] = card_burst_findings(in_memory_claims(settlements=swipes + usual))
+    >>> f.persons, f.facts["bursts"], f.facts["devices"], f.facts["key_drug_share"]
+    (('P0', 'P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7'), 1, ['D1'], 1.0)
+    """
+    config = config or CardBurstConfig()
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE d_swipes AS
+        SELECT settlement_id, institution_id, operator_id, card_id, device_id, person_id, start_time, fund_amount, items
+        FROM settlements WHERE list_contains(?, kind) AND card_id IS NOT NULL""", [list(config.kinds)])
+    # A pharmacy's usual day is its median day, which a collector's few burst days do not move.
+    traffic = fetch_dicts(con, """
+        WITH daily AS (SELECT institution_id, start_time::DATE AS day, count(*) AS swipes
+                       FROM d_swipes GROUP BY ALL),
+        hours AS (SELECT institution_id,
+                         quantile_cont(hour(start_time) * 60 + minute(start_time), 0.05) AS early,
+                         quantile_cont(hour(start_time) * 60 + minute(start_time), 0.95) AS late
+                  FROM d_swipes GROUP BY institution_id)
+        SELECT institution_id, median(swipes) AS daily_swipes, any_value(early) AS early, any_value(late) AS late
+        FROM daily JOIN hours USING (institution_id) GROUP BY institution_id""")
+    temp_table(con, "d_burst_thresholds", {
+        "institution_id": [t["institution_id"] for t in traffic],
+        "threshold": [str(burst_threshold(_expected_swipes(t, config), config)) for t in traffic]})
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE d_burst_starts AS
+        SELECT institution_id, start_time FROM (
+            SELECT institution_id, start_time,
+                   count(*) OVER (PARTITION BY institution_id ORDER BY start_time
+                                  RANGE BETWEEN CURRENT ROW AND INTERVAL {int(config.minutes)} MINUTE FOLLOWING) AS n
+            FROM d_swipes)
+        JOIN d_burst_thresholds USING (institution_id)
+        WHERE n >= threshold::INTEGER""")
+    starts = fetch_dicts(con, "SELECT DISTINCT institution_id, start_time FROM d_burst_starts ORDER BY 1, 2")
+    if not starts:
+        return []
+    rows = fetch_dicts(con, f"""
+        SELECT DISTINCT s.* FROM d_swipes s JOIN d_burst_starts b ON b.institution_id = s.institution_id
+            AND s.start_time BETWEEN b.start_time AND b.start_time + INTERVAL {int(config.minutes)} MINUTE
+        ORDER BY s.institution_id, s.start_time, s.settlement_id""")
+    swipes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        swipes[r["institution_id"]].append(r)
+    starts_of: dict[str, list] = defaultdict(list)
+    for s in starts:
+        starts_of[s["institution_id"]].append(s["start_time"])
+    findings = []
+    for pharmacy, times in starts_of.items():
+        bursts = [_core(b, config) for b in _episodes(times, swipes[pharmacy], config)]
+        bursts = [b for b in bursts if len({r["card_id"] for r in b}) >= config.min_cards]
+        if bursts:
+            findings.append(_finding(pharmacy, bursts, config))
+    return findings
+
+
+def burst_threshold(expected: float, config: CardBurstConfig) -> int:
+    """Fewest swipes in a window that chance brings with probability below ``config.p_value``.
+
+    ``expected`` is the pharmacy's mean swipes per window (Poisson). Busy pharmacies need
+    bigger bursts; never fewer than ``config.min_cards``.
+
+    >>> burst_threshold(0.5, CardBurstConfig()), burst_threshold(3.0, CardBurstConfig())
+    (8, 17)
+    """
+    term = math.exp(-expected)
+    below, n = term, 0
+    while 1.0 - below >= config.p_value:
+        n += 1
+        term *= expected / n
+        below += term
+    return max(n + 1, config.min_cards)
+
+
+def _expected_swipes(traffic: dict[str, Any], config: CardBurstConfig) -> float:
+    """Mean swipes per window on a usual day, over the hours it is busy (5th–95th percentile of its times)."""
+    open_minutes = max((traffic["late"] - traffic["early"]) / 0.9, 60.0)
+    return float(traffic["daily_swipes"]) / open_minutes * config.minutes
+
+
+def _core(burst: list[dict[str, Any]], config: CardBurstConfig) -> list[dict[str, Any]]:
+    """The collector's swipes of a burst, without customers who happened to pay meanwhile.
+
+    A collector's swipes share devices and buy key drugs; a customer caught in the window
+    pays on her own phone or card for everyday medicine. Kept whole when that test would
+    leave too few cards to be a burst.
+    """
+    devices = defaultdict(int)
+    for r in burst:
+        if r["device_id"]:
+            devices[r["device_id"]] += 1
+    key = [_is_key(r, config) for r in burst]
+    mostly_key = sum(key) >= len(burst) / 2
+    core = [r for r, k in zip(burst, key) if devices.get(r["device_id"], 0) >= 2 or (mostly_key and k)]
+    return core if len({r["card_id"] for r in core}) >= config.min_cards else burst
+
+
+def _is_key(row: dict[str, Any], config: CardBurstConfig) -> bool:
+    return any(k in item for item in (row["items"] or []) for k in config.key_drugs)
+
+
+def _episodes(starts: list, rows: list[dict[str, Any]], config: CardBurstConfig) -> list[list[dict[str, Any]]]:
+    """Merge overlapping burst windows into episodes and give each its swipes."""
+    span = timedelta(minutes=config.minutes)
+    windows: list[list] = []
+    for t in starts:
+        if windows and t <= windows[-1][1]:
+            windows[-1][1] = t + span
+        else:
+            windows.append([t, t + span])
+    return [[r for r in rows if lo <= r["start_time"] <= hi] for lo, hi in windows]
+
+
+def _finding(pharmacy: str, bursts: list[list[dict[str, Any]]], config: CardBurstConfig) -> Finding:
+    swipes = [r for b in bursts for r in b]
+    cards = sorted({r["card_id"] for r in swipes})
+    persons = sorted({r["person_id"] for r in swipes})
+    devices = sorted({r["device_id"] for r in swipes if r["device_id"]})
+    operators = sorted({r["operator_id"] for r in swipes if r["operator_id"]})
+    key = sum(1 for r in swipes if _is_key(r, config))
+    key_share = key / len(swipes)
+    fund = sum(float(r["fund_amount"] or 0) for r in swipes)
+    described = "; ".join(
+        f"{b[0]['start_time']:%Y-%m-%d %H:%M} {len({r['card_id'] for r in b})} cards in "
+        f"{(b[-1]['start_time'] - b[0]['start_time']).total_seconds() / 60:.0f} min" for b in bursts[:4])
+    return Finding(
+        kind="card_burst",
+        detail=(f"{len(bursts)} burst(s) of many cards at {pharmacy}: {described}{'…' if len(bursts) > 4 else ''}; "
+                f"{len(cards)} cards of {len(persons)} persons on {len(devices)} device(s), operator(s) "
+                f"{', '.join(operators) or '-'}; {key_share:.0%} key drugs; fund {fund:,.2f}"),
+        persons=tuple(persons),
+        entities=(("institution", pharmacy),) + tuple(("card", c) for c in cards) + tuple(("device", d) for d in devices),
+        strength=saturate(len(bursts), config.bursts_half) * (0.5 + 0.5 * key_share),
+        suggests="card_collector", settlements=tuple(r["settlement_id"] for r in swipes),
+        facts={"pharmacy": pharmacy, "bursts": len(bursts), "cards": len(cards), "devices": devices,
+               "operators": operators, "key_drug_share": round(key_share, 3),
+               "burst_times": [f"{b[0]['start_time']:%Y-%m-%d %H:%M}" for b in bursts]},
+    )

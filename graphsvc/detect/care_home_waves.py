@@ -1,0 +1,87 @@
+"""Care-home collusion (与养老机构勾结): a home's residents admitted in waves to one hospital.
+
+Residents of a nursing home are the persons registered at its address or with its phone
+(the caregiver's). Old residents fall ill and go to hospital, one at a time; a home that
+sends a bunch of them to the same hospital within days, wave after wave, is selling its
+residents' stays.
+
+Reports the home, the hospital, each wave's date and size, the residents, admissions and
+fund amounts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import duckdb
+
+from graphsvc.detect.co_admission import waves_of
+from graphsvc.detect.config import CareHomeWavesConfig, saturate
+from graphsvc.detect.finding import Finding, fetch_dicts
+
+__all__ = ["care_home_wave_findings"]
+
+
+def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
+                            config: CareHomeWavesConfig | None = None) -> list[Finding]:
+    """Find nursing homes whose residents are admitted in waves to one hospital.
+
+    Parameters
+    ----------
+    con : duckdb connection
+        Holds the model's tables (see ``graphsvc.detect.finding``).
+    config : CareHomeWavesConfig
+        Wave window, size and count; defaults when None.
+
+    Returns
+    -------
+    list of Finding
+        Kind ``care_home_waves``, one per home and hospital; suggests ``care_home_collusion``.
+
+    Examples
+    --------
+    >>> from graphsvc.detect.finding import in_memory_claims
+    >>> home = {"institution_id": "NH1", "kind": "nursing_home", "address": "福寿路1号"}
+    >>> residents = [{"person_id": f"R{i}", "address": "福寿路1号"} for i in range(4)]
+    >>> stays = [{"settlement_id": f"S{m}{i}", "kind": "inpatient", "person_id": f"R{i}", "institution_id": "H9",
+    ...           "start_time": f"2026-0{m}-0{i + 1} 09:00"} for m in (2, 4, 6) for i in range(3)]
+    >>> con = in_memory_claims(institutions=[home], persons=residents, settlements=stays)
+    >>> [(f.persons, f.entities, f.facts["waves"]) for f in care_home_wave_findings(con)]
+    [(('R0', 'R1', 'R2'), (('institution', 'NH1'), ('institution', 'H9')), 3)]
+    """
+    config = config or CareHomeWavesConfig()
+    rows = fetch_dicts(con, """
+        WITH homes AS (SELECT institution_id, address, phone FROM institutions WHERE kind = 'nursing_home'),
+        residents AS (
+            SELECT h.institution_id AS home, p.person_id FROM homes h JOIN persons p ON p.address = h.address
+            UNION
+            SELECT h.institution_id, p.person_id FROM homes h JOIN persons p ON p.phone = h.phone)
+        SELECT r.home, s.institution_id AS hospital, s.person_id, s.start_time::DATE AS day, s.settlement_id,
+               s.fund_amount
+        FROM settlements s JOIN residents r ON r.person_id = s.person_id
+        WHERE s.kind = 'inpatient' AND s.institution_id <> r.home
+        ORDER BY r.home, hospital, day, s.person_id""")
+    stays: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        stays[(r["home"], r["hospital"])].append(r)
+    findings = []
+    for (home, hospital), admissions in stays.items():
+        waves = [w for w in waves_of(admissions, config.window_days)
+                 if len({r["person_id"] for r in w}) >= config.min_wave_residents]
+        if len(waves) < config.min_waves:
+            continue
+        in_waves = [r for w in waves for r in w]
+        persons = sorted({r["person_id"] for r in in_waves})
+        fund = sum(float(r["fund_amount"] or 0) for r in in_waves)
+        wave_text = ", ".join(f"{w[0]['day']:%Y-%m-%d} ({len({r['person_id'] for r in w})})" for w in waves)
+        findings.append(Finding(
+            kind="care_home_waves",
+            detail=(f"residents of {home} admitted to {hospital} in {len(waves)} waves (date (residents): "
+                    f"{wave_text}); {len(persons)} residents, {len(in_waves)} admissions, fund {fund:,.2f}"),
+            persons=tuple(persons), entities=(("institution", home), ("institution", hospital)),
+            strength=saturate(len(waves) - 2, config.waves_half), suggests="care_home_collusion",
+            settlements=tuple(r["settlement_id"] for r in in_waves),
+            facts={"home": home, "hospital": hospital, "waves": len(waves), "admissions": len(in_waves),
+                   "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in waves]},
+        ))
+    return findings

@@ -1,0 +1,166 @@
+"""Every detection parameter in one typed object, with its default and the reason for it.
+
+Modules take their section of ``DetectionConfig`` and hold no thresholds of their own, so a
+fund can tune detection for its city in one place (``graphsvc detect --config FILE.json``)
+and a ring's evidence can always be traced to the parameters that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "DetectionConfig", "SharedCardConfig", "SharedIdentifierConfig", "LockstepConfig", "CardBurstConfig",
+    "PrescriberCollusionConfig", "CareHomeWavesConfig", "TraceCodeConfig", "CommunityConfig", "RingConfig",
+    "saturate",
+]
+
+
+def saturate(x: float, half: float) -> float:
+    """Map a non-negative count onto [0, 1): 0 at 0, 0.5 at ``half``, towards 1 beyond.
+
+    Every finding's strength is built from this, so a bigger count always means more
+    suspicion but never certainty from one fact alone.
+
+    >>> saturate(0, 4), saturate(4, 4), round(saturate(12, 4), 2)
+    (0.0, 0.5, 0.75)
+    """
+    return max(x, 0.0) / (max(x, 0.0) + half)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SharedCardConfig(_Section):
+    two_places_minutes: int = Field(
+        30, ge=1, description="one card at two institutions within this many minutes is in two places at once")
+    after_death_grace_days: int = Field(
+        1, ge=0, description="claims dated up to this many days after a death date are the settling of the final stay")
+    min_other_users: int = Field(
+        2, ge=1, description="a card must pay for at least this many persons outside its holder's household; one is "
+                             "most often a relative living elsewhere (a parent in a care home), which mutual aid allows")
+    used_by_others_strength: float = Field(
+        0.5, gt=0, lt=1, description="strength of a card used for persons outside the holder's household")
+    after_death_strength: float = Field(0.9, gt=0, lt=1, description="strength of a dead holder's card being used")
+    two_places_strength: float = Field(0.3, gt=0, lt=1,
+                                       description="strength of one card in two places; chance makes some of these")
+
+
+class SharedIdentifierConfig(_Section):
+    min_households: int = Field(
+        3, ge=2, description="an identifier must link persons of at least this many households; "
+                             "a family sharing a phone is one household")
+    max_households: int = Field(
+        300, ge=10, description="more households than this is a switchboard or placeholder value, not a person's")
+    households_half: float = Field(
+        4.0, gt=0, description="extra households (beyond the first) at which a shared identifier's strength is half its base")
+    base_strength: dict[str, float] = Field(
+        default_factory=lambda: {
+            "agent": 0.9, "payee_account": 0.95, "contact_phone": 0.8, "bound_phone": 0.9,
+            "card_device": 0.9, "scan_device": 0.85, "own_phone": 0.6,
+        },
+        description="strength ceiling per way of sharing: money flowing to one account weighs most")
+    adult_ages: tuple[int, int] = Field(
+        (18, 70), description="when a phone is a household's, its adults (ages in [lo, hi)) are taken as its users; "
+                              "children and the very old give a relative's phone")
+
+
+class LockstepConfig(_Section):
+    admission_kinds: tuple[str, ...] = Field(
+        ("inpatient",), description="settlement kinds that count as admissions")
+    window_days: int = Field(2, ge=0, description="admissions this many days apart or closer are together")
+    min_pair_repeats: int = Field(
+        2, ge=2, description="two persons together on at least this many separate occasions are a lockstep pair")
+    min_persons: int = Field(3, ge=2, description="a lockstep group has at least this many persons")
+    min_waves: int = Field(3, ge=2, description="…admitted together (two or more of them) on at least this many occasions")
+    schedule_min_waves: int = Field(
+        12, ge=3, description="a group meeting this often at a weekly cadence or faster is on a treatment schedule "
+                              "(dialysis, chemotherapy) and explained")
+    schedule_max_gap_days: float = Field(7.0, gt=0, description="median days between meetings of a treatment schedule")
+    strength_half: float = Field(
+        6.0, gt=0, description="(waves beyond 2) × (persons beyond 1) at which lockstep strength is 0.5")
+
+
+class CardBurstConfig(_Section):
+    minutes: int = Field(15, ge=1, description="a burst is many cards swiped within this many minutes")
+    min_cards: int = Field(6, ge=3, description="…at least this many distinct cards at one pharmacy")
+    p_value: float = Field(
+        1e-7, gt=0, lt=1, description="a window is a burst only if the pharmacy's usual traffic (Poisson) brings that "
+                                      "many swipes with a smaller probability; about 10 million windows are tested "
+                                      "a year in a city of a million")
+    kinds: tuple[str, ...] = Field(("pharmacy",), description="settlement kinds searched for bursts")
+    bursts_half: float = Field(2.0, gt=0, description="bursts at one pharmacy at which strength is half its ceiling")
+    key_drugs: tuple[str, ...] = Field(
+        ("人血白蛋白", "白蛋白", "奥希替尼", "甘精胰岛素", "曲妥珠单抗", "利伐沙班"),
+        description="high-value drugs under key supervision (seed 003, attachment 1), matched as substrings of items")
+
+
+class PrescriberCollusionConfig(_Section):
+    min_unseen_persons: int = Field(
+        5, ge=2, description="a prescriber's scripts at one pharmacy for at least this many persons he never saw")
+    min_unseen_share: float = Field(
+        0.25, gt=0, le=1, description="…making up at least this share of his scripts filled there (his real "
+                                      "patients fill scripts at the same pharmacy too)")
+    persons_half: float = Field(6.0, gt=0, description="unseen persons (beyond 2) at which strength is 0.5")
+
+
+class CareHomeWavesConfig(_Section):
+    window_days: int = Field(3, ge=0, description="residents admitted this many days apart or closer form one wave")
+    min_wave_residents: int = Field(3, ge=2, description="a wave holds at least this many residents of one home")
+    min_waves: int = Field(3, ge=2, description="a home sending waves to one hospital at least this often is flagged")
+    waves_half: float = Field(1.0, gt=0, description="waves beyond 2 at which strength is 0.5")
+
+
+class TraceCodeConfig(_Section):
+    boxes_half: float = Field(2.0, gt=0, description="boxes sold twice at which strength is 0.5")
+
+
+class CommunityConfig(_Section):
+    resolution: float = Field(
+        0.5, gt=0, description="Leiden resolution (RB configuration model); higher splits more. Below 1 so a "
+                                "ring that is a large share of a small city's suspicion graph is not split")
+    seed: int = Field(42, description="Leiden's random seed: the same data and seed give the same rings")
+    iterations: int = Field(-1, description="Leiden iterations; -1 runs until no improvement")
+
+
+class RingConfig(_Section):
+    min_persons: int = Field(3, ge=2, description="a ring holds at least this many persons")
+    min_pattern_strength: float = Field(
+        0.2, ge=0, lt=1, description="a finding must be at least this strong to decide a ring's pattern")
+    pattern_precedence: tuple[str, ...] = Field(
+        ("care_home_collusion", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
+         "identity_misuse", "professional_gang", "other"),
+        description="when findings suggest several patterns, the first in this order names the ring: the more "
+                    "specific scheme wins (care-home waves are also lockstep; a broker's recruits too)")
+    match_jaccard: float = Field(
+        0.5, gt=0, le=1, description="a new ring keeps an earlier ring's id when their persons overlap this much (Jaccard)")
+
+
+class DetectionConfig(_Section):
+    shared_card: SharedCardConfig = SharedCardConfig()
+    shared_identifier: SharedIdentifierConfig = SharedIdentifierConfig()
+    lockstep: LockstepConfig = LockstepConfig()
+    card_burst: CardBurstConfig = CardBurstConfig()
+    prescriber_collusion: PrescriberCollusionConfig = PrescriberCollusionConfig()
+    care_home_waves: CareHomeWavesConfig = CareHomeWavesConfig()
+    trace_code: TraceCodeConfig = TraceCodeConfig()
+    community: CommunityConfig = CommunityConfig()
+    ring: RingConfig = RingConfig()
+
+    @model_validator(mode="after")
+    def _known_patterns(self) -> DetectionConfig:
+        from graphsvc.detect.finding import PATTERNS
+
+        unknown = set(self.ring.pattern_precedence) - set(PATTERNS)
+        if unknown:
+            raise ValueError(f"unknown pattern(s) in ring.pattern_precedence: {sorted(unknown)}; known: {PATTERNS}")
+        return self
+
+    @classmethod
+    def from_file(cls, path: Path) -> DetectionConfig:
+        """Read overrides from JSON; sections and keys left out keep their defaults."""
+        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))

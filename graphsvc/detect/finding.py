@@ -1,0 +1,96 @@
+"""What a detector reports, and the claim tables it reads.
+
+A detector is a function ``(con, config) -> list[Finding]``. ``con`` is a DuckDB connection
+on which the model's entity tables (``persons``, ``cards``, ``institutions``,
+``prescribers``, ``intermediaries``, ``settlements``) can be read by name: the embedded
+store's own connection, or tables a server backend exported. ``in_memory_claims`` builds
+one from a few rows, for doctests and tests on hand-built graphs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from graphsvc.model import ENTITY_TABLES
+
+__all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table"]
+
+PATTERNS = ("professional_gang", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
+            "care_home_collusion", "identity_misuse", "other")
+"""The contract's ring patterns."""
+
+Entity = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One checkable fact pattern: who is involved, how strongly it suggests fraud, and why.
+
+    ``strength`` is in [0, 1): how suspicious the fact is on its own. ``suggests`` names the
+    scheme the fact points to, or None when it fits several (a shared contact phone).
+    ``settlements`` are the claims the fact is made of: amounts and dates come from them.
+    """
+
+    kind: str
+    detail: str
+    persons: tuple[str, ...]
+    entities: tuple[Entity, ...]
+    strength: float
+    suggests: str | None
+    settlements: tuple[str, ...] = ()
+    facts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def evidence(self) -> dict[str, Any]:
+        """The contract's evidence item."""
+        entities = [{"type": "person", "id": p} for p in self.persons] + [{"type": t, "id": i} for t, i in self.entities]
+        return {"kind": self.kind, "detail": self.detail, "strength": round(self.strength, 4),
+                "entities": entities, "settlements": len(self.settlements), "facts": self.facts}
+
+
+def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Run a query and return its rows as dicts (detectors' results are small)."""
+    result = con.execute(query, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row)) for row in result.fetchall()]
+
+
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list[Any]]) -> None:
+    """(Re)create temp table ``name`` from Python lists, through Arrow rather than row inserts."""
+    data = pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
+    con.register("_temp_rows", data)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _temp_rows")
+    finally:
+        con.unregister("_temp_rows")
+
+
+def in_memory_claims(**tables: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection holding the model's tables, filled from a few rows each.
+
+    Columns left out of a row are missing (NULL); tables left out are empty.
+
+    >>> con = in_memory_claims(persons=[{"person_id": "P1", "death_date": "2026-02-01"}])
+    >>> con.execute("SELECT person_id, death_date FROM persons").fetchall()
+    [('P1', datetime.date(2026, 2, 1))]
+    """
+    from graphsvc.store.embedded import SQL_TYPES
+
+    unknown = set(tables) - set(ENTITY_TABLES)
+    if unknown:
+        raise ValueError(f"unknown table(s) {sorted(unknown)}; the model has {sorted(ENTITY_TABLES)}")
+    con = duckdb.connect()
+    for spec in ENTITY_TABLES.values():
+        columns = [(c.name, SQL_TYPES[c.kind]) for c in spec.columns] + list(spec.derived)
+        con.execute(f"CREATE TABLE {spec.name} ({', '.join(f'{n} {t}' for n, t in columns)})")
+        for row in tables.get(spec.name, []):
+            extra = set(row) - {n for n, _ in columns}
+            if extra:
+                raise ValueError(f"{spec.name} has no column(s) {sorted(extra)}")
+            names = list(row)
+            marks = ", ".join("?" for _ in names)
+            con.execute(f"INSERT INTO {spec.name} ({', '.join(names)}) VALUES ({marks})", [row[n] for n in names])
+    return con

@@ -1,0 +1,155 @@
+"""Shared and misused cards (冒用他人医保凭证): one card, the wrong person, time or place.
+
+Three facts, each reported per card:
+
+- ``card_used_by_others``: a card pays for persons outside its holder's household (family
+  mutual aid, 家庭共济, shares a card within a household legally and is not reported);
+- ``card_used_after_death``: a card is used after its holder's death date;
+- ``card_in_two_places``: one card settles at two institutions minutes apart.
+
+Each names the card, its holder, the persons, institutions, dates and fund amounts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import duckdb
+
+from graphsvc.detect.config import SharedCardConfig, saturate
+from graphsvc.detect.finding import Finding, fetch_dicts
+
+__all__ = ["shared_card_findings"]
+
+
+def shared_card_findings(con: duckdb.DuckDBPyConnection, config: SharedCardConfig | None = None) -> list[Finding]:
+    """Find cards used for others, after their holder's death, or in two places at once.
+
+    Parameters
+    ----------
+    con : duckdb connection
+        Holds the model's tables (see ``graphsvc.detect.finding``).
+    config : SharedCardConfig
+        Time windows and strengths; defaults when None.
+
+    Returns
+    -------
+    list of Finding
+        Kinds ``card_used_by_others``, ``card_used_after_death``, ``card_in_two_places``;
+        they suggest ``identity_misuse``.
+
+    Examples
+    --------
+    >>> from graphsvc.detect.finding import in_memory_claims
+    >>> con = in_memory_claims(
+    ...     persons=[{"person_id": "P1", "death_date": "2026-02-01"}],
+    ...     cards=[{"card_id": "C1", "person_id": "P1"}],
+    ...     settlements=[{"settlement_id": "S1", "kind": "pharmacy", "person_id": "P1", "card_id": "C1",
+    ...                   "institution_id": "PH1", "start_time": "2026-03-05 10:00", "fund_amount": 800}])
+    >>> [(f.kind, f.persons, f.settlements) for f in shared_card_findings(con)]
+    [('card_used_after_death', ('P1',), ('S1',))]
+    """
+    config = config or SharedCardConfig()
+    return _used_by_others(con, config) + _used_after_death(con, config) + _in_two_places(con, config)
+
+
+def _used_by_others(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> list[Finding]:
+    rows = fetch_dicts(con, """
+        SELECT s.card_id, c.person_id AS holder, s.person_id AS user_id, s.settlement_id, s.fund_amount
+        FROM settlements s
+        JOIN cards c ON c.card_id = s.card_id
+        LEFT JOIN persons h ON h.person_id = c.person_id
+        LEFT JOIN persons u ON u.person_id = s.person_id
+        WHERE s.person_id <> c.person_id
+          AND NOT coalesce(h.address = u.address, false)
+          AND NOT coalesce(h.phone = u.phone, false)
+        ORDER BY s.card_id, s.settlement_id""")
+    by_card: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_card[row["card_id"]].append(row)
+    findings = []
+    for card, uses in by_card.items():
+        holder = uses[0]["holder"]
+        users = sorted({u["user_id"] for u in uses})
+        if len(users) < config.min_other_users:
+            continue
+        findings.append(Finding(
+            kind="card_used_by_others",
+            detail=(f"card {card} of {holder} paid {len(uses)} claim(s) for {len(users)} person(s) outside the "
+                    f"holder's household ({', '.join(users[:5])}{'…' if len(users) > 5 else ''}), "
+                    f"fund {sum(float(u['fund_amount'] or 0) for u in uses):,.2f}"),
+            persons=(holder, *users), entities=(("card", card),),
+            strength=config.used_by_others_strength * (0.5 + 0.5 * saturate(len(users), 1)),
+            suggests="identity_misuse", settlements=tuple(u["settlement_id"] for u in uses),
+            facts={"card": card, "holder": holder, "users": users, "claims": len(uses)},
+        ))
+    return findings
+
+
+def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> list[Finding]:
+    rows = fetch_dicts(con, """
+        SELECT coalesce(s.card_id, '') AS card_id, coalesce(c.person_id, s.person_id) AS holder, p.death_date,
+               s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount
+        FROM settlements s
+        LEFT JOIN cards c ON c.card_id = s.card_id
+        JOIN persons p ON p.person_id = coalesce(c.person_id, s.person_id)
+        WHERE p.death_date IS NOT NULL AND s.start_time >= p.death_date + to_days(? + 1)
+        ORDER BY holder, s.start_time""", [config.after_death_grace_days])
+    by_holder: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_holder[row["holder"]].append(row)
+    findings = []
+    for holder, uses in by_holder.items():
+        cards = sorted({u["card_id"] for u in uses if u["card_id"]})
+        institutions = sorted({u["institution_id"] for u in uses})
+        persons = sorted({holder} | {u["person_id"] for u in uses})
+        first, last = uses[0]["start_time"], uses[-1]["start_time"]
+        findings.append(Finding(
+            kind="card_used_after_death",
+            detail=(f"{holder} died {uses[0]['death_date']}; card(s) {', '.join(cards) or '(none named)'} used "
+                    f"{len(uses)} time(s) after, {first:%Y-%m-%d} to {last:%Y-%m-%d}, at {', '.join(institutions)}; "
+                    f"fund {sum(float(u['fund_amount'] or 0) for u in uses):,.2f}"),
+            persons=tuple(persons), entities=tuple(("card", c) for c in cards) + tuple(("institution", i) for i in institutions),
+            strength=config.after_death_strength, suggests="identity_misuse",
+            settlements=tuple(u["settlement_id"] for u in uses),
+            facts={"holder": holder, "death_date": str(uses[0]["death_date"]), "uses": len(uses),
+                   "first_use": f"{first:%Y-%m-%d %H:%M}", "last_use": f"{last:%Y-%m-%d %H:%M}"},
+        ))
+    return findings
+
+
+def _in_two_places(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> list[Finding]:
+    # Consecutive uses of a card only: two places at once always shows between neighbours in time.
+    rows = fetch_dicts(con, """
+        SELECT card_id, holder, settlement_id, institution_id, start_time, prev_id, prev_institution, prev_time,
+               fund_amount
+        FROM (
+            SELECT s.card_id, coalesce(c.person_id, s.person_id) AS holder, s.settlement_id, s.institution_id,
+                   s.start_time, s.fund_amount,
+                   lag(s.settlement_id) OVER w AS prev_id, lag(s.institution_id) OVER w AS prev_institution,
+                   lag(s.start_time) OVER w AS prev_time
+            FROM settlements s LEFT JOIN cards c ON c.card_id = s.card_id
+            WHERE s.card_id IS NOT NULL AND s.kind <> 'inpatient'
+            WINDOW w AS (PARTITION BY s.card_id ORDER BY s.start_time, s.settlement_id))
+        WHERE prev_institution <> institution_id AND start_time - prev_time <= to_minutes(?)
+        ORDER BY card_id, start_time""", [config.two_places_minutes])
+    by_card: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_card[row["card_id"]].append(row)
+    findings = []
+    for card, pairs in by_card.items():
+        holder = pairs[0]["holder"]
+        facts = [f"{p['prev_institution']} {p['prev_time']:%Y-%m-%d %H:%M} and {p['institution_id']} "
+                 f"{(p['start_time'] - p['prev_time']).total_seconds() / 60:.0f} min later" for p in pairs]
+        institutions = sorted({p["institution_id"] for p in pairs} | {p["prev_institution"] for p in pairs})
+        findings.append(Finding(
+            kind="card_in_two_places",
+            detail=f"card {card} of {holder} settled at two places at once: {'; '.join(facts[:3])}"
+                   f"{'…' if len(facts) > 3 else ''}",
+            persons=(holder,), entities=(("card", card),) + tuple(("institution", i) for i in institutions),
+            strength=config.two_places_strength * (0.5 + 0.5 * saturate(len(pairs), 1)),
+            suggests="identity_misuse",
+            settlements=tuple(sorted({p["settlement_id"] for p in pairs} | {p["prev_id"] for p in pairs})),
+            facts={"card": card, "holder": holder, "occasions": len(pairs)},
+        ))
+    return findings

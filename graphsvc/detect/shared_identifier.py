@@ -1,0 +1,192 @@
+"""Shared identifiers: one phone, device, payee account or agent behind unrelated persons.
+
+A broker (黑中介) gives his own phone as the contact for his recruits' stays, handles their
+claims as agent and takes the money into his account; a card collector (卡贩子) binds
+dozens of e-vouchers to his phone and devices; a gang using others' cards scans them on
+its own phone. Each shows as one identifier linking persons of many households.
+
+The look-alikes are explained, not reported: a household sharing a phone is one
+household (households are persons at one address); an identifier that is an
+institution's own phone or address is a care home's caregiver or a hospital switchboard;
+one that links more households than ``max_households`` is a placeholder value.
+
+Ways of sharing (``via``) and what each suggests:
+
+=============  ==========================================  ======================
+via            what links the persons                      suggests
+=============  ==========================================  ======================
+contact_phone  the contact phone of their claims           (broker's: black_intermediary)
+agent          the agent who handled their claims          black_intermediary
+payee_account  the account their claims were paid to       black_intermediary
+bound_phone    the phone their e-vouchers are bound to     card_collector
+card_device    the device their e-vouchers sit on          card_collector
+scan_device    a device scanning their cards that are      identity_misuse
+               not registered on it
+own_phone      the phone in their person records           (none)
+=============  ==========================================  ======================
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import duckdb
+
+from graphsvc.detect.config import SharedIdentifierConfig, saturate
+from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
+
+__all__ = ["shared_identifier_findings"]
+
+_LINKS = """
+    SELECT 'contact_phone' AS via, contact_phone AS value, person_id, settlement_id, NULL AS card_id
+      FROM settlements WHERE contact_phone IS NOT NULL
+    UNION ALL SELECT 'agent', agent_id, person_id, settlement_id, NULL FROM settlements WHERE agent_id IS NOT NULL
+    UNION ALL SELECT 'payee_account', payee_account, person_id, settlement_id, NULL
+      FROM settlements WHERE payee_account IS NOT NULL
+    UNION ALL SELECT 'scan_device', s.device_id, s.person_id, s.settlement_id, NULL
+      FROM settlements s LEFT JOIN cards c ON c.card_id = s.card_id
+      WHERE s.device_id IS NOT NULL AND c.device_id IS DISTINCT FROM s.device_id
+    UNION ALL SELECT 'bound_phone', bound_phone, person_id, NULL, card_id FROM cards WHERE bound_phone IS NOT NULL
+    UNION ALL SELECT 'card_device', device_id, person_id, NULL, card_id FROM cards WHERE device_id IS NOT NULL
+    UNION ALL SELECT 'own_phone', phone, person_id, NULL, NULL FROM persons WHERE phone IS NOT NULL
+"""
+
+_SUGGESTS = {"agent": "black_intermediary", "payee_account": "black_intermediary", "bound_phone": "card_collector",
+             "card_device": "card_collector", "scan_device": "identity_misuse"}
+_ENTITY_TYPE = {"contact_phone": "phone", "bound_phone": "phone", "own_phone": "phone", "payee_account": "account",
+                "card_device": "device", "scan_device": "device", "agent": "intermediary"}
+_PHRASE = {"contact_phone": "the contact phone of claims of", "agent": "the agent of claims of",
+           "payee_account": "the payee account of claims of", "bound_phone": "the phone e-vouchers are bound to for",
+           "card_device": "the device holding e-vouchers of", "scan_device": "a device scanning cards not on it for",
+           "own_phone": "the registered phone of"}
+
+
+def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
+                               config: SharedIdentifierConfig | None = None) -> list[Finding]:
+    """Find identifiers that link persons of several households, with the look-alikes explained.
+
+    Parameters
+    ----------
+    con : duckdb connection
+        Holds the model's tables (see ``graphsvc.detect.finding``).
+    config : SharedIdentifierConfig
+        Household thresholds and strengths; defaults when None.
+
+    Returns
+    -------
+    list of Finding
+        Kind ``shared_<via>`` (e.g. ``shared_contact_phone``), one per identifier value.
+
+    Examples
+    --------
+    Three villagers in three houses give a broker's phone as their contact; a family of
+    three at one house shares the father's phone:
+
+    >>> from graphsvc.detect.finding import in_memory_claims
+    >>> persons = [{"person_id": f"P{i}", "address": f"house {i}"} for i in (1, 2, 3)]
+    >>> persons += [{"person_id": f"F{i}", "address": "house 9", "phone": "13900000009"} for i in (1, 2, 3)]
+    >>> stays = [{"settlement_id": f"S{i}", "kind": "inpatient", "person_id": p, "institution_id": "H1",
+    ...           "start_time": "2026-03-01", "contact_phone": phone}
+    ...          for i, (p, phone) in enumerate([("P1", "15900000017"), ("P2", "15900000017"),
+    ...                                          ("P3", "15900000017"), ("F1", "13900000009"),
+    ...                                          ("F2", "13900000009"), ("F3", "13900000009")])]
+    >>> con = in_memory_claims(persons=persons, settlements=stays)
+    >>> [(f.kind, f.persons, f.entities) for f in shared_identifier_findings(con)]
+    [('shared_contact_phone', ('P1', 'P2', 'P3'), (('phone', '15900000017'),))]
+    """
+    config = config or SharedIdentifierConfig()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE d_links AS {_LINKS}")
+    groups = fetch_dicts(con, """
+        SELECT l.via, l.value, count(DISTINCT coalesce(p.address, l.person_id)) AS households
+        FROM d_links l LEFT JOIN persons p ON p.person_id = l.person_id
+        GROUP BY l.via, l.value
+        HAVING count(DISTINCT coalesce(p.address, l.person_id)) BETWEEN ? AND ?""",
+                         [config.min_households, config.max_households])
+    if not groups:
+        return []
+    temp_table(con, "d_link_groups", {"via": [g["via"] for g in groups], "value": [g["value"] for g in groups]})
+    institution_ids = {r["value"] for r in fetch_dicts(con, """
+        SELECT g.value FROM d_link_groups g JOIN institutions i ON g.value IN (i.phone, i.address)""")}
+    intermediary_of_phone = {r["phone"]: r["intermediary_id"] for r in fetch_dicts(
+        con, "SELECT phone, intermediary_id FROM intermediaries WHERE phone IS NOT NULL")}
+    intermediaries = {r["intermediary_id"] for r in fetch_dicts(con, "SELECT intermediary_id FROM intermediaries")}
+    members = fetch_dicts(con, """
+        SELECT l.via, l.value, l.person_id, l.settlement_id, l.card_id, s.fund_amount
+        FROM d_links l JOIN d_link_groups g ON g.via = l.via AND g.value = l.value
+        LEFT JOIN settlements s ON s.settlement_id = l.settlement_id
+        ORDER BY l.via, l.value, l.person_id""")
+    owners = _adult_owners(con, config)
+    card_claims = _claims_of_linked_cards(con)
+    by_group: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in members:
+        by_group[(row["via"], row["value"])].append(row)
+    findings = []
+    for g in groups:
+        via, value = g["via"], g["value"]
+        if value in institution_ids:
+            continue  # an institution's own phone or address: the care home's caregiver, not a broker
+        rows = by_group[(via, value)]
+        persons = sorted({r["person_id"] for r in rows})
+        if via in ("contact_phone", "bound_phone"):
+            persons = sorted(set(persons) | set(owners.get(value, ())))
+        entity_type = _ENTITY_TYPE[via]
+        entities: list[tuple[str, str]] = []
+        suggests = _SUGGESTS.get(via)
+        if via == "agent" and value not in intermediaries:
+            entity_type = "person"  # an insured person acting as agent for others
+            persons = sorted(set(persons) | {value})
+        else:
+            entities.append((entity_type, value))
+        broker = intermediary_of_phone.get(value) if entity_type == "phone" else None
+        if broker:
+            entities.append(("intermediary", broker))
+            suggests = "black_intermediary"
+        cards = sorted({r["card_id"] for r in rows if r["card_id"]})
+        entities += [("card", c) for c in cards]
+        settlements = {r["settlement_id"] for r in rows if r["settlement_id"]}
+        for card in cards:
+            settlements.update(card_claims.get(card, ()))
+        fund = sum(float(r["fund_amount"] or 0) for r in rows if r["settlement_id"])
+        who = f"{entity_type} {value}" + (f" (intermediary {broker})" if broker else "")
+        claims = f", {len(settlements)} claim(s), fund {fund:,.2f}" if fund else (
+            f", {len(cards)} card(s)" if cards else "")
+        findings.append(Finding(
+            kind=f"shared_{via}",
+            detail=f"{who} is {_PHRASE[via]} {len(persons)} persons in {g['households']} households{claims}",
+            persons=tuple(persons), entities=tuple(entities),
+            strength=config.base_strength[via] * saturate(g["households"] - 1, config.households_half),
+            suggests=suggests, settlements=tuple(sorted(settlements)),
+            facts={"via": via, "value": value, "households": g["households"], "persons": len(persons)},
+        ))
+    return findings
+
+
+def _adult_owners(con: duckdb.DuckDBPyConnection, config: SharedIdentifierConfig) -> dict[str, list[str]]:
+    """Persons registered with each flagged phone; of a household's phone, only its adults."""
+    lo, hi = config.adult_ages
+    rows = fetch_dicts(con, """
+        WITH ref AS (SELECT coalesce(max(start_time), current_timestamp)::DATE AS day FROM settlements)
+        SELECT p.phone, p.person_id, date_diff('year', p.birth_date, ref.day) AS age
+        FROM persons p, ref
+        WHERE p.phone IN (SELECT value FROM d_link_groups WHERE via IN ('contact_phone', 'bound_phone'))
+        ORDER BY p.phone, p.person_id""")
+    by_phone: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
+    for r in rows:
+        by_phone[r["phone"]].append((r["person_id"], r["age"]))
+    owners = {}
+    for phone, people in by_phone.items():
+        adults = [p for p, age in people if age is not None and lo <= age < hi]
+        owners[phone] = adults if len(people) > 1 and adults else [p for p, _ in people]
+    return owners
+
+
+def _claims_of_linked_cards(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    rows = fetch_dicts(con, """
+        SELECT s.card_id, s.settlement_id FROM settlements s
+        WHERE s.card_id IN (SELECT l.card_id FROM d_links l JOIN d_link_groups g USING (via, value)
+                            WHERE l.card_id IS NOT NULL)""")
+    claims: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        claims[r["card_id"]].append(r["settlement_id"])
+    return claims

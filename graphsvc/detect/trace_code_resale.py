@@ -1,0 +1,95 @@
+"""Resold drugs (倒卖回流药): a box's traceability code (药品追溯码) sold on insurance twice.
+
+Since 2026-01-01 every box sold on insurance carries its trace code, and a code should be
+sold once. Boxes bought on insurance by professional buyers, resold to a dealer and sold
+on insurance again show the same code in two sales. Buyers linked by resold boxes form
+one finding.
+
+Reports the boxes (codes), the first and second sales (pharmacies and dates), the buyers
+and fund amounts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import duckdb
+
+from graphsvc.detect.config import TraceCodeConfig, saturate
+from graphsvc.detect.finding import Finding, fetch_dicts
+
+__all__ = ["trace_code_resale_findings"]
+
+
+def trace_code_resale_findings(con: duckdb.DuckDBPyConnection, config: TraceCodeConfig | None = None) -> list[Finding]:
+    """Find trace codes sold more than once, grouped by the buyers they link.
+
+    Parameters
+    ----------
+    con : duckdb connection
+        Holds the model's tables (see ``graphsvc.detect.finding``).
+    config : TraceCodeConfig
+        Strength scale; defaults when None.
+
+    Returns
+    -------
+    list of Finding
+        Kind ``trace_code_resold``, one per group of linked buyers; suggests ``other``.
+
+    Examples
+    --------
+    >>> from graphsvc.detect.finding import in_memory_claims
+    >>> sales = [{"settlement_id": "S1", "kind": "pharmacy", "person_id": "P1", "institution_id": "PH1",
+    ...           "start_time": "2026-03-01 10:00", "trace_codes": ["81234"]},
+    ...          {"settlement_id": "S2", "kind": "pharmacy", "person_id": "P2", "institution_id": "PH2",
+    ...           "start_time": "2026-04-11 16:00", "trace_codes": ["81234"]}]
+    >>> [(f.persons, f.facts["boxes"]) for f in trace_code_resale_findings(in_memory_claims(settlements=sales))]
+    [(('P1', 'P2'), 1)]
+    """
+    config = config or TraceCodeConfig()
+    rows = fetch_dicts(con, """
+        WITH codes AS (SELECT unnest(trace_codes) AS code, settlement_id FROM settlements WHERE trace_codes IS NOT NULL),
+        repeated AS (SELECT code FROM codes GROUP BY code HAVING count(*) > 1)
+        SELECT c.code, s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount
+        FROM codes c SEMI JOIN repeated r USING (code) JOIN settlements s USING (settlement_id)
+        ORDER BY c.code, s.start_time, s.settlement_id""")
+    by_code: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_code[r["code"]].append(r)
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for sales in by_code.values():
+        first = find(sales[0]["person_id"])
+        for s in sales[1:]:
+            other = find(s["person_id"])
+            if other != first:
+                parent[max(first, other)] = min(first, other)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for code, sales in by_code.items():
+        groups[find(sales[0]["person_id"])].append(code)
+    findings = []
+    for codes in groups.values():
+        sales = [s for c in codes for s in by_code[c]]
+        persons = sorted({s["person_id"] for s in sales})
+        pharmacies = sorted({s["institution_id"] for s in sales})
+        resellers = sorted({s["institution_id"] for c in codes for s in by_code[c][1:]})
+        fund = sum(float(s["fund_amount"] or 0) for s in sales)
+        example = by_code[codes[0]]
+        findings.append(Finding(
+            kind="trace_code_resold",
+            detail=(f"{len(codes)} box(es) sold on insurance twice or more, e.g. code {codes[0]} at "
+                    f"{example[0]['institution_id']} {example[0]['start_time']:%Y-%m-%d} and again at "
+                    f"{example[1]['institution_id']} {example[1]['start_time']:%Y-%m-%d}; resold at "
+                    f"{', '.join(resellers)}; buyers {', '.join(persons)}; fund {fund:,.2f}"),
+            persons=tuple(persons), entities=tuple(("institution", p) for p in pharmacies),
+            strength=saturate(len(codes), config.boxes_half), suggests="other",
+            settlements=tuple(sorted({s["settlement_id"] for s in sales})),
+            facts={"boxes": len(codes), "codes": sorted(codes)[:20], "resellers": resellers},
+        ))
+    return findings
