@@ -20,6 +20,7 @@ examples:
   graphsvc generate city/ --persons 100000 --seed 7
   graphsvc ingest city/ --home ./graphsvc-home     load a contract folder
   graphsvc stats --json                           what is loaded, rejects, biggest hubs
+  graphsvc detect --out rings.json                find rings in what is loaded
 
 The store lives in --home, else $GRAPHSVC_HOME, else ./graphsvc-home.
 """
@@ -129,8 +130,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from queries.stats import graph_stats
 
     settings = _settings(args)
-    if settings.backend == "embedded" and not (settings.home / "graph.duckdb").exists():
-        raise CliError(f"no graph in {settings.home}; load one with: graphsvc ingest DIR --home {settings.home}")
+    _require_graph(settings)
     store = _open_store(settings, read_only=True)
     try:
         stats = graph_stats(store, top=args.top)
@@ -143,6 +143,53 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_graph(settings: Settings) -> None:
+    if settings.backend == "embedded" and not (settings.home / "graph.duckdb").exists():
+        raise CliError(f"no graph in {settings.home}; load one with: graphsvc ingest DIR --home {settings.home}")
+
+
+def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet: bool, top: int) -> int:
+    from graphsvc.detect import DetectionConfig, detect_and_save
+
+    try:
+        config = DetectionConfig.from_file(Path(config_path)) if config_path else DetectionConfig()
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot use detection config {config_path}: {exc}") from None
+    store = _open_store(settings)
+    try:
+        if not store.has_rows("settlements"):
+            raise CliError(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR")
+        run, documents = detect_and_save(store, config, progress=not quiet)
+    finally:
+        store.close()
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"rings": documents}, ensure_ascii=False, indent=1), encoding="utf-8")
+    _print_rings(documents, top)
+    print(f"{run.rings} rings ({run.kept_ids} kept their id from the previous run, {run.new_ids} new, "
+          f"{len(run.retired_ids)} no longer found) in {run.seconds:.1f}s; run {run.run_id}")
+    print("findings: " + ", ".join(f"{k} {v}" for k, v in run.summary["findings"].items()))
+    if out:
+        print(f"rings written to {out}")
+    return 0
+
+
+def _print_rings(documents: list[dict], top: int) -> None:
+    print(f"{'ring':<9} {'pattern':<30} {'score':>6} {'persons':>7} {'fund':>14}  {'first seen':<10}  {'last seen':<10}")
+    for d in documents[:top]:
+        print(f"{d['id']:<9} {d['pattern']:<30} {d['score']:>6.3f} {d['persons']:>7} {d['fund_amount']:>14,.2f}  "
+              f"{d['first_seen'] or '-':<10}  {d['last_seen'] or '-':<10}")
+        print(f"          why: {d['evidence'][0]['detail'][:150]}")
+    if len(documents) > top:
+        print(f"… and {len(documents) - top} more")
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _require_graph(settings)
+    return _detect(settings, args.config, Path(args.out) if args.out else None, args.quiet, args.top)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from graphsvc.generate import generate_city
     from queries.stats import graph_stats
@@ -150,20 +197,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     city = settings.home / "demo-city" / f"seed{args.seed}-{args.persons}"
     if not city.exists():
-        print(f"1/3 generating a demo city of {args.persons:,} persons in {city}")
+        print(f"1/4 generating a demo city of {args.persons:,} persons in {city}")
         summary = generate_city(city, persons=args.persons, seed=args.seed, progress=not args.quiet)
         print(f"    {summary['settlements']:,} settlements, {summary['rings']} planted rings; truth: {summary['truth']}")
     else:
-        print(f"1/3 reusing the demo city in {city}")
-    print(f"2/3 loading it into {settings.home}")
+        print(f"1/4 reusing the demo city in {city}")
+    print(f"2/4 loading it into {settings.home}")
     _ingest(settings, city, args.quiet)
-    print("3/3 what is loaded")
+    print("3/4 what is loaded")
     store = _open_store(settings, read_only=True)
     try:
         _print_stats(graph_stats(store, top=3))
     finally:
         store.close()
-    print("\nnext: graphsvc stats --json --home", settings.home)
+    out = settings.home / "rings.json"
+    print(f"4/4 detecting rings (written to {out})")
+    _detect(settings, None, out, args.quiet, top=10)
+    print(f"\nnext: graphsvc detect --out rings.json --home {settings.home}   (re-run: ring ids stay stable)")
     return 0
 
 
@@ -200,7 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=5, help="hubs to list per identifier type (default 5)")
     s.set_defaults(func=cmd_stats)
 
-    d = with_home(sub.add_parser("demo", help="generate a demo city and load it into the store"))
+    t = with_home(sub.add_parser(
+        "detect", help="find fraud rings in what is loaded; store them with stable ids and optionally write JSON",
+        description="Run every motif detector, build the suspicion graph, cut it into rings with Leiden, score "
+                    "them and store them with the graph. A ring that is the same as one of the previous run "
+                    "(persons overlapping by ring.match_jaccard) keeps its id."))
+    t.add_argument("--out", help="write the rings as contract JSON ({\"rings\": [...]}) to this file")
+    t.add_argument("--config", help="JSON file overriding detection parameters, e.g. "
+                                    "{\"card_burst\": {\"minutes\": 10}}; see graphsvc/detect/config.py")
+    t.add_argument("--top", type=int, default=10, help="rings to print (default 10)")
+    t.set_defaults(func=cmd_detect)
+
+    d = with_home(sub.add_parser("demo", help="generate a demo city, load it and detect rings"))
     d.add_argument("--persons", type=int, default=20_000, help="size of the demo city (default 20000)")
     d.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     d.set_defaults(func=cmd_demo)

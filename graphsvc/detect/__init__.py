@@ -9,7 +9,9 @@ keeps ring ids stable across runs.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +30,8 @@ from graphsvc.detect.shared_identifier import shared_identifier_findings
 from graphsvc.detect.suspicion_graph import leiden_communities, suspicion_graph
 from graphsvc.detect.trace_code_resale import trace_code_resale_findings
 
-__all__ = ["DetectionConfig", "DetectionResult", "Finding", "Ring", "detect_rings", "detect_rings_in", "DETECTORS"]
+__all__ = ["DetectionConfig", "DetectionResult", "Finding", "Ring", "detect_rings", "detect_rings_in",
+           "detect_and_save", "DETECTORS"]
 
 DETECTORS: dict[str, Callable[[duckdb.DuckDBPyConnection, DetectionConfig], list[Finding]]] = {
     "shared_card": lambda con, c: shared_card_findings(con, c.shared_card),
@@ -68,6 +71,25 @@ def detect_rings(store: Any, config: DetectionConfig | None = None, *, progress:
         return detect_rings_in(con, config, progress=progress)
     finally:
         con.close()
+
+
+def detect_and_save(store: Any, config: DetectionConfig | None = None, *,
+                    progress: bool = False) -> tuple[Any, list[dict[str, Any]]]:
+    """Detect rings on ``store`` and keep them there with stable ids.
+
+    Returns the ``DetectionRun`` (what changed since the previous run) and the ring
+    documents, highest score first, as the contract writes them.
+    """
+    config = config or DetectionConfig()
+    started_at = datetime.now().astimezone()
+    started = time.perf_counter()
+    result = detect_rings(store, config, progress=progress)
+    documents = [ring.document() for ring in result.rings]
+    run = store.save_rings(
+        documents, [ring.persons for ring in result.rings],
+        run_id=f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}", started_at=started_at.isoformat(timespec="seconds"),
+        seconds=time.perf_counter() - started, summary=result.summary(), match_jaccard=config.ring.match_jaccard)
+    return run, documents
 
 
 def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | None = None, *,

@@ -102,9 +102,35 @@ def card_burst_findings(con: duckdb.DuckDBPyConnection, config: CardBurstConfig 
     for pharmacy, times in starts_of.items():
         bursts = [_core(b, config) for b in _episodes(times, swipes[pharmacy], config)]
         bursts = [b for b in bursts if len({r["card_id"] for r in b}) >= config.min_cards]
-        if bursts:
-            findings.append(_finding(pharmacy, bursts, config))
+        findings += [_finding(pharmacy, group, config) for group in _by_collector(bursts)]
     return findings
+
+
+def _by_collector(bursts: list[list[dict[str, Any]]]) -> list[list[list[dict[str, Any]]]]:
+    """Group a pharmacy's bursts that share a card or a device: one collector's work.
+
+    Two collectors working the same pharmacy stay two findings; bursts with no device or
+    card in common with any other stand alone.
+    """
+    parent = list(range(len(bursts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_seen: dict[str, int] = {}
+    for i, burst in enumerate(bursts):
+        for key in {"card:" + r["card_id"] for r in burst} | {"device:" + r["device_id"] for r in burst if r["device_id"]}:
+            j = first_seen.setdefault(key, i)
+            a, b = find(i), find(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[list[dict[str, Any]]]] = defaultdict(list)
+    for i, burst in enumerate(bursts):
+        groups[find(i)].append(burst)
+    return list(groups.values())
 
 
 def burst_threshold(expected: float, config: CardBurstConfig) -> int:

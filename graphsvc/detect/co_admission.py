@@ -23,6 +23,7 @@ from collections import defaultdict
 from datetime import date
 
 import duckdb
+import igraph as ig
 
 from graphsvc.detect.config import LockstepConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
@@ -81,7 +82,7 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         SELECT institution_id, p1, p2, sum(new_occasion) AS repeats
         FROM separated GROUP BY institution_id, p1, p2 HAVING sum(new_occasion) >= ?
         ORDER BY institution_id, p1, p2""", [config.min_pair_repeats])
-    groups = _groups_per_institution(pairs)
+    groups = _groups_per_institution(pairs, config.seed)
     candidates = [(inst, members) for inst, members in groups if len(members) >= config.min_persons]
     if not candidates:
         return []
@@ -138,24 +139,27 @@ def waves_of(rows: list[dict], window_days: int) -> list[list[dict]]:
     return waves
 
 
-def _groups_per_institution(pairs: list[dict]) -> list[tuple[str, set[str]]]:
-    """Connected components of lockstep pairs, per institution."""
-    parent: dict[tuple[str, str], tuple[str, str]] = {}
+def _groups_per_institution(pairs: list[dict], seed: int) -> list[tuple[str, set[str]]]:
+    """Groups of lockstep pairs per institution: Leiden communities of the pairs weighted by repeats.
 
-    def find(x: tuple[str, str]) -> tuple[str, str]:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+    Connected components would chain two groups that once happened to be admitted in the
+    same week twice (a gang and a care home's residents at one hospital); the weights keep
+    them apart, since each group repeats with itself far more often than with the other.
+    """
+    from graphsvc.detect.suspicion_graph import leiden_communities
 
+    by_institution: dict[str, list[dict]] = defaultdict(list)
     for p in pairs:
-        a, b = find((p["institution_id"], p["p1"])), find((p["institution_id"], p["p2"]))
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    groups: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for node in list(parent):
-        groups[find(node)].add(node[1])
-    return sorted(((root[0], members) for root, members in groups.items()), key=lambda g: (g[0], min(g[1])))
+        by_institution[p["institution_id"]].append(p)
+    groups = []
+    for inst, mine in by_institution.items():
+        names = sorted({p["p1"] for p in mine} | {p["p2"] for p in mine})
+        index = {n: i for i, n in enumerate(names)}
+        graph = ig.Graph(n=len(names), edges=[(index[p["p1"]], index[p["p2"]]) for p in mine])
+        graph.es["weight"] = [float(p["repeats"]) for p in mine]
+        for community in leiden_communities(graph, seed=seed):
+            groups.append((inst, {names[v] for v in community}))
+    return sorted(groups, key=lambda g: (g[0], min(g[1])))
 
 
 def _on_treatment_schedule(waves: list[list[dict]], config: LockstepConfig) -> bool:

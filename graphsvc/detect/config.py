@@ -83,6 +83,7 @@ class LockstepConfig(_Section):
     schedule_max_gap_days: float = Field(7.0, gt=0, description="median days between meetings of a treatment schedule")
     strength_half: float = Field(
         6.0, gt=0, description="(waves beyond 2) × (persons beyond 1) at which lockstep strength is 0.5")
+    seed: int = Field(42, description="seed of the Leiden run that splits lockstep pairs into groups")
 
 
 class CardBurstConfig(_Section):
@@ -131,6 +132,10 @@ class RingConfig(_Section):
     min_persons: int = Field(3, ge=2, description="a ring holds at least this many persons")
     min_pattern_strength: float = Field(
         0.2, ge=0, lt=1, description="a finding must be at least this strong to decide a ring's pattern")
+    min_pattern_coverage: float = Field(
+        0.5, gt=0, le=1, description="…and the findings suggesting a pattern must name at least this share of the "
+                                     "ring's persons: one card seen in two places does not make a ring of resellers "
+                                     "an identity-misuse ring")
     pattern_precedence: tuple[str, ...] = Field(
         ("care_home_collusion", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
          "identity_misuse", "professional_gang", "other"),

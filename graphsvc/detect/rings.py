@@ -52,7 +52,8 @@ class Ring:
             "first_seen": self.first_seen.isoformat() if self.first_seen else None,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "persons": len(self.persons),
-            "evidence": [f.evidence() for f in sorted(self.evidence, key=lambda f: -f.strength)],
+            # The facts behind the ring's pattern first, then the rest, strongest first.
+            "evidence": [f.evidence() for f in sorted(self.evidence, key=lambda f: (f.suggests != self.pattern, -f.strength))],
         }
 
 
@@ -69,16 +70,21 @@ def ring_score(findings: Sequence[Finding]) -> float:
 
 
 def ring_pattern(findings: Sequence[Finding], config: RingConfig) -> str:
-    """The first pattern in precedence that a strong enough finding suggests.
+    """The first pattern in precedence that strong findings suggest for enough of the ring's persons.
 
-    >>> lockstep = Finding("co_admission_lockstep", "", (), (), 0.6, "professional_gang")
-    >>> agent = Finding("shared_agent", "", (), (), 0.5, "black_intermediary")
-    >>> ring_pattern([lockstep], RingConfig()), ring_pattern([lockstep, agent], RingConfig())
+    >>> lockstep = Finding("co_admission_lockstep", "", ("A", "B", "C"), (), 0.6, "professional_gang")
+    >>> agent = Finding("shared_agent", "", ("A", "B", "C"), (), 0.5, "black_intermediary")
+    >>> two_places = Finding("card_in_two_places", "", ("A",), (), 0.3, "identity_misuse")
+    >>> ring_pattern([lockstep, two_places], RingConfig()), ring_pattern([lockstep, agent], RingConfig())
     ('professional_gang', 'black_intermediary')
     """
-    suggested = {f.suggests for f in findings if f.suggests and f.strength >= config.min_pattern_strength}
+    persons = {p for f in findings for p in f.persons}
+    covered: dict[str, set[str]] = {}
+    for f in findings:
+        if f.suggests and f.strength >= config.min_pattern_strength:
+            covered.setdefault(f.suggests, set()).update(f.persons)
     for pattern in config.pattern_precedence:
-        if pattern in suggested:
+        if len(covered.get(pattern, ())) >= config.min_pattern_coverage * len(persons):
             return pattern
     strongest = max((f for f in findings if f.suggests in PATTERNS), key=lambda f: f.strength, default=None)
     return strongest.suggests if strongest and strongest.suggests else "other"

@@ -101,7 +101,8 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
         SELECT l.via, l.value, count(DISTINCT coalesce(p.address, l.person_id)) AS households
         FROM d_links l LEFT JOIN persons p ON p.person_id = l.person_id
         GROUP BY l.via, l.value
-        HAVING count(DISTINCT coalesce(p.address, l.person_id)) BETWEEN ? AND ?""",
+        HAVING count(DISTINCT coalesce(p.address, l.person_id)) BETWEEN ? AND ?
+        ORDER BY l.via, l.value""",
                          [config.min_households, config.max_households])
     if not groups:
         return []

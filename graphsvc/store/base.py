@@ -12,12 +12,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, final
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, EntityTable, Relationship
 
-__all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "ROW_HASH", "LINE"]
+__all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "DetectionRun", "ROW_HASH", "LINE", "match_ring_ids"]
 
 ROW_HASH = "_row_hash"
 """A 64-bit hash of a row's normalised content: same key + same hash means the row is already loaded."""
@@ -44,6 +45,55 @@ class IngestFileRecord:
     unchanged: int
     rejected: int
     rejects_path: str | None
+
+
+@dataclass(frozen=True)
+class DetectionRun:
+    run_id: str
+    started_at: str
+    seconds: float
+    rings: int
+    kept_ids: int
+    """Rings that kept the id of a ring of the previous run."""
+    new_ids: int
+    retired_ids: list[str]
+    """Ids of the previous run's rings that no ring of this run matched."""
+    summary: dict[str, Any]
+
+
+def match_ring_ids(new: list[list[str]], previous: dict[str, list[str]], *, min_jaccard: float,
+                   next_number: int) -> tuple[list[str], int]:
+    """Ids for ``new`` rings (their persons): an earlier ring's id where persons overlap enough.
+
+    Pairs are matched greedily, most similar first, each id at most once; the rest get fresh
+    ids from ``next_number`` on. Returns the ids and the next unused number.
+
+    >>> match_ring_ids([["P1", "P2", "P3"], ["P7", "P8"]], {"R-000004": ["P1", "P2"]}, min_jaccard=0.5, next_number=5)
+    (['R-000004', 'R-000005'], 6)
+    """
+    owners: dict[str, list[str]] = {}
+    for ring_id, persons in previous.items():
+        for p in persons:
+            owners.setdefault(p, []).append(ring_id)
+    candidates = []
+    for i, persons in enumerate(new):
+        mine = set(persons)
+        for ring_id in {r for p in mine for r in owners.get(p, ())}:
+            theirs = set(previous[ring_id])
+            jaccard = len(mine & theirs) / len(mine | theirs)
+            if jaccard >= min_jaccard:
+                candidates.append((-jaccard, i, ring_id))
+    ids: list[str | None] = [None] * len(new)
+    taken: set[str] = set()
+    for _, i, ring_id in sorted(candidates):
+        if ids[i] is None and ring_id not in taken:
+            ids[i] = ring_id
+            taken.add(ring_id)
+    for i in range(len(new)):
+        if ids[i] is None:
+            ids[i] = f"R-{next_number:06d}"
+            next_number += 1
+    return [i for i in ids if i is not None], next_number
 
 
 class GraphStore(ABC):
@@ -91,6 +141,31 @@ class GraphStore(ABC):
     @abstractmethod
     def _ingest_records(self) -> list[IngestFileRecord]:
         """The ingest log, oldest first."""
+
+    @abstractmethod
+    def _analysis_connection(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection where each entity table can be read by its name (detection's input)."""
+
+    @abstractmethod
+    def _stored_ring_persons(self) -> dict[str, list[str]]:
+        """The current rings' ids and their persons."""
+
+    @abstractmethod
+    def _next_ring_number(self) -> int:
+        """One more than the highest ring number ever issued (ids are never reused)."""
+
+    @abstractmethod
+    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], run: DetectionRun,
+                       next_number: int) -> None:
+        """Make ``documents`` the current rings, atomically, and log the run."""
+
+    @abstractmethod
+    def _ring_documents(self, ring_id: str | None) -> list[dict[str, Any]]:
+        """The current rings' documents (one when ``ring_id`` is given), highest score first."""
+
+    @abstractmethod
+    def _detection_runs(self) -> list[DetectionRun]:
+        """The detection log, oldest first."""
 
     @abstractmethod
     def close(self) -> None:
@@ -176,6 +251,45 @@ class GraphStore(ABC):
         return {
 label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         }
+
+    @final
+    def analysis_connection(self) -> duckdb.DuckDBPyConnection:
+        """Where detection reads the graph's tables; close it when done."""
+        return self._analysis_connection()
+
+    @final
+    def save_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], *, run_id: str, started_at: str,
+                   seconds: float, summary: dict[str, Any], match_jaccard: float) -> DetectionRun:
+        """Store a detection run's rings as the current ones, giving each its stable id.
+
+        A ring keeps the id of the previous run's ring whose persons it overlaps by at least
+        ``match_jaccard`` (Jaccard); others get fresh ids, never reused. ``documents`` get
+        their ``id`` filled in.
+        """
+        previous = self._stored_ring_persons()
+        ids, next_number = match_ring_ids(persons, previous, min_jaccard=match_jaccard,
+                                          next_number=self._next_ring_number())
+        for document, ring_id in zip(documents, ids):
+            document["id"] = ring_id
+        kept = sum(1 for i in ids if i in previous)
+        run = DetectionRun(run_id, started_at, round(seconds, 3), len(ids), kept, len(ids) - kept,
+                           sorted(set(previous) - set(ids)), summary)
+        self._replace_rings(documents, persons, run, next_number)
+        return run
+
+    @final
+    def rings(self) -> list[dict[str, Any]]:
+        """The current rings, highest score first, as contract documents."""
+        return self._ring_documents(None)
+
+    @final
+    def ring(self, ring_id: str) -> dict[str, Any] | None:
+        found = self._ring_documents(ring_id)
+        return found[0] if found else None
+
+    @final
+    def detection_runs(self) -> list[DetectionRun]:
+        return self._detection_runs()
 
     def __enter__(self) -> GraphStore:
         return self

@@ -13,11 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import json
+
 import duckdb
 import pyarrow as pa
 
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
-from graphsvc.store.base import ROW_HASH, GraphStore, IngestFileRecord
+from graphsvc.store.base import ROW_HASH, DetectionRun, GraphStore, IngestFileRecord
 
 __all__ = ["EmbeddedStore", "SQL_TYPES"]
 
@@ -87,6 +89,18 @@ class EmbeddedStore(GraphStore):
             "CREATE TABLE IF NOT EXISTS ingest_log (run_id VARCHAR, folder VARCHAR, file VARCHAR, "
             "table_name VARCHAR, rows_read BIGINT, loaded BIGINT, unchanged BIGINT, rejected BIGINT, "
             "rejects_path VARCHAR, logged_at TIMESTAMP DEFAULT current_timestamp)"
+        )
+        # Rings as documents (served whole) plus a member index, so "which rings is this card
+        # in" is a lookup and not a scan of every document.
+        self._con.execute(
+            "CREATE TABLE IF NOT EXISTS rings (id VARCHAR PRIMARY KEY, rank INTEGER, pattern VARCHAR, score DOUBLE, "
+            "persons VARCHAR[], document VARCHAR, run_id VARCHAR)"
+        )
+        self._con.execute("CREATE TABLE IF NOT EXISTS ring_members (ring_id VARCHAR, type VARCHAR, id VARCHAR)")
+        self._con.execute(
+            "CREATE TABLE IF NOT EXISTS detection_runs (run_id VARCHAR, started_at VARCHAR, seconds DOUBLE, "
+            "rings INTEGER, kept_ids INTEGER, new_ids INTEGER, retired_ids VARCHAR[], summary VARCHAR, "
+            "next_ring_number INTEGER)"
         )
 
     def _scalar(self, query: str) -> Any:
@@ -164,6 +178,62 @@ class EmbeddedStore(GraphStore):
     def _ingest_records(self) -> list[IngestFileRecord]:
         rows = self._con.execute(f"SELECT {_INGEST_LOG_COLUMNS} FROM ingest_log ORDER BY logged_at").fetchall()
         return [IngestFileRecord(*row) for row in rows]
+
+    def _analysis_connection(self) -> duckdb.DuckDBPyConnection:
+        return self._con.cursor()
+
+    def _stored_ring_persons(self) -> dict[str, list[str]]:
+        return dict(self._con.execute("SELECT id, persons FROM rings").fetchall())
+
+    def _next_ring_number(self) -> int:
+        return int(self._scalar("SELECT coalesce(max(next_ring_number), 1) FROM detection_runs"))
+
+    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], run: DetectionRun,
+                       next_number: int) -> None:
+        rings = pa.table({
+            "id": [d["id"] for d in documents],
+            "rank": list(range(1, len(documents) + 1)),
+            "pattern": [d["pattern"] for d in documents],
+            "score": pa.array([d["score"] for d in documents], pa.float64()),
+            "persons": pa.array(persons, pa.list_(pa.string())),
+            "document": [json.dumps(d, ensure_ascii=False) for d in documents],
+        })
+        members = pa.table({
+            "ring_id": [d["id"] for d in documents for _ in d["members"]],
+            "type": [m["type"] for d in documents for m in d["members"]],
+            "id": [m["id"] for d in documents for m in d["members"]],
+        })
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            self._con.execute("DELETE FROM rings")
+            self._con.execute("DELETE FROM ring_members")
+            self._con.register("_rings", rings)
+            self._con.register("_members", members)
+            self._con.execute("INSERT INTO rings SELECT id, rank, pattern, score, persons, document, ? FROM _rings",
+                              [run.run_id])
+            self._con.execute("INSERT INTO ring_members SELECT * FROM _members")
+            self._con.execute(
+                "INSERT INTO detection_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run.run_id, run.started_at, run.seconds, run.rings, run.kept_ids, run.new_ids, run.retired_ids,
+                 json.dumps(run.summary, ensure_ascii=False), next_number])
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        finally:
+            self._con.unregister("_rings")
+            self._con.unregister("_members")
+
+    def _ring_documents(self, ring_id: str | None) -> list[dict[str, Any]]:
+        where, params = ("WHERE id = ?", [ring_id]) if ring_id else ("", [])
+        rows = self._con.execute(f"SELECT document FROM rings {where} ORDER BY rank", params).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def _detection_runs(self) -> list[DetectionRun]:
+        rows = self._con.execute(
+            "SELECT run_id, started_at, seconds, rings, kept_ids, new_ids, retired_ids, summary FROM detection_runs "
+            "ORDER BY started_at").fetchall()
+        return [DetectionRun(*row[:7], json.loads(row[7])) for row in rows]
 
     def close(self) -> None:
         self._con.close()
