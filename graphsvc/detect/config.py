@@ -122,7 +122,7 @@ class TraceCodeConfig(_Section):
 
 class CommunityConfig(_Section):
     resolution: float = Field(
-        0.5, gt=0, description="Leiden resolution (RB configuration model); higher splits more. Below 1 so a "
+        0.5, gt=0, description="Leiden resolution (modularity); higher splits more. Below 1 so a "
                                 "ring that is a large share of a small city's suspicion graph is not split")
     seed: int = Field(42, description="Leiden's random seed: the same data and seed give the same rings")
     iterations: int = Field(-1, description="Leiden iterations; -1 runs until no improvement")
@@ -131,7 +131,8 @@ class CommunityConfig(_Section):
 class RingConfig(_Section):
     min_persons: int = Field(3, ge=2, description="a ring holds at least this many persons")
     min_pattern_strength: float = Field(
-        0.2, ge=0, lt=1, description="a finding must be at least this strong to decide a ring's pattern")
+        0.3, ge=0, lt=1, description="a finding must be at least this strong to decide a ring's pattern; "
+                                     "chance-prone facts (one card in two places) stay below it")
     min_pattern_coverage: float = Field(
         0.5, gt=0, le=1, description="…and the findings suggesting a pattern must name at least this share of the "
                                      "ring's persons: one card seen in two places does not make a ring of resellers "
