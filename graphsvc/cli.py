@@ -175,6 +175,8 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
 
 
 def _print_rings(documents: list[dict], top: int) -> None:
+    if top <= 0:
+        return
     print(f"{'ring':<9} {'pattern':<30} {'score':>6} {'persons':>7} {'fund':>14}  {'first seen':<10}  {'last seen':<10}")
     for d in documents[:top]:
         print(f"{d['id']:<9} {d['pattern']:<30} {d['score']:>6.3f} {d['persons']:>7} {d['fund_amount']:>14,.2f}  "
