@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from graphsvc.detect.config import CardBurstConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
+from graphsvc.detect.finding import Finding, fetch_dicts, linked_groups, temp_table
 
 __all__ = ["card_burst_findings", "burst_threshold"]
 
@@ -112,25 +112,12 @@ def _by_collector(bursts: list[list[dict[str, Any]]]) -> list[list[list[dict[str
     Two collectors working the same pharmacy stay two findings; bursts with no device or
     card in common with any other stand alone.
     """
-    parent = list(range(len(bursts)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first_seen: dict[str, int] = {}
+    links: dict[str, list[int]] = defaultdict(list)
     for i, burst in enumerate(bursts):
+        links[f"burst:{i}"].append(i)
         for key in {"card:" + r["card_id"] for r in burst} | {"device:" + r["device_id"] for r in burst if r["device_id"]}:
-            j = first_seen.setdefault(key, i)
-            a, b = find(i), find(j)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    groups: dict[int, list[list[dict[str, Any]]]] = defaultdict(list)
-    for i, burst in enumerate(bursts):
-        groups[find(i)].append(burst)
-    return list(groups.values())
+            links[key].append(i)
+    return [[bursts[i] for i in sorted(group)] for group in linked_groups(links.values())]
 
 
 def burst_threshold(expected: float, config: CardBurstConfig) -> int:

@@ -9,6 +9,7 @@ one from a few rows, for doctests and tests on hand-built graphs.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import pyarrow as pa
 
 from graphsvc.model import ENTITY_TABLES
 
-__all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table"]
+__all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table", "linked_groups"]
 
 PATTERNS = ("professional_gang", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
             "care_home_collusion", "identity_misuse", "other")
@@ -56,6 +57,32 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | 
     result = con.execute(query, params or [])
     names = [d[0] for d in result.description]
     return [dict(zip(names, row)) for row in result.fetchall()]
+
+
+def linked_groups(links: Iterable[Sequence[Hashable]]) -> list[list[Hashable]]:
+    """Items that share a link, transitively (connected components), each group in first-seen order.
+
+    >>> linked_groups([["a", "b"], ["c"], ["b", "d"]])
+    [['a', 'b', 'd'], ['c']]
+    """
+    parent: dict[Hashable, Hashable] = {}
+
+    def root(x: Hashable) -> Hashable:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for link in links:
+        first = root(link[0])
+        for item in link[1:]:
+            other = root(item)
+            if other != first:
+                parent[other] = first
+    groups: dict[Hashable, list[Hashable]] = {}
+    for item in parent:
+        groups.setdefault(root(item), []).append(item)
+    return list(groups.values())
 
 
 def temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list[Any]]) -> None:

@@ -16,7 +16,7 @@ from collections import defaultdict
 import duckdb
 
 from graphsvc.detect.config import TraceCodeConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts
+from graphsvc.detect.finding import Finding, fetch_dicts, linked_groups
 
 __all__ = ["trace_code_resale_findings"]
 
@@ -56,23 +56,11 @@ def trace_code_resale_findings(con: duckdb.DuckDBPyConnection, config: TraceCode
     by_code: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_code[r["code"]].append(r)
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for sales in by_code.values():
-        first = find(sales[0]["person_id"])
-        for s in sales[1:]:
-            other = find(s["person_id"])
-            if other != first:
-                parent[max(first, other)] = min(first, other)
-    groups: dict[str, list[str]] = defaultdict(list)
+    buyers_of_group = linked_groups([s["person_id"] for s in sales] for sales in by_code.values())
+    group_of = {p: i for i, group in enumerate(buyers_of_group) for p in group}
+    groups: dict[int, list[str]] = defaultdict(list)
     for code, sales in by_code.items():
-        groups[find(sales[0]["person_id"])].append(code)
+        groups[group_of[sales[0]["person_id"]]].append(code)
     findings = []
     for codes in groups.values():
         sales = [s for c in codes for s in by_code[c]]
