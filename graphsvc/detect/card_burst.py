@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from graphsvc.detect.config import CardBurstConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, linked_groups, temp_table
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, linked_groups, temp_table
 
 __all__ = ["card_burst_findings", "burst_threshold"]
 
@@ -92,14 +92,10 @@ def card_burst_findings(con: duckdb.DuckDBPyConnection, config: CardBurstConfig 
         SELECT DISTINCT s.* FROM d_swipes s JOIN d_burst_starts b ON b.institution_id = s.institution_id
             AND s.start_time BETWEEN b.start_time AND b.start_time + INTERVAL {int(config.minutes)} MINUTE
         ORDER BY s.institution_id, s.start_time, s.settlement_id""")
-    swipes: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        swipes[r["institution_id"]].append(r)
-    starts_of: dict[str, list] = defaultdict(list)
-    for s in starts:
-        starts_of[s["institution_id"]].append(s["start_time"])
+    swipes = group_rows(rows, lambda r: r["institution_id"])
     findings = []
-    for pharmacy, times in starts_of.items():
+    for pharmacy, pharmacy_starts in group_rows(starts, lambda s: s["institution_id"]).items():
+        times = [s["start_time"] for s in pharmacy_starts]
         bursts = [_core(b, config) for b in _episodes(times, swipes[pharmacy], config)]
         bursts = [b for b in bursts if len({r["card_id"] for r in b}) >= config.min_cards]
         findings += [_finding(pharmacy, group, config) for group in _by_collector(bursts)]

@@ -11,13 +11,11 @@ fund amounts.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import duckdb
 
 from graphsvc.detect.co_admission import waves_of
 from graphsvc.detect.config import CareHomeWavesConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows
 
 __all__ = ["care_home_wave_findings"]
 
@@ -61,11 +59,8 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
         FROM settlements s JOIN residents r ON r.person_id = s.person_id
         WHERE s.kind = 'inpatient' AND s.institution_id <> r.home
         ORDER BY r.home, hospital, day, s.person_id""")
-    stays: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in rows:
-        stays[(r["home"], r["hospital"])].append(r)
     findings = []
-    for (home, hospital), admissions in stays.items():
+    for (home, hospital), admissions in group_rows(rows, lambda r: (r["home"], r["hospital"])).items():
         waves = [w for w in waves_of(admissions, config.window_days)
                  if len({r["person_id"] for r in w}) >= config.min_wave_residents]
         if len(waves) < config.min_waves:

@@ -19,14 +19,14 @@ fund amounts.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from datetime import date
 
 import duckdb
 import igraph as ig
 
 from graphsvc.detect.config import LockstepConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, temp_table
+from graphsvc.detect.suspicion_graph import leiden_communities
 
 __all__ = ["lockstep_findings", "waves_of"]
 
@@ -92,9 +92,7 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         SELECT a.institution_id, a.person_id, a.day, a.settlement_id, a.fund_amount
         FROM d_admissions a SEMI JOIN d_lockstep_members m USING (institution_id, person_id)
         ORDER BY a.institution_id, a.day, a.person_id""")
-    admissions: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        admissions[r["institution_id"]].append(r)
+    admissions = group_rows(rows, lambda r: r["institution_id"])
     findings = []
     for inst, members in candidates:
         mine = [r for r in admissions[inst] if r["person_id"] in members]
@@ -146,13 +144,8 @@ def _groups_per_institution(pairs: list[dict], seed: int) -> list[tuple[str, set
     same week twice (a gang and a care home's residents at one hospital); the weights keep
     them apart, since each group repeats with itself far more often than with the other.
     """
-    from graphsvc.detect.suspicion_graph import leiden_communities
-
-    by_institution: dict[str, list[dict]] = defaultdict(list)
-    for p in pairs:
-        by_institution[p["institution_id"]].append(p)
     groups = []
-    for inst, mine in by_institution.items():
+    for inst, mine in group_rows(pairs, lambda p: p["institution_id"]).items():
         names = sorted({p["p1"] for p in mine} | {p["p2"] for p in mine})
         index = {n: i for i, n in enumerate(names)}
         graph = ig.Graph(n=len(names), edges=[(index[p["p1"]], index[p["p2"]]) for p in mine])

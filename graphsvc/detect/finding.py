@@ -9,7 +9,7 @@ one from a few rows, for doctests and tests on hand-built graphs.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from graphsvc.model import ENTITY_TABLES
 
-__all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table", "linked_groups"]
+__all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table", "linked_groups", "group_rows"]
 
 PATTERNS = ("professional_gang", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
             "care_home_collusion", "identity_misuse", "other")
@@ -57,6 +57,18 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | 
     result = con.execute(query, params or [])
     names = [d[0] for d in result.description]
     return [dict(zip(names, row)) for row in result.fetchall()]
+
+
+def group_rows(rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], Hashable]) -> dict[Any, list[dict[str, Any]]]:
+    """Rows by ``key(row)``, keeping the rows' order within each group and the groups' first-seen order.
+
+    >>> group_rows([{"card": "C1", "n": 1}, {"card": "C2", "n": 2}, {"card": "C1", "n": 3}], lambda r: r["card"])
+    {'C1': [{'card': 'C1', 'n': 1}, {'card': 'C1', 'n': 3}], 'C2': [{'card': 'C2', 'n': 2}]}
+    """
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    return groups
 
 
 def linked_groups(links: Iterable[Sequence[Hashable]]) -> list[list[Hashable]]:

@@ -11,12 +11,10 @@ fund amounts.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import duckdb
 
 from graphsvc.detect.config import PrescriberCollusionConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, temp_table
 
 __all__ = ["prescriber_collusion_findings"]
 
@@ -52,17 +50,18 @@ def prescriber_collusion_findings(con: duckdb.DuckDBPyConnection,
     (('P1', 'P2', 'P3', 'P4', 'P5'), 5, 6)
     """
     config = config or PrescriberCollusionConfig()
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE d_scripts AS
+        SELECT s.settlement_id, s.prescriber_id, s.institution_id AS pharmacy, s.person_id, s.start_time,
+               s.fund_amount,
+               NOT EXISTS (SELECT 1 FROM settlements v WHERE v.kind <> 'pharmacy'
+                           AND v.prescriber_id = s.prescriber_id AND v.person_id = s.person_id) AS unseen
+        FROM settlements s WHERE s.kind = 'pharmacy' AND s.prescriber_id IS NOT NULL""")
     pairs = fetch_dicts(con, """
-        WITH scripts AS (
-            SELECT s.settlement_id, s.prescriber_id, s.institution_id AS pharmacy, s.person_id, s.start_time,
-                   s.fund_amount,
-                   NOT EXISTS (SELECT 1 FROM settlements v WHERE v.kind <> 'pharmacy'
-                               AND v.prescriber_id = s.prescriber_id AND v.person_id = s.person_id) AS unseen
-            FROM settlements s WHERE s.kind = 'pharmacy' AND s.prescriber_id IS NOT NULL),
-        per_prescriber AS (SELECT prescriber_id, count(*) AS all_scripts FROM scripts GROUP BY prescriber_id)
+        WITH per_prescriber AS (SELECT prescriber_id, count(*) AS all_scripts FROM d_scripts GROUP BY prescriber_id)
         SELECT prescriber_id, pharmacy, count(*) AS scripts, count(*) FILTER (unseen) AS unseen_scripts,
                count(DISTINCT person_id) FILTER (unseen) AS unseen_persons, any_value(all_scripts) AS all_scripts
-        FROM scripts JOIN per_prescriber USING (prescriber_id)
+        FROM d_scripts JOIN per_prescriber USING (prescriber_id)
         GROUP BY prescriber_id, pharmacy
         HAVING count(DISTINCT person_id) FILTER (unseen) >= ?
            AND count(*) FILTER (unseen) >= ? * count(*)
@@ -72,17 +71,13 @@ def prescriber_collusion_findings(con: duckdb.DuckDBPyConnection,
     temp_table(con, "d_collusion_pairs", {"prescriber_id": [p["prescriber_id"] for p in pairs],
                                           "pharmacy": [p["pharmacy"] for p in pairs]})
     rows = fetch_dicts(con, """
-        SELECT s.prescriber_id, s.institution_id AS pharmacy, s.person_id, s.settlement_id, s.start_time,
-               s.fund_amount, pr.institution_id AS home_institution
-        FROM settlements s JOIN d_collusion_pairs c ON c.prescriber_id = s.prescriber_id AND c.pharmacy = s.institution_id
+        SELECT s.prescriber_id, s.pharmacy, s.person_id, s.settlement_id, s.start_time, s.fund_amount,
+               pr.institution_id AS home_institution
+        FROM d_scripts s JOIN d_collusion_pairs c USING (prescriber_id, pharmacy)
         LEFT JOIN prescribers pr ON pr.prescriber_id = s.prescriber_id
-        WHERE s.kind = 'pharmacy' AND NOT EXISTS (
-            SELECT 1 FROM settlements v WHERE v.kind <> 'pharmacy' AND v.prescriber_id = s.prescriber_id
-            AND v.person_id = s.person_id)
-        ORDER BY s.prescriber_id, s.institution_id, s.start_time""")
-    unseen: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in rows:
-        unseen[(r["prescriber_id"], r["pharmacy"])].append(r)
+        WHERE s.unseen
+        ORDER BY s.prescriber_id, s.pharmacy, s.start_time""")
+    unseen = group_rows(rows, lambda r: (r["prescriber_id"], r["pharmacy"]))
     findings = []
     for p in pairs:
         prescriber, pharmacy = p["prescriber_id"], p["pharmacy"]

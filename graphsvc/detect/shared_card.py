@@ -12,12 +12,10 @@ Each names the card, its holder, the persons, institutions, dates and fund amoun
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import duckdb
 
 from graphsvc.detect.config import SharedCardConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows
 
 __all__ = ["shared_card_findings"]
 
@@ -64,11 +62,8 @@ def _used_by_others(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) ->
           AND NOT coalesce(h.address = u.address, false)
           AND NOT coalesce(h.phone = u.phone, false)
         ORDER BY s.card_id, s.settlement_id""")
-    by_card: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_card[row["card_id"]].append(row)
     findings = []
-    for card, uses in by_card.items():
+    for card, uses in group_rows(rows, lambda r: r["card_id"]).items():
         holder = uses[0]["holder"]
         users = sorted({u["user_id"] for u in uses})
         if len(users) < config.min_other_users:
@@ -95,11 +90,8 @@ def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) 
         JOIN persons p ON p.person_id = coalesce(c.person_id, s.person_id)
         WHERE p.death_date IS NOT NULL AND s.start_time >= p.death_date + to_days(? + 1)
         ORDER BY holder, s.start_time""", [config.after_death_grace_days])
-    by_holder: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_holder[row["holder"]].append(row)
     findings = []
-    for holder, uses in by_holder.items():
+    for holder, uses in group_rows(rows, lambda r: r["holder"]).items():
         cards = sorted({u["card_id"] for u in uses if u["card_id"]})
         institutions = sorted({u["institution_id"] for u in uses})
         persons = sorted({holder} | {u["person_id"] for u in uses})
@@ -133,11 +125,8 @@ def _in_two_places(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> 
             WINDOW w AS (PARTITION BY s.card_id ORDER BY s.start_time, s.settlement_id))
         WHERE prev_institution <> institution_id AND start_time - prev_time <= to_minutes(?)
         ORDER BY card_id, start_time""", [config.two_places_minutes])
-    by_card: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_card[row["card_id"]].append(row)
     findings = []
-    for card, pairs in by_card.items():
+    for card, pairs in group_rows(rows, lambda r: r["card_id"]).items():
         holder = pairs[0]["holder"]
         facts = [f"{p['prev_institution']} {p['prev_time']:%Y-%m-%d %H:%M} and {p['institution_id']} "
                  f"{(p['start_time'] - p['prev_time']).total_seconds() / 60:.0f} min later" for p in pairs]

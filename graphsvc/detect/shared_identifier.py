@@ -29,12 +29,11 @@ own_phone      the phone in their person records           (none)
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import duckdb
 
 from graphsvc.detect.config import SharedIdentifierConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, temp_table
 
 __all__ = ["shared_identifier_findings"]
 
@@ -119,9 +118,7 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
         ORDER BY l.via, l.value, l.person_id""")
     owners = _adult_owners(con, config)
     card_claims = _claims_of_linked_cards(con)
-    by_group: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in members:
-        by_group[(row["via"], row["value"])].append(row)
+    by_group = group_rows(members, lambda r: (r["via"], r["value"]))
     findings = []
     for g in groups:
         via, value = g["via"], g["value"]

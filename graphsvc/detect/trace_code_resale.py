@@ -16,7 +16,7 @@ from collections import defaultdict
 import duckdb
 
 from graphsvc.detect.config import TraceCodeConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, linked_groups
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, linked_groups
 
 __all__ = ["trace_code_resale_findings"]
 
@@ -53,9 +53,7 @@ def trace_code_resale_findings(con: duckdb.DuckDBPyConnection, config: TraceCode
         SELECT c.code, s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount
         FROM codes c SEMI JOIN repeated r USING (code) JOIN settlements s USING (settlement_id)
         ORDER BY c.code, s.start_time, s.settlement_id""")
-    by_code: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_code[r["code"]].append(r)
+    by_code = group_rows(rows, lambda r: r["code"])
     buyers_of_group = linked_groups([s["person_id"] for s in sales] for sales in by_code.values())
     group_of = {p: i for i, group in enumerate(buyers_of_group) for p in group}
     groups: dict[int, list[str]] = defaultdict(list)
