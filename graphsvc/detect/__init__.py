@@ -86,7 +86,7 @@ def detect_and_save(store: Any, config: DetectionConfig | None = None, *,
     result = detect_rings(store, config, progress=progress)
     documents = [ring.document() for ring in result.rings]
     run = store.save_rings(
-        documents, [ring.persons for ring in result.rings],
+        documents, [ring.persons for ring in result.rings], [ring.settlements for ring in result.rings],
         run_id=f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}", started_at=started_at.isoformat(timespec="seconds"),
         seconds=time.perf_counter() - started, summary=result.summary(), match_jaccard=config.ring.match_jaccard)
     return run, documents

@@ -41,6 +41,8 @@ class Ring:
     first_seen: date | None
     last_seen: date | None
     evidence: list[Finding]
+    settlements: list[str]
+    """The distinct claims its findings are made of (the export's and the timeline's rows)."""
     id: str | None = None
 
     def document(self) -> dict[str, Any]:
@@ -106,7 +108,8 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
         members = {("person", p) for p in persons}
         members |= {(v["type"], v["key"]) for v in vertices if v["type"] not in (FINDING, "person")}
         members |= {e for f in evidence for e in f.entities if e[0] == "institution"}
-        settled = [claims[s] for s in {s for f in evidence for s in f.settlements} if s in claims]
+        claim_ids = sorted({s for f in evidence for s in f.settlements if s in claims})
+        settled = [claims[s] for s in claim_ids]
         rings.append(Ring(
             pattern=ring_pattern(evidence, config),
             score=ring_score(evidence),
@@ -116,6 +119,7 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
             first_seen=min((c[1] for c in settled), default=None),
             last_seen=max((c[2] for c in settled), default=None),
             evidence=evidence,
+            settlements=claim_ids,
         ))
     rings.sort(key=lambda r: (-r.score, -len(r.persons), -r.fund_amount, r.persons[0]))
     return rings

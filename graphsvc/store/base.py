@@ -17,8 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, EntityTable, Relationship
+from graphsvc.network import ENTITY_TYPES, Edge, node_key, split_key
 
-__all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "DetectionRun", "ROW_HASH", "LINE", "match_ring_ids"]
+__all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "DetectionRun", "ROW_HASH", "LINE", "match_ring_ids",
+           "CLAIM_COLUMN_OF", "RING_CLAIM_COLUMNS"]
 
 ROW_HASH = "_row_hash"
 """A 64-bit hash of a row's normalised content: same key + same hash means the row is already loaded."""
@@ -96,6 +98,18 @@ def match_ring_ids(new: list[list[str]], previous: dict[str, list[str]], *, min_
     return [i for i in ids if i is not None], next_number
 
 
+CLAIM_COLUMN_OF: dict[str, str] = {
+    "person": "person_id", "card": "card_id", "institution": "institution_id", "prescriber": "prescriber_id",
+    "intermediary": "agent_id", "phone": "contact_phone", "device": "device_id", "account": "payee_account",
+}
+"""The settlements column naming a node of each type: what "its claims" means for that type."""
+
+RING_CLAIM_COLUMNS: tuple[str, ...] = (
+    "settlement_id", "kind", "person_id", "card_id", "institution_id", "prescriber_id", "agent_id", "contact_phone",
+    "device_id", "start_time", "end_time", "total_amount", "fund_amount")
+"""The settlement columns kept with a ring: its timeline and the police export's claim list."""
+
+
 class GraphStore(ABC):
     """A property graph of the model in ``graphsvc.model``, persisted by a backend."""
 
@@ -155,9 +169,9 @@ class GraphStore(ABC):
         """One more than the highest ring number ever issued (ids are never reused)."""
 
     @abstractmethod
-    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], run: DetectionRun,
-                       next_number: int) -> None:
-        """Make ``documents`` the current rings, atomically, and log the run."""
+    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
+                       run: DetectionRun, next_number: int) -> None:
+        """Make ``documents`` the current rings (with their claims), atomically, and log the run."""
 
     @abstractmethod
     def _ring_documents(self, ring_id: str | None) -> list[dict[str, Any]]:
@@ -166,6 +180,45 @@ class GraphStore(ABC):
     @abstractmethod
     def _detection_runs(self) -> list[DetectionRun]:
         """The detection log, oldest first."""
+
+    @abstractmethod
+    def _ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
+        """The ring's settlements (``RING_CLAIM_COLUMNS``), oldest first."""
+
+    @abstractmethod
+    def _entity_row(self, table: EntityTable, key: str) -> dict[str, Any] | None:
+        """One stored row of an entity table by key, the model's columns only."""
+
+    @abstractmethod
+    def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
+        """Settlements whose ``column`` is ``value``: ``claims``, ``fund_amount``, ``total_amount``,
+        ``first``, ``last`` (ISO days) and ``by_kind`` {kind: claims}."""
+
+    @abstractmethod
+    def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
+        """Entities matching ``text`` exactly by id, ID number or phone, or by name prefix:
+        ``{"type", "id", "label", "matched"}`` items, exact matches first."""
+
+    @abstractmethod
+    def _network_edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
+        """The node's degree in the network and up to ``limit`` of its edges, most claims first."""
+
+    @abstractmethod
+    def _put_record(self, kind: str, key: str, document: dict[str, Any]) -> None:
+        """Insert or replace a casework record (API key, tip, disposition, audit entry)."""
+
+    @abstractmethod
+    def _get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        """One record of ``kind`` by key."""
+
+    @abstractmethod
+    def _list_records(self, kind: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """(total, records of ``kind`` newest first from ``offset``)."""
+
+    @abstractmethod
+    def _ledger(self) -> list[dict[str, Any]]:
+        """Per month and institution region, over the current rings' claims: ``month``, ``region``,
+        ``institutions``, ``persons``, ``claims``, ``fund_amount``."""
 
     @abstractmethod
     def close(self) -> None:
@@ -258,13 +311,14 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         return self._analysis_connection()
 
     @final
-    def save_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], *, run_id: str, started_at: str,
+    def save_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]], *,
+                   run_id: str, started_at: str,
                    seconds: float, summary: dict[str, Any], match_jaccard: float) -> DetectionRun:
         """Store a detection run's rings as the current ones, giving each its stable id.
 
         A ring keeps the id of the previous run's ring whose persons it overlaps by at least
         ``match_jaccard`` (Jaccard); others get fresh ids, never reused. ``documents`` get
-        their ``id`` filled in.
+        their ``id`` filled in; ``settlements`` are each ring's claim ids.
         """
         previous = self._stored_ring_persons()
         ids, next_number = match_ring_ids(persons, previous, min_jaccard=match_jaccard,
@@ -274,7 +328,7 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         kept = sum(1 for i in ids if i in previous)
         run = DetectionRun(run_id, started_at, round(seconds, 3), len(ids), kept, len(ids) - kept,
                            sorted(set(previous) - set(ids)), summary)
-        self._replace_rings(documents, persons, run, next_number)
+        self._replace_rings(documents, persons, settlements, run, next_number)
         return run
 
     @final
@@ -290,6 +344,56 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
     @final
     def detection_runs(self) -> list[DetectionRun]:
         return self._detection_runs()
+
+    @final
+    def ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
+        return self._ring_claims(ring_id)
+
+    @final
+    def entity(self, node_type: str, node_id: str) -> dict[str, Any] | None:
+        """A node's stored attributes; for an identifier (phone, address...) just its value.
+
+        None when nothing in the graph has that node.
+        """
+        table = ENTITY_TYPES.get(node_type)
+        if table is not None:
+            return self._entity_row(ENTITY_TABLES[table], node_id)
+        degree, _ = self._network_edges(node_key(node_type, node_id), 0)
+        return {"value": node_id} if degree else None
+
+    @final
+    def claim_summary(self, node_type: str, node_id: str) -> dict[str, Any]:
+        """How many claims the node appears in, how much fund they drew, when, of which kinds."""
+        column = CLAIM_COLUMN_OF.get(node_type)
+        if column is None:
+            return {"claims": 0, "fund_amount": 0.0, "total_amount": 0.0, "first": None, "last": None, "by_kind": {}}
+        return self._claim_summary(column, node_id)
+
+    @final
+    def search(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+        return self._search(text.strip(), limit)
+
+    @final
+    def network_edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
+        """The node's degree and its ``limit`` heaviest edges (``key`` is ``"type:id"``)."""
+        split_key(key)
+        return self._network_edges(key, limit)
+
+    @final
+    def put_record(self, kind: str, key: str, document: dict[str, Any]) -> None:
+        self._put_record(kind, key, document)
+
+    @final
+    def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        return self._get_record(kind, key)
+
+    @final
+    def list_records(self, kind: str, *, offset: int = 0, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
+        return self._list_records(kind, offset, limit)
+
+    @final
+    def ledger(self) -> list[dict[str, Any]]:
+        return self._ledger()
 
     def __enter__(self) -> GraphStore:
         return self

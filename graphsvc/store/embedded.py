@@ -10,16 +10,19 @@ memory. Relationships are the foreign-key columns of ``graphsvc.model``: a settl
 
 from __future__ import annotations
 
+import json
+import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import json
 
 import duckdb
 import pyarrow as pa
 
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
-from graphsvc.store.base import ROW_HASH, DetectionRun, GraphStore, IngestFileRecord
+from graphsvc.network import Edge
+from graphsvc.store.adjacency import AdjacencyIndex
+from graphsvc.store.base import RING_CLAIM_COLUMNS, ROW_HASH, DetectionRun, GraphStore, IngestFileRecord
 
 __all__ = ["EmbeddedStore", "SQL_TYPES"]
 
@@ -76,58 +79,74 @@ class EmbeddedStore(GraphStore):
                 f"cannot open the embedded store at {self.path}: {exc}. "
                 "Another graphsvc process may hold it; stop it or use another --home."
             ) from exc
+        # A DuckDB connection serves one thread at a time; the API's worker threads each get a
+        # cursor of their own on the same database.
+        self._local = threading.local()
+        self._adjacency: AdjacencyIndex | None = None
+        self._adjacency_lock = threading.Lock()
         if not (read_only and self.path.exists()):
             self._create_schema()
+
+    @property
+    def _db(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._local.cursor = self._con.cursor()
+        return cursor
 
     def _create_schema(self) -> None:
         for t in ENTITY_TABLES.values():
             cols = [f"{_q(c.name)} {SQL_TYPES[c.kind]}" for c in t.columns]
             cols += [f"{_q(name)} {sql_type}" for name, sql_type in t.derived]
             cols.append(f"{ROW_HASH} UBIGINT NOT NULL")
-            self._con.execute(f"CREATE TABLE IF NOT EXISTS {t.name} ({', '.join(cols)})")
-        self._con.execute(
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {t.name} ({', '.join(cols)})")
+        self._db.execute(
             "CREATE TABLE IF NOT EXISTS ingest_log (run_id VARCHAR, folder VARCHAR, file VARCHAR, "
             "table_name VARCHAR, rows_read BIGINT, loaded BIGINT, unchanged BIGINT, rejected BIGINT, "
             "rejects_path VARCHAR, logged_at TIMESTAMP DEFAULT current_timestamp)"
         )
         # Rings as documents (served whole) plus a member index, so "which rings is this card
         # in" is a lookup and not a scan of every document.
-        self._con.execute(
+        self._db.execute(
             "CREATE TABLE IF NOT EXISTS rings (id VARCHAR PRIMARY KEY, rank INTEGER, pattern VARCHAR, score DOUBLE, "
             "persons VARCHAR[], document VARCHAR, run_id VARCHAR)"
         )
-        self._con.execute("CREATE TABLE IF NOT EXISTS ring_members (ring_id VARCHAR, type VARCHAR, id VARCHAR)")
-        self._con.execute(
+        self._db.execute("CREATE TABLE IF NOT EXISTS ring_members (ring_id VARCHAR, type VARCHAR, id VARCHAR)")
+        self._db.execute(
             "CREATE TABLE IF NOT EXISTS detection_runs (run_id VARCHAR, started_at VARCHAR, seconds DOUBLE, "
             "rings INTEGER, kept_ids INTEGER, new_ids INTEGER, retired_ids VARCHAR[], summary VARCHAR, "
             "next_ring_number INTEGER)"
         )
+        columns = ", ".join(f"{_q(c)} {SQL_TYPES[ENTITY_TABLES['settlements'].column(c).kind]}" for c in RING_CLAIM_COLUMNS)
+        self._db.execute(f"CREATE TABLE IF NOT EXISTS ring_claims (ring_id VARCHAR, {columns})")
+        self._db.execute("CREATE TABLE IF NOT EXISTS records (kind VARCHAR, key VARCHAR, document VARCHAR, "
+                         "updated_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (kind, key))")
 
     def _scalar(self, query: str) -> Any:
-        return self._con.execute(query).fetchall()[0][0]
+        return self._db.execute(query).fetchall()[0][0]
 
     # ---- GraphStore ----------------------------------------------------------------------
 
     def _stored_hashes(self, table: EntityTable, keys: pa.Array) -> pa.Table:
         probe = pa.table({"k": keys})
-        self._con.register("_probe", probe)
+        self._db.register("_probe", probe)
         try:
-            return self._con.sql(
+            return self._db.sql(
                 f"SELECT t.{_q(table.key)}, t.{ROW_HASH} FROM {table.name} t SEMI JOIN _probe p ON t.{_q(table.key)} = p.k"
             ).to_arrow_table()
         finally:
-            self._con.unregister("_probe")
+            self._db.unregister("_probe")
 
     def _insert(self, table: EntityTable, rows: pa.Table) -> None:
-        self._con.register("_rows", rows)
+        self._db.register("_rows", rows)
         try:
             names = ", ".join(_q(n) for n in rows.column_names)
-            self._con.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _rows")
+            self._db.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _rows")
         finally:
-            self._con.unregister("_rows")
+            self._db.unregister("_rows")
 
     def _scan(self, table: EntityTable) -> pa.Table:
-        return self._con.sql(f"SELECT * FROM {table.name}").to_arrow_table()
+        return self._db.sql(f"SELECT * FROM {table.name}").to_arrow_table()
 
     def _row_count(self, table: EntityTable) -> int:
         return self._scalar(f"SELECT count(*) FROM {table.name}")
@@ -161,7 +180,7 @@ class EmbeddedStore(GraphStore):
 
     def _identifier_hubs(self, label: str, limit: int) -> list[dict[str, Any]]:
         values = self._identifier_values(label, with_person=True)
-        rows = self._con.execute(
+        rows = self._db.execute(
             f"SELECT value, count(DISTINCT person) AS persons FROM ({values}) "
             "GROUP BY value ORDER BY persons DESC, value LIMIT ?",
             [limit],
@@ -169,27 +188,27 @@ class EmbeddedStore(GraphStore):
         return [{"value": v, "persons": n} for v, n in rows]
 
     def _write_ingest_record(self, record: IngestFileRecord) -> None:
-        self._con.execute(
+        self._db.execute(
             f"INSERT INTO ingest_log ({_INGEST_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [record.run_id, record.folder, record.file, record.table, record.read, record.loaded,
              record.unchanged, record.rejected, record.rejects_path],
         )
 
     def _ingest_records(self) -> list[IngestFileRecord]:
-        rows = self._con.execute(f"SELECT {_INGEST_LOG_COLUMNS} FROM ingest_log ORDER BY logged_at").fetchall()
+        rows = self._db.execute(f"SELECT {_INGEST_LOG_COLUMNS} FROM ingest_log ORDER BY logged_at").fetchall()
         return [IngestFileRecord(*row) for row in rows]
 
     def _analysis_connection(self) -> duckdb.DuckDBPyConnection:
-        return self._con.cursor()
+        return self._db.cursor()
 
     def _stored_ring_persons(self) -> dict[str, list[str]]:
-        return dict(self._con.execute("SELECT id, persons FROM rings").fetchall())
+        return dict(self._db.execute("SELECT id, persons FROM rings").fetchall())
 
     def _next_ring_number(self) -> int:
         return int(self._scalar("SELECT coalesce(max(next_ring_number), 1) FROM detection_runs"))
 
-    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], run: DetectionRun,
-                       next_number: int) -> None:
+    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
+                       run: DetectionRun, next_number: int) -> None:
         rings = pa.table({
             "id": [d["id"] for d in documents],
             "rank": list(range(1, len(documents) + 1)),
@@ -203,37 +222,153 @@ class EmbeddedStore(GraphStore):
             "type": [m["type"] for d in documents for m in d["members"]],
             "id": [m["id"] for d in documents for m in d["members"]],
         })
-        self._con.execute("BEGIN TRANSACTION")
+        claims = pa.table({
+            "ring_id": [d["id"] for d, ids in zip(documents, settlements) for _ in ids],
+            "settlement_id": [s for ids in settlements for s in ids],
+        })
+        claim_columns = ", ".join(f"s.{_q(c)}" for c in RING_CLAIM_COLUMNS)
+        self._db.execute("BEGIN TRANSACTION")
         try:
-            self._con.execute("DELETE FROM rings")
-            self._con.execute("DELETE FROM ring_members")
-            self._con.register("_rings", rings)
-            self._con.register("_members", members)
-            self._con.execute("INSERT INTO rings SELECT id, rank, pattern, score, persons, document, ? FROM _rings",
+            self._db.execute("DELETE FROM rings")
+            self._db.execute("DELETE FROM ring_members")
+            self._db.execute("DELETE FROM ring_claims")
+            self._db.register("_rings", rings)
+            self._db.register("_members", members)
+            self._db.register("_claims", claims)
+            self._db.execute(f"INSERT INTO ring_claims SELECT c.ring_id, {claim_columns} FROM _claims c "
+                             "JOIN settlements s ON s.settlement_id = c.settlement_id")
+            self._db.execute("INSERT INTO rings SELECT id, rank, pattern, score, persons, document, ? FROM _rings",
                               [run.run_id])
-            self._con.execute("INSERT INTO ring_members SELECT * FROM _members")
-            self._con.execute(
+            self._db.execute("INSERT INTO ring_members SELECT * FROM _members")
+            self._db.execute(
                 "INSERT INTO detection_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run.run_id, run.started_at, run.seconds, run.rings, run.kept_ids, run.new_ids, run.retired_ids,
                  json.dumps(run.summary, ensure_ascii=False), next_number])
-            self._con.execute("COMMIT")
+            self._db.execute("COMMIT")
         except BaseException:
-            self._con.execute("ROLLBACK")
+            self._db.execute("ROLLBACK")
             raise
         finally:
-            self._con.unregister("_rings")
-            self._con.unregister("_members")
+            for name in ("_rings", "_members", "_claims"):
+                self._db.unregister(name)
 
     def _ring_documents(self, ring_id: str | None) -> list[dict[str, Any]]:
         where, params = ("WHERE id = ?", [ring_id]) if ring_id else ("", [])
-        rows = self._con.execute(f"SELECT document FROM rings {where} ORDER BY rank", params).fetchall()
+        rows = self._db.execute(f"SELECT document FROM rings {where} ORDER BY rank", params).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def _detection_runs(self) -> list[DetectionRun]:
-        rows = self._con.execute(
+        rows = self._db.execute(
             "SELECT run_id, started_at, seconds, rings, kept_ids, new_ids, retired_ids, summary FROM detection_runs "
             "ORDER BY started_at").fetchall()
         return [DetectionRun(*row[:7], json.loads(row[7])) for row in rows]
+
+    def _ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
+        return self._dicts(f"SELECT {', '.join(map(_q, RING_CLAIM_COLUMNS))} FROM ring_claims WHERE ring_id = ? "
+                           "ORDER BY start_time, settlement_id", [ring_id])
+
+    def _entity_row(self, table: EntityTable, key: str) -> dict[str, Any] | None:
+        rows = self._dicts(f"SELECT {', '.join(map(_q, table.column_names))} FROM {table.name} "
+                           f"WHERE {_q(table.key)} = ?", [key])
+        return rows[0] if rows else None
+
+    def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
+        rows = self._db.execute(
+            f"SELECT kind, count(*), coalesce(sum(fund_amount), 0)::DOUBLE, coalesce(sum(total_amount), 0)::DOUBLE, "
+            f"min(start_time)::DATE, max(start_time)::DATE FROM settlements WHERE {_q(column)} = ? GROUP BY kind",
+            [value]).fetchall()
+        return {
+            "claims": sum(r[1] for r in rows),
+            "fund_amount": round(sum(r[2] for r in rows), 2),
+            "total_amount": round(sum(r[3] for r in rows), 2),
+            "first": min(r[4] for r in rows).isoformat() if rows else None,
+            "last": max(r[5] for r in rows).isoformat() if rows else None,
+            "by_kind": {r[0]: r[1] for r in sorted(rows)},
+        }
+
+    def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
+        prefix = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        found = self._dicts("""
+            SELECT * FROM (
+                SELECT 'person' AS type, person_id AS id, name AS label,
+                       CASE WHEN person_id = $q THEN 'id' WHEN id_number = $q THEN 'id_number'
+                            WHEN phone = $q THEN 'phone' WHEN name = $q THEN 'name' ELSE 'name_prefix' END AS matched
+                FROM persons WHERE person_id = $q OR id_number = upper($q) OR phone = $q OR name LIKE $p ESCAPE '\\'
+                UNION ALL
+                SELECT 'intermediary', intermediary_id, name,
+                       CASE WHEN intermediary_id = $q THEN 'id' WHEN id_number = $q THEN 'id_number'
+                            WHEN phone = $q THEN 'phone' WHEN name = $q THEN 'name' ELSE 'name_prefix' END
+                FROM intermediaries WHERE intermediary_id = $q OR id_number = upper($q) OR phone = $q
+                                       OR name LIKE $p ESCAPE '\\'
+                UNION ALL
+                SELECT 'institution', institution_id, name,
+                       CASE WHEN institution_id = $q THEN 'id' WHEN name = $q THEN 'name' ELSE 'name_part' END
+                FROM institutions WHERE institution_id = $q OR name LIKE '%' || $p ESCAPE '\\'
+                UNION ALL
+                SELECT 'prescriber', prescriber_id, name,
+                       CASE WHEN prescriber_id = $q THEN 'id' WHEN name = $q THEN 'name' ELSE 'name_prefix' END
+                FROM prescribers WHERE prescriber_id = $q OR name LIKE $p ESCAPE '\\'
+                UNION ALL
+                SELECT 'card', card_id, person_id, 'id' FROM cards WHERE card_id = $q
+            ) ORDER BY (matched IN ('name_prefix', 'name_part')), type, id LIMIT $limit""",
+            {"q": text, "p": prefix, "limit": limit})
+        for node_type in ("phone", "device", "account", "address"):
+            if len(found) < limit and self._network_edges(f"{node_type}:{text}", 0)[0]:
+                found.append({"type": node_type, "id": text, "label": text, "matched": "id"})
+        return found[:limit]
+
+    def _network_edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
+        return self.adjacency().edges(key, limit)
+
+    def adjacency(self) -> AdjacencyIndex:
+        """The neighbour index of the data as loaded now, rebuilt first when ingest added rows."""
+        version = self._data_version()
+        index = self._adjacency
+        if index is not None and index.version == version:
+            return index
+        with self._adjacency_lock:
+            if self._adjacency is None or self._adjacency.version != version:
+                folder = self.home / "adjacency"
+                try:
+                    index = AdjacencyIndex(folder)
+                except FileNotFoundError:
+                    index = None
+                if index is None or index.version != version:
+                    index = AdjacencyIndex.build(self._con.cursor(), folder, version)
+                self._adjacency = index
+            return self._adjacency
+
+    def _data_version(self) -> str:
+        runs, loaded = self._db.execute("SELECT count(*), coalesce(sum(loaded), 0) FROM ingest_log").fetchall()[0]
+        return f"{runs}:{loaded}"
+
+    def _put_record(self, kind: str, key: str, document: dict[str, Any]) -> None:
+        self._db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)",
+                         [kind, key, json.dumps(document, ensure_ascii=False, default=str), datetime.now()])
+
+    def _get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        rows = self._db.execute("SELECT document FROM records WHERE kind = ? AND key = ?", [kind, key]).fetchall()
+        return json.loads(rows[0][0]) if rows else None
+
+    def _list_records(self, kind: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        total = self._db.execute("SELECT count(*) FROM records WHERE kind = ?", [kind]).fetchall()[0][0]
+        rows = self._db.execute("SELECT document FROM records WHERE kind = ? ORDER BY updated_at DESC, key DESC "
+                                "LIMIT ? OFFSET ?", [kind, limit, offset]).fetchall()
+        return total, [json.loads(r[0]) for r in rows]
+
+    def _ledger(self) -> list[dict[str, Any]]:
+        return self._dicts("""
+            SELECT strftime(c.start_time, '%Y-%m') AS month, coalesce(i.region_code, 'unknown') AS region,
+                   count(DISTINCT c.institution_id) AS institutions, count(DISTINCT c.person_id) AS persons,
+                   count(DISTINCT c.settlement_id) AS claims, coalesce(sum(c.fund_amount), 0)::DOUBLE AS fund_amount
+            FROM (SELECT DISTINCT ON (settlement_id) * FROM ring_claims) c
+            LEFT JOIN institutions i ON i.institution_id = c.institution_id
+            GROUP BY ALL ORDER BY month, region""")
+
+    def _dicts(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+        result = self._db.execute(query, params or [])
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, row)) for row in result.fetchall()]
 
     def close(self) -> None:
         self._con.close()

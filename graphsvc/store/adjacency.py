@@ -1,0 +1,185 @@
+"""The embedded backend's neighbour index: the network in compressed sparse rows, memory-mapped.
+
+Why not answer neighbour questions with SQL: on a 1M-person city the network has 15.5M
+edges; as a DuckDB table sorted by node, one node's neighbours took 3 ms at the median
+and 44 ms at p99, and forty nodes at once (one hop of a 2-hop network) 220 ms, because an
+``IN`` list scans the table. Here a node's neighbours are one slice of a numpy array: a
+2-hop network is microseconds of lookups. The arrays are written once per data version
+under ``HOME/adjacency/`` and opened memory-mapped, so a restarted server is ready at once
+and several worker processes share one copy in the page cache.
+
+Node keys (``"type:id"``) are kept sorted in an Arrow string array; a key's row is found
+by binary search, so no 4M-entry Python dict is built.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from graphsvc.network import NETWORK_RELATIONSHIPS, Edge
+
+__all__ = ["AdjacencyIndex", "NETWORK_EDGES_SQL"]
+
+_REL_CODES = {name: i for i, name in enumerate(NETWORK_RELATIONSHIPS)}
+_REL_NAMES = list(NETWORK_RELATIONSHIPS)
+_EPOCH = date(1970, 1, 1)
+_NO_DAY = np.iinfo(np.int32).min
+
+_LINK = "SELECT {a} AS a, '{rel}' AS rel, {b} AS b, 0 AS n, 0.0 AS fund, NULL::DATE AS first_day, NULL::DATE AS last_day " \
+        "FROM {table} WHERE {where}"
+_REGISTERED = [
+    ("'person:' || person_id", "HAS_PHONE", "'phone:' || phone", "persons", "phone IS NOT NULL"),
+    ("'person:' || person_id", "LIVES_AT", "'address:' || address", "persons", "address IS NOT NULL"),
+    ("'card:' || card_id", "HELD_BY", "'person:' || person_id", "cards", "person_id IS NOT NULL"),
+    ("'card:' || card_id", "BOUND_TO_PHONE", "'phone:' || bound_phone", "cards", "bound_phone IS NOT NULL"),
+    ("'card:' || card_id", "ON_DEVICE", "'device:' || device_id", "cards", "device_id IS NOT NULL"),
+    ("'institution:' || institution_id", "HAS_PHONE", "'phone:' || phone", "institutions", "phone IS NOT NULL"),
+    ("'institution:' || institution_id", "LOCATED_AT", "'address:' || address", "institutions", "address IS NOT NULL"),
+    ("'prescriber:' || prescriber_id", "WORKS_AT", "'institution:' || institution_id", "prescribers",
+     "institution_id IS NOT NULL"),
+    ("'prescriber:' || prescriber_id", "HAS_PHONE", "'phone:' || phone", "prescribers", "phone IS NOT NULL"),
+    ("'intermediary:' || intermediary_id", "HAS_PHONE", "'phone:' || phone", "intermediaries", "phone IS NOT NULL"),
+    ("'intermediary:' || intermediary_id", "LIVES_AT", "'address:' || address", "intermediaries",
+     "address IS NOT NULL"),
+]
+_CLAIMS = """
+    SELECT 'person:' || person_id AS a, rel, b, count(*) AS n, coalesce(sum(fund_amount), 0)::DOUBLE AS fund,
+           min(start_time)::DATE AS first_day, max(start_time)::DATE AS last_day
+    FROM (
+        SELECT person_id, 'SETTLED_AT' AS rel, 'institution:' || institution_id AS b, fund_amount, start_time
+        FROM settlements
+        UNION ALL SELECT s.person_id, 'USED_CARD', 'card:' || s.card_id, s.fund_amount, s.start_time
+        FROM settlements s JOIN cards c ON c.card_id = s.card_id WHERE c.person_id <> s.person_id
+        UNION ALL SELECT person_id, 'PRESCRIBED_BY', 'prescriber:' || prescriber_id, fund_amount, start_time
+        FROM settlements WHERE prescriber_id IS NOT NULL
+        UNION ALL SELECT person_id, 'CONTACT_PHONE', 'phone:' || contact_phone, fund_amount, start_time
+        FROM settlements WHERE contact_phone IS NOT NULL
+        UNION ALL SELECT person_id, 'HANDLED_BY',
+               (CASE WHEN agent_type = 'person' THEN 'person:' ELSE 'intermediary:' END) || agent_id,
+               fund_amount, start_time
+        FROM settlements WHERE agent_id IS NOT NULL
+        UNION ALL SELECT person_id, 'PAID_TO', 'account:' || payee_account, fund_amount, start_time
+        FROM settlements WHERE payee_account IS NOT NULL
+        UNION ALL SELECT person_id, 'SCANNED_ON', 'device:' || device_id, fund_amount, start_time
+        FROM settlements WHERE device_id IS NOT NULL
+    ) GROUP BY ALL
+"""
+NETWORK_EDGES_SQL = " UNION ALL ".join(
+    [_LINK.format(a=a, rel=rel, b=b, table=t, where=w) for a, rel, b, t, w in _REGISTERED] + [_CLAIMS])
+"""Every network edge (a, rel, b, n, fund, first_day, last_day) from the model's tables."""
+
+
+class _Keys:
+    """Sequence view of a sorted Arrow string array, for ``bisect``."""
+
+    def __init__(self, keys: pa.StringArray) -> None:
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, i: int) -> str:
+        return self._keys[i].as_py()
+
+
+class AdjacencyIndex:
+    """Every node's edges, both directions, as slices of flat arrays."""
+
+    _ARRAYS = ("offsets", "other", "rel", "outgoing", "claims", "fund", "first", "last")
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.version = (folder / "version").read_text()
+        self._arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in self._ARRAYS}
+        self._key_array = pa.ipc.open_file(pa.memory_map(str(folder / "keys.arrow"))).read_all().column(0).combine_chunks()
+        self._keys = _Keys(self._key_array)
+
+    @classmethod
+    def build(cls, con: duckdb.DuckDBPyConnection, folder: Path, version: str) -> AdjacencyIndex:
+        """Write the index of what ``con``'s tables hold into ``folder`` (replacing it) and open it."""
+        staging = folder.with_name(folder.name + ".building")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE net_edges AS {NETWORK_EDGES_SQL}")
+        con.execute("CREATE OR REPLACE TEMP TABLE net_nodes AS SELECT key, (row_number() OVER (ORDER BY key) - 1)::INTEGER "
+                    "AS ix FROM (SELECT a AS key FROM net_edges UNION SELECT b FROM net_edges)")
+        keys = con.sql("SELECT key FROM net_nodes ORDER BY ix").to_arrow_table()
+        with pa.ipc.new_file(str(staging / "keys.arrow"), keys.schema) as writer:
+            writer.write_table(keys)
+        codes = ", ".join(f"('{name}', {code})" for name, code in _REL_CODES.items())
+        rows = con.sql(f"""
+            WITH rel_codes(rel, code) AS (VALUES {codes}),
+            directed AS (
+                SELECT a AS node, b AS other, rel, true AS outgoing, n, fund, first_day, last_day FROM net_edges
+                UNION ALL SELECT b, a, rel, false, n, fund, first_day, last_day FROM net_edges)
+            SELECT x.ix AS node, o.ix AS other, rc.code::UTINYINT AS rel, d.outgoing, d.n::INTEGER AS claims,
+                   d.fund, coalesce(d.first_day - DATE '1970-01-01', {_NO_DAY})::INTEGER AS first,
+                   coalesce(d.last_day - DATE '1970-01-01', {_NO_DAY})::INTEGER AS last
+            FROM directed d JOIN net_nodes x ON x.key = d.node JOIN net_nodes o ON o.key = d.other
+            JOIN rel_codes rc ON rc.rel = d.rel
+            ORDER BY node, claims DESC, other""").to_arrow_table()
+        node = rows.column("node").to_numpy()
+        offsets = np.zeros(keys.num_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(node, minlength=keys.num_rows), out=offsets[1:])
+        np.save(staging / "offsets.npy", offsets)
+        for name in cls._ARRAYS[1:]:
+            np.save(staging / f"{name}.npy", rows.column(name).to_numpy(zero_copy_only=False))
+        (staging / "version").write_text(version)
+        (staging / "summary.json").write_text(json.dumps({"nodes": keys.num_rows, "edges": rows.num_rows // 2}))
+        con.execute("DROP TABLE net_edges")
+        con.execute("DROP TABLE net_nodes")
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+        return cls(folder)
+
+    def index_of(self, key: str) -> int | None:
+        i = bisect.bisect_left(self._keys, key)
+        return i if i < len(self._keys) and self._keys[i] == key else None
+
+    def degree(self, key: str) -> int:
+        i = self.index_of(key)
+        if i is None:
+            return 0
+        offsets = self._arrays["offsets"]
+        return int(offsets[i + 1] - offsets[i])
+
+    def edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
+        """(degree, up to ``limit`` edges of the node, most claims first), or (0, []) for an unknown key."""
+        i = self.index_of(key)
+        if i is None:
+            return 0, []
+        a = self._arrays
+        start, end = int(a["offsets"][i]), int(a["offsets"][i + 1])
+        stop = min(end, start + limit)
+        others = a["other"][start:stop]
+        edges = []
+        for j, other in zip(range(start, stop), others):
+            other_key = self._key_array[int(other)].as_py()
+            source, target = (key, other_key) if a["outgoing"][j] else (other_key, key)
+            edges.append(Edge(source, _REL_NAMES[a["rel"][j]], target, int(a["claims"][j]), round(float(a["fund"][j]), 2),
+                              _day(int(a["first"][j])), _day(int(a["last"][j]))))
+        return end - start, edges
+
+    def search_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Node keys starting with ``prefix`` (e.g. ``"phone:1380"``), in key order."""
+        i = bisect.bisect_left(self._keys, prefix)
+        found = []
+        while i < len(self._keys) and len(found) < limit:
+            key = self._keys[i]
+            if not key.startswith(prefix):
+                break
+            found.append(key)
+            i += 1
+        return found
+
+
+def _day(days: int) -> str | None:
+    return None if days == _NO_DAY else (_EPOCH + timedelta(days=days)).isoformat()
