@@ -133,13 +133,14 @@ def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | No
                            {"vertices": graph.vcount(), "edges": graph.ecount(), "communities": len(communities)})
 
 
-def _claim_facts(con: duckdb.DuckDBPyConnection, findings: list[Finding]) -> dict[str, tuple[float, Any, Any]]:
+def _claim_facts(con: duckdb.DuckDBPyConnection, findings: list[Finding]) -> dict[str, tuple[float, Any, Any, str | None]]:
     ids = sorted({s for f in findings for s in f.settlements})
     if not ids:
         return {}
     temp_table(con, "d_ring_claims", {"settlement_id": ids})
     rows = fetch_dicts(con, """
         SELECT s.settlement_id, coalesce(s.fund_amount, 0) AS fund, s.start_time::DATE AS first_day,
-               coalesce(s.end_time, s.start_time)::DATE AS last_day
-        FROM settlements s SEMI JOIN d_ring_claims USING (settlement_id)""")
-    return {r["settlement_id"]: (float(r["fund"]), r["first_day"], r["last_day"]) for r in rows}
+               coalesce(s.end_time, s.start_time)::DATE AS last_day, i.region_code
+        FROM settlements s SEMI JOIN d_ring_claims USING (settlement_id)
+        LEFT JOIN institutions i ON i.institution_id = s.institution_id""")
+    return {r["settlement_id"]: (float(r["fund"]), r["first_day"], r["last_day"], r["region_code"]) for r in rows}

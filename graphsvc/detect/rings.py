@@ -43,6 +43,8 @@ class Ring:
     evidence: list[Finding]
     settlements: list[str]
     """The distinct claims its findings are made of (the export's and the timeline's rows)."""
+    regions: list[str]
+    """Region codes of the institutions of those claims."""
     id: str | None = None
 
     def document(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class Ring:
             "first_seen": self.first_seen.isoformat() if self.first_seen else None,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "persons": len(self.persons),
+            "regions": self.regions,
             # The facts behind the ring's pattern first, then the rest, strongest first.
             "evidence": [f.evidence() for f in sorted(self.evidence, key=lambda f: (f.suggests != self.pattern, -f.strength))],
         }
@@ -93,10 +96,10 @@ def ring_pattern(findings: Sequence[Finding], config: RingConfig) -> str:
 
 
 def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findings: Sequence[Finding],
-                   claims: Mapping[str, tuple[float, date, date]], config: RingConfig) -> list[Ring]:
+                   claims: Mapping[str, tuple[float, date, date, str | None]], config: RingConfig) -> list[Ring]:
     """Turn communities of the suspicion graph into rings, sorted by score (highest first).
 
-    ``claims`` maps a settlement id to (fund amount, first day, last day).
+    ``claims`` maps a settlement id to (fund amount, first day, last day, institution region).
     """
     rings = []
     for community in communities:
@@ -120,6 +123,7 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
             last_seen=max((c[2] for c in settled), default=None),
             evidence=evidence,
             settlements=claim_ids,
+            regions=sorted({c[3] for c in settled if c[3]}),
         ))
     rings.sort(key=lambda r: (-r.score, -len(r.persons), -r.fund_amount, r.persons[0]))
     return rings

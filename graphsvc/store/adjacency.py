@@ -77,6 +77,14 @@ NETWORK_EDGES_SQL = " UNION ALL ".join(
 """Every network edge (a, rel, b, n, fund, first_day, last_day) from the model's tables."""
 
 
+_LABELS = " UNION ALL ".join(
+    f"SELECT '{node_type}:' || {key} AS key, {label} AS label FROM {table} WHERE {label} IS NOT NULL"
+    for node_type, table, key, label in [
+        ("person", "persons", "person_id", "name"), ("institution", "institutions", "institution_id", "name"),
+        ("prescriber", "prescribers", "prescriber_id", "name"),
+        ("intermediary", "intermediaries", "intermediary_id", "name"), ("card", "cards", "card_id", "kind")])
+
+
 class _Keys:
     """Sequence view of a sorted Arrow string array, for ``bisect``."""
 
@@ -99,7 +107,9 @@ class AdjacencyIndex:
         self.folder = folder
         self.version = (folder / "version").read_text()
         self._arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in self._ARRAYS}
-        self._key_array = pa.ipc.open_file(pa.memory_map(str(folder / "keys.arrow"))).read_all().column(0).combine_chunks()
+        nodes = pa.ipc.open_file(pa.memory_map(str(folder / "keys.arrow"))).read_all()
+        self._key_array = nodes.column("key").combine_chunks()
+        self._labels = nodes.column("label").combine_chunks()
         self._keys = _Keys(self._key_array)
 
     @classmethod
@@ -109,9 +119,11 @@ class AdjacencyIndex:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         con.execute(f"CREATE OR REPLACE TEMP TABLE net_edges AS {NETWORK_EDGES_SQL}")
-        con.execute("CREATE OR REPLACE TEMP TABLE net_nodes AS SELECT key, (row_number() OVER (ORDER BY key) - 1)::INTEGER "
-                    "AS ix FROM (SELECT a AS key FROM net_edges UNION SELECT b FROM net_edges)")
-        keys = con.sql("SELECT key FROM net_nodes ORDER BY ix").to_arrow_table()
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE net_nodes AS
+            SELECT k.key, (row_number() OVER (ORDER BY k.key) - 1)::INTEGER AS ix, l.label
+            FROM (SELECT a AS key FROM net_edges UNION SELECT b FROM net_edges) k
+            LEFT JOIN ({_LABELS}) l ON l.key = k.key""")
+        keys = con.sql("SELECT key, label FROM net_nodes ORDER BY ix").to_arrow_table()
         with pa.ipc.new_file(str(staging / "keys.arrow"), keys.schema) as writer:
             writer.write_table(keys)
         codes = ", ".join(f"('{name}', {code})" for name, code in _REL_CODES.items())
@@ -144,12 +156,13 @@ class AdjacencyIndex:
         i = bisect.bisect_left(self._keys, key)
         return i if i < len(self._keys) and self._keys[i] == key else None
 
-    def degree(self, key: str) -> int:
+    def node(self, key: str) -> tuple[int, str | None] | None:
+        """(degree, label) of a node (a person's name, an institution's...), None if unknown."""
         i = self.index_of(key)
         if i is None:
-            return 0
+            return None
         offsets = self._arrays["offsets"]
-        return int(offsets[i + 1] - offsets[i])
+        return int(offsets[i + 1] - offsets[i]), self._labels[i].as_py()
 
     def edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
         """(degree, up to ``limit`` edges of the node, most claims first), or (0, []) for an unknown key."""

@@ -204,8 +204,12 @@ class GraphStore(ABC):
         """The node's degree in the network and up to ``limit`` of its edges, most claims first."""
 
     @abstractmethod
-    def _put_record(self, kind: str, key: str, document: dict[str, Any]) -> None:
-        """Insert or replace a casework record (API key, tip, disposition, audit entry)."""
+    def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
+        """(degree, label) of each known node among ``keys``; unknown keys are left out."""
+
+    @abstractmethod
+    def _put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
+        """Insert or replace casework records (API keys, tips, dispositions, audit entries) as (key, document)."""
 
     @abstractmethod
     def _get_record(self, kind: str, key: str) -> dict[str, Any] | None:
@@ -358,8 +362,7 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         table = ENTITY_TYPES.get(node_type)
         if table is not None:
             return self._entity_row(ENTITY_TABLES[table], node_id)
-        degree, _ = self._network_edges(node_key(node_type, node_id), 0)
-        return {"value": node_id} if degree else None
+        return {"value": node_id} if self._network_nodes([node_key(node_type, node_id)]) else None
 
     @final
     def claim_summary(self, node_type: str, node_id: str) -> dict[str, Any]:
@@ -380,8 +383,18 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         return self._network_edges(key, limit)
 
     @final
+    def network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
+        """(degree, label) of the known nodes among ``keys``."""
+        return self._network_nodes(keys)
+
+    @final
     def put_record(self, kind: str, key: str, document: dict[str, Any]) -> None:
-        self._put_record(kind, key, document)
+        self._put_records(kind, [(key, document)])
+
+    @final
+    def put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
+        if records:
+            self._put_records(kind, records)
 
     @final
     def get_record(self, kind: str, key: str) -> dict[str, Any] | None:

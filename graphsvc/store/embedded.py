@@ -313,12 +313,16 @@ class EmbeddedStore(GraphStore):
             ) ORDER BY (matched IN ('name_prefix', 'name_part')), type, id LIMIT $limit""",
             {"q": text, "p": prefix, "limit": limit})
         for node_type in ("phone", "device", "account", "address"):
-            if len(found) < limit and self._network_edges(f"{node_type}:{text}", 0)[0]:
+            if len(found) < limit and self._network_nodes([f"{node_type}:{text}"]):
                 found.append({"type": node_type, "id": text, "label": text, "matched": "id"})
         return found[:limit]
 
     def _network_edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
         return self.adjacency().edges(key, limit)
+
+    def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
+        index = self.adjacency()
+        return {key: found for key in keys if (found := index.node(key)) is not None}
 
     def adjacency(self) -> AdjacencyIndex:
         """The neighbour index of the data as loaded now, rebuilt first when ingest added rows."""
@@ -342,9 +346,10 @@ class EmbeddedStore(GraphStore):
         runs, loaded = self._db.execute("SELECT count(*), coalesce(sum(loaded), 0) FROM ingest_log").fetchall()[0]
         return f"{runs}:{loaded}"
 
-    def _put_record(self, kind: str, key: str, document: dict[str, Any]) -> None:
-        self._db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)",
-                         [kind, key, json.dumps(document, ensure_ascii=False, default=str), datetime.now()])
+    def _put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
+        now = datetime.now()
+        self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)",
+                             [[kind, key, json.dumps(doc, ensure_ascii=False, default=str), now] for key, doc in records])
 
     def _get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         rows = self._db.execute("SELECT document FROM records WHERE kind = ? AND key = ?", [kind, key]).fetchall()

@@ -1,0 +1,80 @@
+"""One entity's profile, its ego network, paths between two entities, and search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphsvc.network import node_key
+from graphsvc.store import GraphStore
+from queries.masking import Masker
+from queries.network import DEFAULT_HUB_DEGREE, ego_network, graph_json, shortest_paths
+from queries.rings import RingBook
+
+__all__ = ["entity_profile", "entity_network", "paths_between", "search_entities"]
+
+_FLAG_KINDS = {
+    "card_used_after_death": "card used after the holder's death",
+    "card_used_by_others": "card used by persons outside the holder's household",
+    "card_in_two_places": "card used at two institutions minutes apart",
+    "trace_code_resold": "drug box trace code sold more than once",
+    "unseen_prescriptions": "prescriptions for patients the prescriber never saw",
+}
+
+
+def entity_profile(store: GraphStore, book: RingBook, node_type: str, node_id: str,
+                   masker: Masker) -> dict[str, Any] | None:
+    """Attributes, claim summary, rings and flags of one entity; None when the graph has no such node."""
+    attributes = store.entity(node_type, node_id)
+    if attributes is None:
+        return None
+    key = node_key(node_type, node_id)
+    rings = book.rings_touching({key})
+    flags = []
+    if node_type == "person" and attributes.get("death_date"):
+        flags.append({"kind": "deceased", "detail": f"died {attributes['death_date']}"})
+    for ring in rings:
+        for e in ring["evidence"]:
+            if e["kind"] in _FLAG_KINDS and any(x["type"] == node_type and x["id"] == node_id for x in e["entities"]):
+                flags.append({"kind": e["kind"], "detail": _FLAG_KINDS[e["kind"]], "ring_id": ring["id"]})
+    nodes = store.network_nodes([key])
+    degree = nodes[key][0] if key in nodes else 0
+    return {"type": node_type, "id": masker.node_id(node_type, node_id),
+            "attributes": masker.entity(node_type, attributes), "claims": store.claim_summary(node_type, node_id),
+            "degree": degree,
+            "rings": [{"id": r["id"], "pattern": r["pattern"], "score": r["score"]} for r in rings],
+            "flags": flags}
+
+
+def entity_network(store: GraphStore, node_type: str, node_id: str, masker: Masker, *, hops: int, limit: int,
+                   hub_degree: int = DEFAULT_HUB_DEGREE) -> dict[str, Any] | None:
+    """The ego network as nodes + edges, capped at ``limit`` nodes, hubs summarised not expanded."""
+    found = ego_network(store, node_key(node_type, node_id), hops=hops, limit=limit, hub_degree=hub_degree)
+    if found is None:
+        return None
+    graph = graph_json(found["nodes"], found["edges"], masker, hubs=found["hubs"])
+    hubs = [{"id": masker.node_key(k), "degree": found["nodes"][k][0]} for k in found["hubs"]]
+    return {"center": masker.node_key(node_key(node_type, node_id)), "hops": hops, "limit": limit,
+            "truncated": found["truncated"], "hubs": hubs, **graph}
+
+
+def paths_between(store: GraphStore, source: str, target: str, masker: Masker, *, max_hops: int,
+                  max_paths: int = 5, hub_degree: int = DEFAULT_HUB_DEGREE) -> dict[str, Any] | None:
+    found = shortest_paths(store, source, target, max_hops=max_hops, max_paths=max_paths, hub_degree=hub_degree)
+    if found is None:
+        return None
+    graph = graph_json(found["nodes"], found["edges"], masker)
+    return {"from": masker.node_key(source), "to": masker.node_key(target), "max_hops": max_hops,
+            "hops": len(found["paths"][0]) - 1 if found["paths"] else None,
+            "paths": [[masker.node_key(k) for k in path] for path in found["paths"]],
+            "exhausted": found["exhausted"], **graph}
+
+
+def search_entities(store: GraphStore, text: str, masker: Masker, *, limit: int) -> list[dict[str, Any]]:
+    """Entities by name, phone, ID number, card, institution or prescriber code.
+
+    A masked role may search by a phone or ID number (to find whom a tip is about) but sees
+    the hits masked.
+    """
+    return [{"type": h["type"], "id": masker.node_id(h["type"], h["id"]),
+             "label": masker.label(h["type"], h["label"]) if h["type"] != "card" else h["label"],
+             "matched": h["matched"]} for h in store.search(text, limit)]

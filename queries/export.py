@@ -1,0 +1,251 @@
+"""The police liaison package (线索移送): one ring, everything the receiving side needs, verifiable.
+
+A package is a set of files: the data in the asked format (``xlsx``, ``csv``, ``json`` or
+``graphml``), a printable ``report.html`` with the network picture (``network.svg``), and a
+manifest of SHA-256 digests (``manifest.json`` and ``manifest.sha256``, the latter checkable
+with ``sha256sum -c``). Human-facing formats have Chinese column headers; JSON and GraphML
+keep the contract's English names for machines.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import math
+import zipfile
+from datetime import datetime
+from typing import Any
+
+import networkx as nx
+from openpyxl import Workbook
+
+from graphsvc.network import NETWORK_RELATIONSHIPS
+from graphsvc.store import GraphStore
+from queries.masking import Masker
+from queries.rings import RingBook, ring_detail
+
+__all__ = ["EXPORT_FORMATS", "PATTERN_NAMES_ZH", "build_package", "zip_package", "verify_manifest"]
+
+EXPORT_FORMATS = ("xlsx", "csv", "json", "graphml")
+PATTERN_NAMES_ZH = {
+    "professional_gang": "职业骗保团伙", "black_intermediary": "黑中介", "card_collector": "卡贩子（收卡刷卡）",
+    "prescriber_pharmacy_collusion": "医药勾结", "care_home_collusion": "养老机构合谋", "identity_misuse": "冒用身份",
+    "other": "其他",
+}
+_TYPE_ZH = {"person": "参保人", "card": "医保卡/电子凭证", "institution": "定点机构", "prescriber": "医师",
+            "intermediary": "中介", "phone": "电话", "address": "地址", "device": "设备", "account": "账户"}
+_ROLE_ZH = {"agent": "代办人", "card_user": "冒用他人卡", "card_lender": "出借/出售卡", "beneficiary": "参保人",
+            "broker": "中介", "institution": "机构", "prescriber": "医师", "card": "卡",
+            "shared_identifier": "共用标识"}
+_MEMBER_COLUMNS = [("type_zh", "类型"), ("id", "编号"), ("role_zh", "角色"), ("name", "姓名/名称"),
+                   ("id_number", "身份证号"), ("gender", "性别"), ("birth_date", "出生日期"), ("phone", "电话"),
+                   ("address", "地址"), ("region_code", "区划"), ("claims", "涉案结算笔数"), ("fund_amount", "涉案统筹金额")]
+_CLAIM_COLUMNS = [("settlement_id", "结算编号"), ("kind", "类别"), ("person_id", "参保人"), ("card_id", "卡号"),
+                  ("institution_id", "机构"), ("prescriber_id", "医师"), ("agent_id", "代办人"),
+                  ("contact_phone", "联系电话"), ("device_id", "设备"), ("start_time", "开始时间"),
+                  ("end_time", "结束时间"), ("total_amount", "总金额"), ("fund_amount", "统筹支付")]
+_EVIDENCE_COLUMNS = [("kind", "证据类型"), ("detail", "说明"), ("strength", "强度"), ("entities", "涉及对象"),
+                     ("settlements", "结算笔数")]
+_EDGE_COLUMNS = [("source", "起点"), ("label_zh", "关系"), ("target", "终点"), ("claims", "笔数"),
+                 ("fund_amount", "金额"), ("first", "首次"), ("last", "末次")]
+_COLOURS = {"person": "#4e79a7", "card": "#f28e2b", "institution": "#e15759", "prescriber": "#76b7b2",
+            "intermediary": "#b07aa1", "phone": "#59a14f", "address": "#edc948", "device": "#9c755f",
+            "account": "#ff9da7"}
+
+
+def build_package(store: GraphStore, book: RingBook, ring_id: str, fmt: str, masker: Masker, *,
+                  generated_by: str) -> dict[str, bytes] | None:
+    """The package's files by name, manifest included; None when there is no such ring."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+    detail = ring_detail(book, ring_id, masker)
+    if detail is None:
+        return None
+    members = _members(store, book, ring_id, detail, masker)
+    claims = [_claim_row(c, masker) for c in store.ring_claims(ring_id)]
+    evidence = [{**e, "entities": "; ".join(f"{x['type']}:{x['id']}" for x in e["entities"])} for e in detail["evidence"]]
+    summary = _summary(detail, len(claims), generated_by)
+    files: dict[str, bytes] = {}
+    stem = f"ring-{ring_id}"
+    if fmt == "xlsx":
+        files[f"{stem}.xlsx"] = _xlsx(summary, members, claims, evidence, detail["graph"]["edges"])
+    elif fmt == "csv":
+        files[f"{stem}-summary.csv"] = _csv([("field", "项目"), ("value", "内容")],
+                                            [{"field": k, "value": v} for k, v in summary.items()])
+        files[f"{stem}-members.csv"] = _csv(_MEMBER_COLUMNS, members)
+        files[f"{stem}-claims.csv"] = _csv(_CLAIM_COLUMNS, claims)
+        files[f"{stem}-evidence.csv"] = _csv(_EVIDENCE_COLUMNS, evidence)
+        files[f"{stem}-edges.csv"] = _csv(_EDGE_COLUMNS, detail["graph"]["edges"])
+    elif fmt == "json":
+        document = {"ring": {k: v for k, v in detail.items() if k != "graph"}, "members": members, "claims": claims,
+                    "graph": detail["graph"], "generated_by": generated_by}
+        files[f"{stem}.json"] = json.dumps(document, ensure_ascii=False, indent=1, default=str).encode()
+    else:
+        files[f"{stem}.graphml"] = _graphml(detail["graph"])
+    svg = network_svg(detail["graph"])
+    files["network.svg"] = svg.encode()
+    files["report.html"] = _report_html(summary, members, claims, detail["evidence"], svg).encode()
+    manifest = {"ring_id": ring_id, "format": fmt, "generated_at": summary["生成时间"], "generated_by": generated_by,
+                "algorithm": "SHA-256",
+                "files": [{"name": n, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in sorted(files.items())]}
+    files["manifest.json"] = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
+    files["manifest.sha256"] = "".join(f"{f['sha256']}  {f['name']}\n" for f in manifest["files"]).encode()
+    return files
+
+
+def zip_package(files: dict[str, bytes], folder: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, content in sorted(files.items()):
+            z.writestr(f"{folder}/{name}", content)
+    return buffer.getvalue()
+
+
+def verify_manifest(files: dict[str, bytes]) -> list[str]:
+    """Names of files whose digest does not match the manifest (or that are missing); empty when it verifies."""
+    manifest = json.loads(files["manifest.json"])
+    return [f["name"] for f in manifest["files"]
+            if f["name"] not in files or hashlib.sha256(files[f["name"]]).hexdigest() != f["sha256"]]
+
+
+def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> str:
+    """A static picture of the ring's network (spring layout, seeded), coloured by node type."""
+    g = nx.Graph()
+    g.add_nodes_from(n["id"] for n in graph["nodes"])
+    g.add_edges_from((e["source"], e["target"]) for e in graph["edges"])
+    position = nx.spring_layout(g, seed=1, k=1.5 / math.sqrt(max(len(g), 1))) if len(g) else {}
+    margin = 40
+
+    def xy(node: str) -> tuple[float, float]:
+        x, y = position[node]
+        return margin + (x + 1) / 2 * (size - 2 * margin), margin + (y + 1) / 2 * (size - 2 * margin)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 {size} {size}" '
+             'font-family="sans-serif" font-size="10">', '<rect width="100%" height="100%" fill="white"/>']
+    for e in graph["edges"]:
+        (x1, y1), (x2, y2) = xy(e["source"]), xy(e["target"])
+        parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="#999" '
+                     f'stroke-width="{1 + min(e["claims"], 10) / 3:.1f}"><title>{html.escape(e["label_zh"])}</title></line>')
+    for n in graph["nodes"]:
+        x, y = xy(n["id"])
+        radius = 9 if n.get("member", True) else 5
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{_COLOURS.get(n["type"], "#777")}">'
+                     f'<title>{html.escape(n["id"])}</title></circle>')
+        parts.append(f'<text x="{x + 11:.1f}" y="{y + 3:.1f}">{html.escape(str(n["label"]))}</text>')
+    for i, (node_type, colour) in enumerate(_COLOURS.items()):
+        parts.append(f'<circle cx="{margin}" cy="{12 + i * 14}" r="5" fill="{colour}"/>'
+                     f'<text x="{margin + 9}" y="{15 + i * 14}">{_TYPE_ZH[node_type]}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _members(store: GraphStore, book: RingBook, ring_id: str, detail: dict[str, Any],
+             masker: Masker) -> list[dict[str, Any]]:
+    raw = book.detail(ring_id)["members"]  # type: ignore[index]
+    rows = []
+    for shown, member in zip(detail["members"], raw):
+        attributes = store.entity(member["type"], member["id"]) or {}
+        attributes = masker.entity(member["type"], attributes)
+        rows.append({"type": member["type"], "type_zh": _TYPE_ZH.get(member["type"], member["type"]), "id": shown["id"],
+                     "role": member["role"], "role_zh": _ROLE_ZH.get(member["role"], member["role"]),
+                     "name": attributes.get("name") or shown["label"], "id_number": attributes.get("id_number"),
+                     "gender": attributes.get("gender"), "birth_date": attributes.get("birth_date"),
+                     "phone": attributes.get("phone"), "address": attributes.get("address"),
+                     "region_code": attributes.get("region_code"), "claims": member["claims"],
+                     "fund_amount": member["fund_amount"]})
+    return rows
+
+
+def _claim_row(claim: dict[str, Any], masker: Masker) -> dict[str, Any]:
+    row = dict(claim)
+    row["contact_phone"] = masker.value("phone", row.get("contact_phone"))
+    row["total_amount"] = float(row["total_amount"]) if row.get("total_amount") is not None else None
+    row["fund_amount"] = float(row["fund_amount"]) if row.get("fund_amount") is not None else None
+    return row
+
+
+def _summary(detail: dict[str, Any], claims: int, generated_by: str) -> dict[str, Any]:
+    persons = [m for m in detail["members"] if m["type"] == "person"]
+    institutions = [m["id"] for m in detail["members"] if m["type"] == "institution"]
+    why = "；".join(e["detail"] for e in detail["evidence"][:3])
+    return {
+        "线索编号": detail["id"], "团伙类型": f"{PATTERN_NAMES_ZH.get(detail['pattern'], detail['pattern'])} ({detail['pattern']})",
+        "可疑度": detail["score"], "涉及人数": len(persons), "涉及机构": "、".join(institutions),
+        "涉案结算笔数": claims, "涉及统筹基金金额（元）": detail["fund_amount"],
+        "首次发生": detail["first_seen"], "最近发生": detail["last_seen"], "所在区划": "、".join(detail["regions"]),
+        "处置状态": detail["casework"]["disposition"]["status"], "主要依据": why,
+        "生成时间": datetime.now().astimezone().isoformat(timespec="seconds"), "生成人": generated_by,
+    }
+
+
+def _csv(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([zh for _, zh in columns])
+    for row in rows:
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k, _ in columns])
+    return ("\ufeff" + out.getvalue()).encode()  # BOM: Excel opens Chinese CSV right
+
+
+def _xlsx(summary: dict[str, Any], members: list[dict[str, Any]], claims: list[dict[str, Any]],
+          evidence: list[dict[str, Any]], edges: list[dict[str, Any]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "概要"
+    sheet.append(["项目", "内容"])
+    for k, v in summary.items():
+        sheet.append([k, v])
+    for title, columns, rows in (("成员", _MEMBER_COLUMNS, members), ("结算明细", _CLAIM_COLUMNS, claims),
+                                 ("证据", _EVIDENCE_COLUMNS, evidence), ("关系", _EDGE_COLUMNS, edges)):
+        sheet = book.create_sheet(title)
+        sheet.append([zh for _, zh in columns])
+        for row in rows:
+            sheet.append([_cell(row.get(k)) for k, _ in columns])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return value
+
+
+def _graphml(graph: dict[str, list[dict[str, Any]]]) -> bytes:
+    g = nx.MultiDiGraph()
+    for n in graph["nodes"]:
+        g.add_node(n["id"], type=n["type"], label=str(n["label"]), member=bool(n.get("member", True)), degree=n["degree"])
+    for e in graph["edges"]:
+        g.add_edge(e["source"], e["target"], type=e["type"], label=e["label"], claims=e["claims"],
+                   fund_amount=float(e["fund_amount"]), first=e["first"] or "", last=e["last"] or "")
+    out = io.BytesIO()
+    nx.write_graphml(g, out)
+    return out.getvalue()
+
+
+def _report_html(summary: dict[str, Any], members: list[dict[str, Any]], claims: list[dict[str, Any]],
+                 evidence: list[dict[str, Any]], svg: str) -> str:
+    def table(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> str:
+        head = "".join(f"<th>{html.escape(zh)}</th>" for _, zh in columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape('' if r.get(k) is None else str(r.get(k)))}</td>"
+                                        for k, _ in columns) + "</tr>" for r in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    facts = "".join(f"<li><b>{html.escape(e['kind'])}</b>（强度 {e['strength']}）：{html.escape(e['detail'])}</li>"
+                    for e in evidence)
+    rel_legend = "、".join(f"{zh}" for _, zh in NETWORK_RELATIONSHIPS.values())
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>线索移送 {html.escape(str(summary['线索编号']))}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:12px;margin-bottom:1.5em}}
+td,th{{border:1px solid #bbb;padding:2px 6px}}th{{background:#eee}}@media print{{svg{{max-width:100%}}}}</style></head>
+<body><h1>医保基金欺诈线索移送报告</h1>
+{table([("k", "项目"), ("v", "内容")], [{"k": k, "v": v} for k, v in summary.items()])}
+<h2>关系网络</h2>{svg}<p style="font-size:11px">关系类型：{html.escape(rel_legend)}</p>
+<h2>证据</h2><ol>{facts}</ol>
+<h2>涉案人员及对象</h2>{table(_MEMBER_COLUMNS, members)}
+<h2>涉案结算明细（{len(claims)} 笔）</h2>{table(_CLAIM_COLUMNS, claims)}
+</body></html>"""

@@ -1,0 +1,166 @@
+"""Ego networks, shortest paths and subgraphs over the investigative network.
+
+Written once against ``GraphStore.network_edges`` / ``network_nodes``, so every backend
+answers them the same way. A *hub* (a node with more than ``hub_degree`` edges: a big
+hospital, a dormitory's address, a pharmacy's phone) is shown but not expanded: expanding a
+hospital would bury a 2-hop answer under its thousands of patients, and a path through it
+says nothing about collusion.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from graphsvc.network import NETWORK_RELATIONSHIPS, Edge, split_key
+from graphsvc.store import GraphStore
+from queries.masking import Masker
+
+__all__ = ["ego_network", "shortest_paths", "subgraph", "graph_json", "DEFAULT_HUB_DEGREE"]
+
+DEFAULT_HUB_DEGREE = 200
+
+
+def ego_network(store: GraphStore, key: str, *, hops: int = 2, limit: int = 200,
+                hub_degree: int = DEFAULT_HUB_DEGREE) -> dict[str, Any] | None:
+    """Nodes within ``hops`` of ``key`` (at most ``limit``), heaviest edges first; None if unknown.
+
+    Returns ``{"nodes": {key: (degree, label)}, "edges": [Edge], "hubs": [keys not expanded],
+    "truncated": bool}``; ``truncated`` is True when the cap left neighbours out.
+    """
+    info = store.network_nodes([key])
+    if not info:
+        return None
+    nodes: dict[str, tuple[int, str | None]] = dict(info)
+    edges: dict[tuple[str, str, str], Edge] = {}
+    hubs: list[str] = []
+    truncated = False
+    frontier = [key]
+    for _ in range(hops):
+        reached: list[str] = []
+        for node in frontier:
+            degree = nodes[node][0]
+            if node != key and degree > hub_degree:
+                hubs.append(node)
+                continue
+            _, node_edges = store.network_edges(node, min(degree, max(limit, hub_degree)))
+            truncated |= len(node_edges) < degree
+            for e in node_edges:
+                other = e.target if e.source == node else e.source
+                if other not in nodes and other not in reached:
+                    if len(nodes) + len(reached) >= limit:
+                        truncated = True
+                        continue
+                    reached.append(other)
+                edges[(e.source, e.type, e.target)] = e
+        nodes.update(store.network_nodes(reached))
+        frontier = reached
+    return {"nodes": nodes, "edges": list(edges.values()), "hubs": hubs, "truncated": truncated}
+
+
+def shortest_paths(store: GraphStore, source: str, target: str, *, max_hops: int = 4, max_paths: int = 5,
+                   hub_degree: int = DEFAULT_HUB_DEGREE, max_visited: int = 50_000) -> dict[str, Any] | None:
+    """The shortest paths (up to ``max_paths``) from ``source`` to ``target`` not passing through hubs.
+
+    Returns ``{"paths": [[key, ...]], "edges": [Edge], "nodes": {key: (degree, label)},
+    "exhausted": bool}`` (``exhausted``: the search stopped at ``max_visited`` nodes), or None
+    when an endpoint is unknown.
+    """
+    ends = store.network_nodes([source, target])
+    if len(ends) < 2:
+        return None
+    parents: dict[str, list[tuple[str, Edge]]] = {source: []}
+    depth = {source: 0}
+    queue = deque([source])
+    degrees = {source: ends[source][0]}
+    exhausted = False
+    while queue:
+        node = queue.popleft()
+        if target in depth and depth[node] >= depth[target]:
+            break
+        if depth[node] >= max_hops:
+            continue
+        if node != source and degrees[node] > hub_degree:
+            continue
+        _, node_edges = store.network_edges(node, degrees[node])
+        fresh = []
+        for e in node_edges:
+            other = e.target if e.source == node else e.source
+            if other not in depth:
+                if len(depth) >= max_visited:
+                    exhausted = True
+                    continue
+                depth[other] = depth[node] + 1
+                parents[other] = [(node, e)]
+                fresh.append(other)
+            elif depth[other] == depth[node] + 1:
+                parents[other].append((node, e))
+        for other, (degree, _) in store.network_nodes(fresh).items():
+            degrees[other] = degree
+            queue.append(other)
+    paths: list[list[str]] = []
+    used: dict[tuple[str, str, str], Edge] = {}
+    if target in depth:
+        stack: list[tuple[str, list[str]]] = [(target, [target])]
+        while stack and len(paths) < max_paths:
+            node, path = stack.pop()
+            if node == source:
+                paths.append(path[::-1])
+                continue
+            for parent, e in parents[node]:
+                stack.append((parent, path + [parent]))
+        for path in paths:
+            for a, b in zip(path, path[1:]):
+                e = next(e for p, e in parents[b] if p == a)
+                used[(e.source, e.type, e.target)] = e
+    on_paths = sorted({k for path in paths for k in path})
+    return {"paths": paths, "edges": list(used.values()), "nodes": store.network_nodes(on_paths),
+            "exhausted": exhausted}
+
+
+def subgraph(store: GraphStore, keys: list[str], *, hub_degree: int = DEFAULT_HUB_DEGREE,
+             linking_identifiers: bool = True) -> dict[str, Any]:
+    """The edges among ``keys``, plus (optionally) phones, addresses, devices and accounts that
+    link two or more of them without being listed: what a ring's picture needs."""
+    wanted = set(keys)
+    nodes = store.network_nodes(keys)
+    edges: dict[tuple[str, str, str], Edge] = {}
+    touching: dict[str, list[Edge]] = {}
+    for key, (degree, _) in nodes.items():
+        if degree > hub_degree:
+            continue  # its edges to the others are found from their side
+        for e in store.network_edges(key, degree)[1]:
+            other = e.target if e.source == key else e.source
+            if other in wanted:
+                edges[(e.source, e.type, e.target)] = e
+            elif linking_identifiers and split_key(other)[0] in ("phone", "address", "device", "account"):
+                touching.setdefault(other, []).append(e)
+    extra = {k: es for k, es in touching.items() if len({e.source if e.target == k else e.target for e in es}) >= 2}
+    for es in extra.values():
+        for e in es:
+            edges[(e.source, e.type, e.target)] = e
+    return {"nodes": {**nodes, **store.network_nodes(list(extra))}, "edges": list(edges.values()),
+            "linking": sorted(extra)}
+
+
+def graph_json(nodes: dict[str, tuple[int, str | None]], edges: list[Edge], masker: Masker, *,
+               hubs: list[str] = (), members: set[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Nodes and edges as a graph view wants them (Cytoscape-style ``source``/``target``), masked for the role."""
+    hub_set = set(hubs)
+    out_nodes = []
+    for key, (degree, label) in sorted(nodes.items()):
+        node_type, node_id = split_key(key)
+        node = {"id": masker.node_key(key), "type": node_type, "entity_id": masker.node_id(node_type, node_id),
+                "label": masker.label(node_type, label) or masker.node_id(node_type, node_id), "degree": degree,
+                "hub": key in hub_set}
+        if members is not None:
+            node["member"] = key in members
+        out_nodes.append(node)
+    out_edges = []
+    for e in sorted(edges, key=lambda e: (e.source, e.type, e.target)):
+        english, chinese = NETWORK_RELATIONSHIPS[e.type]
+        label = f"{english} ×{e.claims}" if e.claims > 1 else english
+        out_edges.append({"source": masker.node_key(e.source), "target": masker.node_key(e.target), "type": e.type,
+                          "label": label, "label_zh": f"{chinese} ×{e.claims}" if e.claims > 1 else chinese,
+                          "claims": e.claims, "fund_amount": e.fund_amount, "first": e.first, "last": e.last})
+    return {"nodes": out_nodes, "edges": out_edges}

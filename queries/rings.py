@@ -1,0 +1,238 @@
+"""The ring queue and a ring's full picture: members with roles, evidence, timeline, subgraph.
+
+``RingBook`` parses the current rings once per detection run and keeps each ring's
+detail (subgraph, timeline, member roles) once computed: both only change when detection
+runs again, while dispositions and tips, read fresh on every request, are laid over them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from graphsvc.network import node_key
+from graphsvc.store import GraphStore
+from queries.casework import effective_disposition, priority
+from queries.masking import Masker
+from queries.network import graph_json, subgraph
+
+__all__ = ["RingBook", "RingFilter", "list_rings", "ring_detail", "member_roles", "SORT_KEYS"]
+
+SORT_KEYS = ("priority", "score", "fund_amount", "persons", "first_seen", "last_seen", "id")
+_STALE_AFTER_S = 1.0
+"""How long the book trusts its copy before asking the store which detection run is current."""
+
+
+@dataclass
+class _Snapshot:
+    run_id: str | None
+    rings: list[dict[str, Any]]
+    by_id: dict[str, dict[str, Any]]
+    member_keys: dict[str, frozenset[str]]
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class RingBook:
+    """The current rings of a store, re-read when a new detection run is saved."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._checked = 0.0
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._snapshot = None
+
+    def snapshot(self) -> _Snapshot:
+        now = time.monotonic()
+        snap = self._snapshot
+        if snap is not None and now - self._checked < _STALE_AFTER_S:
+            return snap
+        runs = self.store.detection_runs()
+        run_id = runs[-1].run_id if runs else None
+        with self._lock:
+            if self._snapshot is None or self._snapshot.run_id != run_id:
+                rings = self.store.rings()
+                self._snapshot = _Snapshot(
+                    run_id, rings, {r["id"]: r for r in rings},
+                    {r["id"]: frozenset(node_key(m["type"], m["id"]) for m in r["members"]) for r in rings})
+            self._checked = now
+            return self._snapshot
+
+    def rings_touching(self, keys: set[str]) -> list[dict[str, Any]]:
+        snap = self.snapshot()
+        return [r for r in snap.rings if snap.member_keys[r["id"]] & keys]
+
+    def detail(self, ring_id: str) -> dict[str, Any] | None:
+        """The ring's document with subgraph, timeline and member roles (unmasked, no casework)."""
+        snap = self.snapshot()
+        ring = snap.by_id.get(ring_id)
+        if ring is None:
+            return None
+        found = snap.details.get(ring_id)
+        if found is None:
+            found = snap.details[ring_id] = _build_detail(self.store, ring, snap.member_keys[ring_id])
+        return found
+
+
+@dataclass(frozen=True)
+class RingFilter:
+    pattern: tuple[str, ...] = ()
+    min_score: float = 0.0
+    region: str | None = None
+    institution: str | None = None
+    since: date | None = None
+    until: date | None = None
+    status: tuple[str, ...] = ()
+    """Effective dispositions to keep (open, confirmed, dismissed, referred_to_police); empty = all but dismissed."""
+    ring_ids: frozenset[str] | None = None
+    """Only these rings (a police liaison sees the rings referred to police)."""
+
+
+def list_rings(book: RingBook, flt: RingFilter, *, sort: str = "priority", descending: bool = True, page: int = 1,
+               size: int = 50) -> dict[str, Any]:
+    """One page of the ring queue with totals; casework (disposition, tips, priority) is current."""
+    store = book.store
+    snap = book.snapshot()
+    tips = _tips_by_ring(book)
+    items = []
+    for ring in snap.rings:
+        if flt.ring_ids is not None and ring["id"] not in flt.ring_ids:
+            continue
+        if flt.pattern and ring["pattern"] not in flt.pattern:
+            continue
+        if ring["score"] < flt.min_score:
+            continue
+        if flt.region and flt.region not in ring.get("regions", []):
+            continue
+        if flt.institution and node_key("institution", flt.institution) not in snap.member_keys[ring["id"]]:
+            continue
+        if flt.since and (ring["last_seen"] or "") < flt.since.isoformat():
+            continue
+        if flt.until and (ring["first_seen"] or "9999") > flt.until.isoformat():
+            continue
+        disposition = effective_disposition(store.get_record("disposition", ring["id"]), ring)
+        if disposition["status"] not in (flt.status or ("open", "confirmed", "referred_to_police")):
+            continue
+        n_tips = len(tips.get(ring["id"], ()))
+        items.append({
+            "id": ring["id"], "pattern": ring["pattern"], "score": ring["score"],
+            "priority": priority(ring["score"], n_tips), "tips": n_tips, "persons": ring["persons"],
+            "members": len(ring["members"]), "fund_amount": ring["fund_amount"], "first_seen": ring["first_seen"],
+            "last_seen": ring["last_seen"], "regions": ring.get("regions", []), "evidence": len(ring["evidence"]),
+            "disposition": disposition,
+        })
+    if sort not in SORT_KEYS:
+        raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}")
+    items.sort(key=lambda r: (r[sort] is not None, r[sort] if r[sort] is not None else 0, r["id"]),
+               reverse=descending)
+    start = (page - 1) * size
+    return {"total": len(items), "page": page, "size": size, "pages": (len(items) + size - 1) // size,
+            "run_id": snap.run_id, "items": items[start:start + size]}
+
+
+def ring_detail(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any] | None:
+    """A ring's full picture as ``masker``'s role may see it, with current casework."""
+    detail = book.detail(ring_id)
+    if detail is None:
+        return None
+    ring = book.snapshot().by_id[ring_id]
+    store = book.store
+    tips = [{**t, "id": masker.node_id(t["type"], t["id"])} for t in _tips_by_ring(book).get(ring_id, [])]
+    casework = {"disposition": effective_disposition(store.get_record("disposition", ring_id), ring),
+                "tips": tips, "priority": priority(ring["score"], len(tips))}
+    members = [{**m, "id": masker.node_id(m["type"], m["id"]), "label": masker.label(m["type"], m["label"])}
+               for m in detail["members"]]
+    evidence = [{**e, "detail": masker.text(e["detail"]),
+                 "entities": [{"type": x["type"], "id": masker.node_id(x["type"], x["id"])} for x in e["entities"]],
+                 "facts": _mask_facts(e.get("facts", {}), masker)} for e in ring["evidence"]]
+    graph = graph_json(detail["nodes"], detail["edges"], masker, members=set(detail["member_keys"]))
+    return {**{k: ring[k] for k in ("id", "pattern", "score", "fund_amount", "first_seen", "last_seen", "persons")},
+            "regions": ring.get("regions", []), "members": members, "evidence": evidence,
+            "claims": detail["claims"], "timeline": detail["timeline"], "graph": graph, "casework": casework}
+
+
+def member_roles(members: list[tuple[str, str]], edges: list[Any]) -> dict[str, str]:
+    """What each member does in the ring, read from the network edges among them.
+
+    A person is an ``agent`` when others' claims name them as agent, a ``card_user`` when they
+    used another member's card, a ``card_lender`` when their card was used by another member,
+    else a ``beneficiary``; other members are named by type (an intermediary is a ``broker``).
+
+    >>> from graphsvc.network import Edge
+    >>> member_roles([("person", "A"), ("person", "B"), ("card", "C1"), ("intermediary", "I1")],
+    ...              [Edge("person:B", "USED_CARD", "card:C1", 3), Edge("card:C1", "HELD_BY", "person:A")])
+    {'person:A': 'card_lender', 'person:B': 'card_user', 'card:C1': 'card', 'intermediary:I1': 'broker'}
+    """
+    roles = {}
+    by_type = {"intermediary": "broker", "institution": "institution", "prescriber": "prescriber", "card": "card",
+               "phone": "shared_identifier", "device": "shared_identifier", "account": "shared_identifier",
+               "address": "shared_identifier"}
+    used_cards = {e.target for e in edges if e.type == "USED_CARD"}
+    for node_type, node_id in members:
+        key = node_key(node_type, node_id)
+        if node_type != "person":
+            roles[key] = by_type.get(node_type, node_type)
+        elif any(e.type == "HANDLED_BY" and e.target == key for e in edges):
+            roles[key] = "agent"
+        elif any(e.type == "USED_CARD" and e.source == key for e in edges):
+            roles[key] = "card_user"
+        elif any(e.type == "HELD_BY" and e.target == key and e.source in used_cards for e in edges):
+            roles[key] = "card_lender"
+        else:
+            roles[key] = "beneficiary"
+    return roles
+
+
+def _build_detail(store: GraphStore, ring: dict[str, Any], member_keys: frozenset[str]) -> dict[str, Any]:
+    graph = subgraph(store, sorted(member_keys))
+    roles = member_roles([(m["type"], m["id"]) for m in ring["members"]], graph["edges"])
+    claims = store.ring_claims(ring["id"])
+    per_person: dict[str, list[float]] = {}
+    per_day: dict[str, dict[str, Any]] = {}
+    for c in claims:
+        fund = float(c["fund_amount"] or 0)
+        totals = per_person.setdefault(c["person_id"], [0, 0.0])
+        totals[0] += 1
+        totals[1] += fund
+        day = per_day.setdefault(c["start_time"].date().isoformat(),
+                                 {"claims": 0, "fund_amount": 0.0, "persons": set(), "by_kind": {}})
+        day["claims"] += 1
+        day["fund_amount"] += fund
+        day["persons"].add(c["person_id"])
+        day["by_kind"][c["kind"]] = day["by_kind"].get(c["kind"], 0) + 1
+    labels = graph["nodes"]
+    members = []
+    for m in ring["members"]:
+        key = node_key(m["type"], m["id"])
+        claims_n, fund = per_person.get(m["id"], (0, 0.0)) if m["type"] == "person" else (0, 0.0)
+        members.append({"type": m["type"], "id": m["id"], "label": (labels.get(key) or (0, None))[1],
+                        "role": roles[key], "claims": claims_n, "fund_amount": round(fund, 2)})
+    timeline = [{"day": day, "claims": v["claims"], "fund_amount": round(v["fund_amount"], 2),
+                 "persons": len(v["persons"]), "by_kind": v["by_kind"]} for day, v in sorted(per_day.items())]
+    return {"members": members, "nodes": graph["nodes"], "edges": graph["edges"], "member_keys": member_keys,
+            "claims": len(claims), "timeline": timeline}
+
+
+def _tips_by_ring(book: RingBook) -> dict[str, list[dict[str, Any]]]:
+    _, tips = book.store.list_records("tip", limit=100_000)
+    by_ring: dict[str, list[dict[str, Any]]] = {}
+    for tip in tips:
+        for ring in book.rings_touching(set(tip["touches"])):
+            by_ring.setdefault(ring["id"], []).append({k: tip[k] for k in ("client_key", "type", "id", "note", "at")})
+    return by_ring
+
+
+def _mask_facts(facts: Any, masker: Masker) -> Any:
+    if not masker.active:
+        return facts
+    if isinstance(facts, dict):
+        return {k: _mask_facts(v, masker) for k, v in facts.items()}
+    if isinstance(facts, list):
+        return [_mask_facts(v, masker) for v in facts]
+    return masker.text(facts) if isinstance(facts, str) else facts
