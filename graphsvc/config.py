@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
+
+_KNOWN_DEFAULTS = {"changeme", "changethis", "secret", "password", "admin", "neo4j", "test", "default"}
 
 
 class Settings(BaseSettings):
@@ -23,3 +25,22 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("graphsvc-home"), description="folder of the embedded store, rejects and outputs")
     backend: Literal["embedded"] = "embedded"
     memory_limit: str = Field(default="2GB", description="memory cap of the embedded engine; larger joins spill to disk")
+    secret_key: SecretStr | None = Field(
+        default=None, description="keys the pseudonyms of masked phones and accounts; when unset, a random one is "
+                                  "made once and kept in HOME/secret_key")
+    admin_key: SecretStr | None = Field(
+        default=None, description="an API key with the admin role taken from the environment (deployments); "
+                                  "otherwise create keys with `graphsvc apikey create`")
+    rate_limit_per_minute: int = Field(default=1200, ge=1, description="requests per minute per API key")
+    hub_degree: int = Field(default=200, ge=2, description="nodes with more edges are shown but not expanded")
+
+    @field_validator("secret_key", "admin_key")
+    @classmethod
+    def _refuse_weak_secrets(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        secret = value.get_secret_value()
+        if secret.lower() in _KNOWN_DEFAULTS or len(secret) < 24:
+            raise ValueError("is a default or short secret; use at least 24 random characters, "
+                             "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return value

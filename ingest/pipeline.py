@@ -12,7 +12,7 @@ import json
 import queue
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -286,7 +286,8 @@ def _new_run_id() -> str:
 
 
 def ingest_folder(
-    store: GraphStore, folder: Path, *, rejects_dir: Path, progress: bool = True
+    store: GraphStore, folder: Path, *, rejects_dir: Path, progress: bool = True,
+    on_file: Callable[[str, int, int], None] | None = None,
 ) -> IngestReport:
     """Load every contract file of ``folder`` into ``store``.
 
@@ -298,7 +299,9 @@ def ingest_folder(
     rejects = _RejectsWriter(rejects_dir / f"rejects-{run_id}.csv")
     reports = []
     try:
-        for table_name, path in files:
+        for done, (table_name, path) in enumerate(files):
+            if on_file:
+                on_file(path.name, done, len(files))
             reports.append(_ingest_file(store, ENTITY_TABLES[table_name], path, rejects, progress))
     finally:
         rejects.close()

@@ -64,17 +64,22 @@ class DetectionResult:
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
 
 
-def detect_rings(store: Any, config: DetectionConfig | None = None, *, progress: bool = False) -> DetectionResult:
+Stage = Callable[[str, int, int], None]
+"""Called with (stage name, stages done, stages in all) as detection moves on (a job's progress)."""
+
+
+def detect_rings(store: Any, config: DetectionConfig | None = None, *, progress: bool = False,
+                 on_stage: Stage | None = None) -> DetectionResult:
     """Run detection on everything ``store`` (a ``GraphStore``) holds; ids are not assigned yet."""
     con = store.analysis_connection()
     try:
-        return detect_rings_in(con, config, progress=progress)
+        return detect_rings_in(con, config, progress=progress, on_stage=on_stage)
     finally:
         con.close()
 
 
-def detect_and_save(store: Any, config: DetectionConfig | None = None, *,
-                    progress: bool = False) -> tuple[Any, list[dict[str, Any]]]:
+def detect_and_save(store: Any, config: DetectionConfig | None = None, *, progress: bool = False,
+                    on_stage: Stage | None = None) -> tuple[Any, list[dict[str, Any]]]:
     """Detect rings on ``store`` and keep them there with stable ids.
 
     Returns the ``DetectionRun`` (what changed since the previous run) and the ring
@@ -83,7 +88,7 @@ def detect_and_save(store: Any, config: DetectionConfig | None = None, *,
     config = config or DetectionConfig()
     started_at = datetime.now().astimezone()
     started = time.perf_counter()
-    result = detect_rings(store, config, progress=progress)
+    result = detect_rings(store, config, progress=progress, on_stage=on_stage)
     documents = [ring.document() for ring in result.rings]
     run = store.save_rings(
         documents, [ring.persons for ring in result.rings], [ring.settlements for ring in result.rings],
@@ -93,7 +98,7 @@ def detect_and_save(store: Any, config: DetectionConfig | None = None, *,
 
 
 def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | None = None, *,
-                    progress: bool = False) -> DetectionResult:
+                    progress: bool = False, on_stage: Stage | None = None) -> DetectionResult:
     """Run detection on a connection holding the model's tables (see ``graphsvc.detect.finding``).
 
     Examples
@@ -114,11 +119,15 @@ def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | No
     seconds: dict[str, float] = {}
     findings: list[Finding] = []
     stages = tqdm(DETECTORS.items(), desc="detect", unit="detector", disable=not progress)
-    for name, detector in stages:
+    for done, (name, detector) in enumerate(stages):
         stages.set_postfix_str(name)
+        if on_stage:
+            on_stage(name, done, len(DETECTORS) + 1)
         started = time.perf_counter()
         findings += detector(con, config)
         seconds[name] = time.perf_counter() - started
+    if on_stage:
+        on_stage("communities", len(DETECTORS), len(DETECTORS) + 1)
     started = time.perf_counter()
     graph = suspicion_graph(findings)
     seconds["suspicion_graph"] = time.perf_counter() - started

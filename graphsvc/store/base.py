@@ -225,6 +225,10 @@ class GraphStore(ABC):
         ``institutions``, ``persons``, ``claims``, ``fund_amount``."""
 
     @abstractmethod
+    def _prepare_reads(self) -> None:
+        """Build what the backend answers network questions from, if the data changed since."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the engine; the data stays persisted."""
 
@@ -381,6 +385,11 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         """The node's degree and its ``limit`` heaviest edges (``key`` is ``"type:id"``)."""
         split_key(key)
         return self._network_edges(key, limit)
+
+    @final
+    def prepare_reads(self) -> None:
+        """Get network reads ready now (after an ingest, before serving) instead of on the first query."""
+        self._prepare_reads()
 
     @final
     def network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:

@@ -324,6 +324,9 @@ class EmbeddedStore(GraphStore):
         index = self.adjacency()
         return {key: found for key in keys if (found := index.node(key)) is not None}
 
+    def _prepare_reads(self) -> None:
+        self.adjacency()
+
     def adjacency(self) -> AdjacencyIndex:
         """The neighbour index of the data as loaded now, rebuilt first when ingest added rows."""
         version = self._data_version()

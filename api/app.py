@@ -1,0 +1,83 @@
+"""``create_app(settings)``: the FastAPI application, with no import-time globals.
+
+Everything a request needs (store, ring book, audit log, jobs, rate limiter) is built here
+and hung on ``app.state.services``; tests pass their own store.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from api.audit import AuditLog
+from api.deps import Services
+from api.jobs import JobRunner
+from api.ratelimit import RateLimiter
+from api.routes import admin, casework, entities, jobs, rings, stats
+from graphsvc.config import Settings
+from graphsvc.store import GraphStore, open_store
+from queries.rings import RingBook
+
+__all__ = ["create_app", "server_secret"]
+
+_DESCRIPTION = """\
+Query API of graphsvc: rings of organised medical-insurance fraud (医保欺诈骗保), the evidence
+behind them, the network of any person, card, institution or phone, and the police liaison
+package (线索移送).
+
+Every call but `/health` needs an API key in the `X-API-Key` header (or as a bearer token).
+Roles: **admin**, **investigator** (everything), **police_liaison** (rings referred to police
+and their exports), **analyst** (ID numbers, names, phones and accounts masked). Reads of a
+person's data or network and every export are written to the audit log (`GET /audit`).
+"""
+
+
+def server_secret(settings: Settings) -> str:
+    """The secret keying masked pseudonyms: from the settings, else made once under the home folder."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path = Path(settings.home) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings | None = None, *, store: GraphStore | None = None) -> FastAPI:
+    """The API over ``store`` (opened from ``settings`` when not given; then closed on shutdown)."""
+    settings = settings or Settings()
+    owns_store = store is None
+    store = store or open_store(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.jobs.wait_idle(timeout=30)
+        services.jobs.close()
+        services.audit.close()
+        if owns_store:
+            store.close()
+
+    app = FastAPI(title="graphsvc", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
+    services = Services(settings=settings, store=store, book=RingBook(store), audit=AuditLog(store),
+                        jobs=JobRunner(store), limiter=RateLimiter(settings.rate_limit_per_minute),
+                        secret=server_secret(settings))
+    app.state.services = services
+
+    @app.get("/health", tags=["health"], summary="Liveness: the store answers")
+    def health() -> dict[str, object]:
+        return {"status": "ok", "backend": store.backend_name, "rings": len(services.book.snapshot().rings)}
+
+    @app.exception_handler(ValueError)
+    async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY)
+
+    for module in (rings, entities, casework, jobs, stats, admin):
+        app.include_router(module.router)
+    return app

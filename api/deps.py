@@ -1,0 +1,148 @@
+"""Request dependencies as typed aliases: the store, the ring book, the caller, their masker, the audit log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.audit import AuditLog
+from api.jobs import JobRunner
+from api.keys import Principal, digest, principal_for
+from api.ratelimit import RateLimiter
+from graphsvc.config import Settings
+from graphsvc.store import GraphStore
+from queries.masking import Masker
+from queries.rings import RingBook
+
+__all__ = ["Services", "ServicesDep", "StoreDep", "BookDep", "PrincipalDep", "MaskerDep", "AuditDep", "Auditor",
+           "require_roles", "InvestigatorDep", "AdminDep", "NoPoliceDep"]
+
+_KEY_CACHE_S = 10.0
+"""How long a checked key is trusted before the store is asked again (a revoked key stops within this)."""
+
+
+@dataclass
+class Services:
+    """What the app holds for its lifetime; built by ``create_app``, reachable from every request."""
+
+    settings: Settings
+    store: GraphStore
+    book: RingBook
+    audit: AuditLog
+    jobs: JobRunner
+    limiter: RateLimiter
+    secret: str
+
+    def __post_init__(self) -> None:
+        self._keys: dict[str, tuple[float, Principal | None]] = {}
+        self._keys_lock = threading.Lock()
+
+    def principal(self, key: str) -> Principal | None:
+        hashed = digest(key)
+        now = time.monotonic()
+        with self._keys_lock:
+            cached = self._keys.get(hashed)
+        if cached and now - cached[0] < _KEY_CACHE_S:
+            return cached[1]
+        admin = self.settings.admin_key.get_secret_value() if self.settings.admin_key else None
+        found = principal_for(self.store, key, admin_key=admin)
+        with self._keys_lock:
+            self._keys[hashed] = (now, found)
+        return found
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_store(services: ServicesDep) -> GraphStore:
+    return services.store
+
+
+def get_book(services: ServicesDep) -> RingBook:
+    return services.book
+
+
+StoreDep = Annotated[GraphStore, Depends(get_store)]
+BookDep = Annotated[RingBook, Depends(get_book)]
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from `graphsvc apikey create`")
+_bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
+
+
+def get_principal(request: Request, services: ServicesDep,
+                  api_key: Annotated[str | None, Security(_api_key)] = None,
+                  bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None) -> Principal:
+    key = api_key or (bearer.credentials if bearer else None)
+    if not key:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "send an API key in the X-API-Key header; an admin makes one with "
+                            "`graphsvc apikey create --role investigator`",
+                            headers={"WWW-Authenticate": "Bearer"})
+    principal = services.principal(key)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key",
+                            headers={"WWW-Authenticate": "Bearer"})
+    wait = services.limiter.acquire(principal.key_id)
+    if wait:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"rate limit of {services.settings.rate_limit_per_minute} requests a minute reached; "
+                            f"retry in {wait:.1f}s", headers={"Retry-After": str(max(1, round(wait)))})
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    """A dependency that lets only ``roles`` through, with a 403 that says who may."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"the {principal.role} role may not do this; allowed: {', '.join(roles)}")
+        return principal
+
+    return check
+
+
+AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
+InvestigatorDep = Annotated[Principal, Depends(require_roles("admin", "investigator"))]
+NoPoliceDep = Annotated[Principal, Depends(require_roles("admin", "investigator", "analyst"))]
+"""Everything but police liaison, who see only the rings referred to them and their exports."""
+
+
+def get_masker(principal: PrincipalDep, services: ServicesDep) -> Masker:
+    return Masker(principal.role, secret=services.secret)
+
+
+MaskerDep = Annotated[Masker, Depends(get_masker)]
+
+
+@dataclass(frozen=True)
+class Auditor:
+    """Writes one audit entry for the current caller."""
+
+    log: AuditLog
+    principal: Principal
+    client: str | None
+
+    def __call__(self, action: str, target: str, **detail: object) -> None:
+        self.log.record(who=self.principal.key_id, name=self.principal.name, role=self.principal.role,
+                        action=action, target=target, client=self.client, detail=detail)
+
+
+def get_auditor(request: Request, principal: PrincipalDep, services: ServicesDep) -> Auditor:
+    client = f"{request.client.host}:{request.client.port}" if request.client else None
+    return Auditor(services.audit, principal, client)
+
+
+AuditDep = Annotated[Auditor, Depends(get_auditor)]

@@ -1,0 +1,105 @@
+"""Background jobs (ingest an upload, run detection): one at a time, with status and progress.
+
+One worker thread: ingest and detection both write the store, and the embedded store has
+one writer. Each job's state is also written to the store (kind ``job``), so its outcome
+can still be read after a restart; a job that was running when the server stopped is
+reported as interrupted.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from graphsvc.store import GraphStore
+
+__all__ = ["JobRunner", "Progress"]
+
+Progress = Callable[[str, int, int], None]
+"""(stage, done, total): what a job reports as it goes."""
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class JobRunner:
+    def __init__(self, store: GraphStore) -> None:
+        self._store = store
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._queue: queue.Queue[tuple[str, Callable[[Progress], dict[str, Any]]] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="jobs", daemon=True)
+        self._thread.start()
+
+    def submit(self, kind: str, work: Callable[[Progress], dict[str, Any]], *, by: str,
+               parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+        job_id = f"J-{datetime.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+        job = {"id": job_id, "kind": kind, "state": "queued", "submitted_by": by, "submitted_at": _now(),
+               "parameters": parameters or {}, "progress": {"stage": "queued", "done": 0, "total": 0},
+               "started_at": None, "finished_at": None, "result": None, "error": None}
+        self._save(job)
+        self._queue.put((job_id, work))
+        return dict(job)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                return dict(job)
+        stored = self._store.get_record("job", job_id)
+        if stored is not None and stored["state"] in ("queued", "running"):
+            stored = {**stored, "state": "interrupted", "error": "the server stopped before this job finished"}
+        return stored
+
+    def list(self, *, offset: int = 0, limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
+        total, jobs = self._store.list_records("job", offset=offset, limit=limit)
+        return total, [self.get(j["id"]) or j for j in jobs]
+
+    def _save(self, job: dict[str, Any]) -> None:
+        with self._lock:
+            self._jobs[job["id"]] = job
+        self._store.put_record("job", job["id"], job)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            job_id, work = item
+            job = self._jobs[job_id]
+            job.update(state="running", started_at=_now())
+            self._save(job)
+
+            def progress(stage: str, done: int, total: int, job: dict[str, Any] = job) -> None:
+                job["progress"] = {"stage": stage, "done": done, "total": total}
+
+            try:
+                job["result"] = work(progress)
+                job.update(state="succeeded", progress={**job["progress"], "stage": "done",
+                                                        "done": job["progress"]["total"]})
+            except Exception as exc:  # a failed job is reported through its status, not lost
+                job.update(state="failed", error=f"{type(exc).__name__}: {exc}",
+                           traceback=traceback.format_exc(limit=5))
+            job["finished_at"] = _now()
+            self._save(job)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until every submitted job has finished (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(j["state"] in ("queued", "running") for j in self._jobs.values()):
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)

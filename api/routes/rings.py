@@ -1,0 +1,95 @@
+"""Ring queue, ring detail, dispositions and the police liaison export."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field
+
+from api.deps import AuditDep, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
+from graphsvc.detect.finding import PATTERNS
+from queries.casework import set_disposition
+from queries.export import build_package, zip_package
+from queries.rings import SORT_KEYS, RingBook, RingFilter, list_rings, ring_detail
+
+router = APIRouter(prefix="/rings", tags=["rings"])
+
+Pattern = Literal[PATTERNS]  # type: ignore[valid-type]
+Status = Literal["open", "confirmed", "dismissed", "referred_to_police"]
+SortKey = Literal[SORT_KEYS]  # type: ignore[valid-type]
+
+
+class DispositionIn(BaseModel):
+    status: Literal["confirmed", "dismissed", "referred_to_police"]
+    note: str = Field(default="", max_length=4000)
+
+
+def _referred(store: StoreDep) -> frozenset[str]:
+    _, records = store.list_records("disposition", limit=1_000_000)
+    return frozenset(r["ring_id"] for r in records if r["status"] == "referred_to_police")
+
+
+def _visible_ring(book: RingBook, store: StoreDep, principal: PrincipalDep, ring_id: str) -> None:
+    if book.snapshot().by_id.get(ring_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
+    if principal.role == "police_liaison" and ring_id not in _referred(store):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "police liaison sees only rings referred to police")
+
+
+@router.get("", summary="The ring queue: filter, sort, paginate")
+def get_rings(book: BookDep, store: StoreDep, principal: PrincipalDep,
+              pattern: Annotated[list[Pattern] | None, Query(description="keep these patterns")] = None,
+              min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
+              region: Annotated[str | None, Query(max_length=32, description="institution region code")] = None,
+              institution: Annotated[str | None, Query(max_length=64, description="rings with this institution")] = None,
+              since: Annotated[date | None, Query(description="active on or after this day")] = None,
+              until: Annotated[date | None, Query(description="active on or before this day")] = None,
+              disposition: Annotated[list[Status] | None, Query(description="default: all but dismissed")] = None,
+              sort: SortKey = "priority", order: Literal["asc", "desc"] = "desc",
+              page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+              size: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    if since and until and since > until:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must not be after until")
+    police = principal.role == "police_liaison"
+    flt = RingFilter(pattern=tuple(pattern or ()), min_score=min_score, region=region, institution=institution,
+                     since=since, until=until, status=tuple(disposition or ()),
+                     ring_ids=_referred(store) if police else None)
+    return list_rings(book, flt, sort=sort, descending=order == "desc", page=page, size=size)
+
+
+@router.get("/{ring_id}", summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
+def get_ring(ring_id: str, book: BookDep, store: StoreDep, principal: PrincipalDep, masker: MaskerDep,
+             audit: AuditDep) -> dict[str, Any]:
+    _visible_ring(book, store, principal, ring_id)
+    detail = ring_detail(book, ring_id, masker)
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
+    audit("read_ring", ring_id, persons=detail["persons"])
+    return detail
+
+
+@router.put("/{ring_id}/disposition", summary="Confirm, dismiss or refer a ring to police, with a note")
+def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: StoreDep,
+                    principal: InvestigatorDep, audit: AuditDep) -> dict[str, Any]:
+    ring = book.snapshot().by_id.get(ring_id)
+    if ring is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
+    record = set_disposition(store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")
+    audit("set_disposition", ring_id, status=body.status)
+    return record
+
+
+@router.get("/{ring_id}/export", summary="Police liaison package (zip): data, report, network picture, SHA-256 manifest",
+            response_class=Response, responses={200: {"content": {"application/zip": {}}}})
+def export_ring(ring_id: str, book: BookDep, store: StoreDep, principal: PrincipalDep, masker: MaskerDep,
+                audit: AuditDep, format: Literal["xlsx", "csv", "json", "graphml"] = "xlsx") -> Response:
+    _visible_ring(book, store, principal, ring_id)
+    files = build_package(store, book, ring_id, format, masker, generated_by=f"{principal.name} ({principal.role})")
+    if files is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
+    audit("export_ring", ring_id, format=format, masked=masker.active)
+    name = f"{ring_id}-{format}"
+    return Response(zip_package(files, name), media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})
