@@ -21,6 +21,9 @@ examples:
   graphsvc ingest city/ --home ./graphsvc-home     load a contract folder
   graphsvc stats --json                           what is loaded, rejects, biggest hubs
   graphsvc detect --out rings.json                find rings in what is loaded
+  graphsvc serve --port 8000                      the query API (OpenAPI at /docs)
+  graphsvc apikey create --role analyst --name "Wang"
+  graphsvc export R-000001 --out referral/        police liaison package of one ring
 
 The store lives in --home, else $GRAPHSVC_HOME, else ./graphsvc-home.
 """
@@ -215,7 +218,106 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = settings.home / "rings.json"
     print(f"4/4 detecting rings (written to {out})")
     _detect(settings, None, out, args.quiet, top=10)
-    print(f"\nnext: graphsvc detect --out rings.json --home {settings.home}   (re-run: ring ids stay stable)")
+    if args.serve:
+        return _serve(settings, args.host, args.port)
+    print(f"\nnext: graphsvc serve --home {settings.home}   (the query API; OpenAPI at /docs)")
+    return 0
+
+
+def _first_admin_key(settings: Settings) -> str | None:
+    """On a home with no API key yet, make an admin key (kept in HOME/admin-key, mode 600) so a first run works."""
+    from api.keys import create_api_key
+
+    store = _open_store(settings)
+    try:
+        total, _ = store.list_records("api_key", limit=1)
+        if total or settings.admin_key is not None:
+            return None
+        key, _ = create_api_key(store, "admin", "first admin (made by graphsvc serve)")
+    finally:
+        store.close()
+    path = settings.home / "admin-key"
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from api import create_app
+
+    _require_graph(settings)
+    first_key = _first_admin_key(settings)
+    try:
+        app = create_app(settings)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    print(f"preparing network reads of {settings.home} (built once per data version)...", flush=True)
+    started = time.perf_counter()
+    app.state.services.store.prepare_reads()
+    print(f"ready in {time.perf_counter() - started:.1f}s", flush=True)
+    base = f"http://{host}:{port}"
+    if first_key:
+        print(f"first admin API key (also in {settings.home / 'admin-key'}; make others with graphsvc apikey create):")
+        print(f"  {first_key}")
+    print(f"serving {base}  (OpenAPI: {base}/docs)")
+    print(f"  curl -H 'X-API-Key: KEY' '{base}/rings?size=5'")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(_settings(args), args.host, args.port)
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from api.keys import create_api_key
+
+    settings = _settings(args)
+    store = _open_store(settings)
+    try:
+        if args.action == "list":
+            _, keys = store.list_records("api_key", limit=10_000)
+            for k in keys:
+                print(f"{k['key_id']}  {k['role']:<15} {k['name']}  (created {k['created_at']})")
+            return 0
+        key, principal = create_api_key(store, args.role, args.name)
+    finally:
+        store.close()
+    print(key)
+    print(f"key id {principal.key_id}, role {principal.role}; store it now: only its digest is kept", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import getpass
+
+    from api.app import server_secret
+    from queries.export import build_package
+    from queries.masking import Masker
+    from queries.rings import RingBook
+
+    settings = _settings(args)
+    _require_graph(settings)
+    store = _open_store(settings)
+    try:
+        who = f"cli:{getpass.getuser()}"
+        files = build_package(store, RingBook(store), args.ring_id, args.format,
+                              Masker(args.role, secret=server_secret(settings)), generated_by=who)
+        if files is None:
+            raise CliError(f"no ring {args.ring_id} in the current detection run; list them with graphsvc detect")
+        store.put_record("audit", f"{time.strftime('%Y%m%dT%H%M%S')}-cli-{args.ring_id}",
+                         {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "key_id": who, "key_name": who,
+                          "role": args.role, "action": "export_ring", "target": args.ring_id, "client": "cli",
+                          "detail": {"format": args.format}})
+    finally:
+        store.close()
+    out = Path(args.out) / f"{args.ring_id}-{args.format}"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (out / name).write_bytes(content)
+    print(f"wrote {len(files)} files to {out}/ ; verify with: (cd {out} && sha256sum -c manifest.sha256)")
     return 0
 
 
@@ -266,7 +368,34 @@ def build_parser() -> argparse.ArgumentParser:
     d = with_home(sub.add_parser("demo", help="generate a demo city, load it and detect rings"))
     d.add_argument("--persons", type=int, default=20_000, help="size of the demo city (default 20000)")
     d.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    d.add_argument("--serve", action="store_true", help="then serve the query API (as graphsvc serve)")
+    d.add_argument("--host", default="127.0.0.1", help="with --serve: address to listen on (default 127.0.0.1)")
+    d.add_argument("--port", type=int, default=8000, help="with --serve: port (default 8000)")
     d.set_defaults(func=cmd_demo)
+
+    v = with_home(sub.add_parser("serve", help="serve the query API (OpenAPI at /docs) on what is loaded",
+                                 description="Serve the query API under uvicorn. On a home with no API key yet, an "
+                                             "admin key is made, printed and kept in HOME/admin-key."))
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    v.set_defaults(func=cmd_serve)
+
+    k = with_home(sub.add_parser("apikey", help="create or list API keys (stored hashed; a key is shown once)"))
+    k.add_argument("action", choices=["create", "list"])
+    k.add_argument("--role", choices=["admin", "investigator", "police_liaison", "analyst"], default="investigator",
+                   help="investigator: everything; police_liaison: rings referred to police and their exports; "
+                        "analyst: ID numbers, names and phones masked; admin: also keys and the audit log")
+    k.add_argument("--name", default="unnamed", help="who the key is for (shown in the audit log)")
+    k.set_defaults(func=cmd_apikey)
+
+    x = with_home(sub.add_parser("export", help="write the police liaison package (线索移送) of one ring"))
+    x.add_argument("ring_id", help="e.g. R-000001")
+    x.add_argument("--out", required=True, help="folder; the package goes to OUT/RING-FORMAT/")
+    x.add_argument("--format", choices=["xlsx", "csv", "json", "graphml"], default="xlsx",
+                   help="data format; report.html, network.svg and the SHA-256 manifest always come with it")
+    x.add_argument("--role", choices=["investigator", "analyst"], default="investigator",
+                   help="analyst: ID numbers, names and phones masked in the package")
+    x.set_defaults(func=cmd_export)
     return parser
 
 

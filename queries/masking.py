@@ -25,6 +25,7 @@ _PERSON_FIELDS = {"id_number": "id_number", "name": "name", "phone": "phone", "a
                   "bound_phone": "phone", "contact_phone": "phone", "payee_account": "account"}
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(1\d{2})\d{4}(\d{4})(?!\d)")
 _ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+_ACCOUNT_IN_TEXT = re.compile(r"(?<![0-9A-Za-z*])(\d{4})\d{4,11}(\d{4})(?![0-9A-Za-z])")
 
 
 def mask_id_number(value: str | None) -> str | None:
@@ -55,12 +56,13 @@ def mask_name(value: str | None) -> str | None:
 
 
 def mask_text(text: str) -> str:
-    """Mask phones and ID numbers inside free text (evidence details).
+    """Mask phones, ID numbers and bank accounts inside free text (evidence details).
 
-    >>> mask_text("contact phone 13000052230 of 43010219400723945X")
-    'contact phone 130****2230 of 430102********945X'
+    >>> mask_text("contact phone 13000052230 of 43010219400723945X, paid to 6222000000000001")
+    'contact phone 130****2230 of 430102********945X, paid to 6222****0001'
     """
     text = _ID_IN_TEXT.sub(lambda m: m.group(1) + "********" + m.group(2), text)
+    text = _ACCOUNT_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
     return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
 
 

@@ -20,9 +20,10 @@ ALBUMIN = "人血白蛋白"
 
 
 class Scene:
-    def __init__(self) -> None:
+    def __init__(self, *, first_serial: int = 0) -> None:
+        """``first_serial``: where settlement numbers start, so a second scene adds claims, not conflicts."""
         self.tables: dict[str, list[dict[str, Any]]] = {name: [] for name in ENTITY_TABLES}
-        self._serial = 0
+        self._serial = first_serial
 
     # ---- rows ------------------------------------------------------------------------------
 
