@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     for module in (rings, entities, casework, jobs, stats, admin):
         app.include_router(module.router)

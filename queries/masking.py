@@ -29,7 +29,9 @@ _ACCOUNT_IN_TEXT = re.compile(r"(?<![0-9A-Za-z*])(\d{4})\d{4,11}(\d{4})(?![0-9A-
 
 
 def mask_id_number(value: str | None) -> str | None:
-    """>>> mask_id_number("43010219400723945X")
+    """Keep the region (6) and the last 4 characters of an ID number.
+
+    >>> mask_id_number("43010219400723945X")
     '430102********945X'
     """
     if not value:
@@ -38,7 +40,9 @@ def mask_id_number(value: str | None) -> str | None:
 
 
 def mask_phone(value: str | None) -> str | None:
-    """>>> mask_phone("13000052230")
+    """Keep the carrier prefix (3) and the last 4 digits of a phone.
+
+    >>> mask_phone("13000052230")
     '130****2230'
     """
     if not value:
@@ -47,7 +51,9 @@ def mask_phone(value: str | None) -> str | None:
 
 
 def mask_name(value: str | None) -> str | None:
-    """>>> mask_name("杨梅"), mask_name("欧阳娜娜")
+    """Keep the first character of a name (the family name, mostly).
+
+    >>> mask_name("杨梅"), mask_name("欧阳娜娜")
     ('杨*', '欧***')
     """
     if not value:

@@ -55,7 +55,7 @@ def get_paths(store: StoreDep, services: ServicesDep, masker: MaskerDep, audit: 
         try:
             _unmasked(masker, *split_key(key))
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     found = paths_between(store, source, target, masker, max_hops=max_hops, hub_degree=services.settings.hub_degree)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "one of the two entities is not in the graph")
@@ -68,7 +68,7 @@ def get_search(store: StoreDep, masker: MaskerDep, audit: AuditDep, _: NoPoliceD
                q: Annotated[str, Query(min_length=1, max_length=100)],
                limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
     if not q.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "q must not be blank")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "q must not be blank")
     hits = search_entities(store, q, masker, limit=limit)
     audit("search", q if not masker.active else masker.text(q), hits=len(hits))
     return {"q": masker.text(q), "hits": hits}

@@ -31,7 +31,7 @@ class DetectIn(BaseModel):
 def _save_upload(upload: UploadFile, folder: Path) -> list[str]:
     name = Path(upload.filename or "").name
     if not _SAFE_NAME.match(name):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"bad file name {upload.filename!r}")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad file name {upload.filename!r}")
     content = upload.file.read(_MAX_UPLOAD + 1)
     if len(content) > _MAX_UPLOAD:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"{name} is over 2 GiB; ingest it with the CLI")
@@ -41,7 +41,7 @@ def _save_upload(upload: UploadFile, folder: Path) -> list[str]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
     except zipfile.BadZipFile:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{name} is not a readable zip file") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name} is not a readable zip file") from None
     saved = []
     for member in archive.infolist():
         inner = Path(member.filename).name  # no folders, no ../: only the file names are kept
@@ -61,7 +61,7 @@ def post_ingest(services: ServicesDep, principal: InvestigatorDep,
     folder.mkdir(parents=True, exist_ok=True)
     names = [n for upload in files for n in _save_upload(upload, folder)]
     if not names:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "no files in the upload")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no files in the upload")
     store = services.store
 
     def work(progress: Progress) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def post_detect(services: ServicesDep, principal: InvestigatorDep, body: DetectI
     try:
         config = DetectionConfig.model_validate(body.config or {}) if body else DetectionConfig()
     except ValidationError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"bad detection config: {exc}") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad detection config: {exc}") from None
 
     def work(progress: Progress) -> dict[str, Any]:
         run, _ = detect_and_save(services.store, config, on_stage=progress)

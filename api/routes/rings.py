@@ -51,7 +51,7 @@ def get_rings(book: BookDep, store: StoreDep, principal: PrincipalDep,
               page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
               size: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     if since and until and since > until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must not be after until")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must not be after until")
     police = principal.role == "police_liaison"
     flt = RingFilter(pattern=tuple(pattern or ()), min_score=min_score, region=region, institution=institution,
                      since=since, until=until, status=tuple(disposition or ()),
