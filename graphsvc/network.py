@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["NODE_TYPES", "ENTITY_TYPES", "IDENTIFIER_TYPES", "NETWORK_RELATIONSHIPS", "Edge", "node_key",
-           "split_key"]
+__all__ = ["NODE_TYPES", "ENTITY_TYPES", "IDENTIFIER_TYPES", "NETWORK_RELATIONSHIPS", "Edge", "Neighbourhood",
+           "node_key", "split_key"]
 
 ENTITY_TYPES: dict[str, str] = {
     "person": "persons", "card": "cards", "institution": "institutions", "prescriber": "prescribers",
@@ -66,6 +66,17 @@ class Edge:
     fund_amount: float = 0.0
     first: str | None = None
     last: str | None = None
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """A node's edges as a backend returns them: its ``degree``, up to a limit of its heaviest
+    ``edges``, and the (degree, label) of each node at their other end, so a traversal needs
+    no second lookup to decide whether a neighbour is a hub."""
+
+    degree: int
+    edges: list[Edge]
+    neighbours: dict[str, tuple[int, str | None]]
 
 
 def node_key(node_type: str, node_id: str) -> str:

@@ -82,8 +82,7 @@ def submit_tip(store: GraphStore, client_key: str, node_type: str, node_id: str,
     if store.entity(node_type, node_id) is None:
         raise LookupError(f"no {node_type} {node_id!r} in the graph")
     touched = {key}
-    _, edges = store.network_edges(key, _TIP_REACH)
-    for e in edges:
+    for e in store.network_edges(key, _TIP_REACH).edges:
         other = e.target if e.source == key else e.source
         if other.startswith(("person:", "card:")):
             touched.add(other)

@@ -121,6 +121,8 @@ class Masker:
         return f"{self.value(node_type, node_id)}~{tag}"
 
     def node_key(self, key: str) -> str:
+        if not self.active:
+            return key
         node_type, _, node_id = key.partition(":")
         return f"{node_type}:{self.node_id(node_type, node_id)}"
 

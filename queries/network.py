@@ -43,17 +43,17 @@ def ego_network(store: GraphStore, key: str, *, hops: int = 2, limit: int = 200,
             if node != key and degree > hub_degree:
                 hubs.append(node)
                 continue
-            _, node_edges = store.network_edges(node, min(degree, max(limit, hub_degree)))
-            truncated |= len(node_edges) < degree
-            for e in node_edges:
+            around = store.network_edges(node, min(degree, max(limit, hub_degree)))
+            truncated |= len(around.edges) < degree
+            for e in around.edges:
                 other = e.target if e.source == node else e.source
-                if other not in nodes and other not in reached:
-                    if len(nodes) + len(reached) >= limit:
+                if other not in nodes:
+                    if len(nodes) >= limit:
                         truncated = True
                         continue
+                    nodes[other] = around.neighbours[other]
                     reached.append(other)
                 edges[(e.source, e.type, e.target)] = e
-        nodes.update(store.network_nodes(reached))
         frontier = reached
     return {"nodes": nodes, "edges": list(edges.values()), "hubs": hubs, "truncated": truncated}
 
@@ -82,9 +82,8 @@ def shortest_paths(store: GraphStore, source: str, target: str, *, max_hops: int
             continue
         if node != source and degrees[node] > hub_degree:
             continue
-        _, node_edges = store.network_edges(node, degrees[node])
-        fresh = []
-        for e in node_edges:
+        around = store.network_edges(node, degrees[node])
+        for e in around.edges:
             other = e.target if e.source == node else e.source
             if other not in depth:
                 if len(depth) >= max_visited:
@@ -92,12 +91,10 @@ def shortest_paths(store: GraphStore, source: str, target: str, *, max_hops: int
                     continue
                 depth[other] = depth[node] + 1
                 parents[other] = [(node, e)]
-                fresh.append(other)
+                degrees[other] = around.neighbours[other][0]
+                queue.append(other)
             elif depth[other] == depth[node] + 1:
                 parents[other].append((node, e))
-        for other, (degree, _) in store.network_nodes(fresh).items():
-            degrees[other] = degree
-            queue.append(other)
     paths: list[list[str]] = []
     used: dict[tuple[str, str, str], Edge] = {}
     if target in depth:
@@ -129,7 +126,7 @@ def subgraph(store: GraphStore, keys: list[str], *, hub_degree: int = DEFAULT_HU
     for key, (degree, _) in nodes.items():
         if degree > hub_degree:
             continue  # its edges to the others are found from their side
-        for e in store.network_edges(key, degree)[1]:
+        for e in store.network_edges(key, degree).edges:
             other = e.target if e.source == key else e.source
             if other in wanted:
                 edges[(e.source, e.type, e.target)] = e

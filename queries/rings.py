@@ -2,7 +2,9 @@
 
 ``RingBook`` parses the current rings once per detection run and keeps each ring's
 detail (subgraph, timeline, member roles) once computed: both only change when detection
-runs again, while dispositions and tips, read fresh on every request, are laid over them.
+runs again. Dispositions and tips (casework) are laid over them on every request, from a
+copy re-read when this process writes casework or at most a second old otherwise, so a
+second API replica's decisions show within a second.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from queries.casework import effective_disposition, priority
 from queries.masking import Masker
 from queries.network import graph_json, subgraph
 
-__all__ = ["RingBook", "RingFilter", "list_rings", "ring_detail", "member_roles", "SORT_KEYS"]
+__all__ = ["RingBook", "RingFilter", "list_rings", "ring_detail", "ring_view", "casework_view", "member_roles",
+           "SORT_KEYS"]
 
 SORT_KEYS = ("priority", "score", "fund_amount", "persons", "first_seen", "last_seen", "id")
 _STALE_AFTER_S = 1.0
@@ -33,6 +36,15 @@ class _Snapshot:
     by_id: dict[str, dict[str, Any]]
     member_keys: dict[str, frozenset[str]]
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    views: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
+    """Each ring's detail as seen unmasked / masked, without casework."""
+
+
+@dataclass(frozen=True)
+class _Casework:
+    run_id: str | None
+    dispositions: dict[str, dict[str, Any]]
+    tips_by_ring: dict[str, list[dict[str, Any]]]
 
 
 class RingBook:
@@ -43,10 +55,33 @@ class RingBook:
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._checked = 0.0
+        self._casework: _Casework | None = None
+        self._casework_read = 0.0
 
     def invalidate(self) -> None:
         with self._lock:
             self._snapshot = None
+            self._casework = None
+
+    def casework_changed(self) -> None:
+        """A disposition or tip was written: read casework again on the next request."""
+        self._casework = None
+
+    def casework(self) -> _Casework:
+        snap = self.snapshot()
+        now = time.monotonic()
+        cached = self._casework
+        if cached is not None and cached.run_id == snap.run_id and now - self._casework_read < _STALE_AFTER_S:
+            return cached
+        _, decisions = self.store.list_records("disposition", limit=1_000_000)
+        _, tips = self.store.list_records("tip", limit=1_000_000)
+        by_ring: dict[str, list[dict[str, Any]]] = {}
+        for tip in tips:
+            for ring in self.rings_touching(set(tip["touches"])):
+                by_ring.setdefault(ring["id"], []).append({k: tip[k] for k in ("client_key", "type", "id", "note", "at")})
+        self._casework = _Casework(snap.run_id, {d["ring_id"]: d for d in decisions}, by_ring)
+        self._casework_read = now
+        return self._casework
 
     def snapshot(self) -> _Snapshot:
         now = time.monotonic()
@@ -97,9 +132,8 @@ class RingFilter:
 def list_rings(book: RingBook, flt: RingFilter, *, sort: str = "priority", descending: bool = True, page: int = 1,
                size: int = 50) -> dict[str, Any]:
     """One page of the ring queue with totals; casework (disposition, tips, priority) is current."""
-    store = book.store
     snap = book.snapshot()
-    tips = _tips_by_ring(book)
+    casework = book.casework()
     items = []
     for ring in snap.rings:
         if flt.ring_ids is not None and ring["id"] not in flt.ring_ids:
@@ -116,10 +150,10 @@ def list_rings(book: RingBook, flt: RingFilter, *, sort: str = "priority", desce
             continue
         if flt.until and (ring["first_seen"] or "9999") > flt.until.isoformat():
             continue
-        disposition = effective_disposition(store.get_record("disposition", ring["id"]), ring)
+        disposition = effective_disposition(casework.dispositions.get(ring["id"]), ring)
         if disposition["status"] not in (flt.status or ("open", "confirmed", "referred_to_police")):
             continue
-        n_tips = len(tips.get(ring["id"], ()))
+        n_tips = len(casework.tips_by_ring.get(ring["id"], ()))
         items.append({
             "id": ring["id"], "pattern": ring["pattern"], "score": ring["score"],
             "priority": priority(ring["score"], n_tips), "tips": n_tips, "persons": ring["persons"],
@@ -138,23 +172,43 @@ def list_rings(book: RingBook, flt: RingFilter, *, sort: str = "priority", desce
 
 def ring_detail(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any] | None:
     """A ring's full picture as ``masker``'s role may see it, with current casework."""
-    detail = book.detail(ring_id)
-    if detail is None:
+    view = ring_view(book, ring_id, masker)
+    if view is None:
         return None
-    ring = book.snapshot().by_id[ring_id]
-    store = book.store
-    tips = [{**t, "id": masker.node_id(t["type"], t["id"])} for t in _tips_by_ring(book).get(ring_id, [])]
-    casework = {"disposition": effective_disposition(store.get_record("disposition", ring_id), ring),
-                "tips": tips, "priority": priority(ring["score"], len(tips))}
+    return {**view, "casework": casework_view(book, ring_id, masker)}
+
+
+def ring_view(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any] | None:
+    """The ring's detail without casework, as the role may see it (computed once per detection run)."""
+    snap = book.snapshot()
+    ring = snap.by_id.get(ring_id)
+    if ring is None:
+        return None
+    found = snap.views.get((ring_id, masker.active))
+    if found is not None:
+        return found
+    detail = book.detail(ring_id)
+    assert detail is not None
     members = [{**m, "id": masker.node_id(m["type"], m["id"]), "label": masker.label(m["type"], m["label"])}
                for m in detail["members"]]
     evidence = [{**e, "detail": masker.text(e["detail"]),
                  "entities": [{"type": x["type"], "id": masker.node_id(x["type"], x["id"])} for x in e["entities"]],
                  "facts": _mask_facts(e.get("facts", {}), masker)} for e in ring["evidence"]]
     graph = graph_json(detail["nodes"], detail["edges"], masker, members=set(detail["member_keys"]))
-    return {**{k: ring[k] for k in ("id", "pattern", "score", "fund_amount", "first_seen", "last_seen", "persons")},
+    view = {**{k: ring[k] for k in ("id", "pattern", "score", "fund_amount", "first_seen", "last_seen", "persons")},
             "regions": ring.get("regions", []), "members": members, "evidence": evidence,
-            "claims": detail["claims"], "timeline": detail["timeline"], "graph": graph, "casework": casework}
+            "claims": detail["claims"], "timeline": detail["timeline"], "graph": graph}
+    snap.views[(ring_id, masker.active)] = view
+    return view
+
+
+def casework_view(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any]:
+    """Disposition (with the reopen rule), tips and priority of a ring, as of now."""
+    ring = book.snapshot().by_id[ring_id]
+    casework = book.casework()
+    tips = [{**t, "id": masker.node_id(t["type"], t["id"])} for t in casework.tips_by_ring.get(ring_id, [])]
+    return {"disposition": effective_disposition(casework.dispositions.get(ring_id), ring), "tips": tips,
+            "priority": priority(ring["score"], len(tips))}
 
 
 def member_roles(members: list[tuple[str, str]], edges: list[Any]) -> dict[str, str]:
@@ -217,15 +271,6 @@ def _build_detail(store: GraphStore, ring: dict[str, Any], member_keys: frozense
                  "persons": len(v["persons"]), "by_kind": v["by_kind"]} for day, v in sorted(per_day.items())]
     return {"members": members, "nodes": graph["nodes"], "edges": graph["edges"], "member_keys": member_keys,
             "claims": len(claims), "timeline": timeline}
-
-
-def _tips_by_ring(book: RingBook) -> dict[str, list[dict[str, Any]]]:
-    _, tips = book.store.list_records("tip", limit=100_000)
-    by_ring: dict[str, list[dict[str, Any]]] = {}
-    for tip in tips:
-        for ring in book.rings_touching(set(tip["touches"])):
-            by_ring.setdefault(ring["id"], []).append({k: tip[k] for k in ("client_key", "type", "id", "note", "at")})
-    return by_ring
 
 
 def _mask_facts(facts: Any, masker: Masker) -> Any:

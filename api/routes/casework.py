@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
-from api.deps import AuditDep, NoPoliceDep, StoreDep
+from api.deps import AuditDep, BookDep, NoPoliceDep, StoreDep
 from queries.casework import TIP_TYPES, TipConflict, submit_tip
 
 router = APIRouter(tags=["casework"])
@@ -22,7 +22,8 @@ class TipIn(BaseModel):
 
 @router.post("/tips", status_code=status.HTTP_201_CREATED, summary="Report a lead; idempotent by client_key",
              responses={200: {"description": "this client_key was already submitted with the same content"}})
-def post_tip(body: TipIn, response: Response, store: StoreDep, principal: NoPoliceDep, audit: AuditDep) -> dict[str, Any]:
+def post_tip(body: TipIn, response: Response, store: StoreDep, book: BookDep, principal: NoPoliceDep,
+             audit: AuditDep) -> dict[str, Any]:
     try:
         tip, created = submit_tip(store, body.client_key, body.type, body.id, body.note,
                                   by=f"{principal.name} ({principal.key_id})")
@@ -30,7 +31,9 @@ def post_tip(body: TipIn, response: Response, store: StoreDep, principal: NoPoli
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    if not created:
+    if created:
+        book.casework_changed()
+    else:
         response.status_code = status.HTTP_200_OK
     audit("submit_tip", f"{body.type}:{body.id}", created=created)
     return {k: v for k, v in tip.items() if k != "touches"} | {"touches": len(tip["touches"])}

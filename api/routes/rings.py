@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import AuditDep, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
+from api.responses import FastJSONResponse
 from graphsvc.detect.finding import PATTERNS
 from queries.casework import set_disposition
 from queries.export import build_package, zip_package
@@ -26,20 +27,21 @@ class DispositionIn(BaseModel):
     note: str = Field(default="", max_length=4000)
 
 
-def _referred(store: StoreDep) -> frozenset[str]:
-    _, records = store.list_records("disposition", limit=1_000_000)
-    return frozenset(r["ring_id"] for r in records if r["status"] == "referred_to_police")
+def _referred(book: RingBook) -> frozenset[str]:
+    return frozenset(ring_id for ring_id, d in book.casework().dispositions.items() if d["status"] == "referred_to_police")
 
 
-def _visible_ring(book: RingBook, store: StoreDep, principal: PrincipalDep, ring_id: str) -> None:
+def _visible_ring(book: RingBook, principal: PrincipalDep, ring_id: str) -> None:
     if book.snapshot().by_id.get(ring_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
-    if principal.role == "police_liaison" and ring_id not in _referred(store):
+    if principal.role == "police_liaison" and ring_id not in _referred(book):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "police liaison sees only rings referred to police")
 
 
+# The queue and a ring's detail are answered from memory (RingBook), so they run on the event
+# loop rather than taking a hop through the thread pool.
 @router.get("", summary="The ring queue: filter, sort, paginate")
-def get_rings(book: BookDep, store: StoreDep, principal: PrincipalDep,
+async def get_rings(book: BookDep, principal: PrincipalDep,
               pattern: Annotated[list[Pattern] | None, Query(description="keep these patterns")] = None,
               min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
               region: Annotated[str | None, Query(max_length=32, description="institution region code")] = None,
@@ -49,25 +51,25 @@ def get_rings(book: BookDep, store: StoreDep, principal: PrincipalDep,
               disposition: Annotated[list[Status] | None, Query(description="default: all but dismissed")] = None,
               sort: SortKey = "priority", order: Literal["asc", "desc"] = "desc",
               page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-              size: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+              size: Annotated[int, Query(ge=1, le=500)] = 50) -> FastJSONResponse:
     if since and until and since > until:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must not be after until")
     police = principal.role == "police_liaison"
     flt = RingFilter(pattern=tuple(pattern or ()), min_score=min_score, region=region, institution=institution,
                      since=since, until=until, status=tuple(disposition or ()),
-                     ring_ids=_referred(store) if police else None)
-    return list_rings(book, flt, sort=sort, descending=order == "desc", page=page, size=size)
+                     ring_ids=_referred(book) if police else None)
+    return FastJSONResponse(list_rings(book, flt, sort=sort, descending=order == "desc", page=page, size=size))
 
 
 @router.get("/{ring_id}", summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
-def get_ring(ring_id: str, book: BookDep, store: StoreDep, principal: PrincipalDep, masker: MaskerDep,
-             audit: AuditDep) -> dict[str, Any]:
-    _visible_ring(book, store, principal, ring_id)
+async def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep,
+             audit: AuditDep) -> FastJSONResponse:
+    _visible_ring(book, principal, ring_id)
     detail = ring_detail(book, ring_id, masker)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
     audit("read_ring", ring_id, persons=detail["persons"])
-    return detail
+    return FastJSONResponse(detail)
 
 
 @router.put("/{ring_id}/disposition", summary="Confirm, dismiss or refer a ring to police, with a note")
@@ -77,6 +79,7 @@ def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: Sto
     if ring is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
     record = set_disposition(store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")
+    book.casework_changed()
     audit("set_disposition", ring_id, status=body.status)
     return record
 
@@ -85,7 +88,7 @@ def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: Sto
             response_class=Response, responses={200: {"content": {"application/zip": {}}}})
 def export_ring(ring_id: str, book: BookDep, store: StoreDep, principal: PrincipalDep, masker: MaskerDep,
                 audit: AuditDep, format: Literal["xlsx", "csv", "json", "graphml"] = "xlsx") -> Response:
-    _visible_ring(book, store, principal, ring_id)
+    _visible_ring(book, principal, ring_id)
     files = build_package(store, book, ring_id, format, masker, generated_by=f"{principal.name} ({principal.role})")
     if files is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")

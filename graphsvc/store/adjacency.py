@@ -18,13 +18,14 @@ import bisect
 import json
 import shutil
 from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from graphsvc.network import NETWORK_RELATIONSHIPS, Edge
+from graphsvc.network import NETWORK_RELATIONSHIPS, Edge, Neighbourhood
 
 __all__ = ["AdjacencyIndex", "NETWORK_EDGES_SQL"]
 
@@ -106,7 +107,8 @@ class AdjacencyIndex:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.version = (folder / "version").read_text()
-        self._arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in self._ARRAYS}
+        # Plain ndarray views of the maps: slicing a np.memmap builds a memmap object every time.
+        self._arrays = {name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r")) for name in self._ARRAYS}
         nodes = pa.ipc.open_file(pa.memory_map(str(folder / "keys.arrow"))).read_all()
         self._key_array = nodes.column("key").combine_chunks()
         self._labels = nodes.column("label").combine_chunks()
@@ -164,22 +166,29 @@ class AdjacencyIndex:
         offsets = self._arrays["offsets"]
         return int(offsets[i + 1] - offsets[i]), self._labels[i].as_py()
 
-    def edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
-        """(degree, up to ``limit`` edges of the node, most claims first), or (0, []) for an unknown key."""
+    def edges(self, key: str, limit: int) -> Neighbourhood:
+        """The node's degree, its ``limit`` edges with the most claims, and those neighbours' degrees
+        and labels; an unknown key has degree 0."""
         i = self.index_of(key)
         if i is None:
-            return 0, []
+            return Neighbourhood(0, [], {})
         a = self._arrays
-        start, end = int(a["offsets"][i]), int(a["offsets"][i + 1])
+        offsets = a["offsets"]
+        start, end = int(offsets[i]), int(offsets[i + 1])
         stop = min(end, start + limit)
-        others = a["other"][start:stop]
-        edges = []
-        for j, other in zip(range(start, stop), others):
-            other_key = self._key_array[int(other)].as_py()
-            source, target = (key, other_key) if a["outgoing"][j] else (other_key, key)
-            edges.append(Edge(source, _REL_NAMES[a["rel"][j]], target, int(a["claims"][j]), round(float(a["fund"][j]), 2),
-                              _day(int(a["first"][j])), _day(int(a["last"][j]))))
-        return end - start, edges
+        others = np.asarray(a["other"][start:stop])
+        other_keys = self._key_array.take(others).to_pylist()
+        degrees = (offsets[others + 1] - offsets[others]).tolist()
+        labels = self._labels.take(others).to_pylist()
+        edges = [
+            Edge(key, _REL_NAMES[rel], other, claims, round(fund, 2), _day(first), _day(last)) if outgoing
+            else Edge(other, _REL_NAMES[rel], key, claims, round(fund, 2), _day(first), _day(last))
+            for other, rel, outgoing, claims, fund, first, last in zip(
+                other_keys, a["rel"][start:stop].tolist(), a["outgoing"][start:stop].tolist(),
+                a["claims"][start:stop].tolist(), a["fund"][start:stop].tolist(), a["first"][start:stop].tolist(),
+                a["last"][start:stop].tolist())
+        ]
+        return Neighbourhood(end - start, edges, dict(zip(other_keys, zip(degrees, labels))))
 
     def search_prefix(self, prefix: str, limit: int) -> list[str]:
         """Node keys starting with ``prefix`` (e.g. ``"phone:1380"``), in key order."""
@@ -194,5 +203,6 @@ class AdjacencyIndex:
         return found
 
 
+@lru_cache(maxsize=4096)
 def _day(days: int) -> str | None:
     return None if days == _NO_DAY else (_EPOCH + timedelta(days=days)).isoformat()

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, EntityTable, Relationship
-from graphsvc.network import ENTITY_TYPES, Edge, node_key, split_key
+from graphsvc.network import ENTITY_TYPES, Neighbourhood, node_key, split_key
 
 __all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "DetectionRun", "ROW_HASH", "LINE", "match_ring_ids",
            "CLAIM_COLUMN_OF", "RING_CLAIM_COLUMNS"]
@@ -200,8 +200,9 @@ class GraphStore(ABC):
         ``{"type", "id", "label", "matched"}`` items, exact matches first."""
 
     @abstractmethod
-    def _network_edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
-        """The node's degree in the network and up to ``limit`` of its edges, most claims first."""
+    def _network_edges(self, key: str, limit: int) -> Neighbourhood:
+        """The node's degree in the network, up to ``limit`` of its edges (most claims first) and
+        the degree and label of the nodes at their other end."""
 
     @abstractmethod
     def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
@@ -381,8 +382,8 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         return self._search(text.strip(), limit)
 
     @final
-    def network_edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
-        """The node's degree and its ``limit`` heaviest edges (``key`` is ``"type:id"``)."""
+    def network_edges(self, key: str, limit: int) -> Neighbourhood:
+        """The node's degree, its ``limit`` heaviest edges and their far ends (``key`` is ``"type:id"``)."""
         split_key(key)
         return self._network_edges(key, limit)
 

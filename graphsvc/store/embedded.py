@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
-from graphsvc.network import Edge
+from graphsvc.network import Neighbourhood
 from graphsvc.store.adjacency import AdjacencyIndex
 from graphsvc.store.base import RING_CLAIM_COLUMNS, ROW_HASH, DetectionRun, GraphStore, IngestFileRecord
 
@@ -43,6 +44,7 @@ SQL_TYPES = {
 # what makes an identifier a hub is how many distinct persons it links.
 _PERSON_OF_ROW = {"persons": "person_id", "cards": "person_id", "settlements": "person_id"}
 
+_VERSION_CHECK_S = 1.0
 _INGEST_LOG_COLUMNS = "run_id, folder, file, table_name, rows_read, loaded, unchanged, rejected, rejects_path"
 
 
@@ -84,6 +86,7 @@ class EmbeddedStore(GraphStore):
         self._local = threading.local()
         self._adjacency: AdjacencyIndex | None = None
         self._adjacency_lock = threading.Lock()
+        self._adjacency_checked = float("-inf")
         if not (read_only and self.path.exists()):
             self._create_schema()
 
@@ -138,6 +141,7 @@ class EmbeddedStore(GraphStore):
             self._db.unregister("_probe")
 
     def _insert(self, table: EntityTable, rows: pa.Table) -> None:
+        self._adjacency_checked = float("-inf")
         self._db.register("_rows", rows)
         try:
             names = ", ".join(_q(n) for n in rows.column_names)
@@ -317,7 +321,7 @@ class EmbeddedStore(GraphStore):
                 found.append({"type": node_type, "id": text, "label": text, "matched": "id"})
         return found[:limit]
 
-    def _network_edges(self, key: str, limit: int) -> tuple[int, list[Edge]]:
+    def _network_edges(self, key: str, limit: int) -> Neighbourhood:
         return self.adjacency().edges(key, limit)
 
     def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
@@ -328,10 +332,18 @@ class EmbeddedStore(GraphStore):
         self.adjacency()
 
     def adjacency(self) -> AdjacencyIndex:
-        """The neighbour index of the data as loaded now, rebuilt first when ingest added rows."""
-        version = self._data_version()
+        """The neighbour index of the data as loaded now, rebuilt first when ingest added rows.
+
+        Rows loaded through this store are noticed at once; the data version is otherwise
+        re-read at most once a second (a read-only server next to a loading process).
+        """
         index = self._adjacency
+        now = time.monotonic()
+        if index is not None and now - self._adjacency_checked < _VERSION_CHECK_S:
+            return index
+        version = self._data_version()
         if index is not None and index.version == version:
+            self._adjacency_checked = now
             return index
         with self._adjacency_lock:
             if self._adjacency is None or self._adjacency.version != version:
@@ -343,6 +355,7 @@ class EmbeddedStore(GraphStore):
                 if index is None or index.version != version:
                     index = AdjacencyIndex.build(self._con.cursor(), folder, version)
                 self._adjacency = index
+            self._adjacency_checked = now
             return self._adjacency
 
     def _data_version(self) -> str:
@@ -350,9 +363,18 @@ class EmbeddedStore(GraphStore):
         return f"{runs}:{loaded}"
 
     def _put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
-        now = datetime.now()
-        self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)",
-                             [[kind, key, json.dumps(doc, ensure_ascii=False, default=str), now] for key, doc in records])
+        # One Arrow batch, not executemany: the audit log writes hundreds of entries a flush.
+        batch = pa.table({
+            "kind": pa.array([kind] * len(records), pa.string()),
+            "key": pa.array([key for key, _ in records], pa.string()),
+            "document": pa.array([json.dumps(doc, ensure_ascii=False, default=str) for _, doc in records], pa.string()),
+            "updated_at": pa.array([datetime.now()] * len(records), pa.timestamp("us")),
+        })
+        self._db.register("_records", batch)
+        try:
+            self._db.execute("INSERT OR REPLACE INTO records SELECT * FROM _records")
+        finally:
+            self._db.unregister("_records")
 
     def _get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         rows = self._db.execute("SELECT document FROM records WHERE kind = ? AND key = ?", [kind, key]).fetchall()
