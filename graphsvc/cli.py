@@ -261,8 +261,9 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     if first_key:
         print(f"first admin API key (also in {settings.home / 'admin-key'}; make others with graphsvc apikey create):")
         print(f"  {first_key}")
-    print(f"serving {base}  (OpenAPI: {base}/docs)")
-    print(f"  curl -H 'X-API-Key: KEY' '{base}/rings?size=5'")
+    print(f"serving {base}  (OpenAPI: {base}/docs; Ctrl-C stops)")
+    key_hint = f"$(cat {settings.home / 'admin-key'})" if (settings.home / "admin-key").exists() else "KEY"
+    print(f"  curl -s -H \"X-API-Key: {key_hint}\" '{base}/rings?size=5'")
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
 

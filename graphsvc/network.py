@@ -16,6 +16,7 @@ A node is named by its key ``"type:id"``, e.g. ``"person:P0001"`` or ``"phone:13
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["NODE_TYPES", "ENTITY_TYPES", "IDENTIFIER_TYPES", "NETWORK_RELATIONSHIPS", "Edge", "Neighbourhood",
            "node_key", "split_key"]
@@ -50,9 +51,9 @@ NETWORK_RELATIONSHIPS: dict[str, tuple[str, str]] = {
 """Relationship types of the network, with an English and a Chinese label for people."""
 
 
-@dataclass(frozen=True)
-class Edge:
-    """One network edge from ``source`` to ``target`` (both node keys).
+class Edge(NamedTuple):
+    """One network edge from ``source`` to ``target`` (both node keys); a tuple because a 2-hop
+    answer builds hundreds of them per request.
 
     For claim edges ``claims`` counts the folded settlements, ``fund_amount`` sums their fund
     share and ``first``/``last`` are the first and last claim's day (ISO); registered links

@@ -32,6 +32,7 @@ __all__ = ["AdjacencyIndex", "NETWORK_EDGES_SQL"]
 _REL_CODES = {name: i for i, name in enumerate(NETWORK_RELATIONSHIPS)}
 _REL_NAMES = list(NETWORK_RELATIONSHIPS)
 _EPOCH = date(1970, 1, 1)
+_RECENT_MAX = 200_000
 _NO_DAY = np.iinfo(np.int32).min
 
 _LINK = "SELECT {a} AS a, '{rel}' AS rel, {b} AS b, 0 AS n, 0.0 AS fund, NULL::DATE AS first_day, NULL::DATE AS last_day " \
@@ -86,6 +87,18 @@ _LABELS = " UNION ALL ".join(
         ("intermediary", "intermediaries", "intermediary_id", "name"), ("card", "cards", "card_id", "kind")])
 
 
+_TERMS = """
+    SELECT term, type, id, label, field FROM (
+        SELECT name AS term, 'person' AS type, person_id AS id, name AS label, 'name' AS field FROM persons
+        UNION ALL SELECT id_number, 'person', person_id, name, 'id_number' FROM persons
+        UNION ALL SELECT name, 'intermediary', intermediary_id, name, 'name' FROM intermediaries
+        UNION ALL SELECT id_number, 'intermediary', intermediary_id, name, 'id_number' FROM intermediaries
+        UNION ALL SELECT name, 'institution', institution_id, name, 'name' FROM institutions
+        UNION ALL SELECT name, 'prescriber', prescriber_id, name, 'name' FROM prescribers
+    ) WHERE term IS NOT NULL ORDER BY term, type, id"""
+"""What search finds by exact value or prefix besides ids and phones: names and ID numbers."""
+
+
 class _Keys:
     """Sequence view of a sorted Arrow string array, for ``bisect``."""
 
@@ -109,10 +122,13 @@ class AdjacencyIndex:
         self.version = (folder / "version").read_text()
         # Plain ndarray views of the maps: slicing a np.memmap builds a memmap object every time.
         self._arrays = {name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r")) for name in self._ARRAYS}
-        nodes = pa.ipc.open_file(pa.memory_map(str(folder / "keys.arrow"))).read_all()
+        nodes = _read_arrow(folder / "keys.arrow")
         self._key_array = nodes.column("key").combine_chunks()
         self._labels = nodes.column("label").combine_chunks()
         self._keys = _Keys(self._key_array)
+        self._recent: dict[str, int] = {}
+        self._terms = _read_arrow(folder / "terms.arrow")
+        self._term_keys = _Keys(self._terms.column("term").combine_chunks())
 
     @classmethod
     def build(cls, con: duckdb.DuckDBPyConnection, folder: Path, version: str) -> AdjacencyIndex:
@@ -126,8 +142,8 @@ class AdjacencyIndex:
             FROM (SELECT a AS key FROM net_edges UNION SELECT b FROM net_edges) k
             LEFT JOIN ({_LABELS}) l ON l.key = k.key""")
         keys = con.sql("SELECT key, label FROM net_nodes ORDER BY ix").to_arrow_table()
-        with pa.ipc.new_file(str(staging / "keys.arrow"), keys.schema) as writer:
-            writer.write_table(keys)
+        _write_arrow(staging / "keys.arrow", keys)
+        _write_arrow(staging / "terms.arrow", con.sql(_TERMS).to_arrow_table())
         codes = ", ".join(f"('{name}', {code})" for name, code in _REL_CODES.items())
         rows = con.sql(f"""
             WITH rel_codes(rel, code) AS (VALUES {codes}),
@@ -155,6 +171,11 @@ class AdjacencyIndex:
         return cls(folder)
 
     def index_of(self, key: str) -> int | None:
+        # A traversal expands the neighbours it was just given: their rows are remembered
+        # (bounded) so the next hop skips the binary search.
+        known = self._recent.get(key)
+        if known is not None:
+            return known
         i = bisect.bisect_left(self._keys, key)
         return i if i < len(self._keys) and self._keys[i] == key else None
 
@@ -178,6 +199,9 @@ class AdjacencyIndex:
         stop = min(end, start + limit)
         others = np.asarray(a["other"][start:stop])
         other_keys = self._key_array.take(others).to_pylist()
+        if len(self._recent) > _RECENT_MAX:
+            self._recent = {}
+        self._recent.update(zip(other_keys, others.tolist()))
         degrees = (offsets[others + 1] - offsets[others]).tolist()
         labels = self._labels.take(others).to_pylist()
         edges = [
@@ -190,17 +214,31 @@ class AdjacencyIndex:
         ]
         return Neighbourhood(end - start, edges, dict(zip(other_keys, zip(degrees, labels))))
 
-    def search_prefix(self, prefix: str, limit: int) -> list[str]:
-        """Node keys starting with ``prefix`` (e.g. ``"phone:1380"``), in key order."""
-        i = bisect.bisect_left(self._keys, prefix)
-        found = []
-        while i < len(self._keys) and len(found) < limit:
-            key = self._keys[i]
-            if not key.startswith(prefix):
+    def find_terms(self, text: str, limit: int) -> list[dict[str, str]]:
+        """Persons, intermediaries, institutions and prescribers whose name or ID number is ``text``
+        (``matched``: the field) or starts with it (``name_prefix``), exact matches first."""
+        exact, prefix = [], []
+        i = bisect.bisect_left(self._term_keys, text)
+        while i < len(self._term_keys) and len(exact) + len(prefix) < limit:
+            term = self._term_keys[i]
+            if not term.startswith(text):
                 break
-            found.append(key)
+            row = {name: self._terms.column(name)[i].as_py() for name in ("type", "id", "label", "field")}
+            if term == text:
+                exact.append({**{k: row[k] for k in ("type", "id", "label")}, "matched": row["field"]})
+            elif row["field"] == "name":
+                prefix.append({**{k: row[k] for k in ("type", "id", "label")}, "matched": "name_prefix"})
             i += 1
-        return found
+        return exact + prefix
+
+
+def _read_arrow(path: Path) -> pa.Table:
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def _write_arrow(path: Path, table: pa.Table) -> None:
+    with pa.ipc.new_file(str(path), table.schema) as writer:
+        writer.write_table(table)
 
 
 @lru_cache(maxsize=4096)

@@ -291,35 +291,35 @@ class EmbeddedStore(GraphStore):
         }
 
     def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
-        prefix = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        found = self._dicts("""
-            SELECT * FROM (
-                SELECT 'person' AS type, person_id AS id, name AS label,
-                       CASE WHEN person_id = $q THEN 'id' WHEN id_number = $q THEN 'id_number'
-                            WHEN phone = $q THEN 'phone' WHEN name = $q THEN 'name' ELSE 'name_prefix' END AS matched
-                FROM persons WHERE person_id = $q OR id_number = upper($q) OR phone = $q OR name LIKE $p ESCAPE '\\'
-                UNION ALL
-                SELECT 'intermediary', intermediary_id, name,
-                       CASE WHEN intermediary_id = $q THEN 'id' WHEN id_number = $q THEN 'id_number'
-                            WHEN phone = $q THEN 'phone' WHEN name = $q THEN 'name' ELSE 'name_prefix' END
-                FROM intermediaries WHERE intermediary_id = $q OR id_number = upper($q) OR phone = $q
-                                       OR name LIKE $p ESCAPE '\\'
-                UNION ALL
-                SELECT 'institution', institution_id, name,
-                       CASE WHEN institution_id = $q THEN 'id' WHEN name = $q THEN 'name' ELSE 'name_part' END
-                FROM institutions WHERE institution_id = $q OR name LIKE '%' || $p ESCAPE '\\'
-                UNION ALL
-                SELECT 'prescriber', prescriber_id, name,
-                       CASE WHEN prescriber_id = $q THEN 'id' WHEN name = $q THEN 'name' ELSE 'name_prefix' END
-                FROM prescribers WHERE prescriber_id = $q OR name LIKE $p ESCAPE '\\'
-                UNION ALL
-                SELECT 'card', card_id, person_id, 'id' FROM cards WHERE card_id = $q
-            ) ORDER BY (matched IN ('name_prefix', 'name_part')), type, id LIMIT $limit""",
-            {"q": text, "p": prefix, "limit": limit})
-        for node_type in ("phone", "device", "account", "address"):
-            if len(found) < limit and self._network_nodes([f"{node_type}:{text}"]):
-                found.append({"type": node_type, "id": text, "label": text, "matched": "id"})
-        return found[:limit]
+        # Ids, phones and other identifiers are node keys, names and ID numbers a sorted term
+        # list: both are binary searches in the neighbour index, not scans of a million persons.
+        index = self.adjacency()
+        found: list[dict[str, Any]] = []
+        for node_type in ("person", "card", "institution", "prescriber", "intermediary", "device", "account",
+                          "address"):
+            node = index.node(f"{node_type}:{text}")
+            if node is not None:
+                found.append({"type": node_type, "id": text, "label": node[1], "matched": "id"})
+        phone = f"phone:{text}"
+        if index.node(phone) is not None:
+            for e in index.edges(phone, 50).edges:
+                if e.type == "HAS_PHONE":
+                    owner_type, _, owner_id = e.source.partition(":")
+                    found.append({"type": owner_type, "id": owner_id, "label": index.node(e.source)[1],  # type: ignore[index]
+                                  "matched": "phone"})
+            found.append({"type": "phone", "id": text, "label": text, "matched": "id"})
+        terms = index.find_terms(text, limit)
+        if text.upper() != text:
+            terms = index.find_terms(text.upper(), limit) + terms  # ID numbers end in an upper-case X
+        found += terms
+        # Institution names are searched inside too ("人民医院"): the table is small.
+        found += [{"type": "institution", "id": i, "label": n, "matched": "name_part"} for i, n in self._db.execute(
+            "SELECT institution_id, name FROM institutions WHERE contains(name, ?) AND NOT starts_with(name, ?) "
+            "ORDER BY institution_id LIMIT ?", [text, text, limit]).fetchall()]
+        unique: dict[tuple[str, str], dict[str, Any]] = {}
+        for hit in found:
+            unique.setdefault((hit["type"], hit["id"]), hit)
+        return list(unique.values())[:limit]
 
     def _network_edges(self, key: str, limit: int) -> Neighbourhood:
         return self.adjacency().edges(key, limit)
