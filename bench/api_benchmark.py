@@ -157,6 +157,9 @@ def main() -> None:
         }
         results = [_measure(name, "127.0.0.1", port, paths, key, args.seconds, args.concurrency)
                    for name, paths in cases.items()]
+        peak_kb = next(int(line.split()[1]) for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
+                       if line.startswith("VmHWM"))
+        print(f"server peak resident memory {peak_kb / 1024:,.0f} MB", flush=True)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
@@ -175,6 +178,7 @@ def _alternative(home: Path, persons: list[str]) -> dict:
 
     store = EmbeddedStore(home, memory_limit="4GB")
     try:
+        store.prepare_reads()  # open the index before timing, as the server does at start
         con = store.analysis_connection()
         started = time.perf_counter()
         con.execute(f"CREATE OR REPLACE TEMP TABLE adj AS SELECT node, other FROM ("

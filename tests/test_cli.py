@@ -50,3 +50,30 @@ def test_clear_errors_and_nonzero_exit(tmp_path):
     assert stats.returncode == 2 and "graphsvc ingest" in stats.stderr
     help_text = subprocess.run([sys.executable, "-m", "graphsvc.cli", "--help"], capture_output=True, text=True)
     assert all(word in help_text.stdout for word in ("generate", "ingest", "stats", "demo"))
+
+
+def test_export_and_apikey_commands(tmp_path):
+    import hashlib
+
+    from api_city import city_scene
+
+    home = tmp_path / "home"
+    scene, _ = city_scene()
+    assert graphsvc("ingest", str(scene.write_folder(tmp_path / "city")), "--quiet", home=home).returncode == 0
+    assert graphsvc("detect", "--quiet", home=home).returncode == 0
+    made = graphsvc("apikey", "create", "--role", "analyst", "--name", "王分析", home=home)
+    assert made.returncode == 0 and made.stdout.startswith("gsk_") and "only its digest is kept" in made.stderr
+    listed = graphsvc("apikey", "list", home=home)
+    assert "analyst" in listed.stdout and "王分析" in listed.stdout and made.stdout.strip() not in listed.stdout
+    exported = graphsvc("export", "R-000003", "--out", str(tmp_path / "out"), "--format", "graphml", home=home)
+    assert exported.returncode == 0, exported.stderr
+    package = tmp_path / "out" / "R-000003-graphml"
+    for line in (package / "manifest.sha256").read_text().splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256((package / name).read_bytes()).hexdigest() == digest
+    assert {"ring-R-000003.graphml", "report.html", "network.svg", "manifest.json"} <= {p.name for p in package.iterdir()}
+    missing = graphsvc("export", "R-999999", "--out", str(tmp_path / "out"), home=home)
+    assert missing.returncode == 2 and "no ring R-999999" in missing.stderr
+    weak = subprocess.run([sys.executable, "-m", "graphsvc.cli", "serve", "--home", str(home)], capture_output=True,
+                          text=True, timeout=60, env={**__import__("os").environ, "GRAPHSVC_SECRET_KEY": "changeme"})
+    assert weak.returncode == 2 and "default or short secret" in weak.stderr and "Traceback" not in weak.stderr
