@@ -93,8 +93,8 @@ def shortest_paths(store: GraphStore, source: str, target: str, *, max_hops: int
                 parents[other] = [(node, e)]
                 degrees[other] = around.neighbours[other][0]
                 queue.append(other)
-            elif depth[other] == depth[node] + 1:
-                parents[other].append((node, e))
+            elif depth[other] == depth[node] + 1 and all(p != node for p, _ in parents[other]):
+                parents[other].append((node, e))  # one parent once, though two edges may join them
     paths: list[list[str]] = []
     used: dict[tuple[str, str, str], Edge] = {}
     if target in depth:

@@ -136,6 +136,10 @@ def test_shortest_paths_between_two_recruits_go_through_what_they_share(client, 
     middles = {path[1] for path in found["paths"]}
     assert middles <= {"intermediary:IBI", f"phone:{BROKER_PHONE}", "account:6222000000000001", "institution:H100"}
     assert len(middles) >= 3 and all(p[0] == f"person:{a}" and p[-1] == f"person:{b}" for p in found["paths"])
+    # the family phone is both registered and on their claims: two edges, one path through it
+    family = _get(client, city, "investigator", "/paths",
+                  **{"from": f"person:{city.family[1]}", "to": f"person:{city.family[2]}"}).json()["paths"]
+    assert len(family) == len({tuple(p[1:-1]) for p in family}) == 5
     apart = _get(client, city, "investigator", "/paths",
                  **{"from": f"person:{a}", "to": f"person:{city.family[0]}", "max_hops": 3}).json()
     assert apart["paths"] == [] and apart["hops"] is None
