@@ -19,7 +19,6 @@ fund amounts.
 from __future__ import annotations
 
 import statistics
-from datetime import date
 
 import duckdb
 import igraph as ig
