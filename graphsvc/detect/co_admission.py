@@ -123,6 +123,7 @@ def waves_of(rows: list[dict], window_days: int) -> list[list[dict]]:
     Anchoring each wave at its first day keeps a cohort meeting every other day from
     chaining into one endless wave.
 
+    >>> from datetime import date
     >>> days = [date(2026, 3, d) for d in (1, 2, 3, 10, 11)]
     >>> [[r["day"].day for r in wave] for wave in waves_of([{"day": d} for d in days], 2)]
     [[1, 2, 3], [10, 11]]
