@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from api.audit import AuditLog
 from api.deps import Services
@@ -64,7 +65,9 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         if owns_store:
             store.close()
 
-    app = FastAPI(title="graphsvc", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
+    # fastapi-offline serves Swagger UI and ReDoc from the package, not a CDN: fund offices'
+    # networks are often closed, and /docs must work there.
+    app = FastAPIOffline(title="graphsvc", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
     services = Services(settings=settings, store=store, book=RingBook(store), audit=AuditLog(store),
                         jobs=JobRunner(store), limiter=RateLimiter(settings.rate_limit_per_minute),
                         secret=server_secret(settings))
