@@ -343,3 +343,10 @@ def test_admin_key_from_the_environment_and_new_keys_over_the_api(client, city, 
     with TestClient(create_app(Settings(home=settings.home, backend=settings.backend, admin_key=env_key),
                                store=store)) as c:
         assert c.get("/audit", headers={"X-API-Key": env_key}).status_code == 200
+
+
+def test_a_job_cut_off_by_a_restart_reads_as_interrupted(client, city, settings, store):
+    store.put_record("job", "J-old", {"id": "J-old", "kind": "ingest", "state": "running", "progress": {}})
+    with TestClient(create_app(settings, store=store)) as restarted:
+        job = restarted.get("/jobs/J-old", headers=city.headers("investigator")).json()
+    assert job["state"] == "interrupted" and "stopped" in job["error"]
