@@ -7,6 +7,7 @@ and hung on ``app.state.services``; tests pass their own store.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -58,7 +59,10 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warming = threading.Thread(target=services.book.warm, name="warm-rings", daemon=True)
+        warming.start()
         yield
+        warming.join(timeout=60)
         services.jobs.wait_idle(timeout=30)
         services.jobs.close()
         services.audit.close()

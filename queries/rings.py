@@ -103,6 +103,12 @@ class RingBook:
         snap = self.snapshot()
         return [r for r in snap.rings if snap.member_keys[r["id"]] & keys]
 
+    def warm(self) -> None:
+        """Compute every ring's detail now (a big ring's subgraph takes a few hundred ms at 1M
+        persons), so the first investigator to open it does not wait."""
+        for ring in self.snapshot().rings:
+            self.detail(ring["id"])
+
     def detail(self, ring_id: str) -> dict[str, Any] | None:
         """The ring's document with subgraph, timeline and member roles (unmasked, no casework)."""
         snap = self.snapshot()

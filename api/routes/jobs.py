@@ -89,6 +89,7 @@ def post_detect(services: ServicesDep, principal: InvestigatorDep, body: DetectI
     def work(progress: Progress) -> dict[str, Any]:
         run, _ = detect_and_save(services.store, config, on_stage=progress)
         services.book.invalidate()
+        services.book.warm()
         return {"run_id": run.run_id, "rings": run.rings, "kept_ids": run.kept_ids, "new_ids": run.new_ids,
                 "retired_ids": run.retired_ids, "seconds": run.seconds}
 

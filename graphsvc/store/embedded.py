@@ -84,6 +84,7 @@ class EmbeddedStore(GraphStore):
         # A DuckDB connection serves one thread at a time; the API's worker threads each get a
         # cursor of their own on the same database.
         self._local = threading.local()
+        self._cursor_lock = threading.Lock()
         self._adjacency: AdjacencyIndex | None = None
         self._adjacency_lock = threading.Lock()
         self._adjacency_checked = float("-inf")
@@ -94,7 +95,8 @@ class EmbeddedStore(GraphStore):
     def _db(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
-            cursor = self._local.cursor = self._con.cursor()
+            with self._cursor_lock:  # the parent connection refuses two threads at once
+                cursor = self._local.cursor = self._con.cursor()
         return cursor
 
     def _create_schema(self) -> None:
@@ -353,7 +355,9 @@ class EmbeddedStore(GraphStore):
                 except FileNotFoundError:
                     index = None
                 if index is None or index.version != version:
-                    index = AdjacencyIndex.build(self._con.cursor(), folder, version)
+                    with self._cursor_lock:
+                        cursor = self._con.cursor()
+                    index = AdjacencyIndex.build(cursor, folder, version)
                 self._adjacency = index
             self._adjacency_checked = now
             return self._adjacency
