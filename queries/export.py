@@ -117,11 +117,16 @@ def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> s
     g.add_nodes_from(n["id"] for n in graph["nodes"])
     g.add_edges_from((e["source"], e["target"]) for e in graph["edges"])
     position = nx.spring_layout(g, seed=1, k=1.5 / math.sqrt(max(len(g), 1))) if len(g) else {}
-    margin = 40
+    margin, legend = 40, 150
+    xs = [p[0] for p in position.values()] or [0.0]
+    ys = [p[1] for p in position.values()] or [0.0]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
 
     def xy(node: str) -> tuple[float, float]:
+        # stretched to the picture, right of the legend, so a tight layout still fills the page
         x, y = position[node]
-        return margin + (x + 1) / 2 * (size - 2 * margin), margin + (y + 1) / 2 * (size - 2 * margin)
+        return (legend + (x - min(xs)) / span_x * (size - legend - 2 * margin),
+                margin + (y - min(ys)) / span_y * (size - 2 * margin))
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 {size} {size}" '
              'font-family="sans-serif" font-size="10">', '<rect width="100%" height="100%" fill="white"/>']

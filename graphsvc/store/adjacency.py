@@ -84,7 +84,7 @@ _LABELS = " UNION ALL ".join(
     for node_type, table, key, label in [
         ("person", "persons", "person_id", "name"), ("institution", "institutions", "institution_id", "name"),
         ("prescriber", "prescribers", "prescriber_id", "name"),
-        ("intermediary", "intermediaries", "intermediary_id", "name"), ("card", "cards", "card_id", "kind")])
+        ("intermediary", "intermediaries", "intermediary_id", "name")])
 
 
 _TERMS = """
@@ -114,6 +114,9 @@ class _Keys:
 
 class AdjacencyIndex:
     """Every node's edges, both directions, as slices of flat arrays."""
+
+    FORMAT = "2"
+    """Part of the version an index is built for: bumped when what ``build`` writes changes."""
 
     _ARRAYS = ("offsets", "other", "rel", "outgoing", "claims", "fund", "first", "last")
 

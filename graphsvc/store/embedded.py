@@ -364,7 +364,7 @@ class EmbeddedStore(GraphStore):
 
     def _data_version(self) -> str:
         runs, loaded = self._db.execute("SELECT count(*), coalesce(sum(loaded), 0) FROM ingest_log").fetchall()[0]
-        return f"{runs}:{loaded}"
+        return f"{AdjacencyIndex.FORMAT}:{runs}:{loaded}"
 
     def _put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
         # One Arrow batch, not executemany: the audit log writes hundreds of entries a flush.
