@@ -37,3 +37,15 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]], *, encoding:
 def read_rejects(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One real Neo4j 5.26 for the test session, fetched from Maven Central on first use."""
+    from graphsvc.store.neo4j_server import start_neo4j
+
+    server = start_neo4j(tmp_path_factory.mktemp("neo4j"))
+    try:
+        yield server
+    finally:
+        server.stop()

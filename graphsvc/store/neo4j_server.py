@@ -1,0 +1,214 @@
+"""A real Neo4j Community 5.26 for development and tests, fetched from Maven Central and run on loopback.
+
+No Docker and no tarball download: Neo4j publishes its server as Maven artifacts
+(``org.neo4j:neo4j`` holds ``org.neo4j.server.CommunityEntryPoint``, ``org.neo4j.app:neo4j-server``
+the HTTP side), so ``mvn dependency:copy-dependencies`` fetches the jars once into a cache
+(``~/.cache/graphsvc/neo4j-5.26.0``, 240 jars, 125 MB) and ``java -cp 'lib/*'`` starts the
+server with a config of our own: loopback only, free ports, a data folder per server.
+
+A fresh Neo4j asks for the default user's password to be changed before anything else;
+``start`` does that over Bolt, so the server comes back ready with the password given.
+
+    python -m graphsvc.store.neo4j_server start --data /tmp/neo4j-dev     # prints the URI and password
+    python -m graphsvc.store.neo4j_server stop --data /tmp/neo4j-dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["NEO4J_VERSION", "Neo4jServer", "fetch_neo4j", "start_neo4j"]
+
+NEO4J_VERSION = "5.26.0"
+_POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>graphsvc</groupId>
+  <artifactId>neo4j-dev-server</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.neo4j</groupId><artifactId>neo4j</artifactId><version>{NEO4J_VERSION}</version></dependency>
+    <dependency><groupId>org.neo4j.app</groupId><artifactId>neo4j-server</artifactId><version>{NEO4J_VERSION}</version></dependency>
+  </dependencies>
+</project>
+"""
+_MAIN_CLASS = "org.neo4j.server.CommunityEntryPoint"
+
+
+def _cache() -> Path:
+    root = os.environ.get("GRAPHSVC_NEO4J_CACHE") or Path.home() / ".cache" / "graphsvc"
+    return Path(root) / f"neo4j-{NEO4J_VERSION}"
+
+
+def fetch_neo4j() -> Path:
+    """The folder of Neo4j's jars, fetched with Maven on first use."""
+    cache = _cache()
+    lib = cache / "lib"
+    if (cache / "complete").exists():
+        return lib
+    if shutil.which("mvn") is None or shutil.which("java") is None:
+        raise RuntimeError("a development Neo4j needs Java 17 and Maven (mvn) on the PATH")
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "pom.xml").write_text(_POM)
+    done = subprocess.run(["mvn", "-q", "-B", "-f", str(cache / "pom.xml"), "dependency:copy-dependencies",
+                           f"-DoutputDirectory={lib}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"mvn could not fetch Neo4j {NEO4J_VERSION} from Maven Central:\n{done.stdout[-2000:]}"
+                           f"{done.stderr[-2000:]}")
+    (cache / "complete").write_text("ok\n")
+    return lib
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Neo4jServer:
+    """A running development server: where to reach it and how to stop it."""
+
+    uri: str
+    user: str
+    password: str
+    data: Path
+    pid: int
+
+    def stop(self, timeout: float = 60.0) -> None:
+        _stop_pid(self.pid, timeout)
+
+    def kill(self) -> None:
+        """Stop it hard, as a crash or a pulled plug would (for fault tests)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        _wait_gone(self.pid, 30)
+
+
+def start_neo4j(data: Path, *, password: str | None = None, heap: str = "1g", pagecache: str = "512m",
+                timeout: float = 180.0, bolt_port: int | None = None) -> Neo4jServer:
+    """Start Neo4j on loopback with its store in ``data`` and wait until Bolt answers with ``password``.
+
+    The same ``data`` (and ``bolt_port``) starts the same database again, e.g. after ``kill``.
+    """
+    lib = fetch_neo4j()
+    data = Path(data).resolve()
+    conf = data / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    port = bolt_port or _free_port()
+    (conf / "neo4j.conf").write_text("\n".join([
+        "server.default_listen_address=127.0.0.1",
+        f"server.bolt.listen_address=127.0.0.1:{port}",
+        "server.http.enabled=false",
+        "server.https.enabled=false",
+        f"server.directories.data={data / 'data'}",
+        f"server.directories.logs={data / 'logs'}",
+        f"server.directories.run={data / 'run'}",
+        f"server.directories.import={data / 'import'}",
+        f"server.memory.pagecache.size={pagecache}",
+        "dbms.security.auth_enabled=true",
+    ]) + "\n")
+    first_run = not (data / "password").exists()
+    password = password or ((data / "password").read_text().strip() if not first_run else secrets.token_urlsafe(18))
+    log = open(data / "server.out", "ab")
+    process = subprocess.Popen(["java", f"-Xmx{heap}", "-cp", f"{lib}/*", _MAIN_CLASS, f"--home-dir={data}",
+                                f"--config-dir={conf}"], stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    (data / "pid").write_text(str(process.pid))
+    uri = f"bolt://127.0.0.1:{port}"
+    try:
+        _wait_for_bolt(uri, password, first_run, process, data, timeout)
+    except BaseException:
+        _stop_pid(process.pid, 10)
+        raise
+    (data / "password").write_text(password)
+    (data / "uri").write_text(uri)
+    return Neo4jServer(uri, "neo4j", password, data, process.pid)
+
+
+def _wait_for_bolt(uri: str, password: str, first_run: bool, process: subprocess.Popen, data: Path,
+                   timeout: float) -> None:
+    from neo4j import GraphDatabase
+    from neo4j.exceptions import ServiceUnavailable, SessionExpired
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"Neo4j exited with {process.returncode}; see {data / 'server.out'} and {data / 'logs'}")
+        try:
+            if first_run:
+                with GraphDatabase.driver(uri, auth=("neo4j", "neo4j")) as driver:
+                    with driver.session(database="system") as session:
+                        session.run("ALTER CURRENT USER SET PASSWORD FROM 'neo4j' TO $new", new=password).consume()
+                first_run = False
+            with GraphDatabase.driver(uri, auth=("neo4j", password)) as driver:
+                driver.verify_connectivity()  # no retries here: the loop does the waiting
+            return
+        except (ServiceUnavailable, SessionExpired, OSError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Neo4j did not answer on {uri} within {timeout:.0f}s; see {data / 'logs'}") from None
+            time.sleep(0.5)
+
+
+def _stop_pid(pid: int, timeout: float) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    if not _wait_gone(pid, timeout):
+        os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, 10)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:  # not our child: poll its existence
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A development Neo4j from Maven Central, on loopback.")
+    parser.add_argument("action", choices=["fetch", "start", "stop"])
+    parser.add_argument("--data", default=".neo4j-dev", help="folder of the server's store, logs and config")
+    args = parser.parse_args(argv)
+    data = Path(args.data)
+    try:
+        if args.action == "fetch":
+            print(fetch_neo4j())
+        elif args.action == "start":
+            server = start_neo4j(data)
+            print(f"NEO4J_URI={server.uri}\nNEO4J_USER={server.user}\nNEO4J_PASSWORD={server.password}")
+        else:
+            pid_file = data / "pid"
+            if pid_file.exists():
+                _stop_pid(int(pid_file.read_text()), 60)
+                pid_file.unlink()
+    except RuntimeError as exc:
+        print(f"neo4j_server: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
