@@ -350,3 +350,16 @@ def test_a_job_cut_off_by_a_restart_reads_as_interrupted(client, city, settings,
     with TestClient(create_app(settings, store=store)) as restarted:
         job = restarted.get("/jobs/J-old", headers=city.headers("investigator")).json()
     assert job["state"] == "interrupted" and "stopped" in job["error"]
+
+
+def test_analyst_networks_and_paths_carry_no_phone_or_account_in_clear(client, city):
+    headers = city.headers("analyst")
+    network = client.get("/entities/intermediary/IBI/network", params={"hops": 2}, headers=headers)
+    paths = client.get("/paths", params={"from": "person:BI000", "to": "person:BI005"}, headers=headers)
+    for response in (network, paths):
+        assert response.status_code == 200
+        assert BROKER_PHONE not in response.text and "6222000000000001" not in response.text
+    phone_labels = {n["label"] for n in network.json()["nodes"] if n["type"] == "phone"}
+    assert "159****0017" in phone_labels and all("****" in label for label in phone_labels)
+    broker = next(n for n in network.json()["nodes"] if n["id"] == "intermediary:IBI")
+    assert broker["label"] == "王*"
