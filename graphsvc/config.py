@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -20,10 +20,15 @@ class Settings(BaseSettings):
     ``GRAPHSVC_BACKEND``, ``GRAPHSVC_MEMORY_LIMIT``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="GRAPHSVC_")
+    model_config = SettingsConfigDict(env_prefix="GRAPHSVC_", populate_by_name=True)
 
     home: Path = Field(default=Path("graphsvc-home"), description="folder of the embedded store, rejects and outputs")
-    backend: Literal["embedded"] = "embedded"
+    backend: Literal["embedded", "neo4j"] = "embedded"
+    neo4j_uri: str | None = Field(default=None, validation_alias=AliasChoices("NEO4J_URI", "neo4j_uri"),
+                                  description="with backend neo4j: bolt://host:7687 or neo4j://host:7687")
+    neo4j_user: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_USER", "neo4j_user"))
+    neo4j_password: SecretStr | None = Field(default=None,
+                                             validation_alias=AliasChoices("NEO4J_PASSWORD", "neo4j_password"))
     memory_limit: str = Field(default="2GB", description="memory cap of the embedded engine; larger joins spill to disk")
     secret_key: SecretStr | None = Field(
         default=None, description="keys the pseudonyms of masked phones and accounts; when unset, a random one is "

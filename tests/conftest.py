@@ -11,11 +11,18 @@ import pytest
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 
-BACKENDS = ["embedded"]
+BACKENDS = ["embedded", "neo4j"]
 
 
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "neo4j":
+        server = request.getfixturevalue("neo4j_server")
+        settings = Settings(home=tmp_path / "home", backend="neo4j", neo4j_uri=server.uri, neo4j_user=server.user,
+                            neo4j_password=server.password)
+        with open_store(settings) as fresh:
+            fresh.clear()  # one server for the session, an empty graph for each test
+        return settings
     return Settings(home=tmp_path / "home", backend=request.param)
 
 

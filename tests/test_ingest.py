@@ -219,7 +219,7 @@ def test_gb18030_export_is_read(store, tmp_path):
     assert store.rows("persons").column("name").to_pylist() == ["张三"]
 
 
-def test_embedded_store_survives_a_restart(settings, tmp_path):
+def test_store_survives_a_restart(settings, tmp_path):
     folder = city_folder(tmp_path)
     with open_store(settings) as store:
         ingest(store, folder, tmp_path)

@@ -14,4 +14,11 @@ def open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
         from graphsvc.store.embedded import EmbeddedStore
 
         return EmbeddedStore(settings.home, memory_limit=settings.memory_limit, read_only=read_only)
+    if settings.backend == "neo4j":
+        from graphsvc.store.neo4j import Neo4jStore
+
+        if not settings.neo4j_uri or settings.neo4j_password is None:
+            raise RuntimeError("GRAPHSVC_BACKEND=neo4j needs NEO4J_URI and NEO4J_PASSWORD (and NEO4J_USER if not neo4j)")
+        return Neo4jStore(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password.get_secret_value(),
+                          settings.home)
     raise ValueError(f"unknown backend {settings.backend!r}")

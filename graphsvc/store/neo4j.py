@@ -1,0 +1,443 @@
+"""The Neo4j backend: the same graph in a Neo4j server, through the official driver.
+
+Every node carries the label ``Node`` and a ``_key`` ("type:id", e.g. ``person:P1``,
+``phone:138…``, ``settlement:S9``) under one uniqueness constraint, so any node is one index
+lookup away whatever its type. Entity rows are nodes with the model's columns as properties
+and ``_row_hash``; a reference to a row not loaded yet (a prescriber before prescribers.csv)
+makes a placeholder node without ``_row_hash``, filled in when the row comes. Relationships
+are those of ``graphsvc.model``. The investigative network (``graphsvc.network``) is kept as
+``NET`` relationships, rebuilt per data version like the embedded store's index.
+
+Detection reads the entity tables into an in-memory DuckDB (``_analysis_connection``): the
+detectors are SQL, and one definition of them serves both backends.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, EntityTable, Relationship
+from graphsvc.network import Edge, Neighbourhood
+from graphsvc.store.adjacency import NETWORK_EDGES_SQL
+from graphsvc.store.base import RING_CLAIM_COLUMNS, ROW_HASH, DetectionRun, GraphStore, IngestFileRecord
+from graphsvc.store.embedded import SQL_TYPES
+
+__all__ = ["Neo4jStore"]
+
+_TYPE_OF_TABLE = {"persons": "person", "cards": "card", "institutions": "institution", "prescribers": "prescriber",
+                  "intermediaries": "intermediary", "settlements": "settlement"}
+_TYPE_OF_LABEL = {"Phone": "phone", "Address": "address", "Device": "device", "BankAccount": "account",
+                  "Operator": "operator", "TraceCode": "trace_code"}
+_LABEL_OF_TABLE = {t.name: t.label for t in ENTITY_TABLES.values()}
+_TABLE_OF_LABEL = {t.label: t.name for t in ENTITY_TABLES.values()}
+_BATCH = 5_000
+_NET_FORMAT = "1"
+_VERSION_CHECK_S = 1.0
+_PERSON_LINKED = ("Person", "Card", "Settlement")
+"""Nodes whose person makes an identifier a hub (as in the embedded store)."""
+
+
+def _signed(value: int) -> int:
+    """Neo4j integers are signed 64-bit; row hashes are unsigned."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _unsigned(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+def _to_neo4j(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _native(value: Any) -> Any:
+    to_native = getattr(value, "to_native", None)
+    return to_native() if to_native is not None else value
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    return {"date": pa.date32(), "datetime": pa.timestamp("us"), "amount": pa.decimal128(14, 2),
+            "list": pa.list_(pa.string())}.get(kind, pa.string())
+
+
+class Neo4jStore(GraphStore):
+    """A graph in a Neo4j 5 server.
+
+    Parameters
+    ----------
+    uri, user, password : str
+        Where the server is (``bolt://host:7687`` or ``neo4j://…``) and how to log in.
+    home : path
+        Local folder for what is not graph data (rejects files, the masking secret).
+    database : str
+        The Neo4j database (Community edition has one user database, ``neo4j``).
+    """
+
+    backend_name = "neo4j"
+
+    def __init__(self, uri: str, user: str, password: str, home: str | Path, *, database: str = "neo4j") -> None:
+        from neo4j import GraphDatabase
+        from neo4j.exceptions import AuthError, ServiceUnavailable
+
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._database = database
+        self._driver = GraphDatabase.driver(uri, auth=(user, password))
+        try:
+            self._driver.verify_connectivity()
+        except AuthError:
+            self._driver.close()
+            raise RuntimeError(f"Neo4j at {uri} refused user {user!r}: check NEO4J_USER and NEO4J_PASSWORD") from None
+        except (ServiceUnavailable, OSError, ValueError) as exc:
+            self._driver.close()
+            raise RuntimeError(f"cannot reach Neo4j at {uri} ({exc}); is it running? check NEO4J_URI") from None
+        self._net_version: str | None = None
+        self._net_checked = float("-inf")
+        self._net_lock = threading.Lock()
+        self._create_schema()
+
+    # ---- plumbing ----------------------------------------------------------------------------
+
+    def _run(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        """One auto-committed query; the driver retries transient errors (leader switch, deadlock)."""
+        records, _, _ = self._driver.execute_query(query, params, database_=self._database)
+        return [r.data() for r in records]
+
+    def _run_in_transactions(self, query: str) -> None:
+        """A ``CALL { … } IN TRANSACTIONS`` query: it must run outside a managed transaction."""
+        with self._driver.session(database=self._database) as session:
+            session.run(query).consume()
+
+    def _write_batches(self, query: str, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), _BATCH):
+            self._run(query, rows=rows[start:start + _BATCH])
+
+    def _create_schema(self) -> None:
+        statements = ["CREATE CONSTRAINT node_key IF NOT EXISTS FOR (n:Node) REQUIRE n._key IS UNIQUE",
+                      "CREATE CONSTRAINT record_id IF NOT EXISTS FOR (r:Record) REQUIRE r.id IS UNIQUE",
+                      "CREATE CONSTRAINT ring_id IF NOT EXISTS FOR (r:Ring) REQUIRE r.id IS UNIQUE",
+                      "CREATE INDEX record_kind IF NOT EXISTS FOR (r:Record) ON (r.kind)"]
+        for column in ("person_id", "card_id", "institution_id", "prescriber_id", "agent_id", "contact_phone",
+                       "device_id", "payee_account"):
+            statements.append(f"CREATE INDEX settlement_{column} IF NOT EXISTS FOR (s:Settlement) ON (s.{column})")
+        for label in ("Person", "Intermediary", "Institution", "Prescriber"):
+            statements.append(f"CREATE INDEX {label.lower()}_name IF NOT EXISTS FOR (n:{label}) ON (n.name)")
+        for label in ("Person", "Intermediary"):
+            statements.append(f"CREATE INDEX {label.lower()}_id_number IF NOT EXISTS FOR (n:{label}) ON (n.id_number)")
+        for statement in statements:
+            self._run(statement)
+
+    def _key(self, table: EntityTable) -> str:
+        return _TYPE_OF_TABLE[table.name] + ":"
+
+    # ---- GraphStore: rows ----------------------------------------------------------------------
+
+    def _stored_hashes(self, table: EntityTable, keys: pa.Array) -> pa.Table:
+        found: list[dict[str, Any]] = []
+        values = keys.to_pylist()
+        for start in range(0, len(values), _BATCH):
+            found += self._run(
+                f"UNWIND $keys AS k MATCH (n:Node {{_key: $prefix + k}}) WHERE n.{ROW_HASH} IS NOT NULL "
+                f"RETURN n.`{table.key}` AS key, n.{ROW_HASH} AS hash",
+                keys=values[start:start + _BATCH], prefix=self._key(table))
+        return pa.table({table.key: pa.array([r["key"] for r in found], pa.string()),
+                         ROW_HASH: pa.array([_unsigned(r["hash"]) for r in found], pa.uint64())})
+
+    def _insert(self, table: EntityTable, rows: pa.Table) -> None:
+        self._net_checked = float("-inf")
+        records = [{k: _to_neo4j(v) for k, v in row.items()} for row in rows.to_pylist()]
+        for r in records:
+            r[ROW_HASH] = _signed(r[ROW_HASH])
+        label, prefix = table.label, self._key(table)
+        self._write_batches(
+            f"UNWIND $rows AS r MERGE (n:Node {{_key: '{prefix}' + r.`{table.key}`}}) SET n:{label} SET n += r", records)
+        for rel in RELATIONSHIPS:
+            if rel.source == table.name:
+                self._link(table, rel, records)
+
+    def _link(self, table: EntityTable, rel: Relationship, records: list[dict[str, Any]]) -> None:
+        source = f"MATCH (s:Node {{_key: '{self._key(table)}' + r.`{table.key}`}})"
+        is_list = table.column(rel.column).kind == "list"
+        value = "v" if is_list else f"r.`{rel.column}`"
+        unwind = f"UNWIND r.`{rel.column}` AS v " if is_list else ""
+        targets: list[tuple[str, str]] = []
+        if rel.target == "Intermediary|Person":
+            targets = [("Intermediary", "coalesce(r.agent_type, '') <> 'person'"), ("Person", "r.agent_type = 'person'")]
+        else:
+            targets = [(rel.target, "true")]
+        for target, condition in targets:
+            if target in _TABLE_OF_LABEL:
+                target_table = ENTITY_TABLES[_TABLE_OF_LABEL[target]]
+                key, on_create = f"'{_TYPE_OF_TABLE[target_table.name]}:' + {value}", f"t.`{target_table.key}` = {value}"
+            else:
+                key, on_create = f"'{_TYPE_OF_LABEL[target]}:' + {value}", f"t.value = {value}"
+            self._write_batches(
+                f"UNWIND $rows AS r WITH r WHERE r.`{rel.column}` IS NOT NULL AND {condition} {source} {unwind}"
+                f"MERGE (t:Node {{_key: {key}}}) ON CREATE SET t:{target}, {on_create} "
+                f"CREATE (s)-[:{rel.type}]->(t)", records)
+
+    def _scan(self, table: EntityTable) -> pa.Table:
+        rows = self._run(f"MATCH (n:{table.label}) WHERE n.{ROW_HASH} IS NOT NULL RETURN properties(n) AS p")
+        columns = [(c.name, _arrow_type(c.kind)) for c in table.columns]
+        columns += [(name, pa.bool_() if sql == "BOOLEAN" else pa.string()) for name, sql in table.derived]
+        data: dict[str, pa.Array] = {}
+        for name, arrow_type in columns:
+            values = [_native(r["p"].get(name)) for r in rows]
+            if arrow_type == pa.decimal128(14, 2):
+                values = [None if v is None else Decimal(str(round(v, 2))) for v in values]
+            data[name] = pa.array(values, arrow_type)
+        data[ROW_HASH] = pa.array([_unsigned(r["p"][ROW_HASH]) for r in rows], pa.uint64())
+        return pa.table(data)
+
+    def _row_count(self, table: EntityTable) -> int:
+        return self._run(f"MATCH (n:{table.label}) WHERE n.{ROW_HASH} IS NOT NULL RETURN count(n) AS n")[0]["n"]
+
+    def _relationship_count(self, rel: Relationship) -> int:
+        return self._run(f"MATCH (:{ENTITY_TABLES[rel.source].label})-[r:{rel.type}]->() RETURN count(r) AS n")[0]["n"]
+
+    def _identifier_hubs(self, label: str, limit: int) -> list[dict[str, Any]]:
+        rows = self._run(
+            f"MATCH (i:{label})<--(x) WHERE x:Person OR x:Card OR x:Settlement "
+            "WITH i.value AS value, count(DISTINCT x.person_id) AS persons "
+            "RETURN value, persons ORDER BY persons DESC, value LIMIT $limit", limit=limit)
+        return [{"value": r["value"], "persons": r["persons"]} for r in rows]
+
+    def _identifier_count(self, label: str) -> int:
+        return self._run(f"MATCH (i:{label}) RETURN count(i) AS n")[0]["n"]
+
+    def _write_ingest_record(self, record: IngestFileRecord) -> None:
+        self._run("CREATE (:IngestLog {run_id: $run_id, folder: $folder, file: $file, table_name: $table, "
+                  "rows_read: $read, loaded: $loaded, unchanged: $unchanged, rejected: $rejected, "
+                  "rejects_path: $rejects_path, seq: $seq})", seq=time.time_ns(), **record.__dict__)
+
+    def _ingest_records(self) -> list[IngestFileRecord]:
+        rows = self._run("MATCH (l:IngestLog) RETURN l ORDER BY l.seq")
+        return [IngestFileRecord(r["l"]["run_id"], r["l"]["folder"], r["l"]["file"], r["l"]["table_name"],
+                                 r["l"]["rows_read"], r["l"]["loaded"], r["l"]["unchanged"], r["l"]["rejected"],
+                                 r["l"].get("rejects_path")) for r in rows]
+
+    def _analysis_connection(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(config={"threads": 2})
+        for table in ENTITY_TABLES.values():
+            columns = [f'"{c.name}" {SQL_TYPES[c.kind]}' for c in table.columns]
+            columns += [f'"{name}" {sql}' for name, sql in table.derived]
+            con.execute(f"CREATE TABLE {table.name} ({', '.join(columns)}, {ROW_HASH} UBIGINT)")
+            rows = self._scan(table)
+            con.register("_rows", rows)
+            con.execute(f"INSERT INTO {table.name} SELECT * FROM _rows")
+            con.unregister("_rows")
+        return con
+
+    # ---- GraphStore: rings ---------------------------------------------------------------------
+
+    def _stored_ring_persons(self) -> dict[str, list[str]]:
+        return {r["id"]: r["persons"] for r in self._run("MATCH (r:Ring) RETURN r.id AS id, r.persons AS persons")}
+
+    def _next_ring_number(self) -> int:
+        return self._run("MATCH (d:DetectionRun) RETURN coalesce(max(d.next_ring_number), 1) AS n")[0]["n"]
+
+    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
+                       run: DetectionRun, next_number: int) -> None:
+        rings = [{"id": d["id"], "rank": i + 1, "pattern": d["pattern"], "score": d["score"], "persons": p,
+                  "document": json.dumps(d, ensure_ascii=False),
+                  "members": [f"{m['type']}:{m['id']}" for m in d["members"]], "claims": list(c)}
+                 for i, (d, p, c) in enumerate(zip(documents, persons, settlements))]
+
+        def work(tx: Any) -> None:
+            tx.run("MATCH (r:Ring) DETACH DELETE r").consume()
+            tx.run("UNWIND $rings AS x CREATE (r:Ring {id: x.id, rank: x.rank, pattern: x.pattern, score: x.score, "
+                   "persons: x.persons, document: x.document, run_id: $run_id}) "
+                   "WITH r, x UNWIND x.members AS m MATCH (e:Node {_key: m}) "
+                   "CREATE (r)-[:HAS_MEMBER {type: split(m, ':')[0]}]->(e)", rings=rings, run_id=run.run_id).consume()
+            tx.run("UNWIND $rings AS x MATCH (r:Ring {id: x.id}) UNWIND x.claims AS c "
+                   "MATCH (s:Node {_key: 'settlement:' + c}) CREATE (r)-[:INVOLVES]->(s)", rings=rings).consume()
+            tx.run("CREATE (:DetectionRun {run_id: $run_id, started_at: $started_at, seconds: $seconds, rings: $rings, "
+                   "kept_ids: $kept, new_ids: $new, retired_ids: $retired, summary: $summary, "
+                   "next_ring_number: $next})", run_id=run.run_id, started_at=run.started_at, seconds=run.seconds,
+                   rings=run.rings, kept=run.kept_ids, new=run.new_ids, retired=run.retired_ids,
+                   summary=json.dumps(run.summary, ensure_ascii=False), next=next_number).consume()
+
+        with self._driver.session(database=self._database) as session:
+            session.execute_write(work)
+
+    def _ring_documents(self, ring_id: str | None) -> list[dict[str, Any]]:
+        where = "WHERE r.id = $id" if ring_id else ""
+        rows = self._run(f"MATCH (r:Ring) {where} RETURN r.document AS d ORDER BY r.rank", id=ring_id)
+        return [json.loads(r["d"]) for r in rows]
+
+    def _detection_runs(self) -> list[DetectionRun]:
+        rows = self._run("MATCH (d:DetectionRun) RETURN d ORDER BY d.started_at")
+        return [DetectionRun(r["d"]["run_id"], r["d"]["started_at"], r["d"]["seconds"], r["d"]["rings"],
+                             r["d"]["kept_ids"], r["d"]["new_ids"], list(r["d"]["retired_ids"]),
+                             json.loads(r["d"]["summary"])) for r in rows]
+
+    def _ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
+        rows = self._run("MATCH (:Ring {id: $id})-[:INVOLVES]->(s:Settlement) RETURN properties(s) AS s "
+                         "ORDER BY s.start_time, s.settlement_id", id=ring_id)
+        return [{c: _native(r["s"].get(c)) for c in RING_CLAIM_COLUMNS} for r in rows]
+
+    # ---- GraphStore: what the API reads --------------------------------------------------------
+
+    def _entity_row(self, table: EntityTable, key: str) -> dict[str, Any] | None:
+        rows = self._run(f"MATCH (n:Node {{_key: $key}}) WHERE n.{ROW_HASH} IS NOT NULL RETURN properties(n) AS p",
+                         key=self._key(table) + key)
+        if not rows:
+            return None
+        return {c: _native(rows[0]["p"].get(c)) for c in table.column_names}
+
+    def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
+        rows = self._run(
+            f"MATCH (s:Settlement) WHERE s.`{column}` = $value AND s.{ROW_HASH} IS NOT NULL "
+            "RETURN s.kind AS kind, count(s) AS n, sum(coalesce(s.fund_amount, 0.0)) AS fund, "
+            "sum(coalesce(s.total_amount, 0.0)) AS total, min(s.start_time) AS first, max(s.start_time) AS last "
+            "ORDER BY kind", value=value)
+        return {
+            "claims": sum(r["n"] for r in rows),
+            "fund_amount": round(sum(r["fund"] for r in rows), 2),
+            "total_amount": round(sum(r["total"] for r in rows), 2),
+            "first": min(_native(r["first"]) for r in rows).date().isoformat() if rows else None,
+            "last": max(_native(r["last"]) for r in rows).date().isoformat() if rows else None,
+            "by_kind": {r["kind"]: r["n"] for r in rows},
+        }
+
+    def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for node_type in ("person", "card", "institution", "prescriber", "intermediary", "device", "account",
+                          "address"):
+            node = self._network_nodes([f"{node_type}:{text}"])
+            if node:
+                found.append({"type": node_type, "id": text, "label": next(iter(node.values()))[1], "matched": "id"})
+        phone = f"phone:{text}"
+        if self._network_nodes([phone]):
+            for e in self._network_edges(phone, 50).edges:
+                if e.type == "HAS_PHONE":
+                    owner_type, _, owner_id = e.source.partition(":")
+                    label = self._network_nodes([e.source]).get(e.source, (0, None))[1]
+                    found.append({"type": owner_type, "id": owner_id, "label": label, "matched": "phone"})
+            found.append({"type": "phone", "id": text, "label": text, "matched": "id"})
+        terms: list[dict[str, Any]] = []
+        for probe in dict.fromkeys([text.upper(), text]):
+            terms += self._run(
+                "CALL { MATCH (n:Person) WHERE n.id_number = $q RETURN 'person' AS type, n.person_id AS id, n.name AS label, "
+                "'id_number' AS matched, n.id_number AS term "
+                "UNION ALL MATCH (n:Intermediary) WHERE n.id_number = $q RETURN 'intermediary' AS type, "
+                "n.intermediary_id AS id, n.name AS label, 'id_number' AS matched, n.id_number AS term "
+                "UNION ALL MATCH (n:Person) WHERE n.name STARTS WITH $q RETURN 'person' AS type, n.person_id AS id, "
+                "n.name AS label, 'name' AS matched, n.name AS term "
+                "UNION ALL MATCH (n:Intermediary) WHERE n.name STARTS WITH $q RETURN 'intermediary' AS type, "
+                "n.intermediary_id AS id, n.name AS label, 'name' AS matched, n.name AS term "
+                "UNION ALL MATCH (n:Institution) WHERE n.name STARTS WITH $q RETURN 'institution' AS type, "
+                "n.institution_id AS id, n.name AS label, 'name' AS matched, n.name AS term "
+                "UNION ALL MATCH (n:Prescriber) WHERE n.name STARTS WITH $q RETURN 'prescriber' AS type, "
+                "n.prescriber_id AS id, n.name AS label, 'name' AS matched, n.name AS term } "
+                "RETURN type, id, label, CASE WHEN term = $q THEN matched ELSE 'name_prefix' END AS matched "
+                "ORDER BY term <> $q, term, type, id LIMIT $limit", q=probe, limit=limit)
+        found += terms
+        found += [{"type": "institution", "id": r["id"], "label": r["label"], "matched": "name_part"} for r in self._run(
+            "MATCH (n:Institution) WHERE n.name CONTAINS $q AND NOT n.name STARTS WITH $q "
+            "RETURN n.institution_id AS id, n.name AS label ORDER BY id LIMIT $limit", q=text, limit=limit)]
+        unique: dict[tuple[str, str], dict[str, Any]] = {}
+        for hit in found:
+            unique.setdefault((hit["type"], hit["id"]), dict(hit))
+        return list(unique.values())[:limit]
+
+    def _network_edges(self, key: str, limit: int) -> Neighbourhood:
+        self._prepare_reads()
+        degree = self._run("MATCH (n:Node {_key: $key}) RETURN COUNT { (n)-[:NET]-() } AS d", key=key)
+        if not degree or not degree[0]["d"]:
+            return Neighbourhood(0, [], {})
+        rows = self._run(
+            "MATCH (n:Node {_key: $key})-[r:NET]-(m) "
+            "WITH n, r, m ORDER BY r.claims DESC, m._key LIMIT $limit "
+            "RETURN startNode(r) = n AS outgoing, r.type AS type, m._key AS other, r.claims AS claims, r.fund AS fund, "
+            "r.first AS first, r.last AS last, COUNT { (m)-[:NET]-() } AS degree, m.name AS label", key=key, limit=limit)
+        edges = [Edge(key, r["type"], r["other"], r["claims"], round(r["fund"], 2), r["first"], r["last"]) if r["outgoing"]
+                 else Edge(r["other"], r["type"], key, r["claims"], round(r["fund"], 2), r["first"], r["last"])
+                 for r in rows]
+        return Neighbourhood(degree[0]["d"], edges, {r["other"]: (r["degree"], r["label"]) for r in rows})
+
+    def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
+        if not keys:
+            return {}
+        self._prepare_reads()
+        rows = self._run("UNWIND $keys AS k MATCH (n:Node {_key: k}) WITH k, n, COUNT { (n)-[:NET]-() } AS d "
+                         "WHERE d > 0 RETURN k, d, n.name AS label", keys=keys)
+        return {r["k"]: (r["d"], r["label"]) for r in rows}
+
+    def _prepare_reads(self) -> None:
+        now = time.monotonic()
+        if self._net_version is not None and now - self._net_checked < _VERSION_CHECK_S:
+            return
+        with self._net_lock:
+            version = self._data_version()
+            stored = self._run("MATCH (m:Meta {id: 'network'}) RETURN m.version AS v")
+            if not stored or stored[0]["v"] != version:
+                self._rebuild_network(version)
+            self._net_version, self._net_checked = version, now
+
+    def _data_version(self) -> str:
+        row = self._run("MATCH (l:IngestLog) RETURN count(l) AS runs, coalesce(sum(l.loaded), 0) AS loaded")[0]
+        return f"{_NET_FORMAT}:{row['runs']}:{row['loaded']}"
+
+    def _rebuild_network(self, version: str) -> None:
+        con = self._analysis_connection()
+        try:
+            edges = con.execute(f"SELECT a, rel, b, n, fund, first_day::VARCHAR AS first, last_day::VARCHAR AS last "
+                                f"FROM ({NETWORK_EDGES_SQL})").fetchall()
+        finally:
+            con.close()
+        self._run_in_transactions("MATCH ()-[r:NET]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF 10000 ROWS")
+        self._write_batches(
+            "UNWIND $rows AS e MATCH (a:Node {_key: e.a}) MATCH (b:Node {_key: e.b}) "
+            "CREATE (a)-[:NET {type: e.rel, claims: e.n, fund: e.fund, first: e.first, last: e.last}]->(b)",
+            [{"a": a, "rel": rel, "b": b, "n": n, "fund": float(fund), "first": first, "last": last}
+             for a, rel, b, n, fund, first, last in edges])
+        self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=version)
+
+    def _put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
+        now = datetime.now().isoformat(timespec="microseconds")
+        self._write_batches(
+            "UNWIND $rows AS x MERGE (r:Record {id: x.id}) SET r.kind = x.kind, r.key = x.key, r.document = x.document, "
+            "r.updated_at = x.updated_at",
+            [{"id": f"{kind}\x1f{key}", "kind": kind, "key": key, "updated_at": now,
+              "document": json.dumps(doc, ensure_ascii=False, default=str)} for key, doc in records])
+
+    def _get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        rows = self._run("MATCH (r:Record {id: $id}) RETURN r.document AS d", id=f"{kind}\x1f{key}")
+        return json.loads(rows[0]["d"]) if rows else None
+
+    def _list_records(self, kind: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        total = self._run("MATCH (r:Record {kind: $kind}) RETURN count(r) AS n", kind=kind)[0]["n"]
+        rows = self._run("MATCH (r:Record {kind: $kind}) RETURN r.document AS d ORDER BY r.updated_at DESC, r.key DESC "
+                         "SKIP $offset LIMIT $limit", kind=kind, offset=offset, limit=limit)
+        return total, [json.loads(r["d"]) for r in rows]
+
+    def _ledger(self) -> list[dict[str, Any]]:
+        rows = self._run(
+            "MATCH (:Ring)-[:INVOLVES]->(s:Settlement) WITH DISTINCT s "
+            "OPTIONAL MATCH (i:Institution {institution_id: s.institution_id}) "
+            "WITH s, substring(toString(s.start_time), 0, 7) AS month, coalesce(i.region_code, 'unknown') AS region "
+            "RETURN month, region, count(DISTINCT s.institution_id) AS institutions, "
+            "count(DISTINCT s.person_id) AS persons, count(s) AS claims, sum(coalesce(s.fund_amount, 0.0)) AS fund "
+            "ORDER BY month, region")
+        return [{"month": r["month"], "region": r["region"], "institutions": r["institutions"], "persons": r["persons"],
+                 "claims": r["claims"], "fund_amount": round(r["fund"], 2)} for r in rows]
+
+    def clear(self) -> None:
+        """Delete every node and relationship (tests; Community edition has one user database)."""
+        self._run_in_transactions("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+        self._net_version = None
+
+    def close(self) -> None:
+        self._driver.close()
