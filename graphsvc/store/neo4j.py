@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, EntityTable, Relationship
+from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Edge, Neighbourhood
 from graphsvc.store.adjacency import NETWORK_EDGES_SQL
 from graphsvc.store.base import RING_CLAIM_COLUMNS, ROW_HASH, DetectionRun, GraphStore, IngestFileRecord
@@ -82,18 +82,23 @@ class Neo4jStore(GraphStore):
         Local folder for what is not graph data (rejects files, the masking secret).
     database : str
         The Neo4j database (Community edition has one user database, ``neo4j``).
+    retry_seconds : float
+        How long the driver retries a transaction on transient errors (a restart, a leader change).
     """
 
     backend_name = "neo4j"
 
-    def __init__(self, uri: str, user: str, password: str, home: str | Path, *, database: str = "neo4j") -> None:
+    def __init__(self, uri: str, user: str, password: str, home: str | Path, *, database: str = "neo4j",
+                 retry_seconds: float = 30.0) -> None:
         from neo4j import GraphDatabase
         from neo4j.exceptions import AuthError, ServiceUnavailable
 
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self._database = database
-        self._driver = GraphDatabase.driver(uri, auth=(user, password))
+        # notifications off: Neo4j warns about property keys it has not seen yet on every fresh database
+        self._driver = GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF",
+                                            max_transaction_retry_time=retry_seconds)
         try:
             self._driver.verify_connectivity()
         except AuthError:
@@ -155,37 +160,51 @@ class Neo4jStore(GraphStore):
                          ROW_HASH: pa.array([_unsigned(r["hash"]) for r in found], pa.uint64())})
 
     def _insert(self, table: EntityTable, rows: pa.Table) -> None:
+        # Each batch's nodes and relationships commit together: a server that dies mid-ingest
+        # leaves whole batches or nothing, so re-running the ingest finds every row either
+        # stored with all its links or not stored at all.
         self._net_checked = float("-inf")
         records = [{k: _to_neo4j(v) for k, v in row.items()} for row in rows.to_pylist()]
         for r in records:
             r[ROW_HASH] = _signed(r[ROW_HASH])
-        label, prefix = table.label, self._key(table)
-        self._write_batches(
-            f"UNWIND $rows AS r MERGE (n:Node {{_key: '{prefix}' + r.`{table.key}`}}) SET n:{label} SET n += r", records)
+        queries = [(f"UNWIND $rows AS r MERGE (n:Node {{_key: '{self._key(table)}' + r.`{table.key}`}}) "
+                    f"SET n:{table.label} SET n += r", None)]
         for rel in RELATIONSHIPS:
             if rel.source == table.name:
-                self._link(table, rel, records)
+                # each link query gets only the columns it reads: the driver encodes every value sent
+                needed = [table.key, rel.column] + (["agent_type"] if rel.column == "agent_id" else [])
+                queries += [(q, needed) for q in self._link_queries(table, rel)]
 
-    def _link(self, table: EntityTable, rel: Relationship, records: list[dict[str, Any]]) -> None:
+        def work(tx: Any, batch: list[dict[str, Any]]) -> None:
+            for query, needed in queries:
+                rows = batch if needed is None else [{k: r[k] for k in needed} for r in batch if r[needed[1]] is not None]
+                if rows:
+                    tx.run(query, rows=rows).consume()
+
+        with self._driver.session(database=self._database) as session:
+            for start in range(0, len(records), _BATCH):
+                session.execute_write(work, records[start:start + _BATCH])
+
+    def _link_queries(self, table: EntityTable, rel: Relationship) -> list[str]:
         source = f"MATCH (s:Node {{_key: '{self._key(table)}' + r.`{table.key}`}})"
         is_list = table.column(rel.column).kind == "list"
         value = "v" if is_list else f"r.`{rel.column}`"
         unwind = f"UNWIND r.`{rel.column}` AS v " if is_list else ""
-        targets: list[tuple[str, str]] = []
         if rel.target == "Intermediary|Person":
             targets = [("Intermediary", "coalesce(r.agent_type, '') <> 'person'"), ("Person", "r.agent_type = 'person'")]
         else:
             targets = [(rel.target, "true")]
+        queries = []
         for target, condition in targets:
             if target in _TABLE_OF_LABEL:
                 target_table = ENTITY_TABLES[_TABLE_OF_LABEL[target]]
                 key, on_create = f"'{_TYPE_OF_TABLE[target_table.name]}:' + {value}", f"t.`{target_table.key}` = {value}"
             else:
                 key, on_create = f"'{_TYPE_OF_LABEL[target]}:' + {value}", f"t.value = {value}"
-            self._write_batches(
-                f"UNWIND $rows AS r WITH r WHERE r.`{rel.column}` IS NOT NULL AND {condition} {source} {unwind}"
-                f"MERGE (t:Node {{_key: {key}}}) ON CREATE SET t:{target}, {on_create} "
-                f"CREATE (s)-[:{rel.type}]->(t)", records)
+            queries.append(f"UNWIND $rows AS r WITH r WHERE r.`{rel.column}` IS NOT NULL AND {condition} {source} "
+                           f"{unwind}MERGE (t:Node {{_key: {key}}}) ON CREATE SET t:{target}, {on_create} "
+                           f"CREATE (s)-[:{rel.type}]->(t)")
+        return queries
 
     def _scan(self, table: EntityTable) -> pa.Table:
         rows = self._run(f"MATCH (n:{table.label}) WHERE n.{ROW_HASH} IS NOT NULL RETURN properties(n) AS p")
