@@ -77,3 +77,18 @@ def test_export_and_apikey_commands(tmp_path):
     weak = subprocess.run([sys.executable, "-m", "graphsvc.cli", "serve", "--home", str(home)], capture_output=True,
                           text=True, timeout=60, env={**__import__("os").environ, "GRAPHSVC_SECRET_KEY": "changeme"})
     assert weak.returncode == 2 and "default or short secret" in weak.stderr and "Traceback" not in weak.stderr
+
+
+def test_unreachable_or_misconfigured_neo4j_is_a_clear_error(tmp_path):
+    import os
+
+    def run(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "graphsvc.cli", "stats", "--home", str(tmp_path)],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "GRAPHSVC_BACKEND": "neo4j", **env})
+
+    unreachable = run(NEO4J_URI="bolt://127.0.0.1:9", NEO4J_PASSWORD="anything-will-do")
+    assert unreachable.returncode == 2 and "cannot reach Neo4j at bolt://127.0.0.1:9" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
+    unset = run()
+    assert unset.returncode == 2 and "needs NEO4J_URI and NEO4J_PASSWORD" in unset.stderr

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from functools import lru_cache
+from importlib import resources
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +46,12 @@ _NET_FORMAT = "1"
 _VERSION_CHECK_S = 1.0
 _PERSON_LINKED = ("Person", "Card", "Settlement")
 """Nodes whose person makes an identifier a hub (as in the embedded store)."""
+
+
+@lru_cache(maxsize=None)
+def _cypher(name: str) -> str:
+    """A query of ``queries/cypher/NAME.cypher`` (its first line says what it is for)."""
+    return (resources.files("queries") / "cypher" / f"{name}.cypher").read_text(encoding="utf-8")
 
 
 def _signed(value: int) -> int:
@@ -373,26 +381,20 @@ class Neo4jStore(GraphStore):
 
     def _network_edges(self, key: str, limit: int) -> Neighbourhood:
         self._prepare_reads()
-        degree = self._run("MATCH (n:Node {_key: $key}) RETURN COUNT { (n)-[:NET]-() } AS d", key=key)
-        if not degree or not degree[0]["d"]:
+        degree = self._run(_cypher("node_degree"), key=key)[0]["degree"]
+        if not degree:
             return Neighbourhood(0, [], {})
-        rows = self._run(
-            "MATCH (n:Node {_key: $key})-[r:NET]-(m) "
-            "WITH n, r, m ORDER BY r.claims DESC, m._key LIMIT $limit "
-            "RETURN startNode(r) = n AS outgoing, r.type AS type, m._key AS other, r.claims AS claims, r.fund AS fund, "
-            "r.first AS first, r.last AS last, COUNT { (m)-[:NET]-() } AS degree, m.name AS label", key=key, limit=limit)
+        rows = self._run(_cypher("network_edges"), key=key, limit=limit)
         edges = [Edge(key, r["type"], r["other"], r["claims"], round(r["fund"], 2), r["first"], r["last"]) if r["outgoing"]
                  else Edge(r["other"], r["type"], key, r["claims"], round(r["fund"], 2), r["first"], r["last"])
                  for r in rows]
-        return Neighbourhood(degree[0]["d"], edges, {r["other"]: (r["degree"], r["label"]) for r in rows})
+        return Neighbourhood(degree, edges, {r["other"]: (r["degree"], r["label"]) for r in rows})
 
     def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
         if not keys:
             return {}
         self._prepare_reads()
-        rows = self._run("UNWIND $keys AS k MATCH (n:Node {_key: k}) WITH k, n, COUNT { (n)-[:NET]-() } AS d "
-                         "WHERE d > 0 RETURN k, d, n.name AS label", keys=keys)
-        return {r["k"]: (r["d"], r["label"]) for r in rows}
+        return {r["k"]: (r["degree"], r["label"]) for r in self._run(_cypher("network_nodes"), keys=keys)}
 
     def _prepare_reads(self) -> None:
         now = time.monotonic()

@@ -1,0 +1,67 @@
+"""Investigative questions on a city with known answers, on every backend, and their Cypher twins on Neo4j."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+from neo4j import GraphDatabase
+
+from api_city import BROKER_PHONE, load_city
+from graphsvc.config import Settings
+from queries.investigative import co_admitted_groups, persons_behind_device, shared_identifiers
+from queries.network import DEFAULT_HUB_DEGREE, shortest_paths
+
+
+@pytest.fixture
+def city(store, tmp_path):  # type: ignore[no-untyped-def]
+    return load_city(store, tmp_path)
+
+
+def test_shared_identifiers_of_a_recruit_are_the_brokers_phone_and_account(city):
+    others = [p for p in city.bi["persons"] if p != "BI000"]
+    assert shared_identifiers(city.store, "BI000") == [
+        {"identifier": "account:6222000000000001", "persons": others},
+        {"identifier": f"phone:{BROKER_PHONE}", "persons": others}]
+    assert shared_identifiers(city.store, city.family[0])[0]["identifier"] in ("address:FA村8号", "phone:13911112222")
+
+
+def test_persons_behind_a_collectors_device(city):
+    behind = persons_behind_device(city.store, "DCC1")
+    holders = [r["person"] for r in behind if r["how"] == "card_on_device"]
+    scanned = {r["person"]: r["claims"] for r in behind if r["how"] == "scanned"}
+    assert holders == ["CC000", "CC002", "CC004", "CC006", "CC008"]
+    assert scanned == {"CC000": 3, "CC002": 3, "CC004": 3, "CC006": 3}
+
+
+def test_co_admitted_pairs_at_the_brokers_hospital(city):
+    pairs = co_admitted_groups(city.store, "H100")
+    assert {(p["a"], p["b"]) for p in pairs} == {("BI000", "BI002"), ("BI000", "BI004"), ("BI002", "BI004"),
+                                                 ("BI001", "BI003"), ("BI001", "BI005"), ("BI003", "BI005")}
+    assert all(p["times"] == 3 and len(p["days"]) == 3 for p in pairs)
+    assert co_admitted_groups(city.store, "H100", min_times=4) == []
+
+
+def test_the_cypher_files_give_the_same_answers_on_neo4j(city, settings: Settings):
+    if settings.backend != "neo4j":
+        pytest.skip("the Cypher files run against Neo4j")
+    city.store.prepare_reads()
+
+    def cypher(name: str, **params: object) -> list[dict]:
+        query = (resources.files("queries") / "cypher" / f"{name}.cypher").read_text(encoding="utf-8")
+        assert query.startswith("// ")  # every file says what it is for
+        with GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user,
+                                                            settings.neo4j_password.get_secret_value())) as driver:
+            records, _, _ = driver.execute_query(query, params)
+        return [r.data() for r in records]
+
+    assert [{"identifier": r["identifier"], "persons": sorted(r["persons"])}
+            for r in cypher("shared_identifiers", person_id="BI000")] == shared_identifiers(city.store, "BI000")
+    assert cypher("persons_behind_device", device_id="DCC1") == persons_behind_device(city.store, "DCC1")
+    assert [{"a": r["a"], "b": r["b"], "times": r["times"], "days": sorted(r["days"])}
+            for r in cypher("co_admitted_groups", institution_id="H100", min_times=2)] == co_admitted_groups(
+        city.store, "H100")
+    a, b = "person:BI000", "person:BI005"
+    by_cypher = sorted(tuple(r["path"]) for r in cypher("shortest_paths", **{"from": a, "to": b}, max_hops=4,
+                                                        hub_degree=DEFAULT_HUB_DEGREE))
+    assert by_cypher == sorted(tuple(p) for p in shortest_paths(city.store, a, b, max_paths=100)["paths"])
