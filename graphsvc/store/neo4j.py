@@ -41,6 +41,10 @@ _TYPE_OF_LABEL = {"Phone": "phone", "Address": "address", "Device": "device", "B
                   "Operator": "operator", "TraceCode": "trace_code"}
 _LABEL_OF_TABLE = {t.name: t.label for t in ENTITY_TABLES.values()}
 _TABLE_OF_LABEL = {t.label: t.name for t in ENTITY_TABLES.values()}
+_MEMBER_ROLE = {"intermediary": "broker", "institution": "institution", "prescriber": "prescriber", "card": "card",
+                "phone": "shared_identifier", "device": "shared_identifier", "account": "shared_identifier"}
+"""The role a membership relationship carries; a person's finer role (agent, card user...) is read
+from the network by ``queries.rings.member_roles`` when the ring is shown."""
 _BATCH = 5_000
 _NET_FORMAT = "1"
 _VERSION_CHECK_S = 1.0
@@ -278,15 +282,17 @@ class Neo4jStore(GraphStore):
                        run: DetectionRun, next_number: int) -> None:
         rings = [{"id": d["id"], "rank": i + 1, "pattern": d["pattern"], "score": d["score"], "persons": p,
                   "document": json.dumps(d, ensure_ascii=False),
-                  "members": [f"{m['type']}:{m['id']}" for m in d["members"]], "claims": list(c)}
+                  "members": [{"key": f"{m['type']}:{m['id']}", "type": m["type"],
+                               "role": _MEMBER_ROLE.get(m["type"], "member")} for m in d["members"]],
+                  "claims": list(c)}
                  for i, (d, p, c) in enumerate(zip(documents, persons, settlements))]
 
         def work(tx: Any) -> None:
             tx.run("MATCH (r:Ring) DETACH DELETE r").consume()
             tx.run("UNWIND $rings AS x CREATE (r:Ring {id: x.id, rank: x.rank, pattern: x.pattern, score: x.score, "
                    "persons: x.persons, document: x.document, run_id: $run_id}) "
-                   "WITH r, x UNWIND x.members AS m MATCH (e:Node {_key: m}) "
-                   "CREATE (r)-[:HAS_MEMBER {type: split(m, ':')[0]}]->(e)", rings=rings, run_id=run.run_id).consume()
+                   "WITH r, x UNWIND x.members AS m MATCH (e:Node {_key: m.key}) "
+                   "CREATE (r)-[:HAS_MEMBER {type: m.type, role: m.role}]->(e)", rings=rings, run_id=run.run_id).consume()
             tx.run("UNWIND $rings AS x MATCH (r:Ring {id: x.id}) UNWIND x.claims AS c "
                    "MATCH (s:Node {_key: 'settlement:' + c}) CREATE (r)-[:INVOLVES]->(s)", rings=rings).consume()
             tx.run("CREATE (:DetectionRun {run_id: $run_id, started_at: $started_at, seconds: $seconds, rings: $rings, "
