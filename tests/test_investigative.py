@@ -9,6 +9,7 @@ from neo4j import GraphDatabase
 
 from api_city import BROKER_PHONE, load_city
 from graphsvc.config import Settings
+from graphsvc.store import open_store
 from queries.investigative import co_admitted_groups, persons_behind_device, shared_identifiers
 from queries.network import DEFAULT_HUB_DEGREE, shortest_paths
 
@@ -42,26 +43,28 @@ def test_co_admitted_pairs_at_the_brokers_hospital(city):
     assert co_admitted_groups(city.store, "H100", min_times=4) == []
 
 
-def test_the_cypher_files_give_the_same_answers_on_neo4j(city, settings: Settings):
-    if settings.backend != "neo4j":
-        pytest.skip("the Cypher files run against Neo4j")
-    city.store.prepare_reads()
+def test_the_cypher_files_give_the_same_answers_on_neo4j(neo4j_server, tmp_path):
+    settings = Settings(home=tmp_path / "home", backend="neo4j", neo4j_uri=neo4j_server.uri,
+                        neo4j_user=neo4j_server.user, neo4j_password=neo4j_server.password)
+    with open_store(settings) as store:
+        store.clear()
+        load_city(store, tmp_path)
+        store.prepare_reads()
 
-    def cypher(name: str, **params: object) -> list[dict]:
-        query = (resources.files("queries") / "cypher" / f"{name}.cypher").read_text(encoding="utf-8")
-        assert query.startswith("// ")  # every file says what it is for
-        with GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user,
-                                                            settings.neo4j_password.get_secret_value())) as driver:
-            records, _, _ = driver.execute_query(query, params)
-        return [r.data() for r in records]
+        def cypher(name: str, **params: object) -> list[dict]:
+            query = (resources.files("queries") / "cypher" / f"{name}.cypher").read_text(encoding="utf-8")
+            assert query.startswith("// ")  # every file says what it is for
+            with GraphDatabase.driver(neo4j_server.uri, auth=(neo4j_server.user, neo4j_server.password)) as driver:
+                records, _, _ = driver.execute_query(query, params)
+            return [r.data() for r in records]
 
-    assert [{"identifier": r["identifier"], "persons": sorted(r["persons"])}
-            for r in cypher("shared_identifiers", person_id="BI000")] == shared_identifiers(city.store, "BI000")
-    assert cypher("persons_behind_device", device_id="DCC1") == persons_behind_device(city.store, "DCC1")
-    assert [{"a": r["a"], "b": r["b"], "times": r["times"], "days": sorted(r["days"])}
-            for r in cypher("co_admitted_groups", institution_id="H100", min_times=2)] == co_admitted_groups(
-        city.store, "H100")
-    a, b = "person:BI000", "person:BI005"
-    by_cypher = sorted(tuple(r["path"]) for r in cypher("shortest_paths", **{"from": a, "to": b}, max_hops=4,
-                                                        hub_degree=DEFAULT_HUB_DEGREE))
-    assert by_cypher == sorted(tuple(p) for p in shortest_paths(city.store, a, b, max_paths=100)["paths"])
+        assert [{"identifier": r["identifier"], "persons": sorted(r["persons"])}
+                for r in cypher("shared_identifiers", person_id="BI000")] == shared_identifiers(store, "BI000")
+        assert cypher("persons_behind_device", device_id="DCC1") == persons_behind_device(store, "DCC1")
+        assert [{"a": r["a"], "b": r["b"], "times": r["times"], "days": sorted(r["days"])}
+                for r in cypher("co_admitted_groups", institution_id="H100", min_times=2)] == co_admitted_groups(
+            store, "H100")
+        a, b = "person:BI000", "person:BI005"
+        by_cypher = sorted(tuple(r["path"]) for r in cypher("shortest_paths", **{"from": a, "to": b}, max_hops=4,
+                                                            hub_degree=DEFAULT_HUB_DEGREE))
+        assert by_cypher == sorted(tuple(p) for p in shortest_paths(store, a, b, max_paths=100)["paths"])
