@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from api.audit import AuditLog
@@ -26,6 +27,9 @@ from graphsvc.store import GraphStore, open_store
 from queries.rings import RingBook
 
 __all__ = ["create_app", "server_secret"]
+
+CONSOLE = Path(__file__).parent / "console"
+_CYTOSCAPE = CONSOLE / "node_modules" / "cytoscape" / "dist"
 
 _DESCRIPTION = """\
 Query API of graphsvc: rings of organised medical-insurance fraud (医保欺诈骗保), the evidence
@@ -87,4 +91,23 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     for module in (rings, entities, casework, jobs, stats, admin):
         app.include_router(module.router)
+
+    # The web console: static files, a client of the API above (Cytoscape.js comes from npm).
+    @app.get("/", include_in_schema=False)
+    def console() -> Response:
+        if not (_CYTOSCAPE / "cytoscape.min.js").exists():
+            return PlainTextResponse("the console's browser libraries are not installed: run scripts/setup "
+                                     "(npm install in api/console)", status_code=503)
+        return FileResponse(CONSOLE / "index.html")
+
+    app.mount("/console/vendor", StaticFiles(directory=_CYTOSCAPE, check_dir=False), name="console-vendor")
+    for name in ("app.js", "style.css"):
+        app.add_api_route(f"/console/{name}", _static(CONSOLE / name), include_in_schema=False)
     return app
+
+
+def _static(path: Path):  # type: ignore[no-untyped-def]
+    def serve() -> FileResponse:
+        return FileResponse(path)
+
+    return serve

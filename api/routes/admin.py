@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, AuditDep, ServicesDep, StoreDep
+from api.deps import AdminDep, AuditDep, PrincipalDep, ServicesDep, StoreDep
 from api.keys import create_api_key
 
 router = APIRouter(tags=["admin"])
@@ -16,6 +16,11 @@ router = APIRouter(tags=["admin"])
 class ApiKeyIn(BaseModel):
     role: Literal["admin", "investigator", "police_liaison", "analyst"]
     name: str = Field(min_length=1, max_length=100, description="who the key is for")
+
+
+@router.get("/me", summary="Who the key belongs to and its role (the console shows it)")
+async def get_me(principal: PrincipalDep) -> dict[str, Any]:
+    return {"key_id": principal.key_id, "name": principal.name, "role": principal.role}
 
 
 @router.post("/apikeys", status_code=status.HTTP_201_CREATED, summary="Create an API key (shown once)")

@@ -1,0 +1,171 @@
+"""The web console in a real browser: Debian's Chromium (headless) against a real `graphsvc serve`.
+
+Screenshots of the queue and the ring view are written to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import io
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from api_city import city_scene
+from queries.export import verify_manifest
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def _cli(*args: str, home: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "graphsvc.cli", *args, "--home", str(home)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
+def server(tmp_path):  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    scene, _ = city_scene()
+    _cli("ingest", str(scene.write_folder(tmp_path / "city")), "--quiet", home=home)
+    _cli("detect", "--quiet", home=home)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "graphsvc.cli", "serve", "--home", str(home), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, "graphsvc serve did not come up"
+        time.sleep(0.2)
+    try:
+        yield base, (home / "admin-key").read_text().strip()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def browser(tmp_path):  # type: ignore[no-untyped-def]
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1100"):
+        options.add_argument(argument)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.downloads = downloads
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver, condition, timeout: float = 20):  # type: ignore[no-untyped-def]
+    return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+
+
+def test_sign_in_open_the_top_ring_dispose_and_export(server, browser):
+    base, admin_key = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.get(base + "/")
+    _wait(browser, lambda d: d.find_element(By.ID, "signin").is_displayed())
+    assert browser.find_element(By.CSS_SELECTOR, "header strong").text == "医保基金欺诈团伙研判"  # Chinese by default
+    browser.find_element(By.ID, "key").send_keys("gsk_wrong")
+    browser.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "signin-error").text)
+    browser.find_element(By.ID, "key").clear()
+    browser.find_element(By.ID, "key").send_keys(admin_key)
+    browser.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rings tbody tr")) == 3)
+    assert "admin" in browser.find_element(By.ID, "who").text
+    assert [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#rings tbody tr")] == [
+        "R-000001", "R-000002", "R-000003"]
+    browser.save_screenshot(str(ARTIFACTS / "console-queue.png"))
+
+    browser.find_element(By.CSS_SELECTOR, "#rings tbody tr").click()
+    _wait(browser, lambda d: d.execute_script("return window.cy && cy.nodes().length") )
+    expected = httpx.get(f"{base}/rings/R-000001", headers={"X-API-Key": admin_key}).json()["graph"]
+    assert browser.execute_script("return cy.nodes().length") == len(expected["nodes"])
+    assert browser.execute_script("return cy.edges().length") == len(expected["edges"])
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#members tbody tr")) == 13
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline rect")) > 0
+    browser.save_screenshot(str(ARTIFACTS / "console-ring.png"))
+
+    Select(browser.find_element(By.ID, "d-status")).select_by_value("referred_to_police")
+    browser.find_element(By.ID, "d-note").send_keys("移送市公安局")
+    browser.find_element(By.CSS_SELECTOR, "#disposition-form button").click()
+    _wait(browser, lambda d: "移送市公安局" in d.find_element(By.ID, "d-current").text)
+    browser.refresh()
+    _wait(browser, lambda d: "已移送公安" in d.find_element(By.ID, "d-current").text)
+
+    browser.find_element(By.ID, "export").click()
+    package = browser.downloads / "R-000001-xlsx.zip"
+    _wait(browser, lambda d: package.exists() and package.stat().st_size > 0)
+    time.sleep(0.5)
+    with zipfile.ZipFile(io.BytesIO(package.read_bytes())) as z:
+        assert verify_manifest({n.split("/", 1)[1]: z.read(n) for n in z.namelist()}) == []
+
+    browser.execute_script("cy.getElementById('person:IM000').emit('tap')")
+    _wait(browser, lambda d: "IM000" in d.find_element(By.ID, "node-info").text)
+    browser.find_element(By.ID, "tip-note").send_keys("举报：冒用已故人员医保卡")
+    browser.find_element(By.ID, "tip").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "tip-result").text == "线索已登记")
+    tips = httpx.get(f"{base}/rings/R-000001", headers={"X-API-Key": admin_key}).json()["casework"]["tips"]
+    assert [(tip["type"], tip["id"]) for tip in tips] == [("person", "IM000")]
+
+    browser.find_element(By.ID, "back").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "queue").is_displayed())
+    browser.find_element(By.ID, "p-from").send_keys("person:BI000")
+    browser.find_element(By.ID, "p-to").send_keys("person:BI005")
+    browser.find_element(By.ID, "go-paths").click()
+    _wait(browser, lambda d: "person:BI000 → " in d.find_element(By.ID, "ring-summary").text)
+    assert browser.execute_script("return cy.nodes().length") >= 5
+
+    browser.find_element(By.ID, "lang").click()
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "header strong").text == "Medical-insurance fraud rings")
+
+
+def test_an_analyst_sees_masked_members(server, browser):
+    base, admin_key = server
+    analyst = httpx.post(f"{base}/apikeys", json={"role": "analyst", "name": "分析员"},
+                         headers={"X-API-Key": admin_key}).json()["key"]
+    browser.get(base + "/#/ring/R-000003")
+    browser.find_element(By.ID, "key").send_keys(analyst)
+    browser.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#members tbody tr")) == 10)
+    assert "analyst" in browser.find_element(By.ID, "who").text
+    assert "15900000017" not in browser.page_source
+    broker = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#members tbody tr") if "IBI" in r.text)
+    assert "王*" in broker.text
+
+
+def test_console_without_its_browser_library_says_what_to_do(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    import api.app as app_module
+    from api import create_app
+    from graphsvc.config import Settings
+
+    monkeypatch.setattr(app_module, "_CYTOSCAPE", tmp_path / "missing")
+    with TestClient(create_app(Settings(home=tmp_path / "home"))) as client:
+        page = client.get("/")
+    assert page.status_code == 503 and "scripts/setup" in page.text
