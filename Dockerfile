@@ -1,4 +1,9 @@
 # The graphsvc API image (docker-compose.yml runs it against Neo4j).
+FROM node:20-slim AS console
+WORKDIR /console
+COPY api/console/package.json api/console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -6,7 +11,9 @@ COPY graphsvc graphsvc
 COPY ingest ingest
 COPY queries queries
 COPY api api
-RUN pip install --no-cache-dir . && useradd --system --home /data graphsvc && mkdir -p /data && chown graphsvc /data
+COPY --from=console /console/node_modules api/console/node_modules
+# -e: the console's Cytoscape.js sits beside the sources, where the app serves it from
+RUN pip install --no-cache-dir -e . && useradd --system --home /data graphsvc && mkdir -p /data && chown graphsvc /data
 USER graphsvc
 ENV GRAPHSVC_HOME=/data
 EXPOSE 8000
