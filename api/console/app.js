@@ -126,7 +126,8 @@ function elementsOf(graph) {
 // (2 s for 300 in headless Chromium here) the console rings nodes by degree instead (24 ms).
 function layoutFor(nodes) {
   return nodes > 150 ? {name: "concentric", concentric: (node) => node.degree(), levelWidth: () => 3, animate: false}
-                     : {name: "cose", animate: false, randomize: false, numIter: 600};
+                     : {name: "cose", animate: false, randomize: false, numIter: 600, idealEdgeLength: () => 60,
+                        nodeRepulsion: () => 8000};
 }
 
 function drawGraph(graph) {
@@ -139,13 +140,19 @@ function drawGraph(graph) {
       ...Object.entries(STYLE).map(([type, [colour, shape]]) =>
         ({selector: `node[type = "${type}"]`, style: {"background-color": colour, "shape": shape}})),
       {selector: "node[!member]", style: {"opacity": 0.6, "width": 12, "height": 12}},
-      {selector: "edge", style: {"label": "data(label)", "font-size": 7, "width": 1.2, "line-color": "#bbb",
-                                 "curve-style": "bezier", "text-rotation": "autorotate"}},
+      // Labels on every edge of a busy ring pile up at the hubs: past 60 edges, only the
+      // edges of the node under the pointer (or selected) are labelled.
+      {selector: "edge", style: {"label": graph.edges.length <= 60 ? "data(label)" : "", "font-size": 7,
+                                 "width": 1.2, "line-color": "#bbb", "curve-style": "bezier",
+                                 "text-rotation": "autorotate"}},
+      {selector: "edge.near, edge:selected", style: {"label": "data(label)", "line-color": "#555"}},
       {selector: ":selected", style: {"border-width": 3, "border-color": "#000"}},
     ],
     layout: layoutFor(graph.nodes.length),
   });
   cy.on("tap", "node", (event) => showEntity(event.target.data("type"), event.target.data("entity"), true));
+  cy.on("mouseover", "node", (event) => event.target.connectedEdges().addClass("near"));
+  cy.on("mouseout", "node", (event) => event.target.connectedEdges().removeClass("near"));
   window.graphDrawnMs = performance.now() - started;
   $("legend").innerHTML = Object.entries(STYLE).map(([type, [colour]]) =>
     `<span><i style="background:${colour}"></i>${typeName(type)}</span>`).join("");
