@@ -113,7 +113,8 @@ def test_sign_in_open_the_top_ring_dispose_and_export(server, browser):
           or "中介" in d.find_element(By.ID, "search-hits").text)
 
     browser.find_element(By.CSS_SELECTOR, "#rings tbody tr").click()
-    _wait(browser, lambda d: d.execute_script("return window.cy && cy.nodes().length") )
+    # `cy` is the console's Cytoscape instance (null until drawn; window.cy would be the #cy div)
+    _wait(browser, lambda d: d.execute_script("return cy ? cy.nodes().length : 0"))
     expected = httpx.get(f"{base}/rings/R-000001", headers={"X-API-Key": admin_key}).json()["graph"]
     assert browser.execute_script("return cy.nodes().length") == len(expected["nodes"])
     assert browser.execute_script("return cy.edges().length") == len(expected["edges"])
