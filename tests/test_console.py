@@ -107,6 +107,14 @@ def test_sign_in_open_the_top_ring_dispose_and_export(server, browser):
     browser.refresh()  # as if R-000003 came with a detection run since the last visit
     _wait(browser, lambda d: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, "#rings tr.new")]
           == ["R-000003"])
+    region = browser.find_element(By.ID, "f-region")
+    region.send_keys("430102")
+    browser.execute_script("document.getElementById('f-region').dispatchEvent(new Event('change'))")
+    _wait(browser, lambda d: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, "#rings tbody tr")]
+          == ["R-000003"])
+    region.clear()
+    browser.execute_script("document.getElementById('f-region').dispatchEvent(new Event('change'))")
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rings tbody tr")) == 3)
     browser.find_element(By.ID, "q").send_keys("15900000017")
     browser.find_element(By.ID, "go-search").click()
     _wait(browser, lambda d: "intermediary" in d.find_element(By.ID, "search-hits").text.lower()

@@ -86,6 +86,7 @@ async function loadQueue() {
   if ($("f-pattern").value) params.append("pattern", $("f-pattern").value);
   if (Number($("f-score").value) > 0) params.append("min_score", $("f-score").value);
   if ($("f-status").value) params.append("disposition", $("f-status").value);
+  if ($("f-region").value.trim()) params.append("region", $("f-region").value.trim());
   const page = await (await api(`/rings?${params}`)).json();
   const seen = new Set(JSON.parse(localStorage.getItem("seen") || "[]"));
   $("rings").tHead.rows[0].innerHTML = COLUMNS.map(([field, label]) =>
@@ -266,7 +267,7 @@ $("rings").onclick = (event) => {
 };
 $("prev").onclick = () => { state.page -= 1; loadQueue(); };
 $("next").onclick = () => { state.page += 1; loadQueue(); };
-for (const id of ["f-pattern", "f-score", "f-status"]) $(id).onchange = () => { state.page = 1; loadQueue(); };
+for (const id of ["f-pattern", "f-score", "f-status", "f-region"]) $(id).onchange = () => { state.page = 1; loadQueue(); };
 $("go-search").onclick = () => runSearch().catch((error) => alert(error.message));
 $("go-paths").onclick = () => findPaths().catch((error) => alert(error.message));
 $("search-hits").onclick = (event) => {
