@@ -19,10 +19,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +28,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import duckdb
+import httpx
+
+from api.process import start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,21 +114,11 @@ def main() -> None:
     key = subprocess.run([*graphsvc, "apikey", "create", "--role", "investigator", "--name", "load benchmark",
                           "--home", str(home)], capture_output=True, text=True, check=True).stdout.strip()
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "GRAPHSVC_RATE_LIMIT_PER_MINUTE": "100000000", "GRAPHSVC_MEMORY_LIMIT": "4GB"}
+    env = {"GRAPHSVC_RATE_LIMIT_PER_MINUTE": "100000000", "GRAPHSVC_MEMORY_LIMIT": "4GB"}
     started = time.perf_counter()
-    server = subprocess.Popen([*graphsvc, "serve", "--home", str(home), "--port", str(port)], env=env, cwd=ROOT)
-    import httpx
-
-    base = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.5)
+    served = start_serve(home, env=env)
+    server, base = served.process, served.base
+    port = int(base.rsplit(":", 1)[1])
     print(f"server up in {time.perf_counter() - started:.1f}s", flush=True)
     headers = {"X-API-Key": key}
     try:
@@ -161,8 +151,7 @@ def main() -> None:
                        if line.startswith("VmHWM"))
         print(f"server peak resident memory {peak_kb / 1024:,.0f} MB", flush=True)
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=60)
+        served.stop()
 
     alternative = None
     if not args.skip_alternative:

@@ -11,18 +11,16 @@ layout (cose) at any size, the named alternative. Prints the median of ``--repea
 from __future__ import annotations
 
 import argparse
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import time
 
-import httpx
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from api.process import start_serve
 
 
 def main() -> None:
@@ -35,18 +33,8 @@ def main() -> None:
     key = subprocess.run([sys.executable, "-m", "graphsvc.cli", "apikey", "create", "--role", "investigator",
                           "--name", "console benchmark", "--home", args.home], capture_output=True, text=True,
                          check=True).stdout.strip()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "graphsvc.cli", "serve", "--home", args.home, "--port", str(port)],
-                              stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.5)
+    served = start_serve(args.home)
+    base = served.base
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1100",
@@ -82,8 +70,7 @@ def main() -> None:
               f"{args.repeat} runs each, until the first node answers a tap", flush=True)
     finally:
         driver.quit()
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=60)
+        served.stop()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ Known answers: R-000001 identity misuse (4 victims, device DIM), R-000002 card c
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,3 +55,14 @@ def load_city(store: GraphStore, tmp_path: Path) -> City:
     keys = {role: create_api_key(store, role, f"{role} tester")[0]
             for role in ("admin", "investigator", "police_liaison", "analyst")}
     return City(store, keys, facts["bi"], facts["cc"], facts["im"], facts["family"], folder)
+
+
+def city_home(tmp_path: Path) -> Path:
+    """A home where the CLI, as a user runs it, loaded the city and detected its rings."""
+    home = tmp_path / "home"
+    scene, _ = city_scene()
+    for args in (["ingest", str(scene.write_folder(tmp_path / "city")), "--quiet"], ["detect", "--quiet"]):
+        done = subprocess.run([sys.executable, "-m", "graphsvc.cli", *args, "--home", str(home)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    return home

@@ -8,67 +8,28 @@ once the server has stopped (the embedded store has one writer at a time).
 from __future__ import annotations
 
 import io
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import zipfile
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from api_city import BROKER_PHONE, city_scene
+from api.process import start_serve
+from api_city import BROKER_PHONE, city_home
 from graphsvc.config import Settings
 from graphsvc.store import open_store
 from queries.export import verify_manifest
 
 
-def _cli(*args: str, home: Path) -> str:
-    done = subprocess.run([sys.executable, "-m", "graphsvc.cli", *args, "--home", str(home)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path):  # type: ignore[no-untyped-def]
-    home = tmp_path / "home"
-    scene, _ = city_scene()
-    _cli("ingest", str(scene.write_folder(tmp_path / "city")), "--quiet", home=home)
-    _cli("detect", "--quiet", home=home)
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "graphsvc.cli", "serve", "--home", str(home), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"graphsvc serve did not come up: {server.stdout.read() if server.stdout else ''}")
-        time.sleep(0.2)
+    home = city_home(tmp_path)
+    server = start_serve(home)
     try:
-        yield {"base": base, "home": home, "server": server, "admin": (home / "admin-key").read_text().strip()}
+        yield {"base": server.base, "home": home, "server": server, "admin": (home / "admin-key").read_text().strip()}
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
+        server.stop()
 
 
 def test_real_server_answers_like_the_in_process_app_and_keeps_its_audit(served):
@@ -94,8 +55,7 @@ def test_real_server_answers_like_the_in_process_app_and_keeps_its_audit(served)
     script = docs.text.split('<script src="')[1].split('"')[0]
     assert httpx.get(base + script, timeout=30).status_code == 200
 
-    served["server"].send_signal(signal.SIGINT)  # a clean stop flushes the audit log
-    assert served["server"].wait(timeout=30) == 0
+    assert served["server"].stop() == 0  # a clean stop (Ctrl-C) flushes the audit log
 
     settings = Settings(home=served["home"])
     with open_store(settings) as store:

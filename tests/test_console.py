@@ -6,10 +6,6 @@ Screenshots of the queue and the ring view are written to tests/artifacts/.
 from __future__ import annotations
 
 import io
-import signal
-import socket
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -21,44 +17,21 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from api_city import city_scene
+from api.process import start_serve
+from api_city import city_home
 from queries.export import verify_manifest
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-def _cli(*args: str, home: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "graphsvc.cli", *args, "--home", str(home)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture
 def server(tmp_path):  # type: ignore[no-untyped-def]
-    home = tmp_path / "home"
-    scene, _ = city_scene()
-    _cli("ingest", str(scene.write_folder(tmp_path / "city")), "--quiet", home=home)
-    _cli("detect", "--quiet", home=home)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "graphsvc.cli", "serve", "--home", str(home), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "graphsvc serve did not come up"
-        time.sleep(0.2)
+    home = city_home(tmp_path)
+    served = start_serve(home)
     try:
-        yield base, (home / "admin-key").read_text().strip()
+        yield served.base, (home / "admin-key").read_text().strip()
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        served.stop()
 
 
 @pytest.fixture
