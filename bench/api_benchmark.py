@@ -124,6 +124,8 @@ def main() -> None:
     try:
         rings = httpx.get(f"{base}/rings", params={"size": 500}, headers=headers, timeout=60).json()["items"]
         ring_ids = [r["id"] for r in rings]
+        if not ring_ids:
+            raise SystemExit(f"no rings in {home}: load a city and detect first (graphsvc ingest, graphsvc detect)")
         rng = random.Random(1)
         persons: list[str] = []
         for ring_id in ring_ids:  # warm the detail cache the way a first look at the queue would
