@@ -304,10 +304,11 @@ class EmbeddedStore(GraphStore):
                 found.append({"type": node_type, "id": text, "label": node[1], "matched": "id"})
         phone = f"phone:{text}"
         if index.node(phone) is not None:
-            for e in index.edges(phone, 50).edges:
+            around = index.edges(phone, 50)
+            for e in around.edges:
                 if e.type == "HAS_PHONE":
                     owner_type, _, owner_id = e.source.partition(":")
-                    found.append({"type": owner_type, "id": owner_id, "label": index.node(e.source)[1],  # type: ignore[index]
+                    found.append({"type": owner_type, "id": owner_id, "label": around.neighbours[e.source][1],
                                   "matched": "phone"})
             found.append({"type": "phone", "id": text, "label": text, "matched": "id"})
         terms = index.find_terms(text, limit)

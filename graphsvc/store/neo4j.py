@@ -345,19 +345,17 @@ class Neo4jStore(GraphStore):
         }
 
     def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for node_type in ("person", "card", "institution", "prescriber", "intermediary", "device", "account",
-                          "address"):
-            node = self._network_nodes([f"{node_type}:{text}"])
-            if node:
-                found.append({"type": node_type, "id": text, "label": next(iter(node.values()))[1], "matched": "id"})
-        phone = f"phone:{text}"
-        if self._network_nodes([phone]):
-            for e in self._network_edges(phone, 50).edges:
+        types = ("person", "card", "institution", "prescriber", "intermediary", "device", "account", "address")
+        known = self._network_nodes([f"{t}:{text}" for t in types] + [f"phone:{text}"])
+        found: list[dict[str, Any]] = [{"type": t, "id": text, "label": known[f"{t}:{text}"][1], "matched": "id"}
+                                       for t in types if f"{t}:{text}" in known]
+        if f"phone:{text}" in known:
+            around = self._network_edges(f"phone:{text}", 50)
+            for e in around.edges:
                 if e.type == "HAS_PHONE":
                     owner_type, _, owner_id = e.source.partition(":")
-                    label = self._network_nodes([e.source]).get(e.source, (0, None))[1]
-                    found.append({"type": owner_type, "id": owner_id, "label": label, "matched": "phone"})
+                    found.append({"type": owner_type, "id": owner_id, "label": around.neighbours[e.source][1],
+                                  "matched": "phone"})
             found.append({"type": "phone", "id": text, "label": text, "matched": "id"})
         terms: list[dict[str, Any]] = []
         for probe in dict.fromkeys([text.upper(), text]):
