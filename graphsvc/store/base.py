@@ -98,6 +98,9 @@ def match_ring_ids(new: list[list[str]], previous: dict[str, list[str]], *, min_
     return [i for i in ids if i is not None], next_number
 
 
+_SEARCHED_TYPES = ("person", "card", "institution", "prescriber", "intermediary", "device", "account", "address")
+"""Node types whose id a search looks up exactly."""
+
 CLAIM_COLUMN_OF: dict[str, str] = {
     "person": "person_id", "card": "card_id", "institution": "institution_id", "prescriber": "prescriber_id",
     "intermediary": "agent_id", "phone": "contact_phone", "device": "device_id", "account": "payee_account",
@@ -196,8 +199,9 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
-        """Entities matching ``text`` exactly by id, ID number or phone, or by name prefix:
-        ``{"type", "id", "label", "matched"}`` items, exact matches first."""
+        """Persons, intermediaries, institutions and prescribers whose name or ID number is ``text``
+        (``matched``: the field), then those whose name starts with it (``name_prefix``), then
+        institutions whose name contains it (``name_part``): ``{"type", "id", "label", "matched"}``."""
 
     @abstractmethod
     def _network_edges(self, key: str, limit: int) -> Neighbourhood:
@@ -379,7 +383,25 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
 
     @final
     def search(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
-        return self._search(text.strip(), limit)
+        """Entities by id (any node type), phone (its owners first), ID number or name.
+
+        Ids and phones are node keys, found through the network on every backend; names and
+        ID numbers are the backend's ``_search``. Exact matches come first, each entity once.
+        """
+        text = text.strip()
+        key_of = {t: f"{t}:{text}" for t in _SEARCHED_TYPES}
+        known = self._network_nodes([*key_of.values(), f"phone:{text}"])
+        found = [{"type": t, "id": text, "label": known[k][1], "matched": "id"} for t, k in key_of.items() if k in known]
+        if f"phone:{text}" in known:
+            around = self._network_edges(f"phone:{text}", 50)
+            found += [{"type": e.source.partition(":")[0], "id": e.source.partition(":")[2],
+                       "label": around.neighbours[e.source][1], "matched": "phone"}
+                      for e in around.edges if e.type == "HAS_PHONE"]
+            found.append({"type": "phone", "id": text, "label": text, "matched": "id"})
+        unique: dict[tuple[str, str], dict[str, Any]] = {}
+        for hit in found + self._search(text, limit):
+            unique.setdefault((hit["type"], hit["id"]), hit)
+        return list(unique.values())[:limit]
 
     @final
     def network_edges(self, key: str, limit: int) -> Neighbourhood:

@@ -293,36 +293,16 @@ class EmbeddedStore(GraphStore):
         }
 
     def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
-        # Ids, phones and other identifiers are node keys, names and ID numbers a sorted term
-        # list: both are binary searches in the neighbour index, not scans of a million persons.
+        # Names and ID numbers are a sorted term list in the neighbour index: a binary search,
+        # not a scan of a million persons.
         index = self.adjacency()
-        found: list[dict[str, Any]] = []
-        for node_type in ("person", "card", "institution", "prescriber", "intermediary", "device", "account",
-                          "address"):
-            node = index.node(f"{node_type}:{text}")
-            if node is not None:
-                found.append({"type": node_type, "id": text, "label": node[1], "matched": "id"})
-        phone = f"phone:{text}"
-        if index.node(phone) is not None:
-            around = index.edges(phone, 50)
-            for e in around.edges:
-                if e.type == "HAS_PHONE":
-                    owner_type, _, owner_id = e.source.partition(":")
-                    found.append({"type": owner_type, "id": owner_id, "label": around.neighbours[e.source][1],
-                                  "matched": "phone"})
-            found.append({"type": "phone", "id": text, "label": text, "matched": "id"})
-        terms = index.find_terms(text, limit)
+        found = index.find_terms(text, limit)
         if text.upper() != text:
-            terms = index.find_terms(text.upper(), limit) + terms  # ID numbers end in an upper-case X
-        found += terms
+            found = index.find_terms(text.upper(), limit) + found  # ID numbers end in an upper-case X
         # Institution names are searched inside too ("人民医院"): the table is small.
-        found += [{"type": "institution", "id": i, "label": n, "matched": "name_part"} for i, n in self._db.execute(
+        return found + [{"type": "institution", "id": i, "label": n, "matched": "name_part"} for i, n in self._db.execute(
             "SELECT institution_id, name FROM institutions WHERE contains(name, ?) AND NOT starts_with(name, ?) "
             "ORDER BY institution_id LIMIT ?", [text, text, limit]).fetchall()]
-        unique: dict[tuple[str, str], dict[str, Any]] = {}
-        for hit in found:
-            unique.setdefault((hit["type"], hit["id"]), hit)
-        return list(unique.values())[:limit]
 
     def _network_edges(self, key: str, limit: int) -> Neighbourhood:
         return self.adjacency().edges(key, limit)

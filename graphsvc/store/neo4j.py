@@ -345,18 +345,6 @@ class Neo4jStore(GraphStore):
         }
 
     def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
-        types = ("person", "card", "institution", "prescriber", "intermediary", "device", "account", "address")
-        known = self._network_nodes([f"{t}:{text}" for t in types] + [f"phone:{text}"])
-        found: list[dict[str, Any]] = [{"type": t, "id": text, "label": known[f"{t}:{text}"][1], "matched": "id"}
-                                       for t in types if f"{t}:{text}" in known]
-        if f"phone:{text}" in known:
-            around = self._network_edges(f"phone:{text}", 50)
-            for e in around.edges:
-                if e.type == "HAS_PHONE":
-                    owner_type, _, owner_id = e.source.partition(":")
-                    found.append({"type": owner_type, "id": owner_id, "label": around.neighbours[e.source][1],
-                                  "matched": "phone"})
-            found.append({"type": "phone", "id": text, "label": text, "matched": "id"})
         terms: list[dict[str, Any]] = []
         for probe in dict.fromkeys([text.upper(), text]):
             terms += self._run(
@@ -374,14 +362,10 @@ class Neo4jStore(GraphStore):
                 "n.prescriber_id AS id, n.name AS label, 'name' AS matched, n.name AS term } "
                 "RETURN type, id, label, CASE WHEN term = $q THEN matched ELSE 'name_prefix' END AS matched "
                 "ORDER BY term <> $q, term, type, id LIMIT $limit", q=probe, limit=limit)
-        found += terms
-        found += [{"type": "institution", "id": r["id"], "label": r["label"], "matched": "name_part"} for r in self._run(
+        return terms + [{"type": "institution", "id": r["id"], "label": r["label"], "matched": "name_part"}
+                        for r in self._run(
             "MATCH (n:Institution) WHERE n.name CONTAINS $q AND NOT n.name STARTS WITH $q "
             "RETURN n.institution_id AS id, n.name AS label ORDER BY id LIMIT $limit", q=text, limit=limit)]
-        unique: dict[tuple[str, str], dict[str, Any]] = {}
-        for hit in found:
-            unique.setdefault((hit["type"], hit["id"]), dict(hit))
-        return list(unique.values())[:limit]
 
     def _network_edges(self, key: str, limit: int) -> Neighbourhood:
         self._prepare_reads()
