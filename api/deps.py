@@ -29,6 +29,7 @@ __all__ = ["Services", "ServicesDep", "StoreDep", "BookDep", "PrincipalDep", "Ma
 
 _KEY_CACHE_S = 10.0
 """How long a checked key is trusted before the store is asked again (a revoked key stops within this)."""
+_KEY_CACHE_MAX = 10_000
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Services:
         admin = self.settings.admin_key.get_secret_value() if self.settings.admin_key else None
         found = principal_for(self.store, key, admin_key=admin)
         with self._keys_lock:
+            if len(self._keys) >= _KEY_CACHE_MAX:  # random keys sent at the API must not grow it forever
+                self._keys.clear()
             self._keys[hashed] = (now, found)
         return found
 
