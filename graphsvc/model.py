@@ -35,7 +35,8 @@ __all__ = [
 class Column:
     """One input column and how ingest normalises and validates it.
 
-    ``kind`` is one of: ``id``, ``text``, ``address``, ``phone``, ``id_number``, ``date``,
+    ``kind`` is one of: ``id``, ``text``, ``address``, ``phone``, ``id_number``, ``account``
+    (a bank account: digits written in groups are stored as digits only), ``date``,
     ``datetime``, ``amount``, ``enum``, ``list``.
     ``ref`` names the entity tables a non-empty value must exist in (when those tables hold
     data), e.g. ``("persons",)``.
@@ -55,7 +56,14 @@ class EntityTable:
     key: str
     columns: tuple[Column, ...]
     derived: tuple[tuple[str, str], ...] = field(default=())
-    """Columns ingest adds, as (name, SQL type): not in the input, computed from it."""
+    """Columns ingest adds, as (name, SQL type): not in the input, computed from it.
+
+    ``id_number_valid``: the ID number's length, birth date and check digit are right.
+    ``address_key``: the address resolved to one key per household (``ingest.resolve``); the
+    raw ``address`` is kept as written. ``person_key``: the smallest person_id among the
+    records sharing a valid ID number (one person with two 参保人编号), else its own id;
+    recomputed over the whole table at the end of each ingest. ``agent_type``: which table
+    a settlement's ``agent_id`` names."""
 
     @property
     def column_names(self) -> list[str]:
@@ -96,6 +104,7 @@ ENTITY_TABLES: dict[str, EntityTable] = {
                 Column("phone", "phone"),
                 Column("region_code", "id"),
             ),
+            derived=(("address_key", "VARCHAR"),),
         ),
         EntityTable(
             "prescribers",
@@ -120,7 +129,7 @@ ENTITY_TABLES: dict[str, EntityTable] = {
                 Column("id_number", "id_number"),
                 Column("source", "text"),
             ),
-            derived=(("id_number_valid", "BOOLEAN"),),
+            derived=(("id_number_valid", "BOOLEAN"), ("address_key", "VARCHAR")),
         ),
         EntityTable(
             "persons",
@@ -138,7 +147,7 @@ ENTITY_TABLES: dict[str, EntityTable] = {
                 Column("insurance_type", "enum", values=("employee", "resident")),
                 Column("death_date", "date"),
             ),
-            derived=(("id_number_valid", "BOOLEAN"),),
+            derived=(("id_number_valid", "BOOLEAN"), ("address_key", "VARCHAR"), ("person_key", "VARCHAR")),
         ),
         EntityTable(
             "cards",
@@ -171,7 +180,7 @@ ENTITY_TABLES: dict[str, EntityTable] = {
                 Column("items", "list"),
                 Column("contact_phone", "phone"),
                 Column("agent_id", "id", ref=("intermediaries", "persons")),
-                Column("payee_account", "id"),
+                Column("payee_account", "account"),
                 Column("device_id", "id"),
                 Column("operator_id", "id"),
                 Column("trace_codes", "list"),

@@ -305,6 +305,10 @@ def ingest_folder(
             reports.append(_ingest_file(store, ENTITY_TABLES[table_name], path, rejects, progress))
     finally:
         rejects.close()
+    if any(r.table == "persons" and r.loaded for r in reports):
+        # One person may have two records (two 参保人编号, one ID number), the second in a later
+        # batch or run: person_key is settled over the whole table, once per ingest.
+        store.refresh_person_keys()
     rejects_path = rejects.path if rejects.used else None
     for r in reports:
         store.record_ingest(

@@ -1,11 +1,17 @@
 """Normalise and validate one batch of raw rows, vectorised in an in-memory DuckDB.
 
 What real exports get wrong and is repaired here: full-width digits, letters and spaces
-(NFKC), phones written as ``+86 138-0013-8000`` or ``0086...``, trailing spaces in ids,
+(NFKC), phones written as ``+86 138-0013-8000`` or ``0086...``, bank accounts written in
+groups (``6222 0000 0000 0017``, stored as digits only), ID numbers with a lower-case x or
+spaces (stored upper-cased, without spaces), trailing spaces in ids,
 ``1,234.50元`` amounts, ``2024/03/05`` dates, Chinese enum values (住院, 男, 城乡居民).
 What breaks the contract becomes a reason, and the row a reject: a missing required field,
 an unparseable time, date, amount or phone, an enum value outside the list, a discharge
 before the admission, a key repeated in the file with other content.
+
+Addresses are stored as written (spaces removed) beside ``address_key``, their household key
+(``ingest.resolve.canonical_address``); persons get ``person_key`` = their own id here, which
+the end of the ingest recomputes over the whole table (``GraphStore.refresh_person_keys``).
 
 ID numbers are checked (length, birth date, GB 11643 check digit) but never rejected:
 an invalid one is kept and flagged ``id_number_valid = false``, because a wrong ID number on
@@ -21,6 +27,7 @@ import pyarrow.compute as pc
 from graphsvc.model import Column, EntityTable
 from graphsvc.store.base import LINE, ROW_HASH
 from ingest.aliases import VALUE_ALIASES
+from ingest.resolve import account_sql, address_keys
 
 __all__ = ["BatchValidator", "validation_sql", "STATUS", "REASON"]
 
@@ -70,6 +77,8 @@ def _cleaned(col: Column) -> str:
             f"WHEN len({digits}) = 15 AND {digits} LIKE '00861%' THEN substr({digits}, 5) ELSE {digits} END"
         )
         return f"nullif({national}, '')"
+    if col.kind == "account":
+        return account_sql(raw)
     return f"nullif({raw}, '')"
 
 
@@ -226,7 +235,7 @@ class BatchValidator:
         )
         self._con.register("batch", normalised)
         try:
-            checked = self._con.sql(self._sql).to_arrow_table()
+            checked = self._resolved(self._con.sql(self._sql).to_arrow_table())
         finally:
             self._con.unregister("batch")
         self._con.register("checked", checked)
@@ -238,6 +247,15 @@ class BatchValidator:
             self._con.unregister("checked")
         good = pc.equal(checked.column(REASON), "")
         return checked.append_column(STATUS, pc.if_else(good, "ok", "reject"))
+
+    def _resolved(self, checked: pa.Table) -> pa.Table:
+        """Derived keys: ``address_key`` of each address, ``person_key`` (the row's own id for now)."""
+        derived = dict(self.table.derived)
+        if "address_key" in derived:
+            checked = checked.append_column("address_key", address_keys(checked.column("address")))
+        if "person_key" in derived:
+            checked = checked.append_column("person_key", checked.column(self.table.key))
+        return checked
 
     def close(self) -> None:
         self._con.close()

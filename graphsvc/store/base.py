@@ -20,7 +20,7 @@ from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, Enti
 from graphsvc.network import ENTITY_TYPES, Neighbourhood, node_key, split_key
 
 __all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "DetectionRun", "ROW_HASH", "LINE", "match_ring_ids",
-           "CLAIM_COLUMN_OF", "RING_CLAIM_COLUMNS"]
+           "CLAIM_COLUMN_OF", "RING_CLAIM_COLUMNS", "SHOWN_DERIVED"]
 
 ROW_HASH = "_row_hash"
 """A 64-bit hash of a row's normalised content: same key + same hash means the row is already loaded."""
@@ -107,6 +107,9 @@ CLAIM_COLUMN_OF: dict[str, str] = {
 }
 """The settlements column naming a node of each type: what "its claims" means for that type."""
 
+SHOWN_DERIVED: tuple[str, ...] = ("address_key", "person_key")
+"""Derived columns an entity's profile shows beside the model's (the raw address beside its key)."""
+
 RING_CLAIM_COLUMNS: tuple[str, ...] = (
     "settlement_id", "kind", "person_id", "card_id", "institution_id", "prescriber_id", "agent_id", "contact_phone",
     "device_id", "start_time", "end_time", "total_amount", "fund_amount")
@@ -190,7 +193,17 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _entity_row(self, table: EntityTable, key: str) -> dict[str, Any] | None:
-        """One stored row of an entity table by key, the model's columns only."""
+        """One stored row of an entity table by key: the model's columns and those of
+        ``SHOWN_DERIVED`` the table has."""
+
+    @abstractmethod
+    def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
+        """Set a derived ``column`` of stored rows: ``rows`` has (key column, ``value``)."""
+
+    @abstractmethod
+    def _same_person(self, person_ids: list[str]) -> dict[str, list[str]]:
+        """For each stored person among ``person_ids``: the ids of every record with its
+        ``person_key`` (itself included), sorted."""
 
     @abstractmethod
     def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
@@ -291,6 +304,29 @@ class GraphStore(ABC):
         return self._row_count(ENTITY_TABLES[table_name]) > 0
 
     @final
+    def refresh_person_keys(self) -> int:
+        """Recompute ``person_key`` over all stored persons; returns how many records changed.
+
+        Run at the end of each ingest: a later batch or run can bring a second record
+        (another 参保人编号) of a person already stored.
+        """
+        from ingest.resolve import PERSON_KEY_SQL
+
+        table = ENTITY_TABLES["persons"]
+        persons = self._scan(table).select(["person_id", "id_number", "id_number_valid", "person_key"])
+        con = duckdb.connect(config={"threads": 2})
+        try:
+            con.register("_persons", persons)
+            changed = con.sql(
+                f"SELECT r.person_id, r.person_key AS value FROM ({PERSON_KEY_SQL.format(persons='SELECT * FROM _persons')}) r "
+                "JOIN _persons p USING (person_id) WHERE p.person_key IS DISTINCT FROM r.person_key").to_arrow_table()
+        finally:
+            con.close()
+        if changed.num_rows:
+            self._set_column(table, "person_key", changed)
+        return changed.num_rows
+
+    @final
     def record_ingest(self, record: IngestFileRecord) -> None:
         self._write_ingest_record(record)
 
@@ -370,7 +406,10 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         """
         table = ENTITY_TYPES.get(node_type)
         if table is not None:
-            return self._entity_row(ENTITY_TABLES[table], node_id)
+            row = self._entity_row(ENTITY_TABLES[table], node_id)
+            if row is not None and node_type == "person":
+                row["person_ids"] = self._same_person([node_id]).get(node_id, [node_id])
+            return row
         return {"value": node_id} if self._network_nodes([node_key(node_type, node_id)]) else None
 
     @final
@@ -398,8 +437,19 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
                        "label": around.neighbours[e.source][1], "matched": "phone"}
                       for e in around.edges if e.type == "HAS_PHONE"]
             found.append({"type": "phone", "id": text, "label": text, "matched": "id"})
+        found += self._search(text, limit)
+        # A person with two records (two 参保人编号 under one ID number) is found by either id:
+        # the other records follow the hit.
+        persons = [hit["id"] for hit in found if hit["type"] == "person"]
+        records = self._same_person(persons) if persons else {}
+        with_records = []
+        for hit in found:
+            with_records.append(hit)
+            if hit["type"] == "person":
+                with_records += [{"type": "person", "id": other, "label": hit["label"], "matched": "same_person"}
+                                 for other in records.get(hit["id"], []) if other != hit["id"]]
         unique: dict[tuple[str, str], dict[str, Any]] = {}
-        for hit in found + self._search(text, limit):
+        for hit in with_records:
             unique.setdefault((hit["type"], hit["id"]), hit)
         return list(unique.values())[:limit]
 

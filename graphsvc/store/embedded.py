@@ -23,7 +23,8 @@ import pyarrow as pa
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Neighbourhood
 from graphsvc.store.adjacency import AdjacencyIndex
-from graphsvc.store.base import RING_CLAIM_COLUMNS, ROW_HASH, DetectionRun, GraphStore, IngestFileRecord
+from graphsvc.store.base import (RING_CLAIM_COLUMNS, ROW_HASH, SHOWN_DERIVED, DetectionRun, GraphStore,
+                                  IngestFileRecord)
 
 __all__ = ["EmbeddedStore", "SQL_TYPES"]
 
@@ -33,6 +34,7 @@ SQL_TYPES = {
     "address": "VARCHAR",
     "phone": "VARCHAR",
     "id_number": "VARCHAR",
+    "account": "VARCHAR",
     "enum": "VARCHAR",
     "date": "DATE",
     "datetime": "TIMESTAMP",
@@ -105,6 +107,10 @@ class EmbeddedStore(GraphStore):
             cols += [f"{_q(name)} {sql_type}" for name, sql_type in t.derived]
             cols.append(f"{ROW_HASH} UBIGINT NOT NULL")
             self._db.execute(f"CREATE TABLE IF NOT EXISTS {t.name} ({', '.join(cols)})")
+            # A store made before a derived column existed gets it (NULL: resolution computes
+            # what is missing, graphsvc.resolution).
+            for name, sql_type in t.derived:
+                self._db.execute(f"ALTER TABLE {t.name} ADD COLUMN IF NOT EXISTS {_q(name)} {sql_type}")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS ingest_log (run_id VARCHAR, folder VARCHAR, file VARCHAR, "
             "table_name VARCHAR, rows_read BIGINT, loaded BIGINT, unchanged BIGINT, rejected BIGINT, "
@@ -274,9 +280,26 @@ class EmbeddedStore(GraphStore):
                            "ORDER BY start_time, settlement_id", [ring_id])
 
     def _entity_row(self, table: EntityTable, key: str) -> dict[str, Any] | None:
-        rows = self._dicts(f"SELECT {', '.join(map(_q, table.column_names))} FROM {table.name} "
+        shown = table.column_names + [name for name, _ in table.derived if name in SHOWN_DERIVED]
+        rows = self._dicts(f"SELECT {', '.join(map(_q, shown))} FROM {table.name} "
                            f"WHERE {_q(table.key)} = ?", [key])
         return rows[0] if rows else None
+
+    def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
+        self._db.register("_values", rows)
+        try:
+            key = _q(table.key)
+            self._db.execute(f"UPDATE {table.name} t SET {_q(column)} = v.value FROM _values v "
+                             f"WHERE t.{key} = v.{key}")
+        finally:
+            self._db.unregister("_values")
+
+    def _same_person(self, person_ids: list[str]) -> dict[str, list[str]]:
+        rows = self._db.execute(
+            "SELECT q.person_id, list(o.person_id ORDER BY o.person_id) FROM persons q "
+            "JOIN persons o ON o.person_key = q.person_key WHERE q.person_id IN (SELECT unnest(?)) "
+            "GROUP BY q.person_id", [person_ids]).fetchall()
+        return dict(rows)
 
     def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
         rows = self._db.execute(

@@ -30,7 +30,8 @@ import pyarrow as pa
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Edge, Neighbourhood
 from graphsvc.store.adjacency import NETWORK_EDGES_SQL
-from graphsvc.store.base import RING_CLAIM_COLUMNS, ROW_HASH, DetectionRun, GraphStore, IngestFileRecord
+from graphsvc.store.base import (RING_CLAIM_COLUMNS, ROW_HASH, SHOWN_DERIVED, DetectionRun, GraphStore,
+                                  IngestFileRecord)
 from graphsvc.store.embedded import SQL_TYPES
 
 __all__ = ["Neo4jStore"]
@@ -152,6 +153,7 @@ class Neo4jStore(GraphStore):
             statements.append(f"CREATE INDEX {label.lower()}_name IF NOT EXISTS FOR (n:{label}) ON (n.name)")
         for label in ("Person", "Intermediary"):
             statements.append(f"CREATE INDEX {label.lower()}_id_number IF NOT EXISTS FOR (n:{label}) ON (n.id_number)")
+        statements.append("CREATE INDEX person_person_key IF NOT EXISTS FOR (n:Person) ON (n.person_key)")
         for statement in statements:
             self._run(statement)
 
@@ -327,7 +329,21 @@ class Neo4jStore(GraphStore):
                          key=self._key(table) + key)
         if not rows:
             return None
-        return {c: _native(rows[0]["p"].get(c)) for c in table.column_names}
+        shown = table.column_names + [name for name, _ in table.derived if name in SHOWN_DERIVED]
+        return {c: _native(rows[0]["p"].get(c)) for c in shown}
+
+    def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
+        self._net_checked = float("-inf")
+        records = [{"k": self._key(table) + k, "v": v}
+                   for k, v in zip(rows.column(table.key).to_pylist(), rows.column("value").to_pylist())]
+        self._write_batches(f"UNWIND $rows AS r MATCH (n:Node {{_key: r.k}}) SET n.`{column}` = r.v", records)
+
+    def _same_person(self, person_ids: list[str]) -> dict[str, list[str]]:
+        rows = self._run(
+            "UNWIND $ids AS id MATCH (q:Node {_key: 'person:' + id}) WHERE q.person_key IS NOT NULL "
+            "MATCH (o:Person {person_key: q.person_key}) WHERE o._row_hash IS NOT NULL "
+            "WITH id, o.person_id AS other ORDER BY other RETURN id, collect(other) AS ids", ids=person_ids)
+        return {r["id"]: r["ids"] for r in rows}
 
     def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
         rows = self._run(

@@ -1,0 +1,165 @@
+"""Identifier resolution: one key per household and account, one person per valid ID number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import write_csv
+from graphsvc.detect.finding import in_memory_claims
+from graphsvc.resolution import resolve_entities
+from graphsvc.store import GraphStore
+from ingest.pipeline import ingest_folder
+from ingest.resolve import ADDRESS_COMPLETION_SQL, canonical_account, canonical_address
+
+CLEAN = "湖南省长沙市芙蓉区东湖街道12组35号"
+
+
+@pytest.mark.parametrize("raw", [
+    "长沙市芙蓉区东湖街道12组35号",              # no province
+    "芙蓉区东湖街道12组35号",                    # no province, no city
+    "湖南长沙芙蓉区东湖街道12组35号",            # no 省/市 suffixes
+    "湖南省长沙市芙蓉区东湖街道十二组35号",      # Chinese numerals
+    "湖南省长沙市芙蓉区东湖街道12组三十五号",
+    "湖南省长沙市芙蓉区东湖街道十二组三十五号",
+    "湖南省长沙市芙蓉区东湖街道１２组３５号",    # full-width digits
+    " 湖南省 长沙市芙蓉区　东湖街道 12 组35号 ",  # stray (and ideographic) spaces
+])
+def test_variants_of_one_address_give_one_key(raw):
+    assert canonical_address(raw) == canonical_address(CLEAN) == "430102|东湖街道12组35号"
+
+
+@pytest.mark.parametrize("a, b", [
+    ("湖南省长沙市芙蓉区东湖街道12组35号", "湖南省长沙市芙蓉区东湖街道12组36号"),   # two house numbers
+    ("湖南省长沙市芙蓉区东湖街道12组35号", "湖南省长沙市芙蓉区东湖街道13组35号"),   # two groups
+    ("湖南省长沙市芙蓉区东湖街道十二组35号", "湖南省长沙市芙蓉区东湖街道二十组35号"),
+    ("湖南省长沙市芙蓉区十里铺村3组", "湖南省长沙市芙蓉区五里铺村3组"),            # two villages
+    ("湖南省长沙市芙蓉区十里铺村3组", "湖南省长沙市芙蓉区十里村3组"),
+    ("湖南省长沙市芙蓉区东湖街道12组35号", "湖南省长沙市天心区东湖街道12组35号"),   # two counties
+    ("湖南省长沙市东湖街道12组35号", "湖南省长沙市芙蓉区东湖街道12组35号"),         # county left out: completed later
+])
+def test_look_alike_addresses_do_not_collide(a, b):
+    assert canonical_address(a) != canonical_address(b)
+
+
+def test_a_numeral_not_before_an_address_unit_stays_as_written():
+    assert canonical_address("湖南省长沙市芙蓉区十里铺村三组") == "430102|十里铺村3组"
+    assert canonical_address("湖南省长沙市芙蓉区一号楼二单元三〇一室") == "430102|1号楼2单元301室"
+
+
+def test_blank_and_unresolvable_addresses():
+    assert canonical_address(None) is None
+    assert canonical_address("  ") is None
+    assert canonical_address("建设路 8 号") == "|建设路8号"
+
+
+def _completions(keys: list[str]) -> dict[str, str]:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE k (address_key VARCHAR)")
+    con.executemany("INSERT INTO k VALUES (?)", [[k] for k in keys])
+    return dict(con.execute(ADDRESS_COMPLETION_SQL.format(keys="SELECT address_key FROM k")).fetchall())
+
+
+def test_a_key_without_its_county_is_completed_only_when_one_complete_key_matches():
+    no_county = canonical_address("湖南省长沙市东湖街道12组35号")
+    furong = canonical_address(CLEAN)
+    tianxin = canonical_address("湖南省长沙市天心区东湖街道12组35号")
+    other_city = canonical_address("湖南省株洲市荷塘区东湖街道12组35号")
+    assert _completions([no_county, furong, other_city]) == {no_county: furong}
+    assert _completions([no_county, furong, tianxin]) == {}   # two candidates: left as it is
+    assert _completions([no_county, other_city]) == {}        # none in its city
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("6222 0000 0000 0017", "6222000000000017"),
+    ("6222-0000-0000-0017", "6222000000000017"),
+    ("６２２２ ００００ ００００ ００１７", "6222000000000017"),
+    ("6222000000000017", "6222000000000017"),
+    ("ALIPAY:abc 1", "ALIPAY:abc1"),
+    ("", None),
+])
+def test_accounts(raw, expected):
+    assert canonical_account(raw) == expected
+
+
+def test_resolve_entities_works_on_in_memory_claims_without_derived_keys():
+    con = in_memory_claims(
+        persons=[{"person_id": "P2", "id_number": "11010519491231002X", "address": "芙蓉区东湖街道十二组35号"},
+                 {"person_id": "P1", "id_number": "11010519491231002X"},
+                 {"person_id": "P3", "id_number": "110105194912310021", "address": "长沙市芙蓉区东湖街道12组36号"},
+                 {"person_id": "P4", "id_number": "110105194912310021"},   # an invalid ID number joins no one
+                 {"person_id": "P5"}],
+        cards=[{"card_id": "C2", "person_id": "P2"}],
+        settlements=[{"settlement_id": "S1", "kind": "outpatient", "person_id": "P2", "institution_id": "H1",
+                      "start_time": "2024-03-05 09:00:00", "agent_id": "P2"}])
+    resolve_entities(con)
+    persons = {r[0]: r[1:] for r in con.execute("SELECT person_id, person_ids, address, household FROM persons").fetchall()}
+    assert persons["P1"] == (["P1", "P2"], "芙蓉区东湖街道十二组35号", "430102|东湖街道12组35号")
+    assert persons["P3"][2] == "430102|东湖街道12组36号"
+    assert persons["P4"][0] == ["P4"] and persons["P5"][2] == "P5"
+    assert con.execute("SELECT person_id FROM cards").fetchall() == [("P1",)]
+    assert con.execute("SELECT person_id, agent_id FROM settlements").fetchall() == [("P1", "P1")]
+    resolve_entities(con)  # again: the views are refreshed, not an error
+    assert con.execute("SELECT count(*) FROM persons").fetchall() == [(4,)]
+
+
+PERSON_HEADER = ["person_id", "id_number", "name", "address"]
+VARIANT_PERSONS = [
+    ["P1", "11010519491231002x", "张三", "湖南省长沙市芙蓉区东湖街道十二组35号"],
+    ["P2", "110105194912310011", "张四", "长沙市芙蓉区 东湖街道12组三十五号"],
+    ["P3", "110105194912310021", "张五", "湖南省长沙市芙蓉区东湖街道12组36号"],
+    ["P4", "", "张六", "湖南省长沙市东湖街道１２组35号"],
+]
+SETTLE_HEADER = ["settlement_id", "kind", "person_id", "institution_id", "start_time", "payee_account", "agent_id"]
+
+
+def _folder(root: Path, persons: list[list[str]], settlements: list[list[str]] | None = None) -> Path:
+    write_csv(root / "persons.csv", PERSON_HEADER, persons)
+    if settlements:
+        write_csv(root / "institutions.csv", ["institution_id", "address"], [["H1", "长沙市芙蓉区五一大道1号"]])
+        write_csv(root / "settlements.csv", SETTLE_HEADER, settlements)
+    return root
+
+
+def test_ingest_stores_keys_and_joins_the_records_of_one_person(store: GraphStore, tmp_path):
+    first = _folder(tmp_path / "a", VARIANT_PERSONS, [
+        ["S1", "outpatient", "P1", "H1", "2024-03-05 09:00:00", "6222 0000 0000 0017", ""],
+        ["S2", "outpatient", "P2", "H1", "2024-03-05 09:10:00", "6222-0000-0000-0017", ""]])
+    ingest_folder(store, first, rejects_dir=tmp_path / "rejects", progress=False)
+    persons = {r["person_id"]: r for r in store.rows("persons").to_pylist()}
+    assert persons["P1"]["id_number"] == "11010519491231002X"
+    assert persons["P1"]["address"] == "湖南省长沙市芙蓉区东湖街道十二组35号"   # the raw address stays
+    assert persons["P1"]["address_key"] == persons["P2"]["address_key"] == "430102|东湖街道12组35号"
+    assert persons["P3"]["address_key"] != persons["P1"]["address_key"]
+    assert persons["P4"]["address_key"] == "430100|东湖街道12组35号"            # completed by resolution
+    assert {r["payee_account"] for r in store.rows("settlements").to_pylist()} == {"6222000000000017"}
+    assert {p: r["person_key"] for p, r in persons.items()} == {"P1": "P1", "P2": "P2", "P3": "P3", "P4": "P4"}
+
+    # A later run brings a second record (another 参保人编号) of P1, its ID number spaced out.
+    second = _folder(tmp_path / "b", [["P0", "110105 19491231 002X", "张三", "湖南省长沙市芙蓉区东湖街道12组35号"]])
+    ingest_folder(store, second, rejects_dir=tmp_path / "rejects", progress=False)
+    keys = {r["person_id"]: r["person_key"] for r in store.rows("persons").to_pylist()}
+    assert keys == {"P0": "P0", "P1": "P0", "P2": "P2", "P3": "P3", "P4": "P4"}
+
+    con = store.analysis_connection()
+    resolve_entities(con)
+    resolved = {r[0]: r[1:] for r in con.execute("SELECT person_id, person_ids, household FROM persons").fetchall()}
+    assert resolved["P0"][0] == ["P0", "P1"]
+    assert resolved["P0"][1] == resolved["P2"][1] == resolved["P4"][1] == "430102|东湖街道12组35号"
+    assert con.execute("SELECT person_id FROM settlements ORDER BY settlement_id").fetchall() == [("P0",), ("P2",)]
+
+    # Either id finds the person, and the profile shows both.
+    found = [(h["id"], h["matched"]) for h in store.search("P1") if h["type"] == "person"]
+    assert found == [("P1", "id"), ("P0", "same_person")]
+    entity = store.entity("person", "P1")
+    assert entity["person_ids"] == ["P0", "P1"] and entity["person_key"] == "P0"
+    assert entity["address_key"] == "430102|东湖街道12组35号"
+
+
+def test_reingesting_the_same_folder_adds_nothing(store: GraphStore, tmp_path):
+    folder = _folder(tmp_path / "a", VARIANT_PERSONS)
+    ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
+    again = ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
+    assert again.totals["loaded"] == 0 and again.totals["unchanged"] == len(VARIANT_PERSONS)
