@@ -38,8 +38,12 @@ def entity_profile(store: GraphStore, book: RingBook, node_type: str, node_id: s
                 flags.append({"kind": e["kind"], "detail": _FLAG_KINDS[e["kind"]], "ring_id": ring["id"]})
     nodes = store.network_nodes([key])
     degree = nodes[key][0] if key in nodes else 0
+    shown = masker.entity(node_type, attributes)
+    if masker.active and node_type not in ("institution", "prescriber") and shown.get("address_key"):
+        # the household key spells the address out as much as the raw one does
+        shown["address_key"] = masker.value("address", attributes["address_key"])
     return {"type": node_type, "id": masker.node_id(node_type, node_id),
-            "attributes": masker.entity(node_type, attributes), "claims": store.claim_summary(node_type, node_id),
+            "attributes": shown, "claims": store.claim_summary(node_type, node_id),
             "degree": degree,
             "rings": [{"id": r["id"], "pattern": r["pattern"], "score": r["score"]} for r in rings],
             "flags": flags}
