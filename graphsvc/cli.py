@@ -60,7 +60,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise CliError(f"{out} exists and is not empty; choose a new folder so no old file mixes in")
     started = time.perf_counter()
     try:
-        summary = generate_city(out, persons=args.persons, seed=args.seed, dirt=args.dirt, progress=not args.quiet)
+        summary = generate_city(out, persons=args.persons, seed=args.seed, dirt=args.dirt, progress=not args.quiet,
+                                realism=args.realism)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     print(f"wrote {out}/ in {time.perf_counter() - started:.1f}s: {summary['persons']:,} persons, "
@@ -200,10 +201,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from queries.stats import graph_stats
 
     settings = _settings(args)
-    city = settings.home / "demo-city" / f"seed{args.seed}-{args.persons}"
+    city = settings.home / "demo-city" / (f"seed{args.seed}-{args.persons}" + ("-hard" if args.realism == "hard" else ""))
     if not city.exists():
         print(f"1/4 generating a demo city of {args.persons:,} persons in {city}")
-        summary = generate_city(city, persons=args.persons, seed=args.seed, progress=not args.quiet)
+        summary = generate_city(city, persons=args.persons, seed=args.seed, progress=not args.quiet, realism=args.realism)
         print(f"    {summary['settlements']:,} settlements, {summary['rings']} planted rings; truth: {summary['truth']}")
     else:
         print(f"1/4 reusing the demo city in {city}")
@@ -342,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=7, help="random seed; the same seed gives the same files")
     g.add_argument("--dirt", type=float, default=0.001,
                    help="share of claim rows with real-world dirt; a tenth of them unrepairable (default 0.001)")
+    g.add_argument("--realism", choices=["plain", "hard"], default="plain",
+                   help="hard: shared complicit institutions, rotating gangs, registered agents, care homes, "
+                        "group-rental flats, duplicate persons, messy export spellings (default plain)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     g.set_defaults(func=cmd_generate)
 
@@ -369,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = with_home(sub.add_parser("demo", help="generate a demo city, load it and detect rings"))
     d.add_argument("--persons", type=int, default=20_000, help="size of the demo city (default 20000)")
     d.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    d.add_argument("--realism", choices=["plain", "hard"], default="plain", help="demo city realism (default plain)")
     d.add_argument("--serve", action="store_true", help="then serve the query API (as graphsvc serve)")
     d.add_argument("--host", default="127.0.0.1", help="with --serve: address to listen on (default 127.0.0.1)")
     d.add_argument("--port", type=int, default=8000, help="with --serve: port (default 8000)")

@@ -67,6 +67,13 @@ class City:
     presc_first: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     presc_count: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     village_pharmacies: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), int))
+    # hard realism only (``None``/empty in plain mode)
+    house_group: np.ndarray | None = None
+    """Village group number (组) of each person's house; the address reads ``…村12组35号``."""
+    birth_region: dict[int, int] = field(default_factory=dict)
+    """Person -> region code of birth written in the ID number, when not the pooling region."""
+    surname: dict[int, str] = field(default_factory=dict)
+    """Person -> surname forced on the generated name (unrelated flatmates differ)."""
 
     def __post_init__(self) -> None:
         self.address = np.full(self.n, None, dtype=object)
@@ -107,21 +114,48 @@ class City:
 
     def person_address(self, persons: np.ndarray) -> pa.Array:
         village = text.pick(self.village_names, self.village[persons])
-        house = text.concat(village, pa.array(self.house_no[persons]).cast(pa.string()), "号")
+        if self.house_group is None:
+            house = text.concat(village, pa.array(self.house_no[persons]).cast(pa.string()), "号")
+        else:
+            house = text.concat(village, pa.array(self.house_group[persons]).cast(pa.string()), "组",
+                                pa.array(self.house_no[persons]).cast(pa.string()), "号")
         override = self.address[persons]
         return pa.array(np.where(override == None, np.array(house.to_pylist(), dtype=object), override), pa.string())  # noqa: E711
 
 
-def build_city(rng: np.random.Generator, n: int) -> City:
+_NAME_EXTRA = ["", "上", "下", "前", "后", "新", "老", "大", "小", "中", "东", "西", "南", "北", "高", "长", "青", "红", "玉", "金"]
+
+
+def _hard_village_name(v: int) -> str:
+    """A village name without digits, unique within the city even with the county left out.
+
+    The tuple (town, 乡/镇, extras, word) is distinct for every ``v`` below 18*2*14*20**2, and
+    the parts have fixed lengths, so distinct tuples give distinct names.
+    """
+    word, rest = VILLAGE_WORDS[v % len(VILLAGE_WORDS)], v // len(VILLAGE_WORDS)
+    town, rest = TOWNS[rest % len(TOWNS)], rest // len(TOWNS)
+    xz, rest = "乡镇"[rest % 2], rest // 2
+    extra = _NAME_EXTRA[rest % len(_NAME_EXTRA)] + ("" if rest < len(_NAME_EXTRA) else _NAME_EXTRA[rest // len(_NAME_EXTRA)] + "湾")
+    return f"{town}{xz}{extra}{word}村"
+
+
+def build_city(rng: np.random.Generator, n: int, *, hard_rng: np.random.Generator | None = None) -> City:
+    """The population and institutions; ``hard_rng`` (hard realism) adds village groups to addresses.
+
+    Plain mode draws exactly what it always drew, so its files stay byte-for-byte the same.
+    """
     counties = max(2, min(len(COUNTIES), n // 60_000 + 2))
     region_codes = np.array([430102 + 10 * i for i in range(counties)])
     villages = max(4 * counties, n // 450)
     village_region = rng.integers(0, counties, villages)
-    village_names = [
-        f"湖南省长沙市{COUNTIES[village_region[v]]}{TOWNS[v % len(TOWNS)]}{'乡镇'[v % 2]}"
-        f"{VILLAGE_WORDS[(v // len(TOWNS)) % len(VILLAGE_WORDS)]}{v}村"
-        for v in range(villages)
-    ]
+    if hard_rng is None:
+        village_names = [
+            f"湖南省长沙市{COUNTIES[village_region[v]]}{TOWNS[v % len(TOWNS)]}{'乡镇'[v % 2]}"
+            f"{VILLAGE_WORDS[(v // len(TOWNS)) % len(VILLAGE_WORDS)]}{v}村"
+            for v in range(villages)
+        ]
+    else:
+        village_names = [f"湖南省长沙市{COUNTIES[village_region[v]]}{_hard_village_name(v)}" for v in range(villages)]
 
     sizes = rng.choice([1, 2, 3, 4, 5], size=n // 2 + 10, p=[0.17, 0.3, 0.25, 0.18, 0.10])
     sizes = sizes[: np.searchsorted(np.cumsum(sizes), n) + 1]
@@ -159,6 +193,8 @@ def build_city(rng: np.random.Generator, n: int) -> City:
     city = City(rng, n, region_codes, village_region, village_names, region, village, household, house_no, head,
                 age, birth_day, male, phone, device, death_minute, employee)
     _add_institutions(city, counties, villages)
+    if hard_rng is not None:
+        city.house_group = hard_rng.integers(1, 16, int(household[-1]) + 1)[household]
     return city
 
 

@@ -73,9 +73,14 @@ def _any_drugs(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _waves(rng: np.random.Generator, members: np.ndarray, waves: int, *, share: tuple[float, float],
-           stay_days: tuple[int, int], spread_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Admissions of ``members`` in ``waves`` bunches: who, admitted, discharged (minutes)."""
-    wave_days = np.sort(rng.choice(np.arange(10, text.PERIOD_DAYS - 30), waves, replace=False))
+           stay_days: tuple[int, int], spread_days: int,
+           wave_days: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Admissions of ``members`` in ``waves`` bunches: who, admitted, discharged (minutes).
+
+    ``wave_days`` fixes the waves' first days (hard mode: brokers sharing a hospital's weeks).
+    """
+    if wave_days is None:
+        wave_days = np.sort(rng.choice(np.arange(10, text.PERIOD_DAYS - 30), waves, replace=False))
     who, start = [], []
     for day in wave_days:
         k = max(2, int(round(len(members) * rng.uniform(*share))))
@@ -166,16 +171,21 @@ def plant_groups(city: City, *, rings_per_pattern: int) -> Planted:
 # ---- planted schemes ------------------------------------------------------------------------
 
 
-def _black_intermediary(city: City, planted: Planted, region: int) -> None:
-    """黑中介: a broker recruits elderly villagers for fake stays at one or two private hospitals."""
+def _black_intermediary(city: City, planted: Planted, region: int, *, size: tuple[int, int] = (8, 31),
+                        hospitals: np.ndarray | None = None, wave_days: np.ndarray | None = None) -> None:
+    """黑中介: a broker recruits elderly villagers for fake stays at one or two private hospitals.
+
+    Hard mode passes a complicit hospital shared with other brokers and their common wave days.
+    """
     rng = city.rng
-    k = int(rng.integers(8, 31))
+    k = int(rng.integers(*size))
     villages = rng.choice(np.flatnonzero(city.village_region == region), int(rng.integers(1, 4)), replace=False)
     try:
         recruits = city.free(city.age >= 60, k, villages=villages)
     except ValueError:
         recruits = city.free((city.age >= 60) & (city.region == region), k)
-    hospitals = rng.choice(city.institutions_of("hospital", region=region, private=True), int(rng.integers(1, 3)), replace=False)
+    if hospitals is None:
+        hospitals = rng.choice(city.institutions_of("hospital", region=region, private=True), int(rng.integers(1, 3)), replace=False)
     broker = len(planted.intermediaries) + 1
     broker_id = f"I{broker:05d}"
     broker_phone = 15_900_000_000 + broker * 17
@@ -183,8 +193,8 @@ def _black_intermediary(city: City, planted: Planted, region: int) -> None:
     planted.intermediaries.append({"intermediary_id": broker_id, "name": text.names(rng, 1)[0].as_py(),
                                    "phone": str(broker_phone), "address": city.village_names[villages[0]],
                                    "source": rng.choice(["举报线索", "经办人字段"])})
-    waves = int(rng.integers(3, 7))
-    who, start, end = _waves(rng, recruits, waves, share=(0.6, 1.0), stay_days=(5, 13), spread_days=2)
+    waves = int(rng.integers(3, 7)) if wave_days is None else len(wave_days)
+    who, start, end = _waves(rng, recruits, waves, share=(0.6, 1.0), stay_days=(5, 13), spread_days=2, wave_days=wave_days)
     n = len(who)
     via_broker = rng.random(n) < rng.uniform(0.5, 1.0)
     paid_to_broker = rng.random(n) < rng.uniform(0.3, 0.8)
@@ -200,11 +210,12 @@ def _black_intermediary(city: City, planted: Planted, region: int) -> None:
                  {"broker_phone": str(broker_phone), "waves": waves, "admissions": n})
 
 
-def _professional_gang(city: City, planted: Planted, region: int) -> None:
+def _professional_gang(city: City, planted: Planted, region: int, *, hospital: int | None = None) -> None:
     """结队住院: the same group admitted together to one hospital again and again."""
     rng = city.rng
     gang = city.free((city.age >= 25) & (city.age < 70), int(rng.integers(5, 13)))
-    hospital = rng.choice(city.institutions_of("hospital", region=region))
+    if hospital is None:
+        hospital = rng.choice(city.institutions_of("hospital", region=region))
     waves = int(rng.integers(4, 9))
     who, start, end = _waves(rng, gang, waves, share=(0.7, 1.0), stay_days=(3, 8), spread_days=1)
     leader_phone = city.phone[gang[0]]
@@ -217,12 +228,13 @@ def _professional_gang(city: City, planted: Planted, region: int) -> None:
                  {"waves": waves, "admissions": len(who)})
 
 
-def _card_collector(city: City, planted: Planted, region: int) -> None:
+def _card_collector(city: City, planted: Planted, region: int, *, pharmacy: int | None = None) -> None:
     """卡贩子: one collector swipes many others' e-vouchers at a complicit pharmacy in bursts."""
     rng = city.rng
     collector = city.free((city.age >= 25) & (city.age < 60), 1)
     holders = city.free(city.age >= 40, int(rng.integers(20, 61)))
-    pharmacy = rng.choice(city.institutions_of("pharmacy", region=region))
+    if pharmacy is None:
+        pharmacy = rng.choice(city.institutions_of("pharmacy", region=region))
     devices = city.n + planted.next_device + np.arange(int(rng.integers(1, 4)))
     planted.next_device += len(devices)
     cards = [f"K{collector[0]:07d}{j:03d}" for j in range(len(holders))]
@@ -252,13 +264,14 @@ def _card_collector(city: City, planted: Planted, region: int) -> None:
                  {"collector": f"P{collector[0]:07d}", "bursts": bursts, "cards": len(cards)})
 
 
-def _prescriber_collusion(city: City, planted: Planted, region: int) -> None:
+def _prescriber_collusion(city: City, planted: Planted, region: int, *, pharmacy: int | None = None) -> None:
     """处方与药店勾结: a prescriber's scripts flow to one pharmacy for people he never saw."""
     rng = city.rng
     clinics = [i for i in city.institutions_of("clinic", region=region) if city.presc_count[i] > 0]
     clinic = int(rng.choice(clinics))
     prescriber = int(city.presc_first[clinic] + rng.integers(0, city.presc_count[clinic]))
-    pharmacy = rng.choice(city.institutions_of("pharmacy", region=region))
+    if pharmacy is None:
+        pharmacy = rng.choice(city.institutions_of("pharmacy", region=region))
     persons = city.free(city.age >= 30, int(rng.integers(15, 41)))
     who = np.repeat(persons, rng.integers(2, 7, len(persons)))
     start = rng.integers(0, text.PERIOD_DAYS - 1, len(who)) * DAY + rng.integers(9 * 60, 20 * 60, len(who))

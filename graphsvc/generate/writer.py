@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -76,10 +77,12 @@ class ContractWriter:
     Repairable dirt (full-width digits, ``+86`` phones, trailing spaces) must load as if clean;
     a tenth as many rows are broken beyond repair (an impossible date, a missing person) and
     must be rejected. ``broken`` counts those, so tests know the expected rejects.
+    ``variants`` (hard realism, ``hard.Variants``) respells a share of clean cells afterwards.
     """
 
-    def __init__(self, folder: Path, rng: np.random.Generator, dirt: float) -> None:
+    def __init__(self, folder: Path, rng: np.random.Generator, dirt: float, variants: Any = None) -> None:
         self.folder = folder
+        self.variants = variants
         self.rng = rng
         self.dirt = dirt
         self.broken = 0
@@ -88,12 +91,17 @@ class ContractWriter:
         folder.mkdir(parents=True, exist_ok=True)
 
     def write_table(self, name: str, columns: dict[str, pa.Array]) -> None:
+        if self.variants is not None:
+            columns = self.variants.apply(name, columns)
         pa_csv.write_csv(self._table(name, columns), self.folder / f"{name}.csv")
 
     def write_settlements(self, columns: dict[str, pa.Array], *, dirty: bool) -> None:
         table = self._table("settlements", columns)
         if dirty and self.dirt > 0:
             table = self._soil(table)
+        if self.variants is not None:
+            columns = self.variants.apply("settlements", {c: table.column(c) for c in table.column_names})
+            table = pa.table(columns)
         if self._settlements is None:
             self._settlements = pa_csv.CSVWriter(self.folder / "settlements.csv", table.schema)
         self._settlements.write_table(table)
