@@ -25,10 +25,12 @@ from graphsvc.detect.config import DetectionConfig
 from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
 from graphsvc.detect.prescriber_collusion import prescriber_collusion_findings
 from graphsvc.detect.rings import Ring, assemble_rings
+from graphsvc.detect.shared_address import shared_address_findings
 from graphsvc.detect.shared_card import shared_card_findings
 from graphsvc.detect.shared_identifier import shared_identifier_findings
 from graphsvc.detect.suspicion_graph import leiden_communities, suspicion_graph
 from graphsvc.detect.trace_code_resale import trace_code_resale_findings
+from graphsvc.resolution import resolve_entities
 
 __all__ = ["DetectionConfig", "DetectionResult", "Finding", "Ring", "detect_rings", "detect_rings_in",
            "detect_and_save", "DETECTORS"]
@@ -37,6 +39,7 @@ DETECTORS: dict[str, Callable[[duckdb.DuckDBPyConnection, DetectionConfig], list
     "shared_card": lambda con, c: shared_card_findings(con, c.shared_card),
     "shared_identifier": lambda con, c: shared_identifier_findings(con, c.shared_identifier),
     "co_admission_lockstep": lambda con, c: lockstep_findings(con, c.lockstep),
+    "shared_address": lambda con, c: shared_address_findings(con, c.shared_address),
     "card_burst": lambda con, c: card_burst_findings(con, c.card_burst),
     "prescriber_collusion": lambda con, c: prescriber_collusion_findings(con, c.prescriber_collusion),
     "care_home_waves": lambda con, c: care_home_wave_findings(con, c.care_home_waves),
@@ -48,6 +51,8 @@ DETECTORS: dict[str, Callable[[duckdb.DuckDBPyConnection, DetectionConfig], list
 class DetectionResult:
     rings: list[Ring]
     findings: list[Finding]
+    explained: list[Finding] = field(default_factory=list)
+    """Look-alikes judged normal by their base rates, each with its reason; they join no ring."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time per stage (each detector, graph, leiden, rings)."""
     graph: dict[str, int] = field(default_factory=dict)
@@ -60,8 +65,13 @@ class DetectionResult:
         patterns: dict[str, int] = {}
         for r in self.rings:
             patterns[r.pattern] = patterns.get(r.pattern, 0) + 1
-        return {"rings": len(self.rings), "patterns": patterns, "findings": kinds, "graph": self.graph,
-                "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
+        explained: dict[str, int] = {}
+        for f in self.explained:
+            explained[f.kind] = explained.get(f.kind, 0) + 1
+        return {"rings": len(self.rings), "patterns": patterns, "findings": kinds, "explained": explained,
+                "explained_examples": [{"kind": f.kind, "reason": f.explained, "entities": f.evidence()["entities"][:12]}
+                                       for f in self.explained[:50]],
+                "graph": self.graph, "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
 
 
 Stage = Callable[[str, int, int], None]
@@ -117,6 +127,9 @@ def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | No
     """
     config = config or DetectionConfig()
     seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    resolve_entities(con)  # persons, households and accounts as resolved entities, whatever the export wrote
+    seconds["resolve_entities"] = time.perf_counter() - started
     findings: list[Finding] = []
     stages = tqdm(DETECTORS.items(), desc="detect", unit="detector", disable=not progress)
     for done, (name, detector) in enumerate(stages):
@@ -126,6 +139,8 @@ def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | No
         started = time.perf_counter()
         findings += detector(con, config)
         seconds[name] = time.perf_counter() - started
+    explained = [f for f in findings if f.explained]
+    findings = [f for f in findings if not f.explained]
     if on_stage:
         on_stage("communities", len(DETECTORS), len(DETECTORS) + 1)
     started = time.perf_counter()
@@ -138,18 +153,20 @@ def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | No
     started = time.perf_counter()
     rings = assemble_rings(graph, communities, findings, _claim_facts(con, findings), config.ring)
     seconds["rings"] = time.perf_counter() - started
-    return DetectionResult(rings, findings, seconds,
+    return DetectionResult(rings, findings, explained, seconds,
                            {"vertices": graph.vcount(), "edges": graph.ecount(), "communities": len(communities)})
 
 
-def _claim_facts(con: duckdb.DuckDBPyConnection, findings: list[Finding]) -> dict[str, tuple[float, Any, Any, str | None]]:
+def _claim_facts(con: duckdb.DuckDBPyConnection,
+                 findings: list[Finding]) -> dict[str, tuple[float, Any, Any, str | None, str]]:
     ids = sorted({s for f in findings for s in f.settlements})
     if not ids:
         return {}
     temp_table(con, "d_ring_claims", {"settlement_id": ids})
     rows = fetch_dicts(con, """
         SELECT s.settlement_id, coalesce(s.fund_amount, 0) AS fund, s.start_time::DATE AS first_day,
-               coalesce(s.end_time, s.start_time)::DATE AS last_day, i.region_code
+               coalesce(s.end_time, s.start_time)::DATE AS last_day, i.region_code, s.person_id
         FROM settlements s SEMI JOIN d_ring_claims USING (settlement_id)
         LEFT JOIN institutions i ON i.institution_id = s.institution_id""")
-    return {r["settlement_id"]: (float(r["fund"]), r["first_day"], r["last_day"], r["region_code"]) for r in rows}
+    return {r["settlement_id"]: (float(r["fund"]), r["first_day"], r["last_day"], r["region_code"], r["person_id"])
+            for r in rows}

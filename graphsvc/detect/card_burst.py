@@ -12,7 +12,6 @@ holders, the devices and operators used, the share of key drugs, and the fund am
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import duckdb
 
 from graphsvc.detect.config import CardBurstConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, linked_groups, temp_table
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, linked_groups, poisson_threshold, temp_table
 
 __all__ = ["card_burst_findings", "burst_threshold"]
 
@@ -125,13 +124,7 @@ def burst_threshold(expected: float, config: CardBurstConfig) -> int:
     >>> burst_threshold(0.5, CardBurstConfig()), burst_threshold(3.0, CardBurstConfig())
     (8, 17)
     """
-    term = math.exp(-expected)
-    below, n = term, 0
-    while 1.0 - below >= config.p_value:
-        n += 1
-        term *= expected / n
-        below += term
-    return max(n + 1, config.min_cards)
+    return poisson_threshold(expected, config.p_value, config.min_cards)
 
 
 def _expected_swipes(traffic: dict[str, Any], config: CardBurstConfig) -> float:

@@ -1,21 +1,31 @@
 """Care-home collusion (与养老机构勾结): a home's residents admitted in waves to one hospital.
 
 Residents of a nursing home are the persons registered at its address or with its phone
-(the caregiver's). Old residents fall ill and go to hospital, one at a time; a home that
-sends a bunch of them to the same hospital within days, wave after wave, is selling its
-residents' stays.
+(the caregiver's). Old residents fall ill and go to hospital; a home that sends a bunch of
+them to the same hospital within days, wave after wave, is selling its residents' stays.
 
-Reports the home, the hospital, each wave's date and size, the residents, admissions and
-fund amounts.
+A big home whose residents are admitted to the nearby hospital several times a year sees
+two or three of them go in the same week by chance. Each home and hospital is judged by
+its own base rate: its residents' admissions there in an ordinary fortnight (the median
+over the period, which a few waves do not move) give the admissions chance brings in a
+wave window (Poisson), and only a wave larger than chance brings with probability below
+``p_value`` counts. A home whose co-admissions are all within chance is explained, with
+that reason, and joins no ring.
+
+Reports the home, the hospital, each wave's date and size, the residents, admissions, fund
+amounts and the base rate.
 """
 
 from __future__ import annotations
+
+import statistics
+from datetime import date
 
 import duckdb
 
 from graphsvc.detect.co_admission import waves_of
 from graphsvc.detect.config import CareHomeWavesConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_threshold
 
 __all__ = ["care_home_wave_findings"]
 
@@ -49,9 +59,9 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
     """
     config = config or CareHomeWavesConfig()
     rows = fetch_dicts(con, """
-        WITH homes AS (SELECT institution_id, address, phone FROM institutions WHERE kind = 'nursing_home'),
+        WITH homes AS (SELECT institution_id, address_key, phone FROM institutions WHERE kind = 'nursing_home'),
         residents AS (
-            SELECT h.institution_id AS home, p.person_id FROM homes h JOIN persons p ON p.address = h.address
+            SELECT h.institution_id AS home, p.person_id FROM homes h JOIN persons p ON p.household = h.address_key
             UNION
             SELECT h.institution_id, p.person_id FROM homes h JOIN persons p ON p.phone = h.phone)
         SELECT r.home, s.institution_id AS hospital, s.person_id, s.start_time::DATE AS day, s.settlement_id,
@@ -59,24 +69,50 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
         FROM settlements s JOIN residents r ON r.person_id = s.person_id
         WHERE s.kind = 'inpatient' AND s.institution_id <> r.home
         ORDER BY r.home, hospital, day, s.person_id""")
+    if not rows:
+        return []
+    first_day, last_day = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchone()
+    period_days = (last_day - first_day).days + 1
     findings = []
     for (home, hospital), admissions in group_rows(rows, lambda r: (r["home"], r["hospital"])).items():
-        waves = [w for w in waves_of(admissions, config.window_days)
-                 if len({r["person_id"] for r in w}) >= config.min_wave_residents]
-        if len(waves) < config.min_waves:
+        chance = _chance_per_window(admissions, first_day, period_days, config)
+        threshold = poisson_threshold(chance, config.p_value, config.min_wave_residents)
+        all_waves = [w for w in waves_of(admissions, config.window_days)
+                     if len({r["person_id"] for r in w}) >= config.min_wave_residents]
+        waves = [w for w in all_waves if len({r["person_id"] for r in w}) >= threshold]
+        if len(all_waves) < config.min_waves:
             continue
-        in_waves = [r for w in waves for r in w]
+        in_waves = [r for w in (waves if len(waves) >= config.min_waves else all_waves) for r in w]
         persons = sorted({r["person_id"] for r in in_waves})
         fund = sum(float(r["fund_amount"] or 0) for r in in_waves)
-        wave_text = ", ".join(f"{w[0]['day']:%Y-%m-%d} ({len({r['person_id'] for r in w})})" for w in waves)
+        shown = waves if len(waves) >= config.min_waves else all_waves
+        wave_text = ", ".join(f"{w[0]['day']:%Y-%m-%d} ({len({r['person_id'] for r in w})})" for w in shown)
+        base = (f"{len(admissions)} admissions of {len({r['person_id'] for r in admissions})} residents there in "
+                f"{period_days} days; {chance:.2f} per {config.window_days + 1}-day window in an ordinary fortnight, "
+                f"so a wave needs {threshold} residents to be beyond chance")
+        facts = {"home": home, "hospital": hospital, "waves": len(shown), "admissions": len(in_waves),
+                 "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in shown], "chance_per_window": round(chance, 3),
+                 "wave_threshold": threshold}
+        explained = None
+        if len(waves) < config.min_waves:
+            explained = (f"regular admissions of a home's residents: {len(all_waves)} co-admissions of "
+                         f"{config.min_wave_residents}+ residents, {len(waves)} beyond chance ({base})")
         findings.append(Finding(
             kind="care_home_waves",
-            detail=(f"residents of {home} admitted to {hospital} in {len(waves)} waves (date (residents): "
-                    f"{wave_text}); {len(persons)} residents, {len(in_waves)} admissions, fund {fund:,.2f}"),
+            detail=(f"residents of {home} admitted to {hospital} in {len(shown)} waves (date (residents): "
+                    f"{wave_text}); {len(persons)} residents, {len(in_waves)} admissions, fund {fund:,.2f}; {base}"),
             persons=tuple(persons), entities=(("institution", home), ("institution", hospital)),
-            strength=saturate(len(waves) - 2, config.waves_half), suggests="care_home_collusion",
-            settlements=tuple(r["settlement_id"] for r in in_waves),
-            facts={"home": home, "hospital": hospital, "waves": len(waves), "admissions": len(in_waves),
-                   "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in waves]},
+            strength=0.0 if explained else saturate(len(waves) - 2, config.waves_half),
+            suggests="care_home_collusion", settlements=tuple(r["settlement_id"] for r in in_waves),
+            facts=facts, explained=explained,
         ))
     return findings
+
+
+def _chance_per_window(admissions: list[dict], first_day: date, period_days: int, config: CareHomeWavesConfig) -> float:
+    """Admissions chance brings in one wave window: the median fortnight's rate, times the window."""
+    fortnights = max(1, -(-period_days // 14))
+    counts = [0] * fortnights
+    for r in admissions:
+        counts[min((r["day"] - first_day).days // 14, fortnights - 1)] += 1
+    return statistics.median(counts) / 14 * (config.window_days + 1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
-    "DetectionConfig", "SharedCardConfig", "SharedIdentifierConfig", "LockstepConfig", "CardBurstConfig",
+    "DetectionConfig", "SharedCardConfig", "SharedIdentifierConfig", "LockstepConfig", "SharedAddressConfig", "CardBurstConfig",
     "PrescriberCollusionConfig", "CareHomeWavesConfig", "TraceCodeConfig", "CommunityConfig", "RingConfig",
     "saturate",
 ]
@@ -64,6 +64,14 @@ class SharedIdentifierConfig(_Section):
             "card_device": 0.9, "scan_device": 0.85, "own_phone": 0.6,
         },
         description="strength ceiling per way of sharing: money flowing to one account weighs most")
+    routine_claims_per_person: float = Field(
+        1.5, gt=0, description="an agent, contact phone or account with at most this many claims per person does "
+                               "routine agency work (a village agent files one claim per household), unless...")
+    routine_max_together_share: float = Field(
+        0.5, ge=0, le=1, description="...more than this share of its admissions are together with another of its "
+                                     "persons' (a broker's recruits come in waves; an agent's clients fall ill apart: "
+                                     "49 clients at three hospitals share a window by chance about a quarter of the time)")
+    together_days: int = Field(2, ge=0, description="admissions this many days apart at one institution are together")
     adult_ages: tuple[int, int] = Field(
         (18, 70), description="when a phone is a household's, its adults (ages in [lo, hi)) are taken as its users; "
                               "children and the very old give a relative's phone")
@@ -84,6 +92,19 @@ class LockstepConfig(_Section):
     strength_half: float = Field(
         6.0, gt=0, description="(waves beyond 2) × (persons beyond 1) at which lockstep strength is 0.5")
     seed: int = Field(42, description="seed of the Leiden run that splits lockstep pairs into groups")
+
+
+class SharedAddressConfig(_Section):
+    window_days: int = Field(2, ge=0, description="persons of one address admitted this many days apart are together")
+    min_occasions: int = Field(
+        3, ge=2, description="…on at least this many occasions: an address shared by persons who fall ill apart "
+                             "(a group rental) is no evidence; two chance co-admissions in a year happen")
+    min_persons: int = Field(3, ge=2, description="at least this many persons of the address among them")
+    max_persons: int = Field(
+        30, ge=3, description="an address holding more persons is a dormitory, a care home or a block of flats, "
+                              "where co-admissions happen by chance and the care-home detector weighs them")
+    strength: float = Field(0.8, gt=0, lt=1, description="strength ceiling of a shared address")
+    half: float = Field(6.0, gt=0, description="(occasions beyond 1) × (persons beyond 1) at which strength is half its ceiling")
 
 
 class CardBurstConfig(_Section):
@@ -114,6 +135,10 @@ class CareHomeWavesConfig(_Section):
     min_wave_residents: int = Field(3, ge=2, description="a wave holds at least this many residents of one home")
     min_waves: int = Field(3, ge=2, description="a home sending waves to one hospital at least this often is flagged")
     waves_half: float = Field(1.0, gt=0, description="waves beyond 2 at which strength is 0.5")
+    p_value: float = Field(
+        1e-4, gt=0, lt=1, description="a wave counts only if chance (the home's ordinary admissions to that hospital, "
+                                      "Poisson) brings that many residents in one window with a smaller probability; "
+                                      "a city holds a few thousand home-hospital windows")
 
 
 class TraceCodeConfig(_Section):
@@ -150,6 +175,7 @@ class DetectionConfig(_Section):
     shared_card: SharedCardConfig = SharedCardConfig()
     shared_identifier: SharedIdentifierConfig = SharedIdentifierConfig()
     lockstep: LockstepConfig = LockstepConfig()
+    shared_address: SharedAddressConfig = SharedAddressConfig()
     card_burst: CardBurstConfig = CardBurstConfig()
     prescriber_collusion: PrescriberCollusionConfig = PrescriberCollusionConfig()
     care_home_waves: CareHomeWavesConfig = CareHomeWavesConfig()

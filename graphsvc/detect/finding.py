@@ -9,6 +9,8 @@ one from a few rows, for doctests and tests on hand-built graphs.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,8 @@ import pyarrow as pa
 
 from graphsvc.model import ENTITY_TABLES
 
-__all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table", "linked_groups", "group_rows"]
+__all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table", "linked_groups", "group_rows",
+           "poisson_threshold"]
 
 PATTERNS = ("professional_gang", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
             "care_home_collusion", "identity_misuse", "other")
@@ -44,12 +47,33 @@ class Finding:
     suggests: str | None
     settlements: tuple[str, ...] = ()
     facts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    explained: str | None = None
+    """Why a fact that looks like a scheme is normal (a registered agent's routine work, a big home's
+    chance co-admissions): such a finding joins no ring and is kept with the run as the reason."""
 
     def evidence(self) -> dict[str, Any]:
         """The contract's evidence item."""
         entities = [{"type": "person", "id": p} for p in self.persons] + [{"type": t, "id": i} for t, i in self.entities]
         return {"kind": self.kind, "detail": self.detail, "strength": round(self.strength, 4),
                 "entities": entities, "settlements": len(self.settlements), "facts": self.facts}
+
+
+def poisson_threshold(expected: float, p_value: float, minimum: int) -> int:
+    """Fewest events in a window that chance (Poisson with mean ``expected``) brings with probability below ``p_value``.
+
+    The base rate of a look-alike: a busy pharmacy's rush hour, a big care home's residents
+    falling ill in the same week. Never below ``minimum``.
+
+    >>> poisson_threshold(0.5, 1e-7, 6), poisson_threshold(3.0, 1e-7, 6), poisson_threshold(2.2, 1e-4, 3)
+    (8, 17, 11)
+    """
+    term = math.exp(-expected)
+    below, n = term, 0
+    while 1.0 - below >= p_value:
+        n += 1
+        term *= expected / n
+        below += term
+    return max(n + 1, minimum)
 
 
 def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -108,14 +132,16 @@ def temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, lis
 
 
 def in_memory_claims(**tables: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection holding the model's tables, filled from a few rows each.
+    """A DuckDB connection holding the model's tables, filled from a few rows each, and resolved.
 
-    Columns left out of a row are missing (NULL); tables left out are empty.
+    Columns left out of a row are missing (NULL); tables left out are empty. The tables are
+    read through ``graphsvc.resolution.resolve_entities``, as detection reads a store.
 
     >>> con = in_memory_claims(persons=[{"person_id": "P1", "death_date": "2026-02-01"}])
     >>> con.execute("SELECT person_id, death_date FROM persons").fetchall()
     [('P1', datetime.date(2026, 2, 1))]
     """
+    from graphsvc.resolution import resolve_entities
     from graphsvc.store.embedded import SQL_TYPES
 
     unknown = set(tables) - set(ENTITY_TABLES)
@@ -132,4 +158,5 @@ def in_memory_claims(**tables: list[dict[str, Any]]) -> duckdb.DuckDBPyConnectio
             names = list(row)
             marks = ", ".join("?" for _ in names)
             con.execute(f"INSERT INTO {spec.name} ({', '.join(names)}) VALUES ({marks})", [row[n] for n in names])
+    resolve_entities(con)
     return con

@@ -10,22 +10,37 @@ institutions its findings name.
 - **score**: 1 − ∏(1 − strength) over its findings (noisy-or): independent facts add up,
   none alone reaches certainty, and the same scale holds for every pattern.
 - **fund amount, first and last seen**: over the distinct claims its findings are made of.
+- **one organiser a ring**: a complicit hospital or pharmacy serves several schemes at once, so
+  a community can hold two brokers' recruits admitted in the same weeks, or a collector's
+  cards and a colluding prescriber's scripts at one pharmacy. A community whose persons fall
+  into two or more organisers' groups (the persons each agent, phone, account, device,
+  prescriber or home links; overlapping ones are one organiser) is split: each person goes
+  to the organiser it shares most evidence with, a finding spanning organisers (the
+  co-admissions at the shared hospital) is cut along them, and the institution is a member
+  of each ring.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import igraph as ig
 
 from graphsvc.detect.config import RingConfig
-from graphsvc.detect.finding import PATTERNS, Finding
+from graphsvc.detect.finding import PATTERNS, Finding, linked_groups
 from graphsvc.detect.suspicion_graph import FINDING
 
-__all__ = ["Ring", "assemble_rings", "ring_pattern", "ring_score"]
+__all__ = ["Ring", "assemble_rings", "ring_pattern", "ring_score", "split_by_organiser", "ORGANISER_KINDS"]
+
+ORGANISER_KINDS = frozenset({
+    "shared_agent", "shared_contact_phone", "shared_payee_account", "shared_bound_phone", "shared_card_device",
+    "shared_scan_device", "shared_own_phone", "unseen_prescriptions", "care_home_waves", "card_burst",
+    "shared_address"})
+"""Findings that name whoever runs a scheme: a broker's agent id, phone or account, a collector's phone
+or devices, a prescriber, a home, a flat. Co-admissions and card facts name only what was done."""
 
 _MEMBER_ORDER = {t: i for i, t in enumerate(
     ["person", "intermediary", "institution", "prescriber", "card", "phone", "device", "account"])}
@@ -95,12 +110,70 @@ def ring_pattern(findings: Sequence[Finding], config: RingConfig) -> str:
     return strongest.suggests if strongest and strongest.suggests else "other"
 
 
+def split_by_organiser(persons: Sequence[str], findings: Sequence[Finding], config: RingConfig,
+                       person_of_claim: Mapping[str, str] | None = None) -> list[tuple[list[str], list[Finding]]]:
+    """Cut a community into one part per organiser; a community with one organiser or none stays whole.
+
+    Organisers are the person sets of strong organiser findings (``ORGANISER_KINDS``), those
+    overlapping by half or more merged. Each person goes to the organiser whose persons its
+    findings share most (strength-weighted); a person sharing none with any stays with the
+    biggest. A finding spanning parts is cut to each part's persons (and, with
+    ``person_of_claim``, their claims) where it keeps two persons there.
+
+    >>> broker = lambda n, ps: Finding("shared_agent", "", ps, (("intermediary", n),), 0.8, "black_intermediary")
+    >>> a, b = ("A1", "A2", "A3"), ("B1", "B2", "B3")
+    >>> together = Finding("co_admission_lockstep", "", a + b, (("institution", "H1"),), 0.7, "professional_gang")
+    >>> [(p, [(f.kind, f.persons) for f in e]) for p, e in split_by_organiser(a + b, [broker("I1", a), broker("I2", b),
+    ...                                                                                    together], RingConfig())]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [(['A1', 'A2', 'A3'], [('shared_agent', ('A1', 'A2', 'A3')), ('co_admission_lockstep', ('A1', 'A2', 'A3'))]),
+     (['B1', 'B2', 'B3'], [('shared_agent', ('B1', 'B2', 'B3')), ('co_admission_lockstep', ('B1', 'B2', 'B3'))])]
+    """
+    organisers = [f for f in findings if f.kind in ORGANISER_KINDS and f.strength >= config.min_pattern_strength
+                  and len(f.persons) >= config.min_persons]
+    links = [[i] + [j for j in range(i + 1, len(organisers))
+                    if _overlap(organisers[i].persons, organisers[j].persons) >= 0.5] for i in range(len(organisers))]
+    cores = [set().union(*(organisers[i].persons for i in group)) for group in linked_groups(links)]
+    cores = [c for c in cores if len(c) >= config.min_persons]
+    if len(cores) < 2:
+        return [(sorted(persons), list(findings))]
+    parts: list[set[str]] = [set() for _ in cores]
+    for p in persons:
+        affinity = [0.0] * len(cores)
+        for f in findings:
+            if p in f.persons:
+                for k, core in enumerate(cores):
+                    affinity[k] += f.strength * len(core.intersection(f.persons)) / len(f.persons)
+        best = max(range(len(cores)), key=lambda k: (affinity[k], len(cores[k]), -k))
+        parts[best].add(p)
+    result = []
+    for part in parts:
+        if not part:
+            continue
+        evidence = []
+        for f in findings:
+            mine = tuple(p for p in f.persons if p in part)
+            if len(mine) == len(f.persons) and mine:
+                evidence.append(f)
+            elif len(mine) >= 2:
+                claims = f.settlements if person_of_claim is None else tuple(
+                    s for s in f.settlements if person_of_claim.get(s) in part)
+                evidence.append(replace(f, persons=mine, settlements=claims))
+        result.append((sorted(part), evidence))
+    return result
+
+
+def _overlap(a: Sequence[str], b: Sequence[str]) -> float:
+    return len(set(a) & set(b)) / min(len(a), len(b)) if a and b else 0.0
+
+
 def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findings: Sequence[Finding],
-                   claims: Mapping[str, tuple[float, date, date, str | None]], config: RingConfig) -> list[Ring]:
+                   claims: Mapping[str, tuple[float, date, date, str | None, str]], config: RingConfig) -> list[Ring]:
     """Turn communities of the suspicion graph into rings, sorted by score (highest first).
 
-    ``claims`` maps a settlement id to (fund amount, first day, last day, institution region).
+    ``claims`` maps a settlement id to (fund amount, first day, last day, institution region, person).
     """
+    person_of_claim = {s: c[4] for s, c in claims.items()}
     rings = []
     for community in communities:
         vertices = [graph.vs[v] for v in community]
@@ -108,22 +181,29 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
         if len(persons) < config.min_persons:
             continue
         evidence = [findings[int(v["key"])] for v in vertices if v["type"] == FINDING]
-        members = {("person", p) for p in persons}
-        members |= {(v["type"], v["key"]) for v in vertices if v["type"] not in (FINDING, "person")}
-        members |= {e for f in evidence for e in f.entities if e[0] == "institution"}
-        claim_ids = sorted({s for f in evidence for s in f.settlements if s in claims})
-        settled = [claims[s] for s in claim_ids]
-        rings.append(Ring(
-            pattern=ring_pattern(evidence, config),
-            score=ring_score(evidence),
-            persons=persons,
-            members=sorted(members, key=lambda m: (_MEMBER_ORDER.get(m[0], 99), m[0], m[1])),
-            fund_amount=sum(c[0] for c in settled),
-            first_seen=min((c[1] for c in settled), default=None),
-            last_seen=max((c[2] for c in settled), default=None),
-            evidence=evidence,
-            settlements=claim_ids,
-            regions=sorted({c[3] for c in settled if c[3]}),
-        ))
+        for part, part_evidence in split_by_organiser(persons, evidence, config, person_of_claim):
+            if len(part) < config.min_persons:
+                continue
+            rings.append(_ring(part, part_evidence, claims, config))
     rings.sort(key=lambda r: (-r.score, -len(r.persons), -r.fund_amount, r.persons[0]))
     return rings
+
+
+def _ring(persons: list[str], evidence: list[Finding], claims: Mapping[str, tuple[float, date, date, str | None, str]],
+          config: RingConfig) -> Ring:
+    members = {("person", p) for p in persons}
+    members |= {e for f in evidence for e in f.entities if e[0] != "person"}
+    claim_ids = sorted({s for f in evidence for s in f.settlements if s in claims})
+    settled = [claims[s] for s in claim_ids]
+    return Ring(
+        pattern=ring_pattern(evidence, config),
+        score=ring_score(evidence),
+        persons=persons,
+        members=sorted(members, key=lambda m: (_MEMBER_ORDER.get(m[0], 99), m[0], m[1])),
+        fund_amount=sum(c[0] for c in settled),
+        first_seen=min((c[1] for c in settled), default=None),
+        last_seen=max((c[2] for c in settled), default=None),
+        evidence=evidence,
+        settlements=claim_ids,
+        regions=sorted({c[3] for c in settled if c[3]}),
+    )

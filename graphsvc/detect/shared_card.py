@@ -59,7 +59,7 @@ def _used_by_others(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) ->
         LEFT JOIN persons h ON h.person_id = c.person_id
         LEFT JOIN persons u ON u.person_id = s.person_id
         WHERE s.person_id <> c.person_id
-          AND NOT coalesce(h.address = u.address, false)
+          AND NOT coalesce(h.household = u.household, false)
           AND NOT coalesce(h.phone = u.phone, false)
         ORDER BY s.card_id, s.settlement_id""")
     findings = []

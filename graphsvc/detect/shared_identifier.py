@@ -8,7 +8,12 @@ its own phone. Each shows as one identifier linking persons of many households.
 The look-alikes are explained, not reported: a household sharing a phone is one
 household (households are persons at one address); an identifier that is an
 institution's own phone or address is a care home's caregiver or a hospital switchboard;
-one that links more households than ``max_households`` is a placeholder value.
+one that links more households than ``max_households`` is a placeholder value. A
+registered agent (代办员, a village health worker) files claims for many households too, but
+one routine claim each, spread over the year: an agent, contact phone or payee account whose
+claims number about one per person and whose admissions are seldom together with another of
+its persons' is that routine work, explained with its figures, and joins no ring. A broker's
+recruits are admitted again and again, in bunches.
 
 Ways of sharing (``via``) and what each suggests:
 
@@ -97,22 +102,23 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
     config = config or SharedIdentifierConfig()
     con.execute(f"CREATE OR REPLACE TEMP TABLE d_links AS {_LINKS}")
     groups = fetch_dicts(con, """
-        SELECT l.via, l.value, count(DISTINCT coalesce(p.address, l.person_id)) AS households
+        SELECT l.via, l.value, count(DISTINCT coalesce(p.household, l.person_id)) AS households
         FROM d_links l LEFT JOIN persons p ON p.person_id = l.person_id
         GROUP BY l.via, l.value
-        HAVING count(DISTINCT coalesce(p.address, l.person_id)) BETWEEN ? AND ?
+        HAVING count(DISTINCT coalesce(p.household, l.person_id)) BETWEEN ? AND ?
         ORDER BY l.via, l.value""",
                          [config.min_households, config.max_households])
     if not groups:
         return []
     temp_table(con, "d_link_groups", {"via": [g["via"] for g in groups], "value": [g["value"] for g in groups]})
     institution_ids = {r["value"] for r in fetch_dicts(con, """
-        SELECT g.value FROM d_link_groups g JOIN institutions i ON g.value IN (i.phone, i.address)""")}
+        SELECT g.value FROM d_link_groups g JOIN institutions i ON g.value IN (i.phone, i.address, i.address_key)""")}
     intermediary_of_phone = {r["phone"]: r["intermediary_id"] for r in fetch_dicts(
         con, "SELECT phone, intermediary_id FROM intermediaries WHERE phone IS NOT NULL")}
     intermediaries = {r["intermediary_id"] for r in fetch_dicts(con, "SELECT intermediary_id FROM intermediaries")}
     members = fetch_dicts(con, """
-        SELECT l.via, l.value, l.person_id, l.settlement_id, l.card_id, s.fund_amount
+        SELECT l.via, l.value, l.person_id, l.settlement_id, l.card_id, s.fund_amount, s.kind, s.institution_id,
+               s.start_time::DATE AS day
         FROM d_links l JOIN d_link_groups g ON g.via = l.via AND g.value = l.value
         LEFT JOIN settlements s ON s.settlement_id = l.settlement_id
         ORDER BY l.via, l.value, l.person_id""")
@@ -146,6 +152,7 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
         for card in cards:
             settlements.update(card_claims.get(card, ()))
         fund = sum(float(r["fund_amount"] or 0) for r in rows if r["settlement_id"])
+        routine = _routine_work(rows, config) if via in _AGENCY else None
         who = f"{entity_type} {value}" + (f" (intermediary {broker})" if broker else "")
         claims = f", {len(settlements)} claim(s), fund {fund:,.2f}" if fund else (
             f", {len(cards)} card(s)" if cards else "")
@@ -153,11 +160,50 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
             kind=f"shared_{via}",
             detail=f"{who} is {_PHRASE[via]} {len(persons)} persons in {g['households']} households{claims}",
             persons=tuple(persons), entities=tuple(entities),
-            strength=config.base_strength[via] * saturate(g["households"] - 1, config.households_half),
+            strength=0.0 if routine else config.base_strength[via] * saturate(g["households"] - 1, config.households_half),
             suggests=suggests, settlements=tuple(sorted(settlements)),
             facts={"via": via, "value": value, "households": g["households"], "persons": len(persons)},
+            explained=routine,
         ))
     return findings
+
+
+_AGENCY = ("agent", "contact_phone", "payee_account")
+"""Ways of sharing that a registered agent's routine work produces as well as a broker's."""
+
+
+def _routine_work(rows: list[dict], config: SharedIdentifierConfig) -> str | None:
+    """Why the claims behind an agent, contact phone or account are routine agency work, or None.
+
+    Routine: about one claim per person, and admissions seldom together with another of its
+    persons' (same institution within ``together_days``); a broker's recruits come back in waves.
+
+    >>> from datetime import date
+    >>> spread = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": f"H{i % 3}",
+    ...            "day": date(2026, 1 + i % 10, 1 + i)} for i in range(20)]
+    >>> _routine_work(spread, SharedIdentifierConfig())[:60]
+    'routine agency work: 20 claims for 20 persons (1.0 each), 0%'
+    >>> waves = [dict(r, day=date(2026, 3 + i % 3, 1)) for i, r in enumerate(spread * 2)]
+    >>> _routine_work(waves, SharedIdentifierConfig()) is None
+    True
+    """
+    claims = {r["settlement_id"]: r for r in rows if r["settlement_id"]}.values()
+    persons = {r["person_id"] for r in claims}
+    if not claims or len(claims) > config.routine_claims_per_person * len(persons):
+        return None
+    admissions = sorted((r for r in claims if r["kind"] == "inpatient"), key=lambda r: (r["institution_id"], r["day"]))
+    together = set()
+    for a, b in zip(admissions, admissions[1:]):
+        if a["institution_id"] == b["institution_id"] and (b["day"] - a["day"]).days <= config.together_days \
+                and a["person_id"] != b["person_id"]:
+            together |= {a["settlement_id"], b["settlement_id"]}
+    share = len(together) / len(admissions) if admissions else 0.0
+    if share > config.routine_max_together_share:
+        return None
+    months = len({(r["day"].year, r["day"].month) for r in claims})
+    places = len({r["institution_id"] for r in claims})
+    return (f"routine agency work: {len(claims)} claims for {len(persons)} persons ({len(claims) / len(persons):.1f} each), "
+            f"{share:.0%} of admissions together with another of them, over {months} months at {places} institutions")
 
 
 def _adult_owners(con: duckdb.DuckDBPyConnection, config: SharedIdentifierConfig) -> dict[str, list[str]]:
