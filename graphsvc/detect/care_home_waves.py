@@ -18,14 +18,11 @@ amounts and the base rate.
 
 from __future__ import annotations
 
-import statistics
-from datetime import date
-
 import duckdb
 
 from graphsvc.detect.co_admission import waves_of
 from graphsvc.detect.config import CareHomeWavesConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_threshold
+from graphsvc.detect.finding import Finding, chance_per_window, fetch_dicts, group_rows, poisson_threshold
 
 __all__ = ["care_home_wave_findings"]
 
@@ -75,7 +72,7 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
     period_days = (last_day - first_day).days + 1
     findings = []
     for (home, hospital), admissions in group_rows(rows, lambda r: (r["home"], r["hospital"])).items():
-        chance = _chance_per_window(admissions, first_day, period_days, config)
+        chance = chance_per_window([r["day"] for r in admissions], first_day, period_days, config.window_days)
         threshold = poisson_threshold(chance, config.p_value, config.min_wave_residents)
         all_waves = [w for w in waves_of(admissions, config.window_days)
                      if len({r["person_id"] for r in w}) >= config.min_wave_residents]
@@ -107,12 +104,3 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
             facts=facts, explained=explained,
         ))
     return findings
-
-
-def _chance_per_window(admissions: list[dict], first_day: date, period_days: int, config: CareHomeWavesConfig) -> float:
-    """Admissions chance brings in one wave window: the median fortnight's rate, times the window."""
-    fortnights = max(1, -(-period_days // 14))
-    counts = [0] * fortnights
-    for r in admissions:
-        counts[min((r["day"] - first_day).days // 14, fortnights - 1)] += 1
-    return statistics.median(counts) / 14 * (config.window_days + 1)

@@ -10,6 +10,12 @@ still one group: occasions are counted per pair, not per institution. Chance co-
 at a big hospital do not repeat with the same people; a one-off group visit (a company
 health check) is one occasion.
 
+Residents of one address (a care home, a dormitory) who all use the nearby hospital are
+admitted together now and then by chance: when most of a group live at one address, each
+wave must be larger than that address's ordinary admissions to that institution bring in a
+window (its median fortnight, Poisson, ``p_value``); a group whose waves are all within
+chance is explained with that reason.
+
 A group meeting at a weekly cadence or faster for many sessions is a treatment schedule
 (dialysis, chemotherapy) and is explained, not reported. With the default admission kinds
 (inpatient only) outpatient dialysis never enters; the rule matters when a fund bills
@@ -27,7 +33,7 @@ import duckdb
 import igraph as ig
 
 from graphsvc.detect.config import LockstepConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, temp_table
+from graphsvc.detect.finding import Finding, chance_per_window, fetch_dicts, group_rows, poisson_threshold, temp_table
 from graphsvc.detect.suspicion_graph import leiden_communities
 
 __all__ = ["lockstep_findings", "waves_of"]
@@ -96,13 +102,28 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         FROM d_admissions a SEMI JOIN d_lockstep_members m USING (person_id)
         ORDER BY a.institution_id, a.day, a.person_id""")
     admissions = group_rows(rows, lambda r: r["person_id"])
+    chance = _address_base_rates(con, candidates, config)
     findings = []
     for members in candidates:
         mine = sorted((r for p in members for r in admissions.get(p, ())),
                       key=lambda r: (r["institution_id"], r["day"], r["person_id"]))
-        waves = [wave for _, at in group_rows(mine, lambda r: r["institution_id"]).items()
-                 for wave in waves_of(at, w) if len({r["person_id"] for r in wave}) >= 2]
+        address, rates = chance.get(frozenset(members), (None, {}))
+        all_waves = [wave for inst, at in group_rows(mine, lambda r: r["institution_id"]).items()
+                     for wave in waves_of(at, w) if len({r["person_id"] for r in wave}) >= 2]
+        waves = [wave for wave in all_waves
+                 if len({r["person_id"] for r in wave}) >= rates.get(wave[0]["institution_id"], (0.0, 2))[1]]
         waves.sort(key=lambda wave: (wave[0]["day"], wave[0]["institution_id"]))
+        if len(waves) < config.min_waves and len(all_waves) >= config.min_waves and address:
+            persons = sorted({r["person_id"] for wave in all_waves for r in wave})
+            base = "; ".join(f"{inst}: {rate:.2f} per window, {needed}+ persons beyond chance"
+                             for inst, (rate, needed) in sorted(rates.items()))
+            findings.append(Finding(
+                kind="co_admission_lockstep", detail=f"{len(persons)} persons at one address admitted together "
+                                                     f"on {len(all_waves)} occasions", persons=tuple(persons),
+                entities=(), strength=0.0, suggests="professional_gang", facts={"address_key": address},
+                explained=(f"co-admissions of persons at one address ({address}) within its base rate: "
+                           f"{len(all_waves)} occasions of 2+, {len(waves)} beyond chance ({base})")))
+            continue
         if len(waves) < config.min_waves or _on_treatment_schedule(waves, config):
             continue
         in_waves = [r for wave in waves for r in wave]
@@ -128,6 +149,35 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
                    "wave_institutions": [wave[0]["institution_id"] for wave in waves]},
         ))
     return findings
+
+
+def _address_base_rates(con: duckdb.DuckDBPyConnection, groups: list[set[str]],
+                        config: LockstepConfig) -> dict[frozenset[str], tuple[str, dict[str, tuple[float, int]]]]:
+    """For each group most of whose persons live at one address: that address and, per institution,
+    the admissions chance brings in a window and the wave size beyond chance."""
+    temp_table(con, "d_lockstep_groups", {"group_no": [str(g) for g, members in enumerate(groups) for _ in members],
+                                          "person_id": [p for members in groups for p in sorted(members)]})
+    homes = fetch_dicts(con, """
+        SELECT g.group_no, p.household, count(*) AS persons
+        FROM d_lockstep_groups g JOIN persons p USING (person_id)
+        WHERE p.household IS NOT NULL AND p.household <> p.person_id
+        GROUP BY g.group_no, p.household
+        QUALIFY row_number() OVER (PARTITION BY g.group_no ORDER BY count(*) DESC, p.household) = 1""")
+    homes = [h for h in homes if 2 * h["persons"] >= len(groups[int(h["group_no"])])]
+    if not homes:
+        return {}
+    temp_table(con, "d_lockstep_homes", {"household": sorted({h["household"] for h in homes})})
+    rows = fetch_dicts(con, """
+        SELECT p.household, a.institution_id, a.day
+        FROM d_admissions a JOIN persons p USING (person_id) SEMI JOIN d_lockstep_homes USING (household)
+        ORDER BY ALL""")
+    first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchone()
+    period = (last_day - first_day).days + 1
+    rates: dict[str, dict[str, tuple[float, int]]] = {}
+    for (household, inst), at in group_rows(rows, lambda r: (r["household"], r["institution_id"])).items():
+        rate = chance_per_window([r["day"] for r in at], first_day, period, config.window_days)
+        rates.setdefault(household, {})[inst] = (rate, poisson_threshold(rate, config.p_value, 2))
+    return {frozenset(groups[int(h["group_no"])]): (h["household"], rates.get(h["household"], {})) for h in homes}
 
 
 def waves_of(rows: list[dict], window_days: int) -> list[list[dict]]:

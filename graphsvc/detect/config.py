@@ -41,8 +41,9 @@ class SharedCardConfig(_Section):
     after_death_grace_days: int = Field(
         1, ge=0, description="claims dated up to this many days after a death date are the settling of the final stay")
     min_other_users: int = Field(
-        2, ge=1, description="a card must pay for at least this many persons outside its holder's household; one is "
-                             "most often a relative living elsewhere (a parent in a care home), which mutual aid allows")
+        3, ge=1, description="a card must pay for at least this many persons outside its holder's household; one or "
+                             "two are most often relatives living elsewhere (parents in a care home), which mutual aid "
+                             "(家庭共济) allows for close relatives")
     used_by_others_strength: float = Field(
         0.5, gt=0, lt=1, description="strength of a card used for persons outside the holder's household")
     after_death_strength: float = Field(0.9, gt=0, lt=1, description="strength of a dead holder's card being used")
@@ -91,6 +92,10 @@ class LockstepConfig(_Section):
     schedule_max_gap_days: float = Field(7.0, gt=0, description="median days between meetings of a treatment schedule")
     strength_half: float = Field(
         6.0, gt=0, description="(waves beyond 2) × (persons beyond 1) at which lockstep strength is 0.5")
+    p_value: float = Field(
+        1e-4, gt=0, lt=1, description="when most of a group live at one address, a wave counts only if that address's "
+                                      "ordinary admissions to the institution (Poisson) bring that many persons in one "
+                                      "window with a smaller probability")
     seed: int = Field(42, description="seed of the Leiden run that splits lockstep pairs into groups")
 
 
