@@ -237,3 +237,248 @@ def dormitory_health_check(scene: Scene, *, prefix: str = "DO") -> list[str]:
     for i, w in enumerate(workers):
         scene.claim("outpatient", w, "HDO", day(120, 8, i % 60), items=["健康体检"])
     return workers
+
+
+# ---- look-alikes and hard cases of issue 11 (tests/test_detect_lookalikes.py) ----------------------
+
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈姚卢"
+_GIVEN = "建国秀英桂兰志强春梅德明玉珍海涛丽华淑芬文军红霞永福金凤"
+
+
+def name_of(i: int, surname: str | None = None) -> str:
+    """A plausible name; surnames cycle, so persons ``i`` < 50 apart have different surnames."""
+    return (surname or _SURNAMES[i % len(_SURNAMES)]) + _GIVEN[(i * 3) % len(_GIVEN)] + _GIVEN[(i * 7 + 1) % len(_GIVEN)]
+
+
+def house(town: str, village: str, n: int) -> str:
+    """A rural house of Ningxiang county, Changsha: distinct ``n`` give distinct households."""
+    return f"湖南省长沙市宁乡市{town}镇{village}村{1 + n % 9}组{10 + n}号"
+
+
+def until(start: datetime, days: int, hour: int = 10) -> str:
+    """A discharge ``days`` after ``start``, as contract text."""
+    return (start.replace(hour=hour, minute=0) + timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def valid_id_number(region: int, birth: str, sequence: int, male: bool) -> str:
+    """An 18-digit ID number with a correct check digit (the generator's own function)."""
+    import numpy as np
+
+    from graphsvc.generate.text import id_numbers
+
+    days = (datetime.strptime(birth, "%Y-%m-%d") - datetime(1970, 1, 1)).days
+    return id_numbers(np.array([region]), np.array([days]), np.array([sequence]), np.array([male])).to_pylist()[0]
+
+
+def two_brokers_one_hospital(scene: Scene, *, hospital: str = "HPB",
+                             waves: tuple[tuple[int, ...], tuple[int, ...]] = ((18, 84, 151, 233), (19, 85, 152, 234)),
+                             recruits: tuple[int, int] = (7, 8)) -> dict[str, Any]:
+    """Two brokers, each with his own phone, agent id and account, recruit villagers from their own
+    townships and bring them to one complicit private hospital in the same weeks (waves a day apart)."""
+    scene.institution(hospital, "hospital", name="长沙康宁医院", ownership="private", level="1",
+                      address="湖南省长沙市宁乡市玉潭街道新康路88号", phone="073187000088", region_code="430182")
+    clinic = scene.institution("CLPB", "clinic", ownership="public", address="湖南省长沙市宁乡市双凫铺镇卫生院")
+    brokers = []
+    specs = [("IBW", "王某军", "15973100011", "6217003810000011111", "双凫铺", "石桥"),
+             ("IBL", "李某华", "15873100022", "6228480010000022222", "黄材", "青山")]
+    for b, ((broker, name, phone, account, town, village), days, n) in enumerate(zip(specs, waves, recruits)):
+        scene.tables["intermediaries"].append({"intermediary_id": broker, "name": name, "phone": phone,
+                                               "source": "police_intelligence"})
+        persons = [scene.person(f"R{broker[1:]}{i:02d}", name=name_of(10 * b + i), address=house(town, village, i),
+                                birth_date=f"{1946 + i}-0{1 + i % 9}-1{i % 9}", gender="M" if i % 2 else "F",
+                                region_code="430182", insurance_type="resident") for i in range(n)]
+        for w, start in enumerate(days):
+            for i, p in enumerate(persons):
+                admitted = day(start + i % 2, 8 + i % 3)
+                scene.claim("inpatient", p, hospital, admitted, end_time=until(admitted, 7 + (i + w) % 4),
+                            total_amount=6000.0 + 150 * i, fund_amount=4200.0 + 100 * i + 50 * w,
+                            contact_phone=phone, agent_id=broker, payee_account=account, items=["慢性胃炎", "输液"])
+        for i, p in enumerate(persons):  # their own everyday care, no broker involved
+            scene.claim("outpatient", p, clinic, day(40 + 23 * i + 5 * b, 9), fund_amount=60.0 + i)
+        brokers.append({"broker": broker, "phone": phone, "account": account, "persons": persons})
+    return {"hospital": hospital, "brokers": brokers}
+
+
+def rotating_gang(scene: Scene, *, prefix: str = "RG",
+                  waves: tuple[tuple[int, int], ...] = ((35, 0), (88, 1), (140, 2), (196, 0), (251, 1), (317, 2))
+                  ) -> dict[str, Any]:
+    """Five adults admitted together six times, rotating over three hospitals (none sees them more than twice)."""
+    hospitals = [scene.institution(f"H{prefix}{k}", "hospital", ownership=("private", "public", "private")[k],
+                                   level=str(1 + k % 2), address=f"湖南省长沙市雨花区{k + 1}号医院路{k + 5}号")
+                 for k in range(3)]
+    gang = [scene.person(f"{prefix}{i:03d}", name=name_of(20 + i), birth_date=f"{1976 + 3 * i}-0{2 + i}-15",
+                         address=f"湖南省长沙市雨花区侯家塘街道{['韶山', '劳动', '人民', '曙光', '车站'][i]}路{12 + 7 * i}号{i + 1}01室",
+                         gender="M" if i < 3 else "F") for i in range(5)]
+    for w, (start, k) in enumerate(waves):
+        for i, p in enumerate(gang):
+            admitted = day(start + (i + w) % 2, 9 + i)
+            scene.claim("inpatient", p, hospitals[k], admitted, end_time=until(admitted, 5 + i % 3),
+                        total_amount=8000.0 + 300 * i, fund_amount=5600.0 + 210 * i + 30 * w, items=["腰椎间盘突出", "理疗"])
+    return {"persons": gang, "hospitals": hospitals}
+
+
+def registered_agent(scene: Scene, *, prefix: str = "RA", households: int = 20) -> dict[str, Any]:
+    """A village health worker registered with the fund files one stay each for twenty households over the
+    year, at the three public hospitals they normally use; his phone is the contact on some."""
+    hospitals = [scene.institution(f"H{prefix}{k}", "hospital", ownership="public", level=str(2 + k % 2),
+                                   address=f"湖南省长沙市宁乡市{['玉潭', '城郊', '白马桥'][k]}街道人民路{k + 1}号")
+                 for k in range(3)]
+    agent, phone = f"I{prefix}", "13807310033"
+    scene.tables["intermediaries"].append({"intermediary_id": agent, "name": "周某平", "phone": phone,
+                                           "address": house("花明楼", "炭子冲", 99), "source": "agent_registration"})
+    persons = [scene.person(f"{prefix}{i:03d}", name=name_of(30 + i), address=house("花明楼", "炭子冲", i),
+                            birth_date=f"{1940 + i}-0{1 + i % 9}-0{1 + i % 9}", region_code="430182",
+                            insurance_type="resident") for i in range(households)]
+    for i, p in enumerate(persons):
+        admitted = day(9 + 17 * i, 8 + i % 4)
+        scene.claim("inpatient", p, hospitals[i % 3], admitted, end_time=until(admitted, 6 + i % 5),
+                    total_amount=5000.0 + 410 * i, fund_amount=3100.0 + 290 * i, agent_id=agent,
+                    contact_phone=phone if i % 3 == 0 else None, payee_account=f"62170038100{i:08d}",
+                    items=["肺炎" if i % 2 else "高血压"])
+        scene.claim("outpatient", p, hospitals[(i + 1) % 3], day(3 + 11 * i, 10), fund_amount=80.0 + 3 * i)
+    return {"agent": agent, "phone": phone, "persons": persons, "hospitals": hospitals}
+
+
+def regular_care_home(scene: Scene, *, prefix: str = "RC", residents: int = 100, seed: int = 11) -> dict[str, Any]:
+    """A nursing home of a hundred residents (the home's address and phone on their records), each admitted
+    one to three times a year to the nearby hospital, at independent random dates."""
+    import random
+
+    rng = random.Random(seed)
+    address, phone = "湖南省长沙市开福区洪山街道福寿路18号", "073184520018"
+    home = scene.institution(f"NH{prefix}", "nursing_home", name="福寿养老院", address=address, phone=phone)
+    hospital = scene.institution(f"H{prefix}", "hospital", ownership="public", level="2",
+                                 address="湖南省长沙市开福区洪山街道福寿路2号")
+    people = [scene.person(f"{prefix}{i:03d}", name=name_of(i), address=address, phone=phone,
+                           birth_date=f"{1928 + i % 17}-{1 + i % 12:02d}-{1 + i % 28:02d}") for i in range(residents)]
+    admissions: list[tuple[str, int]] = []
+    for i, p in enumerate(people):
+        days: list[int] = []
+        while len(days) < 1 + rng.randrange(3):
+            d = rng.randrange(365)
+            if all(abs(d - e) > 20 for e in days):  # not readmitted while still in hospital
+                days.append(d)
+        for d in sorted(days):
+            admitted = day(d, 7 + rng.randrange(14))
+            scene.claim("inpatient", p, hospital, admitted, end_time=until(admitted, 5 + rng.randrange(12)),
+                        contact_phone=phone, fund_amount=float(round(rng.uniform(2500, 9000), 2)),
+                        items=[rng.choice(["肺部感染", "脑梗死", "心力衰竭", "髋部骨折", "慢阻肺急性加重"])])
+            admissions.append((p, d))
+        scene.claim("outpatient", p, home, day(rng.randrange(365), 9), fund_amount=45.0)  # the home's own clinic
+    return {"home": home, "hospital": hospital, "persons": people, "admissions": admissions}
+
+
+def gang_flat(scene: Scene, *, prefix: str = "GF") -> dict[str, Any]:
+    """Five adults of five surnames, their own phones, registered at one rented flat, admitted together
+    four times at two hospitals."""
+    flat = "湖南省长沙市雨花区井湾子街道新建村5栋302室"
+    hospitals = [scene.institution(f"H{prefix}{k}", "hospital", ownership="private", level="1",
+                                   address=f"湖南省长沙市天心区{['暮云', '南托'][k]}街道{k + 3}号") for k in range(2)]
+    gang = [scene.person(f"{prefix}{i:03d}", name=name_of(i, "王李张刘陈"[i]), address=flat,
+                         birth_date=f"{1979 + 2 * i}-1{i % 3}-0{3 + i}", gender="M" if i % 2 == 0 else "F")
+            for i in range(5)]
+    for w, start in enumerate((41, 122, 203, 288)):
+        for i, p in enumerate(gang):
+            admitted = day(start + i % 2, 9)
+            scene.claim("inpatient", p, hospitals[w % 2], admitted, end_time=until(admitted, 6),
+                        total_amount=7000.0 + 100 * i, fund_amount=4800.0 + 120 * i, items=["颈椎病", "针灸"])
+    return {"persons": gang, "address": flat, "hospitals": hospitals}
+
+
+def family_accident(scene: Scene, *, prefix: str = "FC") -> list[str]:
+    """Four at one house on the father's phone (the mother keeps her own surname); a car accident puts
+    all four in hospital together once; otherwise their own routine claims."""
+    address, phone = "湖南省长沙市望城区乌山街道团山湖村6组21号", "13975120001"
+    scene.institution(f"H{prefix}", "hospital", ownership="public", level="3")
+    scene.institution(f"PH{prefix}", "pharmacy")
+    members = [scene.person(f"{prefix}{i:03d}", name=name, address=address, phone=phone, birth_date=birth, gender=g)
+               for i, (name, birth, g) in enumerate([("谭建军", "1978-04-02", "M"), ("刘丽华", "1980-09-12", "F"),
+                                                      ("谭浩", "2006-01-20", "M"), ("谭雨欣", "2012-07-07", "F")])]
+    accident = day(137, 19)
+    for i, m in enumerate(members):
+        scene.claim("inpatient", m, f"H{prefix}", accident.replace(minute=10 * i), end_time=until(accident, 4 + 3 * i),
+                    contact_phone=phone, fund_amount=6200.0 + 800 * i, items=["多发伤"])
+        for k in range(3):
+            scene.claim("pharmacy", m, f"PH{prefix}", day(20 + 97 * k + 9 * i, 18), fund_amount=35.0 + 5 * k)
+    return members
+
+
+def dormitory(scene: Scene, *, prefix: str = "DM") -> list[str]:
+    """Fifty workers at one factory dormitory, their own phones: one health-check morning, a few stays apart."""
+    address = "湖南省长沙市长沙县星沙街道工业园区8号宿舍"
+    scene.institution(f"H{prefix}", "hospital", ownership="public", level="2")
+    workers = [scene.person(f"{prefix}{i:03d}", name=name_of(i), address=address,
+                            birth_date=f"{1990 + i % 12}-0{1 + i % 9}-2{i % 8}", insurance_type="employee")
+               for i in range(50)]
+    for i, w in enumerate(workers):
+        scene.claim("outpatient", w, f"H{prefix}", day(95, 7, i), items=["健康体检"], fund_amount=120.0)
+    for n, i in enumerate((3, 17, 26, 38, 44)):  # a few fall ill during the year, apart
+        admitted = day(30 + 70 * n, 14)
+        scene.claim("inpatient", workers[i], f"H{prefix}", admitted, end_time=until(admitted, 5), fund_amount=3900.0)
+    return workers
+
+
+def group_rental(scene: Scene, *, prefix: str = "GR") -> list[str]:
+    """Eight unrelated adults of eight surnames at one rented flat (群租房), their own phones, their own
+    routine claims over the year: outpatient visits, pharmacy purchases and an occasional stay."""
+    flat = "湖南省长沙市岳麓区望月湖街道望月湖小区12栋506室"
+    scene.institution(f"CL{prefix}", "clinic")
+    scene.institution(f"PH{prefix}", "pharmacy")
+    hospitals = [scene.institution(f"H{prefix}{k}", "hospital", ownership="public", level="3") for k in range(2)]
+    tenants = [scene.person(f"{prefix}{i:03d}", name=name_of(i, "钟邱骆熊秦邵万顾"[i]), address=flat,
+                            birth_date=f"{1985 + i}-0{1 + i}-1{i}", insurance_type="employee") for i in range(8)]
+    for i, t in enumerate(tenants):
+        for k in range(3):
+            scene.claim("outpatient", t, f"CL{prefix}", day(11 + 113 * k + 13 * i, 19), fund_amount=70.0 + i)
+        for k in range(4):
+            scene.claim("pharmacy", t, f"PH{prefix}", day(5 + 89 * k + 7 * i, 20, 3 * i), fund_amount=28.0 + k)
+        if i % 3 == 0:  # tenants 0, 3, 6: one stay each, months apart
+            admitted = day(60 + 100 * (i // 3), 11)
+            scene.claim("inpatient", t, hospitals[i % 2], admitted, end_time=until(admitted, 4), fund_amount=4300.0)
+    return tenants
+
+
+VARIANT_ADDRESSES = ("湖南省长沙市芙蓉区东湖街道十二组35号", "芙蓉区东湖街道12组三十五号", "长沙市芙蓉区 东湖街道１２组35号")
+
+
+def variant_address_family(scene: Scene, *, prefix: str = "VA", other_phone: str = "15074310088",
+                           addresses: tuple[str, ...] = VARIANT_ADDRESSES) -> dict[str, Any]:
+    """A family of three whose one house the export writes three ways; the father's phone is the contact of
+    their stays, and another phone (a relative's, looking like a broker's) of two stays each.
+
+    With ``addresses`` of three different houses, the same claims are three households sharing the phone."""
+    scene.institution(f"H{prefix}", "hospital", ownership="public", level="3")
+    father_phone = "13873160035"
+    family = [scene.person(f"{prefix}{i:03d}", name=name, address=addresses[i], phone=father_phone, birth_date=birth)
+              for i, (name, birth) in enumerate([("罗国强", "1962-03-08"), ("彭秀英", "1964-11-30"),
+                                                  ("罗志明", "1990-06-16")])]
+    for i, p in enumerate(family):
+        for k in range(3):
+            admitted = day(25 + 110 * k + 31 * i, 10)
+            scene.claim("inpatient", p, f"H{prefix}", admitted, end_time=until(admitted, 6),
+                        contact_phone=father_phone if k == 0 else other_phone, fund_amount=3500.0 + 200 * k)
+    return {"persons": family, "father_phone": father_phone, "other_phone": other_phone}
+
+
+DUPLICATED_ID_NUMBER = "11010519491231002X"
+
+
+def duplicate_record_gang(scene: Scene) -> dict[str, Any]:
+    """A gang of four admitted together four times; one of them has two records (P1, P1B: two schemes, one
+    ID number) and comes under P1 twice and under P1B twice."""
+    hospitals = [scene.institution(f"HDR{k}", "hospital", ownership="private", level="1") for k in range(2)]
+    scene.person("P1", id_number=DUPLICATED_ID_NUMBER, name="高桂兰", birth_date="1949-12-31", gender="F",
+                 address="湖南省长沙市天心区坡子街道太平街15号", insurance_type="resident", region_code="430103")
+    scene.person("P1B", id_number=DUPLICATED_ID_NUMBER, name="高桂兰", birth_date="1949-12-31", gender="F",
+                 address="天心区坡子街道太平街十五号", insurance_type="employee", region_code="430100")
+    others = [scene.person(f"P{n}", id_number=valid_id_number(430103, f"{1955 + 4 * n}-0{n}-1{n}", n, n % 2 == 1),
+                           name=name_of(40 + n), birth_date=f"{1955 + 4 * n}-0{n}-1{n}",
+                           address=f"湖南省长沙市天心区坡子街道{['学宫', '西牌楼', '白沙'][n - 2]}街{n + 20}号")
+              for n in (2, 3, 4)]
+    for w, start in enumerate((52, 131, 214, 296)):
+        for i, p in enumerate(["P1" if w < 2 else "P1B", *others]):
+            admitted = day(start + i % 2, 9)
+            scene.claim("inpatient", p, hospitals[w % 2], admitted, end_time=until(admitted, 7),
+                        fund_amount=5100.0 + 100 * i)
+    scene.claim("outpatient", "P1B", hospitals[0], day(170, 10), fund_amount=90.0)
+    return {"persons": ["P1", *others], "records": ["P1", "P1B"], "hospitals": hospitals}

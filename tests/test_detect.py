@@ -136,14 +136,18 @@ def test_cards_misused_after_death_in_two_places_and_for_outsiders():
     scenes.family(scene)
     holder = scene.person("HX")
     card = scene.card("CHX", holder)
-    for i, other in enumerate(scene.people("OX", 2)):
+    for i, other in enumerate(scene.people("OX", 3)):
         scene.claim("pharmacy", other, "PHFA", scenes.day(200 + i), card_id=card)
+    # Two relatives living elsewhere (parents in a care home) on one card: mutual aid, not reported.
+    parents_card = scene.card("CHY", scene.person("HY"))
+    for i, parent in enumerate(scene.people("OY", 2)):
+        scene.claim("pharmacy", parent, "PHFA", scenes.day(210 + i), card_id=parents_card)
     findings = shared_card_findings(scene.connection())
     after_death = sorted(f.facts["holder"] for f in findings if f.kind == "card_used_after_death")
     assert after_death == planted["dead"]
     assert sorted(f.facts["holder"] for f in findings if f.kind == "card_in_two_places") == planted["persons"]
     [others] = [f for f in findings if f.kind == "card_used_by_others"]
-    assert others.facts == {"card": "CHX", "holder": "HX", "users": ["OX000", "OX001"], "claims": 2}
+    assert others.facts == {"card": "CHX", "holder": "HX", "users": ["OX000", "OX001", "OX002"], "claims": 3}
     scan = [f for f in shared_identifier_findings(scene.connection()) if f.kind == "shared_scan_device"]
     assert [f.persons for f in scan] == [tuple(planted["persons"])]
 

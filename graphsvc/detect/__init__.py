@@ -69,7 +69,10 @@ class DetectionResult:
         for f in self.explained:
             explained[f.kind] = explained.get(f.kind, 0) + 1
         return {"rings": len(self.rings), "patterns": patterns, "findings": kinds, "explained": explained,
-                "explained_examples": [{"kind": f.kind, "reason": f.explained, "entities": f.evidence()["entities"][:12]}
+                # Whom each reason is about (the agent, the home) first, then a few of the persons.
+                "explained_examples": [{"kind": f.kind, "reason": f.explained,
+                                        "entities": [{"type": t, "id": i} for t, i in f.entities]
+                                        + [{"type": "person", "id": p} for p in f.persons[:12]]}
                                        for f in self.explained[:50]],
                 "graph": self.graph, "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
 

@@ -31,7 +31,6 @@ import igraph as ig
 
 from graphsvc.detect.config import RingConfig
 from graphsvc.detect.finding import PATTERNS, Finding, linked_groups
-from graphsvc.detect.suspicion_graph import FINDING
 
 __all__ = ["Ring", "assemble_rings", "ring_pattern", "ring_score", "split_by_organiser", "ORGANISER_KINDS"]
 
@@ -156,9 +155,7 @@ def split_by_organiser(persons: Sequence[str], findings: Sequence[Finding], conf
             if len(mine) == len(f.persons) and mine:
                 evidence.append(f)
             elif len(mine) >= 2:
-                claims = f.settlements if person_of_claim is None else tuple(
-                    s for s in f.settlements if person_of_claim.get(s) in part)
-                evidence.append(replace(f, persons=mine, settlements=claims))
+                evidence.append(_cut(f, mine, person_of_claim))
         result.append((sorted(part), evidence))
     return result
 
@@ -171,22 +168,45 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
                    claims: Mapping[str, tuple[float, date, date, str | None, str]], config: RingConfig) -> list[Ring]:
     """Turn communities of the suspicion graph into rings, sorted by score (highest first).
 
+    A community's evidence is every finding that names two or more of its persons (all of a
+    one-person finding's), cut to them: a finding's node sits in one community, but the
+    co-admissions at a hospital two brokers share are evidence for each broker's ring.
     ``claims`` maps a settlement id to (fund amount, first day, last day, institution region, person).
     """
     person_of_claim = {s: c[4] for s, c in claims.items()}
-    rings = []
+    community_of: dict[str, int] = {}
+    members: list[list[str]] = []
     for community in communities:
-        vertices = [graph.vs[v] for v in community]
-        persons = sorted(v["key"] for v in vertices if v["type"] == "person")
-        if len(persons) < config.min_persons:
-            continue
-        evidence = [findings[int(v["key"])] for v in vertices if v["type"] == FINDING]
-        for part, part_evidence in split_by_organiser(persons, evidence, config, person_of_claim):
-            if len(part) < config.min_persons:
-                continue
-            rings.append(_ring(part, part_evidence, claims, config))
+        persons = sorted(graph.vs[v]["key"] for v in community if graph.vs[v]["type"] == "person")
+        if len(persons) >= config.min_persons:
+            community_of.update((p, len(members)) for p in persons)
+            members.append(persons)
+    evidence: list[list[Finding]] = [[] for _ in members]
+    for f in findings:
+        touched: dict[int, list[str]] = {}
+        for p in f.persons:
+            if p in community_of:
+                touched.setdefault(community_of[p], []).append(p)
+        for c, mine in touched.items():
+            if len(mine) == len(f.persons):
+                evidence[c].append(f)
+            elif len(mine) >= 2:
+                evidence[c].append(_cut(f, mine, person_of_claim))
+    rings = []
+    for persons, found in zip(members, evidence):
+        for part, part_evidence in split_by_organiser(persons, found, config, person_of_claim):
+            if len(part) >= config.min_persons:
+                rings.append(_ring(part, part_evidence, claims, config))
     rings.sort(key=lambda r: (-r.score, -len(r.persons), -r.fund_amount, r.persons[0]))
     return rings
+
+
+def _cut(f: Finding, persons: Sequence[str], person_of_claim: Mapping[str, str] | None) -> Finding:
+    """``f`` restricted to ``persons`` and, where known, their claims."""
+    keep = set(persons)
+    claims = f.settlements if person_of_claim is None else tuple(
+        s for s in f.settlements if person_of_claim.get(s) in keep)
+    return replace(f, persons=tuple(p for p in f.persons if p in keep), settlements=claims)
 
 
 def _ring(persons: list[str], evidence: list[Finding], claims: Mapping[str, tuple[float, date, date, str | None, str]],
