@@ -173,6 +173,12 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
     print(f"{run.rings} rings ({run.kept_ids} kept their id from the previous run, {run.new_ids} new, "
           f"{len(run.retired_ids)} no longer found) in {run.seconds:.1f}s; run {run.run_id}")
     print("findings: " + ", ".join(f"{k} {v}" for k, v in run.summary["findings"].items()))
+    if run.summary.get("explained"):
+        print("explained as look-alikes (no ring): "
+              + ", ".join(f"{k} {v}" for k, v in run.summary["explained"].items()))
+        for example in run.summary["explained_examples"][:3]:
+            names = ", ".join(f"{e['type']} {e['id']}" for e in example["entities"][:2])
+            print(f"  {names}: {example['reason']}")
     if out:
         print(f"rings written to {out}")
     return 0
