@@ -336,6 +336,10 @@ def registered_agent(scene: Scene, *, prefix: str = "RA", households: int = 20) 
                     contact_phone=phone if i % 3 == 0 else None, payee_account=f"62170038100{i:08d}",
                     items=["肺炎" if i % 2 else "高血压"])
         scene.claim("outpatient", p, hospitals[(i + 1) % 3], day(3 + 11 * i, 10), fund_amount=80.0 + 3 * i)
+    # The rest of the township goes to the same three hospitals on its own: that is what "normally" means.
+    for i, p in enumerate(scene.people(f"{prefix}V", 3 * households, region_code="430182")):
+        admitted = day(5 + (37 * i) % 320, 9)
+        scene.claim("inpatient", p, hospitals[i % 3], admitted, end_time=until(admitted, 5), fund_amount=2800.0)
     return {"agent": agent, "phone": phone, "persons": persons, "hospitals": hospitals}
 
 

@@ -96,9 +96,23 @@ def test_dialysis_sessions_counted_as_admissions_are_explained_by_their_schedule
     scene = Scene()
     scenes.dialysis_cohort(scene)
     with_outpatient = LockstepConfig(admission_kinds=("inpatient", "outpatient"))
-    assert lockstep_findings(scene.connection(), with_outpatient) == []
+    [schedule] = lockstep_findings(scene.connection(), with_outpatient)
+    assert schedule.explained.startswith("a treatment schedule (dialysis, chemotherapy): 26 same-day sessions")
     no_schedule_rule = LockstepConfig(admission_kinds=("inpatient", "outpatient"), schedule_min_waves=1000)
-    assert len(lockstep_findings(scene.connection(), no_schedule_rule)) == 1  # the rule is what explains it
+    [found] = lockstep_findings(scene.connection(), no_schedule_rule)  # the rule is what explains it
+    assert found.explained is None and found.strength > 0
+
+
+def test_a_gang_admitted_every_week_is_frequent_stays_not_a_treatment_schedule():
+    scene = Scene()
+    scene.institution("HWK", "hospital", ownership="private")
+    gang = scene.people("WK", 5, birth_date="1975-01-01")
+    for week in range(14):
+        for p in gang:
+            scene.claim("inpatient", p, "HWK", scenes.day(10 + 7 * week),
+                        end_time=scenes.day(13 + 7 * week).strftime("%Y-%m-%d %H:%M:%S"))
+    [f] = lockstep_findings(scene.connection())
+    assert f.explained is None and f.persons == tuple(gang) and f.facts["waves"] == 14
 
 
 def test_prescriber_collusion_names_only_persons_he_never_saw():
@@ -136,18 +150,18 @@ def test_cards_misused_after_death_in_two_places_and_for_outsiders():
     scenes.family(scene)
     holder = scene.person("HX")
     card = scene.card("CHX", holder)
-    for i, other in enumerate(scene.people("OX", 3)):
+    for i, other in enumerate(scene.people("OX", 4)):
         scene.claim("pharmacy", other, "PHFA", scenes.day(200 + i), card_id=card)
-    # Two relatives living elsewhere (parents in a care home) on one card: mutual aid, not reported.
+    # Three close relatives living elsewhere (parents in a care home, a child at work) on one card: mutual aid.
     parents_card = scene.card("CHY", scene.person("HY"))
-    for i, parent in enumerate(scene.people("OY", 2)):
+    for i, parent in enumerate(scene.people("OY", 3)):
         scene.claim("pharmacy", parent, "PHFA", scenes.day(210 + i), card_id=parents_card)
     findings = shared_card_findings(scene.connection())
     after_death = sorted(f.facts["holder"] for f in findings if f.kind == "card_used_after_death")
     assert after_death == planted["dead"]
     assert sorted(f.facts["holder"] for f in findings if f.kind == "card_in_two_places") == planted["persons"]
     [others] = [f for f in findings if f.kind == "card_used_by_others"]
-    assert others.facts == {"card": "CHX", "holder": "HX", "users": ["OX000", "OX001", "OX002"], "claims": 3}
+    assert others.facts == {"card": "CHX", "holder": "HX", "users": ["OX000", "OX001", "OX002", "OX003"], "claims": 4}
     scan = [f for f in shared_identifier_findings(scene.connection()) if f.kind == "shared_scan_device"]
     assert [f.persons for f in scan] == [tuple(planted["persons"])]
 

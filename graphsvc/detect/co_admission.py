@@ -11,13 +11,15 @@ at a big hospital do not repeat with the same people; a one-off group visit (a c
 health check) is one occasion.
 
 Residents of one address (a care home, a dormitory) who all use the nearby hospital are
-admitted together now and then by chance: when most of a group live at one address, each
-wave must be larger than that address's ordinary admissions to that institution bring in a
-window (its median fortnight, Poisson, ``p_value``); a group whose waves are all within
-chance is explained with that reason.
+admitted together now and then by chance: when most of a group live at an address holding
+many more persons than the group, each wave must be larger than the admissions of that
+address's other persons to that institution bring in a window (Poisson, ``p_value``); a group
+whose waves are all within chance is explained with that reason. A flat that is the group (a
+gang's, a family's) has no such base rate.
 
-A group meeting at a weekly cadence or faster for many sessions is a treatment schedule
-(dialysis, chemotherapy) and is explained, not reported. With the default admission kinds
+A group meeting in same-day sessions at a weekly cadence or faster for many sessions is a
+treatment schedule (dialysis, chemotherapy) and is explained, not reported; a group staying
+longer every week is frequent stays (频繁住院) and is reported. With the default admission kinds
 (inpatient only) outpatient dialysis never enters; the rule matters when a fund bills
 sessions as stays.
 
@@ -33,7 +35,7 @@ import duckdb
 import igraph as ig
 
 from graphsvc.detect.config import LockstepConfig, saturate
-from graphsvc.detect.finding import Finding, chance_per_window, fetch_dicts, group_rows, poisson_threshold, temp_table
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_threshold, temp_table
 from graphsvc.detect.suspicion_graph import leiden_communities
 
 __all__ = ["lockstep_findings", "waves_of"]
@@ -73,7 +75,8 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
     w = config.window_days
     con.execute("""
         CREATE OR REPLACE TEMP TABLE d_admissions AS
-        SELECT settlement_id, person_id, institution_id, start_time::DATE AS day, fund_amount
+        SELECT settlement_id, person_id, institution_id, start_time::DATE AS day, fund_amount,
+               date_diff('day', start_time::DATE, coalesce(end_time, start_time)::DATE) AS stay_days
         FROM settlements WHERE list_contains(?, kind)""", [list(config.admission_kinds)])
     # Each admission probes the next ``w`` days: an equi-join on (institution, day), not a band join.
     # Occasions are per institution; their repeats are counted per pair across institutions.
@@ -98,7 +101,7 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         return []
     temp_table(con, "d_lockstep_members", {"person_id": sorted({p for members in candidates for p in members})})
     rows = fetch_dicts(con, """
-        SELECT a.institution_id, a.person_id, a.day, a.settlement_id, a.fund_amount
+        SELECT a.institution_id, a.person_id, a.day, a.settlement_id, a.fund_amount, a.stay_days
         FROM d_admissions a SEMI JOIN d_lockstep_members m USING (person_id)
         ORDER BY a.institution_id, a.day, a.person_id""")
     admissions = group_rows(rows, lambda r: r["person_id"])
@@ -124,7 +127,18 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
                 explained=(f"co-admissions of persons at one address ({address}) within its base rate: "
                            f"{len(all_waves)} occasions of 2+, {len(waves)} beyond chance ({base})")))
             continue
-        if len(waves) < config.min_waves or _on_treatment_schedule(waves, config):
+        if len(waves) < config.min_waves:
+            continue
+        if _on_treatment_schedule(waves, config):
+            persons = sorted({r["person_id"] for wave in waves for r in wave})
+            findings.append(Finding(
+                kind="co_admission_lockstep", detail=f"{len(persons)} persons in same-day sessions together "
+                                                     f"{len(waves)} times", persons=tuple(persons),
+                entities=tuple(("institution", i) for i in sorted({wave[0]["institution_id"] for wave in waves})),
+                strength=0.0, suggests="professional_gang", facts={"waves": len(waves)},
+                explained=(f"a treatment schedule (dialysis, chemotherapy): {len(waves)} same-day sessions together, "
+                           f"a median {statistics.median((b[0]['day'] - a[0]['day']).days for a, b in zip(waves, waves[1:])):.0f} "
+                           f"days apart")))
             continue
         in_waves = [r for wave in waves for r in wave]
         persons = sorted({r["person_id"] for r in in_waves})
@@ -158,26 +172,37 @@ def _address_base_rates(con: duckdb.DuckDBPyConnection, groups: list[set[str]],
     temp_table(con, "d_lockstep_groups", {"group_no": [str(g) for g, members in enumerate(groups) for _ in members],
                                           "person_id": [p for members in groups for p in sorted(members)]})
     homes = fetch_dicts(con, """
-        SELECT g.group_no, p.household, count(*) AS persons
-        FROM d_lockstep_groups g JOIN persons p USING (person_id)
+        WITH sizes AS (SELECT household, count(*) AS size FROM persons GROUP BY household)
+        SELECT g.group_no, p.household, count(*) AS persons, any_value(sizes.size) AS size
+        FROM d_lockstep_groups g JOIN persons p USING (person_id) JOIN sizes USING (household)
         WHERE p.household IS NOT NULL AND p.household <> p.person_id
         GROUP BY g.group_no, p.household
         QUALIFY row_number() OVER (PARTITION BY g.group_no ORDER BY count(*) DESC, p.household) = 1""")
-    homes = [h for h in homes if 2 * h["persons"] >= len(groups[int(h["group_no"])])]
+    # A flat that is the group (a gang's, a family's) has no base rate apart from the group itself.
+    homes = [h for h in homes if 2 * h["persons"] >= len(groups[int(h["group_no"])])
+             and h["size"] >= config.base_rate_address_factor * len(groups[int(h["group_no"])])]
     if not homes:
         return {}
     temp_table(con, "d_lockstep_homes", {"household": sorted({h["household"] for h in homes})})
     rows = fetch_dicts(con, """
-        SELECT p.household, a.institution_id, a.day
+        SELECT p.household, a.institution_id, a.person_id
         FROM d_admissions a JOIN persons p USING (person_id) SEMI JOIN d_lockstep_homes USING (household)
         ORDER BY ALL""")
     first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchone()
-    period = (last_day - first_day).days + 1
-    rates: dict[str, dict[str, tuple[float, int]]] = {}
-    for (household, inst), at in group_rows(rows, lambda r: (r["household"], r["institution_id"])).items():
-        rate = chance_per_window([r["day"] for r in at], first_day, period, config.window_days)
-        rates.setdefault(household, {})[inst] = (rate, poisson_threshold(rate, config.p_value, 2))
-    return {frozenset(groups[int(h["group_no"])]): (h["household"], rates.get(h["household"], {})) for h in homes}
+    days = (last_day - first_day).days + 1
+    at_home = group_rows(rows, lambda r: (r["household"], r["institution_id"]))
+    result = {}
+    for h in homes:
+        members = groups[int(h["group_no"])]
+        rates = {}
+        for (household, inst), at in at_home.items():
+            if household == h["household"]:
+                # The address's other persons' admissions there: the group's own waves would raise the bar they must clear.
+                others = sum(1 for r in at if r["person_id"] not in members)
+                rate = others / days * (config.window_days + 1)
+                rates[inst] = (rate, poisson_threshold(rate, config.p_value, 2))
+        result[frozenset(members)] = (h["household"], rates)
+    return result
 
 
 def waves_of(rows: list[dict], window_days: int) -> list[list[dict]]:
@@ -216,7 +241,8 @@ def _groups(pairs: list[dict], seed: int) -> list[set[str]]:
 
 
 def _on_treatment_schedule(waves: list[list[dict]], config: LockstepConfig) -> bool:
-    if len(waves) < config.schedule_min_waves:
+    if len(waves) < config.schedule_min_waves or any(
+            (r["stay_days"] or 0) > config.schedule_max_stay_days for wave in waves for r in wave):
         return False
     gaps = [(b[0]["day"] - a[0]["day"]).days for a, b in zip(waves, waves[1:])]
     return statistics.median(gaps) <= config.schedule_max_gap_days

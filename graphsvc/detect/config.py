@@ -41,9 +41,9 @@ class SharedCardConfig(_Section):
     after_death_grace_days: int = Field(
         1, ge=0, description="claims dated up to this many days after a death date are the settling of the final stay")
     min_other_users: int = Field(
-        3, ge=1, description="a card must pay for at least this many persons outside its holder's household; one or "
-                             "two are most often relatives living elsewhere (parents in a care home), which mutual aid "
-                             "(家庭共济) allows for close relatives")
+        4, ge=1, description="a card must pay for at least this many persons outside its holder's household; up to "
+                             "three are most often close relatives living elsewhere (parents in a care home, a child "
+                             "in a dormitory), which mutual aid (家庭共济) allows")
     used_by_others_strength: float = Field(
         0.5, gt=0, lt=1, description="strength of a card used for persons outside the holder's household")
     after_death_strength: float = Field(0.9, gt=0, lt=1, description="strength of a dead holder's card being used")
@@ -66,12 +66,15 @@ class SharedIdentifierConfig(_Section):
         },
         description="strength ceiling per way of sharing: money flowing to one account weighs most")
     routine_claims_per_person: float = Field(
-        1.5, gt=0, description="an agent, contact phone or account with at most this many claims per person does "
-                               "routine agency work (a village agent files one claim per household), unless...")
-    routine_max_together_share: float = Field(
-        0.5, ge=0, le=1, description="...more than this share of its admissions are together with another of its "
-                                     "persons' (a broker's recruits come in waves; an agent's clients fall ill apart: "
-                                     "49 clients at three hospitals share a window by chance about a quarter of the time)")
+        1.5, gt=0, description="an agent or contact phone with at most this many claims per person may be routine "
+                               "agency work (a village agent files one claim per household a year)...")
+    routine_p_value: float = Field(
+        1e-3, gt=0, lt=1, description="...unless its admissions are together more often than chance (Poisson) brings "
+                                      "with this probability for that many claims over the period")
+    routine_concentration_p_value: float = Field(
+        1e-6, gt=0, lt=1, description="...or its busiest institution has more of its claims than the usual shares of "
+                                      "its persons' regions predict with this probability: a handful of an agent's "
+                                      "claims at one hospital happen, dozens at a hospital the region seldom uses do not")
     together_days: int = Field(2, ge=0, description="admissions this many days apart at one institution are together")
     adult_ages: tuple[int, int] = Field(
         (18, 70), description="when a phone is a household's, its adults (ages in [lo, hi)) are taken as its users; "
@@ -90,12 +93,18 @@ class LockstepConfig(_Section):
         12, ge=3, description="a group meeting this often at a weekly cadence or faster is on a treatment schedule "
                               "(dialysis, chemotherapy) and explained")
     schedule_max_gap_days: float = Field(7.0, gt=0, description="median days between meetings of a treatment schedule")
+    schedule_max_stay_days: int = Field(
+        0, ge=0, description="…whose sessions last at most this many days (dialysis billed as a stay is a same-day "
+                             "session); a group staying longer every week is frequent stays (频繁住院), not treatment")
     strength_half: float = Field(
         6.0, gt=0, description="(waves beyond 2) × (persons beyond 1) at which lockstep strength is 0.5")
     p_value: float = Field(
-        1e-4, gt=0, lt=1, description="when most of a group live at one address, a wave counts only if that address's "
-                                      "ordinary admissions to the institution (Poisson) bring that many persons in one "
-                                      "window with a smaller probability")
+        1e-4, gt=0, lt=1, description="when most of a group live at one address, a wave counts only if the admissions "
+                                      "of that address's other persons to the institution (Poisson) bring that many "
+                                      "persons in one window with a smaller probability")
+    base_rate_address_factor: int = Field(
+        3, ge=2, description="…an address holding at least this many times the group's persons (a care home, a "
+                             "dormitory); a smaller one is the group's own flat and has no base rate apart from it")
     seed: int = Field(42, description="seed of the Leiden run that splits lockstep pairs into groups")
 
 
@@ -160,6 +169,10 @@ class CommunityConfig(_Section):
 
 class RingConfig(_Section):
     min_persons: int = Field(3, ge=2, description="a ring holds at least this many persons")
+    min_score: float = Field(
+        0.3, ge=0, lt=1, description="a ring resting on weak facts only (one burst of everyday medicine, a phone "
+                                     "shared by three households now and then) is no lead worth an investigator's "
+                                     "day; its findings are still in the run")
     min_pattern_strength: float = Field(
         0.3, ge=0, lt=1, description="a finding must be at least this strong to decide a ring's pattern; "
                                      "chance-prone facts (one card in two places) stay below it")

@@ -23,7 +23,7 @@ import pyarrow as pa
 from graphsvc.model import ENTITY_TABLES
 
 __all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table", "linked_groups", "group_rows",
-           "poisson_threshold", "chance_per_window"]
+           "poisson_threshold", "poisson_tail", "chance_per_window"]
 
 PATTERNS = ("professional_gang", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
             "care_home_collusion", "identity_misuse", "other")
@@ -76,6 +76,24 @@ def poisson_threshold(expected: float, p_value: float, minimum: int) -> int:
         term *= expected / n
         below += term
     return max(n + 1, minimum)
+
+
+def poisson_tail(expected: float, observed: int) -> float:
+    """P(X >= observed) for X ~ Poisson(expected): how often chance brings at least this many.
+
+    >>> round(poisson_tail(2.0, 0), 3), round(poisson_tail(2.0, 3), 3), poisson_tail(0.0, 1)
+    (1.0, 0.323, 0.0)
+    """
+    if observed <= 0:
+        return 1.0
+    if expected <= 0:
+        return 0.0
+    term = math.exp(-expected)
+    below = term
+    for n in range(1, observed):
+        term *= expected / n
+        below += term
+    return max(0.0, 1.0 - below)
 
 
 def chance_per_window(days: Sequence[date], first_day: date, period_days: int, window_days: int) -> float:

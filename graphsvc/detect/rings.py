@@ -14,8 +14,9 @@ institutions its findings name.
   a community can hold two brokers' recruits admitted in the same weeks, or a collector's
   cards and a colluding prescriber's scripts at one pharmacy. A community whose persons fall
   into two or more organisers' groups (the persons each agent, phone, account, device,
-  prescriber or home links; overlapping ones are one organiser) is split: each person goes
-  to the organiser it shares most evidence with, a finding spanning organisers (the
+  prescriber or home links; overlapping ones are one organiser) is split: a person linked by
+  one organiser goes to him, any other to the organiser it shares most evidence with, a
+  finding spanning organisers (the
   co-admissions at the shared hospital) is cut along them, and the institution is a member
   of each ring.
 """
@@ -114,9 +115,9 @@ def split_by_organiser(persons: Sequence[str], findings: Sequence[Finding], conf
     """Cut a community into one part per organiser; a community with one organiser or none stays whole.
 
     Organisers are the person sets of strong organiser findings (``ORGANISER_KINDS``), those
-    overlapping by half or more merged. Each person goes to the organiser whose persons its
-    findings share most (strength-weighted); a person sharing none with any stays with the
-    biggest. A finding spanning parts is cut to each part's persons (and, with
+    overlapping by half or more merged. A person in one organiser's set is his; any other goes
+    to the organiser whose persons its findings share most (strength-weighted), or to the
+    biggest when it shares none. A finding spanning parts is cut to each part's persons (and, with
     ``person_of_claim``, their claims) where it keeps two persons there.
 
     >>> broker = lambda n, ps: Finding("shared_agent", "", ps, (("intermediary", n),), 0.8, "black_intermediary")
@@ -138,6 +139,10 @@ def split_by_organiser(persons: Sequence[str], findings: Sequence[Finding], conf
         return [(sorted(persons), list(findings))]
     parts: list[set[str]] = [set() for _ in cores]
     for p in persons:
+        inside = [k for k, core in enumerate(cores) if p in core]
+        if len(inside) == 1:  # linked by one organiser's own identifier: his, however big the other
+            parts[inside[0]].add(p)
+            continue
         affinity = [0.0] * len(cores)
         for f in findings:
             if p in f.persons:
@@ -195,18 +200,25 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
     rings = []
     for persons, found in zip(members, evidence):
         for part, part_evidence in split_by_organiser(persons, found, config, person_of_claim):
-            if len(part) >= config.min_persons:
-                rings.append(_ring(part, part_evidence, claims, config))
+            ring = _ring(part, part_evidence, claims, config) if len(part) >= config.min_persons else None
+            if ring and ring.score >= config.min_score:
+                rings.append(ring)
     rings.sort(key=lambda r: (-r.score, -len(r.persons), -r.fund_amount, r.persons[0]))
     return rings
 
 
 def _cut(f: Finding, persons: Sequence[str], person_of_claim: Mapping[str, str] | None) -> Finding:
-    """``f`` restricted to ``persons`` and, where known, their claims."""
+    """``f`` restricted to ``persons`` and, where known, their claims.
+
+    The cards it names are dropped (a finding does not say whose they are, and the other part's
+    cards are not this ring's); its facts say it was cut, its detail still describes the whole.
+    """
     keep = set(persons)
     claims = f.settlements if person_of_claim is None else tuple(
         s for s in f.settlements if person_of_claim.get(s) in keep)
-    return replace(f, persons=tuple(p for p in f.persons if p in keep), settlements=claims)
+    return replace(f, persons=tuple(p for p in f.persons if p in keep), settlements=claims,
+                   entities=tuple(e for e in f.entities if e[0] != "card"),
+                   facts={**f.facts, "cut_to_persons": len(keep), "persons_in_whole": len(f.persons)})
 
 
 def _ring(persons: list[str], evidence: list[Finding], claims: Mapping[str, tuple[float, date, date, str | None, str]],

@@ -10,10 +10,10 @@ household (households are persons at one address); an identifier that is an
 institution's own phone or address is a care home's caregiver or a hospital switchboard;
 one that links more households than ``max_households`` is a placeholder value. A
 registered agent (代办员, a village health worker) files claims for many households too, but
-one routine claim each, spread over the year: an agent, contact phone or payee account whose
-claims number about one per person and whose admissions are seldom together with another of
-its persons' is that routine work, explained with its figures, and joins no ring. A broker's
-recruits are admitted again and again, in bunches.
+one routine claim each, spread over the year, at the hospitals villagers use anyway: an agent
+or contact phone judged routine by its own base rates (``_routine_work``) is explained with its
+figures and joins no ring. A broker's recruits are admitted again and again, in bunches, at
+his hospital.
 
 Ways of sharing (``via``) and what each suggests:
 
@@ -34,11 +34,12 @@ own_phone      the phone in their person records           (none)
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import duckdb
 
 from graphsvc.detect.config import SharedIdentifierConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, temp_table
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail, temp_table
 
 __all__ = ["shared_identifier_findings"]
 
@@ -118,10 +119,12 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
     intermediaries = {r["intermediary_id"] for r in fetch_dicts(con, "SELECT intermediary_id FROM intermediaries")}
     members = fetch_dicts(con, """
         SELECT l.via, l.value, l.person_id, l.settlement_id, l.card_id, s.fund_amount, s.kind, s.institution_id,
-               s.start_time::DATE AS day
+               s.start_time::DATE AS day, p.region_code
         FROM d_links l JOIN d_link_groups g ON g.via = l.via AND g.value = l.value
         LEFT JOIN settlements s ON s.settlement_id = l.settlement_id
+        LEFT JOIN persons p ON p.person_id = l.person_id
         ORDER BY l.via, l.value, l.person_id""")
+    norms = _usual_institutions(con) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1)
     owners = _adult_owners(con, config)
     card_claims = _claims_of_linked_cards(con)
     by_group = group_rows(members, lambda r: (r["via"], r["value"]))
@@ -152,7 +155,7 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
         for card in cards:
             settlements.update(card_claims.get(card, ()))
         fund = sum(float(r["fund_amount"] or 0) for r in rows if r["settlement_id"])
-        routine = _routine_work(rows, config) if via in _AGENCY else None
+        routine = _routine_work(rows, norms, config) if via in _AGENCY else None
         who = f"{entity_type} {value}" + (f" (intermediary {broker})" if broker else "")
         claims = f", {len(settlements)} claim(s), fund {fund:,.2f}" if fund else (
             f", {len(cards)} card(s)" if cards else "")
@@ -168,42 +171,78 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
     return findings
 
 
-_AGENCY = ("agent", "contact_phone", "payee_account")
-"""Ways of sharing that a registered agent's routine work produces as well as a broker's."""
+_AGENCY = ("agent", "contact_phone")
+"""Ways of sharing that a registered agent's routine work produces as well as a broker's. Not a payee
+account: money for many households flowing to one account is never routine."""
 
 
-def _routine_work(rows: list[dict], config: SharedIdentifierConfig) -> str | None:
-    """Why the claims behind an agent, contact phone or account are routine agency work, or None.
+@dataclass(frozen=True)
+class _Norms:
+    """Where each region's people go: claims per (region, kind, institution) and per (region, kind); the period."""
 
-    Routine: about one claim per person, and admissions seldom together with another of its
-    persons' (same institution within ``together_days``); a broker's recruits come back in waves.
+    share: dict[tuple[str | None, str, str], float]
+    days: int
 
-    >>> from datetime import date
+
+def _usual_institutions(con: duckdb.DuckDBPyConnection) -> _Norms:
+    rows = fetch_dicts(con, """
+        SELECT p.region_code, s.kind, s.institution_id,
+               count(*) / sum(count(*)) OVER (PARTITION BY p.region_code, s.kind) AS share
+        FROM settlements s LEFT JOIN persons p USING (person_id) GROUP BY p.region_code, s.kind, s.institution_id""")
+    first, last = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchone()
+    return _Norms({(r["region_code"], r["kind"], r["institution_id"]): float(r["share"]) for r in rows},
+                  (last - first).days + 1 if first else 1)
+
+
+def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfig) -> str | None:
+    """Why the claims behind an agent or contact phone are routine agency work, or None.
+
+    Routine, against the agent's own base rates: about one claim per person; admissions
+    together with another of its persons' (same institution within ``together_days``) no more
+    often than chance brings for that many claims over the period (Poisson, ``routine_p_value``);
+    and claims at the institutions that people of those regions use anyway (the busiest of them
+    no busier than their usual shares predict, ``routine_concentration_p_value``). A broker's recruits come back in waves, to his
+    hospital.
+
+    >>> from datetime import date, timedelta
+    >>> norms = _Norms({("R", "inpatient", f"H{i}"): 1 / 3 for i in range(3)}, 300)
     >>> spread = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": f"H{i % 3}",
-    ...            "day": date(2026, 1 + i % 10, 1 + i)} for i in range(20)]
-    >>> _routine_work(spread, SharedIdentifierConfig())[:60]
-    'routine agency work: 20 claims for 20 persons (1.0 each), 0%'
-    >>> waves = [dict(r, day=date(2026, 3 + i % 3, 1)) for i, r in enumerate(spread * 2)]
-    >>> _routine_work(waves, SharedIdentifierConfig()) is None
+    ...            "region_code": "R", "day": date(2026, 1, 1) + timedelta(days=7 * i)} for i in range(40)]
+    >>> _routine_work(spread, norms, SharedIdentifierConfig()).split(", ")[:2]
+    ['routine agency work: 40 claims for 40 persons (1.0 each)', '0 admission pair(s) within 2 days where chance brings 4.1']
+    >>> waves = [dict(r, day=date(2026, 3 + i % 3, 1)) for i, r in enumerate(spread)]
+    >>> _routine_work(waves, norms, SharedIdentifierConfig()) is None
+    True
+    >>> one_hospital = [dict(r, institution_id="H0") for r in spread]   # 40 where 13 are usual
+    >>> _routine_work(one_hospital, norms, SharedIdentifierConfig()) is None
     True
     """
-    claims = {r["settlement_id"]: r for r in rows if r["settlement_id"]}.values()
+    claims = list({r["settlement_id"]: r for r in rows if r["settlement_id"]}.values())
     persons = {r["person_id"] for r in claims}
     if not claims or len(claims) > config.routine_claims_per_person * len(persons):
         return None
-    admissions = sorted((r for r in claims if r["kind"] == "inpatient"), key=lambda r: (r["institution_id"], r["day"]))
-    together = set()
-    for a, b in zip(admissions, admissions[1:]):
-        if a["institution_id"] == b["institution_id"] and (b["day"] - a["day"]).days <= config.together_days \
-                and a["person_id"] != b["person_id"]:
-            together |= {a["settlement_id"], b["settlement_id"]}
-    share = len(together) / len(admissions) if admissions else 0.0
-    if share > config.routine_max_together_share:
+    w = config.together_days
+    pairs, expected = 0, 0.0
+    for _, at in group_rows([r for r in claims if r["kind"] == "inpatient"], lambda r: r["institution_id"]).items():
+        days = sorted(r["day"] for r in at)
+        lo = 0
+        for hi, day in enumerate(days):
+            while (day - days[lo]).days > w:
+                lo += 1
+            pairs += hi - lo
+        expected += len(days) * (len(days) - 1) / 2 * min(1.0, (2 * w + 1) / norms.days)
+    if poisson_tail(expected, pairs) < config.routine_p_value:
+        return None
+    at_top = max(group_rows(claims, lambda r: r["institution_id"]).items(), key=lambda kv: (len(kv[1]), kv[0]))
+    usual = sum(norms.share.get((r["region_code"], r["kind"], at_top[0]), 0.0) for r in claims)
+    if poisson_tail(usual, len(at_top[1])) < config.routine_concentration_p_value:
         return None
     months = len({(r["day"].year, r["day"].month) for r in claims})
     places = len({r["institution_id"] for r in claims})
-    return (f"routine agency work: {len(claims)} claims for {len(persons)} persons ({len(claims) / len(persons):.1f} each), "
-            f"{share:.0%} of admissions together with another of them, over {months} months at {places} institutions")
+    return (f"routine agency work: {len(claims)} claims for {len(persons)} persons ({len(claims) / len(persons):.1f} "
+            f"each), {pairs} admission pair(s) within {w} days where chance brings {expected:.1f}, over {months} months "
+            f"at {places} institutions; the busiest, {at_top[0]}, has {len(at_top[1])} where these regions' usual "
+            f"shares predict {usual:.1f}")
 
 
 def _adult_owners(con: duckdb.DuckDBPyConnection, config: SharedIdentifierConfig) -> dict[str, list[str]]:
