@@ -132,7 +132,7 @@ def test_regular_care_home_co_admissions_are_explained_by_its_base_rate():
     [home] = [f for f in result.explained if f.kind == "care_home_waves"]
     assert home.entities == (("institution", planted["home"]), ("institution", planted["hospital"])), why
     assert home.explained.startswith("regular admissions of a home's residents"), why
-    assert "beyond chance" in home.explained and home.facts["waves"] >= 3, why
+    assert "what chance brings" in home.explained and home.facts["waves"] >= 3, why
 
 
 # ---- 5. a gang's flat --------------------------------------------------------------------------------

@@ -5,12 +5,14 @@ Residents of a nursing home are the persons registered at its address or with it
 them to the same hospital within days, wave after wave, is selling its residents' stays.
 
 A big home whose residents are admitted to the nearby hospital several times a year sees
-two or three of them go in the same week by chance. Each home and hospital is judged by
-its own base rate: its residents' admissions there in an ordinary fortnight (the median
-over the period, which a few waves do not move) give the admissions chance brings in a
-wave window (Poisson), and only a wave larger than chance brings with probability below
-``p_value`` counts. A home whose co-admissions are all within chance is explained, with
-that reason, and joins no ring.
+two or three of them go in the same week by chance. Each home and hospital is judged by its
+own base rate: at the home's mean rate of admissions there, how many waves of k or more
+residents chance brings among its waves (each starts at an admission and takes the window
+after it; Poisson), against how many there were, for every k from ``min_wave_residents`` up.
+The home is reported when some k is beyond chance (``p_value``), with the waves of that size;
+the mean includes the waves themselves, so a home sending residents every fortnight still
+stands out by how bunched they are. A home whose waves are all within chance is explained,
+with that reason, and joins no ring.
 
 Reports the home, the hospital, each wave's date and size, the residents, admissions, fund
 amounts and the base rate.
@@ -22,7 +24,7 @@ import duckdb
 
 from graphsvc.detect.co_admission import waves_of
 from graphsvc.detect.config import CareHomeWavesConfig, saturate
-from graphsvc.detect.finding import Finding, chance_per_window, fetch_dicts, group_rows, poisson_threshold
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail
 
 __all__ = ["care_home_wave_findings"]
 
@@ -72,35 +74,40 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
     period_days = (last_day - first_day).days + 1
     findings = []
     for (home, hospital), admissions in group_rows(rows, lambda r: (r["home"], r["hospital"])).items():
-        chance = chance_per_window([r["day"] for r in admissions], first_day, period_days, config.window_days)
-        threshold = poisson_threshold(chance, config.p_value, config.min_wave_residents)
-        all_waves = [w for w in waves_of(admissions, config.window_days)
-                     if len({r["person_id"] for r in w}) >= config.min_wave_residents]
-        waves = [w for w in all_waves if len({r["person_id"] for r in w}) >= threshold]
-        if len(all_waves) < config.min_waves:
+        every_wave = waves_of(admissions, config.window_days)
+        sizes = [len({r["person_id"] for r in w}) for w in every_wave]
+        if sum(1 for n in sizes if n >= config.min_wave_residents) < config.min_waves:
             continue
-        in_waves = [r for w in (waves if len(waves) >= config.min_waves else all_waves) for r in w]
+        # Each wave starts at an admission; chance brings the others of its window at the home's mean rate there.
+        others = len(admissions) / period_days * (config.window_days + 1)
+        tests = []
+        for k in range(config.min_wave_residents, max(sizes) + 1):
+            observed = sum(1 for n in sizes if n >= k)
+            expected = len(every_wave) * poisson_tail(others, k - 1)
+            if observed >= config.min_waves:
+                tests.append((poisson_tail(expected, observed), -k, observed, expected))
+        p_value, k, observed, expected = min(tests)
+        k = -k
+        waves = [w for w, n in zip(every_wave, sizes) if n >= k]
+        in_waves = [r for w in waves for r in w]
         persons = sorted({r["person_id"] for r in in_waves})
         fund = sum(float(r["fund_amount"] or 0) for r in in_waves)
-        shown = waves if len(waves) >= config.min_waves else all_waves
-        wave_text = ", ".join(f"{w[0]['day']:%Y-%m-%d} ({len({r['person_id'] for r in w})})" for w in shown)
+        wave_text = ", ".join(f"{w[0]['day']:%Y-%m-%d} ({len({r['person_id'] for r in w})})" for w in waves)
         base = (f"{len(admissions)} admissions of {len({r['person_id'] for r in admissions})} residents there in "
-                f"{period_days} days; {chance:.2f} per {config.window_days + 1}-day window in an ordinary fortnight, "
-                f"so a wave needs {threshold} residents to be beyond chance")
-        facts = {"home": home, "hospital": hospital, "waves": len(shown), "admissions": len(in_waves),
-                 "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in shown], "chance_per_window": round(chance, 3),
-                 "wave_threshold": threshold}
+                f"{period_days} days bring {expected:.2f} waves of {k}+ by chance, {observed} seen (p = {p_value:.1g})")
         explained = None
-        if len(waves) < config.min_waves:
-            explained = (f"regular admissions of a home's residents: {len(all_waves)} co-admissions of "
-                         f"{config.min_wave_residents}+ residents, {len(waves)} beyond chance ({base})")
+        if p_value >= config.p_value:
+            explained = f"regular admissions of a home's residents: its waves are what chance brings ({base})"
         findings.append(Finding(
             kind="care_home_waves",
-            detail=(f"residents of {home} admitted to {hospital} in {len(shown)} waves (date (residents): "
+            detail=(f"residents of {home} admitted to {hospital} in {len(waves)} waves (date (residents): "
                     f"{wave_text}); {len(persons)} residents, {len(in_waves)} admissions, fund {fund:,.2f}; {base}"),
             persons=tuple(persons), entities=(("institution", home), ("institution", hospital)),
             strength=0.0 if explained else saturate(len(waves) - 2, config.waves_half),
             suggests="care_home_collusion", settlements=tuple(r["settlement_id"] for r in in_waves),
-            facts=facts, explained=explained,
+            facts={"home": home, "hospital": hospital, "waves": len(waves), "admissions": len(in_waves),
+                   "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in waves], "wave_size": k,
+                   "chance_waves": round(expected, 4), "p_value": p_value},
+            explained=explained,
         ))
     return findings

@@ -150,9 +150,9 @@ class CareHomeWavesConfig(_Section):
     min_waves: int = Field(3, ge=2, description="a home sending waves to one hospital at least this often is flagged")
     waves_half: float = Field(1.0, gt=0, description="waves beyond 2 at which strength is 0.5")
     p_value: float = Field(
-        1e-4, gt=0, lt=1, description="a wave counts only if chance (the home's ordinary admissions to that hospital, "
-                                      "Poisson) brings that many residents in one window with a smaller probability; "
-                                      "a city holds a few thousand home-hospital windows")
+        1e-4, gt=0, lt=1, description="a home is reported only if chance (its residents' admissions to that hospital "
+                                      "at their mean rate, Poisson) brings as many waves of some size with a smaller "
+                                      "probability; a city holds a few thousand home-hospital pairs")
 
 
 class TraceCodeConfig(_Section):

@@ -10,8 +10,6 @@ one from a few rows, for doctests and tests on hand-built graphs.
 from __future__ import annotations
 
 import math
-import statistics
-from datetime import date
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ import pyarrow as pa
 from graphsvc.model import ENTITY_TABLES
 
 __all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table", "linked_groups", "group_rows",
-           "poisson_threshold", "poisson_tail", "chance_per_window"]
+           "poisson_threshold", "poisson_tail"]
 
 PATTERNS = ("professional_gang", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
             "care_home_collusion", "identity_misuse", "other")
@@ -94,26 +92,6 @@ def poisson_tail(expected: float, observed: int) -> float:
         term *= expected / n
         below += term
     return max(0.0, 1.0 - below)
-
-
-def chance_per_window(days: Sequence[date], first_day: date, period_days: int, window_days: int) -> float:
-    """Events that chance brings in a window of ``window_days + 1`` days: the median fortnight's rate.
-
-    The median over the period's fortnights is the ordinary rate, which a few bunches of
-    events (a scheme's waves) do not move.
-
-    >>> from datetime import timedelta
-    >>> start = date(2026, 1, 1)
-    >>> steady = [start + timedelta(days=d) for d in range(0, 280, 2)]        # one every other day
-    >>> bunched = [start + timedelta(days=d) for d in (30, 30, 31, 90, 90, 91, 150, 151, 151)]
-    >>> chance_per_window(steady, start, 280, 3), chance_per_window(bunched, start, 280, 3)
-    (2.0, 0.0)
-    """
-    fortnights = max(1, -(-period_days // 14))
-    counts = [0] * fortnights
-    for day in days:
-        counts[min(max((day - first_day).days, 0) // 14, fortnights - 1)] += 1
-    return statistics.median(counts) / 14 * (window_days + 1)
 
 
 def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
