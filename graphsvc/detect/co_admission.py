@@ -17,6 +17,9 @@ address's other persons to that institution bring in a window (Poisson, ``p_valu
 whose waves are all within chance is explained with that reason. A flat that is the group (a
 gang's, a family's) has no such base rate.
 
+A person in a minority of a group's waves whose presence chance explains (a frequent patient
+of the gang's hospital) is left out of it (``member_p_value``).
+
 A group meeting in same-day sessions at a weekly cadence or faster for many sessions is a
 treatment schedule (dialysis, chemotherapy) and is explained, not reported; a group staying
 longer every week is frequent stays (频繁住院) and is reported. With the default admission kinds
@@ -35,7 +38,7 @@ import duckdb
 import igraph as ig
 
 from graphsvc.detect.config import LockstepConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_threshold, temp_table
+from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail, poisson_threshold, temp_table
 from graphsvc.detect.suspicion_graph import leiden_communities
 
 __all__ = ["lockstep_findings", "waves_of"]
@@ -106,6 +109,8 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         ORDER BY a.institution_id, a.day, a.person_id""")
     admissions = group_rows(rows, lambda r: r["person_id"])
     chance = _address_base_rates(con, candidates, config)
+    first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchone()
+    days = (last_day - first_day).days + 1
     findings = []
     for members in candidates:
         mine = sorted((r for p in members for r in admissions.get(p, ())),
@@ -115,6 +120,7 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
                      for wave in waves_of(at, w) if len({r["person_id"] for r in wave}) >= 2]
         waves = [wave for wave in all_waves
                  if len({r["person_id"] for r in wave}) >= rates.get(wave[0]["institution_id"], (0.0, 2))[1]]
+        waves = _without_chance_members(waves, admissions, days, config)
         waves.sort(key=lambda wave: (wave[0]["day"], wave[0]["institution_id"]))
         if len(waves) < config.min_waves and len(all_waves) >= config.min_waves and address:
             persons = sorted({r["person_id"] for wave in all_waves for r in wave})
@@ -163,6 +169,31 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
                    "wave_institutions": [wave[0]["institution_id"] for wave in waves]},
         ))
     return findings
+
+
+def _without_chance_members(waves: list[list[dict]], admissions: dict[str, list[dict]], days: int,
+                            config: LockstepConfig) -> list[list[dict]]:
+    """The waves without persons whose presence in them chance explains, and waves left with one person.
+
+    A frequent patient of the gang's hospital shares a wave or two with it by chance: a person
+    in fewer than half the group's waves is one of them only if, at her own number of
+    admissions and the group's waves per institution, being in as many waves as she was is
+    rarer than ``member_p_value`` (Poisson).
+    """
+    per_institution: dict[str, int] = {}
+    for wave in waves:
+        per_institution[wave[0]["institution_id"]] = per_institution.get(wave[0]["institution_id"], 0) + 1
+    span = 2 * config.window_days + 1
+    in_waves: dict[str, int] = {}
+    for wave in waves:
+        for p in {r["person_id"] for r in wave}:
+            in_waves[p] = in_waves.get(p, 0) + 1
+    chance = {p: sum(min(1.0, per_institution.get(r["institution_id"], 0) * span / days) for r in admissions[p])
+              for p in in_waves}
+    keep = {p for p, n in in_waves.items()
+            if 2 * n >= len(waves) or poisson_tail(chance[p], n) < config.member_p_value}
+    trimmed = [[r for r in wave if r["person_id"] in keep] for wave in waves]
+    return [wave for wave in trimmed if len({r["person_id"] for r in wave}) >= 2]
 
 
 def _address_base_rates(con: duckdb.DuckDBPyConnection, groups: list[set[str]],

@@ -47,6 +47,9 @@ class SharedCardConfig(_Section):
     used_by_others_strength: float = Field(
         0.5, gt=0, lt=1, description="strength of a card used for persons outside the holder's household")
     after_death_strength: float = Field(0.9, gt=0, lt=1, description="strength of a dead holder's card being used")
+    after_death_family_strength: float = Field(
+        0.25, gt=0, lt=1, description="…by his own household only: improper, but a family's, not a scheme's; "
+                                      "below a ring's minimum score, kept as a finding")
     two_places_strength: float = Field(0.3, gt=0, lt=1,
                                        description="strength of one card in two places; chance makes some of these")
 
@@ -102,6 +105,11 @@ class LockstepConfig(_Section):
         1e-4, gt=0, lt=1, description="when most of a group live at one address, a wave counts only if the admissions "
                                       "of that address's other persons to the institution (Poisson) bring that many "
                                       "persons in one window with a smaller probability")
+    member_p_value: float = Field(
+        1e-2, gt=0, lt=1, description="a person is one of a group only if being in as many of its waves as she was is "
+                                      "rarer than this by chance, at her own admissions and the group's waves per "
+                                      "institution (a gang member in 3 of 4 waves: 0.001; a frequent patient of its "
+                                      "hospital in 2 of 8: 0.06)")
     base_rate_address_factor: int = Field(
         3, ge=2, description="…an address holding at least this many times the group's persons (a care home, a "
                              "dormitory); a smaller one is the group's own flat and has no base rate apart from it")

@@ -4,7 +4,8 @@ Three facts, each reported per card:
 
 - ``card_used_by_others``: a card pays for persons outside its holder's household (family
   mutual aid, 家庭共济, shares a card within a household legally and is not reported);
-- ``card_used_after_death``: a card is used after its holder's death date;
+- ``card_used_after_death``: a card is used after its holder's death date (weakly when only
+  the holder's own household goes on using it);
 - ``card_in_two_places``: one card settles at two institutions minutes apart.
 
 Each names the card, its holder, the persons, institutions, dates and fund amounts.
@@ -84,10 +85,12 @@ def _used_by_others(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) ->
 def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> list[Finding]:
     rows = fetch_dicts(con, """
         SELECT coalesce(s.card_id, '') AS card_id, coalesce(c.person_id, s.person_id) AS holder, p.death_date,
-               s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount
+               s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount,
+               coalesce(u.household = p.household, false) AS same_household
         FROM settlements s
         LEFT JOIN cards c ON c.card_id = s.card_id
         JOIN persons p ON p.person_id = coalesce(c.person_id, s.person_id)
+        LEFT JOIN persons u ON u.person_id = s.person_id
         WHERE p.death_date IS NOT NULL AND s.start_time >= p.death_date + to_days(? + 1)
         ORDER BY holder, s.start_time""", [config.after_death_grace_days])
     findings = []
@@ -102,7 +105,9 @@ def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) 
                     f"{len(uses)} time(s) after, {first:%Y-%m-%d} to {last:%Y-%m-%d}, at {', '.join(institutions)}; "
                     f"fund {sum(float(u['fund_amount'] or 0) for u in uses):,.2f}"),
             persons=tuple(persons), entities=tuple(("card", c) for c in cards) + tuple(("institution", i) for i in institutions),
-            strength=config.after_death_strength, suggests="identity_misuse",
+            # The family going on with a dead relative's card is improper, not organised: a finding, below a ring.
+            strength=(config.after_death_family_strength if all(u["same_household"] for u in uses)
+                      else config.after_death_strength), suggests="identity_misuse",
             settlements=tuple(u["settlement_id"] for u in uses),
             facts={"holder": holder, "death_date": str(uses[0]["death_date"]), "uses": len(uses),
                    "first_use": f"{first:%Y-%m-%d %H:%M}", "last_use": f"{last:%Y-%m-%d %H:%M}"},
