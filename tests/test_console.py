@@ -14,6 +14,7 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -56,7 +57,16 @@ def browser(tmp_path):  # type: ignore[no-untyped-def]
 
 
 def _wait(driver, condition, timeout: float = 20):  # type: ignore[no-untyped-def]
-    return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+    # The console redraws its tables as answers arrive: an element read mid-redraw is stale, so look again.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: condition(d))
+
+
+def _texts(driver, selector: str, attribute: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
+    """Texts (or an attribute) of the elements matching ``selector``, read in one script: no stale element between."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => arguments[1] ? e.getAttribute(arguments[1]) "
+        ": e.innerText)", selector, attribute)
 
 
 def test_sign_in_open_the_top_ring_dispose_and_export(server, browser):
@@ -73,17 +83,17 @@ def test_sign_in_open_the_top_ring_dispose_and_export(server, browser):
     browser.find_element(By.CSS_SELECTOR, "#signin-form button").click()
     _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rings tbody tr")) == 3)
     assert "admin" in browser.find_element(By.ID, "who").text
-    assert [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#rings tbody tr")] == [
+    assert _texts(browser, "#rings tbody tr", "data-id") == [
         "R-000001", "R-000002", "R-000003"]
     browser.save_screenshot(str(ARTIFACTS / "console-queue.png"))
     browser.execute_script("localStorage.setItem('seen', JSON.stringify(['R-000001', 'R-000002']))")
     browser.refresh()  # as if R-000003 came with a detection run since the last visit
-    _wait(browser, lambda d: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, "#rings tr.new")]
+    _wait(browser, lambda d: _texts(d, "#rings tr.new", "data-id")
           == ["R-000003"])
     region = browser.find_element(By.ID, "f-region")
     region.send_keys("430102")
     browser.execute_script("document.getElementById('f-region').dispatchEvent(new Event('change'))")
-    _wait(browser, lambda d: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, "#rings tbody tr")]
+    _wait(browser, lambda d: _texts(d, "#rings tbody tr", "data-id")
           == ["R-000003"])
     region.clear()
     browser.execute_script("document.getElementById('f-region').dispatchEvent(new Event('change'))")
@@ -150,8 +160,8 @@ def test_an_analyst_sees_masked_members(server, browser):
     _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#members tbody tr")) == 10)
     assert "analyst" in browser.find_element(By.ID, "who").text
     assert "15900000017" not in browser.page_source
-    broker = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#members tbody tr") if "IBI" in r.text)
-    assert "王*" in broker.text
+    [broker] = [text for text in _texts(browser, "#members tbody tr") if "IBI" in text]
+    assert "王*" in broker
 
 
 def test_console_without_its_browser_library_says_what_to_do(tmp_path, monkeypatch):

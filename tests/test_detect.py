@@ -293,3 +293,19 @@ def test_rings_name_their_non_person_members(pattern):
     ring = next(r for r in detect_rings_in(scene.connection()).rings if r.pattern == pattern)
     types = {t for t, _ in ring.members}
     assert {"person", "card", "device"} <= types
+
+
+def test_a_dead_mans_card_used_by_his_family_is_a_weak_finding_but_in_his_own_name_a_strong_one():
+    scene = Scene()
+    scene.institution("PHD", "pharmacy")
+    father, wife, son = (scene.person(p, address="石门村3组8号", phone="13900001111", death_date=d)
+                         for p, d in (("DF", "2026-03-01"), ("DW", None), ("DS", None)))
+    card = scene.card("CDF", father)
+    for i, user in enumerate((wife, son, wife)):
+        scene.claim("pharmacy", user, "PHD", scenes.day(100 + 9 * i), card_id=card, fund_amount=40.0)
+    [family] = [f for f in shared_card_findings(scene.connection()) if f.kind == "card_used_after_death"]
+    assert family.strength == DetectionConfig().shared_card.after_death_family_strength
+    assert detect_rings_in(scene.connection()).rings == []  # improper, but no organised ring
+    scene.claim("pharmacy", father, "PHD", scenes.day(150), card_id=card, fund_amount=900.0)
+    [posing] = [f for f in shared_card_findings(scene.connection()) if f.kind == "card_used_after_death"]
+    assert posing.strength == DetectionConfig().shared_card.after_death_strength

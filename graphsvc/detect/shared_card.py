@@ -5,7 +5,7 @@ Three facts, each reported per card:
 - ``card_used_by_others``: a card pays for persons outside its holder's household (family
   mutual aid, 家庭共济, shares a card within a household legally and is not reported);
 - ``card_used_after_death``: a card is used after its holder's death date (weakly when only
-  the holder's own household goes on using it);
+  relatives at his address go on using it for themselves);
 - ``card_in_two_places``: one card settles at two institutions minutes apart.
 
 Each names the card, its holder, the persons, institutions, dates and fund amounts.
@@ -86,7 +86,7 @@ def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) 
     rows = fetch_dicts(con, """
         SELECT coalesce(s.card_id, '') AS card_id, coalesce(c.person_id, s.person_id) AS holder, p.death_date,
                s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount,
-               coalesce(u.household = p.household, false) AS same_household
+               coalesce(u.person_id <> p.person_id AND u.household = p.household, false) AS relative
         FROM settlements s
         LEFT JOIN cards c ON c.card_id = s.card_id
         JOIN persons p ON p.person_id = coalesce(c.person_id, s.person_id)
@@ -105,8 +105,9 @@ def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) 
                     f"{len(uses)} time(s) after, {first:%Y-%m-%d} to {last:%Y-%m-%d}, at {', '.join(institutions)}; "
                     f"fund {sum(float(u['fund_amount'] or 0) for u in uses):,.2f}"),
             persons=tuple(persons), entities=tuple(("card", c) for c in cards) + tuple(("institution", i) for i in institutions),
-            # The family going on with a dead relative's card is improper, not organised: a finding, below a ring.
-            strength=(config.after_death_family_strength if all(u["same_household"] for u in uses)
+            # Relatives at his address going on with a dead man's card for themselves is improper, not organised:
+            # a finding, below a ring. Claims in the dead man's own name are someone posing as him.
+            strength=(config.after_death_family_strength if all(u["relative"] for u in uses)
                       else config.after_death_strength), suggests="identity_misuse",
             settlements=tuple(u["settlement_id"] for u in uses),
             facts={"holder": holder, "death_date": str(uses[0]["death_date"]), "uses": len(uses),
