@@ -18,7 +18,9 @@ whose waves are all within chance is explained with that reason. A flat that is 
 gang's, a family's) has no such base rate.
 
 A person in a minority of a group's waves whose presence chance explains (a frequent patient
-of the gang's hospital) is left out of it (``member_p_value``).
+of the gang's hospital) is left out of it (``member_p_value``), and a group whose members are
+together no more often than their own admissions make likely (frequent patients of one
+hospital, ``group_p_value``) is explained.
 
 A group meeting in same-day sessions at a weekly cadence or faster for many sessions is a
 treatment schedule (dialysis, chemotherapy) and is explained, not reported; a group staying
@@ -150,6 +152,16 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         persons = sorted({r["person_id"] for r in in_waves})
         if len(persons) < config.min_persons:
             continue
+        together, chance_brings = _pairs_together(waves, persons, admissions, days, config)
+        if poisson_tail(chance_brings, together) >= config.group_p_value:
+            findings.append(Finding(
+                kind="co_admission_lockstep", detail=f"{len(persons)} persons admitted together on {len(waves)} "
+                                                     f"occasions", persons=tuple(persons),
+                entities=tuple(("institution", i) for i in sorted({wave[0]["institution_id"] for wave in waves})),
+                strength=0.0, suggests="professional_gang", facts={"waves": len(waves)},
+                explained=(f"co-admissions within chance for persons admitted this often: {together} pairs together "
+                           f"in {len(waves)} waves where their own admissions bring {chance_brings:.1f}")))
+            continue
         institutions = sorted({wave[0]["institution_id"] for wave in waves})
         where = institutions[0] if len(institutions) == 1 else f"{len(institutions)} institutions"
         wave_text = ", ".join(f"{wave[0]['day']:%Y-%m-%d}"
@@ -169,6 +181,29 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
                    "wave_institutions": [wave[0]["institution_id"] for wave in waves]},
         ))
     return findings
+
+
+def _pairs_together(waves: list[list[dict]], persons: list[str], admissions: dict[str, list[dict]], days: int,
+                    config: LockstepConfig) -> tuple[int, float]:
+    """Pairs of the group together in its waves, and how many the members' own admissions bring by chance.
+
+    Chance: for each pair and institution, each admission of one finds one of the other's
+    within the window with probability 1 − (1 − s)^n (s = window / period, n = the other's
+    admissions there), averaged over the pair's two directions. Frequent patients of one
+    hospital (a care home's residents) meet often by chance; a gang meets far more often than
+    its members' few admissions allow.
+    """
+    together = sum(len({r["person_id"] for r in wave}) * (len({r["person_id"] for r in wave}) - 1) // 2
+                   for wave in waves)
+    s = min(1.0, (2 * config.window_days + 1) / days)
+    counts = [group_rows(admissions[p], lambda r: r["institution_id"]) for p in persons]
+    chance = 0.0
+    for i, a in enumerate(counts):
+        for b in counts[i + 1:]:
+            for inst in a.keys() & b.keys():
+                na, nb = len(a[inst]), len(b[inst])
+                chance += (na * (1 - (1 - s) ** nb) + nb * (1 - (1 - s) ** na)) / 2
+    return together, chance
 
 
 def _without_chance_members(waves: list[list[dict]], admissions: dict[str, list[dict]], days: int,
