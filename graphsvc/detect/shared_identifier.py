@@ -23,8 +23,8 @@ via            what links the persons                      suggests
 contact_phone  the contact phone of their claims           (broker's: black_intermediary)
 agent          the agent who handled their claims          black_intermediary
 payee_account  the account their claims were paid to       black_intermediary
-bound_phone    the phone their e-vouchers are bound to     card_collector
-card_device    the device their e-vouchers sit on          card_collector
+bound_phone    the phone their e-vouchers are bound to     (collector's or thief's)
+card_device    the device their e-vouchers sit on          (collector's or thief's)
 scan_device    a device scanning their cards that are      identity_misuse
                not registered on it
 own_phone      the phone in their person records           (none)
@@ -57,8 +57,9 @@ _LINKS = """
     UNION ALL SELECT 'own_phone', phone, person_id, NULL, NULL FROM persons WHERE phone IS NOT NULL
 """
 
-_SUGGESTS = {"agent": "black_intermediary", "payee_account": "black_intermediary", "bound_phone": "card_collector",
-             "card_device": "card_collector", "scan_device": "identity_misuse"}
+# Others' e-vouchers on one phone or device are a collector's and an identity thief's alike: what they
+# did with them (bursts at a pharmacy; the dead's cards, two places at once) names the scheme.
+_SUGGESTS = {"agent": "black_intermediary", "payee_account": "black_intermediary", "scan_device": "identity_misuse"}
 _ENTITY_TYPE = {"contact_phone": "phone", "bound_phone": "phone", "own_phone": "phone", "payee_account": "account",
                 "card_device": "device", "scan_device": "device", "agent": "intermediary"}
 _PHRASE = {"contact_phone": "the contact phone of claims of", "agent": "the agent of claims of",
@@ -124,7 +125,7 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
         LEFT JOIN settlements s ON s.settlement_id = l.settlement_id
         LEFT JOIN persons p ON p.person_id = l.person_id
         ORDER BY l.via, l.value, l.person_id""")
-    norms = _usual_institutions(con) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1)
+    norms = _usual_institutions(con) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1, {})
     owners = _adult_owners(con, config)
     card_claims = _claims_of_linked_cards(con)
     by_group = group_rows(members, lambda r: (r["via"], r["value"]))
@@ -178,10 +179,31 @@ account: money for many households flowing to one account is never routine."""
 
 @dataclass(frozen=True)
 class _Norms:
-    """Where each region's people go: claims per (region, kind, institution) and per (region, kind); the period."""
+    """Where people go: each region's shares per (region, kind, institution); each agency client's own
+    hospital claims per institution (visits and stays); the period in days."""
 
     share: dict[tuple[str | None, str, str], float]
     days: int
+    own: dict[str, dict[str, set[str]]]
+    """person → institution → ids of the person's outpatient and inpatient claims there."""
+
+    def expected_at(self, institution: str, claims: list[dict]) -> float:
+        """Claims at ``institution`` that the persons' own habits predict for ``claims``.
+
+        Each claim counts the share of its person's other hospital claims (those not among
+        ``claims``) made there, blended with the region's share as two pseudo-claims, so a
+        person with no other claim falls back on the region: villagers use the hospital near
+        their village; a broker's recruits never went to his hospital on their own.
+        """
+        mine = {r["settlement_id"] for r in claims}
+        expected = 0.0
+        for r in claims:
+            at = self.own.get(r["person_id"], {})
+            here = len(at.get(institution, set()) - mine)
+            total = sum(len(ids - mine) for ids in at.values())
+            region = self.share.get((r["region_code"], r["kind"], institution), 0.0)
+            expected += (here + 2 * region) / (total + 2)
+        return expected
 
 
 def _usual_institutions(con: duckdb.DuckDBPyConnection) -> _Norms:
@@ -190,8 +212,16 @@ def _usual_institutions(con: duckdb.DuckDBPyConnection) -> _Norms:
                count(*) / sum(count(*)) OVER (PARTITION BY p.region_code, s.kind) AS share
         FROM settlements s LEFT JOIN persons p USING (person_id) GROUP BY p.region_code, s.kind, s.institution_id""")
     first, last = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchone()
+    own_rows = fetch_dicts(con, f"""
+        SELECT s.person_id, s.institution_id, s.settlement_id FROM settlements s
+        WHERE s.kind IN ('inpatient', 'outpatient') AND s.person_id IN (
+            SELECT l.person_id FROM d_links l JOIN d_link_groups g USING (via, value)
+            WHERE l.via IN ({", ".join(repr(v) for v in _AGENCY)}))""")
+    own: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for r in own_rows:
+        own[r["person_id"]][r["institution_id"]].add(r["settlement_id"])
     return _Norms({(r["region_code"], r["kind"], r["institution_id"]): float(r["share"]) for r in rows},
-                  (last - first).days + 1 if first else 1)
+                  (last - first).days + 1 if first else 1, own)
 
 
 def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfig) -> str | None:
@@ -200,12 +230,13 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     Routine, against the agent's own base rates: about one claim per person; admissions
     together with another of its persons' (same institution within ``together_days``) no more
     often than chance brings for that many claims over the period (Poisson, ``routine_p_value``);
-    and claims at the institutions that people of those regions use anyway (the busiest of them
-    no busier than their usual shares predict, ``routine_concentration_p_value``). A broker's recruits come back in waves, to his
+    and claims at the institutions its persons use anyway (the busiest of them no busier than
+    their own other visits and stays, or their region's shares, predict;
+    ``routine_concentration_p_value``). A broker's recruits come back in waves, to his
     hospital.
 
     >>> from datetime import date, timedelta
-    >>> norms = _Norms({("R", "inpatient", f"H{i}"): 1 / 3 for i in range(3)}, 300)
+    >>> norms = _Norms({("R", "inpatient", f"H{i}"): 1 / 3 for i in range(3)}, 300, {})
     >>> spread = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": f"H{i % 3}",
     ...            "region_code": "R", "day": date(2026, 1, 1) + timedelta(days=7 * i)} for i in range(40)]
     >>> _routine_work(spread, norms, SharedIdentifierConfig()).split(", ")[:2]
@@ -234,7 +265,7 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     if poisson_tail(expected, pairs) < config.routine_p_value:
         return None
     at_top = max(group_rows(claims, lambda r: r["institution_id"]).items(), key=lambda kv: (len(kv[1]), kv[0]))
-    usual = sum(norms.share.get((r["region_code"], r["kind"], at_top[0]), 0.0) for r in claims)
+    usual = norms.expected_at(at_top[0], claims)
     if poisson_tail(usual, len(at_top[1])) < config.routine_concentration_p_value:
         return None
     months = len({(r["day"].year, r["day"].month) for r in claims})
