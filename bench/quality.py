@@ -1,6 +1,8 @@
 """Detection quality against the generator's ground truth, beside the classic baseline.
 
-For each size, seed and realism (``plain``, ``hard``: see ``graphsvc/generate/hard.py``):
+For each size, seed and realism (``plain``, ``hard``: see ``graphsvc/generate/hard.py``; ``other``:
+``bench/other_city.py``, a city generator written apart from the detectors, with its own ids,
+families, seasons, schemes and look-alikes, to measure on data detection was not built for):
 generate a city, ingest it, detect rings, and score them against the planted rings and
 look-alikes in the truth file. Detected persons that are a planted person's second record
 (``truth["duplicate_persons"]``, hard mode) count as that person.
@@ -48,6 +50,9 @@ from graphsvc.detect import DetectionConfig, detect_rings
 from graphsvc.generate import generate_city, truth_path
 from graphsvc.store.embedded import EmbeddedStore
 from ingest.pipeline import ingest_folder
+
+sys.path.insert(0, str(Path(__file__).parent))
+from other_city import generate_other_city  # noqa: E402
 
 TARGETS = {"ring_recall": 0.95, "pattern_accuracy": 0.9, "top_k_precision": 0.9, "person_precision_at_n": 0.9}
 UNMATCHED_SHARE = 0.10
@@ -160,7 +165,10 @@ def baseline_components(store: EmbeddedStore) -> list[tuple[list[str], None]]:
 def run_one(size: int, seed: int, work: Path, config: DetectionConfig, realism: str = "plain") -> dict[str, Any]:
     city = work / f"city-{size}-{seed}-{realism}"
     started = time.perf_counter()
-    generate_city(city, persons=size, seed=seed, progress=False, realism=realism)
+    if realism == "other":
+        generate_other_city(city, persons=size, seed=seed)
+    else:
+        generate_city(city, persons=size, seed=seed, progress=False, realism=realism)
     generated = time.perf_counter() - started
     truth = json.loads(truth_path(city).read_text(encoding="utf-8"))
     with EmbeddedStore(work / f"home-{size}-{seed}-{realism}") as store:
@@ -180,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--realism", nargs="+", choices=["plain", "hard"], default=["plain", "hard"],
-                        help="generator modes to run (default both)")
+    parser.add_argument("--realism", nargs="+", choices=["plain", "hard", "other"], default=["plain", "hard"],
+                        help="generator modes to run (default plain and hard); other: bench/other_city.py, a "
+                             "generator written apart from detection")
     parser.add_argument("--config", help="detection config JSON (defaults otherwise)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     parser.add_argument("--explain", action="store_true", help="list planted rings missed or given another pattern")
