@@ -35,6 +35,7 @@ admissions and fund amounts.
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 import duckdb
 import igraph as ig
@@ -125,28 +126,18 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         waves = _without_chance_members(waves, admissions, days, config)
         waves.sort(key=lambda wave: (wave[0]["day"], wave[0]["institution_id"]))
         if len(waves) < config.min_waves and len(all_waves) >= config.min_waves and address:
-            persons = sorted({r["person_id"] for wave in all_waves for r in wave})
             base = "; ".join(f"{inst}: {rate:.2f} per window, {needed}+ persons beyond chance"
                              for inst, (rate, needed) in sorted(rates.items()))
-            findings.append(Finding(
-                kind="co_admission_lockstep", detail=f"{len(persons)} persons at one address admitted together "
-                                                     f"on {len(all_waves)} occasions", persons=tuple(persons),
-                entities=(), strength=0.0, suggests="professional_gang", facts={"address_key": address},
-                explained=(f"co-admissions of persons at one address ({address}) within its base rate: "
-                           f"{len(all_waves)} occasions of 2+, {len(waves)} beyond chance ({base})")))
+            findings.append(_explained(all_waves, f"co-admissions of persons at one address ({address}) within its "
+                                                  f"base rate: {len(all_waves)} occasions of 2+, {len(waves)} beyond "
+                                                  f"chance ({base})", address_key=address))
             continue
         if len(waves) < config.min_waves:
             continue
         if _on_treatment_schedule(waves, config):
-            persons = sorted({r["person_id"] for wave in waves for r in wave})
-            findings.append(Finding(
-                kind="co_admission_lockstep", detail=f"{len(persons)} persons in same-day sessions together "
-                                                     f"{len(waves)} times", persons=tuple(persons),
-                entities=tuple(("institution", i) for i in sorted({wave[0]["institution_id"] for wave in waves})),
-                strength=0.0, suggests="professional_gang", facts={"waves": len(waves)},
-                explained=(f"a treatment schedule (dialysis, chemotherapy): {len(waves)} same-day sessions together, "
-                           f"a median {statistics.median((b[0]['day'] - a[0]['day']).days for a, b in zip(waves, waves[1:])):.0f} "
-                           f"days apart")))
+            gap = statistics.median((b[0]["day"] - a[0]["day"]).days for a, b in zip(waves, waves[1:]))
+            findings.append(_explained(waves, f"a treatment schedule (dialysis, chemotherapy): {len(waves)} same-day "
+                                              f"sessions together, a median {gap:.0f} days apart"))
             continue
         in_waves = [r for wave in waves for r in wave]
         persons = sorted({r["person_id"] for r in in_waves})
@@ -154,13 +145,9 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
             continue
         together, chance_brings = _pairs_together(waves, persons, admissions, days, config)
         if poisson_tail(chance_brings, together) >= config.group_p_value:
-            findings.append(Finding(
-                kind="co_admission_lockstep", detail=f"{len(persons)} persons admitted together on {len(waves)} "
-                                                     f"occasions", persons=tuple(persons),
-                entities=tuple(("institution", i) for i in sorted({wave[0]["institution_id"] for wave in waves})),
-                strength=0.0, suggests="professional_gang", facts={"waves": len(waves)},
-                explained=(f"co-admissions within chance for persons admitted this often: {together} pairs together "
-                           f"in {len(waves)} waves where their own admissions bring {chance_brings:.1f}")))
+            findings.append(_explained(waves, f"co-admissions within chance for persons admitted this often: "
+                                              f"{together} pairs together in {len(waves)} waves where their own "
+                                              f"admissions bring {chance_brings:.1f}"))
             continue
         institutions = sorted({wave[0]["institution_id"] for wave in waves})
         where = institutions[0] if len(institutions) == 1 else f"{len(institutions)} institutions"
@@ -181,6 +168,15 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
                    "wave_institutions": [wave[0]["institution_id"] for wave in waves]},
         ))
     return findings
+
+
+def _explained(waves: list[list[dict]], reason: str, **facts: Any) -> Finding:
+    """A group's co-admissions judged normal, with the reason: kept with the run, joins no ring."""
+    persons = sorted({r["person_id"] for wave in waves for r in wave})
+    return Finding(kind="co_admission_lockstep", detail=f"{len(persons)} persons admitted together on {len(waves)} "
+                                                        f"occasions", persons=tuple(persons),
+                   entities=tuple(("institution", i) for i in sorted({wave[0]["institution_id"] for wave in waves})),
+                   strength=0.0, suggests="professional_gang", facts={"waves": len(waves), **facts}, explained=reason)
 
 
 def _pairs_together(waves: list[list[dict]], persons: list[str], admissions: dict[str, list[dict]], days: int,

@@ -113,7 +113,7 @@ class LockstepConfig(_Section):
     group_p_value: float = Field(
         1e-5, gt=0, lt=1, description="a group is reported only if its pairs are together in its waves more often than "
                                       "the members' own admissions per institution bring with this probability "
-                                      "(Poisson); groups are picked from many pairs, so the bar is low")
+                                      "(Poisson); groups are picked out of many pairs, so the probability must be small")
     base_rate_address_factor: int = Field(
         3, ge=2, description="…an address holding at least this many times the group's persons (a care home, a "
                              "dormitory); a smaller one is the group's own flat and has no base rate apart from it")
