@@ -272,8 +272,8 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     places = len({r["institution_id"] for r in claims})
     return (f"routine agency work: {len(claims)} claims for {len(persons)} persons ({len(claims) / len(persons):.1f} "
             f"each), {pairs} admission pair(s) within {w} days where chance brings {expected:.1f}, over {months} months "
-            f"at {places} institutions; the busiest, {at_top[0]}, has {len(at_top[1])} where these regions' usual "
-            f"shares predict {usual:.1f}")
+            f"at {places} institutions; the busiest, {at_top[0]}, has {len(at_top[1])} where its persons' own "
+            f"visits and stays elsewhere predict {usual:.1f}")
 
 
 def _adult_owners(con: duckdb.DuckDBPyConnection, config: SharedIdentifierConfig) -> dict[str, list[str]]:
