@@ -11,7 +11,8 @@ SQL that reads ``persons`` or ``settlements`` reads resolved entities:
   one in person_id order; ``address_key`` is the completed household key (a key lacking its
   county is completed when the data set holds exactly one matching complete key, see
   ``ingest.resolve.ADDRESS_COMPLETION_SQL``) and ``household`` the same, or the person_key for
-  a person with no address (so two persons without an address never share a household).
+  a person with no address or a placeholder one ("不详", "-"), so two persons without an
+  address never share a household.
 - ``cards``: ``person_id`` mapped to the person_key.
 - ``settlements``: ``person_id``, and ``agent_id`` where it names a person, mapped to the
   person_key; ``payee_account`` canonical (digits only when written in groups).
@@ -51,6 +52,10 @@ RESOLVED_TABLES = ("persons", "cards", "settlements", "institutions", "intermedi
 """The tables ``resolve_entities`` shadows with views."""
 
 _ADDRESS_TABLES = ("persons", "institutions", "intermediaries")
+
+_PLACEHOLDER = r"[0-9]*\|(不详|未知|无|暂无|空|其他|待补充|-+|0+|\.+|null|none|n/?a)?"
+"""An address key that names no place ("不详", "-", "0", empty after the region): no household, or every
+person written so would be one household and the identifiers they share would look like a family's."""
 
 
 def _q(name: str) -> str:
@@ -125,7 +130,9 @@ def resolve_entities(con: duckdb.DuckDBPyConnection) -> None:
                min_by({key}, t.person_id) FILTER (WHERE {key} IS NOT NULL) AS address_key,
                k.person_key AS person_key,
                list(t.person_id ORDER BY t.person_id) AS person_ids,
-               coalesce(min_by({key}, t.person_id) FILTER (WHERE {key} IS NOT NULL), k.person_key) AS household
+               coalesce(min_by({key}, t.person_id) FILTER (WHERE {key} IS NOT NULL
+                                                           AND NOT regexp_full_match({key}, '{_PLACEHOLDER}')),
+                        k.person_key) AS household
         FROM {stored('persons')} t JOIN resolved_person_keys k USING (person_id) {address_joins('persons')}
         GROUP BY k.person_key""")
     con.execute("CREATE OR REPLACE TEMP VIEW persons AS SELECT * FROM resolved_persons")

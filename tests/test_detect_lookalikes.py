@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 import scenes
-from scenes import Scene
+from scenes import Scene, day
 
 from graphsvc.detect import DetectionResult, detect_and_save, detect_rings_in
+from graphsvc.detect.shared_identifier import shared_identifier_findings
 from graphsvc.store.embedded import EmbeddedStore
 from ingest.pipeline import ingest_folder
 
@@ -272,3 +273,14 @@ def test_brokers_at_one_hospital_through_the_embedded_store(tmp_path):
         [broker] = [b for b in brokers["brokers"] if ("intermediary", b["broker"]) in ids]
         assert {i for t, i in ids if t == "person"} == set(broker["persons"]), d
         assert ("institution", brokers["hospital"]) in ids, d
+
+
+def test_placeholder_addresses_are_no_household():
+    """Recruits written '不详' or '-' are not one household: the broker's phone still links four households."""
+    scene = Scene()
+    scene.institution("HPH", "hospital", ownership="private")
+    recruits = [scene.person(f"PH{i}", address=a) for i, a in enumerate(["不详", "不详", "-", "湖南省长沙市芙蓉区不详"])]
+    for i, p in enumerate(recruits):
+        scene.claim("inpatient", p, "HPH", day(30 + 40 * i), contact_phone="15900001234")
+    [f] = [f for f in shared_identifier_findings(scene.connection()) if f.kind == "shared_contact_phone"]
+    assert f.facts["households"] == 4 and f.persons == tuple(recruits)
