@@ -284,3 +284,74 @@ def test_placeholder_addresses_are_no_household():
         scene.claim("inpatient", p, "HPH", day(30 + 40 * i), contact_phone="15900001234")
     [f] = [f for f in shared_identifier_findings(scene.connection()) if f.kind == "shared_contact_phone"]
     assert f.facts["households"] == 4 and f.persons == tuple(recruits)
+
+
+# ---- attacks from a hostile review: a broker posing as an agent, a seasonal agent, chance groups, unequal brokers
+
+
+def test_a_broker_paid_into_his_own_account_is_a_ring_however_he_spreads_the_stays():
+    scene = Scene()
+    scene.institution("HX", "hospital", ownership="private")
+    scene.tables["intermediaries"].append({"intermediary_id": "IBX", "phone": "15900000099",
+                                           "source": "police_intelligence"})
+    recruits = [scene.person(f"R{i:02d}", address=scenes.house("黄材", "青山", i)) for i in range(30)]
+    for k, p in enumerate(recruits + recruits[:15]):  # one admission every three days, 1.5 stays each
+        scene.claim("inpatient", p, "HX", day(3 * k), end_time=scenes.until(day(3 * k), 8), agent_id="IBX",
+                    contact_phone="15900000099", payee_account="6222000000000099", fund_amount=5000.0)
+    [ring] = detect_rings_in(scene.connection()).rings
+    assert ring.pattern == "black_intermediary" and ring.persons == recruits
+    assert ("account", "6222000000000099") in ring.members
+
+
+def test_a_registered_agent_busy_in_the_flu_season_is_routine():
+    import random
+
+    rng = random.Random(2)
+    scene = Scene()
+    for k in range(2):
+        scene.institution(f"HT{k}", "hospital", ownership="public")
+    scene.tables["intermediaries"].append({"intermediary_id": "IRA", "source": "agent_registration"})
+    for i in range(40):  # January, February and December only
+        p = scene.person(f"V{i:03d}", address=scenes.house("花明楼", "炭子冲", i))
+        admitted = day(rng.choice(list(range(0, 59)) + list(range(334, 365))))
+        scene.claim("inpatient", p, f"HT{i % 2}", admitted, end_time=scenes.until(admitted, 6), agent_id="IRA")
+    result = detect_rings_in(scene.connection())
+    assert result.rings == []
+    [agent] = [f for f in result.explained if f.kind == "shared_agent"]
+    assert agent.explained.startswith("routine agency work: 40 claims for 40 persons")
+
+
+@pytest.mark.parametrize("hospitals, seed", [(1, 1), (3, 2)])
+def test_a_countys_frequent_patients_make_no_gang(hospitals, seed):
+    """300 elderly with 3-5 stays a year at random dates meet by chance; no group of them is a gang."""
+    import random
+
+    rng = random.Random(seed)
+    scene = Scene()
+    for k in range(hospitals):
+        scene.institution(f"HB{k}", "hospital", ownership="public", level="3")
+    for i in range(300):
+        p = scene.person(f"P{i:04d}", name=scenes.name_of(i), address=scenes.house("城关", f"村{i % 40}", i))
+        for d in sorted(rng.sample(range(365), 3 + rng.randrange(3))):
+            scene.claim("inpatient", p, f"HB{rng.randrange(hospitals)}", day(d), end_time=scenes.until(day(d), 6))
+    result = detect_rings_in(scene.connection())
+    assert result.rings == [] and not [f for f in result.findings if f.kind == "co_admission_lockstep"]
+
+
+def test_a_small_broker_beside_a_big_one_at_the_same_hospital_is_his_own_ring():
+    scene = Scene()
+    scene.institution("HX", "hospital", ownership="private")
+    for b in "AB":
+        scene.tables["intermediaries"].append({"intermediary_id": f"I{b}", "source": "police_intelligence"})
+    small = [scene.person(f"A{i:02d}", address=scenes.house("黄材", "青山", i)) for i in range(3)]
+    big = [scene.person(f"B{i:02d}", address=scenes.house("双凫铺", "石桥", i)) for i in range(20)]
+    for w in (20, 80, 140, 200):
+        for broker, recruits, lag in (("IA", small, 0), ("IB", big, 1)):
+            for i, p in enumerate(recruits):
+                admitted = day(w + lag + i % 2)
+                scene.claim("inpatient", p, "HX", admitted, end_time=scenes.until(admitted, 7), agent_id=broker)
+    rings = detect_rings_in(scene.connection()).rings
+    assert sorted(r.persons for r in rings) == [small, big]
+    for ring, broker in ((r, "IA" if r.persons == small else "IB") for r in rings):
+        assert ("intermediary", broker) in ring.members and ("institution", "HX") in ring.members
+        assert ("intermediary", "IB" if broker == "IA" else "IA") not in ring.members

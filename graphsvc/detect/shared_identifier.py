@@ -229,7 +229,8 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
 
     Routine, against the agent's own base rates: about one claim per person; admissions
     together with another of its persons' (same institution within ``together_days``) no more
-    often than chance brings for that many claims over the period (Poisson, ``routine_p_value``);
+    often than chance brings for that many claims over the fortnights it worked (Poisson,
+    ``routine_p_value``);
     and claims at the institutions its persons use anyway (the busiest of them no busier than
     their own other visits and stays, or their region's shares, predict;
     ``routine_concentration_p_value``). A broker's recruits come back in waves, to his
@@ -240,7 +241,7 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     >>> spread = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": f"H{i % 3}",
     ...            "region_code": "R", "day": date(2026, 1, 1) + timedelta(days=7 * i)} for i in range(40)]
     >>> _routine_work(spread, norms, SharedIdentifierConfig()).split(", ")[:2]
-    ['routine agency work: 40 claims for 40 persons (1.0 each)', '0 admission pair(s) within 2 days where chance brings 4.1']
+    ['routine agency work: 40 claims for 40 persons (1.0 each)', '0 admission pair(s) within 2 days where chance brings 4.2']
     >>> waves = [dict(r, day=date(2026, 3 + i % 3, 1)) for i, r in enumerate(spread)]
     >>> _routine_work(waves, norms, SharedIdentifierConfig()) is None
     True
@@ -253,6 +254,9 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     if not claims or len(claims) > config.routine_claims_per_person * len(persons):
         return None
     w = config.together_days
+    # Chance over the fortnights the agent worked, not the whole export: a village agent busy in the
+    # flu season files his claims closer together than the year would suggest.
+    worked = min(norms.days, 14 * max(2, len({r["day"].toordinal() // 14 for r in claims})))
     pairs, expected = 0, 0.0
     for _, at in group_rows([r for r in claims if r["kind"] == "inpatient"], lambda r: r["institution_id"]).items():
         days = sorted(r["day"] for r in at)
@@ -261,7 +265,7 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
             while (day - days[lo]).days > w:
                 lo += 1
             pairs += hi - lo
-        expected += len(days) * (len(days) - 1) / 2 * min(1.0, (2 * w + 1) / norms.days)
+        expected += len(days) * (len(days) - 1) / 2 * min(1.0, (2 * w + 1) / worked)
     if poisson_tail(expected, pairs) < config.routine_p_value:
         return None
     at_top = max(group_rows(claims, lambda r: r["institution_id"]).items(), key=lambda kv: (len(kv[1]), kv[0]))
