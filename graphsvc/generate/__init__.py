@@ -161,7 +161,9 @@ def _write_people(writer: ContractWriter, city: City, planted: Planted, duplicat
     }
     if len(duplicates):
         second = hard_mode.duplicate_rows(city, people, duplicates)
-        people = {name: pa.concat_arrays([people[name], second[name].cast(pa.string())]) for name in people}
+        # Big Arrow string columns come back chunked (over 2 GiB of offsets per chunk is not allowed).
+        people = {name: pa.chunked_array(_chunks(people[name]) + _chunks(second[name].cast(pa.string())), pa.string())
+                  for name in people}
     writer.write_table("persons", people)
     has_voucher = np.flatnonzero(city.device >= 0)
     cards = pa.concat_tables([
@@ -198,3 +200,7 @@ def _write_people(writer: ContractWriter, city: City, planted: Planted, duplicat
         writer.write_table("intermediaries", {name: pa.array([None if row.get(name) is None else str(row[name])
                                                               for row in planted.intermediaries], pa.string())
                                               for name in names})
+
+
+def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
