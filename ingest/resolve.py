@@ -53,6 +53,7 @@ _NUMERAL = "〇零一二两三四五六七八九十百千"
 _UNITS = ("单元", "组", "号", "栋", "幢", "座", "楼", "层", "室", "队", "弄", "巷", "排", "户", "期", "社")
 _NUMERAL_BEFORE_UNIT = re.compile(f"[{_NUMERAL}]+(?=(?:{'|'.join(_UNITS)}))")
 _SPACE = re.compile(r"\s+")
+_DIVISION_SUFFIX = re.compile("(特别行政区|维吾尔自治区|壮族自治区|回族自治区|自治区|自治州|自治县|地区|省|市|区|县|盟|旗)$")
 _CACHE_MAX = 2_000_000
 
 _cache: dict[str, str] = {}
@@ -83,11 +84,38 @@ def _resolve(tidy: list[str]) -> list[str]:
 
         frame = cpca_new.transform(tidy)
     keys = []
-    for text, code, rest in zip(tidy, frame["adcode"].tolist(), frame["地址"].tolist()):
+    names = zip(frame["省"].tolist(), frame["市"].tolist(), frame["区"].tolist())
+    for text, code, rest, divisions in zip(tidy, frame["adcode"].tolist(), frame["地址"].tolist(), names):
         code = code if isinstance(code, str) else ""
         rest = rest if isinstance(rest, str) else ("" if code else text)
+        if code and not _only_divisions(text, rest, divisions):
+            code, rest = "", text  # a division's name inside a village's (龙泉村 is not 龙泉市): no division
         keys.append(f"{code}|{_numerals(rest)}")
     return keys
+
+
+def _only_divisions(text: str, rest: str, divisions: tuple) -> bool:
+    """Whether what the parser took off the front of ``text`` is nothing but the divisions it names.
+
+    Each may be written whole or without its suffix (湖南 / 湖南省, 芙蓉 / 芙蓉区), and any may be left out.
+
+    >>> _only_divisions("长沙芙蓉区东湖街道", "东湖街道", ("湖南省", "长沙市", "芙蓉区"))
+    True
+    >>> _only_divisions("寿镇龙泉村8组", "村8组", ("浙江省", "丽水市", "龙泉市"))
+    False
+    """
+    if not text.endswith(rest):
+        return False
+    prefix = text[: len(text) - len(rest)]
+    for name in divisions:
+        if not isinstance(name, str) or not name:
+            continue
+        short = _DIVISION_SUFFIX.sub("", name)
+        for form in (name, short):
+            if form and prefix.startswith(form):
+                prefix = prefix[len(form):]
+                break
+    return prefix == ""
 
 
 def canonical_addresses(values: Iterable[str | None]) -> list[str | None]:

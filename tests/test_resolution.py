@@ -49,6 +49,14 @@ def test_a_numeral_not_before_an_address_unit_stays_as_written():
     assert canonical_address("湖南省长沙市芙蓉区一号楼二单元三〇一室") == "430102|1号楼2单元301室"
 
 
+def test_a_village_named_like_a_county_elsewhere_is_no_division():
+    """龙泉村 is a village, not 浙江 龙泉市: a division name inside the address is not its prefix."""
+    assert canonical_address("寿镇龙泉村8组81号") == "|寿镇龙泉村8组81号"
+    full = canonical_address("湖南省湘潭市韶山市寿镇龙泉村8组八十一号")
+    assert full == "430382|寿镇龙泉村8组81号"
+    assert _completions([canonical_address("寿镇龙泉村8组81号"), full]) == {"|寿镇龙泉村8组81号": full}
+
+
 def test_blank_and_unresolvable_addresses():
     assert canonical_address(None) is None
     assert canonical_address("  ") is None

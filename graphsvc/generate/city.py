@@ -15,9 +15,20 @@ import pyarrow as pa
 
 from graphsvc.generate import text
 
-__all__ = ["City", "build_city", "routine_settlements", "COUNTIES", "COMMON_DRUGS", "KEY_DRUGS"]
+__all__ = ["City", "build_city", "routine_settlements", "COUNTIES", "COMMON_DRUGS", "KEY_DRUGS", "county_prefix"]
 
 COUNTIES = ["芙蓉区", "天心区", "岳麓区", "开福区", "雨花区", "望城区", "长沙县", "浏阳市", "宁乡市", "湘潭县", "韶山市", "湘乡市"]
+_CITY = {"湘潭县": "湘潭市", "韶山市": "湘潭市", "湘乡市": "湘潭市"}
+"""The prefecture of the counties that are not 长沙市's: an address names its real city."""
+
+
+def county_prefix(county: str) -> str:
+    """The administrative prefix of an address in ``county``: province, city, county.
+
+    >>> county_prefix("芙蓉区"), county_prefix("韶山市")
+    ('湖南省长沙市芙蓉区', '湖南省湘潭市韶山市')
+    """
+    return f"湖南省{_CITY.get(county, '长沙市')}{county}"
 TOWNS = list("东西南北中新和平安康福寿长青丰泰兴华")
 VILLAGE_WORDS = ["桃花", "杨柳", "石门", "白沙", "金盆", "龙泉", "枫林", "清水", "花桥", "高塘", "黄土", "大湾", "新塘", "梅溪"]
 COMMON_DRUGS = ["阿莫西林胶囊", "布洛芬缓释胶囊", "硝苯地平控释片", "二甲双胍片", "阿托伐他汀钙片", "复方甘草片", "板蓝根颗粒", "奥美拉唑肠溶胶囊"]
@@ -150,12 +161,12 @@ def build_city(rng: np.random.Generator, n: int, *, hard_rng: np.random.Generato
     village_region = rng.integers(0, counties, villages)
     if hard_rng is None:
         village_names = [
-            f"湖南省长沙市{COUNTIES[village_region[v]]}{TOWNS[v % len(TOWNS)]}{'乡镇'[v % 2]}"
+            f"{county_prefix(COUNTIES[village_region[v]])}{TOWNS[v % len(TOWNS)]}{'乡镇'[v % 2]}"
             f"{VILLAGE_WORDS[(v // len(TOWNS)) % len(VILLAGE_WORDS)]}{v}村"
             for v in range(villages)
         ]
     else:
-        village_names = [f"湖南省长沙市{COUNTIES[village_region[v]]}{_hard_village_name(v)}" for v in range(villages)]
+        village_names = [f"{county_prefix(COUNTIES[village_region[v]])}{_hard_village_name(v)}" for v in range(villages)]
 
     sizes = rng.choice([1, 2, 3, 4, 5], size=n // 2 + 10, p=[0.17, 0.3, 0.25, 0.18, 0.10])
     sizes = sizes[: np.searchsorted(np.cumsum(sizes), n) + 1]
@@ -203,17 +214,17 @@ def _add_institutions(city: City, counties: int, villages: int) -> None:
     n = city.n
     for r in range(counties):
         county = COUNTIES[r]
-        city.add_institution("hospital", r, "3", False, f"{county}人民医院", f"湖南省长沙市{county}人民路{r + 1}号")
+        city.add_institution("hospital", r, "3", False, f"{county}人民医院", f"{county_prefix(county)}人民路{r + 1}号")
         for j in range(max(1, n // (counties * 60_000))):
-            city.add_institution("hospital", r, "2", False, f"{county}第{j + 2}人民医院", f"湖南省长沙市{county}健康路{j + 10}号")
+            city.add_institution("hospital", r, "2", False, f"{county}第{j + 2}人民医院", f"{county_prefix(county)}健康路{j + 10}号")
         for j in range(max(2, n // (counties * 40_000))):
-            city.add_institution("hospital", r, "1", True, f"{county}康民医院{j + 1}", f"湖南省长沙市{county}民主街{j + 30}号")
+            city.add_institution("hospital", r, "1", True, f"{county}康民医院{j + 1}", f"{county_prefix(county)}民主街{j + 30}号")
         for j in range(max(2, n // (counties * 15_000))):
-            city.add_institution("hospital", r, "1", False, f"{county}{TOWNS[j % len(TOWNS)]}镇卫生院", f"湖南省长沙市{county}{TOWNS[j % len(TOWNS)]}镇")
+            city.add_institution("hospital", r, "1", False, f"{county}{TOWNS[j % len(TOWNS)]}镇卫生院", f"{county_prefix(county)}{TOWNS[j % len(TOWNS)]}镇")
         for j in range(max(2, n // (counties * 5_000))):
-            city.add_institution("clinic", r, "", True, f"{county}仁心诊所{j + 1}", f"湖南省长沙市{county}中山路{j + 100}号")
+            city.add_institution("clinic", r, "", True, f"{county}仁心诊所{j + 1}", f"{county_prefix(county)}中山路{j + 100}号")
         for j in range(max(6, n // (counties * 1_500))):
-            city.add_institution("pharmacy", r, "", True, f"{county}益丰大药房{j + 1}号店", f"湖南省长沙市{county}解放路{j + 200}号")
+            city.add_institution("pharmacy", r, "", True, f"{county}益丰大药房{j + 1}号店", f"{county_prefix(county)}解放路{j + 200}号")
     # Each village has a nearest and a second pharmacy in its county.
     city.village_pharmacies = np.zeros((villages, 2), int)
     for v in range(villages):

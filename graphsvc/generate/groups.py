@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from graphsvc.generate import text
-from graphsvc.generate.city import COMMON_DRUGS, COUNTIES, DAY, KEY_DRUGS, City
+from graphsvc.generate.city import COMMON_DRUGS, COUNTIES, DAY, KEY_DRUGS, City, county_prefix
 
 __all__ = ["Planted", "plant_groups"]
 
@@ -95,7 +95,7 @@ def _waves(rng: np.random.Generator, members: np.ndarray, waves: int, *, share: 
 def _care_home(city: City, planted: Planted, region: int, residents: int, *, private: bool) -> tuple[int, np.ndarray]:
     county = COUNTIES[region]
     home = city.add_institution("nursing_home", region, "", private,
-                                f"{county}福寿养老院{len(city.inst_kind)}", f"湖南省长沙市{county}夕阳红路{len(city.inst_kind)}号")
+                                f"{county}福寿养老院{len(city.inst_kind)}", f"{county_prefix(county)}夕阳红路{len(city.inst_kind)}号")
     persons = city.free((city.age >= 72) & (city.region == region), residents)
     city.address[persons] = city.inst_address[home]
     city.phone[persons] = city.inst_phone[home]  # the caregiver's phone is every resident's contact
@@ -130,7 +130,7 @@ def _dialysis_cohort(city: City, planted: Planted, region: int) -> None:
 def _dormitory(city: City, planted: Planted, region: int) -> None:
     rng = city.rng
     workers = city.free((city.age >= 18) & (city.age < 45) & (city.region == region), int(rng.integers(60, 200)))
-    address = f"湖南省长沙市{COUNTIES[region]}工业园{region + 1}号员工宿舍"
+    address = f"{county_prefix(COUNTIES[region])}工业园{region + 1}号员工宿舍"
     city.address[workers] = address
     hospital = city.institutions_of("hospital", region=region, private=False)[0]
     day = int(rng.integers(30, text.PERIOD_DAYS - 30))

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphsvc.generate import text
-from graphsvc.generate.city import COUNTIES, DAY, City, _choose_institutions
+from graphsvc.generate.city import COUNTIES, DAY, City, _choose_institutions, county_prefix
 from graphsvc.generate.groups import (Planted, _black_intermediary, _card_collector, _care_home, _frame,
                                       _prescriber_collusion, _professional_gang, _waves)
 
@@ -193,7 +193,7 @@ def _unrelated(city: City, region: int, k: int) -> np.ndarray:
 
 def _flat_address(city: City, region: int) -> str:
     serial = len(city.surname)
-    return (f"湖南省长沙市{COUNTIES[region]}劳动路{serial % 97 + 3}号"
+    return (f"{county_prefix(COUNTIES[region])}劳动路{serial % 97 + 3}号"
             f"{serial % 9 + 1}栋{(serial // 9) % 6 + 1}0{serial % 4 + 1}室")
 
 
@@ -282,6 +282,7 @@ def _registered_agent(city: City, planted: Planted, params: HardParams, region: 
 _FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 _DIGITS = "零一二三四五六七八九"
 _COUNTY = re.compile("|".join(COUNTIES))
+_CITY_NAME = re.compile("^(长沙市|湘潭市)")
 _NUMBERED = re.compile(r"(\d+)(?=[组号栋室])")
 _PHONE = re.compile(r"1\d{10}")
 _ACCOUNT = re.compile(r"\d{16,19}")
@@ -365,7 +366,7 @@ class Variants:
             if prefix in (1, 2, 4):
                 v = v.removeprefix("湖南省")
             if prefix in (2, 4):
-                v = v.removeprefix("长沙市")
+                v = _CITY_NAME.sub("", v, count=1)
             if prefix in (3, 4):
                 v = _COUNTY.sub("", v, count=1)
             numerals = int(r[1] * 3)  # Arabic, Chinese, full-width
