@@ -95,27 +95,37 @@ def _resolve(tidy: list[str]) -> list[str]:
 
 
 def _only_divisions(text: str, rest: str, divisions: tuple) -> bool:
-    """Whether what the parser took off the front of ``text`` is nothing but the divisions it names.
+    """Whether what the parser took off the front of ``text`` is nothing but the divisions it names, in order.
 
-    Each may be written whole or without its suffix (湖南 / 湖南省, 芙蓉 / 芙蓉区), and any may be left out.
+    Each may be written whole or without its suffix (湖南 / 湖南省, 芙蓉 / 芙蓉区) and any may be left
+    out; but one short name alone is a town's as often as a county's (丰镇 the town, 丰镇市 in Inner
+    Mongolia), so a lone division must be written whole.
 
     >>> _only_divisions("长沙芙蓉区东湖街道", "东湖街道", ("湖南省", "长沙市", "芙蓉区"))
     True
+    >>> _only_divisions("长沙县丰镇前花桥村", "丰镇前花桥村", ("湖南省", "长沙市", "长沙县"))
+    True
     >>> _only_divisions("寿镇龙泉村8组", "村8组", ("浙江省", "丽水市", "龙泉市"))
+    False
+    >>> _only_divisions("丰镇前花桥村", "前花桥村", ("内蒙古自治区", "乌兰察布市", "丰镇市"))
     False
     """
     if not text.endswith(rest):
         return False
     prefix = text[: len(text) - len(rest)]
-    for name in divisions:
-        if not isinstance(name, str) or not name:
-            continue
-        short = _DIVISION_SUFFIX.sub("", name)
-        for form in (name, short):
-            if form and prefix.startswith(form):
-                prefix = prefix[len(form):]
-                break
-    return prefix == ""
+    levels = [(name, _DIVISION_SUFFIX.sub("", name)) for name in divisions if isinstance(name, str) and name]
+
+    def match(level: int, at: int, whole: bool, used: int) -> bool:
+        if at == len(prefix):
+            return used > 0 and (whole or used >= 2)
+        if level == len(levels):
+            return False
+        name, short = levels[level]
+        return match(level + 1, at, whole, used) or any(
+            form and prefix.startswith(form, at) and match(level + 1, at + len(form), whole or is_whole, used + 1)
+            for form, is_whole in ((name, True), (short, False)))
+
+    return match(0, 0, False, 0)
 
 
 def canonical_addresses(values: Iterable[str | None]) -> list[str | None]:

@@ -55,6 +55,9 @@ def test_a_village_named_like_a_county_elsewhere_is_no_division():
     full = canonical_address("湖南省湘潭市韶山市寿镇龙泉村8组八十一号")
     assert full == "430382|寿镇龙泉村8组81号"
     assert _completions([canonical_address("寿镇龙泉村8组81号"), full]) == {"|寿镇龙泉村8组81号": full}
+    # 丰镇 is a town here and a county-level city in Inner Mongolia: a short name alone is no division.
+    assert canonical_address("丰镇前花桥村十五组二百四十八号") == "|丰镇前花桥村15组248号"
+    assert canonical_address("长沙县丰镇前花桥村15组248号") == "430121|丰镇前花桥村15组248号"
 
 
 def test_blank_and_unresolvable_addresses():
