@@ -108,6 +108,8 @@ def test_a_gang_admitted_every_week_is_frequent_stays_not_a_treatment_schedule()
     scene = Scene()
     scene.institution("HWK", "hospital", ownership="private")
     gang = scene.people("WK", 5, birth_date="1975-01-01")
+    for i, other in enumerate(scene.people("WO", 2)):  # the export covers the year, as a fund's does
+        scene.claim("inpatient", other, "HWK", scenes.day(1 + 360 * i))
     for week in range(14):
         for p in gang:
             scene.claim("inpatient", p, "HWK", scenes.day(10 + 7 * week),

@@ -19,8 +19,8 @@ gang's, a family's) has no such base rate.
 
 A person in a minority of a group's waves whose presence chance explains (a frequent patient
 of the gang's hospital) is left out of it (``member_p_value``), and a group whose members are
-together no more often than their own admissions make likely (frequent patients of one
-hospital, ``group_p_value``) is explained.
+together no more often than their own admissions make likely, given how many pairs it was
+picked from (frequent patients of one hospital, ``group_p_value``), is explained.
 
 A group meeting in same-day sessions at a weekly cadence or faster for many sessions is a
 treatment schedule (dialysis, chemotherapy) and is explained, not reported; a group staying
@@ -102,7 +102,7 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         SELECT p1, p2, sum(new_occasion) AS repeats
         FROM separated GROUP BY p1, p2 HAVING sum(new_occasion) >= ?
         ORDER BY p1, p2""", [config.min_pair_repeats])
-    candidates = [members for members in _groups(pairs, config.seed) if len(members) >= config.min_persons]
+    candidates = [members for members in _groups(pairs, config) if len(members) >= config.min_persons]
     if not candidates:
         return []
     temp_table(con, "d_lockstep_members", {"person_id": sorted({p for members in candidates for p in members})})
@@ -144,10 +144,13 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         if len(persons) < config.min_persons:
             continue
         together, chance_brings = _pairs_together(waves, persons, admissions, days, config)
-        if poisson_tail(chance_brings, together) >= config.group_p_value:
+        # The group was picked out of all the lockstep pairs: as many chances to find one by luck.
+        p_value = min(1.0, poisson_tail(chance_brings, together) * len(pairs))
+        if p_value >= config.group_p_value:
             findings.append(_explained(waves, f"co-admissions within chance for persons admitted this often: "
                                               f"{together} pairs together in {len(waves)} waves where their own "
-                                              f"admissions bring {chance_brings:.1f}"))
+                                              f"admissions bring {chance_brings:.1f} (p = {p_value:.1g} over "
+                                              f"{len(pairs)} pairs)"))
             continue
         institutions = sorted({wave[0]["institution_id"] for wave in waves})
         where = institutions[0] if len(institutions) == 1 else f"{len(institutions)} institutions"
@@ -287,19 +290,22 @@ def waves_of(rows: list[dict], window_days: int) -> list[list[dict]]:
     return waves
 
 
-def _groups(pairs: list[dict], seed: int) -> list[set[str]]:
-    """Groups of lockstep pairs: Leiden communities of the pairs weighted by repeats.
+def _groups(pairs: list[dict], config: LockstepConfig) -> list[set[str]]:
+    """Groups of lockstep pairs: Leiden communities (CPM) of the pairs weighted by repeats.
 
-    Connected components would chain two groups that once happened to be admitted in the
-    same week twice (a gang and a care home's residents at one hospital); the weights keep
-    them apart, since each group repeats with itself far more often than with the other.
+    Connected components would chain two groups that happened to be admitted in the same week
+    twice (a gang and a broker's recruits at the complicit hospital they share); the weights
+    keep them apart, since each group repeats with itself far more often than with the other.
+    CPM rather than modularity: over a province's pairs, modularity merges small groups (its
+    resolution limit); CPM keeps any group whose pairs repeat more than ``group_density`` on
+    average.
     """
     names = sorted({p["p1"] for p in pairs} | {p["p2"] for p in pairs})
     index = {n: i for i, n in enumerate(names)}
     graph = ig.Graph(n=len(names), edges=[(index[p["p1"]], index[p["p2"]]) for p in pairs])
     graph.es["weight"] = [float(p["repeats"]) for p in pairs]
-    groups = [{names[v] for v in community} for community in leiden_communities(graph, seed=seed)]
-    return sorted(groups, key=min)
+    communities = leiden_communities(graph, seed=config.seed, objective="CPM", resolution=config.group_density)
+    return sorted(({names[v] for v in community} for community in communities), key=min)
 
 
 def _on_treatment_schedule(waves: list[list[dict]], config: LockstepConfig) -> bool:

@@ -112,13 +112,17 @@ class LockstepConfig(_Section):
                                       "hospital in 2 of 8: 0.06)")
     group_p_value: float = Field(
         1e-10, gt=0, lt=1, description="a group is reported only if its pairs are together in its waves more often than "
-                                       "the members' own admissions per institution bring with this probability "
-                                       "(Poisson). Groups are picked out of many pairs: among a county's 300 frequent "
-                                       "patients (3-5 stays a year at 1-3 hospitals) chance groups reach 1e-9; gangs "
-                                       "of 4 admitted together 3 times are below 1e-15")
+                                       "the members' own admissions per institution bring (Poisson), times the lockstep "
+                                       "pairs it was picked from, with this probability. Among 300 frequent patients "
+                                       "of one hospital (3-5 stays a year) chance groups reach 1e-12 before that "
+                                       "factor; a gang of 4 admitted together 3 times is near 1e-18")
     base_rate_address_factor: int = Field(
         3, ge=2, description="…an address holding at least this many times the group's persons (a care home, a "
                              "dormitory); a smaller one is the group's own flat and has no base rate apart from it")
+    group_density: float = Field(
+        1.0, gt=0, description="Leiden (CPM) keeps a group of lockstep pairs together while its pairs repeat more "
+                               "than this on average (a pair absent from the group counts 0): a gang's pairs repeat "
+                               "2-8 times; two groups that met at one hospital now and then share few pairs")
     seed: int = Field(42, description="seed of the Leiden run that splits lockstep pairs into groups")
 
 

@@ -79,19 +79,34 @@ def poisson_threshold(expected: float, p_value: float, minimum: int) -> int:
 def poisson_tail(expected: float, observed: int) -> float:
     """P(X >= observed) for X ~ Poisson(expected): how often chance brings at least this many.
 
+    Far in the tail it is summed upwards from ``observed`` in logs, so tiny probabilities
+    (a gang's) stay exact instead of rounding to zero.
+
     >>> round(poisson_tail(2.0, 0), 3), round(poisson_tail(2.0, 3), 3), poisson_tail(0.0, 1)
     (1.0, 0.323, 0.0)
+    >>> f"{poisson_tail(0.87, 18):.2e}"
+    '5.59e-18'
     """
     if observed <= 0:
         return 1.0
     if expected <= 0:
         return 0.0
-    term = math.exp(-expected)
-    below = term
-    for n in range(1, observed):
-        term *= expected / n
-        below += term
-    return max(0.0, 1.0 - below)
+    if observed <= expected:
+        term = math.exp(-expected)
+        below = term
+        for n in range(1, observed):
+            term *= expected / n
+            below += term
+        return max(0.0, 1.0 - below)
+    log_term = -expected + observed * math.log(expected) - math.lgamma(observed + 1)
+    total, ratio, n = 0.0, 1.0, observed
+    while ratio > 1e-17 * total or total == 0.0:
+        total += ratio
+        n += 1
+        ratio *= expected / n
+        if ratio == 0.0:
+            break
+    return min(1.0, math.exp(log_term) * total)
 
 
 def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:

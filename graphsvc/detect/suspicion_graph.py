@@ -67,19 +67,22 @@ def suspicion_graph(findings: Sequence[Finding]) -> ig.Graph:
 
 
 def leiden_communities(graph: ig.Graph, *, resolution: float = 1.0, seed: int = 42,
-                       iterations: int = -1) -> list[list[int]]:
-    """Leiden communities of a weighted graph (modularity with a resolution), as lists of vertex ids.
+                       iterations: int = -1, objective: str = "modularity") -> list[list[int]]:
+    """Leiden communities of a weighted graph (modularity, or CPM, with a resolution), as lists of vertex ids.
 
     Parameters
     ----------
     graph : igraph.Graph
         With edge attribute ``weight``.
     resolution : float
-        Higher gives smaller communities.
+        Higher gives smaller communities. With CPM, the mean edge weight a community must keep
+        among its pairs; CPM has no resolution limit, so small groups in a big graph stay apart.
     seed : int
         The same graph and seed give the same communities.
     iterations : int
         -1 iterates until the partition stops improving.
+    objective : str
+        ``"modularity"`` or ``"CPM"`` (constant Potts model).
 
     Returns
     -------
@@ -99,7 +102,7 @@ def leiden_communities(graph: ig.Graph, *, resolution: float = 1.0, seed: int = 
     # igraph draws from one process-wide generator: seed a private one for this call only.
     ig.set_random_number_generator(random.Random(seed))
     try:
-        partition = graph.community_leiden(objective_function="modularity", weights="weight",
+        partition = graph.community_leiden(objective_function=objective, weights="weight",
                                            resolution=resolution, n_iterations=iterations)
     finally:
         ig.set_random_number_generator(random)
