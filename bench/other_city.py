@@ -244,7 +244,7 @@ class OtherCity:
             n_towns = max(1, round(rng.randint(3, 6) * (1 - urb) * 1.6 * min(1.5, scale ** 0.5)))
             n_streets = max(1, round(rng.randint(1, 3) * (0.5 + urb) * min(1.5, scale ** 0.5)))
             for _ in range(n_towns):
-                t = towns.pop() + "镇"
+                t = (towns.pop() if towns else f"{rng.choice(TOWN_ROOTS)}{len(self.counties)}{_}") + "镇"
                 vils: list[str] = []
                 for _ in range(rng.randint(4, 9)):
                     v = rng.choice(VIL_A) + rng.choice(VIL_B) + "村"
@@ -252,7 +252,8 @@ class OtherCity:
                         vils.append(v)
                 cty["areas"].append({"name": t, "urban": False, "villages": vils, "county": len(self.counties)})
             for _ in range(n_streets):
-                s = streets.pop() + "街道"
+                # Big cities run out of street names: a numbered one then (东风二街道-like), still unique.
+                s = (streets.pop() if streets else f"{rng.choice(STREET_ROOTS)}{len(self.counties)}{_}") + "街道"
                 xqs = []
                 for _ in range(rng.randint(5, 12)):
                     x = rng.choice(XQ_A) + rng.choice(XQ_B)
