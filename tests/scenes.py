@@ -335,7 +335,7 @@ def registered_agent(scene: Scene, *, prefix: str = "RA", households: int = 20) 
                     total_amount=5000.0 + 410 * i, fund_amount=3100.0 + 290 * i, agent_id=agent,
                     contact_phone=phone if i % 3 == 0 else None, payee_account=f"62170038100{i:08d}",
                     items=["肺炎" if i % 2 else "高血压"])
-        scene.claim("outpatient", p, hospitals[(i + 1) % 3], day(3 + 11 * i, 10), fund_amount=80.0 + 3 * i)
+        scene.claim("outpatient", p, hospitals[i % 3], day(3 + 11 * i, 10), fund_amount=80.0 + 3 * i)
     # The rest of the township goes to the same three hospitals on its own: that is what "normally" means.
     for i, p in enumerate(scene.people(f"{prefix}V", 3 * households, region_code="430182")):
         admitted = day(5 + (37 * i) % 320, 9)

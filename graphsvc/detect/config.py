@@ -75,7 +75,7 @@ class SharedIdentifierConfig(_Section):
         1e-3, gt=0, lt=1, description="...unless its admissions are together more often than chance (Poisson) brings "
                                       "with this probability for that many claims over the period")
     routine_concentration_p_value: float = Field(
-        1e-6, gt=0, lt=1, description="...or its busiest institution has more of its claims than the usual shares of "
+        1e-4, gt=0, lt=1, description="...or its busiest institution has more of its claims than the usual shares of "
                                       "its persons' regions predict with this probability: a handful of an agent's "
                                       "claims at one hospital happen, dozens at a hospital the region seldom uses do not")
     together_days: int = Field(2, ge=0, description="admissions this many days apart at one institution are together")

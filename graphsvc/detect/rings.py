@@ -38,9 +38,10 @@ __all__ = ["Ring", "assemble_rings", "ring_pattern", "ring_score", "split_by_org
 ORGANISER_KINDS = frozenset({
     "shared_agent", "shared_contact_phone", "shared_payee_account", "shared_bound_phone", "shared_card_device",
     "shared_scan_device", "shared_own_phone", "unseen_prescriptions", "care_home_waves", "card_burst",
-    "shared_address"})
+    "shared_address", "trace_code_resold"})
 """Findings that name whoever runs a scheme: a broker's agent id, phone or account, a collector's phone
-or devices, a prescriber, a home, a flat. Co-admissions and card facts name only what was done."""
+or devices, a prescriber, a home, a flat, the buyers whose boxes came back. Co-admissions and card
+facts name only what was done."""
 
 _MEMBER_ORDER = {t: i for i, t in enumerate(
     ["person", "intermediary", "institution", "prescriber", "card", "phone", "device", "account"])}

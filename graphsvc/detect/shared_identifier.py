@@ -120,7 +120,7 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
     intermediaries = {r["intermediary_id"] for r in fetch_dicts(con, "SELECT intermediary_id FROM intermediaries")}
     members = fetch_dicts(con, """
         SELECT l.via, l.value, l.person_id, l.settlement_id, l.card_id, s.fund_amount, s.kind, s.institution_id,
-               s.start_time::DATE AS day, p.region_code
+               s.start_time::DATE AS day, p.region_code, p.death_date
         FROM d_links l JOIN d_link_groups g ON g.via = l.via AND g.value = l.value
         LEFT JOIN settlements s ON s.settlement_id = l.settlement_id
         LEFT JOIN persons p ON p.person_id = l.person_id
@@ -227,7 +227,8 @@ def _usual_institutions(con: duckdb.DuckDBPyConnection) -> _Norms:
 def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfig) -> str | None:
     """Why the claims behind an agent or contact phone are routine agency work, or None.
 
-    Routine, against the agent's own base rates: about one claim per person; admissions
+    Routine, against the agent's own base rates: about one claim per person, none for a person
+    already dead; admissions
     together with another of its persons' (same institution within ``together_days``) no more
     often than chance brings for that many claims over the fortnights it worked (Poisson,
     ``routine_p_value``);
@@ -253,6 +254,8 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     persons = {r["person_id"] for r in claims}
     if not claims or len(claims) > config.routine_claims_per_person * len(persons):
         return None
+    if any(r.get("death_date") and r["day"] > r["death_date"] for r in claims):
+        return None  # no agent files claims for the dead
     w = config.together_days
     # Chance over the fortnights the agent worked, not the whole export: a village agent busy in the
     # flu season files his claims closer together than the year would suggest.
