@@ -184,13 +184,13 @@ class _Norms:
 
     share: dict[tuple[str | None, str, str], float]
     days: int
-    own: dict[str, dict[str, set[str]]]
-    """person → institution → ids of the person's outpatient and inpatient claims there."""
+    own: dict[tuple[str, str], dict[str, set[str]]]
+    """(person, kind) → institution → ids of the person's outpatient or inpatient claims there."""
 
     def expected_at(self, institution: str, claims: list[dict]) -> float:
         """Claims at ``institution`` that the persons' own habits predict for ``claims``.
 
-        Each claim counts the share of its person's other hospital claims (those not among
+        Each claim counts the share of its person's other claims of its kind (those not among
         ``claims``) made there, blended with the region's share as two pseudo-claims, so a
         person with no other claim falls back on the region: villagers use the hospital near
         their village; a broker's recruits never went to his hospital on their own.
@@ -198,7 +198,7 @@ class _Norms:
         mine = {r["settlement_id"] for r in claims}
         expected = 0.0
         for r in claims:
-            at = self.own.get(r["person_id"], {})
+            at = self.own.get((r["person_id"], r["kind"]), {})
             here = len(at.get(institution, set()) - mine)
             total = sum(len(ids - mine) for ids in at.values())
             region = self.share.get((r["region_code"], r["kind"], institution), 0.0)
@@ -213,13 +213,13 @@ def _usual_institutions(con: duckdb.DuckDBPyConnection) -> _Norms:
         FROM settlements s LEFT JOIN persons p USING (person_id) GROUP BY p.region_code, s.kind, s.institution_id""")
     first, last = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchone()
     own_rows = fetch_dicts(con, f"""
-        SELECT s.person_id, s.institution_id, s.settlement_id FROM settlements s
+        SELECT s.person_id, s.kind, s.institution_id, s.settlement_id FROM settlements s
         WHERE s.kind IN ('inpatient', 'outpatient') AND s.person_id IN (
             SELECT l.person_id FROM d_links l JOIN d_link_groups g USING (via, value)
             WHERE l.via IN ({", ".join(repr(v) for v in _AGENCY)}))""")
-    own: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    own: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for r in own_rows:
-        own[r["person_id"]][r["institution_id"]].add(r["settlement_id"])
+        own[(r["person_id"], r["kind"])][r["institution_id"]].add(r["settlement_id"])
     return _Norms({(r["region_code"], r["kind"], r["institution_id"]): float(r["share"]) for r in rows},
                   (last - first).days + 1 if first else 1, own)
 
