@@ -190,20 +190,30 @@ class _Norms:
     def expected_at(self, institution: str, claims: list[dict]) -> float:
         """Claims at ``institution`` that the persons' own habits predict for ``claims``.
 
-        Each claim counts the share of its person's other claims of its kind (those not among
-        ``claims``) made there, blended with the region's share as two pseudo-claims, so a
-        person with no other claim falls back on the region: villagers use the hospital near
-        their village; a broker's recruits never went to his hospital on their own.
+        Each claim counts the share of its person's other claims (those not among ``claims``)
+        made there, blended with the region's share as two pseudo-claims, so a person with no
+        other claim falls back on the region: villagers use the hospital near their village; a
+        broker's recruits never went to his hospital on their own. Habits are read twice, from
+        the person's claims of the same kind (stays for a stay) and from all visits and stays,
+        and the larger prediction is taken: either is a hospital they use.
         """
         mine = {r["settlement_id"] for r in claims}
-        expected = 0.0
+        by_kind = overall = 0.0
         for r in claims:
-            at = self.own.get((r["person_id"], r["kind"]), {})
-            here = len(at.get(institution, set()) - mine)
-            total = sum(len(ids - mine) for ids in at.values())
             region = self.share.get((r["region_code"], r["kind"], institution), 0.0)
-            expected += (here + 2 * region) / (total + 2)
-        return expected
+            every: dict[str, set[str]] = {}
+            for kind in ("inpatient", "outpatient"):
+                for inst, ids in self.own.get((r["person_id"], kind), {}).items():
+                    every.setdefault(inst, set()).update(ids)
+            by_kind += _habit(self.own.get((r["person_id"], r["kind"]), {}), institution, mine, region)
+            overall += _habit(every, institution, mine, region)
+        return max(by_kind, overall)
+
+
+def _habit(at: dict[str, set[str]], institution: str, mine: set[str], region: float) -> float:
+    here = len(at.get(institution, set()) - mine)
+    total = sum(len(ids - mine) for ids in at.values())
+    return (here + 2 * region) / (total + 2)
 
 
 def _usual_institutions(con: duckdb.DuckDBPyConnection) -> _Norms:
