@@ -38,6 +38,14 @@ class Settings(BaseSettings):
                                   "otherwise create keys with `graphsvc apikey create`")
     rate_limit_per_minute: int = Field(default=1200, ge=1, description="requests per minute per API key")
     hub_degree: int = Field(default=200, ge=2, description="nodes with more edges are shown but not expanded")
+    upload_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest upload accepted (all its files)")
+    upload_max_unpacked_bytes: int = Field(default=8 * 1024**3, ge=1,
+                                           description="largest total size the files of an uploaded zip may unpack to")
+    upload_max_ratio: int = Field(default=200, ge=1, description="largest unpacked/packed size ratio of a zip member")
+    upload_max_members: int = Field(default=200, ge=1, description="most files an uploaded zip may hold")
+    trusted_proxies: str | None = Field(
+        default=None, description="comma-separated addresses of reverse proxies whose X-Forwarded-For is believed; "
+                                  "unset: the client address is the socket's")
 
     @field_validator("secret_key", "admin_key")
     @classmethod
