@@ -19,6 +19,7 @@ from fastapi_offline import FastAPIOffline
 
 from api.audit import AuditLog
 from api.deps import Services
+from api.headers import SecurityHeaders
 from api.jobs import JobRunner
 from api.ratelimit import RateLimiter
 from api.routes import admin, casework, entities, jobs, rings, stats
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
                         jobs=JobRunner(store), limiter=RateLimiter(settings.rate_limit_per_minute),
                         secret=server_secret(settings))
     app.state.services = services
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/health", tags=["health"], summary="Liveness: the store answers")
     def health() -> dict[str, object]:

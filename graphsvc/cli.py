@@ -271,7 +271,11 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     print(f"serving {base}  (OpenAPI: {base}/docs; Ctrl-C stops)")
     key_hint = f"$(cat {settings.home / 'admin-key'})" if (settings.home / "admin-key").exists() else "KEY"
     print(f"  curl -s -H \"X-API-Key: {key_hint}\" '{base}/rings?size=5'")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # X-Forwarded-For is believed only from configured proxies: by default uvicorn trusts it from
+    # loopback, so anyone on the server's own machine could write any client address into the audit.
+    proxies = settings.trusted_proxies
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=proxies is not None,
+                forwarded_allow_ips=proxies)
     return 0
 
 
