@@ -12,7 +12,7 @@ const I18N = {
        paths: "查找关联路径", tip: "提交举报线索", tipnote: "线索说明", tipsaved: "线索已登记",
        professional_gang: "职业骗保团伙", black_intermediary: "黑中介", card_collector: "卡贩子",
        prescriber_pharmacy_collusion: "医药勾结", care_home_collusion: "养老机构合谋", identity_misuse: "冒用身份",
-       other: "其他", nopath: "未找到路径"},
+       other: "其他", nopath: "未找到路径", tips: "举报线索"},
   en: {title: "Medical-insurance fraud rings", signin: "Sign in", signout: "Sign out", apikey: "API key",
        queue: "Ring queue", pattern: "Pattern", minscore: "Min score", disposition: "Disposition", search: "Search",
        back: "← Back to the queue", timeline: "Claims timeline", evidence: "Evidence", members: "Members",
@@ -21,7 +21,8 @@ const I18N = {
        role: "Role", claims: "Claims", type: "Type", name: "Name", open: "open", confirmed: "confirmed",
        dismissed: "dismissed", referred_to_police: "referred to police", expand: "Expand neighbours",
        badkey: "Unknown or revoked key", lang: "中文", new: "new", from: "From", to: "To", paths: "Find paths",
-       tip: "Submit a tip", tipnote: "Tip note", tipsaved: "Tip recorded", nopath: "No path found"},
+       tip: "Submit a tip", tipnote: "Tip note", tipsaved: "Tip recorded", nopath: "No path found",
+       tips: "Tips"},
 };
 const PATTERNS = ["professional_gang", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
                   "care_home_collusion", "identity_misuse", "other"];
@@ -32,12 +33,29 @@ const TYPE_NAMES = {zh: {person: "参保人", card: "卡/电子凭证", institut
                          phone: "电话", address: "地址", device: "设备", account: "账户"}};
 
 let lang = localStorage.getItem("lang") || "zh";
-let key = sessionStorage.getItem("key");
+// The API key is kept in this variable only, never in web storage, so no other page, tab or later
+// injected script can read it back from storage; a reload asks for it again.
+let key = null;
 let state = {page: 1, sort: "priority", order: "desc"};
 let cy = null;
 const $ = (id) => document.getElementById(id);
-const t = (k) => I18N[lang][k] || k;
-const typeName = (type) => (TYPE_NAMES[lang] || {})[type] || type;
+const t = (k) => (Object.hasOwn(I18N[lang], k) ? I18N[lang][k] : k);
+const typeName = (type) => (Object.hasOwn(TYPE_NAMES[lang] || {}, type) ? TYPE_NAMES[lang][type] : type);
+
+// Every piece of the page made from API data is built here: values become attributes or text
+// nodes, never markup, so a name like `<img onerror=…>` is shown as the characters it is.
+function fill(node, attributes, children) {
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+  return node;
+}
+const el = (tag, attributes = {}, ...children) => fill(document.createElement(tag), attributes, children);
+const svgEl = (tag, attributes = {}, ...children) =>
+  fill(document.createElementNS("http://www.w3.org/2000/svg", tag), attributes, children);
+const ringHref = (id) => `#/ring/${encodeURIComponent(id)}`;
+
+function report(error) { $("error").textContent = error.message; }
+const guarded = (action) => (...args) => action(...args).catch(report);
 
 async function api(path, options = {}) {
   const response = await fetch(path, {...options, headers: {"X-API-Key": key, ...(options.headers || {})}});
@@ -48,7 +66,7 @@ async function api(path, options = {}) {
 
 function translate() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
   $("lang").textContent = t("lang");
 }
 
@@ -57,7 +75,6 @@ function show(section) {
 }
 
 function signOut() {
-  sessionStorage.removeItem("key");
   key = null;
   $("who").textContent = "";
   $("signout").hidden = true;
@@ -67,7 +84,6 @@ function signOut() {
 async function signIn(candidate) {
   key = candidate;
   const me = await (await api("/me")).json();
-  sessionStorage.setItem("key", key);
   $("who").textContent = `${me.name} · ${me.role}`;
   $("who").dataset.role = me.role;
   $("signout").hidden = false;
@@ -89,13 +105,13 @@ async function loadQueue() {
   if ($("f-region").value.trim()) params.append("region", $("f-region").value.trim());
   const page = await (await api(`/rings?${params}`)).json();
   const seen = new Set(JSON.parse(localStorage.getItem("seen") || "[]"));
-  $("rings").tHead.rows[0].innerHTML = COLUMNS.map(([field, label]) =>
-    `<th data-sort="${field}">${t(label)}${state.sort === field ? (state.order === "desc" ? " ▼" : " ▲") : ""}</th>`).join("");
-  $("rings").tBodies[0].innerHTML = page.items.map((r) => `
-    <tr class="ring-row${seen.size && !seen.has(r.id) ? " new" : ""}" data-id="${r.id}">
-      <td>${r.id}</td><td>${t(r.pattern)}</td><td>${r.score.toFixed(3)}</td><td>${r.persons} / ${r.members}</td>
-      <td>${r.fund_amount.toLocaleString()}</td><td>${r.regions.join(", ")}</td><td>${r.first_seen || ""}</td>
-      <td>${r.last_seen || ""}</td><td>${t(r.disposition.status)}</td></tr>`).join("");
+  $("rings").tHead.rows[0].replaceChildren(...COLUMNS.map(([field, label]) =>
+    el("th", {"data-sort": field}, t(label) + (state.sort === field ? (state.order === "desc" ? " ▼" : " ▲") : ""))));
+  $("rings").tBodies[0].replaceChildren(...page.items.map((r) =>
+    el("tr", {class: seen.size && !seen.has(r.id) ? "ring-row new" : "ring-row", "data-id": r.id},
+       ...[r.id, t(r.pattern), r.score.toFixed(3), `${r.persons} / ${r.members}`, r.fund_amount.toLocaleString(),
+           r.regions.join(", "), r.first_seen || "", r.last_seen || "", t(r.disposition.status)]
+         .map((cell) => el("td", {}, cell)))));
   localStorage.setItem("seen", JSON.stringify([...new Set([...seen, ...page.items.map((r) => r.id)])]));
   $("page").textContent = `${page.page} / ${Math.max(page.pages, 1)} (${page.total})`;
   $("prev").disabled = page.page <= 1;
@@ -104,10 +120,13 @@ async function loadQueue() {
 
 async function runSearch() {
   const q = $("q").value.trim();
-  if (!q) { $("search-hits").innerHTML = ""; return; }
+  if (!q) { $("search-hits").replaceChildren(); return; }
   const found = await (await api(`/search?${new URLSearchParams({q})}`)).json();
-  $("search-hits").innerHTML = found.hits.map((h) =>
-    `<div>${typeName(h.type)} <a href="#" data-entity="${h.type}:${h.id}">${h.id}</a> ${h.label || ""} (${h.matched})</div>`).join("");
+  $("search-hits").replaceChildren(...found.hits.map((h) => {
+    const link = el("a", {href: "#"}, h.id);
+    link.addEventListener("click", (event) => { event.preventDefault(); showEntity(h.type, h.id, false); });
+    return el("div", {}, `${typeName(h.type)} `, link, ` ${h.label || ""} (${h.matched})`);
+  }));
 }
 
 // ---- ring ----------------------------------------------------------------------------------
@@ -155,25 +174,40 @@ function drawGraph(graph) {
   cy.on("mouseover", "node", (event) => event.target.connectedEdges().addClass("near"));
   cy.on("mouseout", "node", (event) => event.target.connectedEdges().removeClass("near"));
   window.graphDrawnMs = performance.now() - started;
-  $("legend").innerHTML = Object.entries(STYLE).map(([type, [colour]]) =>
-    `<span><i style="background:${colour}"></i>${typeName(type)}</span>`).join("");
+  $("legend").replaceChildren(...Object.entries(STYLE).map(([type, [colour]]) => {
+    const swatch = el("i");
+    swatch.style.background = colour;  // set through the DOM: the CSP refuses style="…" attributes
+    return el("span", {}, swatch, typeName(type));
+  }));
 }
 
 function drawTimeline(days) {
   const svg = $("timeline");
   const width = 900;
   svg.setAttribute("width", width);
-  if (!days.length) { svg.innerHTML = ""; return; }
+  if (!days.length) { svg.replaceChildren(); return; }
   const first = Date.parse(days[0].day);
   const span = Math.max(Date.parse(days[days.length - 1].day) - first, 86400000);
   const most = Math.max(...days.map((d) => d.claims));
-  svg.innerHTML = days.map((d) => {
+  svg.replaceChildren(...days.map((d) => {
     const x = 10 + (Date.parse(d.day) - first) / span * (width - 20);
     const h = 100 * d.claims / most;
-    return `<rect x="${x.toFixed(1)}" y="${(105 - h).toFixed(1)}" width="3" height="${h.toFixed(1)}" fill="#4e79a7">
-      <title>${d.day}: ${d.claims} · ${d.fund_amount.toLocaleString()}</title></rect>`;
-  }).join("") + `<text x="10" y="118" font-size="10">${days[0].day}</text>
-    <text x="${width - 70}" y="118" font-size="10">${days[days.length - 1].day}</text>`;
+    return svgEl("rect", {x: x.toFixed(1), y: (105 - h).toFixed(1), width: 3, height: h.toFixed(1), fill: "#4e79a7"},
+                 svgEl("title", {}, `${d.day}: ${d.claims} · ${d.fund_amount.toLocaleString()}`));
+  }), svgEl("text", {x: 10, y: 118, "font-size": 10}, days[0].day),
+      svgEl("text", {x: width - 70, y: 118, "font-size": 10}, days[days.length - 1].day));
+}
+
+function drawCasework(casework) {
+  const disposition = casework.disposition;
+  $("d-current").textContent = t(disposition.status) + (disposition.note ? ` — ${disposition.note}` : "");
+  $("tips").replaceChildren(...casework.tips.map((tip) =>
+    el("li", {}, `${typeName(tip.type)} ${tip.id}${tip.note ? ` — ${tip.note}` : ""} (${tip.by}, ${tip.at})`)));
+}
+
+async function refreshCasework() {
+  const ring = await (await api(`/rings/${encodeURIComponent($("disposition-form").dataset.ring)}`)).json();
+  drawCasework(ring.casework);
 }
 
 async function loadRing(id) {
@@ -184,35 +218,43 @@ async function loadRing(id) {
     `${ring.fund_amount.toLocaleString()} · ${ring.first_seen} – ${ring.last_seen} · ${ring.regions.join(", ")}`;
   drawGraph(ring.graph);
   drawTimeline(ring.timeline);
-  $("evidence").innerHTML = ring.evidence.map((e) => `<li><b>${e.kind}</b> (${e.strength}) ${e.detail}</li>`).join("");
-  $("members").tHead.rows[0].innerHTML = ["type", "id", "name", "role", "claims", "fund"].map((c) => `<th>${t(c)}</th>`).join("");
-  $("members").tBodies[0].innerHTML = ring.members.map((m) => `<tr><td>${typeName(m.type)}</td><td>${m.id}</td>
-    <td>${m.label || ""}</td><td>${m.role}</td><td>${m.claims}</td><td>${m.fund_amount.toLocaleString()}</td></tr>`).join("");
-  $("d-status").innerHTML = ["confirmed", "dismissed", "referred_to_police"].map((s) => `<option value="${s}">${t(s)}</option>`).join("");
-  $("d-current").textContent = t(ring.casework.disposition.status) + (ring.casework.disposition.note ? ` — ${ring.casework.disposition.note}` : "");
+  $("evidence").replaceChildren(...ring.evidence.map((e) => el("li", {}, el("b", {}, e.kind), ` (${e.strength}) ${e.detail}`)));
+  $("members").tHead.rows[0].replaceChildren(...["type", "id", "name", "role", "claims", "fund"].map((c) => el("th", {}, t(c))));
+  $("members").tBodies[0].replaceChildren(...ring.members.map((m) =>
+    el("tr", {}, ...[typeName(m.type), m.id, m.label || "", m.role, m.claims, m.fund_amount.toLocaleString()]
+      .map((cell) => el("td", {}, cell)))));
+  $("d-status").replaceChildren(...["confirmed", "dismissed", "referred_to_police"].map((s) => el("option", {value: s}, t(s))));
   $("disposition-form").dataset.ring = ring.id;
-  $("node-info").innerHTML = "";
+  drawCasework(ring.casework);
+  $("node-info").replaceChildren();
 }
 
 async function showEntity(type, id, inRing) {
   const info = $("node-info");
   try {
     const profile = await (await api(`/entities/${type}/${encodeURIComponent(id)}`)).json();
-    const attributes = Object.entries(profile.attributes).filter(([, v]) => v !== null)
-      .map(([k, v]) => `<div>${k}: ${v}</div>`).join("");
-    info.innerHTML = `<h4>${typeName(type)} ${profile.id}</h4>${attributes}
-      <div>${t("claims")}: ${profile.claims.claims} · ${profile.claims.fund_amount.toLocaleString()}</div>
-      <div>${profile.flags.map((f) => `⚑ ${f.detail}`).join("<br>")}</div>
-      <div>${profile.rings.map((r) => `<a href="#/ring/${r.id}">${r.id}</a>`).join(" ")}</div>
-      ${inRing ? `<button id="expand" type="button">${t("expand")}</button>` : ""}
-      <p><input id="tip-note" placeholder="${t("tipnote")}"> <button id="tip" type="button">${t("tip")}</button>
-      <span id="tip-result"></span></p>`;
-    if (inRing) $("expand").onclick = () => expand(type, id);
-    $("tip").onclick = async () => {
-      const body = {client_key: crypto.randomUUID(), type, id, note: $("tip-note").value};
+    const note = el("input", {id: "tip-note", placeholder: t("tipnote")});
+    const tip = el("button", {id: "tip", type: "button"}, t("tip"));
+    const tipResult = el("span", {id: "tip-result"});
+    tip.addEventListener("click", guarded(async () => {
+      const body = {client_key: crypto.randomUUID(), type, id, note: note.value};
       await api("/tips", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
-      $("tip-result").textContent = t("tipsaved");
-    };
+      tipResult.textContent = t("tipsaved");
+      if (inRing) await refreshCasework();
+    }));
+    let expandButton = null;
+    if (inRing) {
+      expandButton = el("button", {id: "expand", type: "button"}, t("expand"));
+      expandButton.addEventListener("click", guarded(() => expand(type, id)));
+    }
+    info.replaceChildren(
+      el("h4", {}, `${typeName(type)} ${profile.id}`),
+      ...Object.entries(profile.attributes).filter(([, v]) => v !== null).map(([k, v]) => el("div", {}, `${k}: ${v}`)),
+      el("div", {}, `${t("claims")}: ${profile.claims.claims} · ${profile.claims.fund_amount.toLocaleString()}`),
+      el("div", {}, ...profile.flags.map((f) => el("div", {}, `⚑ ${f.detail}`))),
+      el("div", {}, ...profile.rings.flatMap((r) => [el("a", {href: ringHref(r.id)}, r.id), " "])),
+      expandButton,
+      el("p", {}, note, " ", tip, " ", tipResult));
   } catch (error) {
     info.textContent = error.message;
   }
@@ -226,77 +268,74 @@ async function findPaths() {
   $("ring-title").textContent = `${found.from} → ${found.to}`;
   $("ring-summary").textContent = found.paths.length ? found.paths.map((p) => p.join(" → ")).join(" | ") : t("nopath");
   drawGraph(found);
-  for (const id of ["evidence", "timeline"]) $(id).innerHTML = "";
-  $("members").tBodies[0].innerHTML = "";
+  for (const id of ["evidence", "timeline", "tips"]) $(id).replaceChildren();
+  $("members").tBodies[0].replaceChildren();
 }
 
 async function expand(type, id) {
   const network = await (await api(`/entities/${type}/${encodeURIComponent(id)}/network?hops=1&limit=50`)).json();
-  const have = new Set(cy.elements().map((el) => el.id()));
+  const have = new Set(cy.elements().map((element) => element.id()));
   cy.add(elementsOf({nodes: network.nodes.map((n) => ({...n, member: false})), edges: network.edges})
-    .filter((el) => !have.has(el.data.id)));
+    .filter((element) => !have.has(element.data.id)));
   cy.layout(layoutFor(cy.nodes().length)).run();
 }
 
 // ---- wiring --------------------------------------------------------------------------------
 
 function route() {
+  $("error").textContent = "";
   if (!key) { show("signin"); return; }
   const ring = location.hash.match(/^#\/ring\/(.+)$/);
-  (ring ? loadRing(decodeURIComponent(ring[1])) : loadQueue()).catch((error) => alert(error.message));
+  guarded(async () => (ring ? loadRing(decodeURIComponent(ring[1])) : loadQueue()))();
 }
 
 window.addEventListener("hashchange", route);
-$("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("lang", lang); translate(); route(); };
-$("signout").onclick = signOut;
-$("signin-form").onsubmit = (event) => {
+$("lang").addEventListener("click", () => {
+  lang = lang === "zh" ? "en" : "zh";
+  localStorage.setItem("lang", lang);
+  translate();
+  route();
+});
+$("signout").addEventListener("click", signOut);
+$("signin-form").addEventListener("submit", (event) => {
   event.preventDefault();
   $("signin-error").textContent = "";
   signIn($("key").value.trim()).catch((error) => { $("signin-error").textContent = error.message; });
-};
-$("rings").onclick = (event) => {
+});
+$("rings").addEventListener("click", (event) => {
   const th = event.target.closest("th");
   if (th) {
     state.order = state.sort === th.dataset.sort && state.order === "desc" ? "asc" : "desc";
     state.sort = th.dataset.sort === "disposition" || th.dataset.sort === "regions" ? "priority" : th.dataset.sort;
-    loadQueue();
+    guarded(loadQueue)();
     return;
   }
   const row = event.target.closest("tr[data-id]");
-  if (row) location.hash = `#/ring/${row.dataset.id}`;
-};
-$("prev").onclick = () => { state.page -= 1; loadQueue(); };
-$("next").onclick = () => { state.page += 1; loadQueue(); };
-for (const id of ["f-pattern", "f-score", "f-status", "f-region"]) $(id).onchange = () => { state.page = 1; loadQueue(); };
-$("go-search").onclick = () => runSearch().catch((error) => alert(error.message));
-$("go-paths").onclick = () => findPaths().catch((error) => alert(error.message));
-$("search-hits").onclick = (event) => {
-  const link = event.target.closest("[data-entity]");
-  if (!link) return;
+  if (row) location.hash = ringHref(row.dataset.id);
+});
+$("prev").addEventListener("click", () => { state.page -= 1; guarded(loadQueue)(); });
+$("next").addEventListener("click", () => { state.page += 1; guarded(loadQueue)(); });
+for (const id of ["f-pattern", "f-score", "f-status", "f-region"]) {
+  $(id).addEventListener("change", () => { state.page = 1; guarded(loadQueue)(); });
+}
+$("go-search").addEventListener("click", guarded(runSearch));
+$("go-paths").addEventListener("click", guarded(findPaths));
+$("back").addEventListener("click", (event) => { event.preventDefault(); location.hash = "#/"; });
+$("disposition-form").addEventListener("submit", guarded(async (event) => {
   event.preventDefault();
-  const [type, ...rest] = link.dataset.entity.split(":");
-  showEntity(type, rest.join(":"), false);
-};
-$("back").onclick = (event) => { event.preventDefault(); location.hash = "#/"; };
-$("disposition-form").onsubmit = async (event) => {
-  event.preventDefault();
-  const id = event.target.dataset.ring;
-  await api(`/rings/${encodeURIComponent(id)}/disposition`, {method: "PUT", headers: {"Content-Type": "application/json"},
-    body: JSON.stringify({status: $("d-status").value, note: $("d-note").value})});
-  loadRing(id);
-};
-$("export").onclick = async () => {
+  await api(`/rings/${encodeURIComponent(event.target.dataset.ring)}/disposition`, {method: "PUT",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify({status: $("d-status").value, note: $("d-note").value})});
+  await refreshCasework();
+}));
+$("export").addEventListener("click", guarded(async () => {
   const id = $("disposition-form").dataset.ring;
   const format = $("x-format").value;
   const blob = await (await api(`/rings/${encodeURIComponent(id)}/export?format=${format}`)).blob();
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob);
-  link.download = `${id}-${format}.zip`;
+  const link = el("a", {href: URL.createObjectURL(blob), download: `${id}-${format}.zip`});
   link.click();
-};
-$("f-pattern").innerHTML = `<option value=""></option>` + PATTERNS.map((p) => `<option value="${p}">${p}</option>`).join("");
-$("f-status").innerHTML = `<option value=""></option>` +
-  ["open", "confirmed", "dismissed", "referred_to_police"].map((s) => `<option value="${s}">${s}</option>`).join("");
+}));
+$("f-pattern").append(...PATTERNS.map((p) => el("option", {value: p}, p)));
+$("f-status").append(...["open", "confirmed", "dismissed", "referred_to_police"].map((s) => el("option", {value: s}, s)));
 
 translate();
-if (key) signIn(key).catch(signOut); else show("signin");
+show("signin");
