@@ -48,11 +48,27 @@ def server_secret(settings: Settings) -> str:
     """The secret keying masked pseudonyms: from the settings, else made once under the home folder."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
+    import os
+
     path = Path(settings.home) / "secret_key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Created 0600 (never readable by others, not even between a write and a chmod), under
+        # a name of its own, then linked into place: a server starting at the same moment reads
+        # either no file or the whole secret, and the first link wins.
+        draft = path.with_name(f"secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(fd, secrets.token_urlsafe(32).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 

@@ -2,7 +2,8 @@
 
 They are ``async`` because none of them waits on anything but a cached key check: a sync
 dependency costs a hop to the thread pool on every request, and a ring's detail is served
-in well under a millisecond.
+in well under a millisecond. Only a refusal worth auditing (a 401 with a key that is not
+valid, a 403) waits on the audit log's fsync, in the thread pool.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from api.audit import AuditLog
+from api.audit import AuditLog, AuditUnavailable
 from api.jobs import JobRunner
 from api.keys import Principal, digest, principal_for
 from api.ratelimit import RateLimiter
@@ -63,6 +65,11 @@ class Services:
             self._keys[hashed] = (now, found)
         return found
 
+    def forget_keys(self) -> None:
+        """Check every key against the store again (after a revocation: it takes effect here at once)."""
+        with self._keys_lock:
+            self._keys.clear()
+
 
 async def get_services(request: Request) -> Services:
     return request.app.state.services
@@ -97,14 +104,42 @@ async def get_principal(request: Request, services: ServicesDep,
                             headers={"WWW-Authenticate": "Bearer"})
     principal = services.principal(key)
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key",
+        # Someone holds a key that is wrong, revoked or expired: worth an audit entry, but
+        # only the digest's head identifies it, never the key. Guesses are rate-limited per
+        # address, so they cannot fill the log's disk or try keys at full speed.
+        _rate_limit(services, f"client:{request.client.host if request.client else '-'}")
+        await _record(services.audit, who=digest(key)[:12], name="", role="", action="unknown_key",
+                      target=f"{request.method} {request.url.path}", client=_client(request))
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown, revoked or expired API key",
                             headers={"WWW-Authenticate": "Bearer"})
-    wait = services.limiter.acquire(principal.key_id)
+    _rate_limit(services, principal.key_id)
+    return principal
+
+
+def _rate_limit(services: Services, bucket: str) -> None:
+    wait = services.limiter.acquire(bucket)
     if wait:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"rate limit of {services.settings.rate_limit_per_minute} requests a minute reached; "
                             f"retry in {wait:.1f}s", headers={"Retry-After": str(max(1, round(wait)))})
-    return principal
+
+
+def _client(request: Request) -> str | None:
+    """The socket's peer: uvicorn rewrites it from X-Forwarded-For only for the configured trusted proxies."""
+    return f"{request.client.host}:{request.client.port}" if request.client else None
+
+
+async def _record(log: AuditLog, **entry: object) -> None:
+    """Audit from the event loop: the fsync waits in the thread pool; no durable entry, no answer."""
+    try:
+        await run_in_threadpool(lambda: log.record(**entry))  # type: ignore[arg-type]
+    except AuditUnavailable as exc:
+        raise _unaudited(exc) from None
+
+
+def _unaudited(exc: AuditUnavailable) -> HTTPException:
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{exc}; the request was not answered",
+                         headers={"Retry-After": "5"})
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -113,8 +148,11 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def require_roles(*roles: str):  # type: ignore[no-untyped-def]
     """A dependency that lets only ``roles`` through, with a 403 that says who may."""
 
-    async def check(principal: PrincipalDep) -> Principal:
+    async def check(request: Request, principal: PrincipalDep, services: ServicesDep) -> Principal:
         if principal.role not in roles:
+            await _record(services.audit, who=principal.key_id, name=principal.name, role=principal.role,
+                          action="denied", target=f"{request.method} {request.url.path}", client=_client(request),
+                          detail={"allowed": list(roles)})
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"the {principal.role} role may not do this; allowed: {', '.join(roles)}")
         return principal
@@ -137,20 +175,22 @@ MaskerDep = Annotated[Masker, Depends(get_masker)]
 
 @dataclass(frozen=True)
 class Auditor:
-    """Writes one audit entry for the current caller."""
+    """Writes one audit entry for the current caller; returns once it is on disk, else answers 503."""
 
     log: AuditLog
     principal: Principal
     client: str | None
 
     def __call__(self, action: str, target: str, **detail: object) -> None:
-        self.log.record(who=self.principal.key_id, name=self.principal.name, role=self.principal.role,
-                        action=action, target=target, client=self.client, detail=detail)
+        try:
+            self.log.record(who=self.principal.key_id, name=self.principal.name, role=self.principal.role,
+                            action=action, target=target, client=self.client, detail=detail)
+        except AuditUnavailable as exc:
+            raise _unaudited(exc) from None
 
 
 async def get_auditor(request: Request, principal: PrincipalDep, services: ServicesDep) -> Auditor:
-    client = f"{request.client.host}:{request.client.port}" if request.client else None
-    return Auditor(services.audit, principal, client)
+    return Auditor(services.audit, principal, _client(request))
 
 
 AuditDep = Annotated[Auditor, Depends(get_auditor)]

@@ -243,9 +243,17 @@ def _first_admin_key(settings: Settings) -> str | None:
         key, _ = create_api_key(store, "admin", "first admin (made by graphsvc serve)")
     finally:
         store.close()
+    import os
+
     path = settings.home / "admin-key"
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    # A file left from an earlier store holds a key that opens nothing now: replaced. The new
+    # one is created 0600, so the key is never readable by others, not even for a moment.
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        os.write(fd, (key + "\n").encode())
+    finally:
+        os.close(fd)
     return key
 
 
@@ -284,21 +292,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey(args: argparse.Namespace) -> int:
-    from api.keys import create_api_key
+    from datetime import datetime, timedelta
 
+    from api.keys import ENV_ADMIN_ID, create_api_key, list_api_keys, revoke_api_key
+
+    if (args.action == "revoke") != (args.key_id is not None):
+        raise CliError("give a key id to revoke, e.g. graphsvc apikey revoke 3f9a0c12b7de (ids: graphsvc apikey list), "
+                       "and only to revoke")
+    if args.expires_days is not None and (args.action != "create" or args.expires_days < 1):
+        raise CliError("--expires-days goes with create and is a whole number of days, at least 1")
+    if args.key_id == ENV_ADMIN_ID:
+        raise CliError("the GRAPHSVC_ADMIN_KEY key is not stored and cannot be revoked; remove it from the "
+                       "server's environment and restart it")
     settings = _settings(args)
     store = _open_store(settings)
     try:
         if args.action == "list":
-            _, keys = store.list_records("api_key", limit=10_000)
-            for k in keys:
-                print(f"{k['key_id']}  {k['role']:<15} {k['name']}  (created {k['created_at']})")
+            now = datetime.now().astimezone()
+            for k in list_api_keys(store):
+                state = [f"created {k['created_at']}"]
+                if k["expires_at"]:
+                    state.append(f"{'expired' if datetime.fromisoformat(k['expires_at']) <= now else 'expires'} "
+                                 f"{k['expires_at']}")
+                if k["revoked_at"]:
+                    state.append(f"REVOKED {k['revoked_at']}")
+                print(f"{k['key_id']}  {k['role']:<15} {k['name']}  ({', '.join(state)})")
             return 0
-        key, principal = create_api_key(store, args.role, args.name)
+        if args.action == "revoke":
+            record = revoke_api_key(store, args.key_id)
+            if record is None:
+                raise CliError(f"no API key with id {args.key_id}; see graphsvc apikey list")
+            print(f"revoked {record['key_id']} ({record['role']}, {record['name']}) at {record['revoked_at']}; "
+                  "a running server refuses it within 10 seconds")
+            return 0
+        expires_at = datetime.now().astimezone() + timedelta(days=args.expires_days) if args.expires_days else None
+        key, principal = create_api_key(store, args.role, args.name, expires_at=expires_at)
     finally:
         store.close()
     print(key)
-    print(f"key id {principal.key_id}, role {principal.role}; store it now: only its digest is kept", file=sys.stderr)
+    until = f", expires {expires_at:%Y-%m-%d %H:%M %z}" if expires_at else ""
+    print(f"key id {principal.key_id}, role {principal.role}{until}; store it now: only its digest is kept",
+          file=sys.stderr)
     return 0
 
 
@@ -396,12 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     v.set_defaults(func=cmd_serve)
 
-    k = with_home(sub.add_parser("apikey", help="create or list API keys (stored hashed; a key is shown once)"))
-    k.add_argument("action", choices=["create", "list"])
+    k = with_home(sub.add_parser(
+        "apikey", help="create, list or revoke API keys (stored hashed; a key is shown once)",
+        description="With the embedded store, a running server holds it: revoke there with "
+                    "DELETE /apikeys/KEY_ID (admin) instead."))
+    k.add_argument("action", choices=["create", "list", "revoke"])
+    k.add_argument("key_id", nargs="?", help="with revoke: the key's id (from list)")
     k.add_argument("--role", choices=["admin", "investigator", "police_liaison", "analyst"], default="investigator",
                    help="investigator: everything; police_liaison: rings referred to police and their exports; "
                         "analyst: ID numbers, names and phones masked; admin: also keys and the audit log")
     k.add_argument("--name", default="unnamed", help="who the key is for (shown in the audit log)")
+    k.add_argument("--expires-days", type=int, help="with create: the key stops working after this many days")
     k.set_defaults(func=cmd_apikey)
 
     x = with_home(sub.add_parser("export", help="write the police liaison package (线索移送) of one ring"))
@@ -416,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # Everything graphsvc writes (store, rejects, uploads, keys, audit files, exports) holds
+    # personal data: private to this user from the moment it is created, not chmod-ed after.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

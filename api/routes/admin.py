@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from api.deps import AdminDep, AuditDep, PrincipalDep, ServicesDep, StoreDep
-from api.keys import create_api_key
+from api.keys import ENV_ADMIN_ID, create_api_key, list_api_keys, revoke_api_key
 
 router = APIRouter(tags=["admin"])
 
@@ -16,6 +17,16 @@ router = APIRouter(tags=["admin"])
 class ApiKeyIn(BaseModel):
     role: Literal["admin", "investigator", "police_liaison", "analyst"]
     name: str = Field(min_length=1, max_length=100, description="who the key is for")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="when the key stops working, with its time zone, e.g. 2026-12-31T18:00:00+08:00; "
+                                  "absent: until revoked")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now().astimezone():
+            raise ValueError("must be in the future")
+        return value
 
 
 @router.get("/me", summary="Who the key belongs to and its role (the console shows it)")
@@ -25,20 +36,41 @@ async def get_me(principal: PrincipalDep) -> dict[str, Any]:
 
 @router.post("/apikeys", status_code=status.HTTP_201_CREATED, summary="Create an API key (shown once)")
 def post_apikey(body: ApiKeyIn, store: StoreDep, _: AdminDep, audit: AuditDep) -> dict[str, Any]:
-    key, principal = create_api_key(store, body.role, body.name)
-    audit("create_api_key", principal.key_id, role=body.role, name=body.name)
-    return {"key": key, "key_id": principal.key_id, "name": principal.name, "role": principal.role}
+    # Made before it is audited: if the audit log cannot be written the answer is a 503,
+    # and a key nobody was shown opens nothing.
+    key, principal = create_api_key(store, body.role, body.name, expires_at=body.expires_at)
+    audit("create_api_key", principal.key_id, role=body.role, name=body.name, expires_at=body.expires_at)
+    return {"key": key, "key_id": principal.key_id, "name": principal.name, "role": principal.role,
+            "expires_at": body.expires_at}
 
 
-@router.get("/apikeys", summary="The API keys (ids, names, roles; never the keys)")
+@router.get("/apikeys", summary="The API keys (ids, names, roles, expiry, revocation; never the keys)")
 def get_apikeys(store: StoreDep, _: AdminDep) -> dict[str, Any]:
-    total, keys = store.list_records("api_key", limit=10_000)
-    return {"total": total, "items": keys}
+    keys = list_api_keys(store)
+    return {"total": len(keys), "items": keys}
+
+
+@router.delete("/apikeys/{key_id}", summary="Revoke an API key: refused at once here, within 10 s on other servers",
+               responses={404: {"description": "no such key"},
+                          409: {"description": "the key from GRAPHSVC_ADMIN_KEY: unset it instead"}})
+def delete_apikey(key_id: Annotated[str, Path(max_length=64)], services: ServicesDep, _: AdminDep,
+                  audit: AuditDep) -> dict[str, Any]:
+    if key_id == ENV_ADMIN_ID:
+        raise HTTPException(status.HTTP_409_CONFLICT, "the GRAPHSVC_ADMIN_KEY key is not stored and cannot be "
+                                                      "revoked; remove it from the environment and restart")
+    record = revoke_api_key(services.store, key_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no API key with id {key_id!r}")
+    services.forget_keys()
+    audit("revoke_api_key", key_id, name=record["name"], role=record["role"])
+    return record
 
 
 @router.get("/audit", summary="The audit log, newest first: who read or exported what, when, from where")
 def get_audit(services: ServicesDep, _: AdminDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
               size: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    services.audit.flush()
+    services.audit.flush(timeout=5.0)
     total, entries = services.store.list_records("audit", offset=(page - 1) * size, limit=size)
-    return {"total": total, "page": page, "size": size, "items": entries}
+    # Entries safe on disk that a failing store has not taken yet: listed once it recovers.
+    return {"total": total, "page": page, "size": size, "items": entries,
+            "not_yet_stored": services.audit.status()["backlog"]}
