@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default=None, description="an API key with the admin role taken from the environment (deployments); "
                                   "otherwise create keys with `graphsvc apikey create`")
     rate_limit_per_minute: int = Field(default=1200, ge=1, description="requests per minute per API key")
+    failed_lookups_per_minute: int = Field(
+        default=30, ge=1, description="lookups finding nothing (or refused) per minute per masked-role API key; "
+                                      "past it every lookup by that key waits (429), so probing which values exist "
+                                      "runs dry")
     hub_degree: int = Field(default=200, ge=2, description="nodes with more edges are shown but not expanded")
     upload_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest upload accepted (all its files)")
     upload_max_unpacked_bytes: int = Field(default=8 * 1024**3, ge=1,
