@@ -22,7 +22,6 @@ import fcntl
 import json
 import os
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +36,8 @@ _COMMIT_TIMEOUT_S = 10.0
 """A request waits this long for its entry's fsync before it is refused (a hung disk)."""
 _STORE_BATCH = 2000
 """Entries per store write: a backlog after an outage is written in bounded transactions."""
+_STORE_EVERY_S = 0.2
+"""How long the writer lets entries gather before a store write (unless someone is waiting to read them)."""
 _RETRY_FIRST_S, _RETRY_MAX_S = 0.05, 5.0
 _ORPHAN = 0
 """Segment number given to replayed entries: below every segment of the running log."""
@@ -65,16 +66,15 @@ class _Orphan:
 
 
 class AuditLog:
-    def __init__(self, store: GraphStore, *, interval_s: float = 0.2) -> None:
+    def __init__(self, store: GraphStore) -> None:
         self._store = store
-        self._interval_s = interval_s
         # Both backends keep a home folder (the embedded database, or rejects and uploads beside
         # a Neo4j server); the write-ahead files belong with the rest of the server's files.
         root = Path(store.home) / "audit-wal"  # type: ignore[attr-defined]
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._folder = root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._folder.mkdir(mode=0o700)
-        self._lock_fd = os.open(self._folder / "lock", os.O_CREAT | os.O_WRONLY, 0o600)
+        self._lock_fd: int | None = os.open(self._folder / "lock", os.O_CREAT | os.O_WRONLY, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
 
         self._state = threading.Condition()  # guards everything below but the files
@@ -157,11 +157,15 @@ class AuditLog:
                 view = view[os.write(self._fd, view):]
             os.fdatasync(self._fd)
         except BaseException:
-            # A half-written line must not sit before the next batch's lines.
+            # A half-written line must not sit before the next batch's lines: cut it off, or when
+            # even that fails, go on in a new segment (replay skips a torn last line).
             try:
                 os.ftruncate(self._fd, size)
             except OSError:
-                pass  # replay skips a torn line; the original error is what the caller must see
+                os.close(self._fd)
+                self._fd = None
+                self._closed_segments.append(self._segment)
+                self._segment += 1
             raise
         return self._segment
 
@@ -174,7 +178,7 @@ class AuditLog:
                 self._state.wait_for(lambda: self._pending or self._stopping)
                 if self._pending and not (self._flush_wanted or self._stopping):
                     # Let a few more arrive, so that one store write carries many entries.
-                    self._state.wait_for(lambda: self._flush_wanted or self._stopping, timeout=self._interval_s)
+                    self._state.wait_for(lambda: self._flush_wanted or self._stopping, timeout=_STORE_EVERY_S)
                 if not self._pending:
                     return  # stopping, and everything is stored
                 batch = self._pending[:_STORE_BATCH]
@@ -205,6 +209,8 @@ class AuditLog:
     def _release_stored(self) -> None:
         """Delete (or truncate) the write-ahead files whose entries the store has."""
         with self._file_lock:
+            if self._lock_fd is None:
+                return  # closed while this write ran long: the folder is the next start-up's now
             with self._state:
                 first = self._pending[0][0] if self._pending else None
             if first is None or first > _ORPHAN:
@@ -296,10 +302,13 @@ class AuditLog:
                     _remove_folder(orphan.folder, orphan.lock_fd)
                 else:
                     os.close(orphan.lock_fd)
-            if stored:
-                _remove_folder(self._folder, self._lock_fd)
-            else:
-                os.close(self._lock_fd)  # frees the lock: the next start-up replays the folder
+            self._orphans = []
+            if self._lock_fd is not None:
+                if stored:
+                    _remove_folder(self._folder, self._lock_fd)
+                else:
+                    os.close(self._lock_fd)  # frees the lock: the next start-up replays the folder
+                self._lock_fd = None
 
 
 def _fsync_folder(folder: Path) -> None:

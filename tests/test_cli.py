@@ -92,3 +92,26 @@ def test_unreachable_or_misconfigured_neo4j_is_a_clear_error(tmp_path):
     assert "Traceback" not in unreachable.stderr
     unset = run()
     assert unset.returncode == 2 and "needs NEO4J_URI and NEO4J_PASSWORD" in unset.stderr
+
+
+def test_apikey_revoke_and_expiry(tmp_path):
+    from api.keys import principal_for
+    from graphsvc.config import Settings
+    from graphsvc.store import open_store
+
+    home = tmp_path / "home"
+    made = graphsvc("apikey", "create", "--role", "analyst", "--name", "临时", "--expires-days", "30", home=home)
+    assert made.returncode == 0, made.stderr
+    key, key_id = made.stdout.strip(), made.stderr.split("key id ")[1].split(",")[0]
+    assert "expires" in made.stderr
+    [line] = graphsvc("apikey", "list", home=home).stdout.splitlines()
+    assert line.startswith(key_id) and "expires" in line and "REVOKED" not in line
+    revoked = graphsvc("apikey", "revoke", key_id, home=home)
+    assert revoked.returncode == 0 and f"revoked {key_id}" in revoked.stdout
+    assert "REVOKED" in graphsvc("apikey", "list", home=home).stdout
+    with open_store(Settings(home=home)) as store:
+        assert principal_for(store, key) is None
+    for args, message in ((("revoke", "000000000000"), "no API key with id 000000000000"),
+                          (("revoke", "env-admin"), "cannot be revoked"), (("create", "--expires-days", "0"), "at least 1")):
+        refused = graphsvc("apikey", *args, home=home)
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
