@@ -75,12 +75,12 @@ def submit_tip(store: GraphStore, client_key: str, node_type: str, node_id: str,
     existing = store.get_record("tip", client_key)
     if existing is not None:
         if {k: existing[k] for k in content} != content:
-            raise TipConflict(f"client key {client_key!r} was already used for another tip "
-                              f"({existing['type']} {existing['id']}); use a new key")
+            # Says nothing of the stored tip: whoever reuses a key must not learn what it was used for.
+            raise TipConflict("this client key was already used for another tip; use a new key")
         return existing, False
     key = node_key(node_type, node_id)
     if store.entity(node_type, node_id) is None:
-        raise LookupError(f"no {node_type} {node_id!r} in the graph")
+        raise LookupError(f"no such {node_type} in the graph")
     touched = {key}
     for e in store.network_edges(key, _TIP_REACH).edges:
         other = e.target if e.source == key else e.source

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphsvc.network import node_key
+from graphsvc.network import node_key, split_key
 from graphsvc.store import GraphStore
-from queries.masking import Masker
+from queries.masking import MASKED_NODE_TYPES, Masker
 from queries.network import DEFAULT_HUB_DEGREE, ego_network, graph_json, shortest_paths
 from queries.rings import RingBook
 
@@ -76,9 +76,48 @@ def paths_between(store: GraphStore, source: str, target: str, masker: Masker, *
 def search_entities(store: GraphStore, text: str, masker: Masker, *, limit: int) -> list[dict[str, Any]]:
     """Entities by name, phone, ID number, card, institution or prescriber code.
 
-    A masked role may search by a phone or ID number (to find whom a tip is about) but sees
-    the hits masked.
+    A masked role searches only what it sees in clear (ids of persons, cards, devices,
+    institutions, prescribers and intermediaries; institution and prescriber names) and the
+    pseudonyms it was given: a personal value (phone, ID number, account, a person's name)
+    finds nothing, whether or not the graph has it.
     """
+    hits = store.search(text, limit) if not masker.active else _masked_search(store, text.strip(), masker, limit)
     return [{"type": h["type"], "id": masker.node_id(h["type"], h["id"]),
              "label": masker.label(h["type"], h["label"]) if h["type"] != "card" else h["label"],
-             "matched": h["matched"]} for h in store.search(text, limit)]
+             "matched": h["matched"]} for h in hits]
+
+
+_CLEAR_ID_TYPES = ("person", "card", "institution", "prescriber", "intermediary", "device")
+_PUBLIC_NAMES = (("institution", "institutions", "institution_id"), ("prescriber", "prescribers", "prescriber_id"))
+
+
+def _masked_search(store: GraphStore, text: str, masker: Masker, limit: int) -> list[dict[str, Any]]:
+    """Hits with clear ids, found without reading any personal field (so a person's name or ID
+    number cannot even crowd a public hit out of the answer)."""
+    wanted = {node_key(t, text): "id" for t in _CLEAR_ID_TYPES if masker.may_look_up(t, text)}
+    for t in MASKED_NODE_TYPES:
+        clear = masker.reveal(t, text)
+        if clear is not None:
+            wanted[node_key(t, clear)] = "id"
+    known = store.network_nodes(list(wanted))
+    found = [{"type": split_key(k)[0], "id": split_key(k)[1], "label": known[k][1], "matched": "id"}
+             for k in wanted if k in known]
+    for hit in list(found):
+        if hit["type"] == "phone":  # the phone's owners, as a clear search by phone gives them
+            around = store.network_edges(node_key("phone", hit["id"]), 50)
+            found += [{"type": split_key(e.source)[0], "id": split_key(e.source)[1],
+                       "label": around.neighbours[e.source][1], "matched": "phone"}
+                      for e in around.edges if e.type == "HAS_PHONE"]
+    by_name: dict[str, list[dict[str, Any]]] = {"name": [], "name_prefix": [], "name_part": []}
+    for node_type, table, key in _PUBLIC_NAMES:
+        rows = store.rows(table).select([key, "name"]).to_pylist()
+        for row in rows:
+            name = row["name"] or ""
+            matched = ("name" if name == text else "name_prefix" if name.startswith(text)
+                       else "name_part" if text in name else None)
+            if matched:
+                by_name[matched].append({"type": node_type, "id": row[key], "label": name, "matched": matched})
+    unique: dict[tuple[str, str], dict[str, Any]] = {}
+    for hit in found + by_name["name"] + by_name["name_prefix"] + by_name["name_part"]:
+        unique.setdefault((hit["type"], hit["id"]), hit)
+    return list(unique.values())[:limit]

@@ -51,6 +51,9 @@ _EVIDENCE_COLUMNS = [("kind", "证据类型"), ("detail", "说明"), ("strength"
                      ("settlements", "结算笔数")]
 _EDGE_COLUMNS = [("source", "起点"), ("label_zh", "关系"), ("target", "终点"), ("claims", "笔数"),
                  ("fund_amount", "金额"), ("first", "首次"), ("last", "末次")]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a text cell as a formula (OWASP, CSV injection): a name such as
+``=HYPERLINK(...)`` in the data must reach the police as text, never run on their machine."""
 _COLOURS = {"person": "#4e79a7", "card": "#f28e2b", "institution": "#e15759", "prescriber": "#76b7b2",
             "intermediary": "#b07aa1", "phone": "#59a14f", "address": "#edc948", "device": "#9c755f",
             "account": "#ff9da7"}
@@ -191,8 +194,20 @@ def _csv(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> bytes:
     writer = csv.writer(out)
     writer.writerow([zh for _, zh in columns])
     for row in rows:
-        writer.writerow(["" if row.get(k) is None else row.get(k) for k, _ in columns])
+        writer.writerow([_csv_cell(row.get(k)) for k, _ in columns])
     return ("\ufeff" + out.getvalue()).encode()  # BOM: Excel opens Chinese CSV right
+
+
+def _csv_cell(value: Any) -> Any:
+    """A CSV has no cell types, so text that a spreadsheet would run gets a leading ``'`` (OWASP's
+    advice; Excel shows it as text). Numbers, negative ones too, are written as numbers.
+
+    >>> _csv_cell("=1+2"), _csv_cell("@SUM(A1)"), _csv_cell("-5"), _csv_cell(-5.0), _csv_cell(None)
+    ("'=1+2", "'@SUM(A1)", "'-5", -5.0, '')
+    """
+    if value is None:
+        return ""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
 def _xlsx(summary: dict[str, Any], members: list[dict[str, Any]], claims: list[dict[str, Any]],
@@ -202,22 +217,27 @@ def _xlsx(summary: dict[str, Any], members: list[dict[str, Any]], claims: list[d
     sheet.title = "概要"
     sheet.append(["项目", "内容"])
     for k, v in summary.items():
-        sheet.append([k, v])
+        _append(sheet, [k, v])
     for title, columns, rows in (("成员", _MEMBER_COLUMNS, members), ("结算明细", _CLAIM_COLUMNS, claims),
                                  ("证据", _EVIDENCE_COLUMNS, evidence), ("关系", _EDGE_COLUMNS, edges)):
         sheet = book.create_sheet(title)
         sheet.append([zh for _, zh in columns])
         for row in rows:
-            sheet.append([_cell(row.get(k)) for k, _ in columns])
+            _append(sheet, [row.get(k) for k, _ in columns])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
-    return value
+def _append(sheet: Any, values: list[Any]) -> None:
+    """One row; text a spreadsheet would run is typed as text (openpyxl would store ``=...`` as a
+    formula) and quote-prefixed, as Excel marks what a user typed after ``'``: the value reaches the
+    police unchanged, shows as text and stays text when the cell is edited."""
+    sheet.append([value.replace(tzinfo=None) if isinstance(value, datetime) else value for value in values])
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+            cell.data_type = "s"
+            cell.quotePrefix = True
 
 
 def _graphml(graph: dict[str, list[dict[str, Any]]]) -> bytes:

@@ -1,29 +1,46 @@
 """What each role may see of a person: masking of ID numbers, names, phones, addresses and accounts.
 
 Analysts work on patterns, not on people: they see ``430102********945X``, ``杨*``,
-``130****2230``. A phone, address or bank account is also a *node* of the network, and its
-id is the value itself; for a masked role such a node gets a keyed pseudonym (HMAC with the
-server's secret) so that the same phone is the same node across answers, yet the number
-cannot be recovered by hashing the 10,000 candidates its visible digits leave.
+``130****2230`` and a birth year (a full birth date fills in the eight hidden digits of
+the ID number). A phone, address or bank account is also a *node* of the network, and its
+id is the value itself; for a masked role such a node gets a pseudonym: the masked value
+and the clear one sealed with the server's secret (deterministic authenticated encryption,
+SIV with HMAC-SHA256), so the same phone is the same node across answers, the server can
+open a pseudonym an analyst sends back, and nobody without the secret can recover the number
+from the 10,000 candidates its visible digits leave, nor forge a pseudonym for a guess.
+
+A masked role may look nodes up only through what it was shown: a clear phone, address,
+account or ID number is refused (``MaskedIdentifier``) whether or not the graph has it, so
+the answer says nothing about the value.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["Masker", "ROLES", "IDENTITY_ROLES", "mask_id_number", "mask_phone", "mask_name", "mask_text"]
+__all__ = ["Masker", "MaskedIdentifier", "ROLES", "IDENTITY_ROLES", "MASKED_NODE_TYPES", "mask_id_number",
+           "mask_phone", "mask_name", "mask_text"]
 
 ROLES = ("admin", "investigator", "police_liaison", "analyst")
 IDENTITY_ROLES = frozenset({"admin", "investigator", "police_liaison"})
 """Roles that see ID numbers, names and phones in clear."""
 
-_MASKED_NODE_TYPES = ("phone", "address", "account")
+MASKED_NODE_TYPES = ("phone", "address", "account")
+"""Node types whose id is a personal value: a masked role sees and sends only pseudonyms."""
 _PERSON_FIELDS = {"id_number": "id_number", "name": "name", "phone": "phone", "address": "address",
-                  "bound_phone": "phone", "contact_phone": "phone", "payee_account": "account"}
-_PHONE_IN_TEXT = re.compile(r"(?<!\d)(1\d{2})\d{4}(\d{4})(?!\d)")
+                  "bound_phone": "phone", "contact_phone": "phone", "payee_account": "account",
+                  "birth_date": "birth_date"}
+_NAMED_TYPES = ("person", "intermediary")
+"""Node types whose records carry an ID number (a masked role may not look them up by one)."""
+_ID_NUMBER = re.compile(r"\d{17}[0-9Xx]|\d{15}")
+# Phones are written 13812345678, 138-1234-5678 or 138 1234 5678 in notes.
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)(1\d{2})[- ]?\d{4}[- ]?(\d{4})(?!\d)")
 _ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 _ACCOUNT_IN_TEXT = re.compile(r"(?<![0-9A-Za-z*])(\d{4})\d{4,11}(\d{4})(?![0-9A-Za-z])")
 
@@ -62,24 +79,56 @@ def mask_name(value: str | None) -> str | None:
 
 
 def mask_text(text: str) -> str:
-    """Mask phones, ID numbers and bank accounts inside free text (evidence details).
+    """Mask phones, ID numbers and bank accounts inside free text (evidence details, notes).
 
     >>> mask_text("contact phone 13000052230 of 43010219400723945X, paid to 6222000000000001")
     'contact phone 130****2230 of 430102********945X, paid to 6222****0001'
+    >>> mask_text("举报人电话 138-1234-5678 或 138 1234 5678")
+    '举报人电话 138****5678 或 138****5678'
     """
     text = _ID_IN_TEXT.sub(lambda m: m.group(1) + "********" + m.group(2), text)
     text = _ACCOUNT_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
     return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
 
 
+class MaskedIdentifier(PermissionError):
+    """A masked role sent a clear personal value (or something that is not its pseudonym) to look up."""
+
+
+_TAG_BYTES = 16
+
+
+@functools.lru_cache(maxsize=8)
+def _pseudonym_keys(secret: bytes) -> tuple[bytes, bytes]:
+    """Separate keys for the synthetic IV (which authenticates) and the key stream (which hides)."""
+    return (hmac.new(secret, b"graphsvc pseudonym tag", hashlib.sha256).digest(),
+            hmac.new(secret, b"graphsvc pseudonym stream", hashlib.sha256).digest())
+
+
+def _xor_stream(key: bytes, tag: bytes, data: bytes) -> bytes:
+    stream = b"".join(hmac.new(key, tag + i.to_bytes(4, "big"), hashlib.sha256).digest()
+                      for i in range((len(data) + 31) // 32))
+    return bytes(a ^ b for a, b in zip(data, stream))
+
+
+def _birth_year(value: Any) -> str:
+    return str(value.year) if hasattr(value, "year") else str(value)[:4]
+
+
 class Masker:
     """Masks what ``role`` may not see; a pass-through for roles that see identities.
 
     >>> analyst = Masker("analyst", secret="s" * 32)
-    >>> analyst.entity("person", {"person_id": "P1", "name": "杨梅", "phone": "13000052230"})
-    {'person_id': 'P1', 'name': '杨*', 'phone': '130****2230'}
-    >>> analyst.node_id("phone", "13000052230").startswith("130****2230~")
-    True
+    >>> analyst.entity("person", {"person_id": "P1", "name": "杨梅", "phone": "13000052230",
+    ...                           "birth_date": "1983-03-27"})
+    {'person_id': 'P1', 'name': '杨*', 'phone': '130****2230', 'birth_date': '1983'}
+    >>> pseudonym = analyst.node_id("phone", "13000052230")
+    >>> pseudonym.startswith("130****2230~"), analyst.lookup_id("phone", pseudonym)
+    (True, '13000052230')
+    >>> analyst.lookup_id("phone", "13000052230")
+    Traceback (most recent call last):
+    ...
+    queries.masking.MaskedIdentifier: phone values are masked for the analyst role: look one up by the id an answer gave you
     >>> Masker("investigator", secret="s" * 32).node_id("phone", "13000052230")
     '13000052230'
     """
@@ -87,10 +136,14 @@ class Masker:
     def __init__(self, role: str, *, secret: str) -> None:
         self.role = role
         self.active = role not in IDENTITY_ROLES
-        self._secret = secret.encode()
+        self._tag_key, self._stream_key = _pseudonym_keys(secret.encode())
 
     def value(self, kind: str, value: Any) -> Any:
-        if not self.active or not isinstance(value, str):
+        if not self.active or value is None:
+            return value
+        if kind == "birth_date":
+            return _birth_year(value)
+        if not isinstance(value, str):
             return value
         if kind == "id_number":
             return mask_id_number(value)
@@ -109,16 +162,18 @@ class Masker:
         if not self.active or node_type in ("institution", "prescriber"):
             return attributes
         masked = {k: self.value(_PERSON_FIELDS[k], v) if k in _PERSON_FIELDS else v for k, v in attributes.items()}
-        if node_type in _MASKED_NODE_TYPES and "value" in masked:
+        if node_type in MASKED_NODE_TYPES and "value" in masked:
             masked["value"] = self.node_id(node_type, attributes["value"])
         return masked
 
     def node_id(self, node_type: str, node_id: str) -> str:
-        """The id a role sees for a node: identifier values get a masked, keyed pseudonym."""
-        if not self.active or node_type not in _MASKED_NODE_TYPES:
+        """The id a role sees for a node: identifier values get a masked, sealed pseudonym."""
+        if not self.active or node_type not in MASKED_NODE_TYPES:
             return node_id
-        tag = hmac.new(self._secret, f"{node_type}:{node_id}".encode(), hashlib.sha256).hexdigest()[:10]
-        return f"{self.value(node_type, node_id)}~{tag}"
+        data = node_id.encode()
+        tag = hmac.new(self._tag_key, node_type.encode() + b"\0" + data, hashlib.sha256).digest()[:_TAG_BYTES]
+        sealed = base64.urlsafe_b64encode(tag + _xor_stream(self._stream_key, tag, data)).rstrip(b"=").decode()
+        return f"{self.value(node_type, node_id)}~{sealed}"
 
     def node_key(self, key: str) -> str:
         if not self.active:
@@ -129,15 +184,58 @@ class Masker:
     def label(self, node_type: str, label: str | None) -> str | None:
         if not self.active or label is None:
             return label
-        if node_type in _MASKED_NODE_TYPES:
+        if node_type in MASKED_NODE_TYPES:
             return self.value(node_type, label)
-        if node_type in ("person", "intermediary"):
+        if node_type in _NAMED_TYPES:
             return mask_name(label)
         return label
 
-    def text(self, text: str) -> str:
-        return mask_text(text) if self.active else text
+    def text(self, text: str, names: Iterable[str] = ()) -> str:
+        """``text`` with phones, ID numbers and accounts masked, and each of ``names`` where it occurs.
 
-    def is_masked_id(self, node_type: str, node_id: str) -> bool:
-        """Whether ``node_id`` is one of this role's pseudonyms (it cannot be looked up)."""
-        return self.active and node_type in _MASKED_NODE_TYPES and "~" in node_id
+        >>> Masker("analyst", secret="s" * 32).text("李四说 13812345678 是王小明的", names=["王小明", "李四"])
+        '李*说 138****5678 是王**的'
+        """
+        if not self.active:
+            return text
+        text = mask_text(text)
+        for name in sorted(set(names), key=len, reverse=True):  # 王小明 before a 王小 it contains
+            text = text.replace(name, mask_name(name))
+        return text
+
+    def reveal(self, node_type: str, pseudonym: str) -> str | None:
+        """The clear value behind one of this server's pseudonyms for ``node_type``; None for anything else."""
+        _, tilde, sealed = pseudonym.rpartition("~")
+        if not tilde:
+            return None
+        try:
+            raw = base64.b64decode(sealed + "=" * (-len(sealed) % 4), altchars=b"-_", validate=True)
+            clear = _xor_stream(self._stream_key, raw[:_TAG_BYTES], raw[_TAG_BYTES:]).decode()
+        except ValueError:  # not base64, or not UTF-8 once opened: not a pseudonym
+            return None
+        # Sealing the opened value again must give back exactly what was sent: that checks the tag.
+        return clear if hmac.compare_digest(self.node_id(node_type, clear), pseudonym) else None
+
+    def lookup_id(self, node_type: str, node_id: str) -> str:
+        """The id to look ``node_id`` up by for this role: a pseudonym opened, anything else as sent.
+
+        Raises ``MaskedIdentifier`` when a masked role sends a clear phone, address or account (or a
+        string that is not its pseudonym), or a person's ID number: the message names only the type.
+        """
+        if not self.active:
+            return node_id
+        if node_type in MASKED_NODE_TYPES:
+            clear = self.reveal(node_type, node_id)
+            if clear is None:
+                raise MaskedIdentifier(f"{node_type} values are masked for the {self.role} role: "
+                                       "look one up by the id an answer gave you")
+            return clear
+        if node_type in _NAMED_TYPES and _ID_NUMBER.fullmatch(node_id):
+            raise MaskedIdentifier(f"ID numbers are masked for the {self.role} role: "
+                                   f"look a {node_type} up by its {node_type} id")
+        return node_id
+
+    def may_look_up(self, node_type: str, node_id: str) -> bool:
+        """Whether ``lookup_id`` takes ``node_id`` as it is (no pseudonym to open, nothing refused)."""
+        return not self.active or (node_type not in MASKED_NODE_TYPES
+                                   and not (node_type in _NAMED_TYPES and _ID_NUMBER.fullmatch(node_id)))

@@ -38,6 +38,8 @@ class _Snapshot:
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
     views: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
     """Each ring's detail as seen unmasked / masked, without casework."""
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Names of each ring's persons and intermediaries, masked wherever a note mentions them."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,15 @@ class RingBook:
         snap = self.snapshot()
         return [r for r in snap.rings if snap.member_keys[r["id"]] & keys]
 
+    def member_names(self, ring_id: str) -> tuple[str, ...]:
+        """Names of the ring's persons and intermediaries (what a note about the ring may name)."""
+        snap = self.snapshot()
+        found = snap.names.get(ring_id)
+        if found is None:
+            keys = [k for k in snap.member_keys[ring_id] if k.startswith(("person:", "intermediary:"))]
+            found = snap.names[ring_id] = tuple(label for _, label in self.store.network_nodes(keys).values() if label)
+        return found
+
     def warm(self) -> None:
         """Compute every ring's detail now (a big ring's subgraph takes a few hundred ms at 1M
         persons), so the first investigator to open it does not wait."""
@@ -135,9 +146,10 @@ class RingFilter:
     """Only these rings (a police liaison sees the rings referred to police)."""
 
 
-def list_rings(book: RingBook, flt: RingFilter, *, sort: str = "priority", descending: bool = True, page: int = 1,
-               size: int = 50) -> dict[str, Any]:
-    """One page of the ring queue with totals; casework (disposition, tips, priority) is current."""
+def list_rings(book: RingBook, flt: RingFilter, masker: Masker, *, sort: str = "priority", descending: bool = True,
+               page: int = 1, size: int = 50) -> dict[str, Any]:
+    """One page of the ring queue with totals; casework (disposition, tips, priority) is current, its
+    notes masked for ``masker``'s role."""
     snap = book.snapshot()
     casework = book.casework()
     items = []
@@ -156,7 +168,7 @@ def list_rings(book: RingBook, flt: RingFilter, *, sort: str = "priority", desce
             continue
         if flt.until and (ring["first_seen"] or "9999") > flt.until.isoformat():
             continue
-        disposition = effective_disposition(casework.dispositions.get(ring["id"]), ring)
+        disposition = _disposition(book, ring, casework.dispositions.get(ring["id"]), masker)
         if disposition["status"] not in (flt.status or ("open", "confirmed", "referred_to_police")):
             continue
         n_tips = len(casework.tips_by_ring.get(ring["id"], ()))
@@ -212,9 +224,23 @@ def casework_view(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any
     """Disposition (with the reopen rule), tips and priority of a ring, as of now."""
     ring = book.snapshot().by_id[ring_id]
     casework = book.casework()
-    tips = [{**t, "id": masker.node_id(t["type"], t["id"])} for t in casework.tips_by_ring.get(ring_id, [])]
-    return {"disposition": effective_disposition(casework.dispositions.get(ring_id), ring), "tips": tips,
+    tips = [{**t, "id": masker.node_id(t["type"], t["id"]), "client_key": _note(book, ring_id, t["client_key"], masker),
+             "note": _note(book, ring_id, t["note"], masker)} for t in casework.tips_by_ring.get(ring_id, [])]
+    return {"disposition": _disposition(book, ring, casework.dispositions.get(ring_id), masker), "tips": tips,
             "priority": priority(ring["score"], len(tips))}
+
+
+def _disposition(book: RingBook, ring: dict[str, Any], record: dict[str, Any] | None, masker: Masker) -> dict[str, Any]:
+    shown = effective_disposition(record, ring)
+    if shown.get("note"):
+        shown["note"] = _note(book, ring["id"], shown["note"], masker)
+    return shown
+
+
+def _note(book: RingBook, ring_id: str, text: str, masker: Masker) -> str:
+    """Free text written about a ring (notes, tip keys) as the role may see it: investigators write
+    phones, ID numbers and the names of the ring's members into them."""
+    return masker.text(text, book.member_names(ring_id)) if masker.active and text else text
 
 
 def member_roles(members: list[tuple[str, str]], edges: list[Any]) -> dict[str, str]:

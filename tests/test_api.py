@@ -96,11 +96,16 @@ def test_analyst_sees_masked_identities_investigator_in_clear(client, city):
     assert person["attributes"]["name"] == "李*" and person["attributes"]["phone"] == "138****5678"
     clear = _get(client, city, "investigator", "/entities/person/NAMED1").json()
     assert (clear["attributes"]["id_number"], clear["attributes"]["name"]) == (NAMED_ID_NUMBER, "李四")
-    hits = _get(client, city, "analyst", "/search", q=NAMED_ID_NUMBER).json()["hits"]
-    assert hits == [{"type": "person", "id": "NAMED1", "label": "李*", "matched": "id_number"}]
+    # an analyst's search reads no personal field (it would confirm a clear ID number); the person's id works
+    assert _get(client, city, "analyst", "/search", q=NAMED_ID_NUMBER).json()["hits"] == []
+    hits = _get(client, city, "analyst", "/search", q="NAMED1").json()["hits"]
+    assert hits == [{"type": "person", "id": "NAMED1", "label": "李*", "matched": "id"}]
+    # a phone is opened by the pseudonym the analyst was shown, never by its clear number
     masked_phone = next(n["id"] for n in as_analyst.json()["graph"]["nodes"] if n["type"] == "phone")
     phone_type, phone_id = masked_phone.split(":", 1)
-    assert _get(client, city, "analyst", f"/entities/{phone_type}/{phone_id}").status_code == 403
+    profile = _get(client, city, "analyst", f"/entities/{phone_type}/{phone_id}")
+    assert profile.status_code == 200 and profile.json()["id"] == phone_id and BROKER_PHONE not in profile.text
+    assert _get(client, city, "analyst", f"/entities/phone/{BROKER_PHONE}").status_code == 403
 
 
 def test_entity_profile_summarises_claims_rings_and_flags(client, city):

@@ -7,7 +7,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
-from api.deps import AuditDep, BookDep, NoPoliceDep, StoreDep
+from api.deps import AuditDep, BookDep, MaskerDep, NoPoliceDep, StoreDep
+from api.routes.entities import LookupGuardDep
 from queries.casework import TIP_TYPES, TipConflict, submit_tip
 
 router = APIRouter(tags=["casework"])
@@ -16,24 +17,31 @@ router = APIRouter(tags=["casework"])
 class TipIn(BaseModel):
     client_key: str = Field(min_length=1, max_length=128, description="the caller's id for this tip; resending is safe")
     type: Literal[TIP_TYPES]  # type: ignore[valid-type]
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=1000,
+                    description="the node's id; an analyst names a phone or account by the id an answer gave")
     note: str = Field(default="", max_length=4000)
 
 
 @router.post("/tips", status_code=status.HTTP_201_CREATED, summary="Report a lead; idempotent by client_key",
              responses={200: {"description": "this client_key was already submitted with the same content"}})
 def post_tip(body: TipIn, response: Response, store: StoreDep, book: BookDep, principal: NoPoliceDep,
-             audit: AuditDep) -> dict[str, Any]:
+             masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep) -> dict[str, Any]:
+    # An analyst names a phone or account by the pseudonym it was shown; a clear one would make
+    # the tip (found or not, which rings it lifts) an oracle on that value.
+    guard.check_budget()
+    node_id = guard.resolve(body.type, body.id, lookup="submit_tip")
     try:
-        tip, created = submit_tip(store, body.client_key, body.type, body.id, body.note,
+        tip, created = submit_tip(store, body.client_key, body.type, node_id, body.note,
                                   by=f"{principal.name} ({principal.key_id})")
     except TipConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except LookupError as exc:
+        guard.missed(f"{body.type}:{node_id}", lookup="submit_tip")
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     if created:
         book.casework_changed()
     else:
         response.status_code = status.HTTP_200_OK
-    audit("submit_tip", f"{body.type}:{body.id}", created=created)
-    return {k: v for k, v in tip.items() if k != "touches"} | {"touches": len(tip["touches"])}
+    audit("submit_tip", f"{body.type}:{node_id}", created=created)
+    return {**{k: v for k, v in tip.items() if k != "touches"}, "id": masker.node_id(tip["type"], tip["id"]),
+            "note": masker.text(tip["note"]), "touches": len(tip["touches"])}

@@ -1,76 +1,150 @@
-"""Entity profiles, ego networks, paths between two entities, and search."""
+"""Entity profiles, ego networks, paths between two entities, and search.
+
+A masked role (analyst) looks nodes up only by what it was shown: pseudonyms of phones,
+addresses and accounts, and the ids it sees in clear. A clear personal value is refused the
+same way whether the graph has it or not, and a lookup that finds nothing is audited and
+spends a small per-key budget (``failed_lookups_per_minute``): probing for which values
+exist runs dry within a minute, after which every lookup by that key waits.
+"""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from api.deps import AuditDep, BookDep, MaskerDep, NoPoliceDep, ServicesDep, StoreDep
+from api.bulkhead import HeavyReadDep
+from api.deps import AuditDep, Auditor, BookDep, MaskerDep, NoPoliceDep, PrincipalDep, ServicesDep, StoreDep
+from api.ratelimit import RateLimiter
 from api.responses import FastJSONResponse
-from graphsvc.network import NODE_TYPES, split_key
+from graphsvc.network import NODE_TYPES, node_key, split_key
 from queries.entities import entity_network, entity_profile, paths_between, search_entities
-from queries.masking import Masker
+from queries.masking import MaskedIdentifier, Masker
+
+__all__ = ["router", "LookupGuard", "LookupGuardDep"]
 
 router = APIRouter(tags=["entities"])
 
 NodeType = Literal[NODE_TYPES]  # type: ignore[valid-type]
 
+_limiter_lock = threading.Lock()
 
-def _unmasked(masker: Masker, node_type: str, node_id: str) -> None:
-    if masker.is_masked_id(node_type, node_id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"{node_type} values are masked for the {masker.role} role and cannot be looked up")
+
+@dataclass(frozen=True)
+class LookupGuard:
+    """Turns what a caller sent into ids to look up, and counts and audits the lookups that fail."""
+
+    masker: Masker
+    audit: Auditor
+    limiter: RateLimiter
+    key_id: str
+    per_minute: int
+
+    def check_budget(self) -> None:
+        """429 while a masked caller's budget of failed lookups is spent, for every lookup: refusing
+        only the failing ones would answer the very question the budget is there to slow down."""
+        wait = self.limiter.wait(self.key_id) if self.masker.active else 0.0
+        if wait:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                                f"{self.per_minute} failed lookups a minute reached; retry in {wait:.0f}s",
+                                headers={"Retry-After": str(max(1, round(wait)))})
+
+    def resolve(self, node_type: str, node_id: str, *, lookup: str) -> str:
+        """The clear id behind ``node_id`` for this caller; 403 (audited, counted) for a refused one."""
+        try:
+            return self.masker.lookup_id(node_type, node_id)
+        except MaskedIdentifier as exc:
+            self.audit("lookup_refused", f"{node_type}:{node_id}", lookup=lookup)
+            self.limiter.acquire(self.key_id)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+
+    def missed(self, target: str, *, lookup: str) -> None:
+        """A lookup found nothing: audit it (with the clear target) and spend the caller's budget."""
+        self.audit("lookup_missed", target, lookup=lookup)
+        if self.masker.active:
+            self.limiter.acquire(self.key_id)
+
+
+async def get_lookup_guard(request: Request, services: ServicesDep, principal: PrincipalDep, masker: MaskerDep,
+                           audit: AuditDep) -> LookupGuard:
+    per_minute = services.settings.failed_lookups_per_minute
+    state = request.app.state
+    with _limiter_lock:  # one limiter per app, made on first use (app.py builds the others)
+        limiter = getattr(state, "failed_lookups", None)
+        if limiter is None:
+            limiter = state.failed_lookups = RateLimiter(per_minute)
+    return LookupGuard(masker, audit, limiter, principal.key_id, per_minute)
+
+
+LookupGuardDep = Annotated[LookupGuard, Depends(get_lookup_guard)]
 
 
 @router.get("/entities/{node_type}/{node_id}", summary="Attributes, claim summary, rings and flags of an entity")
 def get_entity(node_type: NodeType, node_id: str, store: StoreDep, book: BookDep, masker: MaskerDep,
-               audit: AuditDep, _: NoPoliceDep) -> FastJSONResponse:
-    _unmasked(masker, node_type, node_id)
-    profile = entity_profile(store, book, node_type, node_id, masker)
+               audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep) -> FastJSONResponse:
+    guard.check_budget()
+    clear = guard.resolve(node_type, node_id, lookup="read_entity")
+    profile = entity_profile(store, book, node_type, clear, masker)
     if profile is None:
+        guard.missed(node_key(node_type, clear), lookup="read_entity")
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph")
-    audit("read_entity", f"{node_type}:{node_id}")
+    audit("read_entity", node_key(node_type, clear))
     return FastJSONResponse(profile)
 
 
-# Answered from the in-memory neighbour index in about a millisecond: on the event loop.
 @router.get("/entities/{node_type}/{node_id}/network", summary="Ego network: nodes + edges, capped, hubs not expanded")
-async def get_network(node_type: NodeType, node_id: str, store: StoreDep, services: ServicesDep, masker: MaskerDep,
-                audit: AuditDep, _: NoPoliceDep, hops: Annotated[int, Query(ge=1, le=3)] = 1,
-                limit: Annotated[int, Query(ge=1, le=2000, description="most nodes returned")] = 200) -> FastJSONResponse:
-    _unmasked(masker, node_type, node_id)
-    network = entity_network(store, node_type, node_id, masker, hops=hops, limit=limit,
+def get_network(node_type: NodeType, node_id: str, store: StoreDep, services: ServicesDep, masker: MaskerDep,
+                audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep, hops: Annotated[int, Query(ge=1, le=3)] = 1,
+                limit: Annotated[int, Query(ge=1, le=2000, description="most nodes returned")] = 200,
+                _heavy: HeavyReadDep = None) -> FastJSONResponse:
+    guard.check_budget()
+    clear = guard.resolve(node_type, node_id, lookup="read_network")
+    network = entity_network(store, node_type, clear, masker, hops=hops, limit=limit,
                              hub_degree=services.settings.hub_degree)
     if network is None:
+        guard.missed(node_key(node_type, clear), lookup="read_network")
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph")
-    audit("read_network", f"{node_type}:{node_id}", hops=hops, limit=limit, nodes=len(network["nodes"]))
+    audit("read_network", node_key(node_type, clear), hops=hops, limit=limit, nodes=len(network["nodes"]))
     return FastJSONResponse(network)
 
 
 @router.get("/paths", summary="Shortest paths between two entities (not through hubs)")
-def get_paths(store: StoreDep, services: ServicesDep, masker: MaskerDep, audit: AuditDep, _: NoPoliceDep,
-              source: Annotated[str, Query(alias="from", max_length=300, description="TYPE:ID, e.g. person:P0001")],
-              target: Annotated[str, Query(alias="to", max_length=300, description="TYPE:ID")],
-              max_hops: Annotated[int, Query(ge=1, le=6)] = 4) -> FastJSONResponse:
+def get_paths(store: StoreDep, services: ServicesDep, masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep,
+              _: NoPoliceDep,
+              # long enough for an address's pseudonym (the address sealed, base64)
+              source: Annotated[str, Query(alias="from", max_length=1000, description="TYPE:ID, e.g. person:P0001")],
+              target: Annotated[str, Query(alias="to", max_length=1000, description="TYPE:ID")],
+              max_hops: Annotated[int, Query(ge=1, le=6)] = 4,
+              _heavy: HeavyReadDep = None) -> FastJSONResponse:
+    guard.check_budget()
+    ends = []
     for key in (source, target):
         try:
-            _unmasked(masker, *split_key(key))
+            node_type, node_id = split_key(key)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    found = paths_between(store, source, target, masker, max_hops=max_hops, hub_degree=services.settings.hub_degree)
+        ends.append(node_key(node_type, guard.resolve(node_type, node_id, lookup="read_paths")))
+    found = paths_between(store, ends[0], ends[1], masker, max_hops=max_hops, hub_degree=services.settings.hub_degree)
     if found is None:
+        guard.missed(f"{ends[0]} -> {ends[1]}", lookup="read_paths")
         raise HTTPException(status.HTTP_404_NOT_FOUND, "one of the two entities is not in the graph")
-    audit("read_paths", f"{source} -> {target}", max_hops=max_hops, found=len(found["paths"]))
+    audit("read_paths", f"{ends[0]} -> {ends[1]}", max_hops=max_hops, found=len(found["paths"]))
     return FastJSONResponse(found)
 
 
 @router.get("/search", summary="Find entities by name, phone, ID number, card, institution or prescriber code")
-def get_search(store: StoreDep, masker: MaskerDep, audit: AuditDep, _: NoPoliceDep,
+def get_search(store: StoreDep, masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep,
                q: Annotated[str, Query(min_length=1, max_length=100)],
                limit: Annotated[int, Query(ge=1, le=100)] = 20) -> FastJSONResponse:
     if not q.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "q must not be blank")
+    guard.check_budget()
     hits = search_entities(store, q, masker, limit=limit)
-    audit("search", q if not masker.active else masker.text(q), hits=len(hits))
+    # The clear query is kept: the audit log is for admins, who must see what was looked up.
+    if hits:
+        audit("search", q, hits=len(hits))
+    else:
+        guard.missed(q, lookup="search")
     return FastJSONResponse({"q": masker.text(q), "hits": hits})

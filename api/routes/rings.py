@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
+from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
 from api.responses import FastJSONResponse
 from graphsvc.detect.finding import PATTERNS
@@ -38,10 +39,10 @@ def _visible_ring(book: RingBook, principal: PrincipalDep, ring_id: str) -> None
         raise HTTPException(status.HTTP_403_FORBIDDEN, "police liaison sees only rings referred to police")
 
 
-# The queue and a ring's detail are answered from memory (RingBook), so they run on the event
-# loop rather than taking a hop through the thread pool.
+# Plain ``def`` routes run in the thread pool: even answers from memory (RingBook) re-read the
+# store now and then, and any such wait on the event loop would stall every request, /health too.
 @router.get("", summary="The ring queue: filter, sort, paginate")
-async def get_rings(book: BookDep, principal: PrincipalDep,
+def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
               pattern: Annotated[list[Pattern] | None, Query(description="keep these patterns")] = None,
               min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
               region: Annotated[str | None, Query(max_length=32, description="institution region code")] = None,
@@ -58,11 +59,11 @@ async def get_rings(book: BookDep, principal: PrincipalDep,
     flt = RingFilter(pattern=tuple(pattern or ()), min_score=min_score, region=region, institution=institution,
                      since=since, until=until, status=tuple(disposition or ()),
                      ring_ids=_referred(book) if police else None)
-    return FastJSONResponse(list_rings(book, flt, sort=sort, descending=order == "desc", page=page, size=size))
+    return FastJSONResponse(list_rings(book, flt, masker, sort=sort, descending=order == "desc", page=page, size=size))
 
 
 @router.get("/{ring_id}", summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
-async def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep,
+def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep,
              audit: AuditDep) -> FastJSONResponse:
     _visible_ring(book, principal, ring_id)
     detail = ring_detail(book, ring_id, masker)
@@ -87,7 +88,8 @@ def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: Sto
 @router.get("/{ring_id}/export", summary="Police liaison package (zip): data, report, network picture, SHA-256 manifest",
             response_class=Response, responses={200: {"content": {"application/zip": {}}}})
 def export_ring(ring_id: str, book: BookDep, store: StoreDep, principal: PrincipalDep, masker: MaskerDep,
-                audit: AuditDep, format: Literal["xlsx", "csv", "json", "graphml"] = "xlsx") -> Response:
+                audit: AuditDep, format: Literal["xlsx", "csv", "json", "graphml"] = "xlsx",
+                _heavy: HeavyReadDep = None) -> Response:
     _visible_ring(book, principal, ring_id)
     files = build_package(store, book, ring_id, format, masker, generated_by=f"{principal.name} ({principal.role})")
     if files is None:
