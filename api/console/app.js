@@ -202,7 +202,7 @@ function drawCasework(casework) {
   const disposition = casework.disposition;
   $("d-current").textContent = t(disposition.status) + (disposition.note ? ` — ${disposition.note}` : "");
   $("tips").replaceChildren(...casework.tips.map((tip) =>
-    el("li", {}, `${typeName(tip.type)} ${tip.id}${tip.note ? ` — ${tip.note}` : ""} (${tip.by}, ${tip.at})`)));
+    el("li", {}, `${tip.at} ${typeName(tip.type)} ${tip.id}${tip.note ? ` — ${tip.note}` : ""}`)));
 }
 
 async function refreshCasework() {
@@ -320,7 +320,11 @@ for (const id of ["f-pattern", "f-score", "f-status", "f-region"]) {
 }
 $("go-search").addEventListener("click", guarded(runSearch));
 $("go-paths").addEventListener("click", guarded(findPaths));
-$("back").addEventListener("click", (event) => { event.preventDefault(); location.hash = "#/"; });
+$("back").addEventListener("click", (event) => {
+  event.preventDefault();
+  // A profile from a search or a path search is shown without leaving "#/": no hashchange would come.
+  if (location.hash === "#/") route(); else location.hash = "#/";
+});
 $("disposition-form").addEventListener("submit", guarded(async (event) => {
   event.preventDefault();
   await api(`/rings/${encodeURIComponent(event.target.dataset.ring)}/disposition`, {method: "PUT",
