@@ -14,8 +14,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import count
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -24,12 +26,28 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-__all__ = ["RawBatch", "Malformed", "SourceFile", "open_source", "SUFFIXES"]
+__all__ = ["RawBatch", "Malformed", "SourceFile", "open_source", "SUFFIXES", "MAX_FIELD_CHARS"]
 
 SUFFIXES = (".csv", ".parquet", ".xlsx")
 _CSV_BLOCK_BYTES = 128 << 20
 _SLOW_BATCH_ROWS = 50_000
 _PARQUET_BATCH_ROWS = 500_000
+
+MAX_FIELD_CHARS = 131_072
+"""Longest value a record may hold. Ample for the longest contract value (a long stay's
+``items``: some 40,000 Chinese characters), and Python's csv default field limit, so the fast
+and the slow CSV path refuse the same records."""
+_OVERSIZED = f"a value longer than {MAX_FIELD_CHARS:,} characters"
+_HEAD_BYTES = 1 << 20
+"""How much of a CSV is read to find its encoding and header."""
+_BINARY_SHARE = 0.05
+"""Share of a CSV's head that may be control characters or undecodable before it is not text."""
+_MAX_HEADER_CHARS = 200
+_ESCAPED = re.compile("[\udc80-\udcff]")
+"""What ``errors="surrogateescape"`` turns an undecodable byte into; decoding text never yields it."""
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""Control characters (tab and line breaks aside): no text holds them, and a terminal obeys some."""
 
 
 @dataclass(frozen=True)
@@ -78,53 +96,134 @@ class _CountingReader(io.RawIOBase):
 
 
 def open_source(path: Path) -> SourceFile:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _open_csv(path)
-    if suffix == ".parquet":
-        return _open_parquet(path)
-    if suffix == ".xlsx":
-        return _open_xlsx(path)
-    raise ValueError(f"{path.name}: unsupported file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
+    openers = {".csv": _open_csv, ".parquet": _open_parquet, ".xlsx": _open_xlsx}
+    opener = openers.get(path.suffix.lower())
+    if opener is None:
+        raise ValueError(f"{path.name}: unsupported file type {path.suffix.lower()!r}; use one of {', '.join(SUFFIXES)}")
+    source = opener(path)
+    read = source.batches
+    return replace(source, batches=lambda advance: map(_screened, read(advance)))
+
+
+def _printable(text: str) -> str:
+    """``text`` safe to print and store: undecodable bytes and control characters as ``\\xNN``."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _clean_headers(raw: Sequence[object]) -> tuple[list[str], str | None]:
+    """Column names from a header row: printable, unique, none empty, and a note on repeats.
+
+    A repeated name keeps its first column (as an earlier alias wins in ``map_headers``); the
+    later one gets a numbered name, which maps to nothing and is reported as ignored.
+    """
+    headers: list[str] = []
+    repeated: list[str] = []
+    for position, value in enumerate(raw, start=1):
+        name = _printable(str(value)).strip()[:_MAX_HEADER_CHARS] or f"(column {position})"
+        if name in headers:
+            repeated.append(name)
+            name = next(f"{name} ({n})" for n in count(2) if f"{name} ({n})" not in headers)
+        headers.append(name)
+    note = f"repeated column(s) {', '.join(dict.fromkeys(repeated))}: the first of each is read" if repeated else None
+    return headers, note
+
+
+def _notes(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None
+
+
+def _unread(path: Path, note: str) -> SourceFile:
+    """A file none of whose rows can be read: no rows, and the note says why."""
+    return SourceFile(path, [], 0, "B", lambda _advance: iter(()), note)
+
+
+def _screened(batch: RawBatch) -> RawBatch:
+    """Records with a value over ``MAX_FIELD_CHARS`` become malformed, with an excerpt as their text.
+
+    A hostile or broken export can hold one cell of megabytes; its row is refused, not the file.
+    """
+    too_long = None
+    for column in batch.table.columns:
+        long = pc.greater(pc.utf8_length(column), MAX_FIELD_CHARS)
+        too_long = long if too_long is None else pc.or_(too_long, long)
+    if too_long is None or not pc.any(too_long).as_py():
+        return batch
+    too_long = too_long.combine_chunks() if isinstance(too_long, pa.ChunkedArray) else too_long
+    refused = [
+        Malformed(line, _OVERSIZED, ",".join(_excerpt(v) for v in row.values()))
+        for line, row in zip(batch.lines.filter(too_long).to_pylist(), batch.table.filter(too_long).to_pylist())
+    ]
+    keep = pc.invert(too_long)
+    return RawBatch(batch.table.filter(keep), batch.lines.filter(keep), batch.malformed + refused)
+
+
+def _excerpt(value: str, chars: int = 100) -> str:
+    return value if len(value) <= chars else f"{value[:chars]}...({len(value):,} characters)"
+
+
+def _unreadable_from(line: int, what: str, exc: Exception) -> Malformed:
+    """The record standing for everything of a damaged file from ``line`` on."""
+    return Malformed(line, f"the file is damaged: {what} {line} and later could not be read "
+                           f"({type(exc).__name__}: {_excerpt(_printable(str(exc)), 200)})", "")
 
 
 # ---- CSV ---------------------------------------------------------------------------------
 
 
-def _detect_encoding(head: bytes) -> str:
-    """UTF-8 per the contract; GB18030 (a superset of GBK) is what Chinese Excel saves instead."""
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "gb18030"
+def _decode_head(head: bytes, *, final: bool) -> tuple[str, str, int]:
+    """(encoding, text, undecodable bytes) of a CSV's first bytes.
+
+    UTF-8 per the contract; GB18030 (a superset of GBK) is what Chinese Excel saves instead.
+    GB18030 decodes most byte pairs, so UTF-8 stands while its undecodable bytes are no more
+    than GB18030's, or few beside the multi-byte characters it does decode (a UTF-8 export
+    with a damaged byte; GB18030 text decodes as UTF-8 mostly into errors).
+    """
+    utf8 = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(head, final=final)
+    utf8_bad = len(_ESCAPED.findall(utf8))
+    if utf8_bad == 0:
+        return "utf-8", utf8, 0
+    gb = codecs.getincrementaldecoder("gb18030")("surrogateescape").decode(head, final=final)
+    gb_bad = len(_ESCAPED.findall(gb))
+    multibyte = len(_NON_ASCII.findall(utf8)) - utf8_bad
+    if utf8_bad <= gb_bad or utf8_bad * 10 < multibyte:
+        return "utf-8", utf8, utf8_bad
+    return "gb18030", gb, gb_bad
 
 
 def _open_csv(path: Path) -> SourceFile:
+    size = path.stat().st_size
     with path.open("rb") as f:
-        head = f.read(1 << 20)
-    encoding = _detect_encoding(head)
-    text = head.decode(encoding, errors="replace")
-    header_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
-    headers = next(csv.reader([header_line])) if header_line else []
-    note = None if encoding == "utf-8" else f"not UTF-8; read as {encoding.upper()}"
+        head = f.read(_HEAD_BYTES)
+    encoding, text, bad = _decode_head(head, final=len(head) == size)
+    label = "UTF-8" if encoding == "utf-8" else "GB18030"
+    if not text.strip():
+        return _unread(path, "empty file: no header row, nothing to read")
+    odd = bad + len(_CONTROL.findall(text))
+    if odd > _BINARY_SHARE * len(head):
+        return _unread(path, f"not CSV text: {odd:,} of its first {len(head):,} bytes are control characters or "
+                             "not UTF-8 or GB18030 text; nothing of it was read (save it as CSV UTF-8)")
+    if len(head) < size and not any(c in text for c in "\r\n"):
+        return _unread(path, f"no header row: its first line is longer than {_HEAD_BYTES:,} bytes")
+    records = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        headers, header_note = _clean_headers(next(records))
+    except csv.Error:  # outside strict mode csv refuses only a field over its limit
+        return _unread(path, f"no header row: its first line holds {_OVERSIZED}")
+    header_lines = records.line_num
+    empty = "no rows after the header" if len(head) == size and not _has_rows(records) else None
+    note = _notes(None if encoding == "utf-8" else "not UTF-8; read as GB18030", header_note, empty)
 
     def batches(advance: Callable[[int], None]) -> Iterator[RawBatch]:
-        yielded = 0
-        malformed_seen = False
-
-        def on_invalid(_row: object) -> str:
-            nonlocal malformed_seen
-            malformed_seen = True
-            return "error"
-
+        yielded = 0  # records handed over, blank ones included, as both paths count them
         with path.open("rb") as raw:
             try:
-                # The first block is parsed on open, so opening can meet a malformed row too.
+                # The first block is parsed on open, so opening can fail too.
                 reader = pa_csv.open_csv(
                     _CountingReader(raw, advance),
-                    read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, encoding=encoding),
-                    parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+                    read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, encoding=encoding,
+                                                    column_names=headers, skip_rows=header_lines),
+                    parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
                     convert_options=pa_csv.ConvertOptions(
                         column_types={h: pa.string() for h in headers},
                         strings_can_be_null=False,
@@ -133,20 +232,42 @@ def _open_csv(path: Path) -> SourceFile:
                 )
                 for record_batch in reader:
                     n = record_batch.num_rows
-                    # Header is line 1; while the file is well formed, record i is on line i + 2.
-                    lines = pa.array(range(yielded + 2, yielded + 2 + n), pa.int64())
-                    yield RawBatch(pa.Table.from_batches([record_batch]), lines)
+                    # While the file is well formed, record i is on the i-th line after the header.
+                    first = header_lines + 1 + yielded
+                    yield _without_blank(RawBatch(pa.Table.from_batches([record_batch]),
+                                                  pa.array(range(first, first + n), pa.int64())))
                     yielded += n
                 return
-            except pa.ArrowInvalid:
-                if not malformed_seen:
-                    raise
-        yield from _csv_slow_path(path, encoding, headers, skip_records=yielded)
+            except (pa.ArrowInvalid, UnicodeDecodeError):
+                # A malformed record, bytes that are not text in the encoding, or a value longer
+                # than a block: from this block on, only the slow path can place each record.
+                pass
+        yield from _csv_slow_path(path, encoding, label, headers, skip_records=yielded)
 
-    return SourceFile(path, headers, path.stat().st_size, "B", batches, note)
+    return SourceFile(path, headers, size, "B", batches, note)
 
 
-def _csv_slow_path(path: Path, encoding: str, headers: list[str], skip_records: int) -> Iterator[RawBatch]:
+def _has_rows(records: Iterator[list[str]]) -> bool:
+    try:
+        return any(any(v.strip() for v in record) for record in records)
+    except csv.Error:  # a field over the limit: a row, refused when read
+        return True
+
+
+def _without_blank(batch: RawBatch) -> RawBatch:
+    """Blank lines (all values empty) are skipped, as the slow path and XLSX skip them."""
+    table = batch.table
+    if table.num_columns == 0 or not pc.any(pc.equal(table.column(0), "")).as_py():
+        return batch
+    blank = pc.equal(table.column(0), "")
+    for column in table.columns[1:]:
+        blank = pc.and_(blank, pc.equal(column, ""))
+    keep = pc.invert(blank.combine_chunks())
+    return RawBatch(table.filter(keep), batch.lines.filter(keep), batch.malformed)
+
+
+def _csv_slow_path(path: Path, encoding: str, label: str, headers: list[str],
+                   skip_records: int) -> Iterator[RawBatch]:
     width = len(headers)
     columns: list[list[str]] = [[] for _ in headers]
     lines: list[int] = []
@@ -164,20 +285,34 @@ def _csv_slow_path(path: Path, encoding: str, headers: list[str], skip_records: 
         malformed.clear()
         return batch
 
-    with path.open(encoding=encoding, errors="replace", newline="") as f:
+    # surrogateescape: an undecodable byte becomes a marker that refuses just its record.
+    with path.open(encoding=encoding, errors="surrogateescape", newline="") as f:
         reader = csv.reader(f)
         next(reader, None)
         last_line = reader.line_num
         records = 0
-        for record in reader:
+        while True:
+            try:
+                record = next(reader)
+                problem = None
+            except StopIteration:
+                break
+            except csv.Error:  # outside strict mode csv refuses only a field over its limit
+                record, problem = [], _OVERSIZED
             start, last_line = last_line + 1, reader.line_num
-            if not record:
-                continue
             records += 1
             if records <= skip_records:
                 continue
-            if len(record) != width:
-                malformed.append(Malformed(start, f"expected {width} fields, found {len(record)}", ",".join(record)))
+            text = ",".join(record)
+            if problem is None and _ESCAPED.search(text):
+                escaped = "".join(f"\\x{ord(c) - 0xDC00:02x}" for c in _ESCAPED.findall(text)[:8])
+                problem = f"bytes {escaped} are not {label} text"
+            elif problem is None and not any(v.strip() for v in record):
+                continue
+            elif problem is None and len(record) != width:
+                problem = f"expected {width} fields, found {len(record)}"
+            if problem:
+                malformed.append(Malformed(start, problem, _printable(text)))
                 continue
             for col, value in zip(columns, record):
                 col.append(value)
@@ -193,20 +328,42 @@ def _csv_slow_path(path: Path, encoding: str, headers: list[str], skip_records: 
 
 def _open_parquet(path: Path) -> SourceFile:
     parquet = pq.ParquetFile(path)
-    headers = parquet.schema_arrow.names
+    headers, note = _clean_headers(parquet.schema_arrow.names)
 
     def batches(advance: Callable[[int], None]) -> Iterator[RawBatch]:
         offset = 0
-        for record_batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-            table = pa.Table.from_batches([record_batch])
-            table = pa.table({name: _as_text(table.column(name)) for name in table.column_names})
-            n = table.num_rows
-            # Parquet has no header line: "line" is the 1-based row number.
-            yield RawBatch(table, pa.array(range(offset + 1, offset + 1 + n), pa.int64()))
-            offset += n
-            advance(n)
+        try:
+            for record_batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
+                table = pa.table([_as_text(column) for column in record_batch.columns], names=headers)
+                n = table.num_rows
+                # Parquet has no header line: "line" is the 1-based row number.
+                yield _valid_text(RawBatch(table, pa.array(range(offset + 1, offset + 1 + n), pa.int64())))
+                offset += n
+                advance(n)
+        except Exception as exc:  # whatever a damaged file makes the Parquet reader raise, rows before it stand
+            yield RawBatch(pa.table({h: pa.array([], pa.string()) for h in headers}), pa.array([], pa.int64()),
+                           [_unreadable_from(offset + 1, "row", exc)])
 
-    return SourceFile(path, headers, parquet.metadata.num_rows, "rows", batches)
+    return SourceFile(path, headers, parquet.metadata.num_rows, "rows", batches, note)
+
+
+def _valid_text(batch: RawBatch) -> RawBatch:
+    """Rows holding bytes that are not UTF-8 become malformed: the Parquet reader does not check."""
+    try:
+        batch.table.validate(full=True)
+        return batch
+    except pa.ArrowInvalid:
+        pass
+    values = [column.cast(pa.binary()).to_pylist() for column in batch.table.columns]
+    bad: list[bool] = []
+    refused: list[Malformed] = []
+    for line, row in zip(batch.lines.to_pylist(), zip(*values)):
+        texts = [value.decode("utf-8", "surrogateescape") for value in row]
+        bad.append(any(_ESCAPED.search(text) for text in texts))
+        if bad[-1]:
+            refused.append(Malformed(line, "bytes that are not UTF-8 text", ",".join(map(_printable, texts))))
+    keep = pc.invert(pa.array(bad))
+    return RawBatch(batch.table.filter(keep), batch.lines.filter(keep), batch.malformed + refused)
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -238,15 +395,29 @@ def _open_xlsx(path: Path) -> SourceFile:
 
     workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     sheet = workbook.worksheets[0]
-    first = next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), ())
-    headers = [_cell_text(v).strip() for v in first]
+    first = [_cell_text(v).strip() for v in next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), ())]
     workbook.close()
+    while first and not first[-1]:  # formatted but empty cells right of the header
+        first.pop()
+    headers, note = _clean_headers(first)
 
     def batches(advance: Callable[[int], None]) -> Iterator[RawBatch]:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        columns: list[list[str]] = [[] for _ in headers]
+        lines: list[int] = []
+        malformed: list[Malformed] = []
+
+        def flush() -> RawBatch:
+            batch = RawBatch(pa.table({h: pa.array(c, pa.string()) for h, c in zip(headers, columns)}),
+                             pa.array(lines, pa.int64()), list(malformed))
+            for c in columns:
+                c.clear()
+            lines.clear()
+            malformed.clear()
+            return batch
+
+        line = 1
         try:
-            columns: list[list[str]] = [[] for _ in headers]
-            lines: list[int] = []
             for line, values in enumerate(book.worksheets[0].iter_rows(min_row=2, values_only=True), start=2):
                 texts = [_cell_text(v) for v in values[: len(headers)]]
                 if not any(t.strip() for t in texts):
@@ -257,12 +428,12 @@ def _open_xlsx(path: Path) -> SourceFile:
                 lines.append(line)
                 advance(1)
                 if len(lines) >= _SLOW_BATCH_ROWS:
-                    yield RawBatch(pa.table({h: c for h, c in zip(headers, columns)}), pa.array(lines, pa.int64()))
-                    columns = [[] for _ in headers]
-                    lines = []
-            if lines:
-                yield RawBatch(pa.table({h: c for h, c in zip(headers, columns)}), pa.array(lines, pa.int64()))
+                    yield flush()
+        except Exception as exc:  # whatever a damaged workbook makes openpyxl raise, rows before it stand
+            malformed.append(_unreadable_from(line + 1, "line", exc))
         finally:
             book.close()
+        if lines or malformed:
+            yield flush()
 
-    return SourceFile(path, headers, 0, "rows", batches)
+    return SourceFile(path, headers, 0, "rows", batches, note)

@@ -7,7 +7,8 @@ spaces (stored upper-cased, without spaces), trailing spaces in ids,
 ``1,234.50元`` amounts, ``2024/03/05`` dates, Chinese enum values (住院, 男, 城乡居民).
 What breaks the contract becomes a reason, and the row a reject: a missing required field,
 an unparseable time, date, amount or phone, an enum value outside the list, a discharge
-before the admission, a key repeated in the file with other content.
+before the admission, a key repeated in the file with other content, a control character
+(a NUL from a broken export would make an id no one can type, and an XLSX export fails on it).
 
 Addresses are stored as written (spaces removed) beside ``address_key``, their household key
 (``ingest.resolve.canonical_address``); persons get ``person_key`` = their own id here, which
@@ -21,6 +22,7 @@ an otherwise good claim is itself a lead.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -34,6 +36,11 @@ __all__ = ["BatchValidator", "validation_sql", "STATUS", "REASON"]
 STATUS = "_status"
 """``ok`` (load it), ``repeat`` (same key and content earlier in the batch: skip), ``reject``."""
 REASON = "_reason"
+_CONTROL = "_control"
+"""Input column: which column of the row holds a control character, NULL when none."""
+_CONTROL_CHARS = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
+"""C0 control characters but tab and line breaks (a quoted line break in items is real):
+the characters XML, and so an XLSX export, cannot hold."""
 
 _DATETIME_FORMATS = [
     "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f",
@@ -156,6 +163,7 @@ def validation_sql(table: EntityTable, relation: str) -> str:
         if col.kind == "id_number":
             out_cols.append(f"{_id_number_valid(typed)} AS {col.name}_valid")
     problems += _row_checks(table, typed_of)
+    problems.insert(0, f"CASE WHEN {_CONTROL} IS NOT NULL THEN 'control character in ' || {_CONTROL} END")
     return f"""
     WITH cleaned AS (
         SELECT *, {', '.join(cleaned_cols)} FROM {relation}
@@ -204,6 +212,23 @@ _NEEDS_NFKC = "[\u00a0\u2000-\u200a\u202f\u205f\u3000\uff01-\uff5e\uffe0-\uffe6]
 """Full-width forms and odd spaces: the characters NFKC repairs in real exports."""
 
 
+def _control_columns(columns: dict[str, pa.ChunkedArray], rows: int) -> pa.Array:
+    """Per row, the first column holding a control character, else null.
+
+    They are single bytes below 0x20 in UTF-8 and almost never there: a column is matched per
+    row only when its smallest byte is one (a regex over every value would cost a third of
+    validation; the minimum of the bytes costs next to nothing).
+    """
+    found = pa.nulls(rows, pa.string())
+    for name, column in columns.items():
+        if not any(buffer is not None and buffer.size and np.frombuffer(buffer, dtype=np.uint8).min() < 0x20
+                   for chunk in column.chunks for buffer in chunk.buffers()[2:3]):
+            continue
+        hit = pc.fill_null(pc.match_substring_regex(column, _CONTROL_CHARS), False)
+        found = pc.if_else(pc.and_(hit, pc.is_null(found)), name, found)
+    return found
+
+
 def _normalise(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """NFKC where full-width forms occur (digits, letters, spaces, semicolons become ASCII), then trim.
 
@@ -230,9 +255,8 @@ class BatchValidator:
 
     def validate(self, raw: pa.Table, lines: pa.Array) -> pa.Table:
         """``raw`` has the table's canonical columns as strings (absent ones all null)."""
-        normalised = pa.table(
-            {name: _normalise(raw.column(name)) for name in self.table.column_names} | {LINE: lines}
-        )
+        columns = {name: _normalise(raw.column(name)) for name in self.table.column_names}
+        normalised = pa.table(columns | {LINE: lines, _CONTROL: _control_columns(columns, raw.num_rows)})
         self._con.register("batch", normalised)
         try:
             checked = self._resolved(self._con.sql(self._sql).to_arrow_table())
