@@ -196,15 +196,17 @@ class AuditLog:
             delay = _RETRY_FIRST_S
             with self._state:
                 del self._pending[:len(batch)]
+            try:
+                self._release_stored()
+            except Exception as exc:  # a file left behind is replayed (idempotently) at the next start
+                self._report(exc)
+            # Counted as stored once their files are gone too, so a flush sees a tidy folder.
+            with self._state:
                 self._stored += len(batch)
                 self._failures = 0
                 if self._stored >= self._committed:
                     self._flush_wanted = False
                 self._state.notify_all()
-            try:
-                self._release_stored()
-            except Exception as exc:  # a file left behind is replayed (idempotently) at the next start
-                self._report(exc)
 
     def _release_stored(self) -> None:
         """Delete (or truncate) the write-ahead files whose entries the store has."""

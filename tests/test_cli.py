@@ -112,6 +112,7 @@ def test_apikey_revoke_and_expiry(tmp_path):
     with open_store(Settings(home=home)) as store:
         assert principal_for(store, key) is None
     for args, message in ((("revoke", "000000000000"), "no API key with id 000000000000"),
-                          (("revoke", "env-admin"), "cannot be revoked"), (("create", "--expires-days", "0"), "at least 1")):
+                          (("revoke", "env-admin"), "cannot be revoked"),
+                          (("create", "--expires-days", "0"), "at least 1")):
         refused = graphsvc("apikey", *args, home=home)
         assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr

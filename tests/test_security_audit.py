@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -70,7 +71,7 @@ def test_a_killed_server_loses_no_answered_read_and_everything_it_made_is_privat
 
 
 @pytest.fixture
-def city(tmp_path) -> City:
+def city(tmp_path) -> Iterator[City]:
     with open_store(Settings(home=tmp_path / "home")) as store:
         yield load_city(store, tmp_path)
 
