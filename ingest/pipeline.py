@@ -3,6 +3,10 @@
 Nothing is dropped silently. Each row ends in exactly one of: loaded, unchanged (already in
 the store, or repeated with the same content in the file), rejected (written to the
 rejects file with file, line, reason and the row as read).
+
+A killed ingest loses nothing that was stored: each batch's rows commit with the file's ingest
+log entry, so the data version (which the network index and read caches follow) counts them
+and a restarted server shows them; running the same ingest again loads the rest.
 """
 
 from __future__ import annotations
@@ -117,6 +121,10 @@ class _RejectsWriter:
     def used(self) -> bool:
         return self._writer is not None
 
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -125,11 +133,13 @@ class _RejectsWriter:
 class _FileLoader:
     """Streams one file into the store."""
 
-    def __init__(self, store: GraphStore, table: EntityTable, source: SourceFile, rejects: _RejectsWriter) -> None:
+    def __init__(self, store: GraphStore, table: EntityTable, source: SourceFile, rejects: _RejectsWriter,
+                 run: _Run) -> None:
         self.store = store
         self.table = table
         self.source = source
         self.rejects = rejects
+        self.ingest_run = run
         self.mapping, ignored = map_headers(table.name, source.headers)
         present = set(self.mapping.values())
         self.report = FileReport(
@@ -187,7 +197,7 @@ class _FileLoader:
         good = self._check_references(batch, good)
         if good.num_rows == 0:
             return
-        result = self.store.load(self.table, good)
+        result = self.store.load(self.table, good, log=self.ingest_run.record(report, self.rejects))
         report.loaded += result.loaded
         report.unchanged += result.unchanged
         self._reject_rows(batch, result.conflicts)
@@ -281,6 +291,18 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
         worker.join()
 
 
+@dataclass(frozen=True)
+class _Run:
+    run_id: str
+    folder: str
+
+    def record(self, report: FileReport, rejects: _RejectsWriter) -> IngestFileRecord:
+        """The ingest log entry of ``report``'s file as counted so far (unfinished until the run ends)."""
+        return IngestFileRecord(self.run_id, self.folder, report.file, report.table, report.read, report.loaded,
+                                report.unchanged, report.rejected, str(rejects.path) if rejects.used else None,
+                                finished=False)
+
+
 def _new_run_id() -> str:
     return datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
 
@@ -295,36 +317,37 @@ def ingest_folder(
     reported and the rest still loads.
     """
     files, unrecognised = discover(folder)
-    run_id = _new_run_id()
-    rejects = _RejectsWriter(rejects_dir / f"rejects-{run_id}.csv")
+    run = _Run(_new_run_id(), str(folder))
+    # Persons stored by a killed run have had no person keys settled yet.
+    unsettled = any(not r.finished and r.table == "persons" and r.loaded for r in store.ingest_log())
+    rejects = _RejectsWriter(rejects_dir / f"rejects-{run.run_id}.csv")
     reports = []
     try:
         for done, (table_name, path) in enumerate(files):
             if on_file:
                 on_file(path.name, done, len(files))
-            reports.append(_ingest_file(store, ENTITY_TABLES[table_name], path, rejects, progress))
+            reports.append(_ingest_file(store, ENTITY_TABLES[table_name], path, rejects, progress, run))
+            # rejects are flushed before the entry names their file
+            rejects.flush()
+            store.record_ingest(run.record(reports[-1], rejects))
     finally:
         rejects.close()
-    if any(r.table == "persons" and r.loaded for r in reports):
+    if unsettled or any(r.table == "persons" and r.loaded for r in reports):
         # One person may have two records (two 参保人编号, one ID number), the second in a later
         # batch or run: person_key is settled over the whole table, once per ingest.
         store.refresh_person_keys()
-    rejects_path = rejects.path if rejects.used else None
-    for r in reports:
-        store.record_ingest(
-            IngestFileRecord(run_id, str(folder), r.file, r.table, r.read, r.loaded, r.unchanged, r.rejected,
-                             str(rejects_path) if rejects_path else None)
-        )
-    return IngestReport(run_id, str(folder), reports, rejects_path, unrecognised)
+    store.finish_ingest()
+    return IngestReport(run.run_id, run.folder, reports, rejects.path if rejects.used else None, unrecognised)
 
 
-def _ingest_file(store: GraphStore, table: EntityTable, path: Path, rejects: _RejectsWriter, progress: bool) -> FileReport:
+def _ingest_file(store: GraphStore, table: EntityTable, path: Path, rejects: _RejectsWriter, progress: bool,
+                 run: _Run) -> FileReport:
     try:
         source = open_source(path)
     except Exception as exc:  # a corrupt file must not stop the other files
         return FileReport(file=path.name, table=table.name,
                           note=f"could not be read ({exc}); nothing of it was loaded: re-export it and ingest again")
-    loader = _FileLoader(store, table, source, rejects)
+    loader = _FileLoader(store, table, source, rejects, run)
     with tqdm(total=source.size or None, unit=source.unit, unit_scale=True, desc=path.name,
               disable=not progress, leave=False) as bar:
         return loader.run(bar.update)

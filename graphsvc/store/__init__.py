@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from graphsvc.config import Settings
-from graphsvc.store.base import GraphStore, IngestFileRecord, LoadResult
+from graphsvc.store.base import GraphStore, IngestFileRecord, LoadResult, StoreBusy
 
-__all__ = ["GraphStore", "IngestFileRecord", "LoadResult", "open_store"]
+__all__ = ["GraphStore", "IngestFileRecord", "LoadResult", "StoreBusy", "open_store"]
 
 
 def open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:

@@ -9,7 +9,8 @@ new backend changes neither.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, final
 
 import duckdb
@@ -19,13 +20,17 @@ import pyarrow.compute as pc
 from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import ENTITY_TYPES, Neighbourhood, node_key, split_key
 
-__all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "DetectionRun", "ROW_HASH", "LINE", "match_ring_ids",
-           "CLAIM_COLUMN_OF", "RING_CLAIM_COLUMNS", "SHOWN_DERIVED"]
+__all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "DetectionRun", "StoreBusy", "ROW_HASH", "LINE",
+           "match_ring_ids", "CLAIM_COLUMN_OF", "RING_CLAIM_COLUMNS", "SHOWN_DERIVED"]
 
 ROW_HASH = "_row_hash"
 """A 64-bit hash of a row's normalised content: same key + same hash means the row is already loaded."""
 LINE = "_line"
 """Where the row came from in its file; travels with a batch for error reports, never stored."""
+
+
+class StoreBusy(RuntimeError):
+    """Another process holds the store (the embedded store has one writer: a running server)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class IngestFileRecord:
     unchanged: int
     rejected: int
     rejects_path: str | None
+    finished: bool = True
+    """False from the file's first stored batch until its run ends. An unfinished entry is an
+    ingest under way, or one that was killed: its rows are stored, but the person keys over them
+    are settled only when a later run ends."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,12 @@ class DetectionRun:
     retired_ids: list[str]
     """Ids of the previous run's rings that no ring of this run matched."""
     summary: dict[str, Any]
+
+
+def _counted(log: IngestFileRecord | None, loaded: int, unchanged: int) -> IngestFileRecord | None:
+    if log is None:
+        return None
+    return replace(log, loaded=log.loaded + loaded, unchanged=log.unchanged + unchanged, finished=False)
 
 
 def match_ring_ids(new: list[list[str]], previous: dict[str, list[str]], *, min_jaccard: float,
@@ -128,8 +143,14 @@ class GraphStore(ABC):
         """Return the stored rows among ``keys`` as a table of (key column, ``_row_hash``)."""
 
     @abstractmethod
-    def _insert(self, table: EntityTable, rows: pa.Table) -> None:
-        """Persist rows whose keys are not stored yet (``_line`` already removed)."""
+    def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
+        """Persist rows whose keys are not stored yet (``_line`` already removed).
+
+        ``log`` (the ingest log entry of the file, these rows counted in ``loaded``) is written in
+        the same transaction as the rows; a backend that commits ``rows`` in several transactions
+        writes it with each, counting only the rows committed so far. So the ingest log, and the
+        data version read from it, always matches what is stored, even after a kill.
+        """
 
     @abstractmethod
     def _scan(self, table: EntityTable) -> pa.Table:
@@ -156,7 +177,11 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _write_ingest_record(self, record: IngestFileRecord) -> None:
-        """Append one file's outcome to the ingest log."""
+        """Insert or replace the ingest log entry of (``run_id``, ``file``)."""
+
+    @abstractmethod
+    def _finish_ingest(self) -> None:
+        """Mark every unfinished ingest log entry finished."""
 
     @abstractmethod
     def _ingest_records(self) -> list[IngestFileRecord]:
@@ -238,13 +263,28 @@ class GraphStore(ABC):
         """(total, records of ``kind`` newest first from ``offset``)."""
 
     @abstractmethod
+    def _record_counts(self) -> dict[str, int]:
+        """How many records of each kind are stored."""
+
+    @abstractmethod
+    def _backup(self, folder: Path) -> list[str]:
+        """Write a consistent copy of what the backend holds that a re-ingest cannot bring back into
+        the empty ``folder``; returns the names of the files written."""
+
+    @abstractmethod
     def _ledger(self) -> list[dict[str, Any]]:
         """Per month and institution region, over the current rings' claims: ``month``, ``region``,
         ``institutions``, ``persons``, ``claims``, ``fund_amount``."""
 
     @abstractmethod
     def _prepare_reads(self) -> None:
-        """Build what the backend answers network questions from, if the data changed since."""
+        """Build what the backend answers network questions from, if the data changed since, even
+        while an ingest is under way."""
+
+    @abstractmethod
+    def _check(self, thorough: bool) -> None:
+        """Raise if the engine cannot answer a real read of the main tables; ``thorough`` reads
+        every stored value (slow), otherwise a little of each table (milliseconds)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -253,26 +293,29 @@ class GraphStore(ABC):
     # ---- shared logic ------------------------------------------------------------------
 
     @final
-    def load(self, table: EntityTable, rows: pa.Table) -> LoadResult:
+    def load(self, table: EntityTable, rows: pa.Table, *, log: IngestFileRecord | None = None) -> LoadResult:
         """Store validated rows idempotently.
 
         A row whose key is stored with the same content hash is counted as unchanged; one
         whose key is stored with other content is a conflict and is returned, not stored.
         ``rows`` must have unique keys (ingest resolves duplicates within a batch first).
+        ``log``: the ingest log entry of the file the rows come from, as counted before them; it
+        is written, with these rows added, in the same transaction as the rows.
         """
         keys = rows.column(table.key)
         stored = self._stored_hashes(table, keys)
         if stored.num_rows == 0:  # the usual first load: nothing to compare, no copy to make
-            self._insert(table, rows.drop_columns([LINE]))
+            self._insert(table, rows.drop_columns([LINE]), _counted(log, rows.num_rows, 0))
             return LoadResult(rows.num_rows, 0, pa.table({LINE: pa.array([], pa.int64()), "reason": pa.array([], pa.string())}))
         position = pc.index_in(keys, value_set=stored.column(table.key))
         known = pc.is_valid(position)
         stored_hash = pc.take(stored.column(ROW_HASH), position)
         same = pc.and_(known, pc.equal(stored_hash, rows.column(ROW_HASH)))
+        unchanged = int(pc.sum(same).as_py() or 0)
         conflict = pc.and_(known, pc.invert(same))
         new_rows = rows.filter(pc.invert(known))
         if new_rows.num_rows:
-            self._insert(table, new_rows.drop_columns([LINE]))
+            self._insert(table, new_rows.drop_columns([LINE]), _counted(log, new_rows.num_rows, unchanged))
         conflicting = rows.filter(conflict)
         reasons = pa.array(
             [f"{table.key} {k} is already loaded with different content" for k in conflicting.column(table.key).to_pylist()],
@@ -280,7 +323,7 @@ class GraphStore(ABC):
         )
         return LoadResult(
             loaded=new_rows.num_rows,
-            unchanged=int(pc.sum(same).as_py() or 0),
+            unchanged=unchanged,
             conflicts=pa.table({LINE: conflicting.column(LINE), "reason": reasons}),
         )
 
@@ -328,7 +371,14 @@ class GraphStore(ABC):
 
     @final
     def record_ingest(self, record: IngestFileRecord) -> None:
+        """Write the ingest log entry of ``record``'s file, replacing the one of the same run and file."""
         self._write_ingest_record(record)
+
+    @final
+    def finish_ingest(self) -> None:
+        """An ingest ended (person keys settled): its entries, and any left unfinished by a killed
+        run whose rows it settled with its own, are finished."""
+        self._finish_ingest()
 
     @final
     def ingest_log(self) -> list[IngestFileRecord]:
@@ -460,8 +510,17 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         return self._network_edges(key, limit)
 
     @final
+    def check(self, *, thorough: bool = False) -> None:
+        """Raise if the store cannot answer reads (``/health``); ``thorough`` reads every stored
+        value, which finds a damaged file anywhere in it (a server's start, a restore)."""
+        self._check(thorough)
+
+    @final
     def prepare_reads(self) -> None:
-        """Get network reads ready now (after an ingest, before serving) instead of on the first query."""
+        """Get network reads ready now (after an ingest, before serving) instead of on the first query.
+
+        Queries keep the network built before an ingest while it is under way (not one rebuild
+        per batch); this builds it for what is committed now, e.g. after a killed ingest."""
         self._prepare_reads()
 
     @final
@@ -485,6 +544,17 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
     @final
     def list_records(self, kind: str, *, offset: int = 0, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
         return self._list_records(kind, offset, limit)
+
+    @final
+    def record_counts(self) -> dict[str, int]:
+        """Stored records per kind (api_key, disposition, tip, audit, job...)."""
+        return self._record_counts()
+
+    @final
+    def backup(self, folder: Path) -> list[str]:
+        """Write a consistent copy of the store (``graphsvc.store.backup`` adds the manifest and the
+        home's secrets); returns the names of the files written into ``folder``."""
+        return self._backup(folder)
 
     @final
     def ledger(self) -> list[dict[str, Any]]:

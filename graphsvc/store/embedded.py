@@ -11,8 +11,11 @@ memory. Relationships are the foreign-key columns of ``graphsvc.model``: a settl
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationsh
 from graphsvc.network import Neighbourhood
 from graphsvc.store.adjacency import AdjacencyIndex
 from graphsvc.store.base import (RING_CLAIM_COLUMNS, ROW_HASH, SHOWN_DERIVED, DetectionRun, GraphStore,
-                                  IngestFileRecord)
+                                  IngestFileRecord, StoreBusy)
 
 __all__ = ["EmbeddedStore", "SQL_TYPES"]
 
@@ -47,11 +50,32 @@ SQL_TYPES = {
 _PERSON_OF_ROW = {"persons": "person_id", "cards": "person_id", "settlements": "person_id"}
 
 _VERSION_CHECK_S = 1.0
-_INGEST_LOG_COLUMNS = "run_id, folder, file, table_name, rows_read, loaded, unchanged, rejected, rejects_path"
+_INGEST_QUIET_S = 60
+"""An unfinished ingest log entry written within this many seconds is an ingest under way: reads
+keep the index built before it. A longer pause (or a killed ingest) lets them rebuild."""
+_INGEST_LOG_COLUMNS = "run_id, folder, file, table_name, rows_read, loaded, unchanged, rejected, rejects_path, finished"
 
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _upsert_log(db: duckdb.DuckDBPyConnection, record: IngestFileRecord) -> None:
+    """Write ``record`` over its (run, file) entry, inside the caller's transaction."""
+    values = [record.folder, record.table, record.read, record.loaded, record.unchanged, record.rejected,
+              record.rejects_path, record.finished]
+    updated = db.execute(
+        "UPDATE ingest_log SET folder = ?, table_name = ?, rows_read = ?, loaded = ?, unchanged = ?, rejected = ?, "
+        "rejects_path = ?, finished = ?, updated_at = current_timestamp WHERE run_id = ? AND file = ?",
+        [*values, record.run_id, record.file]).fetchall()[0][0]
+    if not updated:
+        db.execute(f"INSERT INTO ingest_log ({_INGEST_LOG_COLUMNS}, updated_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+                   [record.run_id, record.folder, record.file, *values[1:]])
 
 
 class EmbeddedStore(GraphStore):
@@ -79,7 +103,9 @@ class EmbeddedStore(GraphStore):
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists(), config=config)
         except duckdb.IOException as exc:
-            raise RuntimeError(
+            # DuckDB takes a file lock: one process writes a store (a running server holds it)
+            error = StoreBusy if "lock" in str(exc) else RuntimeError
+            raise error(
                 f"cannot open the embedded store at {self.path}: {exc}. "
                 "Another graphsvc process may hold it; stop it or use another --home."
             ) from exc
@@ -116,6 +142,9 @@ class EmbeddedStore(GraphStore):
             "table_name VARCHAR, rows_read BIGINT, loaded BIGINT, unchanged BIGINT, rejected BIGINT, "
             "rejects_path VARCHAR, logged_at TIMESTAMP DEFAULT current_timestamp)"
         )
+        # Entries of a store made before ingest logged each batch are all of finished runs.
+        self._db.execute("ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS finished BOOLEAN DEFAULT true")
+        self._db.execute("ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ")
         # Rings as documents (served whole) plus a member index, so "which rings is this card
         # in" is a lookup and not a scan of every document.
         self._db.execute(
@@ -136,6 +165,17 @@ class EmbeddedStore(GraphStore):
     def _scalar(self, query: str) -> Any:
         return self._db.execute(query).fetchall()[0][0]
 
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        db = self._db
+        db.execute("BEGIN TRANSACTION")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
     # ---- GraphStore ----------------------------------------------------------------------
 
     def _stored_hashes(self, table: EntityTable, keys: pa.Array) -> pa.Table:
@@ -148,12 +188,15 @@ class EmbeddedStore(GraphStore):
         finally:
             self._db.unregister("_probe")
 
-    def _insert(self, table: EntityTable, rows: pa.Table) -> None:
+    def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
         self._adjacency_checked = float("-inf")
         self._db.register("_rows", rows)
         try:
             names = ", ".join(_q(n) for n in rows.column_names)
-            self._db.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _rows")
+            with self._transaction() as db:
+                db.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _rows")
+                if log is not None:
+                    _upsert_log(db, log)
         finally:
             self._db.unregister("_rows")
 
@@ -200,15 +243,27 @@ class EmbeddedStore(GraphStore):
         return [{"value": v, "persons": n} for v, n in rows]
 
     def _write_ingest_record(self, record: IngestFileRecord) -> None:
-        self._db.execute(
-            f"INSERT INTO ingest_log ({_INGEST_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [record.run_id, record.folder, record.file, record.table, record.read, record.loaded,
-             record.unchanged, record.rejected, record.rejects_path],
-        )
+        self._adjacency_checked = float("-inf")
+        with self._transaction() as db:
+            _upsert_log(db, record)
+
+    def _finish_ingest(self) -> None:
+        self._adjacency_checked = float("-inf")
+        self._db.execute("UPDATE ingest_log SET finished = true, updated_at = current_timestamp WHERE NOT finished")
 
     def _ingest_records(self) -> list[IngestFileRecord]:
         rows = self._db.execute(f"SELECT {_INGEST_LOG_COLUMNS} FROM ingest_log ORDER BY logged_at").fetchall()
         return [IngestFileRecord(*row) for row in rows]
+
+    def _check(self, thorough: bool) -> None:
+        # DuckDB checks a block's checksum when it reads it; a count(*) reads none (it is kept in
+        # the table's metadata), so values are read: the first of each table, or all of them.
+        tables = [*ENTITY_TABLES, "ingest_log", "rings", "ring_members", "detection_runs", "ring_claims", "records"]
+        for name in tables:
+            if thorough:
+                self._db.execute(f"SELECT count(*), bit_xor(hash(COLUMNS(*))) FROM {name}").fetchall()
+            else:
+                self._db.execute(f"SELECT * FROM {name} LIMIT 1").fetchall()
 
     def _analysis_connection(self) -> duckdb.DuckDBPyConnection:
         return self._db.cursor()
@@ -239,27 +294,23 @@ class EmbeddedStore(GraphStore):
             "settlement_id": [s for ids in settlements for s in ids],
         })
         claim_columns = ", ".join(f"s.{_q(c)}" for c in RING_CLAIM_COLUMNS)
-        self._db.execute("BEGIN TRANSACTION")
         try:
-            self._db.execute("DELETE FROM rings")
-            self._db.execute("DELETE FROM ring_members")
-            self._db.execute("DELETE FROM ring_claims")
-            self._db.register("_rings", rings)
-            self._db.register("_members", members)
-            self._db.register("_claims", claims)
-            self._db.execute(f"INSERT INTO ring_claims SELECT c.ring_id, {claim_columns} FROM _claims c "
-                             "JOIN settlements s ON s.settlement_id = c.settlement_id")
-            self._db.execute("INSERT INTO rings SELECT id, rank, pattern, score, persons, document, ? FROM _rings",
-                              [run.run_id])
-            self._db.execute("INSERT INTO ring_members SELECT * FROM _members")
-            self._db.execute(
-                "INSERT INTO detection_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run.run_id, run.started_at, run.seconds, run.rings, run.kept_ids, run.new_ids, run.retired_ids,
-                 json.dumps(run.summary, ensure_ascii=False), next_number])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            with self._transaction() as db:
+                db.execute("DELETE FROM rings")
+                db.execute("DELETE FROM ring_members")
+                db.execute("DELETE FROM ring_claims")
+                db.register("_rings", rings)
+                db.register("_members", members)
+                db.register("_claims", claims)
+                db.execute(f"INSERT INTO ring_claims SELECT c.ring_id, {claim_columns} FROM _claims c "
+                           "JOIN settlements s ON s.settlement_id = c.settlement_id")
+                db.execute("INSERT INTO rings SELECT id, rank, pattern, score, persons, document, ? FROM _rings",
+                           [run.run_id])
+                db.execute("INSERT INTO ring_members SELECT * FROM _members")
+                db.execute(
+                    "INSERT INTO detection_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run.run_id, run.started_at, run.seconds, run.rings, run.kept_ids, run.new_ids, run.retired_ids,
+                     json.dumps(run.summary, ensure_ascii=False), next_number])
         finally:
             for name in ("_rings", "_members", "_claims"):
                 self._db.unregister(name)
@@ -335,21 +386,24 @@ class EmbeddedStore(GraphStore):
         return {key: found for key in keys if (found := index.node(key)) is not None}
 
     def _prepare_reads(self) -> None:
-        self.adjacency()
+        self.adjacency(now=True)
 
-    def adjacency(self) -> AdjacencyIndex:
-        """The neighbour index of the data as loaded now, rebuilt first when ingest added rows.
+    def adjacency(self, *, now: bool = False) -> AdjacencyIndex:
+        """The neighbour index of the data as loaded, rebuilt first when ingest added rows.
 
-        Rows loaded through this store are noticed at once; the data version is otherwise
-        re-read at most once a second (a read-only server next to a loading process).
+        While an ingest is under way the index built before it keeps answering (rebuilt once it
+        ends, not after every batch); ``now`` builds it for what is committed at once. Rows loaded
+        through this store are noticed at once; the data version is otherwise re-read at most once
+        a second.
         """
         index = self._adjacency
-        now = time.monotonic()
-        if index is not None and now - self._adjacency_checked < _VERSION_CHECK_S:
+        checked = time.monotonic()
+        if index is not None and not now and checked - self._adjacency_checked < _VERSION_CHECK_S:
             return index
-        version = self._data_version()
-        if index is not None and index.version == version:
-            self._adjacency_checked = now
+        version, ingesting = self._data_version()
+        keep = ingesting and not now
+        if index is not None and (index.version == version or keep):
+            self._adjacency_checked = checked
             return index
         with self._adjacency_lock:
             if self._adjacency is None or self._adjacency.version != version:
@@ -358,17 +412,22 @@ class EmbeddedStore(GraphStore):
                     index = AdjacencyIndex(folder)
                 except FileNotFoundError:
                     index = None
-                if index is None or index.version != version:
+                if index is None or (index.version != version and not keep):
                     with self._cursor_lock:
                         cursor = self._con.cursor()
                     index = AdjacencyIndex.build(cursor, folder, version)
                 self._adjacency = index
-            self._adjacency_checked = now
+            self._adjacency_checked = checked
             return self._adjacency
 
-    def _data_version(self) -> str:
-        runs, loaded = self._db.execute("SELECT count(*), coalesce(sum(loaded), 0) FROM ingest_log").fetchall()[0]
-        return f"{AdjacencyIndex.FORMAT}:{runs}:{loaded}"
+    def _data_version(self) -> tuple[str, bool]:
+        """The version of what is committed (the ingest log is written with each batch) and whether
+        an ingest is under way."""
+        runs, loaded, ingesting = self._db.execute(
+            "SELECT count(*), coalesce(sum(loaded), 0), "
+            f"coalesce(bool_or(NOT finished AND updated_at > current_timestamp - INTERVAL {_INGEST_QUIET_S} SECOND), "
+            "false) FROM ingest_log").fetchall()[0]
+        return f"{AdjacencyIndex.FORMAT}:{runs}:{loaded}", ingesting
 
     def _put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
         # One Arrow batch, not executemany: the audit log writes hundreds of entries a flush.
@@ -393,6 +452,24 @@ class EmbeddedStore(GraphStore):
         rows = self._db.execute("SELECT document FROM records WHERE kind = ? ORDER BY updated_at DESC, key DESC "
                                 "LIMIT ? OFFSET ?", [kind, limit, offset]).fetchall()
         return total, [json.loads(r[0]) for r in rows]
+
+    def _record_counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT kind, count(*) FROM records GROUP BY kind ORDER BY kind").fetchall())
+
+    def _backup(self, folder: Path) -> list[str]:
+        # One transaction copies every table: DuckDB's snapshot of the moment it starts, while
+        # the server's other threads go on writing. The copy is a DuckDB file like the store.
+        name = "graph.duckdb"
+        alias = f"backup_{secrets.token_hex(4)}"  # attached databases are shared by all cursors
+        db = self._db
+        source = db.execute("SELECT current_database()").fetchall()[0][0]
+        db.execute(f"ATTACH {_literal(str(folder / name))} AS {alias}")
+        try:
+            with self._transaction() as tx:
+                tx.execute(f"COPY FROM DATABASE {_q(source)} TO {alias}")
+        finally:
+            db.execute(f"DETACH {alias}")
+        return [name]
 
     def _ledger(self) -> list[dict[str, Any]]:
         return self._dicts("""

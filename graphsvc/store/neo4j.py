@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from datetime import datetime
@@ -49,6 +50,14 @@ from the network by ``queries.rings.member_roles`` when the ring is shown."""
 _BATCH = 5_000
 _NET_FORMAT = "1"
 _VERSION_CHECK_S = 1.0
+_INGEST_QUIET_S = 60
+"""An unfinished ingest log entry written within this many seconds is an ingest under way: reads
+keep the network built before it. A longer pause (or a killed ingest) lets them rebuild."""
+_LOG_UPSERT = (
+    "MERGE (l:IngestLog {run_id: $run_id, file: $file}) ON CREATE SET l.seq = $seq "
+    "SET l.folder = $folder, l.table_name = $table, l.rows_read = $read, l.loaded = $loaded, "
+    "l.unchanged = $unchanged, l.rejected = $rejected, l.rejects_path = $rejects_path, l.finished = $finished, "
+    "l.updated_at = datetime()")
 _PERSON_LINKED = ("Person", "Card", "Settlement")
 """Nodes whose person makes an identifier a hub (as in the embedded store)."""
 
@@ -173,10 +182,11 @@ class Neo4jStore(GraphStore):
         return pa.table({table.key: pa.array([r["key"] for r in found], pa.string()),
                          ROW_HASH: pa.array([_unsigned(r["hash"]) for r in found], pa.uint64())})
 
-    def _insert(self, table: EntityTable, rows: pa.Table) -> None:
-        # Each batch's nodes and relationships commit together: a server that dies mid-ingest
-        # leaves whole batches or nothing, so re-running the ingest finds every row either
-        # stored with all its links or not stored at all.
+    def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
+        # Each batch's nodes and relationships commit together, with the ingest log counting
+        # them: a server or loader that dies mid-ingest leaves whole batches or nothing, so
+        # re-running the ingest finds every row either stored with all its links or not stored
+        # at all, and the data version counts exactly what is stored.
         self._net_checked = float("-inf")
         records = [{k: _to_neo4j(v) for k, v in row.items()} for row in rows.to_pylist()]
         for r in records:
@@ -189,15 +199,20 @@ class Neo4jStore(GraphStore):
                 needed = [table.key, rel.column] + (["agent_type"] if rel.column == "agent_id" else [])
                 queries += [(q, needed) for q in self._link_queries(table, rel)]
 
-        def work(tx: Any, batch: list[dict[str, Any]]) -> None:
+        def work(tx: Any, batch: list[dict[str, Any]], checkpoint: IngestFileRecord | None) -> None:
             for query, needed in queries:
                 rows = batch if needed is None else [{k: r[k] for k in needed} for r in batch if r[needed[1]] is not None]
                 if rows:
                     tx.run(query, rows=rows).consume()
+            if checkpoint is not None:
+                tx.run(_LOG_UPSERT, seq=time.time_ns(), **checkpoint.__dict__).consume()
 
         with self._driver.session(database=self._database) as session:
             for start in range(0, len(records), _BATCH):
-                session.execute_write(work, records[start:start + _BATCH])
+                end = min(start + _BATCH, len(records))
+                # the rows after this transaction's are not stored yet: the entry leaves them out
+                checkpoint = None if log is None else replace(log, loaded=log.loaded - (len(records) - end))
+                session.execute_write(work, records[start:end], checkpoint)
 
     def _link_queries(self, table: EntityTable, rel: Relationship) -> list[str]:
         source = f"MATCH (s:Node {{_key: '{self._key(table)}' + r.`{table.key}`}})"
@@ -250,15 +265,25 @@ class Neo4jStore(GraphStore):
         return self._run(f"MATCH (i:{label}) RETURN count(i) AS n")[0]["n"]
 
     def _write_ingest_record(self, record: IngestFileRecord) -> None:
-        self._run("CREATE (:IngestLog {run_id: $run_id, folder: $folder, file: $file, table_name: $table, "
-                  "rows_read: $read, loaded: $loaded, unchanged: $unchanged, rejected: $rejected, "
-                  "rejects_path: $rejects_path, seq: $seq})", seq=time.time_ns(), **record.__dict__)
+        self._net_checked = float("-inf")
+        self._run(_LOG_UPSERT, seq=time.time_ns(), **record.__dict__)
+
+    def _finish_ingest(self) -> None:
+        self._net_checked = float("-inf")
+        # entries written before ingest logged each batch have no ``finished``: they are finished
+        self._run("MATCH (l:IngestLog) WHERE l.finished = false SET l.finished = true, l.updated_at = datetime()")
 
     def _ingest_records(self) -> list[IngestFileRecord]:
         rows = self._run("MATCH (l:IngestLog) RETURN l ORDER BY l.seq")
         return [IngestFileRecord(r["l"]["run_id"], r["l"]["folder"], r["l"]["file"], r["l"]["table_name"],
                                  r["l"]["rows_read"], r["l"]["loaded"], r["l"]["unchanged"], r["l"]["rejected"],
-                                 r["l"].get("rejects_path")) for r in rows]
+                                 r["l"].get("rejects_path"), r["l"].get("finished", True)) for r in rows]
+
+    def _check(self, thorough: bool) -> None:
+        # A real round trip to the server and a read of the store (Neo4j checks its own files;
+        # ``thorough`` has nothing more to read here than the count).
+        self._run("RETURN 1 AS one")
+        self._run("MATCH (r:Record) RETURN count(r) AS n")
 
     def _analysis_connection(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"threads": 2})
@@ -384,7 +409,7 @@ class Neo4jStore(GraphStore):
             "RETURN n.institution_id AS id, n.name AS label ORDER BY id LIMIT $limit", q=text, limit=limit)]
 
     def _network_edges(self, key: str, limit: int) -> Neighbourhood:
-        self._prepare_reads()
+        self._network_ready(now=False)
         degree = self._run(_cypher("node_degree"), key=key)[0]["degree"]
         if not degree:
             return Neighbourhood(0, [], {})
@@ -397,23 +422,34 @@ class Neo4jStore(GraphStore):
     def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
         if not keys:
             return {}
-        self._prepare_reads()
+        self._network_ready(now=False)
         return {r["k"]: (r["degree"], r["label"]) for r in self._run(_cypher("network_nodes"), keys=keys)}
 
     def _prepare_reads(self) -> None:
-        now = time.monotonic()
-        if self._net_version is not None and now - self._net_checked < _VERSION_CHECK_S:
+        self._network_ready(now=True)
+
+    def _network_ready(self, *, now: bool) -> None:
+        """Rebuild the NET relationships when the data version changed; while an ingest is under
+        way the network built before it keeps answering (rebuilt once it ends, not after every
+        batch) unless ``now``."""
+        checked = time.monotonic()
+        if self._net_version is not None and not now and checked - self._net_checked < _VERSION_CHECK_S:
             return
         with self._net_lock:
-            version = self._data_version()
+            version, ingesting = self._data_version()
             stored = self._run("MATCH (m:Meta {id: 'network'}) RETURN m.version AS v")
-            if not stored or stored[0]["v"] != version:
+            if not stored or (stored[0]["v"] != version and (now or not ingesting)):
                 self._rebuild_network(version)
-            self._net_version, self._net_checked = version, now
+            self._net_version, self._net_checked = version, checked
 
-    def _data_version(self) -> str:
-        row = self._run("MATCH (l:IngestLog) RETURN count(l) AS runs, coalesce(sum(l.loaded), 0) AS loaded")[0]
-        return f"{_NET_FORMAT}:{row['runs']}:{row['loaded']}"
+    def _data_version(self) -> tuple[str, bool]:
+        """The version of what is committed (the ingest log is written with each batch) and whether
+        an ingest is under way."""
+        row = self._run(
+            "MATCH (l:IngestLog) RETURN count(l) AS runs, coalesce(sum(l.loaded), 0) AS loaded, "
+            "coalesce(sum(CASE WHEN l.finished = false AND l.updated_at > datetime() - duration({seconds: $quiet}) "
+            "THEN 1 ELSE 0 END), 0) > 0 AS ingesting", quiet=_INGEST_QUIET_S)[0]
+        return f"{_NET_FORMAT}:{row['runs']}:{row['loaded']}", row["ingesting"]
 
     def _rebuild_network(self, version: str) -> None:
         con = self._analysis_connection()
@@ -447,6 +483,52 @@ class Neo4jStore(GraphStore):
         rows = self._run("MATCH (r:Record {kind: $kind}) RETURN r.document AS d ORDER BY r.updated_at DESC, r.key DESC "
                          "SKIP $offset LIMIT $limit", kind=kind, offset=offset, limit=limit)
         return total, [json.loads(r["d"]) for r in rows]
+
+    def _record_counts(self) -> dict[str, int]:
+        return {r["kind"]: r["n"] for r in self._run(
+            "MATCH (r:Record) RETURN r.kind AS kind, count(r) AS n ORDER BY kind")}
+
+    def _backup(self, folder: Path) -> list[str]:
+        # The graph comes back by ingesting its folders again (the manifest names them); what
+        # investigators made cannot: records (keys, casework, audit, jobs), the rings with their
+        # ids, members and claims, and the detection runs (the next ring number). Read in one
+        # transaction.
+        def read(tx: Any) -> dict[str, Any]:
+            return {
+                "records": [r["r"] for r in tx.run("MATCH (r:Record) RETURN properties(r) AS r ORDER BY r.id")],
+                "rings": [{"ring": r["ring"], "members": r["members"], "claims": r["claims"]} for r in tx.run(
+                    "MATCH (g:Ring) "
+                    "CALL { WITH g OPTIONAL MATCH (g)-[m:HAS_MEMBER]->(e) "
+                    "       RETURN collect({key: e._key, type: m.type, role: m.role}) AS members } "
+                    "CALL { WITH g OPTIONAL MATCH (g)-[:INVOLVES]->(s) RETURN collect(s._key) AS claims } "
+                    "RETURN properties(g) AS ring, members, claims ORDER BY g.rank")],
+                "detection_runs": [r["d"] for r in tx.run(
+                    "MATCH (d:DetectionRun) RETURN properties(d) AS d ORDER BY d.started_at")],
+            }
+
+        with self._driver.session(database=self._database) as session:
+            casework = session.execute_read(read)
+        name = "casework.json"
+        (folder / name).write_text(json.dumps(casework, ensure_ascii=False), encoding="utf-8")
+        return [name]
+
+    def restore_casework(self, path: Path) -> None:
+        """Replace the records, rings and detection runs with those of a backup's ``casework.json``.
+
+        Rings link to their members and claims by node key, so the graph is ingested first.
+        """
+        casework = json.loads(path.read_text(encoding="utf-8"))
+        self._run_in_transactions("MATCH (n) WHERE n:Record OR n:Ring OR n:DetectionRun "
+                                  "CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+        self._write_batches("UNWIND $rows AS x CREATE (r:Record) SET r = x", casework["records"])
+        self._write_batches("UNWIND $rows AS x CREATE (d:DetectionRun) SET d = x", casework["detection_runs"])
+        for ring in casework["rings"]:
+            self._run("CREATE (g:Ring) SET g = $ring WITH g "
+                      "CALL { WITH g UNWIND $members AS m MATCH (e:Node {_key: m.key}) "
+                      "       CREATE (g)-[:HAS_MEMBER {type: m.type, role: m.role}]->(e) } "
+                      "CALL { WITH g UNWIND $claims AS c MATCH (s:Node {_key: c}) CREATE (g)-[:INVOLVES]->(s) }",
+                      ring=ring["ring"], members=[m for m in ring["members"] if m["key"] is not None],
+                      claims=ring["claims"])
 
     def _ledger(self) -> list[dict[str, Any]]:
         rows = self._run(
