@@ -125,6 +125,13 @@ def _search(driver, q: str, *expected: str) -> None:  # type: ignore[no-untyped-
     _shown(driver, "search-hits", *expected)
 
 
+def _open_ring(driver, ring_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Click the ring's queue row; the queue may be redrawing (a row clicked then is detached), so until it opens."""
+    _wait(driver, lambda d: d.execute_script(
+        "const row = document.querySelector(`#rings tr[data-id='${arguments[0]}']`); if (row) row.click();"
+        "return location.hash === arguments[1]", ring_id, f"#/ring/{ring_id}"))
+
+
 def _tap(driver, node: str) -> None:  # type: ignore[no-untyped-def]
     """Open a node's profile as a click on it in the graph does."""
     driver.execute_script("cy.getElementById(arguments[0]).emit('tap')", node)
@@ -159,7 +166,7 @@ def test_hostile_values_are_shown_as_text_in_every_view(hostile, browser):  # no
     _assert_safe(browser, keys)
 
     # a ring: evidence, members, timeline and graph; node profiles and their neighbours
-    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, f"#rings tr[data-id='{misuse}']")).click()
+    _open_ring(browser, misuse)
     _shown(browser, "evidence", f"device {DEVICE} is a device scanning")
     _shown(browser, "members", PERSON_NAME, PERSON_NAME_2, PHARMACY_NAME, CLINIC_NAME, DEVICE)
     assert browser.find_elements(By.CSS_SELECTOR, "#timeline rect")
@@ -198,7 +205,7 @@ def test_hostile_values_are_shown_as_text_in_every_view(hostile, browser):  # no
 
     # the broker's ring
     browser.find_element(By.ID, "back").click()
-    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, f"#rings tr[data-id='{broker_ring}']")).click()
+    _open_ring(browser, broker_ring)
     _shown(browser, "members", BROKER_NAME)
     _assert_safe(browser, keys)
 
