@@ -33,9 +33,7 @@ const TYPE_NAMES = {zh: {person: "参保人", card: "卡/电子凭证", institut
                          phone: "电话", address: "地址", device: "设备", account: "账户"}};
 
 let lang = localStorage.getItem("lang") || "zh";
-// The API key is kept in this variable only, never in web storage, so no other page, tab or later
-// injected script can read it back from storage; a reload asks for it again.
-let key = null;
+let key = null;  // in memory only, never web storage: nothing in another tab or a later script reads it; reloads ask again
 let state = {page: 1, sort: "priority", order: "desc"};
 let cy = null;
 const $ = (id) => document.getElementById(id);
