@@ -50,7 +50,8 @@ DISPOSITION_NOTE = '"><svg onload="alert(\'PWNED\')"> 移送'
 
 # Anything a value could have become if parsed as HTML; the page itself has only two script
 # files and one svg (the timeline).
-INJECTED = "img, iframe, object, embed, a[href^='javascript' i], svg:not(#timeline), script:not([src]), [onerror], [onload]"
+INJECTED = ("img, iframe, object, embed, a[href^='javascript' i], svg:not(#timeline), script:not([src]), "
+            "[onerror], [onload]")
 
 
 def hostile_folder(folder: Path) -> Path:
