@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from api.audit import AuditLog
+from api.bulkhead import Bulkhead
 from api.deps import Services
 from api.headers import SecurityHeaders
 from api.jobs import JobRunner
@@ -97,11 +98,26 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
                         jobs=JobRunner(store), limiter=RateLimiter(settings.rate_limit_per_minute),
                         secret=server_secret(settings))
     app.state.services = services
+    app.state.heavy_reads = Bulkhead(settings.heavy_reads)
     app.add_middleware(SecurityHeaders)
 
-    @app.get("/health", tags=["health"], summary="Liveness: the store answers")
-    def health() -> dict[str, object]:
-        return {"status": "ok", "backend": store.backend_name, "rings": len(services.book.snapshot().rings)}
+    @app.get("/health", tags=["health"], summary="Liveness: the store answers a real read",
+             responses={503: {"description": "the store does not answer reads; `reason` says what failed"}})
+    def health(response: Response) -> dict[str, object]:
+        import logging
+
+        try:
+            store.check()
+            rings = len(services.book.snapshot().rings)
+        except Exception as exc:  # whatever the engine raises, this server cannot answer reads
+            logging.getLogger("graphsvc").error("health check: the store failed a read", exc_info=exc)
+            # No login is needed here: the home's path is not shown, the operator's log has it all.
+            message = str(exc).replace(str(settings.home), "HOME")
+            detail = message.splitlines()[0][:300] if message else ""
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            return {"status": "unavailable", "backend": store.backend_name,
+                    "reason": f"the store failed a read: {type(exc).__name__}: {detail}"}
+        return {"status": "ok", "backend": store.backend_name, "rings": rings}
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> JSONResponse:

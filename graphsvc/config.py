@@ -42,6 +42,8 @@ class Settings(BaseSettings):
                                       "past it every lookup by that key waits (429), so probing which values exist "
                                       "runs dry")
     hub_degree: int = Field(default=200, ge=2, description="nodes with more edges are shown but not expanded")
+    heavy_reads: int = Field(default=1, ge=1, description="network, paths and export requests served at once; the rest "
+                                                      "wait, so that light requests are not slowed (one per spare core)")
     upload_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest upload accepted (all its files)")
     upload_max_unpacked_bytes: int = Field(default=8 * 1024**3, ge=1,
                                            description="largest total size the files of an uploaded zip may unpack to")
