@@ -1,9 +1,9 @@
 """Request dependencies as typed aliases: the store, the ring book, the caller, their masker, the audit log.
 
 They are ``async`` because none of them waits on anything but a cached key check: a sync
-dependency costs a hop to the thread pool on every request, and a ring's detail is served
-in well under a millisecond. Only a refusal worth auditing (a 401 with a key that is not
-valid, a 403) waits on the audit log's fsync, in the thread pool.
+dependency costs a hop to the thread pool on every request. A key not checked recently is
+looked up in the store in the thread pool, and so is a refusal worth auditing (a 401 with a key that is not
+valid, a 403) waiting on the audit log's fsync.
 """
 
 from __future__ import annotations
@@ -50,13 +50,20 @@ class Services:
         self._keys: dict[str, tuple[float, Principal | None]] = {}
         self._keys_lock = threading.Lock()
 
-    def principal(self, key: str) -> Principal | None:
-        hashed = digest(key)
-        now = time.monotonic()
+    def known(self, key: str) -> tuple[bool, Principal | None]:
+        """``(True, principal or None)`` when the key was checked within the cache time, else ``(False, None)``."""
         with self._keys_lock:
-            cached = self._keys.get(hashed)
-        if cached and now - cached[0] < _KEY_CACHE_S:
-            return cached[1]
+            cached = self._keys.get(digest(key))
+        if cached and time.monotonic() - cached[0] < _KEY_CACHE_S:
+            return True, cached[1]
+        return False, None
+
+    def principal(self, key: str) -> Principal | None:
+        """The key's principal, asked of the store when it is not cached (blocking: call it off the event loop)."""
+        fresh, found = self.known(key)
+        if fresh:
+            return found
+        hashed, now = digest(key), time.monotonic()
         admin = self.settings.admin_key.get_secret_value() if self.settings.admin_key else None
         found = principal_for(self.store, key, admin_key=admin)
         with self._keys_lock:
@@ -102,7 +109,9 @@ async def get_principal(request: Request, services: ServicesDep,
                             "send an API key in the X-API-Key header; an admin makes one with "
                             "`graphsvc apikey create --role investigator`",
                             headers={"WWW-Authenticate": "Bearer"})
-    principal = services.principal(key)
+    fresh, principal = services.known(key)
+    if not fresh:  # the store may be busy with an ingest: never wait for it on the event loop
+        principal = await run_in_threadpool(services.principal, key)
     if principal is None:
         # Someone holds a key that is wrong, revoked or expired: worth an audit entry, but
         # only the digest's head identifies it, never the key. Guesses are rate-limited per
