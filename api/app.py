@@ -96,9 +96,9 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     app = FastAPIOffline(title="graphsvc", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
     services = Services(settings=settings, store=store, book=RingBook(store), audit=AuditLog(store),
                         jobs=JobRunner(store), limiter=RateLimiter(settings.rate_limit_per_minute),
-                        secret=server_secret(settings))
+                        failed_lookups=RateLimiter(settings.failed_lookups_per_minute),
+                        heavy_reads=Bulkhead(settings.heavy_reads), secret=server_secret(settings))
     app.state.services = services
-    app.state.heavy_reads = Bulkhead(settings.heavy_reads)
     app.add_middleware(SecurityHeaders)
 
     @app.get("/health", tags=["health"], summary="Liveness: the store answers a real read",

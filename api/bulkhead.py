@@ -30,7 +30,7 @@ class Bulkhead:
 
 
 def heavy_read(request: Request) -> Iterator[None]:
-    with request.app.state.heavy_reads:
+    with request.app.state.services.heavy_reads:
         yield
 
 

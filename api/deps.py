@@ -17,6 +17,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.bulkhead import Bulkhead
 from api.audit import AuditLog, AuditUnavailable
 from api.jobs import JobRunner
 from api.keys import Principal, digest, principal_for
@@ -44,6 +45,9 @@ class Services:
     audit: AuditLog
     jobs: JobRunner
     limiter: RateLimiter
+    failed_lookups: RateLimiter
+    """A masked role's budget of failed or refused lookups (see ``api.routes.entities.LookupGuard``)."""
+    heavy_reads: Bulkhead
     secret: str
 
     def __post_init__(self) -> None:

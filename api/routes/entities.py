@@ -9,11 +9,10 @@ exist runs dry within a minute, after which every lookup by that key waits.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, MaskerDep, NoPoliceDep, PrincipalDep, ServicesDep, StoreDep
@@ -28,9 +27,6 @@ __all__ = ["router", "LookupGuard", "LookupGuardDep"]
 router = APIRouter(tags=["entities"])
 
 NodeType = Literal[NODE_TYPES]  # type: ignore[valid-type]
-
-_limiter_lock = threading.Lock()
-
 
 @dataclass(frozen=True)
 class LookupGuard:
@@ -67,15 +63,10 @@ class LookupGuard:
             self.limiter.acquire(self.key_id)
 
 
-async def get_lookup_guard(request: Request, services: ServicesDep, principal: PrincipalDep, masker: MaskerDep,
+async def get_lookup_guard(services: ServicesDep, principal: PrincipalDep, masker: MaskerDep,
                            audit: AuditDep) -> LookupGuard:
-    per_minute = services.settings.failed_lookups_per_minute
-    state = request.app.state
-    with _limiter_lock:  # one limiter per app, made on first use (app.py builds the others)
-        limiter = getattr(state, "failed_lookups", None)
-        if limiter is None:
-            limiter = state.failed_lookups = RateLimiter(per_minute)
-    return LookupGuard(masker, audit, limiter, principal.key_id, per_minute)
+    return LookupGuard(masker, audit, services.failed_lookups, principal.key_id,
+                       services.settings.failed_lookups_per_minute)
 
 
 LookupGuardDep = Annotated[LookupGuard, Depends(get_lookup_guard)]
