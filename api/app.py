@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, status
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi import FastAPI, status
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
@@ -118,10 +118,6 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
             return {"status": "unavailable", "backend": store.backend_name,
                     "reason": f"the store failed a read: {type(exc).__name__}: {detail}"}
         return {"status": "ok", "backend": store.backend_name, "rings": rings}
-
-    @app.exception_handler(ValueError)
-    async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     for module in (rings, entities, casework, jobs, stats, admin):
         app.include_router(module.router)
