@@ -162,9 +162,9 @@ def _excerpt(value: str, chars: int = 100) -> str:
     return value if len(value) <= chars else f"{value[:chars]}...({len(value):,} characters)"
 
 
-def _unreadable_from(line: int, what: str, exc: Exception) -> Malformed:
-    """The record standing for everything of a damaged file from ``line`` on."""
-    return Malformed(line, f"the file is damaged: {what} {line} and later could not be read "
+def _unreadable(line: int, what: str, exc: Exception) -> Malformed:
+    """The record standing for the part of a damaged file that could not be read."""
+    return Malformed(line, f"the file is damaged: {what} could not be read "
                            f"({type(exc).__name__}: {_excerpt(_printable(str(exc)), 200)})", "")
 
 
@@ -332,17 +332,21 @@ def _open_parquet(path: Path) -> SourceFile:
 
     def batches(advance: Callable[[int], None]) -> Iterator[RawBatch]:
         offset = 0
-        try:
-            for record_batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-                table = pa.table([_as_text(column) for column in record_batch.columns], names=headers)
-                n = table.num_rows
-                # Parquet has no header line: "line" is the 1-based row number.
-                yield _valid_text(RawBatch(table, pa.array(range(offset + 1, offset + 1 + n), pa.int64())))
-                offset += n
-                advance(n)
-        except Exception as exc:  # whatever a damaged file makes the Parquet reader raise, rows before it stand
-            yield RawBatch(pa.table({h: pa.array([], pa.string()) for h in headers}), pa.array([], pa.int64()),
-                           [_unreadable_from(offset + 1, "row", exc)])
+        # Row group by row group: damage in one (a bad page) costs its rows, not the file's.
+        for group in range(parquet.num_row_groups):
+            end = offset + parquet.metadata.row_group(group).num_rows
+            try:
+                for record_batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, row_groups=[group]):
+                    table = pa.table([_as_text(column) for column in record_batch.columns], names=headers)
+                    n = table.num_rows
+                    # Parquet has no header line: "line" is the 1-based row number.
+                    yield _valid_text(RawBatch(table, pa.array(range(offset + 1, offset + 1 + n), pa.int64())))
+                    offset += n
+                    advance(n)
+            except Exception as exc:  # whatever a damaged file makes the Parquet reader raise
+                yield RawBatch(pa.table({h: pa.array([], pa.string()) for h in headers}), pa.array([], pa.int64()),
+                               [_unreadable(offset + 1, f"rows {offset + 1} to {end}", exc)])
+            offset = end
 
     return SourceFile(path, headers, parquet.metadata.num_rows, "rows", batches, note)
 
@@ -430,7 +434,7 @@ def _open_xlsx(path: Path) -> SourceFile:
                 if len(lines) >= _SLOW_BATCH_ROWS:
                     yield flush()
         except Exception as exc:  # whatever a damaged workbook makes openpyxl raise, rows before it stand
-            malformed.append(_unreadable_from(line + 1, "line", exc))
+            malformed.append(_unreadable(line + 1, f"line {line + 1} and later", exc))
         finally:
             book.close()
         if lines or malformed:
