@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -263,6 +265,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     from api import create_app
 
     _require_graph(settings)
+    _check_store(settings)
     first_key = _first_admin_key(settings)
     try:
         app = create_app(settings)
@@ -282,9 +285,39 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     # X-Forwarded-For is believed only from configured proxies: by default uvicorn trusts it from
     # loopback, so anyone on the server's own machine could write any client address into the audit.
     proxies = settings.trusted_proxies
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=proxies is not None,
-                forwarded_allow_ips=proxies)
+    with _serving(settings.home, host, port):
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=proxies is not None,
+                    forwarded_allow_ips=proxies)
     return 0
+
+
+def _check_store(settings: Settings) -> None:
+    """Read every stored value before serving: a damaged store is refused here with what to do,
+    rather than answering "ok" to /health and 500 to the reads that meet the damage."""
+    print(f"checking the store of {settings.home}...", flush=True)
+    store = _open_store(settings)
+    try:
+        store.check(thorough=True)
+    except Exception as exc:  # whatever the engine raises on a damaged file: none of it can be served
+        raise CliError(f"the store in {settings.home} is damaged and is not served ({type(exc).__name__}: {exc}); "
+                       f"restore the last backup: graphsvc restore BACKUP {settings.home} --force") from None
+    finally:
+        store.close()
+
+
+@contextmanager
+def _serving(home: Path, host: str, port: int) -> Iterator[None]:
+    """``HOME/server.json`` names the server that holds the home, for ``graphsvc backup``."""
+    import os
+
+    local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    url = f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
+    path = home / "server.json"
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -364,6 +397,121 @@ def cmd_export(args: argparse.Namespace) -> int:
     for name, content in files.items():
         (out / name).write_bytes(content)
     print(f"wrote {len(files)} files to {out}/ ; verify with: (cd {out} && sha256sum -c manifest.sha256)")
+    return 0
+
+
+_BACKUP_TIMEOUT_S = 3600
+"""How long ``graphsvc backup`` waits on a server (it copies the whole store before it answers)."""
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    import shutil
+
+    from graphsvc.store import StoreBusy, open_store
+    from graphsvc.store.backup import BackupError, write_backup
+
+    settings = _settings(args)
+    _require_graph(settings)
+    out = Path(args.out)
+    created = not out.exists()
+    try:
+        try:
+            store = open_store(settings)
+        except StoreBusy:
+            print(f"a server holds {settings.home}: the backup is taken by it", flush=True)
+            manifest = _backup_through_server(settings, out)
+        except RuntimeError as exc:
+            raise CliError(str(exc)) from None
+        else:
+            try:
+                _audit_cli_backup(store, out)
+                manifest = write_backup(store, settings.home, out)
+            finally:
+                store.close()
+    except BaseException as exc:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)  # a half-written backup must not be mistaken for one
+        if isinstance(exc, BackupError):
+            raise CliError(str(exc)) from None
+        raise
+    size = sum(f["bytes"] for f in manifest["files"].values())
+    records = ", ".join(f"{kind} {n:,}" for kind, n in manifest["contents"]["records"].items()) or "none"
+    print(f"backed up {settings.home} ({manifest['backend']}) into {out}: {len(manifest['files'])} files, "
+          f"{size / 1e6:,.1f} MB, SHA-256 of each in {out / 'manifest.json'}")
+    print(f"  records: {records}; rings: {len(manifest['contents']['rings'])}")
+    if manifest["backend"] == "neo4j":
+        print("  the graph itself is not in it: after a restore, ingest again " +
+              (" ".join(manifest["ingested_folders"]) or "its folders") + " (before graphsvc restore)")
+    return 0
+
+
+def _audit_cli_backup(store, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """Audit the backup, and store the entries of servers that were killed before they could (the
+    write-ahead files under the home), so the backup has them."""
+    import getpass
+
+    from api.audit import AuditLog
+
+    who = f"cli:{getpass.getuser()}"
+    log = AuditLog(store)
+    try:
+        log.record(who=who, name=who, role="admin", action="backup", target="store", client="cli",
+                   detail={"out": str(out)})
+        if not log.flush():
+            raise CliError(f"the audit log could not be written to the store ({log.status()['last_error']}); "
+                           "a backup now would miss entries")
+    finally:
+        log.close()
+
+
+def _backup_through_server(settings: Settings, out: Path) -> dict:
+    import tarfile
+    import urllib.error
+    import urllib.request
+
+    from graphsvc.store.backup import untar
+
+    recorded = settings.home / "server.json"
+    try:
+        url = json.loads(recorded.read_text())["url"]
+    except (OSError, ValueError, KeyError):
+        raise CliError(f"another process holds the store in {settings.home} and no server is recorded in {recorded}; "
+                       "wait for it (an ingest?) or stop it, then back up again") from None
+    key_file = settings.home / "admin-key"
+    if settings.admin_key is not None:
+        key = settings.admin_key.get_secret_value()
+    elif key_file.exists():
+        key = key_file.read_text().strip()
+    else:
+        raise CliError(f"the server at {url} takes the backup and wants an admin API key: set GRAPHSVC_ADMIN_KEY")
+    request = urllib.request.Request(f"{url}/admin/backup", method="POST", headers={"X-API-Key": key})
+    try:
+        with urllib.request.urlopen(request, timeout=_BACKUP_TIMEOUT_S) as answer:
+            return untar(answer, out)
+    except urllib.error.HTTPError as exc:
+        raise CliError(f"the server at {url} refused the backup: {exc.code} {exc.read().decode(errors='replace')}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise CliError(f"the server recorded in {recorded} does not answer at {url} ({exc}) and another process "
+                       f"holds {settings.home}; back up when it is free") from None
+    except tarfile.TarError as exc:
+        raise CliError(f"the backup from {url} broke off ({exc}); nothing was kept, back up again") from None
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from graphsvc.store.backup import BackupError, restore_backup
+
+    settings = _settings(args)
+    try:
+        manifest = restore_backup(Path(args.backup), settings, force=args.force)
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    except RuntimeError as exc:  # the home is held (a server started meanwhile), Neo4j unreachable
+        raise CliError(str(exc)) from None
+    records = ", ".join(f"{kind} {n:,}" for kind, n in manifest["contents"]["records"].items()) or "none"
+    print(f"restored the backup of {manifest['created_at']} into {settings.home} ({manifest['backend']}); "
+          f"every file matched its SHA-256 and the store reads back")
+    print(f"  records: {records}; rings: {len(manifest['contents']['rings'])}")
+    print(f"next: graphsvc serve --home {settings.home}")
     return 0
 
 
@@ -451,6 +599,27 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--role", choices=["investigator", "analyst"], default="investigator",
                    help="analyst: ID numbers, names and phones masked in the package")
     x.set_defaults(func=cmd_export)
+
+    b = sub.add_parser(
+        "backup", help="a consistent copy of the store, API keys, casework and audit log, also while serving",
+        description="Write a backup folder: the store (embedded: the whole database; neo4j: keys, casework, "
+                    "jobs, audit, rings and detection runs, the graph being ingested again), the masking "
+                    "secret, the admin key file, and manifest.json with the SHA-256 of each. When a server "
+                    "holds HOME, the server takes the backup (POST /admin/backup) with the admin key of "
+                    "GRAPHSVC_ADMIN_KEY or HOME/admin-key.")
+    b.add_argument("home", help="the home to back up")
+    b.add_argument("out", help="a new folder for the backup")
+    b.set_defaults(func=cmd_backup)
+
+    r = sub.add_parser(
+        "restore", help="make a home from a backup (verified against its manifest)",
+        description="Check every file of BACKUP against its manifest, then make HOME the backed-up home. A home "
+                    "that has a store is replaced only with --force (stop its server first). neo4j: ingest "
+                    "the graph's folders first; the backup brings back what a re-ingest cannot.")
+    r.add_argument("backup", help="a folder written by graphsvc backup")
+    r.add_argument("home", help="the home to restore into")
+    r.add_argument("--force", action="store_true", help="replace the store HOME already has")
+    r.set_defaults(func=cmd_restore)
     return parser
 
 

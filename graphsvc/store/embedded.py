@@ -60,6 +60,11 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _unreadable(path: Path, exc: Exception) -> str:
+    return (f"cannot open the embedded store at {path}: {exc}. If the file is damaged, restore the last backup: "
+            f"graphsvc restore BACKUP {path.parent} --force")
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -103,12 +108,15 @@ class EmbeddedStore(GraphStore):
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists(), config=config)
         except duckdb.IOException as exc:
+            if "lock" not in str(exc):
+                raise RuntimeError(_unreadable(self.path, exc)) from exc
             # DuckDB takes a file lock: one process writes a store (a running server holds it)
-            error = StoreBusy if "lock" in str(exc) else RuntimeError
-            raise error(
+            raise StoreBusy(
                 f"cannot open the embedded store at {self.path}: {exc}. "
                 "Another graphsvc process may hold it; stop it or use another --home."
             ) from exc
+        except duckdb.Error as exc:  # a damaged file: DuckDB checks the checksum of each block it reads
+            raise RuntimeError(_unreadable(self.path, exc)) from exc
         # A DuckDB connection serves one thread at a time; the API's worker threads each get a
         # cursor of their own on the same database.
         self._local = threading.local()
