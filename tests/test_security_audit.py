@@ -146,12 +146,18 @@ def test_denials_and_wrong_keys_are_audited_without_the_key(city, settings):
         wrong = "gsk_" + "x" * 43
         assert client.get("/rings", headers={"X-API-Key": wrong}).status_code == 401
         assert client.get("/rings").status_code == 401  # no key at all: nobody to audit
+        # a ring not referred to police, and one that does not exist, refused inside the route
+        assert client.get("/rings/R-000003", headers=city.headers("police_liaison")).status_code == 403
+        assert client.get("/rings/R-999999/export", headers=city.headers("investigator")).status_code == 404
         log = client.get("/audit", params={"size": 1000}, headers=city.headers("admin"))
     entries = log.json()["items"]
-    [denied] = [e for e in entries if e["action"] == "denied"]
+    denials = {(e["key_id"], e["role"], e["target"]) for e in entries if e["action"] == "denied"}
     analyst_id = digest(city.keys["analyst"])[:12]
-    assert (denied["key_id"], denied["role"], denied["target"]) == (analyst_id, "analyst", "GET /apikeys")
-    assert denied["client"].startswith("testclient:")
+    police_id = digest(city.keys["police_liaison"])[:12]
+    assert denials == {(analyst_id, "analyst", "GET /apikeys"), (police_id, "police_liaison", "R-000003")}
+    assert all(e["client"].startswith("testclient:") for e in entries if e["action"] == "denied")
+    [missed] = [e for e in entries if e["action"] == "lookup_missed"]
+    assert (missed["role"], missed["target"], missed["detail"]["lookup"]) == ("investigator", "R-999999", "export_ring")
     [unknown] = [e for e in entries if e["action"] == "unknown_key"]
     assert (unknown["key_id"], unknown["target"]) == (digest(wrong)[:12], "GET /rings")
     assert wrong not in log.text and wrong[4:20] not in log.text

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from api.bulkhead import HeavyReadDep
-from api.deps import AuditDep, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
+from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
 from api.responses import FastJSONResponse
 from graphsvc.detect.finding import PATTERNS
 from queries.casework import set_disposition
@@ -32,10 +32,13 @@ def _referred(book: RingBook) -> frozenset[str]:
     return frozenset(ring_id for ring_id, d in book.casework().dispositions.items() if d["status"] == "referred_to_police")
 
 
-def _visible_ring(book: RingBook, principal: PrincipalDep, ring_id: str) -> None:
+def _visible_ring(book: RingBook, principal: PrincipalDep, ring_id: str, audit: Auditor, action: str) -> None:
+    """404 for a ring not in the current run, 403 for police liaison on a ring not referred; both audited."""
     if book.snapshot().by_id.get(ring_id) is None:
+        audit("lookup_missed", ring_id, lookup=action)
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
     if principal.role == "police_liaison" and ring_id not in _referred(book):
+        audit("denied", ring_id, lookup=action)
         raise HTTPException(status.HTTP_403_FORBIDDEN, "police liaison sees only rings referred to police")
 
 
@@ -65,7 +68,7 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
 @router.get("/{ring_id}", summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
 def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep,
              audit: AuditDep) -> FastJSONResponse:
-    _visible_ring(book, principal, ring_id)
+    _visible_ring(book, principal, ring_id, audit, "read_ring")
     detail = ring_detail(book, ring_id, masker)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
@@ -90,7 +93,7 @@ def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: Sto
 def export_ring(ring_id: str, book: BookDep, store: StoreDep, principal: PrincipalDep, masker: MaskerDep,
                 audit: AuditDep, format: Literal["xlsx", "csv", "json", "graphml"] = "xlsx",
                 _heavy: HeavyReadDep = None) -> Response:
-    _visible_ring(book, principal, ring_id)
+    _visible_ring(book, principal, ring_id, audit, "export_ring")
     files = build_package(store, book, ring_id, format, masker, generated_by=f"{principal.name} ({principal.role})")
     if files is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
