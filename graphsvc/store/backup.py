@@ -14,6 +14,11 @@ held (records per kind, ring ids). A folder without a manifest is a backup that 
 
 Restore checks every file against the manifest, refuses a home that already has a store unless
 forced, and checks the restored store answers with what the manifest says it held.
+
+Not in a backup: rejects files and uploads (inputs, kept where they came from) and the network
+index (rebuilt for the restored data). The home's audit write-ahead files stay through a restore:
+entries a killed server answered after the backup are stored at the next start, so the audit log
+loses nothing.
 """
 
 from __future__ import annotations
