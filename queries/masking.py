@@ -5,7 +5,7 @@ Analysts work on patterns, not on people: they see ``430102********945X``, ``杨
 the ID number). A phone, address or bank account is also a *node* of the network, and its
 id is the value itself; for a masked role such a node gets a pseudonym: the masked value
 and the clear one sealed with the server's secret (deterministic authenticated encryption,
-SIV with HMAC-SHA256), so the same phone is the same node across answers, the server can
+AES-SIV from the ``cryptography`` package), so the same phone is the same node across answers, the server can
 open a pseudonym an analyst sends back, and nobody without the secret can recover the number
 from the 10,000 candidates its visible digits leave, nor forge a pseudonym for a guess.
 
@@ -23,6 +23,9 @@ import hmac
 import re
 from collections.abc import Iterable
 from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 __all__ = ["Masker", "MaskedIdentifier", "ROLES", "IDENTITY_ROLES", "MASKED_NODE_TYPES", "mask_id_number",
            "mask_phone", "mask_name", "mask_text"]
@@ -95,20 +98,10 @@ class MaskedIdentifier(PermissionError):
     """A masked role sent a clear personal value (or something that is not its pseudonym) to look up."""
 
 
-_TAG_BYTES = 16
-
-
 @functools.lru_cache(maxsize=8)
-def _pseudonym_keys(secret: bytes) -> tuple[bytes, bytes]:
-    """Separate keys for the synthetic IV (which authenticates) and the key stream (which hides)."""
-    return (hmac.new(secret, b"graphsvc pseudonym tag", hashlib.sha256).digest(),
-            hmac.new(secret, b"graphsvc pseudonym stream", hashlib.sha256).digest())
-
-
-def _xor_stream(key: bytes, tag: bytes, data: bytes) -> bytes:
-    stream = b"".join(hmac.new(key, tag + i.to_bytes(4, "big"), hashlib.sha256).digest()
-                      for i in range((len(data) + 31) // 32))
-    return bytes(a ^ b for a, b in zip(data, stream))
+def _pseudonym_cipher(secret: bytes) -> AESSIV:
+    """AES-SIV (RFC 5297) keyed from the server's secret: deterministic authenticated encryption."""
+    return AESSIV(hmac.new(secret, b"graphsvc pseudonym", hashlib.sha512).digest())
 
 
 def _birth_year(value: Any) -> str:
@@ -136,7 +129,7 @@ class Masker:
     def __init__(self, role: str, *, secret: str) -> None:
         self.role = role
         self.active = role not in IDENTITY_ROLES
-        self._tag_key, self._stream_key = _pseudonym_keys(secret.encode())
+        self._cipher = _pseudonym_cipher(secret.encode())
 
     def value(self, kind: str, value: Any) -> Any:
         if not self.active or value is None:
@@ -170,9 +163,8 @@ class Masker:
         """The id a role sees for a node: identifier values get a masked, sealed pseudonym."""
         if not self.active or node_type not in MASKED_NODE_TYPES:
             return node_id
-        data = node_id.encode()
-        tag = hmac.new(self._tag_key, node_type.encode() + b"\0" + data, hashlib.sha256).digest()[:_TAG_BYTES]
-        sealed = base64.urlsafe_b64encode(tag + _xor_stream(self._stream_key, tag, data)).rstrip(b"=").decode()
+        sealed = self._cipher.encrypt(node_id.encode(), [node_type.encode()])
+        sealed = base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
         return f"{self.value(node_type, node_id)}~{sealed}"
 
     def node_key(self, key: str) -> str:
@@ -205,16 +197,16 @@ class Masker:
 
     def reveal(self, node_type: str, pseudonym: str) -> str | None:
         """The clear value behind one of this server's pseudonyms for ``node_type``; None for anything else."""
-        _, tilde, sealed = pseudonym.rpartition("~")
+        masked, tilde, sealed = pseudonym.rpartition("~")
         if not tilde:
             return None
         try:
             raw = base64.b64decode(sealed + "=" * (-len(sealed) % 4), altchars=b"-_", validate=True)
-            clear = _xor_stream(self._stream_key, raw[:_TAG_BYTES], raw[_TAG_BYTES:]).decode()
-        except ValueError:  # not base64, or not UTF-8 once opened: not a pseudonym
+            clear = self._cipher.decrypt(raw, [node_type.encode()]).decode()
+        except (ValueError, InvalidTag):  # not base64, forged or altered, or not UTF-8: not a pseudonym
             return None
-        # Sealing the opened value again must give back exactly what was sent: that checks the tag.
-        return clear if hmac.compare_digest(self.node_id(node_type, clear), pseudonym) else None
+        # the visible part must be the one this value gets, so that a pseudonym reads true
+        return clear if masked == self.value(node_type, clear) else None
 
     def lookup_id(self, node_type: str, node_id: str) -> str:
         """The id to look ``node_id`` up by for this role: a pseudonym opened, anything else as sent.
