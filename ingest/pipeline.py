@@ -146,7 +146,9 @@ class _FileLoader:
             file=source.path.name,
             table=table.name,
             ignored_columns=ignored,
-            missing_columns=[c.name for c in table.columns if c.required and c.name not in present],
+            # A file with no header at all (empty, not text) says so in its note, not as missing columns.
+            missing_columns=[c.name for c in table.columns if c.required and c.name not in present]
+            if source.headers else [],
             note=source.note,
         )
         # References are checked only against tables that hold data: a folder without
