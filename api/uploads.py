@@ -50,9 +50,11 @@ _DIRECTORY_ENTRY_BYTES = 4096
 """Most central-directory bytes a zip may spend per file it may hold (a real entry takes some
 100): ``zipfile`` parses the whole directory into objects before anything can be counted, and a
 directory of millions of empty entries would cost gigabytes of memory."""
-_PLAIN_NAME = re.compile(r"[\w.\-() ]{1,128}")
+_PLAIN_NAME = re.compile(r"[\w.\-() ]+")
 """Letters (Chinese included), digits and ``_ . - ( )`` and spaces: every name an export or a
 browser's "(1)" gives, and no character a shell, a path or a terminal treats specially."""
+_NAME_BYTES = 200
+"""Longest name in UTF-8 bytes: under the 255 a Linux file name may take."""
 
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": [FIELD],
@@ -113,8 +115,9 @@ def _name_problem(name: str) -> str | None:
 def _plain_name(name: str, what: str) -> str:
     """``name`` if it is a plain file name, else a 422 naming it."""
     problem = _name_problem(name)
-    if problem is None and (not _PLAIN_NAME.fullmatch(name) or set(name) == {"."}):
-        problem = "is not a plain file name (letters, digits, _ . - ( ) and spaces, at most 128)"
+    if problem is None and (not _PLAIN_NAME.fullmatch(name) or set(name) == {"."}
+                            or len(name.encode()) > _NAME_BYTES):
+        problem = f"is not a plain file name (letters, digits, _ . - ( ) and spaces, at most {_NAME_BYTES} bytes)"
     if problem:
         raise _unprocessable(f"{what} {name!r} {problem}")
     return name
@@ -206,7 +209,7 @@ async def receive_files(request: Request, folder: Path, limits: UploadLimits) ->
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             f"send multipart/form-data with the files in the field {FIELD!r}")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limits.max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > limits.max_bytes:
         raise _too_large(f"the upload is {int(declared):,} bytes, over the limit of {limits.max_bytes:,}; "
                          "ingest it with the CLI, or raise GRAPHSVC_UPLOAD_MAX_BYTES")
     receiver = _Receiver(folder, limits)
@@ -277,12 +280,13 @@ def _checked_members(zip_name: str, archive: zipfile.ZipFile, present: set[str],
     names in the upload folder) gains theirs."""
     members: list[tuple[zipfile.ZipInfo, str]] = []
     for info in archive.infolist():
-        problem = _name_problem(info.orig_filename)
+        path = _member_path(info)
+        problem = _name_problem(path)
         if problem:
-            raise _unprocessable(f"{zip_name}: the member {info.orig_filename!r} {problem}")
+            raise _unprocessable(f"{zip_name}: the member {path!r} {problem}")
         if info.is_dir():
             continue
-        name = _plain_name(PurePosixPath(info.filename).name, f"{zip_name}: the member")
+        name = _plain_name(PurePosixPath(path).name, f"{zip_name}: the member")
         if name in present:
             raise _unprocessable(f"{zip_name}: two files are named {name!r} (folders in a zip are flattened)")
         if info.flag_bits & 0x1:
@@ -297,6 +301,21 @@ def _checked_members(zip_name: str, archive: zipfile.ZipFile, present: set[str],
     for info, _ in members:
         _check_ratio(zip_name, info, info.file_size, limits)
     return members
+
+
+def _member_path(info: zipfile.ZipInfo) -> str:
+    """A member's path as its maker meant it (``orig_filename``: before ``zipfile`` cuts it at a NUL).
+
+    Without the zip's UTF-8 flag a name is CP437 by the standard, but Chinese Windows writes
+    GBK there and macOS UTF-8: such a name is read as UTF-8 where it decodes so, else GB18030.
+    """
+    if info.flag_bits & 0x800 or info.orig_filename.isascii():
+        return info.orig_filename
+    raw = info.orig_filename.encode("cp437")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("gb18030", "replace")
 
 
 def _check_ratio(zip_name: str, info: zipfile.ZipInfo, size: int, limits: UploadLimits) -> None:

@@ -4,9 +4,17 @@ Every value is read as text: parsing (times, amounts, enums) happens in validati
 unparseable cell becomes a reported reject instead of a reader crash.
 
 CSV takes a fast path (pyarrow's multi-threaded reader, one block at a time) while the file
-is well formed, and hands over to Python's ``csv`` module from the first malformed record on
-(a row with the wrong number of fields, a blank line, a quoted line break), because only
-the slow path can say exactly which line each later record came from.
+is well formed, and hands over to Python's ``csv`` module from the first block it cannot take
+on (a row with the wrong number of fields, bytes that are not text in the file's encoding, a
+value longer than a block), because only the slow path can say exactly which line each later
+record came from.
+
+Whatever bytes a file holds, reading its rows ends in rows, malformed records (line and
+reason) or a note on the file, never an exception: undecodable bytes or a value over
+``MAX_FIELD_CHARS`` make their record malformed; an empty or binary CSV is a note; a workbook
+damaged part-way is read up to the damage, a Parquet file but its damaged row groups, each
+damage one malformed record. Only a workbook or Parquet file that cannot be opened at all
+raises, from ``open_source``, and the pipeline notes that on the file.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import codecs
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import count
@@ -43,6 +52,9 @@ _HEAD_BYTES = 1 << 20
 _BINARY_SHARE = 0.05
 """Share of a CSV's head that may be control characters or undecodable before it is not text."""
 _MAX_HEADER_CHARS = 200
+_XLSX_SHARED_STRINGS_BYTES = 1 << 30
+"""Largest shared-strings part an XLSX may unpack to: openpyxl holds every shared string in
+memory (rows it streams), so a workbook that is a zip bomb there would take the server's."""
 _ESCAPED = re.compile("[\udc80-\udcff]")
 """What ``errors="surrogateescape"`` turns an undecodable byte into; decoding text never yields it."""
 _NON_ASCII = re.compile("[^\x00-\x7f]")
@@ -145,6 +157,8 @@ def _screened(batch: RawBatch) -> RawBatch:
     """
     too_long = None
     for column in batch.table.columns:
+        if not pc.any(pc.greater(pc.binary_length(column), MAX_FIELD_CHARS)).as_py():
+            continue  # no more characters than bytes: the usual column costs no character count
         long = pc.greater(pc.utf8_length(column), MAX_FIELD_CHARS)
         too_long = long if too_long is None else pc.or_(too_long, long)
     if too_long is None or not pc.any(too_long).as_py():
@@ -397,6 +411,12 @@ def _cell_text(value: object) -> str:
 def _open_xlsx(path: Path) -> SourceFile:
     import openpyxl
 
+    with zipfile.ZipFile(path) as parts:
+        # Declared sizes suffice: zipfile stops at them, and a part that is longer fails its checksum.
+        shared = sum(i.file_size for i in parts.infolist() if i.filename.lower().endswith("sharedstrings.xml"))
+    if shared > _XLSX_SHARED_STRINGS_BYTES:
+        return _unread(path, f"its shared strings unpack to {shared:,} bytes, over the {_XLSX_SHARED_STRINGS_BYTES:,} "
+                             "an XLSX is read with; save it as CSV UTF-8")
     workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     sheet = workbook.worksheets[0]
     first = [_cell_text(v).strip() for v in next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), ())]
