@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -521,6 +522,12 @@ def check_bad_folder_report(files: dict[str, dict[str, Any]], totals: dict[str, 
     assert files["settlements_2.parquet"]["note"].startswith("could not be read")
     assert (files["settlements.csv"]["loaded"], files["settlements.csv"]["rejected"]) == (199, 1)
     assert totals["read"] == totals["loaded"] + totals["unchanged"] + totals["rejected"]
+
+
+def test_a_folder_of_bad_files_loads_its_good_rows_on_each_backend(store, tmp_path):
+    report = ingest_folder(store, bad_folder(tmp_path / "bad"), rejects_dir=tmp_path / "rejects", progress=False)
+    check_bad_folder_report({f.file: asdict(f) for f in report.files}, report.totals)
+    assert store.node_counts()["Settlement"] == 199
 
 
 def test_the_cli_reports_each_bad_file_without_a_traceback(tmp_path):
