@@ -6,6 +6,7 @@ and hung on ``app.state.services``; tests pass their own store.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from api.deps import Services
 from api.headers import SecurityHeaders
 from api.jobs import JobRunner
 from api.ratelimit import RateLimiter
-from api.routes import admin, casework, entities, jobs, rings, stats
+from api.routes import admin, backup, casework, entities, jobs, rings, stats
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 from queries.rings import RingBook
@@ -31,6 +32,7 @@ from queries.rings import RingBook
 __all__ = ["create_app", "server_secret"]
 
 CONSOLE = Path(__file__).parent / "console"
+_log = logging.getLogger("graphsvc")
 _CYTOSCAPE = CONSOLE / "node_modules" / "cytoscape" / "dist"
 
 _DESCRIPTION = """\
@@ -104,22 +106,28 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     @app.get("/health", tags=["health"], summary="Liveness: the store answers a real read",
              responses={503: {"description": "the store does not answer reads; `reason` says what failed"}})
     def health(response: Response) -> dict[str, object]:
-        import logging
-
         try:
             store.check()
             rings = len(services.book.snapshot().rings)
         except Exception as exc:  # whatever the engine raises, this server cannot answer reads
-            logging.getLogger("graphsvc").error("health check: the store failed a read", exc_info=exc)
+            _log.error("health check: the store failed a read", exc_info=exc)
             # No login is needed here: the home's path is not shown, the operator's log has it all.
             message = str(exc).replace(str(settings.home), "HOME")
             detail = message.splitlines()[0][:300] if message else ""
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
             return {"status": "unavailable", "backend": store.backend_name,
                     "reason": f"the store failed a read: {type(exc).__name__}: {detail}"}
-        return {"status": "ok", "backend": store.backend_name, "rings": rings}
+        # Entries are durable in the write-ahead file before any answer; a backlog on its way to
+        # the store is reported here so that an operator sees a store that stopped taking them.
+        audit = services.audit.status()
+        audit_view = {"backlog": audit["backlog"], "writer_alive": audit["writer_alive"]}
+        if not audit["writer_alive"]:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            return {"status": "unavailable", "backend": store.backend_name, "audit": audit_view,
+                    "reason": "the audit writer has stopped"}
+        return {"status": "ok", "backend": store.backend_name, "rings": rings, "audit": audit_view}
 
-    for module in (rings, entities, casework, jobs, stats, admin):
+    for module in (rings, entities, casework, jobs, stats, admin, backup):
         app.include_router(module.router)
 
     # The web console: static files, a client of the API above (Cytoscape.js comes from npm).

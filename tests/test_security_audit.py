@@ -105,6 +105,8 @@ def test_a_failing_store_loses_nothing_and_the_writer_survives_it(city, settings
         state = audit.status()
         assert state["failures"] >= 3 and state["backlog"] == 40 and state["writer_alive"]
         assert "No space left on device" in state["last_error"]
+        health = client.get("/health")  # the operator sees the backlog; reads stay answered
+        assert health.status_code == 200 and health.json()["audit"] == {"backlog": 40, "writer_alive": True}
         failing[0] = False
         assert audit.flush(timeout=15)
         assert len(_reads(client, city)) == 40
