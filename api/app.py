@@ -25,6 +25,7 @@ from api.headers import SecurityHeaders
 from api.jobs import JobRunner
 from api.ratelimit import RateLimiter
 from api.routes import admin, backup, casework, entities, jobs, rings, stats
+from api.uploads import remove_stale_uploads
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 from queries.rings import RingBook
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        remove_stale_uploads(settings.home)
         warming = threading.Thread(target=services.book.warm, name="warm-rings", daemon=True)
         warming.start()
         yield

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
+import time
 import unicodedata
 import zipfile
 import zlib
@@ -39,7 +41,7 @@ from starlette.concurrency import run_in_threadpool
 
 from graphsvc.config import Settings
 
-__all__ = ["UploadLimits", "new_upload_folder", "receive_files", "unpack_zips", "UPLOAD_BODY"]
+__all__ = ["UploadLimits", "new_upload_folder", "remove_stale_uploads", "receive_files", "unpack_zips", "UPLOAD_BODY"]
 
 FIELD = "files"
 _CHUNK = 1 << 20
@@ -95,6 +97,21 @@ def new_upload_folder(home: Path) -> Path:
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     parent.chmod(0o700)  # one made by an older version is world-readable
     return Path(tempfile.mkdtemp(prefix=f"upload-{datetime.now():%Y%m%dT%H%M%S}-", dir=parent))
+
+
+STALE_UPLOAD_S = 24 * 3600
+"""An upload folder older than this at start-up belongs to a job cut off by a stop (a job removes its own)."""
+
+
+def remove_stale_uploads(home: Path) -> int:
+    """Remove upload folders left by jobs a stop cut off; how many. Age, not ownership, decides,
+    since another server may share a Neo4j deployment's home and be receiving an upload now."""
+    removed = 0
+    for folder in (home / "uploads").glob("upload-*"):
+        if folder.is_dir() and time.time() - folder.stat().st_mtime > STALE_UPLOAD_S:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def _name_problem(name: str) -> str | None:

@@ -46,9 +46,9 @@ class Settings(BaseSettings):
                                                       "wait, so that light requests are not slowed (one per spare core)")
     upload_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest upload accepted (all its files)")
     upload_max_unpacked_bytes: int = Field(default=8 * 1024**3, ge=1,
-                                           description="largest total size the files of an uploaded zip may unpack to")
+                                           description="largest total size the files of an upload may unpack to (zips included)")
     upload_max_ratio: int = Field(default=200, ge=1, description="largest unpacked/packed size ratio of a zip member")
-    upload_max_members: int = Field(default=200, ge=1, description="most files an uploaded zip may hold")
+    upload_max_members: int = Field(default=200, ge=1, description="most files an upload may hold, counting the members of its zips")
     trusted_proxies: str | None = Field(
         default=None, description="comma-separated addresses of reverse proxies whose X-Forwarded-For is believed; "
                                   "unset: the client address is the socket's")

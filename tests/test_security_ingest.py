@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -282,6 +284,20 @@ def test_upload_folder_and_files_are_private_and_removed_when_the_job_ends(api, 
     assert uploads_left(api) == []
     failed = finished(api, upload(api, ("settlements.csv", SMALL)).json())
     assert failed["state"] == "failed" and uploads_left(api) == []
+
+
+def test_upload_folders_a_stop_cut_off_are_removed_at_the_next_start(api):
+    store = api.app.state.services.store
+    old, recent = (api.home / "uploads" / name for name in ("upload-old", "upload-recent"))  # type: ignore[attr-defined]
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+        (folder / "persons.csv").write_bytes(persons_csv())
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    with TestClient(create_app(api.app.state.services.settings, store=store)):
+        pass
+    # the recent one may be another server's upload in progress (a shared Neo4j deployment's home)
+    assert uploads_left(api) == ["upload-recent"]
 
 
 def test_jobs_are_for_investigators_and_admins_and_show_no_server_path(api):
