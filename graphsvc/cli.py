@@ -285,6 +285,9 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     # X-Forwarded-For is believed only from configured proxies: by default uvicorn trusts it from
     # loopback, so anyone on the server's own machine could write any client address into the audit.
     proxies = settings.trusted_proxies
+    # A thread that wants the GIL waits this long before the holder must let go: 1 ms instead of
+    # 5 keeps the event loop (and /health) quick while a heavy read computes in the thread pool.
+    sys.setswitchinterval(0.001)
     with _serving(settings.home, host, port):
         uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=proxies is not None,
                     forwarded_allow_ips=proxies)
