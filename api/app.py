@@ -7,6 +7,7 @@ and hung on ``app.state.services``; tests pass their own store.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -54,8 +55,6 @@ def server_secret(settings: Settings) -> str:
     """The secret keying masked pseudonyms: from the settings, else made once under the home folder."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
-    import os
-
     path = Path(settings.home) / "secret_key"
     if not path.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

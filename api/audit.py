@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from graphsvc.files import fsync_path
 from graphsvc.store import GraphStore
 
 __all__ = ["AuditLog", "AuditUnavailable"]
@@ -149,7 +150,7 @@ class AuditLog:
         if self._fd is None:
             path = self._folder / f"{self._segment:012d}.jsonl"
             self._fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND, 0o600)
-            _fsync_folder(self._folder)  # the new file's name must survive a power cut as well as its lines
+            fsync_path(self._folder)  # the new file's name must survive a power cut as well as its lines
         size = os.fstat(self._fd).st_size
         try:
             view = memoryview(data)
@@ -311,14 +312,6 @@ class AuditLog:
                 else:
                     os.close(self._lock_fd)  # frees the lock: the next start-up replays the folder
                 self._lock_fd = None
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_folder(folder: Path, lock_fd: int) -> None:

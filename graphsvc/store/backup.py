@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from graphsvc.config import Settings
+from graphsvc.files import fsync_path
 from graphsvc.store import GraphStore, StoreBusy, open_store
 
 __all__ = ["BackupError", "write_backup", "verify_backup", "restore_backup", "tar_stream", "untar"]
@@ -55,14 +56,6 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy_private(source: Path, target: Path) -> None:
@@ -108,7 +101,7 @@ def write_backup(store: GraphStore, home: Path, out: Path) -> dict[str, Any]:
             names.append(name)
     contents = _backed_up(store, out)
     for name in names:
-        _fsync(out / name)
+        fsync_path(out / name)
     manifest = {
         "format": FORMAT,
         "backend": store.backend_name,
@@ -119,9 +112,9 @@ def write_backup(store: GraphStore, home: Path, out: Path) -> dict[str, Any]:
     }
     draft = out / (MANIFEST + ".partial")
     draft.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    _fsync(draft)
+    fsync_path(draft)
     draft.rename(out / MANIFEST)
-    _fsync(out)
+    fsync_path(out)
     return manifest
 
 
@@ -203,7 +196,7 @@ def _restore_embedded(backup: Path, home: Path, *, force: bool) -> None:
     (home / "graph.duckdb.wal").unlink(missing_ok=True)
     shutil.rmtree(home / "adjacency", ignore_errors=True)
     draft.rename(store_file)
-    _fsync(home)
+    fsync_path(home)
 
 
 def _restore_neo4j(backup: Path, settings: Settings, manifest: dict[str, Any], *, force: bool) -> None:
@@ -256,5 +249,5 @@ def untar(stream: IO[bytes], out: Path) -> dict[str, Any]:
                 shutil.copyfileobj(source, dst, _CHUNK)
                 dst.flush()
                 os.fsync(dst.fileno())
-    _fsync(out)
+    fsync_path(out)
     return verify_backup(out)
