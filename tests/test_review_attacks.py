@@ -1,0 +1,155 @@
+"""Attacks from a hostile review of the issue-12 hardening that the product does not yet hold.
+
+Each test performs the attack for real and states what a hardened server must do:
+
+- a Parquet file of a few kilobytes that decodes to hundreds of megabytes (a decompression
+  bomb inside the file format, where the zip limits never look);
+- a write (a referral to police, a tip) that takes effect although its audit entry could not
+  be written (the request is answered 503, yet the change stays);
+- a person id that is an ID number (agencies often use the 身份证号 as 个人编号), shown in
+  clear to the analyst role.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from api import create_app
+from api.keys import create_api_key
+from api_city import City, load_city
+from graphsvc.config import Settings
+from graphsvc.detect import detect_and_save
+from graphsvc.store import open_store
+from ingest.pipeline import ingest_folder
+from scenes import Scene, day, valid_id_number
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- 1. a Parquet decompression bomb -------------------------------------------------------
+
+_PEAK_RSS_OF_INGEST = textwrap.dedent("""
+    import resource, sys
+    from pathlib import Path
+    from graphsvc.config import Settings
+    from graphsvc.store import open_store
+    from ingest.pipeline import ingest_folder
+    folder, home = Path(sys.argv[1]), Path(sys.argv[2])
+    with open_store(Settings(home=home)) as store:
+        ingest_folder(store, folder, rejects_dir=home / "rejects", progress=False)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+""")
+
+
+def _peak_rss_mib(folder: Path, home: Path) -> float:
+    done = subprocess.run([sys.executable, "-c", _PEAK_RSS_OF_INGEST, str(folder), str(home)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def test_a_parquet_bomb_of_a_few_kilobytes_is_not_decoded_into_hundreds_of_megabytes(tmp_path):
+    # One 40 MB value, dictionary-encoded and zstd-compressed, repeated on 10 rows: the file is a
+    # few kilobytes, the zip limits (ratio 200:1, unpacked bytes) never see it, and reading it
+    # row group by row group still decodes 400 MB per column. Live, 15 rows of 100 MB in two
+    # columns (6.8 KB uploaded to POST /ingest by an investigator) took the server from 330 MB
+    # to a 9.9 GB peak; a few more rows kill it.
+    value = "A" * (40 * 1024 * 1024)
+    column = pa.DictionaryArray.from_arrays(pa.array([0] * 10, pa.int32()), pa.array([value], pa.large_string()))
+    bomb = tmp_path / "bomb"
+    bomb.mkdir()
+    pq.write_table(pa.table({"person_id": column}), bomb / "persons.parquet", compression="zstd",
+                   compression_level=19, store_schema=False)
+    size = (bomb / "persons.parquet").stat().st_size
+    assert size < 64 * 1024
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    pq.write_table(pa.table({"person_id": [f"P{i}" for i in range(10)]}), plain / "persons.parquet")
+
+    baseline = _peak_rss_mib(plain, tmp_path / "home-plain")
+    peak = _peak_rss_mib(bomb, tmp_path / "home-bomb")
+    # Every value is over MAX_FIELD_CHARS and is refused anyway; a few KB of upload must not cost
+    # more memory than the upload limits would let a zip unpack to from it (ratio 200:1), give or take.
+    assert peak - baseline < 256, (f"a {size:,}-byte Parquet file raised the ingest's peak memory by "
+                                   f"{peak - baseline:,.0f} MiB (baseline {baseline:,.0f} MiB)")
+
+
+# ---- 2. writes that stay although their audit entry failed ---------------------------------
+
+@pytest.fixture
+def city(tmp_path) -> Iterator[City]:
+    with open_store(Settings(home=tmp_path / "home")) as store:
+        yield load_city(store, tmp_path)
+
+
+def _fail_next_audit_write(client: TestClient) -> None:
+    """The audit log's open segment becomes /dev/full: its next write fails with ENOSPC."""
+    audit = client.app.state.services.audit
+    with audit._file_lock:
+        full = os.open("/dev/full", os.O_WRONLY)
+        os.dup2(full, audit._fd)
+        os.close(full)
+
+
+def test_a_referral_to_police_whose_audit_entry_failed_is_not_made(city, tmp_path):
+    with TestClient(create_app(Settings(home=tmp_path / "home"), store=city.store)) as client:
+        police = city.headers("police_liaison")
+        assert client.get("/rings/R-000003", headers=police).status_code == 403
+        _fail_next_audit_write(client)
+        refer = client.put("/rings/R-000003/disposition", headers=city.headers("investigator"),
+                           json={"status": "referred_to_police", "note": "移送公安"})
+        assert refer.status_code == 503  # "the request was not answered"...
+        entries = client.get("/audit", params={"size": 1000}, headers=city.headers("admin")).json()["items"]
+        assert not any(e["action"] == "set_disposition" for e in entries)
+        # ... yet the referral was stored: police liaison now reads (and may export) the ring, and
+        # the audit log has no entry saying who referred it.
+        assert client.get("/rings/R-000003", headers=police).status_code == 403
+
+
+def test_a_tip_whose_audit_entry_failed_is_not_stored(city, tmp_path):
+    with TestClient(create_app(Settings(home=tmp_path / "home"), store=city.store)) as client:
+        investigator = city.headers("investigator")
+        tip = {"client_key": "review-tip-1", "type": "person", "id": "NAMED1", "note": "举报"}
+        assert client.get("/rings/R-000003", headers=investigator).status_code == 200  # the log's file is open
+        _fail_next_audit_write(client)
+        assert client.post("/tips", headers=investigator, json=tip).status_code == 503
+        # A 503 says nothing was done; a retry with the same client key must create the tip (201),
+        # not find one already stored behind an answer that said it was refused.
+        again = client.post("/tips", headers=investigator, json=tip)
+        assert again.status_code == 201, again.text
+
+
+# ---- 3. an ID number used as the person id -------------------------------------------------
+
+def test_an_analyst_never_sees_an_id_number_that_serves_as_the_person_id(tmp_path):
+    id_number = valid_id_number(430102, "1975-08-09", 31, True)
+    scene = Scene()
+    scene.institution("H900", "hospital", name="某医院", region_code="430102")
+    scene.person(id_number, name="赵大海", id_number=id_number, phone="13912340000")
+    scene.card("C900", id_number)
+    scene.claim("outpatient", id_number, "H900", day(5), card_id="C900")
+    folder = scene.write_folder(tmp_path / "city")
+    with open_store(Settings(home=tmp_path / "home")) as store:
+        ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
+        detect_and_save(store)
+        analyst = {"X-API-Key": create_api_key(store, "analyst", "analyst tester")[0]}
+        with TestClient(create_app(Settings(home=tmp_path / "home"), store=store)) as client:
+            card = client.get("/entities/card/C900", headers=analyst)
+            network = client.get("/entities/card/C900/network", headers=analyst)
+            institution = client.get("/entities/institution/H900/network", headers=analyst)
+            search = client.get("/search", params={"q": "C900"}, headers=analyst)
+    for answer in (card, network, institution, search):
+        assert answer.status_code == 200, answer.text
+        # The masked form (430102********1234) is what the role may see; the whole number is not.
+        assert id_number not in answer.text, f"{answer.url.path}: {answer.text[:300]}"
