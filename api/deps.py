@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,8 +19,8 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from api.bulkhead import Bulkhead
 from api.audit import AuditLog, AuditUnavailable
+from api.bulkhead import Bulkhead
 from api.jobs import JobRunner
 from api.keys import Principal, digest, principal_for
 from api.ratelimit import RateLimiter
@@ -55,7 +57,7 @@ class Services:
         self._keys_lock = threading.Lock()
 
     def known(self, key: str) -> tuple[bool, Principal | None]:
-        """``(True, principal or None)`` when the key was checked within the cache time, else ``(False, None)``."""
+        """``(True, principal)`` when the key was found valid within the cache time, else ``(False, None)``."""
         with self._keys_lock:
             cached = self._keys.get(digest(key))
         if cached and time.monotonic() - cached[0] < _KEY_CACHE_S:
@@ -70,10 +72,13 @@ class Services:
         hashed, now = digest(key), time.monotonic()
         admin = self.settings.admin_key.get_secret_value() if self.settings.admin_key else None
         found = principal_for(self.store, key, admin_key=admin)
-        with self._keys_lock:
-            if len(self._keys) >= _KEY_CACHE_MAX:  # random keys sent at the API must not grow it forever
-                self._keys.clear()
-            self._keys[hashed] = (now, found)
+        if found is not None:
+            # Only valid keys are cached: random keys sent at the API (rate-limited per address)
+            # must not grow it, nor flush the valid ones out and make every request read the store.
+            with self._keys_lock:
+                if len(self._keys) >= _KEY_CACHE_MAX:
+                    self._keys.clear()
+                self._keys[hashed] = (now, found)
         return found
 
     def forget_keys(self) -> None:
@@ -200,6 +205,18 @@ class Auditor:
                             action=action, target=target, client=self.client, detail=detail)
         except AuditUnavailable as exc:
             raise _unaudited(exc) from None
+
+    @contextmanager
+    def change(self, action: str, target: str, **detail: object) -> Iterator[None]:
+        """Audit a change before it is made: without its entry on disk (503) nothing changes. A
+        change that then fails gets a second entry, ``ACTION_failed``, with the reason's kind."""
+        self(action, target, **detail)
+        try:
+            yield
+        except Exception as exc:
+            self(f"{action}_failed", target, error=type(exc).__name__,
+                 status=getattr(exc, "status_code", status.HTTP_500_INTERNAL_SERVER_ERROR))
+            raise
 
 
 async def get_auditor(request: Request, principal: PrincipalDep, services: ServicesDep) -> Auditor:

@@ -38,9 +38,13 @@ class JobRunner:
         self._thread = threading.Thread(target=self._run, name="jobs", daemon=True)
         self._thread.start()
 
-    def submit(self, kind: str, work: Callable[[Progress], dict[str, Any]], *, by: str,
+    @staticmethod
+    def new_id() -> str:
+        """An id for a job about to be submitted (it is audited before the job exists)."""
+        return f"J-{datetime.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+    def submit(self, job_id: str, kind: str, work: Callable[[Progress], dict[str, Any]], *, by: str,
                parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-        job_id = f"J-{datetime.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
         job = {"id": job_id, "kind": kind, "state": "queued", "submitted_by": by, "submitted_at": _now(),
                "parameters": parameters or {}, "progress": {"stage": "queued", "done": 0, "total": 0},
                "started_at": None, "finished_at": None, "result": None, "error": None}

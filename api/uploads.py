@@ -151,7 +151,6 @@ class _Receiver:
         self.limits = limits
         self.names: list[str] = []
         self.pending: list[tuple[BinaryIO, bytes]] = []
-        self.pending_bytes = 0
         self.finished: list[BinaryIO] = []
         self.current: BinaryIO | None = None
         self.opened: list[BinaryIO] = []
@@ -200,7 +199,6 @@ class _Receiver:
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         assert self.current is not None
         self.pending.append((self.current, data[start:end]))
-        self.pending_bytes += end - start
 
     def on_part_end(self) -> None:
         assert self.current is not None
@@ -212,7 +210,7 @@ class _Receiver:
             file.write(data)
         for file in self.finished:
             file.close()
-        self.pending, self.pending_bytes, self.finished = [], 0, []
+        self.pending, self.finished = [], []
 
     def close(self) -> None:
         for file in self.opened:
@@ -231,16 +229,25 @@ async def receive_files(request: Request, folder: Path, limits: UploadLimits) ->
                          "ingest it with the CLI, or raise GRAPHSVC_UPLOAD_MAX_BYTES")
     receiver = _Receiver(folder, limits)
     parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
-    received = 0
+
+    def feed(data: bytes) -> None:
+        # Parsing is pure Python (tens of ms a MiB): in the thread pool with the writes, never on
+        # the event loop, which would otherwise stall every other request during an upload.
+        parser.write(data)
+        receiver.flush()
+
+    received, buffered = 0, bytearray()
     try:
         async for chunk in request.stream():
             received += len(chunk)
             if received > limits.max_bytes:  # a body sent without (or under) its length
                 raise _too_large(f"the upload is over the limit of {limits.max_bytes:,} bytes; "
                                  "ingest it with the CLI, or raise GRAPHSVC_UPLOAD_MAX_BYTES")
-            parser.write(chunk)
-            if receiver.pending_bytes >= _CHUNK or receiver.finished:
-                await run_in_threadpool(receiver.flush)
+            buffered += chunk
+            if len(buffered) >= _CHUNK:
+                await run_in_threadpool(feed, bytes(buffered))
+                buffered.clear()
+        await run_in_threadpool(feed, bytes(buffered))
         parser.finalize()
         await run_in_threadpool(receiver.flush)
     except MultipartParseError as exc:

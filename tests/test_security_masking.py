@@ -274,6 +274,8 @@ def test_failed_lookups_are_audited_and_run_dry(city, settings, store):
             return c.get(url, params=params, headers=city.headers(role))
 
         assert get("analyst", "/entities/person/BI000").status_code == 200  # found: spends nothing
+        # one entity at both ends is a bad request, not a missed lookup that spends the budget
+        assert get("analyst", "/paths", **{"from": "person:BI000", "to": "person:BI000"}).status_code == 422
         assert get("analyst", "/entities/person/NOPE1").status_code == 404
         assert get("analyst", "/search", q=NAMED_PHONE).json()["hits"] == []
         assert get("analyst", f"/entities/phone/{NAMED_PHONE}").status_code == 403

@@ -58,11 +58,11 @@ def delete_apikey(key_id: Annotated[str, Path(max_length=64)], services: Service
     if key_id == ENV_ADMIN_ID:
         raise HTTPException(status.HTTP_409_CONFLICT, "the GRAPHSVC_ADMIN_KEY key is not stored and cannot be "
                                                       "revoked; remove it from the environment and restart")
-    record = revoke_api_key(services.store, key_id)
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no API key with id {key_id!r}")
+    with audit.change("revoke_api_key", key_id):
+        record = revoke_api_key(services.store, key_id)
+        if record is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no API key with id {key_id!r}")
     services.forget_keys()
-    audit("revoke_api_key", key_id, name=record["name"], role=record["role"])
     return record
 
 

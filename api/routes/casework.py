@@ -31,8 +31,9 @@ def post_tip(body: TipIn, response: Response, store: StoreDep, book: BookDep, pr
     guard.check_budget()
     node_id = guard.resolve(body.type, body.id, lookup="submit_tip")
     try:
-        tip, created = submit_tip(store, body.client_key, body.type, node_id, body.note,
-                                  by=f"{principal.name} ({principal.key_id})")
+        with audit.change("submit_tip", f"{body.type}:{node_id}", client_key=body.client_key):
+            tip, created = submit_tip(store, body.client_key, body.type, node_id, body.note,
+                                      by=f"{principal.name} ({principal.key_id})")
     except TipConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except LookupError as exc:
@@ -42,6 +43,5 @@ def post_tip(body: TipIn, response: Response, store: StoreDep, book: BookDep, pr
         book.casework_changed()
     else:
         response.status_code = status.HTTP_200_OK
-    audit("submit_tip", f"{body.type}:{node_id}", created=created)
     return {**{k: v for k, v in tip.items() if k != "touches"}, "id": masker.node_id(tip["type"], tip["id"]),
             "note": masker.text(tip["note"]), "touches": len(tip["touches"])}

@@ -117,6 +117,8 @@ def get_paths(store: StoreDep, services: ServicesDep, masker: MaskerDep, audit: 
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         ends.append(node_key(node_type, guard.resolve(node_type, node_id, lookup="read_paths")))
+    if ends[0] == ends[1]:  # said before any lookup, so it tells nothing about the entity
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from and to name the same entity")
     found = paths_between(store, ends[0], ends[1], masker, max_hops=max_hops, hub_degree=services.settings.hub_degree)
     if found is None:
         guard.missed(f"{ends[0]} -> {ends[1]}", lookup="read_paths")

@@ -73,14 +73,18 @@ async def post_ingest(request: Request, services: ServicesDep, principal: Invest
         received = await receive_files(request, folder, limits)
         names = await run_in_threadpool(unpack_zips, folder, received, limits)
         await run_in_threadpool(_check_contract_files, folder, names)
-        job = services.jobs.submit("ingest", work, by=f"{principal.name} ({principal.key_id})",
-                                   parameters={"files": names})
+
+        def submit() -> dict[str, Any]:  # a store write and an fsync: off the event loop
+            job_id = services.jobs.new_id()
+            with audit.change("submit_ingest", job_id, files=names):
+                return services.jobs.submit(job_id, "ingest", work, by=f"{principal.name} ({principal.key_id})",
+                                            parameters={"files": names})
+
+        return await run_in_threadpool(submit)
     except BaseException:
         # Synchronous: a request cancelled by a disconnect cannot await anything more.
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    audit("submit_ingest", job["id"], files=names)
-    return job
 
 
 @router.post("/detect", status_code=status.HTTP_202_ACCEPTED, summary="Run ring detection on what is loaded")
@@ -98,9 +102,9 @@ def post_detect(services: ServicesDep, principal: InvestigatorDep, audit: AuditD
         return {"run_id": run.run_id, "rings": run.rings, "kept_ids": run.kept_ids, "new_ids": run.new_ids,
                 "retired_ids": run.retired_ids, "seconds": run.seconds}
 
-    job = services.jobs.submit("detect", work, by=f"{principal.name} ({principal.key_id})")
-    audit("submit_detect", job["id"])
-    return job
+    job_id = services.jobs.new_id()
+    with audit.change("submit_detect", job_id):
+        return services.jobs.submit(job_id, "detect", work, by=f"{principal.name} ({principal.key_id})")
 
 
 @router.get("/jobs/{job_id}", summary="A job's state and progress (investigators and admins)")

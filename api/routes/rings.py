@@ -82,9 +82,9 @@ def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: Sto
     ring = book.snapshot().by_id.get(ring_id)
     if ring is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
-    record = set_disposition(store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")
+    with audit.change("set_disposition", ring_id, status=body.status):
+        record = set_disposition(store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")
     book.casework_changed()
-    audit("set_disposition", ring_id, status=body.status)
     return record
 
 
