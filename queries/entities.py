@@ -6,7 +6,7 @@ from typing import Any
 
 from graphsvc.network import node_key, split_key
 from graphsvc.store import GraphStore
-from queries.masking import MASKED_NODE_TYPES, Masker
+from queries.masking import MASKED_NODE_TYPES, MaskedIdentifier, Masker
 from queries.network import DEFAULT_HUB_DEGREE, ego_network, graph_json, shortest_paths
 from queries.rings import RingBook
 
@@ -78,8 +78,8 @@ def search_entities(store: GraphStore, text: str, masker: Masker, *, limit: int)
 
     A masked role searches only what it sees in clear (ids of persons, cards, devices,
     institutions, prescribers and intermediaries; institution and prescriber names) and the
-    pseudonyms it was given: a personal value (phone, ID number, account, a person's name)
-    finds nothing, whether or not the graph has it.
+    pseudonyms it was given: a personal value (phone, ID number, account, a person's name, a
+    person id that is an ID number) finds nothing, whether or not the graph has it.
     """
     hits = store.search(text, limit) if not masker.active else _masked_search(store, text.strip(), masker, limit)
     return [{"type": h["type"], "id": masker.node_id(h["type"], h["id"]),
@@ -87,19 +87,20 @@ def search_entities(store: GraphStore, text: str, masker: Masker, *, limit: int)
              "matched": h["matched"]} for h in hits]
 
 
-_CLEAR_ID_TYPES = ("person", "card", "institution", "prescriber", "intermediary", "device")
+_ID_TYPES = ("person", "card", "institution", "prescriber", "intermediary", "device")
 _PUBLIC_NAMES = (("institution", "institutions", "institution_id"), ("prescriber", "prescribers", "prescriber_id"))
 
 
 def _masked_search(store: GraphStore, text: str, masker: Masker, limit: int) -> list[dict[str, Any]]:
-    """Hits with clear ids, found without reading any personal field (so a person's name or ID
-    number cannot even crowd a public hit out of the answer)."""
-    wanted = {node_key(t, text): "id" for t in _CLEAR_ID_TYPES if masker.may_look_up(t, text)}
-    for t in MASKED_NODE_TYPES:
-        clear = masker.reveal(t, text)
-        if clear is not None:
-            wanted[node_key(t, clear)] = "id"
-    known = store.network_nodes(list(wanted))
+    """Hits by an id the role sees in clear or by a pseudonym it was given, found without reading
+    any personal field (so a person's name or ID number cannot even crowd a public hit out of the answer)."""
+    wanted = []
+    for t in _ID_TYPES + MASKED_NODE_TYPES:
+        try:
+            wanted.append(node_key(t, masker.lookup_id(t, text)))
+        except MaskedIdentifier:  # a clear value the role may not look up by: it finds nothing
+            continue
+    known = store.network_nodes(wanted)
     found = [{"type": split_key(k)[0], "id": split_key(k)[1], "label": known[k][1], "matched": "id"}
              for k in wanted if k in known]
     for hit in list(found):

@@ -22,7 +22,7 @@ from typing import Any
 import networkx as nx
 from openpyxl import Workbook
 
-from graphsvc.network import NETWORK_RELATIONSHIPS
+from graphsvc.network import NETWORK_RELATIONSHIPS, node_key, split_key
 from graphsvc.store import GraphStore
 from queries.masking import Masker
 from queries.rings import RingBook, ring_detail
@@ -68,7 +68,11 @@ def build_package(store: GraphStore, book: RingBook, ring_id: str, fmt: str, mas
     if detail is None:
         return None
     members = _members(store, book, ring_id, detail, masker)
-    claims = [_claim_row(c, masker) for c in store.ring_claims(ring_id)]
+    ring_claims = store.ring_claims(ring_id)
+    # ingest makes an agent id that names an intermediary an intermediary, else a person
+    agents = [node_key("intermediary", c["agent_id"]) for c in ring_claims if c.get("agent_id")]
+    intermediaries = {split_key(k)[1] for k in store.network_nodes(agents)} if masker.active else set()
+    claims = [_claim_row(c, masker, intermediaries) for c in ring_claims]
     evidence = [{**e, "entities": "; ".join(f"{x['type']}:{x['id']}" for x in e["entities"])} for e in detail["evidence"]]
     summary = _summary(detail, len(claims), generated_by)
     files: dict[str, bytes] = {}
@@ -167,9 +171,13 @@ def _members(store: GraphStore, book: RingBook, ring_id: str, detail: dict[str, 
     return rows
 
 
-def _claim_row(claim: dict[str, Any], masker: Masker) -> dict[str, Any]:
+def _claim_row(claim: dict[str, Any], masker: Masker, intermediaries: set[str]) -> dict[str, Any]:
     row = dict(claim)
     row["contact_phone"] = masker.value("phone", row.get("contact_phone"))
+    row["person_id"] = masker.node_id("person", row["person_id"])
+    if row.get("agent_id"):
+        agent_type = "intermediary" if row["agent_id"] in intermediaries else "person"
+        row["agent_id"] = masker.node_id(agent_type, row["agent_id"])
     row["total_amount"] = float(row["total_amount"]) if row.get("total_amount") is not None else None
     row["fund_amount"] = float(row["fund_amount"]) if row.get("fund_amount") is not None else None
     return row

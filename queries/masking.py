@@ -8,6 +8,8 @@ and the clear one sealed with the server's secret (deterministic authenticated e
 AES-SIV from the ``cryptography`` package), so the same phone is the same node across answers, the server can
 open a pseudonym an analyst sends back, and nobody without the secret can recover the number
 from the 10,000 candidates its visible digits leave, nor forge a pseudonym for a guess.
+Many agencies' 个人编号 is the 身份证号 itself: a person or intermediary whose id is shaped like
+an ID number gets such a pseudonym too (``430102********0634~...``), wherever an answer names it.
 
 A masked role may look nodes up only through what it was shown: a clear phone, address,
 account or ID number is refused (``MaskedIdentifier``) whether or not the graph has it, so
@@ -41,6 +43,9 @@ _PERSON_FIELDS = {"id_number": "id_number", "name": "name", "phone": "phone", "a
                   "birth_date": "birth_date"}
 _NAMED_TYPES = ("person", "intermediary")
 """Node types whose records carry an ID number (a masked role may not look them up by one)."""
+_PERSON_ID_FIELDS = {"person_id": "person", "person_key": "person", "person_ids": "person",
+                     "intermediary_id": "intermediary"}
+"""Attributes that hold the id of a person or intermediary (a card's holder, a person's other records)."""
 _ID_NUMBER = re.compile(r"\d{17}[0-9Xx]|\d{15}")
 # Phones are written 13812345678, 138-1234-5678 or 138 1234 5678 in notes.
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(1\d{2})[- ]?\d{4}[- ]?(\d{4})(?!\d)")
@@ -122,6 +127,9 @@ class Masker:
     Traceback (most recent call last):
     ...
     queries.masking.MaskedIdentifier: phone values are masked for the analyst role: look one up by the id an answer gave you
+    >>> card = analyst.entity("card", {"card_id": "C1", "person_id": "430102197508090634"})
+    >>> card["person_id"].startswith("430102********0634~"), analyst.lookup_id("person", card["person_id"])
+    (True, '430102197508090634')
     >>> Masker("investigator", secret="s" * 32).node_id("phone", "13000052230")
     '13000052230'
     """
@@ -154,18 +162,33 @@ class Masker:
         """An entity's attributes as the role may see them (institutions and prescribers are public)."""
         if not self.active or node_type in ("institution", "prescriber"):
             return attributes
-        masked = {k: self.value(_PERSON_FIELDS[k], v) if k in _PERSON_FIELDS else v for k, v in attributes.items()}
+        masked = {k: self._field(k, v) for k, v in attributes.items()}
         if node_type in MASKED_NODE_TYPES and "value" in masked:
             masked["value"] = self.node_id(node_type, attributes["value"])
         return masked
 
+    def _field(self, name: str, value: Any) -> Any:
+        if name in _PERSON_FIELDS:
+            return self.value(_PERSON_FIELDS[name], value)
+        if name in _PERSON_ID_FIELDS:
+            node_type = _PERSON_ID_FIELDS[name]
+            if isinstance(value, list):
+                return [self.node_id(node_type, v) for v in value]
+            return self.node_id(node_type, value) if isinstance(value, str) else value
+        return value
+
     def node_id(self, node_type: str, node_id: str) -> str:
-        """The id a role sees for a node: identifier values get a masked, sealed pseudonym."""
-        if not self.active or node_type not in MASKED_NODE_TYPES:
+        """The id a role sees for a node: identifier values, and person ids that are ID numbers,
+        get a masked, sealed pseudonym."""
+        if not self.active or not _sealed(node_type, node_id):
             return node_id
         sealed = self._cipher.encrypt(node_id.encode(), [node_type.encode()])
         sealed = base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
-        return f"{self.value(node_type, node_id)}~{sealed}"
+        return f"{self._visible(node_type, node_id)}~{sealed}"
+
+    def _visible(self, node_type: str, clear: str) -> str:
+        """The masked part of a pseudonym: as the value is shown where it is an attribute."""
+        return mask_id_number(clear) if node_type in _NAMED_TYPES else self.value(node_type, clear)
 
     def node_key(self, key: str) -> str:
         if not self.active:
@@ -206,28 +229,30 @@ class Masker:
         except (ValueError, InvalidTag):  # not base64, forged or altered, or not UTF-8: not a pseudonym
             return None
         # the visible part must be the one this value gets, so that a pseudonym reads true
-        return clear if masked == self.value(node_type, clear) else None
+        return clear if _sealed(node_type, clear) and masked == self._visible(node_type, clear) else None
 
     def lookup_id(self, node_type: str, node_id: str) -> str:
         """The id to look ``node_id`` up by for this role: a pseudonym opened, anything else as sent.
 
         Raises ``MaskedIdentifier`` when a masked role sends a clear phone, address or account (or a
-        string that is not its pseudonym), or a person's ID number: the message names only the type.
+        string that is not its pseudonym), or an ID number as a person's or intermediary's id (the
+        id they were shown is its pseudonym): the message names only the type.
         """
         if not self.active:
             return node_id
-        if node_type in MASKED_NODE_TYPES:
-            clear = self.reveal(node_type, node_id)
-            if clear is None:
-                raise MaskedIdentifier(f"{node_type} values are masked for the {self.role} role: "
-                                       "look one up by the id an answer gave you")
+        clear = self.reveal(node_type, node_id)
+        if clear is not None:
             return clear
-        if node_type in _NAMED_TYPES and _ID_NUMBER.fullmatch(node_id):
+        if node_type in MASKED_NODE_TYPES:
+            raise MaskedIdentifier(f"{node_type} values are masked for the {self.role} role: "
+                                   "look one up by the id an answer gave you")
+        if _sealed(node_type, node_id):
             raise MaskedIdentifier(f"ID numbers are masked for the {self.role} role: "
-                                   f"look a {node_type} up by its {node_type} id")
+                                   f"look a {node_type} up by the id an answer gave you")
         return node_id
 
-    def may_look_up(self, node_type: str, node_id: str) -> bool:
-        """Whether ``lookup_id`` takes ``node_id`` as it is (no pseudonym to open, nothing refused)."""
-        return not self.active or (node_type not in MASKED_NODE_TYPES
-                                   and not (node_type in _NAMED_TYPES and _ID_NUMBER.fullmatch(node_id)))
+
+def _sealed(node_type: str, node_id: str) -> bool:
+    """Whether a masked role sees ``node_id`` only as a pseudonym: a phone, address or account, or a
+    person or intermediary whose id is an ID number."""
+    return node_type in MASKED_NODE_TYPES or (node_type in _NAMED_TYPES and bool(_ID_NUMBER.fullmatch(node_id)))
