@@ -47,7 +47,9 @@ def test_a_killed_server_loses_no_answered_read_and_everything_it_made_is_privat
     server = start_serve(home)
     admin = {"X-API-Key": (home / "admin-key").read_text().strip()}
     try:
-        with httpx.Client(base_url=server.base, headers=admin, timeout=30) as http, ThreadPoolExecutor(6) as pool:
+        # every read claims to come from elsewhere: no proxy is trusted, so the socket's address is kept
+        spoofed = {**admin, "X-Forwarded-For": "203.0.113.9", "Forwarded": "for=203.0.113.9"}
+        with httpx.Client(base_url=server.base, headers=spoofed, timeout=30) as http, ThreadPoolExecutor(6) as pool:
             codes = list(pool.map(lambda _: http.get("/rings/R-000003").status_code, range(300)))
         assert codes == [200] * 300
         server.process.kill()  # SIGKILL right after the last answer: no flush, no shutdown
@@ -61,6 +63,7 @@ def test_a_killed_server_loses_no_answered_read_and_everything_it_made_is_privat
         log = httpx.get(f"{restarted.base}/audit", params={"size": 1000}, headers=admin, timeout=30).json()
         reads = [e for e in log["items"] if e["action"] == "read_ring"]
         assert len(reads) == 300 and len({e["id"] for e in reads}) == 300
+        assert {e["client"].rpartition(":")[0] for e in reads} == {"127.0.0.1"}
         assert log["not_yet_stored"] == 0
         # The killed server's write-ahead folder went once the store had its entries; only the live one is left.
         assert len(list((home / "audit-wal").iterdir())) == 1
