@@ -30,6 +30,7 @@ from itertools import count
 from datetime import date, datetime, time
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -41,6 +42,17 @@ SUFFIXES = (".csv", ".parquet", ".xlsx")
 _CSV_BLOCK_BYTES = 128 << 20
 _SLOW_BATCH_ROWS = 50_000
 _PARQUET_BATCH_ROWS = 500_000
+_PARQUET_BATCH_BYTES = 64 << 20
+"""Most text one Parquet batch decodes to. Rows alone do not bound it: by its dictionary, a few
+bytes of a file can put one long value on every row."""
+_PARQUET_MAX_RATIO = 200
+"""Most a Parquet file's pages may unpack to, per byte of the file. What the writer records as
+unpacked counts a dictionary page once, so this is the codec's gain alone, which on real exports
+(zstd, snappy, gzip) is some 2 to 20; 200 is far above it, and is what a zip upload may unpack
+to (``Settings.upload_max_ratio``)."""
+_PARQUET_RATIO_FLOOR = 64 << 20
+"""A Parquet file that unpacks to no more than this costs little memory whatever its ratio: a
+small file with one long, compressible value is read, and only that value's row refused."""
 
 MAX_FIELD_CHARS = 131_072
 """Longest value a record may hold. Ample for the longest contract value (a long stay's
@@ -172,8 +184,11 @@ def _screened(batch: RawBatch) -> RawBatch:
     return RawBatch(batch.table.filter(keep), batch.lines.filter(keep), batch.malformed + refused)
 
 
-def _excerpt(value: str, chars: int = 100) -> str:
-    return value if len(value) <= chars else f"{value[:chars]}...({len(value):,} characters)"
+def _excerpt(value: str, chars: int = 100, length: int | None = None) -> str:
+    """``value``'s first ``chars`` characters and its length; ``value`` may be just the head of a
+    value ``length`` characters long."""
+    length = len(value) if length is None else length
+    return value if length <= chars else f"{value[:chars]}...({length:,} characters)"
 
 
 def _unreadable(line: int, what: str, exc: Exception) -> Malformed:
@@ -343,26 +358,107 @@ def _csv_slow_path(path: Path, encoding: str, label: str, headers: list[str],
 def _open_parquet(path: Path) -> SourceFile:
     parquet = pq.ParquetFile(path)
     headers, note = _clean_headers(parquet.schema_arrow.names)
+    metadata = parquet.metadata
+    size = path.stat().st_size
+    unpacked = sum(metadata.row_group(g).total_byte_size for g in range(metadata.num_row_groups))
+    if unpacked > max(_PARQUET_MAX_RATIO * size, _PARQUET_RATIO_FLOOR):
+        return _unread(path, f"its pages unpack to {unpacked:,} bytes, over {_PARQUET_MAX_RATIO} times its {size:,} "
+                             "bytes: a decompression bomb, not an export; nothing of it was read")
+    # Text columns are read as dictionaries: a dictionary page holds a value once however many
+    # rows refer to it, so each row's value is measured, and a long one refused, before any
+    # value is copied into its rows.
+    text = [f.name for f in parquet.schema_arrow if _is_text(f.type)]
+    reader = pq.ParquetFile(path, metadata=metadata, read_dictionary=text)
 
     def batches(advance: Callable[[int], None]) -> Iterator[RawBatch]:
         offset = 0
         # Row group by row group: damage in one (a bad page) costs its rows, not the file's.
-        for group in range(parquet.num_row_groups):
-            end = offset + parquet.metadata.row_group(group).num_rows
+        for group in range(metadata.num_row_groups):
+            rows = metadata.row_group(group).num_rows
+            end = offset + rows
+            # Pages not dictionary-encoded are decoded as read: read as many rows as unpack to
+            # about the byte budget.
+            per_batch = _PARQUET_BATCH_BYTES * rows // max(metadata.row_group(group).total_byte_size, 1)
             try:
-                for record_batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, row_groups=[group]):
-                    table = pa.table([_as_text(column) for column in record_batch.columns], names=headers)
-                    n = table.num_rows
-                    # Parquet has no header line: "line" is the 1-based row number.
-                    yield _valid_text(RawBatch(table, pa.array(range(offset + 1, offset + 1 + n), pa.int64())))
-                    offset += n
-                    advance(n)
+                for record_batch in reader.iter_batches(batch_size=max(1, min(_PARQUET_BATCH_ROWS, per_batch)),
+                                                        row_groups=[group]):
+                    for n, part in _parquet_parts(record_batch, headers, offset):
+                        yield _valid_text(part)
+                        offset += n  # rows accounted for, should a later part fail
+                        advance(n)
             except Exception as exc:  # whatever a damaged file makes the Parquet reader raise
                 yield RawBatch(pa.table({h: pa.array([], pa.string()) for h in headers}), pa.array([], pa.int64()),
                                [_unreadable(offset + 1, f"rows {offset + 1} to {end}", exc)])
             offset = end
 
-    return SourceFile(path, headers, parquet.metadata.num_rows, "rows", batches, note)
+    return SourceFile(path, headers, metadata.num_rows, "rows", batches, note)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
+
+
+def _parquet_parts(record_batch: pa.RecordBatch, headers: list[str], offset: int) -> Iterator[tuple[int, RawBatch]]:
+    """The rows of ``record_batch`` (rows ``offset + 1`` on) as text, in parts of consecutive rows
+    that decode to at most ``_PARQUET_BATCH_BYTES`` (or one row): (rows of the part, the part).
+
+    A row with a dictionary value over ``MAX_FIELD_CHARS`` is refused by the length of its
+    dictionary entry: that value is never copied into a row, its excerpt is cut from the entry.
+    """
+    n = record_batch.num_rows
+    too_long = np.zeros(n, dtype=bool)
+    sizes = np.zeros(n, dtype=np.int64)
+    for column in record_batch.columns:
+        if pa.types.is_dictionary(column.type):
+            entry_bytes = pc.binary_length(_viewed(column.dictionary, "bytes"))
+            sizes += pc.take(entry_bytes, column.indices).fill_null(0).to_numpy(zero_copy_only=False)
+            if pc.any(pc.greater(entry_bytes, MAX_FIELD_CHARS)).as_py():  # bytes bound characters: usually no count
+                long = pc.greater(pc.utf8_length(_viewed(column.dictionary, "text")), MAX_FIELD_CHARS)
+                too_long |= pc.take(long, column.indices).fill_null(False).to_numpy(zero_copy_only=False)
+        elif _is_text(column.type):
+            sizes += pc.binary_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+        # Other types (numbers, times) decode to a few characters a value.
+    sizes[too_long] = 0
+    ends = np.cumsum(sizes)
+    start = 0
+    while start < n:
+        spent = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, spent + _PARQUET_BATCH_BYTES, side="right")))
+        part = record_batch.slice(start, stop - start)
+        lines = pa.array(range(offset + start + 1, offset + stop + 1), pa.int64())
+        refused = too_long[start:stop]
+        malformed = []
+        if refused.any():
+            malformed = _refused(part.filter(refused), lines.filter(refused))
+            part, lines = part.filter(~refused), lines.filter(~refused)
+        yield stop - start, RawBatch(pa.table([_as_text(c) for c in part.columns], names=headers), lines, malformed)
+        start = stop
+
+
+def _viewed(values: pa.Array, kind: str) -> pa.Array:
+    """Text or binary ``values`` as bytes or as text, in place: text is not checked here."""
+    large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    if kind == "bytes":
+        return values.view(pa.large_binary() if large else pa.binary())
+    return values.view(pa.large_string() if large else pa.string())
+
+
+def _refused(rows: pa.RecordBatch, lines: pa.Array) -> list[Malformed]:
+    """Rows with a dictionary value over ``MAX_FIELD_CHARS`` as malformed, with the excerpts
+    ``_screened`` gives, cut from the dictionary entries."""
+    columns: list[list[str]] = []
+    for column in rows.columns:
+        if pa.types.is_dictionary(column.type):
+            # An excerpt's 100 characters lie within the first 400 bytes of UTF-8.
+            heads = pc.take(pc.binary_slice(_viewed(column.dictionary, "bytes"), 0, 400), column.indices)
+            chars = pc.take(pc.utf8_length(_viewed(column.dictionary, "text")), column.indices)
+            columns.append(["" if head is None else _excerpt(_printable(head.decode("utf-8", "surrogateescape")),
+                                                              length=length)
+                            for head, length in zip(heads.to_pylist(), chars.to_pylist())])
+        else:
+            columns.append([_excerpt(value) for value in _as_text(column).to_pylist()])
+    return [Malformed(line, _OVERSIZED, ",".join(texts)) for line, texts in zip(lines.to_pylist(), zip(*columns))]
 
 
 def _valid_text(batch: RawBatch) -> RawBatch:
@@ -384,7 +480,9 @@ def _valid_text(batch: RawBatch) -> RawBatch:
     return RawBatch(batch.table.filter(keep), batch.lines.filter(keep), batch.malformed + refused)
 
 
-def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _as_text(column: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(column.type):  # its long values refused: the rows' values, decoded
+        column = column.cast(column.type.value_type)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return column.cast(pa.string()).fill_null("")
     if pa.types.is_timestamp(column.type):

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # ---- 1. a Parquet decompression bomb -------------------------------------------------------
 
 _PEAK_RSS_OF_INGEST = textwrap.dedent("""
-    import resource, sys
+    import sys
     from pathlib import Path
     from graphsvc.config import Settings
     from graphsvc.store import open_store
