@@ -205,17 +205,21 @@ class Masker:
             return mask_name(label)
         return label
 
-    def text(self, text: str, names: Iterable[str] = ()) -> str:
-        """``text`` with phones, ID numbers and accounts masked, and each of ``names`` where it occurs.
+    def text(self, text: str, names: Iterable[str] = (), addresses: Iterable[str] = ()) -> str:
+        """``text`` with phones, ID numbers and accounts masked, and each of ``names`` and
+        ``addresses`` (which no pattern can tell in prose) where it occurs.
 
         >>> Masker("analyst", secret="s" * 32).text("李四说 13812345678 是王小明的", names=["王小明", "李四"])
         '李*说 138****5678 是王**的'
+        >>> Masker("analyst", secret="s" * 32).text("registered at 长沙市雨花区新建村5栋302室", addresses=["长沙市雨花区新建村5栋302室"])
+        'registered at 长沙市雨花区***'
         """
         if not self.active:
             return text
         text = mask_text(text)
-        for name in sorted(set(names), key=len, reverse=True):  # 王小明 before a 王小 it contains
-            text = text.replace(name, mask_name(name))
+        known = {**{n: mask_name(n) for n in names}, **{a: self.value("address", a) for a in addresses}}
+        for value in sorted(known, key=len, reverse=True):  # 王小明 before a 王小 it contains
+            text = text.replace(value, known[value])
         return text
 
     def reveal(self, node_type: str, pseudonym: str) -> str | None:

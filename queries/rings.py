@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from graphsvc.detect.shared_identifier import VIA_NODE_TYPES
 from graphsvc.network import node_key
 from graphsvc.store import GraphStore
 from queries.casework import effective_disposition, priority
@@ -209,7 +210,7 @@ def ring_view(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any] | 
     assert detail is not None
     members = [{**m, "id": masker.node_id(m["type"], m["id"]), "label": masker.label(m["type"], m["label"])}
                for m in detail["members"]]
-    evidence = [{**e, "detail": masker.text(e["detail"]),
+    evidence = [{**e, "detail": masker.text(e["detail"], book.member_names(ring_id), _fact_addresses(e)),
                  "entities": [{"type": x["type"], "id": masker.node_id(x["type"], x["id"])} for x in e["entities"]],
                  "facts": _mask_facts(e.get("facts", {}), masker)} for e in ring["evidence"]]
     graph = graph_json(detail["nodes"], detail["edges"], masker, members=set(detail["member_keys"]))
@@ -305,11 +306,36 @@ def _build_detail(store: GraphStore, ring: dict[str, Any], member_keys: frozense
             "claims": len(claims), "timeline": timeline}
 
 
+_FACT_NODE_TYPES = {"holder": "person", "users": "person"}
+"""Facts that name persons (by id: shown as the pseudonym the members list uses for that id)."""
+_FACT_ADDRESSES = ("address", "address_key")
+"""Facts that hold an address as written, which no pattern of ``Masker.text`` finds."""
+
+
+def _fact_addresses(finding: dict[str, Any]) -> list[str]:
+    facts = finding.get("facts", {})
+    return [facts[k] for k in _FACT_ADDRESSES if isinstance(facts.get(k), str) and facts[k]]
+
+
 def _mask_facts(facts: Any, masker: Masker) -> Any:
+    """A finding's facts as the role may see them: the ids of persons and of shared values as the
+    pseudonyms the rest of the answer uses, addresses masked, and any text through ``Masker.text``."""
     if not masker.active:
         return facts
     if isinstance(facts, dict):
-        return {k: _mask_facts(v, masker) for k, v in facts.items()}
+        node_types = {**_FACT_NODE_TYPES, "value": VIA_NODE_TYPES.get(facts.get("via", ""))}
+        return {k: masker.value("address", v) if k in _FACT_ADDRESSES else _mask_fact(node_types.get(k), v, masker)
+                for k, v in facts.items()}
     if isinstance(facts, list):
         return [_mask_facts(v, masker) for v in facts]
     return masker.text(facts) if isinstance(facts, str) else facts
+
+
+def _mask_fact(node_type: str | None, value: Any, masker: Masker) -> Any:
+    if node_type is None:
+        return _mask_facts(value, masker)
+    if isinstance(value, list):
+        return [_mask_fact(node_type, v, masker) for v in value]
+    if not isinstance(value, str):
+        return value
+    return masker.node_id(node_type, value)

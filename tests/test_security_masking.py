@@ -24,8 +24,9 @@ from api.keys import create_api_key
 from api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, City, city_scene
 from graphsvc.config import Settings
 from graphsvc.detect import detect_and_save
-from graphsvc.store import GraphStore
+from graphsvc.store import GraphStore, open_store
 from ingest.pipeline import ingest_folder
+import scenes
 from scenes import day, valid_id_number
 
 FORMULA_NAME = '=HYPERLINK("http://x","y")'
@@ -359,3 +360,28 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_evidence_facts_name_no_address_and_no_shared_value_in_clear(tmp_path):
+    """Facts carry what a finding is about (the flat's address, a shared phone, a card's holder): an
+    analyst gets them masked like the rest of the answer, in the ring detail and its JSON export."""
+    scene, _ = city_scene()
+    flat = scenes.gang_flat(scene)
+    with open_store(Settings(home=tmp_path / "home")) as store:
+        ingest_folder(store, scene.write_folder(tmp_path / "city"), rejects_dir=tmp_path / "rejects", progress=False)
+        detect_and_save(store)
+        analyst = {"X-API-Key": create_api_key(store, "analyst", "a")[0]}
+        with TestClient(create_app(Settings(home=tmp_path / "home"), store=store)) as c:
+            rings = c.get("/rings", headers=analyst).json()["items"]
+            details = [c.get(f"/rings/{r['id']}", headers=analyst).json() for r in rings]
+            [gang] = [d for d in details if any(e["kind"] == "shared_address" for e in d["evidence"])]
+            exported = c.get(f"/rings/{gang['id']}/export", params={"format": "json"}, headers=analyst)
+    [facts] = [e["facts"] for e in gang["evidence"] if e["kind"] == "shared_address"]
+    assert facts["address"] == flat["address"][:6] + "***"
+    shared = [e["facts"] for d in details for e in d["evidence"] if e["kind"].startswith("shared_") and "via" in e["facts"]]
+    personal = [f for f in shared if f["via"].endswith(("phone", "account"))]  # devices and agents' ids are not
+    assert personal and all("~" in f["value"] for f in personal)
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as package:
+        text = "".join(package.read(n).decode("utf-8", "replace") for n in package.namelist())
+    text += json.dumps(details, ensure_ascii=False)
+    assert flat["address"] not in text and BROKER_PHONE not in text

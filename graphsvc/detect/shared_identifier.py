@@ -41,7 +41,7 @@ import duckdb
 from graphsvc.detect.config import SharedIdentifierConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail, temp_table
 
-__all__ = ["shared_identifier_findings"]
+__all__ = ["shared_identifier_findings", "VIA_NODE_TYPES"]
 
 _LINKS = """
     SELECT 'contact_phone' AS via, contact_phone AS value, person_id, settlement_id, NULL AS card_id
@@ -60,8 +60,9 @@ _LINKS = """
 # Others' e-vouchers on one phone or device are a collector's and an identity thief's alike: what they
 # did with them (bursts at a pharmacy; the dead's cards, two places at once) names the scheme.
 _SUGGESTS = {"agent": "black_intermediary", "payee_account": "black_intermediary", "scan_device": "identity_misuse"}
-_ENTITY_TYPE = {"contact_phone": "phone", "bound_phone": "phone", "own_phone": "phone", "payee_account": "account",
-                "card_device": "device", "scan_device": "device", "agent": "intermediary"}
+VIA_NODE_TYPES = {"contact_phone": "phone", "bound_phone": "phone", "own_phone": "phone", "payee_account": "account",
+                  "card_device": "device", "scan_device": "device", "agent": "intermediary"}
+"""The node type of each way of sharing's value (a finding's ``facts["value"]``)."""
 _PHRASE = {"contact_phone": "the contact phone of claims of", "agent": "the agent of claims of",
            "payee_account": "the payee account of claims of", "bound_phone": "the phone e-vouchers are bound to for",
            "card_device": "the device holding e-vouchers of", "scan_device": "a device scanning cards not on it for",
@@ -138,7 +139,7 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
         persons = sorted({r["person_id"] for r in rows})
         if via in ("contact_phone", "bound_phone"):
             persons = sorted(set(persons) | set(owners.get(value, ())))
-        entity_type = _ENTITY_TYPE[via]
+        entity_type = VIA_NODE_TYPES[via]
         entities: list[tuple[str, str]] = []
         suggests = _SUGGESTS.get(via)
         if via == "agent" and value not in intermediaries:
