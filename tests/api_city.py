@@ -48,7 +48,11 @@ def city_scene() -> tuple[Scene, dict]:
 
 
 def load_city(store: GraphStore, tmp_path: Path) -> City:
-    scene, facts = city_scene()
+    return load_scene(store, tmp_path, *city_scene())
+
+
+def load_scene(store: GraphStore, tmp_path: Path, scene: Scene, facts: dict) -> City:
+    """``city_scene()``'s scene (as changed by a test) loaded and detected, with a key per role."""
     folder = scene.write_folder(tmp_path / "city")
     ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
     detect_and_save(store)

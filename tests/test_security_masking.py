@@ -21,11 +21,9 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.keys import create_api_key
-from api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, City, city_scene
+from api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, City, city_scene, load_scene
 from graphsvc.config import Settings
-from graphsvc.detect import detect_and_save
 from graphsvc.store import GraphStore, open_store
-from ingest.pipeline import ingest_folder
 import scenes
 from scenes import day, valid_id_number
 
@@ -55,12 +53,7 @@ def _hostile_city(store: GraphStore, tmp_path: Path) -> City:
     # a refund in the ring's first wave: a real negative number, which must stay a number
     scene.claim("inpatient", "BI000", "H100", day(21, 15), contact_phone=BROKER_PHONE, agent_id="IBI",
                 payee_account=ACCOUNT, total_amount=REFUND, fund_amount=REFUND)
-    folder = scene.write_folder(tmp_path / "city")
-    ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
-    detect_and_save(store)
-    keys = {role: create_api_key(store, role, f"{role} tester")[0]
-            for role in ("admin", "investigator", "police_liaison", "analyst")}
-    return City(store, keys, facts["bi"], facts["cc"], facts["im"], facts["family"], folder)
+    return load_scene(store, tmp_path, scene, facts)
 
 
 @pytest.fixture
@@ -365,12 +358,10 @@ def _is_number(text: str) -> bool:
 def test_evidence_facts_name_no_address_and_no_shared_value_in_clear(tmp_path):
     """Facts carry what a finding is about (the flat's address, a shared phone, a card's holder): an
     analyst gets them masked like the rest of the answer, in the ring detail and its JSON export."""
-    scene, _ = city_scene()
+    scene, facts = city_scene()
     flat = scenes.gang_flat(scene)
     with open_store(Settings(home=tmp_path / "home")) as store:
-        ingest_folder(store, scene.write_folder(tmp_path / "city"), rejects_dir=tmp_path / "rejects", progress=False)
-        detect_and_save(store)
-        analyst = {"X-API-Key": create_api_key(store, "analyst", "a")[0]}
+        analyst = load_scene(store, tmp_path, scene, facts).headers("analyst")
         with TestClient(create_app(Settings(home=tmp_path / "home"), store=store)) as c:
             rings = c.get("/rings", headers=analyst).json()["items"]
             details = [c.get(f"/rings/{r['id']}", headers=analyst).json() for r in rings]
