@@ -76,8 +76,9 @@ class SharedIdentifierConfig(_Section):
                                       "with this probability for that many claims over the period")
     routine_concentration_p_value: float = Field(
         1e-4, gt=0, lt=1, description="...or its busiest institution has more of its claims than the usual shares of "
-                                      "its persons' regions predict with this probability: a handful of an agent's "
-                                      "claims at one hospital happen, dozens at a hospital the region seldom uses do not")
+                                      "its persons' regions predict with this probability, times the institutions it "
+                                      "used (the busiest is picked after the fact): a handful of an agent's claims at "
+                                      "one hospital happen, dozens at a hospital the region seldom uses do not")
     together_days: int = Field(2, ge=0, description="admissions this many days apart at one institution are together")
     adult_ages: tuple[int, int] = Field(
         (18, 70), description="when a phone is a household's, its adults (ages in [lo, hi)) are taken as its users; "

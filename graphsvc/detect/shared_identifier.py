@@ -245,7 +245,7 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     ``routine_p_value``);
     and claims at the institutions its persons use anyway (the busiest of them no busier than
     their own other visits and stays, or their region's shares, predict;
-    ``routine_concentration_p_value``). A broker's recruits come back in waves, to his
+    ``routine_concentration_p_value``, scaled by the institutions it used). A broker's recruits come back in waves, to his
     hospital.
 
     >>> from datetime import date, timedelta
@@ -282,12 +282,16 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
         expected += len(days) * (len(days) - 1) / 2 * min(1.0, (2 * w + 1) / worked)
     if poisson_tail(expected, pairs) < config.routine_p_value:
         return None
-    at_top = max(group_rows(claims, lambda r: r["institution_id"]).items(), key=lambda kv: (len(kv[1]), kv[0]))
+    by_place = group_rows(claims, lambda r: r["institution_id"])
+    at_top = max(by_place.items(), key=lambda kv: (len(kv[1]), kv[0]))
     usual = norms.expected_at(at_top[0], claims)
-    if poisson_tail(usual, len(at_top[1])) < config.routine_concentration_p_value:
+    places = len(by_place)
+    # The busiest of the agent's institutions is chosen after looking, so its tail is scaled by how many
+    # there were to choose from: among an agent's eight hospitals one draws a 1-in-10,000 share by chance
+    # eight times as often, and a fund has hundreds of agents.
+    if poisson_tail(usual, len(at_top[1])) * places < config.routine_concentration_p_value:
         return None
     months = len({(r["day"].year, r["day"].month) for r in claims})
-    places = len({r["institution_id"] for r in claims})
     return (f"routine agency work: {len(claims)} claims for {len(persons)} persons ({len(claims) / len(persons):.1f} "
             f"each), {pairs} admission pair(s) within {w} days where chance brings {expected:.1f}, over {months} months "
             f"at {places} institutions; the busiest, {at_top[0]}, has {len(at_top[1])} where its persons' own "
