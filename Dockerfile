@@ -11,6 +11,8 @@ COPY graphsvc graphsvc
 COPY ingest ingest
 COPY queries queries
 COPY api api
+COPY services services
+COPY cli cli
 COPY --from=console /console/node_modules api/console/node_modules
 # -e: the console's Cytoscape.js sits beside the sources, where the app serves it from
 RUN pip install --no-cache-dir -e . && useradd --system --home /data graphsvc && mkdir -p /data && chown graphsvc /data

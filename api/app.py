@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, status
-from fastapi.responses import FileResponse, PlainTextResponse, Response
+from fastapi import FastAPI, Request, status
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
@@ -29,13 +29,14 @@ from api.ratelimit import RateLimiter
 from api.routes import admin, backup, casework, entities, jobs, rings, stats
 from api.uploads import remove_stale_uploads
 from graphsvc.config import Settings
+from graphsvc.errors import Conflict, Forbidden, GraphsvcError, InputError, NotFound, StoreError, Unavailable
 from graphsvc.store import GraphStore, open_store
 from queries.rings import RingBook
 
 __all__ = ["create_app", "server_secret"]
 
 CONSOLE = Path(__file__).parent / "console"
-_log = logging.getLogger("graphsvc")
+_log = logging.getLogger(__name__)
 _STORE_CHECK_S = 1.0
 _CYTOSCAPE = CONSOLE / "node_modules" / "cytoscape" / "dist"
 
@@ -49,6 +50,29 @@ Roles: **admin**, **investigator** (everything), **police_liaison** (rings refer
 and their exports), **analyst** (ID numbers, names, phones and accounts masked). Reads of a
 person's data or network and every export are written to the audit log (`GET /audit`).
 """
+
+
+_STATUSES: list[tuple[type[GraphsvcError], int, str | None]] = [
+    (InputError, status.HTTP_422_UNPROCESSABLE_CONTENT, None),
+    (NotFound, status.HTTP_404_NOT_FOUND, None),
+    (Conflict, status.HTTP_409_CONFLICT, None),
+    (Forbidden, status.HTTP_403_FORBIDDEN, None),
+    # The store's and a dependency's own words name paths, hosts and users: the log has them, the caller a summary.
+    (StoreError, status.HTTP_503_SERVICE_UNAVAILABLE, "the store does not answer now; retry later"),
+    (Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE, "a service this request needs does not answer now; retry later"),
+]
+"""Each kind of error's HTTP status, and the text answered instead of its message (None: the message)."""
+
+
+def _answer(request: Request, exc: Exception) -> JSONResponse:
+    """The one translation of ``GraphsvcError`` into an HTTP answer, logged by route (the path
+    itself may hold a phone number or an ID number)."""
+    code, public = next(((code, public) for kind, code, public in _STATUSES if isinstance(exc, kind)),
+                        (status.HTTP_500_INTERNAL_SERVER_ERROR, "an internal error"))
+    route = getattr(request.scope.get("route"), "path", None)
+    _log.log(logging.WARNING if code >= 500 else logging.INFO, "request refused",
+             extra={"fields": {"route": route, "status": code, "error": type(exc).__name__}})
+    return JSONResponse({"detail": public or str(exc)}, status_code=code)
 
 
 def server_secret(settings: Settings) -> str:
@@ -105,6 +129,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
                         heavy_reads=Bulkhead(settings.heavy_reads), secret=server_secret(settings))
     app.state.services = services
     app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(GraphsvcError, _answer)
 
     store_answered = [-_STORE_CHECK_S]  # when the store last answered /health's read
 

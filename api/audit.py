@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from graphsvc.errors import Unavailable
 from graphsvc.files import fsync_path
 from graphsvc.store import GraphStore
 
@@ -44,7 +45,7 @@ _ORPHAN = 0
 """Segment number given to replayed entries: below every segment of the running log."""
 
 
-class AuditUnavailable(RuntimeError):
+class AuditUnavailable(Unavailable):
     """The entry could not be made durable (disk full, log closed): the request must not be answered."""
 
 

@@ -4,25 +4,30 @@ One worker thread: ingest and detection both write the store, and the embedded s
 one writer. Each job's state is also written to the store (kind ``job``), so its outcome
 can still be read after a restart; a job that was running when the server stopped is
 reported as interrupted.
+
+A job's start, end and duration are logged; a failure's kind is logged, its traceback too when
+it is not a user's error (``GraphsvcError``), whose message alone goes into the job's state.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from graphsvc.errors import GraphsvcError
+from graphsvc.logs import timed
 from graphsvc.store import GraphStore
+from services import Progress
 
-__all__ = ["JobRunner", "Progress"]
+__all__ = ["JobRunner"]
 
-Progress = Callable[[str, int, int], None]
-"""(stage, done, total): what a job reports as it goes."""
+_log = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -85,12 +90,13 @@ class JobRunner:
                 job["progress"] = {"stage": stage, "done": done, "total": total}
 
             try:
-                job["result"] = work(progress)
+                with timed(_log, "job", job_id=job_id, kind=job["kind"]):
+                    job["result"] = work(progress)
                 job.update(state="succeeded", progress={**job["progress"], "stage": "done",
                                                         "done": job["progress"]["total"]})
-            except Exception as exc:  # a failed job is reported through its status, not lost
-                job.update(state="failed", error=f"{type(exc).__name__}: {exc}",
-                           traceback=traceback.format_exc(limit=5))
+            except Exception as exc:  # a failed job is reported through its status (and logged), not lost
+                reason = str(exc) if isinstance(exc, GraphsvcError) else "an internal error; the server's log has where"
+                job.update(state="failed", error=f"{type(exc).__name__}: {reason}")
             job["finished_at"] = _now()
             self._save(job)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from graphsvc.errors import InputError
 from graphsvc.store import GraphStore
 from queries.masking import ROLES
 
@@ -46,7 +47,7 @@ def create_api_key(store: GraphStore, role: str, name: str, *,
                    expires_at: datetime | None = None) -> tuple[str, Principal]:
     """Make and store a new key; the clear key is returned once and never stored."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise InputError(f"role must be one of {', '.join(ROLES)}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     hashed = digest(key)
     principal = Principal(hashed[:12], name, role)

@@ -40,7 +40,7 @@ def start_serve(home: str | Path, *, env: dict[str, str] | None = None, timeout:
     log = home / "serve.log"
     # 0600 from the start: on a first run the log holds the printed first admin key.
     with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "graphsvc.cli", "serve", "--home", str(home), "--port", str(port)],
+        process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--home", str(home), "--port", str(port)],
                                    stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     served = ServeProcess(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + timeout

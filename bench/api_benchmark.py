@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--skip-alternative", action="store_true")
     args = parser.parse_args()
     home = Path(args.home)
-    graphsvc = [sys.executable, "-m", "graphsvc.cli"]
+    graphsvc = [sys.executable, "-m", "cli"]
     key = subprocess.run([*graphsvc, "apikey", "create", "--role", "investigator", "--name", "load benchmark",
                           "--home", str(home)], capture_output=True, text=True, check=True).stdout.strip()
 

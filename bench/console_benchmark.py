@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    key = subprocess.run([sys.executable, "-m", "graphsvc.cli", "apikey", "create", "--role", "investigator",
+    key = subprocess.run([sys.executable, "-m", "cli", "apikey", "create", "--role", "investigator",
                           "--name", "console benchmark", "--home", args.home], capture_output=True, text=True,
                          check=True).stdout.strip()
     served = start_serve(args.home)

@@ -34,7 +34,7 @@ print(json.dumps(result))
 """
 
 _GRAPHSVC = """(lambda: (
-    __import__("graphsvc.cli").cli.main(["ingest", {city!r}, "--home", {home!r}, "--quiet"]),
+    __import__("cli").main(["ingest", {city!r}, "--home", {home!r}, "--quiet"]),
     (lambda log: {{"settlement_rows": sum(r.read for r in log if r.table == "settlements" and r.run_id == log[-1].run_id)}})(
         __import__("graphsvc.store.embedded", fromlist=["x"]).EmbeddedStore({home!r}, read_only=True).ingest_log()))[1])()"""
 
@@ -67,7 +67,7 @@ def main() -> None:
     city = args.city or work / f"city-{args.persons}"
     if not city.exists():
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "graphsvc.cli", "generate", str(city), "--persons", str(args.persons),
+        subprocess.run([sys.executable, "-m", "cli", "generate", str(city), "--persons", str(args.persons),
                         "--seed", str(args.seed), "--quiet"], check=True)
         print(f"generated {args.persons:,} persons in {time.perf_counter() - started:.1f}s")
     settlements = city / "settlements.csv"

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
                                            description="largest total size the files of an upload may unpack to (zips included)")
     upload_max_ratio: int = Field(default=200, ge=1, description="largest unpacked/packed size ratio of a zip member")
     upload_max_members: int = Field(default=200, ge=1, description="most files an upload may hold, counting the members of its zips")
+    log_json: bool = Field(default=False, description="log one JSON object a line (servers whose output is "
+                                                       "collected) instead of text")
     trusted_proxies: str | None = Field(
         default=None, description="comma-separated addresses of reverse proxies whose X-Forwarded-For is believed; "
                                   "unset: the client address is the socket's")

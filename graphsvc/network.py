@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from graphsvc.errors import InputError
+
 __all__ = ["NODE_TYPES", "ENTITY_TYPES", "IDENTIFIER_TYPES", "NETWORK_RELATIONSHIPS", "Edge", "Neighbourhood",
            "node_key", "split_key"]
 
@@ -87,7 +89,7 @@ def node_key(node_type: str, node_id: str) -> str:
     'person:P0001'
     """
     if node_type not in NODE_TYPES:
-        raise ValueError(f"unknown node type {node_type!r}; one of: {', '.join(NODE_TYPES)}")
+        raise InputError(f"unknown node type {node_type!r}; one of: {', '.join(NODE_TYPES)}")
     return f"{node_type}:{node_id}"
 
 
@@ -99,5 +101,5 @@ def split_key(key: str) -> tuple[str, str]:
     """
     node_type, sep, node_id = key.partition(":")
     if not sep or node_type not in NODE_TYPES or not node_id:
-        raise ValueError(f"bad node {key!r}: write TYPE:ID with TYPE one of {', '.join(NODE_TYPES)}")
+        raise InputError(f"bad node {key!r}: write TYPE:ID with TYPE one of {', '.join(NODE_TYPES)}")
     return node_type, node_id

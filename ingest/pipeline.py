@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
+from graphsvc.errors import InputError
 from graphsvc.model import ENTITY_TABLES, LOAD_ORDER, EntityTable
 from graphsvc.store import GraphStore, IngestFileRecord
 from graphsvc.store.base import LINE
@@ -38,7 +39,7 @@ T = TypeVar("T")
 __all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder"]
 
 
-class IngestError(Exception):
+class IngestError(InputError):
     """The folder could not be read at all; nothing was loaded."""
 
 

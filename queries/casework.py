@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from graphsvc.errors import Conflict, InputError, NotFound
 from graphsvc.network import node_key
 from graphsvc.store import GraphStore
 
@@ -25,14 +26,14 @@ _TIP_REACH = 50
 """How many of a tipped node's neighbours (persons, cards) the tip also touches."""
 
 
-class TipConflict(ValueError):
+class TipConflict(Conflict):
     """The client key was used before for a different tip."""
 
 
 def set_disposition(store: GraphStore, ring: dict[str, Any], status: str, note: str, *, by: str) -> dict[str, Any]:
     """Record a decision on ``ring``; the evidence it was taken on is kept for the reopen rule."""
     if status not in DISPOSITIONS:
-        raise ValueError(f"status must be one of {', '.join(DISPOSITIONS)}")
+        raise InputError(f"status must be one of {', '.join(DISPOSITIONS)}")
     previous = store.get_record("disposition", ring["id"])
     entry = {"status": status, "note": note, "by": by, "at": datetime.now().astimezone().isoformat(timespec="seconds"),
              "evidence": len(ring["evidence"]), "persons": ring["persons"]}
@@ -80,7 +81,7 @@ def submit_tip(store: GraphStore, client_key: str, node_type: str, node_id: str,
         return existing, False
     key = node_key(node_type, node_id)
     if store.entity(node_type, node_id) is None:
-        raise LookupError(f"no such {node_type} in the graph")
+        raise NotFound(f"no such {node_type} in the graph")
     touched = {key}
     for e in store.network_edges(key, _TIP_REACH).edges:
         other = e.target if e.source == key else e.source

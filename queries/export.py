@@ -22,6 +22,7 @@ from typing import Any
 import networkx as nx
 from openpyxl import Workbook
 
+from graphsvc.errors import InputError
 from graphsvc.network import NETWORK_RELATIONSHIPS, node_key, split_key
 from graphsvc.store import GraphStore
 from queries.masking import Masker
@@ -63,7 +64,7 @@ def build_package(store: GraphStore, book: RingBook, ring_id: str, fmt: str, mas
                   generated_by: str) -> dict[str, bytes] | None:
     """The package's files by name, manifest included; None when there is no such ring."""
     if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+        raise InputError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     detail = ring_detail(book, ring_id, masker)
     if detail is None:
         return None

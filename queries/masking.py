@@ -29,6 +29,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
+from graphsvc.errors import Forbidden
+
 __all__ = ["Masker", "MaskedIdentifier", "ROLES", "IDENTITY_ROLES", "MASKED_NODE_TYPES", "mask_id_number",
            "mask_phone", "mask_name", "mask_text"]
 
@@ -99,7 +101,7 @@ def mask_text(text: str) -> str:
     return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
 
 
-class MaskedIdentifier(PermissionError):
+class MaskedIdentifier(Forbidden):
     """A masked role sent a clear personal value (or something that is not its pseudonym) to look up."""
 
 

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 
 from graphsvc.detect.shared_identifier import VIA_NODE_TYPES
+from graphsvc.errors import InputError
 from graphsvc.network import node_key
 from graphsvc.store import GraphStore
 from queries.casework import effective_disposition, priority
@@ -181,7 +182,7 @@ def list_rings(book: RingBook, flt: RingFilter, masker: Masker, *, sort: str = "
             "disposition": disposition,
         })
     if sort not in SORT_KEYS:
-        raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}")
+        raise InputError(f"sort must be one of {', '.join(SORT_KEYS)}")
     items.sort(key=lambda r: (r[sort] is not None, r[sort] if r[sort] is not None else 0, r["id"]),
                reverse=descending)
     start = (page - 1) * size

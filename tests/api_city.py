@@ -66,7 +66,7 @@ def city_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     scene, _ = city_scene()
     for args in (["ingest", str(scene.write_folder(tmp_path / "city")), "--quiet"], ["detect", "--quiet"]):
-        done = subprocess.run([sys.executable, "-m", "graphsvc.cli", *args, "--home", str(home)],
+        done = subprocess.run([sys.executable, "-m", "cli", *args, "--home", str(home)],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
     return home

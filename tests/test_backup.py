@@ -34,7 +34,7 @@ from queries.casework import set_disposition, submit_tip
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "graphsvc.cli", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=600)
 
 
 def _get(base: str, key: str, url: str) -> httpx.Response:

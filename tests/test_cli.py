@@ -11,8 +11,8 @@ from conftest import write_csv
 
 
 def graphsvc(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "graphsvc.cli", *args, "--home", str(home)] if args[0] != "generate"
-                          else [sys.executable, "-m", "graphsvc.cli", *args],
+    return subprocess.run([sys.executable, "-m", "cli", *args, "--home", str(home)] if args[0] != "generate"
+                          else [sys.executable, "-m", "cli", *args],
                           capture_output=True, text=True, timeout=300)
 
 
@@ -48,7 +48,7 @@ def test_clear_errors_and_nonzero_exit(tmp_path):
     assert missing.returncode == 2 and "is not a folder" in missing.stderr and "Traceback" not in missing.stderr
     stats = graphsvc("stats", home=tmp_path / "empty-home")
     assert stats.returncode == 2 and "graphsvc ingest" in stats.stderr
-    help_text = subprocess.run([sys.executable, "-m", "graphsvc.cli", "--help"], capture_output=True, text=True)
+    help_text = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True, text=True)
     assert all(word in help_text.stdout for word in ("generate", "ingest", "stats", "demo"))
 
 
@@ -74,7 +74,7 @@ def test_export_and_apikey_commands(tmp_path):
     assert {"ring-R-000003.graphml", "report.html", "network.svg", "manifest.json"} <= {p.name for p in package.iterdir()}
     missing = graphsvc("export", "R-999999", "--out", str(tmp_path / "out"), home=home)
     assert missing.returncode == 2 and "no ring R-999999" in missing.stderr
-    weak = subprocess.run([sys.executable, "-m", "graphsvc.cli", "serve", "--home", str(home)], capture_output=True,
+    weak = subprocess.run([sys.executable, "-m", "cli", "serve", "--home", str(home)], capture_output=True,
                           text=True, timeout=60, env={**__import__("os").environ, "GRAPHSVC_SECRET_KEY": "changeme"})
     assert weak.returncode == 2 and "default or short secret" in weak.stderr and "Traceback" not in weak.stderr
 
@@ -83,7 +83,7 @@ def test_unreachable_or_misconfigured_neo4j_is_a_clear_error(tmp_path):
     import os
 
     def run(**env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "graphsvc.cli", "stats", "--home", str(tmp_path)],
+        return subprocess.run([sys.executable, "-m", "cli", "stats", "--home", str(tmp_path)],
                               capture_output=True, text=True, timeout=120,
                               env={**os.environ, "GRAPHSVC_BACKEND": "neo4j", **env})
 

@@ -86,7 +86,7 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "graphsvc.cli", *args, "--home", str(settings.home)],
+    return subprocess.Popen([sys.executable, "-m", "cli", *args, "--home", str(settings.home)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **_env(settings)})
 
 

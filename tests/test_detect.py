@@ -259,7 +259,7 @@ def test_detect_cli_writes_the_contract_file(tmp_path):
     home = tmp_path / "home"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "graphsvc.cli", *args, "--home", str(home), "--quiet"],
+        return subprocess.run([sys.executable, "-m", "cli", *args, "--home", str(home), "--quiet"],
                               capture_output=True, text=True, timeout=300)
 
     missing = cli("detect")

@@ -23,7 +23,7 @@ HUB = "/entities/institution/H00016/network"
 
 
 def _cli(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "graphsvc.cli", *args, "--quiet"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "cli", *args, "--quiet"], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr
 

@@ -82,7 +82,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     tmp = tmp_path_factory.mktemp("hostile")
     home = tmp / "home"
     for args in (["ingest", str(hostile_folder(tmp / "city")), "--quiet"], ["detect", "--quiet"]):
-        done = subprocess.run([sys.executable, "-m", "graphsvc.cli", *args, "--home", str(home)],
+        done = subprocess.run([sys.executable, "-m", "cli", *args, "--home", str(home)],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
     served = start_serve(home)

@@ -549,7 +549,7 @@ def test_a_folder_of_bad_files_loads_its_good_rows_on_each_backend(store, tmp_pa
 def test_the_cli_reports_each_bad_file_without_a_traceback(tmp_path):
     folder = bad_folder(tmp_path / "bad")
     home = tmp_path / "home"
-    done = subprocess.run([sys.executable, "-m", "graphsvc.cli", "ingest", str(folder), "--home", str(home), "--quiet"],
+    done = subprocess.run([sys.executable, "-m", "cli", "ingest", str(folder), "--home", str(home), "--quiet"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "Traceback" not in done.stderr + done.stdout, done.stderr
     for message in ("note: not CSV text", "note: empty file", "note: could not be read"):

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AuditDep, InvestigatorDep, ServicesDep
-from api.jobs import Progress
 from api.uploads import UPLOAD_BODY, UploadLimits, new_upload_folder, receive_files, unpack_zips
-from graphsvc.detect import DetectionConfig, detect_and_save
+from graphsvc.detect import DetectionConfig
+from graphsvc.errors import InputError, NotFound
 from graphsvc.model import LOAD_ORDER
+from ingest.pipeline import IngestError, discover
+from services import Progress, detect_and_publish, ingest_and_prepare
 
 router = APIRouter(tags=["jobs"])
 
@@ -29,39 +31,63 @@ class DetectIn(BaseModel):
     """Overrides of the detection thresholds, as in ``graphsvc detect --config``."""
 
 
-def _check_contract_files(folder: Path, names: list[str]) -> None:
-    from ingest.pipeline import IngestError, discover
+class JobProgress(BaseModel):
+    stage: str | None = None
+    """queued, a file being loaded, indexing, a detection stage, done"""
+    done: int = 0
+    total: int = 0
 
+
+class Job(BaseModel):
+    """A job as its submitter sees it. Fields a job cut off by a restart never got are null."""
+
+    id: str
+    kind: Literal["ingest", "detect"]
+    state: Literal["queued", "running", "succeeded", "failed", "interrupted"]
+    submitted_by: str | None = None
+    submitted_at: str | None = None
+    parameters: dict[str, Any] = {}
+    progress: JobProgress = JobProgress()
+    started_at: str | None = None
+    finished_at: str | None = None
+    result: dict[str, Any] | None = None
+    """ingest: run_id, totals, files, rejects_file, unrecognised_files; detect: run_id, rings, kept_ids,
+    new_ids, retired_ids, seconds"""
+    error: str | None = None
+
+
+class JobPage(BaseModel):
+    total: int
+    page: int
+    size: int
+    items: list[Job]
+
+
+def _check_contract_files(folder: Path, names: list[str]) -> None:
     try:
         discover(folder)
     except IngestError:
         expected = ", ".join(f"{n}.csv" for n in LOAD_ORDER)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"no contract file among {', '.join(names)}: expected some of {expected} "
-                            "(or .parquet / .xlsx)") from None
+        raise InputError(f"no contract file among {', '.join(names)}: expected some of {expected} "
+                         "(or .parquet / .xlsx)") from None
 
 
-@router.post("/ingest", status_code=status.HTTP_202_ACCEPTED, openapi_extra=UPLOAD_BODY,
+@router.post("/ingest", status_code=status.HTTP_202_ACCEPTED, openapi_extra=UPLOAD_BODY, response_model=Job,
              summary="Upload contract files (or zips of them) to load")
 async def post_ingest(request: Request, services: ServicesDep, principal: InvestigatorDep,
                       audit: AuditDep) -> dict[str, Any]:
     """The body is multipart/form-data with the files in the field ``files``; limits on its size,
     on what its zips unpack to, their compression ratio and their number of files are settings."""
-    from ingest.pipeline import ingest_folder
-
     settings = services.settings
     limits = UploadLimits.of(settings)
     folder = await run_in_threadpool(new_upload_folder, settings.home)
-    store = services.store
 
     def work(progress: Progress) -> dict[str, Any]:
         try:
-            report = ingest_folder(store, folder, rejects_dir=settings.home / "rejects", progress=False,
-                                   on_file=progress)
+            report = ingest_and_prepare(services.store, folder, rejects_dir=settings.home / "rejects", serving=True,
+                                        on_file=progress)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        progress("indexing", len(report.files), len(report.files))
-        store.prepare_reads()
         return {"run_id": report.run_id, "totals": report.totals,
                 "files": [{"file": f.file, "read": f.read, "loaded": f.loaded, "unchanged": f.unchanged,
                            "rejected": f.rejected, "note": f.note, "ignored_columns": f.ignored_columns,
@@ -87,18 +113,17 @@ async def post_ingest(request: Request, services: ServicesDep, principal: Invest
         raise
 
 
-@router.post("/detect", status_code=status.HTTP_202_ACCEPTED, summary="Run ring detection on what is loaded")
+@router.post("/detect", status_code=status.HTTP_202_ACCEPTED, response_model=Job,
+             summary="Run ring detection on what is loaded")
 def post_detect(services: ServicesDep, principal: InvestigatorDep, audit: AuditDep,
                 body: DetectIn | None = None) -> dict[str, Any]:
     try:
         config = DetectionConfig.model_validate(body.config or {}) if body else DetectionConfig()
     except ValidationError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad detection config: {exc}") from None
+        raise InputError(f"bad detection config: {exc}") from None
 
     def work(progress: Progress) -> dict[str, Any]:
-        run, _ = detect_and_save(services.store, config, on_stage=progress)
-        services.book.invalidate()
-        services.book.warm()
+        run, _ = detect_and_publish(services.store, config, book=services.book, on_stage=progress)
         return {"run_id": run.run_id, "rings": run.rings, "kept_ids": run.kept_ids, "new_ids": run.new_ids,
                 "retired_ids": run.retired_ids, "seconds": run.seconds}
 
@@ -107,17 +132,18 @@ def post_detect(services: ServicesDep, principal: InvestigatorDep, audit: AuditD
         return services.jobs.submit(job_id, "detect", work, by=f"{principal.name} ({principal.key_id})")
 
 
-@router.get("/jobs/{job_id}", summary="A job's state and progress (investigators and admins)")
+@router.get("/jobs/{job_id}", response_model=Job, summary="A job's state and progress (investigators and admins)")
 def get_job(job_id: str, services: ServicesDep, _: InvestigatorDep) -> dict[str, Any]:
     job = services.jobs.get(job_id)
     if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
-    return {k: v for k, v in job.items() if k != "traceback"}
+        raise NotFound(f"no job {job_id!r}")
+    return job
 
 
-@router.get("/jobs", summary="Recent jobs, newest first (investigators and admins)")
+@router.get("/jobs", response_model=JobPage, summary="Recent jobs, newest first (investigators and admins)")
 def get_jobs(services: ServicesDep, _: InvestigatorDep, page: Annotated[int, Query(ge=1, le=100_000)] = 1,
              size: Annotated[int, Query(ge=1, le=200)] = 20) -> dict[str, Any]:
+    # The response model keeps a job's declared fields only: the traceback earlier releases
+    # stored with a failed job is not answered.
     total, jobs = services.jobs.list(offset=(page - 1) * size, limit=size)
-    return {"total": total, "page": page, "size": size,
-            "items": [{k: v for k, v in j.items() if k != "traceback"} for j in jobs]}
+    return {"total": total, "page": page, "size": size, "items": jobs}

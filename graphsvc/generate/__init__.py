@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
+from graphsvc.errors import InputError
 from graphsvc.generate import hard as hard_mode
 from graphsvc.generate import text
 from graphsvc.generate.city import City, build_city, routine_settlements
@@ -55,9 +56,9 @@ def generate_city(out: Path, *, persons: int, seed: int, dirt: float = 0.001, pr
         ``realism``, ``duplicate_persons`` and ``hard`` (the per-seed scheme parameters).
     """
     if realism not in REALISMS:
-        raise ValueError(f"realism must be one of {REALISMS}, not {realism!r}")
+        raise InputError(f"realism must be one of {REALISMS}, not {realism!r}")
     if persons < 5_000:
-        raise ValueError("a demo city needs at least 5000 persons to hold its look-alikes and rings")
+        raise InputError("a demo city needs at least 5000 persons to hold its look-alikes and rings")
     rng = np.random.default_rng(seed)
     hard = realism == "hard"
     hard_rng = np.random.default_rng([seed, 2026]) if hard else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from graphsvc.errors import InputError
 from graphsvc.generate import text
 
 __all__ = ["City", "build_city", "routine_settlements", "COUNTIES", "COMMON_DRUGS", "KEY_DRUGS", "county_prefix"]
@@ -97,7 +98,7 @@ class City:
             ok &= np.isin(self.village, villages)
         candidates = np.flatnonzero(ok)
         if len(candidates) < k:
-            raise ValueError(f"city too small: wanted {k} persons, {len(candidates)} available; use more --persons")
+            raise InputError(f"city too small: wanted {k} persons, {len(candidates)} available; use more --persons")
         chosen = self.rng.choice(candidates, k, replace=False)
         self.busy[chosen] = True
         return np.sort(chosen)

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graphsvc.errors import InputError
 from graphsvc.generate import text
 from graphsvc.generate.city import COUNTIES, DAY, City, _choose_institutions, county_prefix
 from graphsvc.generate.groups import (Planted, _black_intermediary, _card_collector, _care_home, _frame,
@@ -180,7 +181,7 @@ def _unrelated(city: City, region: int, k: int) -> np.ndarray:
     _, first = np.unique(city.household[candidates], return_index=True)
     chosen = np.sort(candidates[np.sort(first)][:k])
     if len(chosen) < k:
-        raise ValueError(f"city too small: wanted {k} unrelated adults; use more --persons")
+        raise InputError(f"city too small: wanted {k} unrelated adults; use more --persons")
     city.busy[chosen] = True
     surnames = rng.choice(text.SURNAMES, k, replace=False)
     births = rng.choice(BIRTH_REGIONS, k, replace=False)

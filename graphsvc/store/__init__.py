@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graphsvc.config import Settings
+from graphsvc.errors import InputError
 from graphsvc.store.base import GraphStore, IngestFileRecord, LoadResult, StoreBusy
 
 __all__ = ["GraphStore", "IngestFileRecord", "LoadResult", "StoreBusy", "open_store"]
@@ -18,7 +19,7 @@ def open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
         from graphsvc.store.neo4j import Neo4jStore
 
         if not settings.neo4j_uri or settings.neo4j_password is None:
-            raise RuntimeError("GRAPHSVC_BACKEND=neo4j needs NEO4J_URI and NEO4J_PASSWORD (and NEO4J_USER if not neo4j)")
+            raise InputError("GRAPHSVC_BACKEND=neo4j needs NEO4J_URI and NEO4J_PASSWORD (and NEO4J_USER if not neo4j)")
         return Neo4jStore(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password.get_secret_value(),
                           settings.home)
-    raise ValueError(f"unknown backend {settings.backend!r}")
+    raise InputError(f"unknown backend {settings.backend!r}")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from graphsvc.config import Settings
+from graphsvc.errors import GraphsvcError
 from graphsvc.files import fsync_path
 from graphsvc.store import GraphStore, StoreBusy, open_store
 
@@ -46,7 +47,7 @@ HOME_FILES = ("secret_key", "admin-key")
 _CHUNK = 1 << 20
 
 
-class BackupError(Exception):
+class BackupError(GraphsvcError):
     """The backup could not be written, or is incomplete, damaged or for another backend."""
 
 

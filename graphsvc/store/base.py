@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import ENTITY_TYPES, Neighbourhood, node_key, split_key
 
@@ -29,7 +30,7 @@ LINE = "_line"
 """Where the row came from in its file; travels with a batch for error reports, never stored."""
 
 
-class StoreBusy(RuntimeError):
+class StoreBusy(StoreError):
     """Another process holds the store (the embedded store has one writer: a running server)."""
 
 

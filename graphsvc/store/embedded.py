@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Neighbourhood
 from graphsvc.store.adjacency import AdjacencyIndex
@@ -109,14 +110,14 @@ class EmbeddedStore(GraphStore):
             self._con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists(), config=config)
         except duckdb.IOException as exc:
             if "lock" not in str(exc):
-                raise RuntimeError(_unreadable(self.path, exc)) from exc
+                raise StoreError(_unreadable(self.path, exc)) from exc
             # DuckDB takes a file lock: one process writes a store (a running server holds it)
             raise StoreBusy(
                 f"cannot open the embedded store at {self.path}: {exc}. "
                 "Another graphsvc process may hold it; stop it or use another --home."
             ) from exc
         except duckdb.Error as exc:  # a damaged file: DuckDB checks the checksum of each block it reads
-            raise RuntimeError(_unreadable(self.path, exc)) from exc
+            raise StoreError(_unreadable(self.path, exc)) from exc
         # A DuckDB connection serves one thread at a time; the API's worker threads each get a
         # cursor of their own on the same database.
         self._local = threading.local()

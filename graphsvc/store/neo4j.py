@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Edge, Neighbourhood
 from graphsvc.store.adjacency import NETWORK_EDGES_SQL
@@ -125,10 +126,10 @@ class Neo4jStore(GraphStore):
             self._driver.verify_connectivity()
         except AuthError:
             self._driver.close()
-            raise RuntimeError(f"Neo4j at {uri} refused user {user!r}: check NEO4J_USER and NEO4J_PASSWORD") from None
+            raise StoreError(f"Neo4j at {uri} refused user {user!r}: check NEO4J_USER and NEO4J_PASSWORD") from None
         except (ServiceUnavailable, OSError, ValueError) as exc:
             self._driver.close()
-            raise RuntimeError(f"cannot reach Neo4j at {uri} ({exc}); is it running? check NEO4J_URI") from None
+            raise StoreError(f"cannot reach Neo4j at {uri} ({exc}); is it running? check NEO4J_URI") from None
         self._net_version: str | None = None
         self._net_checked = float("-inf")
         self._net_lock = threading.Lock()

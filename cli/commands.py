@@ -1,9 +1,15 @@
-"""The ``graphsvc`` command line."""
+"""The ``graphsvc`` command line.
+
+A user's error (``graphsvc.errors``) is printed as one line without a traceback and ends the
+command with the exit code of its kind (``_EXIT_CODES``); anything else is a defect, printed the
+same way, its traceback logged at debug level.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -13,6 +19,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from graphsvc.config import Settings
+from graphsvc.errors import Conflict, GraphsvcError, InputError, NotFound, StoreError, Unavailable
+from graphsvc.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -31,27 +39,44 @@ The store lives in --home, else $GRAPHSVC_HOME, else ./graphsvc-home.
 """
 
 
-class CliError(Exception):
-    """A problem the user can fix; printed without a traceback."""
+_log = logging.getLogger(__name__)
+
+_EXIT_CODES: dict[type[BaseException], int] = {GraphsvcError: 2, KeyboardInterrupt: 130}
+"""Exit codes by kind of error (the nearest listed base class counts); 1 for a defect. Every
+user's error is 2, as argparse's usage errors are: scripts test for non-zero, and the message
+says what went wrong."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise CliError(f"bad GRAPHSVC_* environment: {exc}") from None
+        raise InputError(f"bad GRAPHSVC_* environment: {exc}") from None
     if getattr(args, "home", None):
         settings = settings.model_copy(update={"home": Path(args.home)})
+    if settings.log_json and not args.log_json:  # GRAPHSVC_LOG_JSON: a server's environment asks for JSON lines
+        args.log_json = True
+        _configure_logging(args)
     return settings
 
 
-def _open_store(settings: Settings, *, read_only: bool = False):  # type: ignore[no-untyped-def]
-    from graphsvc.store import open_store
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Text on stderr, or JSON lines; by default at info level for a server (serve, demo --serve)
+    and for JSON lines, which something collects, and otherwise only what is critical: a one-off
+    command prints its own report."""
+    serving = args.command == "serve" or getattr(args, "serve", False)
+    level = args.log_level or ("info" if serving or args.log_json else "critical")
+    configure_logging(json_lines=args.log_json, level=level.upper())
 
-    try:
-        return open_store(settings, read_only=read_only)
-    except RuntimeError as exc:
-        raise CliError(str(exc)) from None
+
+def _exit_code(exc: BaseException) -> int:
+    return next((code for kind in type(exc).__mro__ if (code := _EXIT_CODES.get(kind)) is not None), 1)
+
+
+def _open_store(settings: Settings, *, read_only: bool = False):  # type: ignore[no-untyped-def]
+    from graphsvc.store import open_store  # the engines are imported only by the commands that need a store
+
+    return open_store(settings, read_only=read_only)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -59,13 +84,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
-        raise CliError(f"{out} exists and is not empty; choose a new folder so no old file mixes in")
+        raise Conflict(f"{out} exists and is not empty; choose a new folder so no old file mixes in")
     started = time.perf_counter()
-    try:
-        summary = generate_city(out, persons=args.persons, seed=args.seed, dirt=args.dirt, progress=not args.quiet,
-                                realism=args.realism)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    summary = generate_city(out, persons=args.persons, seed=args.seed, dirt=args.dirt, progress=not args.quiet,
+                            realism=args.realism)
     print(f"wrote {out}/ in {time.perf_counter() - started:.1f}s: {summary['persons']:,} persons, "
           f"{summary['settlements']:,} settlements, {summary['rings']} planted rings, "
           f"{summary['lookalikes']} look-alike groups")
@@ -94,14 +116,14 @@ def _print_ingest(report, elapsed: float) -> None:  # type: ignore[no-untyped-de
 
 
 def _ingest(settings: Settings, folder: Path, quiet: bool) -> int:
-    from ingest.pipeline import IngestError, ingest_folder
+    from services import ingest_and_prepare
 
     store = _open_store(settings)
     started = time.perf_counter()
     try:
-        report = ingest_folder(store, folder, rejects_dir=settings.home / "rejects", progress=not quiet)
-    except IngestError as exc:
-        raise CliError(str(exc)) from None
+        # nothing serves this store while the CLI holds it: serve gets the network reads ready
+        report = ingest_and_prepare(store, folder, rejects_dir=settings.home / "rejects", serving=False,
+                                    progress=not quiet)
     finally:
         store.close()
     _print_ingest(report, time.perf_counter() - started)
@@ -151,21 +173,22 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def _require_graph(settings: Settings) -> None:
     if settings.backend == "embedded" and not (settings.home / "graph.duckdb").exists():
-        raise CliError(f"no graph in {settings.home}; load one with: graphsvc ingest DIR --home {settings.home}")
+        raise NotFound(f"no graph in {settings.home}; load one with: graphsvc ingest DIR --home {settings.home}")
 
 
 def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet: bool, top: int) -> int:
-    from graphsvc.detect import DetectionConfig, detect_and_save
+    from graphsvc.detect import DetectionConfig
+    from services import detect_and_publish
 
     try:
         config = DetectionConfig.from_file(Path(config_path)) if config_path else DetectionConfig()
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot use detection config {config_path}: {exc}") from None
+    except (OSError, ValueError) as exc:  # a missing file, bad JSON, a threshold pydantic refuses
+        raise InputError(f"cannot use detection config {config_path}: {exc}") from None
     store = _open_store(settings)
     try:
         if not store.has_rows("settlements"):
-            raise CliError(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR")
-        run, documents = detect_and_save(store, config, progress=not quiet)
+            raise NotFound(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR")
+        run, documents = detect_and_publish(store, config, progress=not quiet)
     finally:
         store.close()
     if out:
@@ -267,10 +290,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     _require_graph(settings)
     _check_store(settings)
     first_key = _first_admin_key(settings)
-    try:
-        app = create_app(settings)
-    except RuntimeError as exc:
-        raise CliError(str(exc)) from None
+    app = create_app(settings)
     print(f"preparing network reads of {settings.home} (built once per data version)...", flush=True)
     started = time.perf_counter()
     app.state.services.store.prepare_reads()
@@ -289,8 +309,10 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     # 5 keeps the event loop (and /health) quick while a heavy read computes in the thread pool.
     sys.setswitchinterval(0.001)
     with _serving(settings.home, host, port):
-        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=proxies is not None,
-                    forwarded_allow_ips=proxies)
+        # log_config=None: uvicorn's records go through the handler configure_logging installed
+        # (text or JSON lines); at warning level, so no access log writes a URL holding an ID number.
+        uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None,
+                    proxy_headers=proxies is not None, forwarded_allow_ips=proxies)
     return 0
 
 
@@ -302,7 +324,7 @@ def _check_store(settings: Settings) -> None:
     try:
         store.check(thorough=True)
     except Exception as exc:  # whatever the engine raises on a damaged file: none of it can be served
-        raise CliError(f"the store in {settings.home} is damaged and is not served ({type(exc).__name__}: {exc}); "
+        raise StoreError(f"the store in {settings.home} is damaged and is not served ({type(exc).__name__}: {exc}); "
                        f"restore the last backup: graphsvc restore BACKUP {settings.home} --force") from None
     finally:
         store.close()
@@ -333,12 +355,12 @@ def cmd_apikey(args: argparse.Namespace) -> int:
     from api.keys import ENV_ADMIN_ID, create_api_key, list_api_keys, revoke_api_key
 
     if (args.action == "revoke") != (args.key_id is not None):
-        raise CliError("give a key id to revoke, e.g. graphsvc apikey revoke 3f9a0c12b7de (ids: graphsvc apikey list), "
+        raise InputError("give a key id to revoke, e.g. graphsvc apikey revoke 3f9a0c12b7de (ids: graphsvc apikey list), "
                        "and only to revoke")
     if args.expires_days is not None and (args.action != "create" or args.expires_days < 1):
-        raise CliError("--expires-days goes with create and is a whole number of days, at least 1")
+        raise InputError("--expires-days goes with create and is a whole number of days, at least 1")
     if args.key_id == ENV_ADMIN_ID:
-        raise CliError("the GRAPHSVC_ADMIN_KEY key is not stored and cannot be revoked; remove it from the "
+        raise Conflict("the GRAPHSVC_ADMIN_KEY key is not stored and cannot be revoked; remove it from the "
                        "server's environment and restart it")
     settings = _settings(args)
     store = _open_store(settings)
@@ -357,7 +379,7 @@ def cmd_apikey(args: argparse.Namespace) -> int:
         if args.action == "revoke":
             record = revoke_api_key(store, args.key_id)
             if record is None:
-                raise CliError(f"no API key with id {args.key_id}; see graphsvc apikey list")
+                raise NotFound(f"no API key with id {args.key_id}; see graphsvc apikey list")
             print(f"revoked {record['key_id']} ({record['role']}, {record['name']}) at {record['revoked_at']}; "
                   "a running server refuses it within 10 seconds")
             return 0
@@ -372,27 +394,44 @@ def cmd_apikey(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    import getpass
+class _CliAuditor:
+    """Audits what the user of this command line does, as the API audits its callers."""
 
+    def __init__(self, store, role: str) -> None:  # type: ignore[no-untyped-def]
+        import getpass
+
+        from api.audit import AuditLog
+
+        self.who = f"cli:{getpass.getuser()}"
+        self.role = role
+        self.log = AuditLog(store)
+
+    def __call__(self, action: str, target: str, /, **detail: object) -> None:
+        self.log.record(who=self.who, name=self.who, role=self.role, action=action, target=target, client="cli",
+                        detail=detail)
+
+    def close(self) -> None:
+        self.log.close()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
     from api.app import server_secret
-    from queries.export import build_package
     from queries.masking import Masker
     from queries.rings import RingBook
+    from services import export_ring
 
     settings = _settings(args)
     _require_graph(settings)
     store = _open_store(settings)
     try:
-        who = f"cli:{getpass.getuser()}"
-        files = build_package(store, RingBook(store), args.ring_id, args.format,
-                              Masker(args.role, secret=server_secret(settings)), generated_by=who)
-        if files is None:
-            raise CliError(f"no ring {args.ring_id} in the current detection run; list them with graphsvc detect")
-        store.put_record("audit", f"{time.strftime('%Y%m%dT%H%M%S')}-cli-{args.ring_id}",
-                         {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "key_id": who, "key_name": who,
-                          "role": args.role, "action": "export_ring", "target": args.ring_id, "client": "cli",
-                          "detail": {"format": args.format}})
+        audit = _CliAuditor(store, args.role)
+        try:
+            files = export_ring(store, RingBook(store), args.ring_id, args.format,
+                                Masker(args.role, secret=server_secret(settings)), generated_by=audit.who, audit=audit)
+        except NotFound as exc:
+            raise NotFound(f"{exc}; list them with graphsvc detect") from None
+        finally:
+            audit.close()
     finally:
         store.close()
     out = Path(args.out) / f"{args.ring_id}-{args.format}"
@@ -411,7 +450,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     import shutil
 
     from graphsvc.store import StoreBusy, open_store
-    from graphsvc.store.backup import BackupError, write_backup
+    from graphsvc.store.backup import write_backup
 
     settings = _settings(args)
     _require_graph(settings)
@@ -423,8 +462,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
         except StoreBusy:
             print(f"a server holds {settings.home}: the backup is taken by it", flush=True)
             manifest = _backup_through_server(settings, out)
-        except RuntimeError as exc:
-            raise CliError(str(exc)) from None
         else:
             try:
                 _audit_cli_backup(store, out)
@@ -434,8 +471,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except BaseException as exc:
         if created:
             shutil.rmtree(out, ignore_errors=True)  # a half-written backup must not be mistaken for one
-        if isinstance(exc, BackupError):
-            raise CliError(str(exc)) from None
         raise
     size = sum(f["bytes"] for f in manifest["files"].values())
     records = ", ".join(f"{kind} {n:,}" for kind, n in manifest["contents"]["records"].items()) or "none"
@@ -451,20 +486,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def _audit_cli_backup(store, out: Path) -> None:  # type: ignore[no-untyped-def]
     """Audit the backup, and store the entries of servers that were killed before they could (the
     write-ahead files under the home), so the backup has them."""
-    import getpass
-
-    from api.audit import AuditLog
-
-    who = f"cli:{getpass.getuser()}"
-    log = AuditLog(store)
+    audit = _CliAuditor(store, "admin")
     try:
-        log.record(who=who, name=who, role="admin", action="backup", target="store", client="cli",
-                   detail={"out": str(out)})
-        if not log.flush():
-            raise CliError(f"the audit log could not be written to the store ({log.status()['last_error']}); "
-                           "a backup now would miss entries")
+        audit("backup", "store", out=str(out))
+        if not audit.log.flush():
+            raise Unavailable(f"the audit log could not be written to the store ({audit.log.status()['last_error']}); "
+                              "a backup now would miss entries")
     finally:
-        log.close()
+        audit.close()
 
 
 def _backup_through_server(settings: Settings, out: Path) -> dict:
@@ -478,7 +507,7 @@ def _backup_through_server(settings: Settings, out: Path) -> dict:
     try:
         url = json.loads(recorded.read_text())["url"]
     except (OSError, ValueError, KeyError):
-        raise CliError(f"another process holds the store in {settings.home} and no server is recorded in {recorded}; "
+        raise Unavailable(f"another process holds the store in {settings.home} and no server is recorded in {recorded}; "
                        "wait for it (an ingest?) or stop it, then back up again") from None
     key_file = settings.home / "admin-key"
     if settings.admin_key is not None:
@@ -486,30 +515,25 @@ def _backup_through_server(settings: Settings, out: Path) -> dict:
     elif key_file.exists():
         key = key_file.read_text().strip()
     else:
-        raise CliError(f"the server at {url} takes the backup and wants an admin API key: set GRAPHSVC_ADMIN_KEY")
+        raise InputError(f"the server at {url} takes the backup and wants an admin API key: set GRAPHSVC_ADMIN_KEY")
     request = urllib.request.Request(f"{url}/admin/backup", method="POST", headers={"X-API-Key": key})
     try:
         with urllib.request.urlopen(request, timeout=_BACKUP_TIMEOUT_S) as answer:
             return untar(answer, out)
     except urllib.error.HTTPError as exc:
-        raise CliError(f"the server at {url} refused the backup: {exc.code} {exc.read().decode(errors='replace')}") from None
+        raise Unavailable(f"the server at {url} refused the backup: {exc.code} {exc.read().decode(errors='replace')}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise CliError(f"the server recorded in {recorded} does not answer at {url} ({exc}) and another process "
+        raise Unavailable(f"the server recorded in {recorded} does not answer at {url} ({exc}) and another process "
                        f"holds {settings.home}; back up when it is free") from None
     except tarfile.TarError as exc:
-        raise CliError(f"the backup from {url} broke off ({exc}); nothing was kept, back up again") from None
+        raise Unavailable(f"the backup from {url} broke off ({exc}); nothing was kept, back up again") from None
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from graphsvc.store.backup import BackupError, restore_backup
+    from graphsvc.store.backup import restore_backup
 
     settings = _settings(args)
-    try:
-        manifest = restore_backup(Path(args.backup), settings, force=args.force)
-    except BackupError as exc:
-        raise CliError(str(exc)) from None
-    except RuntimeError as exc:  # the home is held (a server started meanwhile), Neo4j unreachable
-        raise CliError(str(exc)) from None
+    manifest = restore_backup(Path(args.backup), settings, force=args.force)
     records = ", ".join(f"{kind} {n:,}" for kind, n in manifest["contents"]["records"].items()) or "none"
     print(f"restored the backup of {manifest['created_at']} into {settings.home} ({manifest['backend']}); "
           f"every file matched its SHA-256 and the store reads back")
@@ -623,6 +647,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("home", help="the home to restore into")
     r.add_argument("--force", action="store_true", help="replace the store HOME already has")
     r.set_defaults(func=cmd_restore)
+
+    for command in sub.choices.values():
+        command.add_argument("--log-json", action="store_true",
+                             help="log one JSON object a line (also GRAPHSVC_LOG_JSON=1); logs hold ids and counts, "
+                                  "never names, ID numbers, phones, addresses or accounts")
+        command.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                             help="default: info for serve and with --log-json, else only critical")
     return parser
 
 
@@ -633,14 +664,23 @@ def main(argv: list[str] | None = None) -> int:
     # personal data: private to this user from the moment it is created, not chmod-ed after.
     os.umask(0o077)
     args = build_parser().parse_args(argv)
+    _configure_logging(args)
     try:
         return args.func(args)
-    except CliError as exc:
-        print(f"graphsvc: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("graphsvc: interrupted; re-run the same command: loading is idempotent", file=sys.stderr)
-        return 130
+    except (GraphsvcError, KeyboardInterrupt) as exc:
+        code = _exit_code(exc)
+        _log.info("%s ended", args.command, extra={"fields": {"command": args.command, "error": type(exc).__name__,
+                                                             "exit": code}})
+        if isinstance(exc, KeyboardInterrupt):
+            print("graphsvc: interrupted; re-run the same command: loading is idempotent", file=sys.stderr)
+        else:
+            print(f"graphsvc: error: {exc}", file=sys.stderr)
+        return code
+    except Exception as exc:  # a defect: where it happened goes to the log, not a traceback to the user
+        _log.debug("%s failed", args.command, exc_info=True)
+        print(f"graphsvc: error: an internal error ({type(exc).__name__}); run again with --log-level debug "
+              "to see where", file=sys.stderr)
+        return _exit_code(exc)
 
 
 if __name__ == "__main__":

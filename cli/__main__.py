@@ -1,0 +1,7 @@
+"""``python -m cli``: the ``graphsvc`` command."""
+
+import sys
+
+from cli.commands import main
+
+sys.exit(main())

@@ -1,0 +1,81 @@
+"""The work the command line and the API both do, written once: ingest and prepare, detect and
+publish, export with audit.
+
+Each step is logged (start, end, duration, ids and counts) and raises the errors of
+``graphsvc.errors``; the callers only say where progress goes and how a change is audited.
+This package sits above ``ingest`` and ``queries`` and below ``api`` and ``cli``: the API's jobs
+and the command line import it, it imports neither.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from graphsvc.detect import DetectionConfig, detect_and_save
+from graphsvc.errors import NotFound
+from graphsvc.logs import timed
+from graphsvc.store import GraphStore
+# The module, not its function: tests replace ``ingest.pipeline.ingest_folder`` to make an ingest fail.
+from ingest import pipeline as ingest_pipeline
+from ingest.pipeline import IngestReport
+from queries.export import build_package
+from queries.masking import Masker
+from queries.rings import RingBook
+
+__all__ = ["Auditor", "Progress", "ingest_and_prepare", "detect_and_publish", "export_ring"]
+
+_log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""(stage, done, total): what a long step reports as it goes."""
+
+
+class Auditor(Protocol):
+    """Writes one audit entry for whoever asked; returns once it is durable, else raises."""
+
+    def __call__(self, action: str, target: str, /, **detail: object) -> None: ...
+
+
+def ingest_and_prepare(store: GraphStore, folder: Path, *, rejects_dir: Path, serving: bool,
+                       progress: bool = False, on_file: Progress | None = None) -> IngestReport:
+    """Load the contract files of ``folder``; when a server reads ``store`` (``serving``), build
+    its network reads for the new data before returning, so no reader waits for them."""
+    with timed(_log, "ingest") as outcome:
+        report = ingest_pipeline.ingest_folder(store, folder, rejects_dir=rejects_dir, progress=progress,
+                                               on_file=on_file)
+        outcome.update(run_id=report.run_id, files=len(report.files), **report.totals)
+        if serving:
+            if on_file is not None:
+                on_file("indexing", len(report.files), len(report.files))
+            store.prepare_reads()
+    return report
+
+
+def detect_and_publish(store: GraphStore, config: DetectionConfig, *, book: RingBook | None = None,
+                       progress: bool = False, on_stage: Progress | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """Detect rings and store them with stable ids; a server's ``book`` then shows the new run,
+    every ring's detail computed before the first reader asks. Returns the run and the rings."""
+    with timed(_log, "detect") as outcome:
+        run, documents = detect_and_save(store, config, progress=progress, on_stage=on_stage)
+        outcome.update(run_id=run.run_id, rings=run.rings, kept_ids=run.kept_ids, new_ids=run.new_ids,
+                       retired_ids=len(run.retired_ids))
+        if book is not None:
+            book.invalidate()
+            book.warm()
+    return run, documents
+
+
+def export_ring(store: GraphStore, book: RingBook, ring_id: str, fmt: str, masker: Masker, *, generated_by: str,
+                audit: Auditor) -> dict[str, bytes]:
+    """The police liaison package of one ring (files by name, manifest included), audited once built."""
+    # The ring id is logged once it names a ring: until then it is whatever the user typed.
+    with timed(_log, "export", format=fmt, masked=masker.active) as outcome:
+        files = build_package(store, book, ring_id, fmt, masker, generated_by=generated_by)
+        if files is None:
+            raise NotFound(f"no ring {ring_id} in the current detection run")
+        audit("export_ring", ring_id, format=fmt, masked=masker.active)
+        outcome.update(ring_id=ring_id, files=len(files))
+    return files
