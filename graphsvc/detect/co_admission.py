@@ -95,11 +95,11 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
             FROM probes a JOIN d_admissions b ON b.institution_id = a.institution_id AND b.day = a.probe
             WHERE b.person_id <> a.person_id),
         separated AS (
-            SELECT p1, p2,
+            SELECT p1, p2, institution_id,
                    CASE WHEN occasion - lag(occasion) OVER (PARTITION BY p1, p2 ORDER BY occasion) <= {w}
                         THEN 0 ELSE 1 END AS new_occasion
             FROM occasions)
-        SELECT p1, p2, sum(new_occasion) AS repeats
+        SELECT p1, p2, sum(new_occasion) AS repeats, list(DISTINCT institution_id) AS institutions
         FROM separated GROUP BY p1, p2 HAVING sum(new_occasion) >= ?
         ORDER BY p1, p2""", [config.min_pair_repeats])
     candidates = [members for members in _groups(pairs, config) if len(members) >= config.min_persons]
@@ -111,6 +111,10 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         FROM d_admissions a SEMI JOIN d_lockstep_members m USING (person_id)
         ORDER BY a.institution_id, a.day, a.person_id""")
     admissions = group_rows(rows, lambda r: r["person_id"])
+    pairs_at: dict[str, int] = {}
+    for pair in pairs:
+        for inst in pair["institutions"]:
+            pairs_at[inst] = pairs_at.get(inst, 0) + 1
     chance = _address_base_rates(con, candidates, config)
     first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchone()
     days = (last_day - first_day).days + 1
@@ -144,13 +148,15 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
         if len(persons) < config.min_persons:
             continue
         together, chance_brings = _pairs_together(waves, persons, admissions, days, config)
-        # The group was picked out of all the lockstep pairs: as many chances to find one by luck.
-        p_value = min(1.0, poisson_tail(chance_brings, together) * len(pairs))
+        # The group was picked out of the lockstep pairs at its institutions: as many chances to find one by
+        # luck there. Those of the whole fund would make the bar rise with the city, not with the hospital.
+        searched = sum(pairs_at.get(inst, 0) for inst in {wave[0]["institution_id"] for wave in waves})
+        p_value = min(1.0, poisson_tail(chance_brings, together) * searched)
         if p_value >= config.group_p_value:
             findings.append(_explained(waves, f"co-admissions within chance for persons admitted this often: "
                                               f"{together} pairs together in {len(waves)} waves where their own "
                                               f"admissions bring {chance_brings:.1f} (p = {p_value:.1g} over "
-                                              f"{len(pairs)} pairs)"))
+                                              f"{searched} pairs at its institutions)"))
             continue
         institutions = sorted({wave[0]["institution_id"] for wave in waves})
         where = institutions[0] if len(institutions) == 1 else f"{len(institutions)} institutions"

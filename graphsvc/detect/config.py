@@ -114,7 +114,7 @@ class LockstepConfig(_Section):
     group_p_value: float = Field(
         1e-10, gt=0, lt=1, description="a group is reported only if its pairs are together in its waves more often than "
                                        "the members' own admissions per institution bring (Poisson), times the lockstep "
-                                       "pairs it was picked from, with this probability. Among 300 frequent patients "
+                                       "pairs at its institutions it was picked from, with this probability. Among 300 frequent patients "
                                        "of one hospital (3-5 stays a year) chance groups reach 1e-12 before that "
                                        "factor; a gang of 4 admitted together 3 times is near 1e-18")
     base_rate_address_factor: int = Field(
