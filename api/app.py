@@ -26,7 +26,7 @@ from api.deps import Services
 from api.headers import SecurityHeaders
 from api.jobs import JobRunner
 from api.ratelimit import RateLimiter
-from api.routes import admin, backup, casework, entities, jobs, rings, stats
+from api.routes import admin, backup, casework, entities, jobs, rings, stats, vocab
 from api.uploads import remove_stale_uploads
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, Forbidden, GraphsvcError, InputError, NotFound, StoreError, Unavailable
@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
                     "reason": "the audit writer has stopped"}
         return {"status": "ok", "backend": store.backend_name, "rings": rings, "audit": audit_view}
 
-    for module in (rings, entities, casework, jobs, stats, admin, backup):
+    for module in (rings, entities, casework, jobs, stats, admin, backup, vocab):
         app.include_router(module.router)
 
     # The web console: static files, a client of the API above (Cytoscape.js comes from npm).

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from graphsvc import vocab
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, GraphsvcError, InputError, NotFound, StoreError, Unavailable
 from graphsvc.logs import configure_logging
@@ -611,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "DELETE /apikeys/KEY_ID (admin) instead."))
     k.add_argument("action", choices=["create", "list", "revoke"])
     k.add_argument("key_id", nargs="?", help="with revoke: the key's id (from list)")
-    k.add_argument("--role", choices=["admin", "investigator", "police_liaison", "analyst"], default="investigator",
+    k.add_argument("--role", choices=list(vocab.ROLES), default="investigator",
                    help="investigator: everything; police_liaison: rings referred to police and their exports; "
                         "analyst: ID numbers, names and phones masked; admin: also keys and the audit log")
     k.add_argument("--name", default="unnamed", help="who the key is for (shown in the audit log)")
@@ -621,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     x = with_home(sub.add_parser("export", help="write the police liaison package (线索移送) of one ring"))
     x.add_argument("ring_id", help="e.g. R-000001")
     x.add_argument("--out", required=True, help="folder; the package goes to OUT/RING-FORMAT/")
-    x.add_argument("--format", choices=["xlsx", "csv", "json", "graphml"], default="xlsx",
+    x.add_argument("--format", choices=list(vocab.EXPORT_FORMATS), default="xlsx",
                    help="data format; report.html, network.svg and the SHA-256 manifest always come with it")
     x.add_argument("--role", choices=["investigator", "analyst"], default="investigator",
                    help="analyst: ID numbers, names and phones masked in the package")

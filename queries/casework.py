@@ -13,15 +13,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from graphsvc import vocab
 from graphsvc.errors import Conflict, InputError, NotFound
 from graphsvc.network import node_key
 from graphsvc.store import GraphStore
 
-__all__ = ["DISPOSITIONS", "set_disposition", "effective_disposition", "submit_tip", "TipConflict", "priority",
+__all__ = ["DECISIONS", "set_disposition", "effective_disposition", "submit_tip", "TipConflict", "priority",
            "TIP_TYPES"]
 
-DISPOSITIONS = ("confirmed", "dismissed", "referred_to_police")
-TIP_TYPES = ("person", "phone", "card", "institution", "intermediary", "prescriber", "device", "account")
+DECISIONS = tuple(status for status in vocab.DISPOSITIONS if status != "open")
+"""What an investigator may decide on a ring; ``open`` is where none is in force."""
+TIP_TYPES = tuple(t for t in vocab.NODE_TYPES if t != "address")
+"""What a tip may name: every node type but an address."""
 _TIP_REACH = 50
 """How many of a tipped node's neighbours (persons, cards) the tip also touches."""
 
@@ -32,8 +35,8 @@ class TipConflict(Conflict):
 
 def set_disposition(store: GraphStore, ring: dict[str, Any], status: str, note: str, *, by: str) -> dict[str, Any]:
     """Record a decision on ``ring``; the evidence it was taken on is kept for the reopen rule."""
-    if status not in DISPOSITIONS:
-        raise InputError(f"status must be one of {', '.join(DISPOSITIONS)}")
+    if status not in DECISIONS:
+        raise InputError(f"status must be one of {', '.join(DECISIONS)}")
     previous = store.get_record("disposition", ring["id"])
     entry = {"status": status, "note": note, "by": by, "at": datetime.now().astimezone().isoformat(timespec="seconds"),
              "evidence": len(ring["evidence"]), "persons": ring["persons"]}

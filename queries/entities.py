@@ -1,4 +1,8 @@
-"""One entity's profile, its ego network, paths between two entities, and search."""
+"""One entity's profile, its ego network, paths between two entities, and search.
+
+Answers name nodes and show attributes as stored: the result models type each personal field
+(``queries.masking``), and masking for the caller's role happens when they are serialised.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,7 @@ _FLAG_KINDS = {
 }
 
 
-def entity_profile(store: GraphStore, book: RingBook, node_type: str, node_id: str,
-                   masker: Masker) -> dict[str, Any] | None:
+def entity_profile(store: GraphStore, book: RingBook, node_type: str, node_id: str) -> dict[str, Any] | None:
     """Attributes, claim summary, rings and flags of one entity; None when the graph has no such node."""
     attributes = store.entity(node_type, node_id)
     if attributes is None:
@@ -38,39 +41,33 @@ def entity_profile(store: GraphStore, book: RingBook, node_type: str, node_id: s
                 flags.append({"kind": e["kind"], "detail": _FLAG_KINDS[e["kind"]], "ring_id": ring["id"]})
     nodes = store.network_nodes([key])
     degree = nodes[key][0] if key in nodes else 0
-    shown = masker.entity(node_type, attributes)
-    if masker.active and node_type not in ("institution", "prescriber") and shown.get("address_key"):
-        # the household key spells the address out as much as the raw one does
-        shown["address_key"] = masker.value("address", attributes["address_key"])
-    return {"type": node_type, "id": masker.node_id(node_type, node_id),
-            "attributes": shown, "claims": store.claim_summary(node_type, node_id),
-            "degree": degree,
+    return {"type": node_type, "id": node_id, "attributes": attributes,
+            "claims": store.claim_summary(node_type, node_id), "degree": degree,
             "rings": [{"id": r["id"], "pattern": r["pattern"], "score": r["score"]} for r in rings],
             "flags": flags}
 
 
-def entity_network(store: GraphStore, node_type: str, node_id: str, masker: Masker, *, hops: int, limit: int,
+def entity_network(store: GraphStore, node_type: str, node_id: str, *, hops: int, limit: int,
                    hub_degree: int = DEFAULT_HUB_DEGREE) -> dict[str, Any] | None:
     """The ego network as nodes + edges, capped at ``limit`` nodes, hubs summarised not expanded."""
     found = ego_network(store, node_key(node_type, node_id), hops=hops, limit=limit, hub_degree=hub_degree)
     if found is None:
         return None
-    graph = graph_json(found["nodes"], found["edges"], masker, hubs=found["hubs"])
-    hubs = [{"id": masker.node_key(k), "degree": found["nodes"][k][0]} for k in found["hubs"]]
-    return {"center": masker.node_key(node_key(node_type, node_id)), "hops": hops, "limit": limit,
-            "truncated": found["truncated"], "hubs": hubs, **graph}
+    graph = graph_json(found["nodes"], found["edges"], hubs=found["hubs"])
+    hubs = [{"id": k, "degree": found["nodes"][k][0]} for k in found["hubs"]]
+    return {"center": node_key(node_type, node_id), "hops": hops, "limit": limit, "truncated": found["truncated"],
+            "hubs": hubs, "nodes": graph.nodes, "edges": graph.edges}
 
 
-def paths_between(store: GraphStore, source: str, target: str, masker: Masker, *, max_hops: int,
+def paths_between(store: GraphStore, source: str, target: str, *, max_hops: int,
                   max_paths: int = 5, hub_degree: int = DEFAULT_HUB_DEGREE) -> dict[str, Any] | None:
     found = shortest_paths(store, source, target, max_hops=max_hops, max_paths=max_paths, hub_degree=hub_degree)
     if found is None:
         return None
-    graph = graph_json(found["nodes"], found["edges"], masker)
-    return {"from": masker.node_key(source), "to": masker.node_key(target), "max_hops": max_hops,
-            "hops": len(found["paths"][0]) - 1 if found["paths"] else None,
-            "paths": [[masker.node_key(k) for k in path] for path in found["paths"]],
-            "exhausted": found["exhausted"], **graph}
+    graph = graph_json(found["nodes"], found["edges"])
+    return {"from": source, "to": target, "max_hops": max_hops,
+            "hops": len(found["paths"][0]) - 1 if found["paths"] else None, "paths": found["paths"],
+            "exhausted": found["exhausted"], "nodes": graph.nodes, "edges": graph.edges}
 
 
 def search_entities(store: GraphStore, text: str, masker: Masker, *, limit: int) -> list[dict[str, Any]]:
@@ -82,9 +79,7 @@ def search_entities(store: GraphStore, text: str, masker: Masker, *, limit: int)
     person id that is an ID number) finds nothing, whether or not the graph has it.
     """
     hits = store.search(text, limit) if not masker.active else _masked_search(store, text.strip(), masker, limit)
-    return [{"type": h["type"], "id": masker.node_id(h["type"], h["id"]),
-             "label": masker.label(h["type"], h["label"]) if h["type"] != "card" else h["label"],
-             "matched": h["matched"]} for h in hits]
+    return [{k: h[k] for k in ("type", "id", "label", "matched")} for h in hits]
 
 
 _ID_TYPES = ("person", "card", "institution", "prescriber", "intermediary", "device")

@@ -22,25 +22,15 @@ from typing import Any
 import networkx as nx
 from openpyxl import Workbook
 
+from graphsvc import vocab
 from graphsvc.errors import InputError
 from graphsvc.network import NETWORK_RELATIONSHIPS, node_key, split_key
 from graphsvc.store import GraphStore
-from queries.masking import Masker
+from queries.masking import Masker, masked_dump
 from queries.rings import RingBook, ring_detail
 
-__all__ = ["EXPORT_FORMATS", "PATTERN_NAMES_ZH", "build_package", "zip_package", "verify_manifest"]
+__all__ = ["build_package", "zip_package", "verify_manifest"]
 
-EXPORT_FORMATS = ("xlsx", "csv", "json", "graphml")
-PATTERN_NAMES_ZH = {
-    "professional_gang": "职业骗保团伙", "black_intermediary": "黑中介", "card_collector": "卡贩子（收卡刷卡）",
-    "prescriber_pharmacy_collusion": "医药勾结", "care_home_collusion": "养老机构合谋", "identity_misuse": "冒用身份",
-    "other": "其他",
-}
-_TYPE_ZH = {"person": "参保人", "card": "医保卡/电子凭证", "institution": "定点机构", "prescriber": "医师",
-            "intermediary": "中介", "phone": "电话", "address": "地址", "device": "设备", "account": "账户"}
-_ROLE_ZH = {"agent": "代办人", "card_user": "冒用他人卡", "card_lender": "出借/出售卡", "beneficiary": "参保人",
-            "broker": "中介", "institution": "机构", "prescriber": "医师", "card": "卡",
-            "shared_identifier": "共用标识"}
 _MEMBER_COLUMNS = [("type_zh", "类型"), ("id", "编号"), ("role_zh", "角色"), ("name", "姓名/名称"),
                    ("id_number", "身份证号"), ("gender", "性别"), ("birth_date", "出生日期"), ("phone", "电话"),
                    ("address", "地址"), ("region_code", "区划"), ("claims", "涉案结算笔数"), ("fund_amount", "涉案统筹金额")]
@@ -55,19 +45,17 @@ _EDGE_COLUMNS = [("source", "起点"), ("label_zh", "关系"), ("target", "终�
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """What makes a spreadsheet read a text cell as a formula (OWASP, CSV injection): a name such as
 ``=HYPERLINK(...)`` in the data must reach the police as text, never run on their machine."""
-_COLOURS = {"person": "#4e79a7", "card": "#f28e2b", "institution": "#e15759", "prescriber": "#76b7b2",
-            "intermediary": "#b07aa1", "phone": "#59a14f", "address": "#edc948", "device": "#9c755f",
-            "account": "#ff9da7"}
 
 
 def build_package(store: GraphStore, book: RingBook, ring_id: str, fmt: str, masker: Masker, *,
                   generated_by: str) -> dict[str, bytes] | None:
     """The package's files by name, manifest included; None when there is no such ring."""
-    if fmt not in EXPORT_FORMATS:
-        raise InputError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
-    detail = ring_detail(book, ring_id, masker)
-    if detail is None:
+    if fmt not in vocab.EXPORT_FORMATS:
+        raise InputError(f"format must be one of {', '.join(vocab.EXPORT_FORMATS)}")
+    found = ring_detail(book, ring_id, masker)
+    if found is None:
         return None
+    detail = masked_dump(found, masker)  # the ring as the API shows it to this role: masked by each field's kind
     members = _members(store, book, ring_id, detail, masker)
     ring_claims = store.ring_claims(ring_id)
     # ingest makes an agent id that names an intermediary an intermediary, else a person
@@ -145,12 +133,12 @@ def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> s
     for n in graph["nodes"]:
         x, y = xy(n["id"])
         radius = 9 if n.get("member", True) else 5
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{_COLOURS.get(n["type"], "#777")}">'
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{vocab.NODE_TYPES[n["type"]].colour}">'
                      f'<title>{html.escape(n["id"])}</title></circle>')
         parts.append(f'<text x="{x + 11:.1f}" y="{y + 3:.1f}">{html.escape(str(n["label"]))}</text>')
-    for i, (node_type, colour) in enumerate(_COLOURS.items()):
-        parts.append(f'<circle cx="{margin}" cy="{12 + i * 14}" r="5" fill="{colour}"/>'
-                     f'<text x="{margin + 9}" y="{15 + i * 14}">{_TYPE_ZH[node_type]}</text>')
+    for i, term in enumerate(vocab.NODE_TYPES.values()):
+        parts.append(f'<circle cx="{margin}" cy="{12 + i * 14}" r="5" fill="{term.colour}"/>'
+                     f'<text x="{margin + 9}" y="{15 + i * 14}">{term.zh}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -162,8 +150,8 @@ def _members(store: GraphStore, book: RingBook, ring_id: str, detail: dict[str, 
     for shown, member in zip(detail["members"], raw):
         attributes = store.entity(member["type"], member["id"]) or {}
         attributes = masker.entity(member["type"], attributes)
-        rows.append({"type": member["type"], "type_zh": _TYPE_ZH.get(member["type"], member["type"]), "id": shown["id"],
-                     "role": member["role"], "role_zh": _ROLE_ZH.get(member["role"], member["role"]),
+        rows.append({"type": member["type"], "type_zh": vocab.NODE_TYPES[member["type"]].zh, "id": shown["id"],
+                     "role": member["role"], "role_zh": vocab.MEMBER_ROLES[member["role"]].zh,
                      "name": attributes.get("name") or shown["label"], "id_number": attributes.get("id_number"),
                      "gender": attributes.get("gender"), "birth_date": attributes.get("birth_date"),
                      "phone": attributes.get("phone"), "address": attributes.get("address"),
@@ -189,7 +177,7 @@ def _summary(detail: dict[str, Any], claims: int, generated_by: str) -> dict[str
     institutions = [m["id"] for m in detail["members"] if m["type"] == "institution"]
     why = "；".join(e["detail"] for e in detail["evidence"][:3])
     return {
-        "线索编号": detail["id"], "团伙类型": f"{PATTERN_NAMES_ZH.get(detail['pattern'], detail['pattern'])} ({detail['pattern']})",
+        "线索编号": detail["id"], "团伙类型": f"{vocab.PATTERNS[detail['pattern']].zh} ({detail['pattern']})",
         "可疑度": detail["score"], "涉及人数": len(persons), "涉及机构": "、".join(institutions),
         "涉案结算笔数": claims, "涉及统筹基金金额（元）": detail["fund_amount"],
         "首次发生": detail["first_seen"], "最近发生": detail["last_seen"], "所在区划": "、".join(detail["regions"]),

@@ -24,30 +24,30 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from pydantic import (BaseModel, ConfigDict, SerializationInfo, TypeAdapter, WrapSerializer, create_model,
+                      field_serializer)
 
+from graphsvc import vocab
 from graphsvc.errors import Forbidden
+from graphsvc.model import ENTITY_TABLES
+from graphsvc.network import ENTITY_TYPES
+from graphsvc.store.base import SHOWN_DERIVED
+from graphsvc.vocab import IDENTITY_ROLES, ROLES
 
 __all__ = ["Masker", "MaskedIdentifier", "ROLES", "IDENTITY_ROLES", "MASKED_NODE_TYPES", "mask_id_number",
-           "mask_phone", "mask_name", "mask_text"]
-
-ROLES = ("admin", "investigator", "police_liaison", "analyst")
-IDENTITY_ROLES = frozenset({"admin", "investigator", "police_liaison"})
-"""Roles that see ID numbers, names and phones in clear."""
+           "mask_phone", "mask_name", "mask_text", "masking", "PersonName", "IdNumber", "Phone", "Address", "Account",
+           "BirthDate", "PersonId", "IntermediaryId", "NodeKey", "NodeType", "NodeRef", "LabelledNodeRef",
+           "ENTITY_ATTRIBUTES", "masked_dump", "masker_in"]
 
 MASKED_NODE_TYPES = ("phone", "address", "account")
 """Node types whose id is a personal value: a masked role sees and sends only pseudonyms."""
-_PERSON_FIELDS = {"id_number": "id_number", "name": "name", "phone": "phone", "address": "address",
-                  "bound_phone": "phone", "contact_phone": "phone", "payee_account": "account",
-                  "birth_date": "birth_date"}
 _NAMED_TYPES = ("person", "intermediary")
 """Node types whose records carry an ID number (a masked role may not look them up by one)."""
-_PERSON_ID_FIELDS = {"person_id": "person", "person_key": "person", "person_ids": "person",
-                     "intermediary_id": "intermediary"}
-"""Attributes that hold the id of a person or intermediary (a card's holder, a person's other records)."""
 _ID_NUMBER = re.compile(r"\d{17}[0-9Xx]|\d{15}")
 # Phones are written 13812345678, 138-1234-5678 or 138 1234 5678 in notes.
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(1\d{2})[- ]?\d{4}[- ]?(\d{4})(?!\d)")
@@ -121,7 +121,7 @@ class Masker:
     >>> analyst = Masker("analyst", secret="s" * 32)
     >>> analyst.entity("person", {"person_id": "P1", "name": "杨梅", "phone": "13000052230",
     ...                           "birth_date": "1983-03-27"})
-    {'person_id': 'P1', 'name': '杨*', 'phone': '130****2230', 'birth_date': '1983'}
+    {'person_id': 'P1', 'name': '杨*', 'birth_date': '1983', 'phone': '130****2230'}
     >>> pseudonym = analyst.node_id("phone", "13000052230")
     >>> pseudonym.startswith("130****2230~"), analyst.lookup_id("phone", pseudonym)
     (True, '13000052230')
@@ -161,23 +161,10 @@ class Masker:
         return value
 
     def entity(self, node_type: str, attributes: dict[str, Any]) -> dict[str, Any]:
-        """An entity's attributes as the role may see them (institutions and prescribers are public)."""
-        if not self.active or node_type in ("institution", "prescriber"):
-            return attributes
-        masked = {k: self._field(k, v) for k, v in attributes.items()}
-        if node_type in MASKED_NODE_TYPES and "value" in masked:
-            masked["value"] = self.node_id(node_type, attributes["value"])
-        return masked
-
-    def _field(self, name: str, value: Any) -> Any:
-        if name in _PERSON_FIELDS:
-            return self.value(_PERSON_FIELDS[name], value)
-        if name in _PERSON_ID_FIELDS:
-            node_type = _PERSON_ID_FIELDS[name]
-            if isinstance(value, list):
-                return [self.node_id(node_type, v) for v in value]
-            return self.node_id(node_type, value) if isinstance(value, str) else value
-        return value
+        """An entity's attributes as the role may see them, each by its kind (``ENTITY_ATTRIBUTES``:
+        institutions and prescribers are public)."""
+        shown = ENTITY_ATTRIBUTES[node_type].model_validate(attributes)
+        return shown.model_dump(context=masking(self), exclude_unset=True)
 
     def node_id(self, node_type: str, node_id: str) -> str:
         """The id a role sees for a node: identifier values, and person ids that are ID numbers,
@@ -262,3 +249,134 @@ def _sealed(node_type: str, node_id: str) -> bool:
     """Whether a masked role sees ``node_id`` only as a pseudonym: a phone, address or account, or a
     person or intermediary whose id is an ID number."""
     return node_type in MASKED_NODE_TYPES or (node_type in _NAMED_TYPES and bool(_ID_NUMBER.fullmatch(node_id)))
+
+
+# ---- field kinds: a result model types each personal field, and it is masked when serialised ----
+#
+# ``model.model_dump(context=masking(masker))`` (or ``model_dump_json``) masks every field typed
+# with one of these kinds for the masker's role; the routes and the export serialise that way, so a
+# field typed ``Phone`` is masked wherever a model has it, with nothing to remember at the call site.
+# Without a masker in the context serialising a personal field fails: nothing is shown by default.
+
+
+def masking(masker: Masker) -> dict[str, Masker]:
+    """The serialisation context that masks a result for ``masker``'s role."""
+    return {"masker": masker}
+
+
+def masker_in(info: SerializationInfo) -> Masker:
+    """The masker a result is being serialised for (``masking(masker)`` in the context)."""
+    context = info.context
+    if not isinstance(context, dict) or not isinstance(context.get("masker"), Masker):
+        raise TypeError("a result with personal fields was serialised without a masker: "
+                        "dump it with context=masking(masker)")
+    return context["masker"]
+
+
+def _value_kind(kind: str) -> WrapSerializer:
+    def serialise(value: Any, handler: Any, info: SerializationInfo) -> str:
+        return handler(masker_in(info).value(kind, value))
+    return WrapSerializer(serialise, when_used="unless-none")
+
+
+def _node_kind(node_type: str) -> WrapSerializer:
+    def serialise(value: Any, handler: Any, info: SerializationInfo) -> str:
+        return handler(masker_in(info).node_id(node_type, value))
+    return WrapSerializer(serialise, when_used="unless-none")
+
+
+def _birth_date(value: Any, handler: Any, info: SerializationInfo) -> date | str:
+    masker = masker_in(info)
+    return masker.value("birth_date", value) if masker.active else handler(value)
+
+
+def _node_key(value: Any, handler: Any, info: SerializationInfo) -> str:
+    return handler(masker_in(info).node_key(value))
+
+
+PersonName = Annotated[str, _value_kind("name")]
+"""A person's or intermediary's name: ``杨*``."""
+IdNumber = Annotated[str, _value_kind("id_number")]
+Phone = Annotated[str, _value_kind("phone")]
+Address = Annotated[str, _value_kind("address")]
+Account = Annotated[str, _value_kind("account")]
+BirthDate = Annotated[date | str, WrapSerializer(_birth_date, when_used="unless-none")]
+"""A birth date; the year only for a masked role (a full date fills in the ID number's hidden digits)."""
+PersonId = Annotated[str, _node_kind("person")]
+"""A person's id (it may be an ID number: then a pseudonym)."""
+IntermediaryId = Annotated[str, _node_kind("intermediary")]
+NodeKey = Annotated[str, WrapSerializer(_node_key, when_used="unless-none")]
+"""A node's key, ``type:id``; a personal id in it is a pseudonym for a masked role."""
+
+
+NodeType = Literal[tuple(vocab.NODE_TYPES)]  # type: ignore[valid-type]
+
+
+class NodeRef(BaseModel):
+    """A result naming a node by ``type`` and ``id``, whose id's kind is its type: a phone's, an
+    address's or an account's id, or a person's that is an ID number, is a pseudonym for a masked role."""
+
+    type: NodeType
+    id: str
+
+    @field_serializer("id")
+    def _shown_id(self, value: str, info: SerializationInfo) -> str:
+        return masker_in(info).node_id(self.type, value)
+
+
+class LabelledNodeRef(NodeRef):
+    """…with the node's label, whose kind is its type too (a person's name, a phone's value)."""
+
+    label: str | None = None
+
+    @field_serializer("label")
+    def _shown_label(self, value: str | None, info: SerializationInfo) -> str | None:
+        return masker_in(info).label(self.type, value)
+
+
+_PLAIN: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def masked_dump(result: Any, masker: Masker) -> Any:
+    """``result`` (a model, or dicts and lists holding models) as plain JSON data, masked for the role."""
+    return _PLAIN.dump_python(result, mode="json", context=masking(masker))
+
+
+_VALUE_TYPES: dict[str, Any] = {"date": date | str, "datetime": datetime | str, "amount": float, "list": list[str]}
+"""How each column kind of the data model is read back, unless it holds a personal value."""
+_PERSONAL_KINDS: dict[str, Any] = {"address": Address, "phone": Phone, "id_number": IdNumber, "account": Account}
+_PERSONAL_COLUMNS: dict[str, Any] = {"name": PersonName, "birth_date": BirthDate, "address_key": Address}
+"""Columns personal by their name: a person's or agent's name, a birth date, the household's address key."""
+_ID_COLUMNS: dict[str, Any] = {"person_id": PersonId, "person_key": PersonId, "intermediary_id": IntermediaryId}
+_PUBLIC_TYPES = ("institution", "prescriber")
+"""Node types whose records are public (a hospital's phone and address are on its sign)."""
+
+
+def _attribute_kind(node_type: str, name: str, column_kind: str) -> Any:
+    if name in _ID_COLUMNS:
+        return _ID_COLUMNS[name]
+    if node_type not in _PUBLIC_TYPES:
+        if name in _PERSONAL_COLUMNS:
+            return _PERSONAL_COLUMNS[name]
+        if column_kind in _PERSONAL_KINDS:
+            return _PERSONAL_KINDS[column_kind]
+    return _VALUE_TYPES.get(column_kind, str)
+
+
+def _attribute_model(node_type: str) -> type[BaseModel]:
+    """The attributes of ``node_type``'s records, each typed with its kind, read from the data model."""
+    if node_type in ENTITY_TYPES:
+        table = ENTITY_TABLES[ENTITY_TYPES[node_type]]
+        fields = {c.name: _attribute_kind(node_type, c.name, c.kind) for c in table.columns}
+        fields |= {name: _attribute_kind(node_type, name, "id") for name, _ in table.derived if name in SHOWN_DERIVED}
+        if node_type == "person":
+            fields["person_ids"] = list[PersonId]  # the person's other records (one ID number, two 参保人编号)
+    else:  # an identifier node: its value is its id
+        fields = {"value": Annotated[str, _node_kind(node_type)]}
+    return create_model(f"{node_type.title()}Attributes", __config__=ConfigDict(extra="ignore"),
+                        **{name: (kind | None, None) for name, kind in fields.items()})
+
+
+ENTITY_ATTRIBUTES: dict[str, type[BaseModel]] = {t: _attribute_model(t) for t in vocab.NODE_TYPES}
+"""Each node type's attributes (a new phone column of the data model is a ``Phone`` here, so masked
+for analysts wherever a record is shown)."""

@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from pydantic import BaseModel, SerializationInfo, field_serializer
+
 from graphsvc.network import NETWORK_RELATIONSHIPS, Edge, split_key
 from graphsvc.store import GraphStore
-from queries.masking import Masker
+from queries.masking import NodeKey, NodeType, masker_in
 
-__all__ = ["ego_network", "shortest_paths", "subgraph", "graph_json", "DEFAULT_HUB_DEGREE"]
+__all__ = ["ego_network", "shortest_paths", "subgraph", "graph_json", "Graph", "GraphNode", "GraphEdge",
+           "DEFAULT_HUB_DEGREE"]
 
 DEFAULT_HUB_DEGREE = 200
 
@@ -140,24 +143,66 @@ def subgraph(store: GraphStore, keys: list[str], *, hub_degree: int = DEFAULT_HU
             "linking": sorted(extra)}
 
 
-def graph_json(nodes: dict[str, tuple[int, str | None]], edges: list[Edge], masker: Masker, *,
-               hubs: list[str] = (), members: set[str] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Nodes and edges as a graph view wants them (Cytoscape-style ``source``/``target``), masked for the role."""
+class GraphNode(BaseModel):
+    """A node as a graph view wants it: ``id`` is its key (Cytoscape's element id), ``entity_id`` its id."""
+
+    id: NodeKey
+    type: NodeType
+    entity_id: str
+    label: str | None
+    """The person's or institution's name, the phone's or address's value...; the entity id when it has none."""
+    degree: int
+    hub: bool
+    """More edges than the hub degree: shown, not expanded."""
+    member: bool | None = None
+    """In a ring's picture: whether the node is a member (else it links members: a shared phone)."""
+
+    @field_serializer("entity_id")
+    def _shown_id(self, value: str, info: SerializationInfo) -> str:
+        return masker_in(info).node_id(self.type, value)
+
+    @field_serializer("label")
+    def _shown_label(self, value: str | None, info: SerializationInfo) -> str:
+        masker = masker_in(info)
+        return masker.label(self.type, value) or masker.node_id(self.type, self.entity_id)
+
+
+class GraphEdge(BaseModel):
+    """A network edge; for claim edges ``claims`` counts the folded settlements (0 for registered links)."""
+
+    source: NodeKey
+    target: NodeKey
+    type: str
+    label: str
+    label_zh: str
+    claims: int
+    fund_amount: float
+    first: str | None
+    last: str | None
+
+
+class Graph(BaseModel):
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+
+def graph_json(nodes: dict[str, tuple[int, str | None]], edges: list[Edge], *,
+               hubs: list[str] = (), members: set[str] | None = None) -> Graph:
+    """Nodes and edges as a graph view wants them (Cytoscape-style ``source``/``target``); their
+    personal ids and labels are masked when the graph is serialised for a role."""
     hub_set = set(hubs)
     out_nodes = []
     for key, (degree, label) in sorted(nodes.items()):
         node_type, node_id = split_key(key)
-        node = {"id": masker.node_key(key), "type": node_type, "entity_id": masker.node_id(node_type, node_id),
-                "label": masker.label(node_type, label) or masker.node_id(node_type, node_id), "degree": degree,
-                "hub": key in hub_set}
+        node = GraphNode(id=key, type=node_type, entity_id=node_id, label=label, degree=degree, hub=key in hub_set)
         if members is not None:
-            node["member"] = key in members
+            node.member = key in members
         out_nodes.append(node)
     out_edges = []
     for e in sorted(edges, key=lambda e: (e.source, e.type, e.target)):
         english, chinese = NETWORK_RELATIONSHIPS[e.type]
-        label = f"{english} ×{e.claims}" if e.claims > 1 else english
-        out_edges.append({"source": masker.node_key(e.source), "target": masker.node_key(e.target), "type": e.type,
-                          "label": label, "label_zh": f"{chinese} ×{e.claims}" if e.claims > 1 else chinese,
-                          "claims": e.claims, "fund_amount": e.fund_amount, "first": e.first, "last": e.last})
-    return {"nodes": out_nodes, "edges": out_edges}
+        out_edges.append(GraphEdge(
+            source=e.source, target=e.target, type=e.type, label=f"{english} ×{e.claims}" if e.claims > 1 else english,
+            label_zh=f"{chinese} ×{e.claims}" if e.claims > 1 else chinese, claims=e.claims,
+            fund_amount=e.fund_amount, first=e.first, last=e.last))
+    return Graph(nodes=out_nodes, edges=out_edges)

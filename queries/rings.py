@@ -13,22 +13,39 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
+from graphsvc import vocab
 from graphsvc.detect.shared_identifier import VIA_NODE_TYPES
 from graphsvc.errors import InputError
 from graphsvc.network import node_key
 from graphsvc.store import GraphStore
 from queries.casework import effective_disposition, priority
-from queries.masking import Masker
+from queries.masking import LabelledNodeRef, Masker, NodeRef
 from queries.network import graph_json, subgraph
 
 __all__ = ["RingBook", "RingFilter", "list_rings", "ring_detail", "ring_view", "casework_view", "member_roles",
-           "SORT_KEYS"]
+           "Member", "Tip", "SORT_KEYS"]
 
 SORT_KEYS = ("priority", "score", "fund_amount", "persons", "first_seen", "last_seen", "id")
 _STALE_AFTER_S = 1.0
 """How long the book trusts its copy before asking the store which detection run is current."""
+
+
+class Member(LabelledNodeRef):
+    """A ring member: what it does in the ring, and (for a person) their claims in it."""
+
+    role: Literal[tuple(vocab.MEMBER_ROLES)]  # type: ignore[valid-type]
+    claims: int
+    fund_amount: float
+
+
+class Tip(NodeRef):
+    """A tip touching a ring, as its casework shows it: what it names, and the caller's note."""
+
+    client_key: str
+    note: str
+    at: str
 
 
 @dataclass
@@ -209,12 +226,11 @@ def ring_view(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any] | 
         return found
     detail = book.detail(ring_id)
     assert detail is not None
-    members = [{**m, "id": masker.node_id(m["type"], m["id"]), "label": masker.label(m["type"], m["label"])}
-               for m in detail["members"]]
+    members = [Member.model_validate(m) for m in detail["members"]]
     evidence = [{**e, "detail": masker.text(e["detail"], book.member_names(ring_id), _fact_addresses(e)),
                  "entities": [{"type": x["type"], "id": masker.node_id(x["type"], x["id"])} for x in e["entities"]],
                  "facts": _mask_facts(e.get("facts", {}), masker)} for e in ring["evidence"]]
-    graph = graph_json(detail["nodes"], detail["edges"], masker, members=set(detail["member_keys"]))
+    graph = graph_json(detail["nodes"], detail["edges"], members=set(detail["member_keys"]))
     view = {**{k: ring[k] for k in ("id", "pattern", "score", "fund_amount", "first_seen", "last_seen", "persons")},
             "regions": ring.get("regions", []), "members": members, "evidence": evidence,
             "claims": detail["claims"], "timeline": detail["timeline"], "graph": graph}
@@ -226,8 +242,8 @@ def casework_view(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any
     """Disposition (with the reopen rule), tips and priority of a ring, as of now."""
     ring = book.snapshot().by_id[ring_id]
     casework = book.casework()
-    tips = [{**t, "id": masker.node_id(t["type"], t["id"]), "client_key": _note(book, ring_id, t["client_key"], masker),
-             "note": _note(book, ring_id, t["note"], masker)} for t in casework.tips_by_ring.get(ring_id, [])]
+    tips = [Tip(type=t["type"], id=t["id"], client_key=_note(book, ring_id, t["client_key"], masker),
+                note=_note(book, ring_id, t["note"], masker), at=t["at"]) for t in casework.tips_by_ring.get(ring_id, [])]
     return {"disposition": _disposition(book, ring, casework.dispositions.get(ring_id), masker), "tips": tips,
             "priority": priority(ring["score"], len(tips))}
 
@@ -250,7 +266,8 @@ def member_roles(members: list[tuple[str, str]], edges: list[Any]) -> dict[str, 
 
     A person is an ``agent`` when others' claims name them as agent, a ``card_user`` when they
     used another member's card, a ``card_lender`` when their card was used by another member,
-    else a ``beneficiary``; other members are named by type (an intermediary is a ``broker``).
+    else a ``beneficiary``; other members' roles follow from their type (``graphsvc.vocab``: an
+    intermediary is a ``broker``).
 
     >>> from graphsvc.network import Edge
     >>> member_roles([("person", "A"), ("person", "B"), ("card", "C1"), ("intermediary", "I1")],
@@ -258,14 +275,11 @@ def member_roles(members: list[tuple[str, str]], edges: list[Any]) -> dict[str, 
     {'person:A': 'card_lender', 'person:B': 'card_user', 'card:C1': 'card', 'intermediary:I1': 'broker'}
     """
     roles = {}
-    by_type = {"intermediary": "broker", "institution": "institution", "prescriber": "prescriber", "card": "card",
-               "phone": "shared_identifier", "device": "shared_identifier", "account": "shared_identifier",
-               "address": "shared_identifier"}
     used_cards = {e.target for e in edges if e.type == "USED_CARD"}
     for node_type, node_id in members:
         key = node_key(node_type, node_id)
         if node_type != "person":
-            roles[key] = by_type.get(node_type, node_type)
+            roles[key] = vocab.member_role_of_type(node_type)
         elif any(e.type == "HANDLED_BY" and e.target == key for e in edges):
             roles[key] = "agent"
         elif any(e.type == "USED_CARD" and e.source == key for e in edges):

@@ -1,4 +1,5 @@
-"""Schemathesis generates requests from the OpenAPI spec; none may end in a server error."""
+"""The OpenAPI spec declares every answer's shape; schemathesis generates requests from it, and none
+may end in a server error."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from schemathesis.checks import not_a_server_error
 
 from api import create_app
 from api_city import City, load_city
+from graphsvc.config import Settings
 
 
 @pytest.fixture
@@ -30,3 +32,44 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_for_any_request_the_spec_allows(case, fuzz_city):  # type: ignore[no-untyped-def]
     case.call_and_validate(headers=fuzz_city.headers("admin"), checks=[not_a_server_error])
+
+
+_SCHEMA_KEYWORDS = ("properties", "additionalProperties", "items", "anyOf", "oneOf", "allOf", "prefixItems")
+
+
+def _subschemas(schema: dict, components: dict, seen: set[str]):  # type: ignore[no-untyped-def]
+    """``schema`` and every schema inside it, following references (each component once)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        if name not in seen:
+            seen.add(name)
+            yield from _subschemas(components[name], components, seen)
+        return
+    yield schema
+    for keyword in _SCHEMA_KEYWORDS:
+        inner = schema.get(keyword)
+        children = (list(inner.values()) if keyword == "properties" else [inner]) if isinstance(inner, dict) \
+            else inner if isinstance(inner, list) else []
+        for child in children:
+            yield from _subschemas(child, components, seen)
+
+
+def test_every_route_declares_the_shape_of_its_answer(tmp_path):
+    spec = create_app(Settings(home=tmp_path / "home")).openapi()
+    components = spec["components"]["schemas"]
+    declared = {}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            success = next(r for code, r in operation["responses"].items() if code.startswith("2"))
+            [(media_type, content)] = success["content"].items()
+            schema = content.get("schema")
+            assert schema, f"{method.upper()} {path}: no schema for its {media_type} answer"
+            empty = [s for s in _subschemas(schema, components, set()) if s == {}]
+            assert not empty, f"{method.upper()} {path}: a part of its answer has no schema"
+            declared[f"{method.upper()} {path}"] = schema.get("$ref", "").rsplit("/", 1)[-1] or schema.get("type")
+    # the answers the console and investigators read, by name
+    assert declared["GET /rings"] == "RingPage" and declared["GET /rings/{ring_id}"] == "RingDetail"
+    assert declared["GET /entities/{node_type}/{node_id}"] == "EntityProfile"
+    assert declared["GET /vocab"] == "Vocabulary" and declared["GET /rings/{ring_id}/export"] == "string"
+    profile = components["EntityProfile"]["properties"]["attributes"]
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in profile["anyOf"]} >= {"PersonAttributes", "CardAttributes"}

@@ -25,9 +25,9 @@ def test_embedded_and_neo4j_answer_alike(neo4j_server, tmp_path):
             answers.append({
                 "rings": store.rings(),
                 "details": [ring_detail(book, r["id"], masker) for r in store.rings()],
-                "networks": [entity_network(store, t, i, masker, hops=2, limit=100)
+                "networks": [entity_network(store, t, i, hops=2, limit=100)
                              for t, i in (("intermediary", "IBI"), ("person", "CC000"), ("device", "DIM"))],
-                "paths": [paths_between(store, a, b, masker, max_hops=4)
+                "paths": [paths_between(store, a, b, max_hops=4)
                           for a, b in (("person:BI000", "person:BI005"), ("person:CCX", "person:CC007"))],
                 "search": [search_entities(store, q, masker, limit=20) for q in ("BI000", "李", "15900000017")],
                 "stats": (store.node_counts(), store.relationship_counts(), store.ledger()),

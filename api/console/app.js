@@ -7,38 +7,29 @@ const I18N = {
        timeline: "结算时间线", evidence: "证据", members: "成员", actions: "处置与移送", save: "保存",
        export: "下载移送材料", id: "编号", score: "可疑度", persons: "人数", fund: "统筹金额", regions: "区划",
        first: "首次", last: "最近", role: "角色", claims: "结算笔数", type: "类型", name: "名称",
-       open: "待处置", confirmed: "已确认", dismissed: "已排除", referred_to_police: "已移送公安",
        expand: "展开邻居", badkey: "密钥无效或已撤销", lang: "English", new: "新", from: "从", to: "到",
        paths: "查找关联路径", tip: "提交举报线索", tipnote: "线索说明", tipsaved: "线索已登记",
-       professional_gang: "职业骗保团伙", black_intermediary: "黑中介", card_collector: "卡贩子",
-       prescriber_pharmacy_collusion: "医药勾结", care_home_collusion: "养老机构合谋", identity_misuse: "冒用身份",
-       other: "其他", nopath: "未找到路径", tips: "举报线索"},
+       nopath: "未找到路径", tips: "举报线索"},
   en: {title: "Medical-insurance fraud rings", signin: "Sign in", signout: "Sign out", apikey: "API key",
        queue: "Ring queue", pattern: "Pattern", minscore: "Min score", disposition: "Disposition", search: "Search",
        back: "← Back to the queue", timeline: "Claims timeline", evidence: "Evidence", members: "Members",
        actions: "Disposition and referral", save: "Save", export: "Download referral package", id: "Id",
        score: "Score", persons: "Persons", fund: "Fund", regions: "Regions", first: "First seen", last: "Last seen",
-       role: "Role", claims: "Claims", type: "Type", name: "Name", open: "open", confirmed: "confirmed",
-       dismissed: "dismissed", referred_to_police: "referred to police", expand: "Expand neighbours",
+       role: "Role", claims: "Claims", type: "Type", name: "Name", expand: "Expand neighbours",
        badkey: "Unknown or revoked key", lang: "中文", new: "new", from: "From", to: "To", paths: "Find paths",
        tip: "Submit a tip", tipnote: "Tip note", tipsaved: "Tip recorded", nopath: "No path found",
        tips: "Tips"},
 };
-const PATTERNS = ["professional_gang", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
-                  "care_home_collusion", "identity_misuse", "other"];
-const STYLE = {person: ["#4e79a7", "ellipse"], card: ["#f28e2b", "round-rectangle"], institution: ["#e15759", "rectangle"],
-               prescriber: ["#76b7b2", "diamond"], intermediary: ["#b07aa1", "star"], phone: ["#59a14f", "triangle"],
-               address: ["#edc948", "hexagon"], device: ["#9c755f", "vee"], account: ["#ff9da7", "octagon"]};
-const TYPE_NAMES = {zh: {person: "参保人", card: "卡/电子凭证", institution: "机构", prescriber: "医师", intermediary: "中介",
-                         phone: "电话", address: "地址", device: "设备", account: "账户"}};
-
 let lang = localStorage.getItem("lang") || "zh";
 let key = null;  // in memory only, never web storage: nothing in another tab or a later script reads it; reloads ask again
+let vocab = null;  // GET /vocab: patterns, node types (with colour and shape), member roles, dispositions, formats
 let state = {page: 1, sort: "priority", order: "desc"};
 let cy = null;
 const $ = (id) => document.getElementById(id);
 const t = (k) => (Object.hasOwn(I18N[lang], k) ? I18N[lang][k] : k);
-const typeName = (type) => (Object.hasOwn(TYPE_NAMES[lang] || {}, type) ? TYPE_NAMES[lang][type] : type);
+// The label of a vocabulary word (`list` one of /vocab's lists) in the current language; its id if unknown.
+const term = (list, id) => { const found = vocab[list].find((word) => word.id === id); return found ? found[lang] : id; };
+const typeName = (type) => term("node_types", type);
 
 // Every piece of the page made from API data is built here: values become attributes or text
 // nodes, never markup, so a name like `<img onerror=…>` is shown as the characters it is.
@@ -79,9 +70,25 @@ function signOut() {
   show("signin");
 }
 
+// Choices drawn from the vocabulary, labelled in the current language; what was chosen stays chosen.
+function fillChoices() {
+  const choose = (id, words, blank) => {
+    const chosen = $(id).value;
+    $(id).replaceChildren(...(blank ? [el("option", {value: ""})] : []),
+                          ...words.map((word) => el("option", {value: word.id}, word[lang])));
+    if (chosen) $(id).value = chosen;
+  };
+  choose("f-pattern", vocab.patterns, true);
+  choose("f-status", vocab.dispositions, true);
+  choose("d-status", vocab.dispositions.filter((word) => word.id !== "open"), false);
+  choose("x-format", vocab.export_formats, false);
+}
+
 async function signIn(candidate) {
   key = candidate;
   const me = await (await api("/me")).json();
+  vocab = await (await api("/vocab")).json();
+  fillChoices();
   $("who").textContent = `${me.name} · ${me.role}`;
   $("who").dataset.role = me.role;
   $("signout").hidden = false;
@@ -107,8 +114,9 @@ async function loadQueue() {
     el("th", {"data-sort": field}, t(label) + (state.sort === field ? (state.order === "desc" ? " ▼" : " ▲") : ""))));
   $("rings").tBodies[0].replaceChildren(...page.items.map((r) =>
     el("tr", {class: seen.size && !seen.has(r.id) ? "ring-row new" : "ring-row", "data-id": r.id},
-       ...[r.id, t(r.pattern), r.score.toFixed(3), `${r.persons} / ${r.members}`, r.fund_amount.toLocaleString(),
-           r.regions.join(", "), r.first_seen || "", r.last_seen || "", t(r.disposition.status)]
+       ...[r.id, term("patterns", r.pattern), r.score.toFixed(3), `${r.persons} / ${r.members}`,
+           r.fund_amount.toLocaleString(), r.regions.join(", "), r.first_seen || "", r.last_seen || "",
+           term("dispositions", r.disposition.status)]
          .map((cell) => el("td", {}, cell)))));
   localStorage.setItem("seen", JSON.stringify([...new Set([...seen, ...page.items.map((r) => r.id)])]));
   $("page").textContent = `${page.page} / ${Math.max(page.pages, 1)} (${page.total})`;
@@ -155,8 +163,8 @@ function drawGraph(graph) {
     elements: elementsOf(graph),
     style: [
       {selector: "node", style: {"label": "data(label)", "font-size": 9, "width": 18, "height": 18}},
-      ...Object.entries(STYLE).map(([type, [colour, shape]]) =>
-        ({selector: `node[type = "${type}"]`, style: {"background-color": colour, "shape": shape}})),
+      ...vocab.node_types.map((type) =>
+        ({selector: `node[type = "${type.id}"]`, style: {"background-color": type.colour, "shape": type.shape}})),
       {selector: "node[!member]", style: {"opacity": 0.6, "width": 12, "height": 12}},
       // Labels on every edge of a busy ring pile up at the hubs: past 60 edges, only the
       // edges of the node under the pointer (or selected) are labelled.
@@ -172,10 +180,10 @@ function drawGraph(graph) {
   cy.on("mouseover", "node", (event) => event.target.connectedEdges().addClass("near"));
   cy.on("mouseout", "node", (event) => event.target.connectedEdges().removeClass("near"));
   window.graphDrawnMs = performance.now() - started;
-  $("legend").replaceChildren(...Object.entries(STYLE).map(([type, [colour]]) => {
+  $("legend").replaceChildren(...vocab.node_types.map((type) => {
     const swatch = el("i");
-    swatch.style.background = colour;  // set through the DOM: the CSP refuses style="…" attributes
-    return el("span", {}, swatch, typeName(type));
+    swatch.style.background = type.colour;  // set through the DOM: the CSP refuses style="…" attributes
+    return el("span", {}, swatch, type[lang]);
   }));
 }
 
@@ -198,7 +206,8 @@ function drawTimeline(days) {
 
 function drawCasework(casework) {
   const disposition = casework.disposition;
-  $("d-current").textContent = t(disposition.status) + (disposition.note ? ` — ${disposition.note}` : "");
+  $("d-current").textContent = term("dispositions", disposition.status) +
+    (disposition.note ? ` — ${disposition.note}` : "");
   $("tips").replaceChildren(...casework.tips.map((tip) =>
     el("li", {}, `${tip.at} ${typeName(tip.type)} ${tip.id}${tip.note ? ` — ${tip.note}` : ""}`)));
 }
@@ -211,7 +220,7 @@ async function refreshCasework() {
 async function loadRing(id) {
   show("ring");
   const ring = await (await api(`/rings/${encodeURIComponent(id)}`)).json();
-  $("ring-title").textContent = `${ring.id} · ${t(ring.pattern)} · ${ring.score}`;
+  $("ring-title").textContent = `${ring.id} · ${term("patterns", ring.pattern)} · ${ring.score}`;
   $("ring-summary").textContent = `${t("persons")} ${ring.persons} · ${t("claims")} ${ring.claims} · ${t("fund")} ` +
     `${ring.fund_amount.toLocaleString()} · ${ring.first_seen} – ${ring.last_seen} · ${ring.regions.join(", ")}`;
   drawGraph(ring.graph);
@@ -219,9 +228,9 @@ async function loadRing(id) {
   $("evidence").replaceChildren(...ring.evidence.map((e) => el("li", {}, el("b", {}, e.kind), ` (${e.strength}) ${e.detail}`)));
   $("members").tHead.rows[0].replaceChildren(...["type", "id", "name", "role", "claims", "fund"].map((c) => el("th", {}, t(c))));
   $("members").tBodies[0].replaceChildren(...ring.members.map((m) =>
-    el("tr", {}, ...[typeName(m.type), m.id, m.label || "", m.role, m.claims, m.fund_amount.toLocaleString()]
+    el("tr", {}, ...[typeName(m.type), m.id, m.label || "", term("member_roles", m.role), m.claims,
+                     m.fund_amount.toLocaleString()]
       .map((cell) => el("td", {}, cell)))));
-  $("d-status").replaceChildren(...["confirmed", "dismissed", "referred_to_police"].map((s) => el("option", {value: s}, t(s))));
   $("disposition-form").dataset.ring = ring.id;
   drawCasework(ring.casework);
   $("node-info").replaceChildren();
@@ -292,6 +301,7 @@ $("lang").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("lang", lang);
   translate();
+  if (vocab) fillChoices();
   route();
 });
 $("signout").addEventListener("click", signOut);
@@ -336,8 +346,6 @@ $("export").addEventListener("click", guarded(async () => {
   const link = el("a", {href: URL.createObjectURL(blob), download: `${id}-${format}.zip`});
   link.click();
 }));
-$("f-pattern").append(...PATTERNS.map((p) => el("option", {value: p}, p)));
-$("f-status").append(...["open", "confirmed", "dismissed", "referred_to_police"].map((s) => el("option", {value: s}, s)));
 
 translate();
 show("signin");

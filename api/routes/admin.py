@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from api.deps import AdminDep, AuditDep, PrincipalDep, ServicesDep, StoreDep
 from api.keys import ENV_ADMIN_ID, create_api_key, list_api_keys, revoke_api_key
+from api.models import ApiKeyCreated, ApiKeyInfo, ApiKeyList, AuditPage, Me, Role
 
 router = APIRouter(tags=["admin"])
 
 
 class ApiKeyIn(BaseModel):
-    role: Literal["admin", "investigator", "police_liaison", "analyst"]
+    role: Role
     name: str = Field(min_length=1, max_length=100, description="who the key is for")
     expires_at: AwareDatetime | None = Field(
         default=None, description="when the key stops working, with its time zone, e.g. 2026-12-31T18:00:00+08:00; "
@@ -29,32 +30,35 @@ class ApiKeyIn(BaseModel):
         return value
 
 
-@router.get("/me", summary="Who the key belongs to and its role (the console shows it)")
-async def get_me(principal: PrincipalDep) -> dict[str, Any]:
-    return {"key_id": principal.key_id, "name": principal.name, "role": principal.role}
+@router.get("/me", response_model=Me, summary="Who the key belongs to and its role (the console shows it)")
+async def get_me(principal: PrincipalDep) -> Me:
+    return Me(key_id=principal.key_id, name=principal.name, role=principal.role)
 
 
-@router.post("/apikeys", status_code=status.HTTP_201_CREATED, summary="Create an API key (shown once)")
-def post_apikey(body: ApiKeyIn, store: StoreDep, _: AdminDep, audit: AuditDep) -> dict[str, Any]:
+@router.post("/apikeys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated,
+             summary="Create an API key (shown once)")
+def post_apikey(body: ApiKeyIn, store: StoreDep, _: AdminDep, audit: AuditDep) -> ApiKeyCreated:
     # Made before it is audited: if the audit log cannot be written the answer is a 503,
     # and a key nobody was shown opens nothing.
     key, principal = create_api_key(store, body.role, body.name, expires_at=body.expires_at)
     audit("create_api_key", principal.key_id, role=body.role, name=body.name, expires_at=body.expires_at)
-    return {"key": key, "key_id": principal.key_id, "name": principal.name, "role": principal.role,
-            "expires_at": body.expires_at}
+    return ApiKeyCreated(key=key, key_id=principal.key_id, name=principal.name, role=principal.role,
+                         expires_at=body.expires_at)
 
 
-@router.get("/apikeys", summary="The API keys (ids, names, roles, expiry, revocation; never the keys)")
-def get_apikeys(store: StoreDep, _: AdminDep) -> dict[str, Any]:
+@router.get("/apikeys", response_model=ApiKeyList,
+            summary="The API keys (ids, names, roles, expiry, revocation; never the keys)")
+def get_apikeys(store: StoreDep, _: AdminDep) -> ApiKeyList:
     keys = list_api_keys(store)
-    return {"total": len(keys), "items": keys}
+    return ApiKeyList.model_validate({"total": len(keys), "items": keys})
 
 
-@router.delete("/apikeys/{key_id}", summary="Revoke an API key: refused at once here, within 10 s on other servers",
+@router.delete("/apikeys/{key_id}", response_model=ApiKeyInfo,
+               summary="Revoke an API key: refused at once here, within 10 s on other servers",
                responses={404: {"description": "no such key"},
                           409: {"description": "the key from GRAPHSVC_ADMIN_KEY: unset it instead"}})
 def delete_apikey(key_id: Annotated[str, Path(max_length=64)], services: ServicesDep, _: AdminDep,
-                  audit: AuditDep) -> dict[str, Any]:
+                  audit: AuditDep) -> ApiKeyInfo:
     if key_id == ENV_ADMIN_ID:
         raise HTTPException(status.HTTP_409_CONFLICT, "the GRAPHSVC_ADMIN_KEY key is not stored and cannot be "
                                                       "revoked; remove it from the environment and restart")
@@ -63,14 +67,15 @@ def delete_apikey(key_id: Annotated[str, Path(max_length=64)], services: Service
         if record is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no API key with id {key_id!r}")
     services.forget_keys()
-    return record
+    return ApiKeyInfo.model_validate(record)
 
 
-@router.get("/audit", summary="The audit log, newest first: who read or exported what, when, from where")
+@router.get("/audit", response_model=AuditPage,
+            summary="The audit log, newest first: who read or exported what, when, from where")
 def get_audit(services: ServicesDep, _: AdminDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-              size: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+              size: Annotated[int, Query(ge=1, le=1000)] = 100) -> AuditPage:
     services.audit.flush(timeout=5.0)
     total, entries = services.store.list_records("audit", offset=(page - 1) * size, limit=size)
     # Entries safe on disk that a failing store has not taken yet: listed once it recovers.
-    return {"total": total, "page": page, "size": size, "items": entries,
-            "not_yet_stored": services.audit.status()["backlog"]}
+    return AuditPage.model_validate({"total": total, "page": page, "size": size, "items": entries,
+                                     "not_yet_stored": services.audit.status()["backlog"]})

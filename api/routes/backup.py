@@ -17,7 +17,7 @@ router = APIRouter(tags=["admin"])
 
 
 @router.post("/admin/backup", response_class=StreamingResponse, summary="A consistent backup, streamed as a tar",
-             responses={200: {"content": {"application/x-tar": {}},
+             responses={200: {"content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
                               "description": "the backup's files and manifest.json (SHA-256 of each)"},
                         503: {"description": "the audit log could not be stored first"}})
 def post_backup(services: ServicesDep, _: AdminDep, audit: AuditDep) -> StreamingResponse:

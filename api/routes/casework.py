@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import AuditDep, BookDep, MaskerDep, NoPoliceDep, StoreDep
+from api.models import TipReceipt, answer
 from api.routes.entities import LookupGuardDep
 from queries.casework import TIP_TYPES, TipConflict, submit_tip
 
@@ -22,10 +23,12 @@ class TipIn(BaseModel):
     note: str = Field(default="", max_length=4000)
 
 
-@router.post("/tips", status_code=status.HTTP_201_CREATED, summary="Report a lead; idempotent by client_key",
-             responses={200: {"description": "this client_key was already submitted with the same content"}})
-def post_tip(body: TipIn, response: Response, store: StoreDep, book: BookDep, principal: NoPoliceDep,
-             masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep) -> dict[str, Any]:
+@router.post("/tips", status_code=status.HTTP_201_CREATED, response_model=TipReceipt,
+             summary="Report a lead; idempotent by client_key",
+             responses={200: {"model": TipReceipt,
+                              "description": "this client_key was already submitted with the same content"}})
+def post_tip(body: TipIn, store: StoreDep, book: BookDep, principal: NoPoliceDep,
+             masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep) -> Response:
     # An analyst names a phone or account by the pseudonym it was shown; a clear one would make
     # the tip (found or not, which rings it lifts) an oracle on that value.
     guard.check_budget()
@@ -41,7 +44,5 @@ def post_tip(body: TipIn, response: Response, store: StoreDep, book: BookDep, pr
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     if created:
         book.casework_changed()
-    else:
-        response.status_code = status.HTTP_200_OK
-    return {**{k: v for k, v in tip.items() if k != "touches"}, "id": masker.node_id(tip["type"], tip["id"]),
-            "note": masker.text(tip["note"]), "touches": len(tip["touches"])}
+    shown = TipReceipt.model_validate({**tip, "note": masker.text(tip["note"]), "touches": len(tip["touches"])})
+    return answer(shown, masker, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, MaskerDep, NoPoliceDep, PrincipalDep, ServicesDep, StoreDep
 from api.ratelimit import RateLimiter
-from api.responses import FastJSONResponse
+from api.models import EntityProfile, Network, Paths, SearchResult, answer
 from graphsvc.network import NODE_TYPES, node_key, split_key
 from queries.entities import entity_network, entity_profile, paths_between, search_entities
 from queries.masking import MaskedIdentifier, Masker
@@ -72,43 +72,45 @@ async def get_lookup_guard(services: ServicesDep, principal: PrincipalDep, maske
 LookupGuardDep = Annotated[LookupGuard, Depends(get_lookup_guard)]
 
 
-@router.get("/entities/{node_type}/{node_id}", summary="Attributes, claim summary, rings and flags of an entity")
+@router.get("/entities/{node_type}/{node_id}", response_model=EntityProfile,
+            summary="Attributes, claim summary, rings and flags of an entity")
 def get_entity(node_type: NodeType, node_id: str, store: StoreDep, book: BookDep, masker: MaskerDep,
-               audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep) -> FastJSONResponse:
+               audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep) -> Response:
     guard.check_budget()
     clear = guard.resolve(node_type, node_id, lookup="read_entity")
-    profile = entity_profile(store, book, node_type, clear, masker)
+    profile = entity_profile(store, book, node_type, clear)
     if profile is None:
         guard.missed(node_key(node_type, clear), lookup="read_entity")
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph")
     audit("read_entity", node_key(node_type, clear))
-    return FastJSONResponse(profile)
+    return answer(EntityProfile.model_validate(profile), masker)
 
 
-@router.get("/entities/{node_type}/{node_id}/network", summary="Ego network: nodes + edges, capped, hubs not expanded")
+@router.get("/entities/{node_type}/{node_id}/network", response_model=Network,
+            summary="Ego network: nodes + edges, capped, hubs not expanded")
 def get_network(node_type: NodeType, node_id: str, store: StoreDep, services: ServicesDep, masker: MaskerDep,
                 audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep, hops: Annotated[int, Query(ge=1, le=3)] = 1,
                 limit: Annotated[int, Query(ge=1, le=2000, description="most nodes returned")] = 200,
-                _heavy: HeavyReadDep = None) -> FastJSONResponse:
+                _heavy: HeavyReadDep = None) -> Response:
     guard.check_budget()
     clear = guard.resolve(node_type, node_id, lookup="read_network")
-    network = entity_network(store, node_type, clear, masker, hops=hops, limit=limit,
+    network = entity_network(store, node_type, clear, hops=hops, limit=limit,
                              hub_degree=services.settings.hub_degree)
     if network is None:
         guard.missed(node_key(node_type, clear), lookup="read_network")
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph")
     audit("read_network", node_key(node_type, clear), hops=hops, limit=limit, nodes=len(network["nodes"]))
-    return FastJSONResponse(network)
+    return answer(Network.model_validate(network), masker)
 
 
-@router.get("/paths", summary="Shortest paths between two entities (not through hubs)")
+@router.get("/paths", response_model=Paths, summary="Shortest paths between two entities (not through hubs)")
 def get_paths(store: StoreDep, services: ServicesDep, masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep,
               _: NoPoliceDep,
               # long enough for an address's pseudonym (the address sealed, base64)
               source: Annotated[str, Query(alias="from", max_length=1000, description="TYPE:ID, e.g. person:P0001")],
               target: Annotated[str, Query(alias="to", max_length=1000, description="TYPE:ID")],
               max_hops: Annotated[int, Query(ge=1, le=6)] = 4,
-              _heavy: HeavyReadDep = None) -> FastJSONResponse:
+              _heavy: HeavyReadDep = None) -> Response:
     guard.check_budget()
     ends = []
     for key in (source, target):
@@ -119,18 +121,19 @@ def get_paths(store: StoreDep, services: ServicesDep, masker: MaskerDep, audit: 
         ends.append(node_key(node_type, guard.resolve(node_type, node_id, lookup="read_paths")))
     if ends[0] == ends[1]:  # said before any lookup, so it tells nothing about the entity
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from and to name the same entity")
-    found = paths_between(store, ends[0], ends[1], masker, max_hops=max_hops, hub_degree=services.settings.hub_degree)
+    found = paths_between(store, ends[0], ends[1], max_hops=max_hops, hub_degree=services.settings.hub_degree)
     if found is None:
         guard.missed(f"{ends[0]} -> {ends[1]}", lookup="read_paths")
         raise HTTPException(status.HTTP_404_NOT_FOUND, "one of the two entities is not in the graph")
     audit("read_paths", f"{ends[0]} -> {ends[1]}", max_hops=max_hops, found=len(found["paths"]))
-    return FastJSONResponse(found)
+    return answer(Paths.model_validate(found), masker)
 
 
-@router.get("/search", summary="Find entities by name, phone, ID number, card, institution or prescriber code")
+@router.get("/search", response_model=SearchResult,
+            summary="Find entities by name, phone, ID number, card, institution or prescriber code")
 def get_search(store: StoreDep, masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep,
                q: Annotated[str, Query(min_length=1, max_length=100)],
-               limit: Annotated[int, Query(ge=1, le=100)] = 20) -> FastJSONResponse:
+               limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Response:
     if not q.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "q must not be blank")
     guard.check_budget()
@@ -140,4 +143,4 @@ def get_search(store: StoreDep, masker: MaskerDep, audit: AuditDep, guard: Looku
         audit("search", q, hits=len(hits))
     else:
         guard.missed(q, lookup="search")
-    return FastJSONResponse({"q": masker.text(q), "hits": hits})
+    return answer(SearchResult.model_validate({"q": masker.text(q), "hits": hits}), masker)

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
-from api.responses import FastJSONResponse
-from graphsvc.detect.finding import PATTERNS
-from queries.casework import set_disposition
+from api.models import DispositionRecord, Pattern, RingDetail, RingPage, Status, answer
+from graphsvc import vocab
+from queries.casework import DECISIONS, set_disposition
 from queries.export import build_package, zip_package
 from queries.rings import SORT_KEYS, RingBook, RingFilter, list_rings, ring_detail
 
 router = APIRouter(prefix="/rings", tags=["rings"])
 
-Pattern = Literal[PATTERNS]  # type: ignore[valid-type]
-Status = Literal["open", "confirmed", "dismissed", "referred_to_police"]
+Decision = Literal[DECISIONS]  # type: ignore[valid-type]
+ExportFormat = Literal[tuple(vocab.EXPORT_FORMATS)]  # type: ignore[valid-type]
 SortKey = Literal[SORT_KEYS]  # type: ignore[valid-type]
 
 
 class DispositionIn(BaseModel):
-    status: Literal["confirmed", "dismissed", "referred_to_police"]
+    status: Decision
     note: str = Field(default="", max_length=4000)
 
 
@@ -44,7 +44,7 @@ def _visible_ring(book: RingBook, principal: PrincipalDep, ring_id: str, audit: 
 
 # Plain ``def`` routes run in the thread pool: even answers from memory (RingBook) re-read the
 # store now and then, and any such wait on the event loop would stall every request, /health too.
-@router.get("", summary="The ring queue: filter, sort, paginate")
+@router.get("", response_model=RingPage, summary="The ring queue: filter, sort, paginate")
 def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
               pattern: Annotated[list[Pattern] | None, Query(description="keep these patterns")] = None,
               min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
@@ -55,43 +55,48 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
               disposition: Annotated[list[Status] | None, Query(description="default: all but dismissed")] = None,
               sort: SortKey = "priority", order: Literal["asc", "desc"] = "desc",
               page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-              size: Annotated[int, Query(ge=1, le=500)] = 50) -> FastJSONResponse:
+              size: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
     if since and until and since > until:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must not be after until")
     police = principal.role == "police_liaison"
     flt = RingFilter(pattern=tuple(pattern or ()), min_score=min_score, region=region, institution=institution,
                      since=since, until=until, status=tuple(disposition or ()),
                      ring_ids=_referred(book) if police else None)
-    return FastJSONResponse(list_rings(book, flt, masker, sort=sort, descending=order == "desc", page=page, size=size))
+    found = list_rings(book, flt, masker, sort=sort, descending=order == "desc", page=page, size=size)
+    return answer(RingPage.model_validate(found), masker)
 
 
-@router.get("/{ring_id}", summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
+@router.get("/{ring_id}", response_model=RingDetail,
+            summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
 def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep,
-             audit: AuditDep) -> FastJSONResponse:
+             audit: AuditDep) -> Response:
     _visible_ring(book, principal, ring_id, audit, "read_ring")
     detail = ring_detail(book, ring_id, masker)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
     audit("read_ring", ring_id, persons=detail["persons"])
-    return FastJSONResponse(detail)
+    return answer(RingDetail.model_validate(detail), masker)
 
 
-@router.put("/{ring_id}/disposition", summary="Confirm, dismiss or refer a ring to police, with a note")
+@router.put("/{ring_id}/disposition", response_model=DispositionRecord,
+            summary="Confirm, dismiss or refer a ring to police, with a note")
 def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: StoreDep,
-                    principal: InvestigatorDep, audit: AuditDep) -> dict[str, Any]:
+                    principal: InvestigatorDep, audit: AuditDep) -> DispositionRecord:
     ring = book.snapshot().by_id.get(ring_id)
     if ring is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
     with audit.change("set_disposition", ring_id, status=body.status):
         record = set_disposition(store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")
     book.casework_changed()
-    return record
+    return DispositionRecord.model_validate(record)
 
 
 @router.get("/{ring_id}/export", summary="Police liaison package (zip): data, report, network picture, SHA-256 manifest",
-            response_class=Response, responses={200: {"content": {"application/zip": {}}}})
+            response_class=Response,
+            responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "a zip of the package's folder"}})
 def export_ring(ring_id: str, book: BookDep, store: StoreDep, principal: PrincipalDep, masker: MaskerDep,
-                audit: AuditDep, format: Literal["xlsx", "csv", "json", "graphml"] = "xlsx",
+                audit: AuditDep, format: ExportFormat = "xlsx",
                 _heavy: HeavyReadDep = None) -> Response:
     _visible_ring(book, principal, ring_id, audit, "export_ring")
     files = build_package(store, book, ring_id, format, masker, generated_by=f"{principal.name} ({principal.role})")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from api.deps import BookDep, NoPoliceDep, StoreDep
+from api.models import Stats
 from queries.stats import ledger_stats
 
 router = APIRouter(tags=["stats"])
 
 
-@router.get("/stats", summary="Counts, and monthly figures by region in the style of the notices' ledgers")
-def get_stats(store: StoreDep, book: BookDep, _: NoPoliceDep) -> dict[str, Any]:
-    return ledger_stats(store, book)
+@router.get("/stats", response_model=Stats,
+            summary="Counts, and monthly figures by region in the style of the notices' ledgers")
+def get_stats(store: StoreDep, book: BookDep, _: NoPoliceDep) -> Stats:
+    return Stats.model_validate(ledger_stats(store, book))

@@ -18,14 +18,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from graphsvc import vocab
 from graphsvc.model import ENTITY_TABLES
 
 __all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table", "linked_groups", "group_rows",
            "poisson_threshold", "poisson_tail"]
 
-PATTERNS = ("professional_gang", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
-            "care_home_collusion", "identity_misuse", "other")
-"""The contract's ring patterns."""
+PATTERNS = tuple(vocab.PATTERNS)
+"""The contract's ring patterns (their labels are in ``graphsvc.vocab``)."""
 
 Entity = tuple[str, str]
 

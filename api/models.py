@@ -1,0 +1,351 @@
+"""What the API answers: one pydantic model per result, declared as each route's ``response_model``
+so that the OpenAPI spec shows every answer's shape.
+
+Personal fields are typed with their kind (``queries.masking``: ``PersonName``, ``IdNumber``,
+``Phone``, ``Address``, ``Account``, ``BirthDate``, node ids and keys), and masking for the
+caller's role happens once, when a route serialises its answer with ``answer(model, masker)``:
+a field typed as a phone is masked wherever it appears, without the route doing anything.
+Models shared with the police package (a ring's members and graph, its tips) are defined beside
+the queries that build them and used here.
+
+Jobs (``api.routes.jobs``) define their own models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from fastapi.responses import Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from graphsvc import vocab
+from queries.masking import ENTITY_ATTRIBUTES, LabelledNodeRef, Masker, NodeKey, NodeRef, masking
+from queries.network import Graph, GraphEdge, GraphNode
+from queries.rings import Member, Tip
+
+__all__ = ["answer", "Pattern", "Status", "Role", "RingSummary", "RingPage", "RingDetail", "Evidence", "Member",
+           "TimelineDay", "Disposition", "DispositionRecord", "Casework", "Tip", "TipReceipt", "EntityProfile",
+           "ClaimSummary", "Network", "Paths", "SearchHit", "SearchResult", "Stats", "Me", "ApiKeyCreated",
+           "ApiKeyInfo", "ApiKeyList", "AuditEntry", "AuditPage", "Vocabulary"]
+
+Pattern = Literal[tuple(vocab.PATTERNS)]  # type: ignore[valid-type]
+Status = Literal[tuple(vocab.DISPOSITIONS)]  # type: ignore[valid-type]
+Role = Literal[tuple(vocab.ROLES)]  # type: ignore[valid-type]
+
+
+def answer(result: BaseModel, masker: Masker, *, status_code: int = 200) -> Response:
+    """``result`` as JSON, each personal field masked for ``masker``'s role by its kind. Fields the
+    query did not fill are left out (a disposition without a note has no ``note``)."""
+    return Response(result.model_dump_json(context=masking(masker), exclude_unset=True),
+                    status_code=status_code, media_type="application/json")
+
+
+# ---- rings ---------------------------------------------------------------------------------------
+
+
+class Disposition(BaseModel):
+    """A ring's disposition now: ``open`` when none is in force, or a dismissed ring reopened because it grew."""
+
+    status: Status
+    note: str | None = None
+    """Masked for a masked role like evidence: phones, ID numbers, accounts and members' names."""
+    by: str | None = None
+    at: str | None = None
+    dismissed_before: bool | None = None
+    reopened: str | None = None
+    """Why a dismissed ring is open again (its evidence or persons grew)."""
+
+
+class RingSummary(BaseModel):
+    """One row of the ring queue."""
+
+    id: str
+    pattern: Pattern
+    score: float
+    priority: float
+    """The score raised by tips: each tip touching the ring halves the remaining doubt."""
+    tips: int
+    persons: int
+    members: int
+    fund_amount: float
+    first_seen: str | None
+    last_seen: str | None
+    regions: list[str]
+    evidence: int
+    disposition: Disposition
+
+
+class RingPage(BaseModel):
+    total: int
+    page: int
+    size: int
+    pages: int
+    run_id: str | None
+    """The detection run the rings come from."""
+    items: list[RingSummary]
+
+
+class EvidenceEntity(BaseModel):
+    # Evidence is masked where it is rendered (queries.rings), so its ids are already as the role sees them.
+    type: str
+    id: str
+
+
+class Evidence(BaseModel):
+    """One finding behind a ring: its sentence, the entities it names, its strength and its facts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    detail: str
+    strength: float
+    entities: list[EvidenceEntity]
+    settlements: int
+    """How many claims the finding is made of."""
+    facts: dict[str, Any]
+    """The machine-readable facts (which phone, which dates, how many...), masked like the sentence."""
+
+
+class TimelineDay(BaseModel):
+    day: str
+    claims: int
+    fund_amount: float
+    persons: int
+    by_kind: dict[str, int]
+
+
+class Casework(BaseModel):
+    disposition: Disposition
+    tips: list[Tip]
+    priority: float
+
+
+class RingDetail(BaseModel):
+    """A ring's full picture: members with roles, evidence, timeline, subgraph, casework."""
+
+    id: str
+    pattern: Pattern
+    score: float
+    fund_amount: float
+    first_seen: str | None
+    last_seen: str | None
+    persons: int
+    regions: list[str]
+    members: list[Member]
+    evidence: list[Evidence]
+    claims: int
+    timeline: list[TimelineDay]
+    graph: Graph
+    casework: Casework
+
+
+class DispositionEntry(BaseModel):
+    status: Literal[tuple(s for s in vocab.DISPOSITIONS if s != "open")]  # type: ignore[misc]
+    note: str
+    by: str
+    at: str
+    evidence: int
+    """How many evidence items the ring had when this was decided (the reopen rule compares it)."""
+    persons: int
+
+
+class DispositionRecord(DispositionEntry):
+    """The decision just recorded, with every earlier decision on the ring."""
+
+    ring_id: str
+    history: list[DispositionEntry]
+
+
+class TipReceipt(NodeRef):
+    """A stored tip as its sender sees it; ``touches``: how many nodes it reaches (a phone's users...)."""
+
+    client_key: str
+    note: str
+    by: str
+    at: str
+    touches: int
+
+
+# ---- entities ------------------------------------------------------------------------------------
+
+
+class ClaimSummary(BaseModel):
+    claims: int
+    fund_amount: float
+    total_amount: float
+    first: str | None
+    last: str | None
+    by_kind: dict[str, int]
+
+
+class RingRef(BaseModel):
+    id: str
+    pattern: Pattern
+    score: float
+
+
+class Flag(BaseModel):
+    kind: str
+    detail: str
+    ring_id: str | None = None
+
+
+Attributes = Union[tuple(ENTITY_ATTRIBUTES.values())]  # type: ignore[valid-type]
+"""The attributes of one of the node types (``queries.masking.ENTITY_ATTRIBUTES``)."""
+
+
+class EntityProfile(NodeRef):
+    """An entity's attributes (each masked by its kind), claim summary, rings and flags."""
+
+    attributes: Attributes
+    claims: ClaimSummary
+    degree: int
+    rings: list[RingRef]
+    flags: list[Flag]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_attributes(cls, data: Any) -> Any:
+        """The attributes as the model of the entity's type, so that each is serialised by its kind."""
+        if isinstance(data, dict) and isinstance(data.get("attributes"), dict):
+            data = {**data, "attributes": ENTITY_ATTRIBUTES[data["type"]].model_validate(data["attributes"])}
+        return data
+
+
+class Hub(BaseModel):
+    id: NodeKey
+    degree: int
+
+
+class Network(BaseModel):
+    """An ego network: nodes and edges, at most ``limit`` nodes, hubs listed and not expanded."""
+
+    center: NodeKey
+    hops: int
+    limit: int
+    truncated: bool
+    hubs: list[Hub]
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+
+class Paths(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    source: NodeKey = Field(alias="from")
+    target: NodeKey = Field(alias="to")
+    max_hops: int
+    hops: int | None
+    """The length of the shortest paths; null when none was found."""
+    paths: list[list[NodeKey]]
+    exhausted: bool
+    """The search stopped at its limit of visited nodes before it found every shortest path."""
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+
+class SearchHit(LabelledNodeRef):
+    matched: str
+    """What matched: id, name, name_prefix, name_part, phone, id_number, same_person..."""
+
+
+class SearchResult(BaseModel):
+    q: str
+    """The query, masked for a masked role as free text is."""
+    hits: list[SearchHit]
+
+
+# ---- stats ---------------------------------------------------------------------------------------
+
+
+class RingStats(BaseModel):
+    total: int
+    run_id: str | None
+    by_pattern: dict[str, int]
+    by_disposition: dict[str, int]
+    fund_amount: float
+    persons: int
+
+
+class LedgerRow(BaseModel):
+    """One month and region of the ledger, over the current rings' claims."""
+
+    month: str
+    region: str
+    institutions: int
+    persons: int
+    claims: int
+    fund_amount: float
+
+
+class Stats(BaseModel):
+    backend: str
+    nodes: dict[str, int]
+    rings: RingStats
+    ledger: list[LedgerRow]
+
+
+# ---- keys, audit, vocabulary ---------------------------------------------------------------------
+
+
+class Me(BaseModel):
+    key_id: str
+    name: str
+    role: Role
+
+
+class ApiKeyCreated(Me):
+    key: str
+    """The key itself: shown this once, never stored."""
+    expires_at: AwareDatetime | None
+
+
+class ApiKeyInfo(Me):
+    created_at: str | None = None
+    expires_at: str | None
+    revoked_at: str | None
+
+
+class ApiKeyList(BaseModel):
+    total: int
+    items: list[ApiKeyInfo]
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: str
+    key_id: str
+    """The key's id, or for an unknown key the first 12 characters of its digest."""
+    key_name: str
+    role: str
+    action: str
+    target: str
+    client: str | None
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    total: int
+    page: int
+    size: int
+    items: list[AuditEntry]
+    not_yet_stored: int
+    """Entries safe on disk that the store has not taken yet: listed once it recovers."""
+
+
+class Term(BaseModel):
+    id: str
+    zh: str
+    en: str
+    colour: str | None = None
+    shape: str | None = None
+
+
+class Vocabulary(BaseModel):
+    patterns: list[Term]
+    roles: list[Term]
+    node_types: list[Term]
+    """With the colour and shape the console draws each type in."""
+    member_roles: list[Term]
+    dispositions: list[Term]
+    export_formats: list[Term]

@@ -1,0 +1,134 @@
+"""The words of the service, defined once: ring patterns, API roles, node types, member roles,
+dispositions and export formats, each with its Chinese label first and its English one beside it,
+and the colour (and shape) the console and the police package draw a node type in.
+
+Everything that names one of these to a person reads it here: the API (``GET /vocab``), the
+console (which fetches ``/vocab`` when it starts), the police package and the CLI's choices.
+The ids are the contract's and the API's; the labels are for people.
+
+>>> PATTERNS["black_intermediary"].zh, PATTERNS["black_intermediary"].en
+('黑中介', 'black intermediary')
+>>> tuple(NODE_TYPES) == network.NODE_TYPES
+True
+>>> member_role_of_type("intermediary"), MEMBER_ROLES["broker"].zh
+('broker', '中介')
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from graphsvc import network
+
+__all__ = ["Term", "PATTERNS", "ROLES", "IDENTITY_ROLES", "NODE_TYPES", "MEMBER_ROLES", "PERSON_ROLES",
+           "DISPOSITIONS", "EXPORT_FORMATS", "member_role_of_type", "vocabulary"]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word: its id, Chinese and English labels, and how the console draws it (node types only)."""
+
+    id: str
+    zh: str
+    en: str
+    colour: str | None = None
+    shape: str | None = None
+    """A Cytoscape node shape, so that types stay apart for readers who do not tell the colours apart."""
+
+
+def _terms(*terms: Term) -> dict[str, Term]:
+    return {t.id: t for t in terms}
+
+
+PATTERNS = _terms(
+    Term("professional_gang", "职业骗保团伙", "professional gang"),
+    Term("black_intermediary", "黑中介", "black intermediary"),
+    Term("card_collector", "卡贩子（收卡刷卡）", "card collector"),
+    Term("prescriber_pharmacy_collusion", "医药勾结", "prescriber–pharmacy collusion"),
+    Term("care_home_collusion", "养老机构合谋", "care-home collusion"),
+    Term("identity_misuse", "冒用身份", "identity misuse"),
+    Term("other", "其他", "other"),
+)
+"""The contract's ring patterns, in its order."""
+
+ROLES = _terms(
+    Term("admin", "管理员", "admin"),
+    Term("investigator", "调查员", "investigator"),
+    Term("police_liaison", "公安联络员", "police liaison"),
+    Term("analyst", "分析员", "analyst"),
+)
+"""Who an API key belongs to (see the README's Security section for what each may do)."""
+
+IDENTITY_ROLES = frozenset({"admin", "investigator", "police_liaison"})
+"""Roles that see ID numbers, names, phones, addresses and accounts in clear; the others see them masked."""
+
+_NODE_TYPE_TERMS = _terms(
+    Term("person", "参保人", "person", "#4e79a7", "ellipse"),
+    Term("card", "医保卡/电子凭证", "card / e-voucher", "#f28e2b", "round-rectangle"),
+    Term("institution", "定点机构", "institution", "#e15759", "rectangle"),
+    Term("prescriber", "医师", "prescriber", "#76b7b2", "diamond"),
+    Term("intermediary", "中介", "intermediary", "#b07aa1", "star"),
+    Term("phone", "电话", "phone", "#59a14f", "triangle"),
+    Term("address", "地址", "address", "#edc948", "hexagon"),
+    Term("device", "设备", "device", "#9c755f", "vee"),
+    Term("account", "账户", "account", "#ff9da7", "octagon"),
+)
+NODE_TYPES = {node_type: _NODE_TYPE_TERMS[node_type] for node_type in network.NODE_TYPES}
+"""The network's node types (``graphsvc.network.NODE_TYPES``, in its order) as people read them."""
+if set(_NODE_TYPE_TERMS) != set(network.NODE_TYPES):
+    raise RuntimeError("graphsvc.vocab: every network node type needs its labels, and only those")
+
+MEMBER_ROLES = _terms(
+    Term("agent", "代办人", "agent"),
+    Term("card_user", "冒用他人卡", "uses others' cards"),
+    Term("card_lender", "出借/出售卡", "lends or sells a card"),
+    Term("beneficiary", "参保人", "beneficiary"),
+    Term("broker", "中介", "broker"),
+    Term("institution", "定点机构", "institution"),
+    Term("prescriber", "医师", "prescriber"),
+    Term("card", "卡", "card"),
+    Term("shared_identifier", "共用标识", "shared identifier"),
+)
+"""What a member does in a ring (``queries.rings.member_roles``)."""
+
+PERSON_ROLES = ("agent", "card_user", "card_lender", "beneficiary")
+"""The member roles a person can have; every other member's role follows from its type."""
+
+_ROLE_OF_TYPE = {"intermediary": "broker", "institution": "institution", "prescriber": "prescriber", "card": "card",
+                 "phone": "shared_identifier", "address": "shared_identifier", "device": "shared_identifier",
+                 "account": "shared_identifier"}
+if set(_ROLE_OF_TYPE) | {"person"} != set(network.NODE_TYPES) or not set(_ROLE_OF_TYPE.values()) <= set(MEMBER_ROLES):
+    raise RuntimeError("graphsvc.vocab: every node type but person needs a member role")
+
+
+def member_role_of_type(node_type: str) -> str:
+    """The role of a ring member that is not a person: it follows from its type."""
+    return _ROLE_OF_TYPE[node_type]
+
+
+DISPOSITIONS = _terms(
+    Term("open", "待处置", "open"),
+    Term("confirmed", "已确认", "confirmed"),
+    Term("dismissed", "已排除", "dismissed"),
+    Term("referred_to_police", "已移送公安", "referred to police"),
+)
+"""A ring's status in casework; ``open`` is every ring nobody decided on (or one reopened)."""
+
+EXPORT_FORMATS = _terms(
+    Term("xlsx", "Excel 工作簿", "Excel workbook"),
+    Term("csv", "CSV 表格", "CSV tables"),
+    Term("json", "JSON", "JSON"),
+    Term("graphml", "GraphML 关系图", "GraphML graph"),
+)
+"""Formats of the police liaison package's data file."""
+
+
+def vocabulary() -> dict[str, list[dict[str, Any]]]:
+    """Every list above as ``GET /vocab`` serves it, in order; colour and shape only where drawn."""
+    def rows(terms: dict[str, Term]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in asdict(t).items() if v is not None} for t in terms.values()]
+
+    return {"patterns": rows(PATTERNS), "roles": rows(ROLES), "node_types": rows(NODE_TYPES),
+            "member_roles": rows(MEMBER_ROLES), "dispositions": rows(DISPOSITIONS),
+            "export_formats": rows(EXPORT_FORMATS)}
