@@ -164,7 +164,8 @@ def test_cards_misused_after_death_in_two_places_and_for_outsiders():
     assert after_death == planted["dead"]
     assert sorted(f.facts["holder"] for f in findings if f.kind == "card_in_two_places") == planted["persons"]
     [others] = [f for f in findings if f.kind == "card_used_by_others"]
-    assert others.facts == {"card": "CHX", "holder": "HX", "users": ["OX000", "OX001", "OX002", "OX003"], "claims": 4}
+    assert others.facts == {"card": "CHX", "holder": "HX", "users": ["OX000", "OX001", "OX002", "OX003"], "claims": 4,
+                            "fund": 4000.0}
     scan = [f for f in shared_identifier_findings(scene.connection()) if f.kind == "shared_scan_device"]
     assert [f.persons for f in scan] == [tuple(planted["persons"])]
 

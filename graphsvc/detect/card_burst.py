@@ -20,6 +20,7 @@ import duckdb
 
 from graphsvc.detect.config import CardBurstConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, linked_groups, poisson_threshold, temp_table
+from graphsvc.evidence import render
 
 __all__ = ["card_burst_findings", "burst_threshold"]
 
@@ -175,19 +176,16 @@ def _finding(pharmacy: str, bursts: list[list[dict[str, Any]]], config: CardBurs
     key = sum(1 for r in swipes if _is_key(r, config))
     key_share = key / len(swipes)
     fund = sum(float(r["fund_amount"] or 0) for r in swipes)
-    described = "; ".join(
-        f"{b[0]['start_time']:%Y-%m-%d %H:%M} {len({r['card_id'] for r in b})} cards in "
-        f"{(b[-1]['start_time'] - b[0]['start_time']).total_seconds() / 60:.0f} min" for b in bursts[:4])
+    facts = {"pharmacy": pharmacy, "bursts": len(bursts), "cards": len(cards), "persons": len(persons),
+             "devices": devices, "operators": operators, "key_drug_share": round(key_share, 3),
+             "burst_times": [f"{b[0]['start_time']:%Y-%m-%d %H:%M}" for b in bursts],
+             "burst_cards": [len({r["card_id"] for r in b}) for b in bursts],
+             "burst_minutes": [round((b[-1]["start_time"] - b[0]["start_time"]).total_seconds() / 60) for b in bursts],
+             "fund": round(fund, 2)}
     return Finding(
-        kind="card_burst",
-        detail=(f"{len(bursts)} burst(s) of many cards at {pharmacy}: {described}{'…' if len(bursts) > 4 else ''}; "
-                f"{len(cards)} cards of {len(persons)} persons on {len(devices)} device(s), operator(s) "
-                f"{', '.join(operators) or '-'}; {key_share:.0%} key drugs; fund {fund:,.2f}"),
+        kind="card_burst", detail=render("card_burst", facts),
         persons=tuple(persons),
         entities=(("institution", pharmacy),) + tuple(("card", c) for c in cards) + tuple(("device", d) for d in devices),
         strength=saturate(len(bursts), config.bursts_half) * (0.5 + 0.5 * key_share),
-        suggests="card_collector", settlements=tuple(r["settlement_id"] for r in swipes),
-        facts={"pharmacy": pharmacy, "bursts": len(bursts), "cards": len(cards), "devices": devices,
-               "operators": operators, "key_drug_share": round(key_share, 3),
-               "burst_times": [f"{b[0]['start_time']:%Y-%m-%d %H:%M}" for b in bursts]},
+        suggests="card_collector", settlements=tuple(r["settlement_id"] for r in swipes), facts=facts,
     )

@@ -25,6 +25,7 @@ import duckdb
 from graphsvc.detect.co_admission import waves_of
 from graphsvc.detect.config import CareHomeWavesConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail
+from graphsvc.evidence import render
 
 __all__ = ["care_home_wave_findings"]
 
@@ -92,22 +93,22 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
         in_waves = [r for w in waves for r in w]
         persons = sorted({r["person_id"] for r in in_waves})
         fund = sum(float(r["fund_amount"] or 0) for r in in_waves)
-        wave_text = ", ".join(f"{w[0]['day']:%Y-%m-%d} ({len({r['person_id'] for r in w})})" for w in waves)
         base = (f"{len(admissions)} admissions of {len({r['person_id'] for r in admissions})} residents there in "
                 f"{period_days} days bring {expected:.2f} waves of {k}+ by chance, {observed} seen (p = {p_value:.1g})")
         explained = None
         if p_value >= config.p_value:
             explained = f"regular admissions of a home's residents: its waves are what chance brings ({base})"
+        facts = {"home": home, "hospital": hospital, "waves": len(waves), "admissions": len(in_waves),
+                 "persons": len(persons), "fund": round(fund, 2),
+                 "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in waves],
+                 "wave_persons": [len({r["person_id"] for r in w}) for w in waves], "wave_size": k,
+                 "home_admissions": len(admissions), "home_residents": len({r["person_id"] for r in admissions}),
+                 "period_days": period_days, "chance_waves": round(expected, 4), "p_value": p_value}
         findings.append(Finding(
-            kind="care_home_waves",
-            detail=(f"residents of {home} admitted to {hospital} in {len(waves)} waves (date (residents): "
-                    f"{wave_text}); {len(persons)} residents, {len(in_waves)} admissions, fund {fund:,.2f}; {base}"),
+            kind="care_home_waves", detail=render("care_home_waves", facts),
             persons=tuple(persons), entities=(("institution", home), ("institution", hospital)),
             strength=0.0 if explained else saturate(len(waves) - 2, config.waves_half),
             suggests="care_home_collusion", settlements=tuple(r["settlement_id"] for r in in_waves),
-            facts={"home": home, "hospital": hospital, "waves": len(waves), "admissions": len(in_waves),
-                   "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in waves], "wave_size": k,
-                   "chance_waves": round(expected, 4), "p_value": p_value},
-            explained=explained,
+            facts=facts, explained=explained,
         ))
     return findings

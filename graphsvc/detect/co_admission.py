@@ -43,6 +43,7 @@ import igraph as ig
 from graphsvc.detect.config import LockstepConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail, poisson_threshold, temp_table
 from graphsvc.detect.suspicion_graph import leiden_communities
+from graphsvc.evidence import render
 
 __all__ = ["lockstep_findings", "waves_of"]
 
@@ -159,22 +160,13 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
                                               f"{searched} pairs at its institutions)"))
             continue
         institutions = sorted({wave[0]["institution_id"] for wave in waves})
-        where = institutions[0] if len(institutions) == 1 else f"{len(institutions)} institutions"
-        wave_text = ", ".join(f"{wave[0]['day']:%Y-%m-%d}"
-                              + (f" {wave[0]['institution_id']}" if len(institutions) > 1 else "")
-                              + f" ({len({r['person_id'] for r in wave})})" for wave in waves)
-        fund = sum(float(r["fund_amount"] or 0) for r in in_waves)
+        facts = _wave_facts(waves)
         findings.append(Finding(
-            kind="co_admission_lockstep",
-            detail=(f"{len(persons)} persons admitted together to {where} on {len(waves)} occasions "
-                    f"(date{' institution' if len(institutions) > 1 else ''} (persons): {wave_text}); "
-                    f"{len(in_waves)} admissions, fund {fund:,.2f}"),
+            kind="co_admission_lockstep", detail=render("co_admission_lockstep", facts),
             persons=tuple(persons), entities=tuple(("institution", i) for i in institutions),
             strength=saturate((len(waves) - 2) * (len(persons) - 1), config.strength_half),
             suggests="professional_gang", settlements=tuple(r["settlement_id"] for r in in_waves),
-            facts={"institutions": institutions, "waves": len(waves), "admissions": len(in_waves),
-                   "wave_dates": [f"{wave[0]['day']:%Y-%m-%d}" for wave in waves],
-                   "wave_institutions": [wave[0]["institution_id"] for wave in waves]},
+            facts=facts,
         ))
     return findings
 
@@ -182,10 +174,21 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
 def _explained(waves: list[list[dict]], reason: str, **facts: Any) -> Finding:
     """A group's co-admissions judged normal, with the reason: kept with the run, joins no ring."""
     persons = sorted({r["person_id"] for wave in waves for r in wave})
-    return Finding(kind="co_admission_lockstep", detail=f"{len(persons)} persons admitted together on {len(waves)} "
-                                                        f"occasions", persons=tuple(persons),
+    facts = {**_wave_facts(waves), **facts}
+    return Finding(kind="co_admission_lockstep", detail=render("co_admission_lockstep", facts), persons=tuple(persons),
                    entities=tuple(("institution", i) for i in sorted({wave[0]["institution_id"] for wave in waves})),
-                   strength=0.0, suggests="professional_gang", facts={"waves": len(waves), **facts}, explained=reason)
+                   strength=0.0, suggests="professional_gang", facts=facts, explained=reason)
+
+
+def _wave_facts(waves: list[list[dict]]) -> dict[str, Any]:
+    """What a group's co-admissions are: who, where, when and how much (``graphsvc.evidence`` says it)."""
+    in_waves = [r for wave in waves for r in wave]
+    return {"persons": len({r["person_id"] for r in in_waves}),
+            "institutions": sorted({wave[0]["institution_id"] for wave in waves}), "waves": len(waves),
+            "admissions": len(in_waves), "fund": round(sum(float(r["fund_amount"] or 0) for r in in_waves), 2),
+            "wave_dates": [f"{wave[0]['day']:%Y-%m-%d}" for wave in waves],
+            "wave_institutions": [wave[0]["institution_id"] for wave in waves],
+            "wave_persons": [len({r["person_id"] for r in wave}) for wave in waves]}
 
 
 def _pairs_together(waves: list[list[dict]], persons: list[str], admissions: dict[str, list[dict]], days: int,

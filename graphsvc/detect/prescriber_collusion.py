@@ -15,6 +15,7 @@ import duckdb
 
 from graphsvc.detect.config import PrescriberCollusionConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, temp_table
+from graphsvc.evidence import render
 
 __all__ = ["prescriber_collusion_findings"]
 
@@ -84,21 +85,18 @@ def prescriber_collusion_findings(con: duckdb.DuckDBPyConnection,
         scripts = unseen[(prescriber, pharmacy)]
         persons = sorted({r["person_id"] for r in scripts})
         home = scripts[0]["home_institution"]
-        share = p["unseen_scripts"] / p["scripts"]
         concentration = p["scripts"] / p["all_scripts"]
         fund = sum(float(r["fund_amount"] or 0) for r in scripts)
         entities = [("prescriber", prescriber), ("institution", pharmacy)] + ([("institution", home)] if home else [])
+        facts = {"prescriber": prescriber, "prescriber_institution": home, "pharmacy": pharmacy,
+                 "scripts": p["scripts"], "unseen_scripts": p["unseen_scripts"], "unseen_persons": len(persons),
+                 "concentration": round(concentration, 3), "first_script": f"{scripts[0]['start_time']:%Y-%m-%d}",
+                 "last_script": f"{scripts[-1]['start_time']:%Y-%m-%d}", "fund": round(fund, 2)}
         findings.append(Finding(
-            kind="unseen_prescriptions",
-            detail=(f"prescriber {prescriber}{f' of {home}' if home else ''} is named on {p['unseen_scripts']} "
-                    f"scripts at {pharmacy} for {len(persons)} persons he never saw in a visit or stay "
-                    f"({share:.0%} of his scripts there; {concentration:.0%} of all his scripts are filled there), "
-                    f"{scripts[0]['start_time']:%Y-%m-%d} to {scripts[-1]['start_time']:%Y-%m-%d}, fund {fund:,.2f}"),
+            kind="unseen_prescriptions", detail=render("unseen_prescriptions", facts),
             persons=tuple(persons), entities=tuple(entities),
             strength=saturate(len(persons) - 2, config.persons_half),
             suggests="prescriber_pharmacy_collusion", settlements=tuple(r["settlement_id"] for r in scripts),
-            facts={"prescriber": prescriber, "pharmacy": pharmacy, "scripts": p["scripts"],
-                   "unseen_scripts": p["unseen_scripts"], "unseen_persons": len(persons),
-                   "concentration": round(concentration, 3)},
+            facts=facts,
         ))
     return findings

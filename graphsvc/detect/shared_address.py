@@ -23,6 +23,7 @@ import duckdb
 from graphsvc.detect.co_admission import waves_of
 from graphsvc.detect.config import SharedAddressConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows
+from graphsvc.evidence import render
 
 __all__ = ["shared_address_findings"]
 
@@ -88,24 +89,22 @@ def shared_address_findings(con: duckdb.DuckDBPyConnection, config: SharedAddres
         shared_phone = len(phones) != len(set(phones))
         one_surname = len(surnames) == 1 and len(persons) > 1
         written = max({info[p]["address"] for p in persons}, key=lambda a: (sum(info[p]["address"] == a for p in persons), a))
-        wave_text = ", ".join(f"{wave[0]['day']:%Y-%m-%d} {wave[0]['institution_id']} "
-                              f"({len({r['person_id'] for r in wave})})" for wave in waves)
         fund = sum(float(r["fund_amount"] or 0) for r in in_waves)
         explained = None
         if shared_phone or one_surname:
             explained = (f"a family at one address: {'a shared phone' if shared_phone else 'one surname'} ties "
                          f"the {len(persons)} persons admitted together")
+        facts = {"address": written, "address_key": household, "persons": len(persons), "surnames": len(surnames),
+                 "occasions": len(waves), "admissions": len(in_waves), "fund": round(fund, 2),
+                 "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in waves],
+                 "wave_institutions": [w[0]["institution_id"] for w in waves],
+                 "wave_persons": [len({r["person_id"] for r in w}) for w in waves]}
         findings.append(Finding(
-            kind="shared_address",
-            detail=(f"{len(persons)} persons of {len(surnames)} surname(s) with no phone in common are registered at "
-                    f"{written} and were admitted together on {len(waves)} occasions (date institution (persons): "
-                    f"{wave_text}); {len(in_waves)} admissions, fund {fund:,.2f}"),
+            kind="shared_address", detail=render("shared_address", facts),
             persons=tuple(persons),
             entities=(("address", written),) + tuple(("institution", i) for i in sorted({w[0]["institution_id"] for w in waves})),
             strength=0.0 if explained else config.strength * saturate((len(waves) - 1) * (len(persons) - 1), config.half),
             suggests="professional_gang", settlements=tuple(r["settlement_id"] for r in in_waves),
-            facts={"address": written, "address_key": household, "occasions": len(waves), "surnames": len(surnames),
-                   "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in waves]},
-            explained=explained,
+            facts=facts, explained=explained,
         ))
     return findings

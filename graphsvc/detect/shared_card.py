@@ -17,6 +17,7 @@ import duckdb
 
 from graphsvc.detect.config import SharedCardConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows
+from graphsvc.evidence import render
 
 __all__ = ["shared_card_findings"]
 
@@ -69,15 +70,14 @@ def _used_by_others(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) ->
         users = sorted({u["user_id"] for u in uses})
         if len(users) < config.min_other_users:
             continue
+        facts = {"card": card, "holder": holder, "users": users, "claims": len(uses),
+                 "fund": round(sum(float(u["fund_amount"] or 0) for u in uses), 2)}
         findings.append(Finding(
-            kind="card_used_by_others",
-            detail=(f"card {card} of {holder} paid {len(uses)} claim(s) for {len(users)} person(s) outside the "
-                    f"holder's household ({', '.join(users[:5])}{'…' if len(users) > 5 else ''}), "
-                    f"fund {sum(float(u['fund_amount'] or 0) for u in uses):,.2f}"),
+            kind="card_used_by_others", detail=render("card_used_by_others", facts),
             persons=(holder, *users), entities=(("card", card),),
             strength=config.used_by_others_strength * (0.5 + 0.5 * saturate(len(users), 1)),
             suggests="identity_misuse", settlements=tuple(u["settlement_id"] for u in uses),
-            facts={"card": card, "holder": holder, "users": users, "claims": len(uses)},
+            facts=facts,
         ))
     return findings
 
@@ -99,19 +99,18 @@ def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) 
         institutions = sorted({u["institution_id"] for u in uses})
         persons = sorted({holder} | {u["person_id"] for u in uses})
         first, last = uses[0]["start_time"], uses[-1]["start_time"]
+        facts = {"holder": holder, "death_date": str(uses[0]["death_date"]), "used_cards": cards, "uses": len(uses),
+                 "first_use": f"{first:%Y-%m-%d %H:%M}", "last_use": f"{last:%Y-%m-%d %H:%M}",
+                 "institutions": institutions, "fund": round(sum(float(u["fund_amount"] or 0) for u in uses), 2)}
         findings.append(Finding(
-            kind="card_used_after_death",
-            detail=(f"{holder} died {uses[0]['death_date']}; card(s) {', '.join(cards) or '(none named)'} used "
-                    f"{len(uses)} time(s) after, {first:%Y-%m-%d} to {last:%Y-%m-%d}, at {', '.join(institutions)}; "
-                    f"fund {sum(float(u['fund_amount'] or 0) for u in uses):,.2f}"),
+            kind="card_used_after_death", detail=render("card_used_after_death", facts),
             persons=tuple(persons), entities=tuple(("card", c) for c in cards) + tuple(("institution", i) for i in institutions),
             # Relatives at his address going on with a dead man's card for themselves is improper, not organised:
             # a finding, below a ring. Claims in the dead man's own name are someone posing as him.
             strength=(config.after_death_family_strength if all(u["relative"] for u in uses)
                       else config.after_death_strength), suggests="identity_misuse",
             settlements=tuple(u["settlement_id"] for u in uses),
-            facts={"holder": holder, "death_date": str(uses[0]["death_date"]), "uses": len(uses),
-                   "first_use": f"{first:%Y-%m-%d %H:%M}", "last_use": f"{last:%Y-%m-%d %H:%M}"},
+            facts=facts,
         ))
     return findings
 
@@ -134,17 +133,18 @@ def _in_two_places(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> 
     findings = []
     for card, pairs in group_rows(rows, lambda r: r["card_id"]).items():
         holder = pairs[0]["holder"]
-        facts = [f"{p['prev_institution']} {p['prev_time']:%Y-%m-%d %H:%M} and {p['institution_id']} "
-                 f"{(p['start_time'] - p['prev_time']).total_seconds() / 60:.0f} min later" for p in pairs]
         institutions = sorted({p["institution_id"] for p in pairs} | {p["prev_institution"] for p in pairs})
+        facts = {"card": card, "holder": holder, "occasions": len(pairs),
+                 "from_institutions": [p["prev_institution"] for p in pairs],
+                 "from_times": [f"{p['prev_time']:%Y-%m-%d %H:%M}" for p in pairs],
+                 "to_institutions": [p["institution_id"] for p in pairs],
+                 "minutes_later": [round((p["start_time"] - p["prev_time"]).total_seconds() / 60) for p in pairs]}
         findings.append(Finding(
-            kind="card_in_two_places",
-            detail=f"card {card} of {holder} settled at two places at once: {'; '.join(facts[:3])}"
-                   f"{'…' if len(facts) > 3 else ''}",
+            kind="card_in_two_places", detail=render("card_in_two_places", facts),
             persons=(holder,), entities=(("card", card),) + tuple(("institution", i) for i in institutions),
             strength=config.two_places_strength * (0.5 + 0.5 * saturate(len(pairs), 1)),
             suggests="identity_misuse",
             settlements=tuple(sorted({p["settlement_id"] for p in pairs} | {p["prev_id"] for p in pairs})),
-            facts={"card": card, "holder": holder, "occasions": len(pairs)},
+            facts=facts,
         ))
     return findings

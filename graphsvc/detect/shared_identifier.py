@@ -40,6 +40,7 @@ import duckdb
 
 from graphsvc.detect.config import SharedIdentifierConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail, temp_table
+from graphsvc.evidence import render
 
 __all__ = ["shared_identifier_findings", "VIA_NODE_TYPES"]
 
@@ -63,10 +64,6 @@ _SUGGESTS = {"agent": "black_intermediary", "payee_account": "black_intermediary
 VIA_NODE_TYPES = {"contact_phone": "phone", "bound_phone": "phone", "own_phone": "phone", "payee_account": "account",
                   "card_device": "device", "scan_device": "device", "agent": "intermediary"}
 """The node type of each way of sharing's value (a finding's ``facts["value"]``)."""
-_PHRASE = {"contact_phone": "the contact phone of claims of", "agent": "the agent of claims of",
-           "payee_account": "the payee account of claims of", "bound_phone": "the phone e-vouchers are bound to for",
-           "card_device": "the device holding e-vouchers of", "scan_device": "a device scanning cards not on it for",
-           "own_phone": "the registered phone of"}
 
 
 def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
@@ -158,17 +155,15 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
             settlements.update(card_claims.get(card, ()))
         fund = sum(float(r["fund_amount"] or 0) for r in rows if r["settlement_id"])
         routine = _routine_work(rows, norms, config) if via in _AGENCY else None
-        who = f"{entity_type} {value}" + (f" (intermediary {broker})" if broker else "")
-        claims = f", {len(settlements)} claim(s), fund {fund:,.2f}" if fund else (
-            f", {len(cards)} card(s)" if cards else "")
+        facts = {"via": via, "value": value, "value_type": entity_type, "broker": broker,
+                 "households": g["households"], "persons": len(persons), "claims": len(settlements),
+                 "fund": round(fund, 2), "cards": len(cards)}
         findings.append(Finding(
-            kind=f"shared_{via}",
-            detail=f"{who} is {_PHRASE[via]} {len(persons)} persons in {g['households']} households{claims}",
+            kind=f"shared_{via}", detail=render(f"shared_{via}", facts),
             persons=tuple(persons), entities=tuple(entities),
             strength=0.0 if routine else config.base_strength[via] * saturate(g["households"] - 1, config.households_half),
             suggests=suggests, settlements=tuple(sorted(settlements)),
-            facts={"via": via, "value": value, "households": g["households"], "persons": len(persons)},
-            explained=routine,
+            facts=facts, explained=routine,
         ))
     return findings
 

@@ -17,6 +17,7 @@ import duckdb
 
 from graphsvc.detect.config import TraceCodeConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, linked_groups
+from graphsvc.evidence import render
 
 __all__ = ["trace_code_resale_findings"]
 
@@ -67,15 +68,14 @@ def trace_code_resale_findings(con: duckdb.DuckDBPyConnection, config: TraceCode
         resellers = sorted({s["institution_id"] for c in codes for s in by_code[c][1:]})
         fund = sum(float(s["fund_amount"] or 0) for s in sales)
         example = by_code[codes[0]]
+        facts = {"boxes": len(codes), "codes": sorted(codes)[:20], "resellers": resellers, "buyers": persons,
+                 "example_code": codes[0], "example_institutions": [sale["institution_id"] for sale in example[:2]],
+                 "example_dates": [f"{sale['start_time']:%Y-%m-%d}" for sale in example[:2]], "fund": round(fund, 2)}
         findings.append(Finding(
-            kind="trace_code_resold",
-            detail=(f"{len(codes)} box(es) sold on insurance twice or more, e.g. code {codes[0]} at "
-                    f"{example[0]['institution_id']} {example[0]['start_time']:%Y-%m-%d} and again at "
-                    f"{example[1]['institution_id']} {example[1]['start_time']:%Y-%m-%d}; resold at "
-                    f"{', '.join(resellers)}; buyers {', '.join(persons)}; fund {fund:,.2f}"),
+            kind="trace_code_resold", detail=render("trace_code_resold", facts),
             persons=tuple(persons), entities=tuple(("institution", p) for p in pharmacies),
             strength=saturate(len(codes), config.boxes_half), suggests="other",
             settlements=tuple(sorted({s["settlement_id"] for s in sales})),
-            facts={"boxes": len(codes), "codes": sorted(codes)[:20], "resellers": resellers},
+            facts=facts,
         ))
     return findings

@@ -1,0 +1,302 @@
+"""Evidence sentences, rendered from a finding's structured facts in Chinese and English.
+
+A detector states what it found as facts (``Finding.facts``: ids, counts, dates, amounts) and
+never writes prose: ``render(kind, facts, lang)`` turns them into the sentence an investigator
+reads, in Chinese (``zh``, the users' language) or English (``en``, the sentence stored with the
+finding). Because the sentence is made from the facts alone, whoever masks the facts for a role
+(``queries.rings``) masks the sentence too: no pattern has to find a phone or an address in text.
+
+``FACTS`` says what every fact holds (a node type for ids, or a kind of value), so that the facts
+can be masked by kind; a fact missing from it is refused, not shown.
+
+>>> facts = {"via": "payee_account", "value": "6222000000000001", "value_type": "account", "broker": None,
+...          "households": 27, "persons": 28, "claims": 40, "fund": 123456.5, "cards": 0}
+>>> render("shared_payee_account", facts)
+'account 6222000000000001 is the payee account of claims of 28 persons in 27 households, 40 claim(s), fund 123,456.50'
+>>> render("shared_payee_account", facts, "zh")
+'账户 6222000000000001 是 27 户 28 人的理赔收款账户，涉及理赔 40 笔，统筹金额 123,456.50 元'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from graphsvc.vocab import NODE_TYPES
+
+__all__ = ["render", "fact_type", "FACTS", "KINDS", "Lang", "LANGUAGES", "MissingFacts"]
+
+Lang = Literal["en", "zh"]
+LANGUAGES: tuple[Lang, ...] = ("zh", "en")
+
+FACTS: dict[str, str] = {
+    # ids of the network's nodes: their node type (``value`` has its type in ``value_type``)
+    "holder": "person", "users": "person", "buyers": "person", "broker": "intermediary",
+    "card": "card", "used_cards": "card", "devices": "device", "prescriber": "prescriber",
+    "address": "address", "address_key": "address",
+    "pharmacy": "institution", "home": "institution", "hospital": "institution", "institutions": "institution",
+    "wave_institutions": "institution", "resellers": "institution", "prescriber_institution": "institution",
+    "from_institutions": "institution", "to_institutions": "institution", "example_institutions": "institution",
+    # other ids and words
+    "operators": "operator", "codes": "trace_code", "example_code": "trace_code", "via": "word", "value_type": "word",
+    # how many, how much, when
+    "households": "count", "persons": "count", "claims": "count", "cards": "count", "uses": "count",
+    "occasions": "count", "waves": "count", "admissions": "count", "surnames": "count", "bursts": "count",
+    "scripts": "count", "unseen_scripts": "count", "unseen_persons": "count", "boxes": "count",
+    "wave_size": "count", "home_admissions": "count", "home_residents": "count", "period_days": "count",
+    "wave_persons": "count", "burst_cards": "count", "burst_minutes": "count", "minutes_later": "count",
+    "cut_to_persons": "count", "persons_in_whole": "count",
+    "fund": "money", "key_drug_share": "share", "concentration": "share", "chance_waves": "number",
+    "p_value": "number",
+    "death_date": "date", "wave_dates": "date", "example_dates": "date", "first_script": "date",
+    "last_script": "date", "first_use": "time", "last_use": "time", "burst_times": "time", "from_times": "time",
+}
+"""What each fact holds: the node type of the ids it names, or the kind of value. Lists hold the same
+kind of value throughout. Personal values (persons', intermediaries' ids, phones, accounts, addresses) are
+masked by this type for roles that may not see them."""
+
+
+def fact_type(name: str, facts: dict[str, Any]) -> str:
+    """What fact ``name`` of ``facts`` holds (``FACTS``; a shared identifier's ``value`` says it in ``value_type``).
+
+    >>> fact_type("holder", {}), fact_type("value", {"value_type": "phone"})
+    ('person', 'phone')
+    """
+    if name == "value":
+        return facts["value_type"]
+    try:
+        return FACTS[name]
+    except KeyError:
+        raise ValueError(f"fact {name!r} is not declared in graphsvc.evidence.FACTS: "
+                         "say what it holds, so that it can be masked") from None
+
+
+class MissingFacts(KeyError):
+    """The facts lack one the sentence needs (evidence saved before its facts were complete)."""
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A kind's sentence in each language: ``str.format`` over the facts and the ``parts`` made from them
+    (lists joined, clauses that depend on the facts), so that both languages say the same things."""
+
+    en: str
+    zh: str
+    parts: Callable[[dict[str, Any], Lang], dict[str, Any]]
+
+
+def render(kind: str, facts: dict[str, Any], lang: Lang = "en") -> str:
+    """The sentence for a finding of ``kind`` with ``facts``, in ``lang``.
+
+    >>> render("card_used_by_others", {"card": "C1", "holder": "P1", "users": ["P2", "P3"], "claims": 3,
+    ...                                "fund": 900.0}, "zh")
+    '持卡人 P1 的医保卡 C1 为其家庭以外的 2 人支付理赔 3 笔（P2、P3），统筹金额 900.00 元'
+    >>> render("card_used_by_others", {"card": "C1"})
+    Traceback (most recent call last):
+    ...
+    graphsvc.evidence.MissingFacts: "card_used_by_others needs fact 'users'"
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}")
+    template = KINDS[kind]
+    try:
+        for name in facts:
+            fact_type(name, facts)
+        return getattr(template, lang).format_map({**facts, **template.parts(facts, lang)})
+    except KeyError as missing:
+        raise MissingFacts(f"{kind} needs fact {missing.args[0]!r}") from None
+
+
+# ---- pieces both languages use ------------------------------------------------------------------
+
+
+def _join(items: Sequence[Any], lang: Lang, sep: dict[str, str] | None = None, limit: int | None = None) -> str:
+    """``items`` as a list in ``lang`` (", " / "、"), the first ``limit`` of them and "…" for the rest."""
+    shown = items if limit is None else items[:limit]
+    return (sep or {"en": ", ", "zh": "、"})[lang].join(str(i) for i in shown) + ("…" if len(shown) < len(items) else "")
+
+
+def _waves(facts: dict[str, Any], lang: Lang, institutions: bool) -> str:
+    """Each wave (admissions together) as "date [institution] (persons)"."""
+    where = facts["wave_institutions"] if institutions else [None] * len(facts["wave_dates"])
+    return _join([f"{day}{f' {inst}' if inst else ''}{f' ({n})' if lang == 'en' else f'（{n}）'}"
+                  for day, inst, n in zip(facts["wave_dates"], where, facts["wave_persons"])], lang)
+
+
+def _probability(p: float, lang: Lang) -> str:
+    """``p`` to one significant digit; written 1×10⁻⁵ in Chinese, 1e-05 in English.
+
+    >>> _probability(1.2e-05, "zh"), _probability(1.2e-05, "en"), _probability(0.31, "zh")
+    ('1×10⁻⁵', '1e-05', '0.3')
+    """
+    text = f"{p:.1g}"
+    if lang == "en" or "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return f"{mantissa}×10" + str(int(exponent)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+# ---- one template per finding kind --------------------------------------------------------------
+
+
+def _shared(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    label = getattr(NODE_TYPES[facts["value_type"]], lang)
+    broker = facts["broker"]
+    if lang == "en":
+        who = f"{label} {facts['value']}" + (f" (intermediary {broker})" if broker else "")
+        then = (f", {facts['claims']} claim(s), fund {facts['fund']:,.2f}" if facts["fund"]
+                else f", {facts['cards']} card(s)" if facts["cards"] else "")
+    else:
+        # a space before the verb, none after a full-width bracket
+        who = f"{label} {facts['value']}" + (f"（中介 {broker}）" if broker else " ")
+        then = (f"，涉及理赔 {facts['claims']} 笔，统筹金额 {facts['fund']:,.2f} 元" if facts["fund"]
+                else f"，涉及医保卡 {facts['cards']} 张" if facts["cards"] else "")
+    return {"who": who, "then": then}
+
+
+_SHARED = {  # the way of sharing (``via``): how its sentence reads
+    "contact_phone": ("{who} is the contact phone of claims of {persons} persons in {households} households{then}",
+                      "{who}是 {households} 户 {persons} 人理赔的联系电话{then}"),
+    "agent": ("{who} is the agent of claims of {persons} persons in {households} households{then}",
+              "{who}是 {households} 户 {persons} 人理赔的代办人{then}"),
+    "payee_account": ("{who} is the payee account of claims of {persons} persons in {households} households{then}",
+                      "{who}是 {households} 户 {persons} 人的理赔收款账户{then}"),
+    "bound_phone": ("{who} is the phone e-vouchers are bound to for {persons} persons in {households} households{then}",
+                    "{who}绑定了 {households} 户 {persons} 人的医保电子凭证{then}"),
+    "card_device": ("{who} is the device holding e-vouchers of {persons} persons in {households} households{then}",
+                    "{who}上存有 {households} 户 {persons} 人的医保电子凭证{then}"),
+    "scan_device": ("{who} is a device scanning cards not on it for {persons} persons in {households} households{then}",
+                    "{who}扫描了 {households} 户 {persons} 人未在该设备登记的医保凭证{then}"),
+    "own_phone": ("{who} is the registered phone of {persons} persons in {households} households{then}",
+                  "{who}是 {households} 户 {persons} 人登记的本人电话{then}"),
+}
+
+
+def _used_by_others(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    return {"n_users": len(facts["users"]), "user_list": _join(facts["users"], lang, limit=5)}
+
+
+def _after_death(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    cards = _join(facts["used_cards"], lang)
+    first, last = facts["first_use"][:10], facts["last_use"][:10]
+    places = _join(facts["institutions"], lang)
+    if lang == "en":
+        what = f"card(s) {cards or '(none named)'} used {facts['uses']} time(s) after, {first} to {last}, at {places}"
+    elif cards:
+        what = f"其医保卡 {cards} 在其死亡后被使用 {facts['uses']} 次（{first} 至 {last}），结算机构 {places}"
+    else:
+        what = f"死亡后仍以其身份结算 {facts['uses']} 次（{first} 至 {last}），结算机构 {places}"
+    return {"what": what}
+
+
+def _two_places(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    pairs = list(zip(facts["from_institutions"], facts["from_times"], facts["to_institutions"], facts["minutes_later"]))
+    if lang == "en":
+        said = [f"{a} {t} and {b} {m} min later" for a, t, b, m in pairs]
+    else:
+        said = [f"{t} 在 {a} 结算，{m} 分钟后又在 {b} 结算" for a, t, b, m in pairs]
+    return {"places": _join(said, lang, {"en": "; ", "zh": "；"}, limit=3)}
+
+
+def _co_admission(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    institutions = facts["institutions"]
+    several = len(institutions) > 1
+    if lang == "en":
+        where, heading = ((f"{len(institutions)} institutions", "date institution") if several
+                          else (institutions[0], "date"))
+    else:
+        where, heading = (f" {len(institutions)} 家机构", "日期 机构") if several else (f" {institutions[0]} ", "日期")
+    return {"where": where, "heading": heading, "wave_list": _waves(facts, lang, several)}
+
+
+def _shared_address(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    return {"wave_list": _waves(facts, lang, True)}
+
+
+def _card_burst(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    bursts = list(zip(facts["burst_times"], facts["burst_cards"], facts["burst_minutes"]))
+    if lang == "en":
+        said = [f"{t} {n} cards in {m} min" for t, n, m in bursts]
+    else:
+        said = [f"{t} 起 {m} 分钟内刷卡 {n} 张" for t, n, m in bursts]
+    operators = _join(facts["operators"], lang) or ("-" if lang == "en" else "无")
+    return {"burst_list": _join(said, lang, {"en": "; ", "zh": "；"}, limit=4), "n_devices": len(facts["devices"]),
+            "operator_list": operators}
+
+
+def _unseen(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    home = facts["prescriber_institution"]
+    of = (f" of {home}" if home else "") if lang == "en" else (f"{home} 的" if home else "")
+    return {"of": of, "share": facts["unseen_scripts"] / facts["scripts"]}
+
+
+def _care_home(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    return {"wave_list": _waves(facts, lang, False), "p": _probability(facts["p_value"], lang)}
+
+
+def _trace_code(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    return {"reseller_list": _join(facts["resellers"], lang), "buyer_list": _join(facts["buyers"], lang)}
+
+
+KINDS: dict[str, _Template] = {
+    **{f"shared_{via}": _Template(en, zh, _shared) for via, (en, zh) in _SHARED.items()},
+    "card_used_by_others": _Template(
+        "card {card} of {holder} paid {claims} claim(s) for {n_users} person(s) outside the holder's household "
+        "({user_list}), fund {fund:,.2f}",
+        "持卡人 {holder} 的医保卡 {card} 为其家庭以外的 {n_users} 人支付理赔 {claims} 笔（{user_list}），统筹金额 {fund:,.2f} 元",
+        _used_by_others),
+    "card_used_after_death": _Template(
+        "{holder} died {death_date}; {what}; fund {fund:,.2f}",
+        "参保人 {holder} 已于 {death_date} 死亡，{what}；统筹金额 {fund:,.2f} 元",
+        _after_death),
+    "card_in_two_places": _Template(
+        "card {card} of {holder} settled at two places at once: {places}",
+        "持卡人 {holder} 的医保卡 {card} 同一时间在两地结算：{places}",
+        _two_places),
+    "co_admission_lockstep": _Template(
+        "{persons} persons admitted together to {where} on {waves} occasions ({heading} (persons): {wave_list}); "
+        "{admissions} admissions, fund {fund:,.2f}",
+        "{persons} 人在{where}结伴入院 {waves} 次（{heading}（人数）：{wave_list}）；共入院 {admissions} 人次，"
+        "统筹金额 {fund:,.2f} 元",
+        _co_admission),
+    "shared_address": _Template(
+        "{persons} persons of {surnames} surname(s) with no phone in common are registered at {address} and were "
+        "admitted together on {occasions} occasions (date institution (persons): {wave_list}); {admissions} "
+        "admissions, fund {fund:,.2f}",
+        "{persons} 名参保人（{surnames} 个姓氏，互无共同电话）登记在同一地址（{address}），结伴入院 {occasions} 次"
+        "（日期 机构（人数）：{wave_list}）；共入院 {admissions} 人次，统筹金额 {fund:,.2f} 元",
+        _shared_address),
+    "card_burst": _Template(
+        "{bursts} burst(s) of many cards at {pharmacy}: {burst_list}; {cards} cards of {persons} persons on "
+        "{n_devices} device(s), operator(s) {operator_list}; {key_drug_share:.0%} key drugs; fund {fund:,.2f}",
+        "{pharmacy} 出现 {bursts} 次多卡集中刷卡：{burst_list}；涉及 {persons} 人的医保卡 {cards} 张、设备 {n_devices} 台，"
+        "操作员 {operator_list}；重点药品占 {key_drug_share:.0%}；统筹金额 {fund:,.2f} 元",
+        _card_burst),
+    "unseen_prescriptions": _Template(
+        "prescriber {prescriber}{of} is named on {unseen_scripts} scripts at {pharmacy} for {unseen_persons} persons "
+        "he never saw in a visit or stay ({share:.0%} of his scripts there; {concentration:.0%} of all his scripts are "
+        "filled there), {first_script} to {last_script}, fund {fund:,.2f}",
+        "{of}医师 {prescriber} 为 {unseen_persons} 名从未在其门诊或住院就诊的参保人开具处方 {unseen_scripts} 张，"
+        "均在 {pharmacy} 配药（占其在该药店处方的 {share:.0%}；其全部处方的 {concentration:.0%} 在该药店配药），"
+        "{first_script} 至 {last_script}，统筹金额 {fund:,.2f} 元",
+        _unseen),
+    "care_home_waves": _Template(
+        "residents of {home} admitted to {hospital} in {waves} waves (date (residents): {wave_list}); {persons} "
+        "residents, {admissions} admissions, fund {fund:,.2f}; {home_admissions} admissions of {home_residents} "
+        "residents there in {period_days} days bring {chance_waves:.2f} waves of {wave_size}+ by chance, {waves} seen (p = {p})",
+        "养老机构 {home} 的入住老人分 {waves} 批住进 {hospital}（日期（人数）：{wave_list}）；共 {persons} 人、入院 "
+        "{admissions} 人次，统筹金额 {fund:,.2f} 元；{period_days} 天内该机构 {home_residents} 名老人在此入院 "
+        "{home_admissions} 人次，按此频率偶然出现 {wave_size} 人以上的批次约 {chance_waves:.2f} 批，实际 {waves} 批"
+        "（偶然概率 {p}）",
+        _care_home),
+    "trace_code_resold": _Template(
+        "{boxes} box(es) sold on insurance twice or more, e.g. code {example_code} at {example_institutions[0]} "
+        "{example_dates[0]} and again at {example_institutions[1]} {example_dates[1]}; resold at {reseller_list}; "
+        "buyers {buyer_list}; fund {fund:,.2f}",
+        "{boxes} 盒药品被医保重复销售（同一追溯码售出两次以上），例如追溯码 {example_code} 于 {example_dates[0]} 在 "
+        "{example_institutions[0]} 售出，{example_dates[1]} 又在 {example_institutions[1]} 售出；"
+        "回流销售药店 {reseller_list}；购药人 {buyer_list}；统筹金额 {fund:,.2f} 元",
+        _trace_code),
+}
+"""Every finding kind the detectors report, with its sentence."""
