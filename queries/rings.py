@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -18,7 +19,8 @@ from typing import Any, Literal
 from graphsvc import vocab
 from graphsvc.detect.shared_identifier import VIA_NODE_TYPES
 from graphsvc.errors import InputError
-from graphsvc.network import node_key
+from graphsvc.evidence import Lang, MissingFacts, fact_type, render
+from graphsvc.network import NODE_TYPES, node_key
 from graphsvc.store import GraphStore
 from queries.casework import effective_disposition, priority
 from queries.masking import LabelledNodeRef, Masker, NodeRef
@@ -55,8 +57,8 @@ class _Snapshot:
     by_id: dict[str, dict[str, Any]]
     member_keys: dict[str, frozenset[str]]
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
-    views: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
-    """Each ring's detail as seen unmasked / masked, without casework."""
+    views: dict[tuple[str, bool, str], dict[str, Any]] = field(default_factory=dict)
+    """Each ring's detail as seen unmasked / masked, in each language, without casework."""
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Names of each ring's persons and intermediaries, masked wherever a note mentions them."""
 
@@ -207,34 +209,33 @@ def list_rings(book: RingBook, flt: RingFilter, masker: Masker, *, sort: str = "
             "run_id": snap.run_id, "items": items[start:start + size]}
 
 
-def ring_detail(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any] | None:
-    """A ring's full picture as ``masker``'s role may see it, with current casework."""
-    view = ring_view(book, ring_id, masker)
+def ring_detail(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "en") -> dict[str, Any] | None:
+    """A ring's full picture as ``masker``'s role may see it, with current casework; evidence in ``lang``."""
+    view = ring_view(book, ring_id, masker, lang)
     if view is None:
         return None
     return {**view, "casework": casework_view(book, ring_id, masker)}
 
 
-def ring_view(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any] | None:
-    """The ring's detail without casework, as the role may see it (computed once per detection run)."""
+def ring_view(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "en") -> dict[str, Any] | None:
+    """The ring's detail without casework, as the role may see it, evidence in ``lang`` (computed once per
+    detection run)."""
     snap = book.snapshot()
     ring = snap.by_id.get(ring_id)
     if ring is None:
         return None
-    found = snap.views.get((ring_id, masker.active))
+    found = snap.views.get((ring_id, masker.active, lang))
     if found is not None:
         return found
     detail = book.detail(ring_id)
     assert detail is not None
     members = [Member.model_validate(m) for m in detail["members"]]
-    evidence = [{**e, "detail": masker.text(e["detail"], book.member_names(ring_id), _fact_addresses(e)),
-                 "entities": [{"type": x["type"], "id": masker.node_id(x["type"], x["id"])} for x in e["entities"]],
-                 "facts": _mask_facts(e.get("facts", {}), masker)} for e in ring["evidence"]]
+    evidence = [_evidence_item(book, ring_id, e, masker, lang) for e in ring["evidence"]]
     graph = graph_json(detail["nodes"], detail["edges"], members=set(detail["member_keys"]))
     view = {**{k: ring[k] for k in ("id", "pattern", "score", "fund_amount", "first_seen", "last_seen", "persons")},
             "regions": ring.get("regions", []), "members": members, "evidence": evidence,
             "claims": detail["claims"], "timeline": detail["timeline"], "graph": graph}
-    snap.views[(ring_id, masker.active)] = view
+    snap.views[(ring_id, masker.active, lang)] = view
     return view
 
 
@@ -321,36 +322,47 @@ def _build_detail(store: GraphStore, ring: dict[str, Any], member_keys: frozense
             "claims": len(claims), "timeline": timeline}
 
 
-_FACT_NODE_TYPES = {"holder": "person", "users": "person"}
-"""Facts that name persons (by id: shown as the pseudonym the members list uses for that id)."""
+def _evidence_item(book: RingBook, ring_id: str, finding: dict[str, Any], masker: Masker, lang: Lang) -> dict[str, Any]:
+    """A finding as the role may see it: its facts masked by what each holds, and its sentence rendered in
+    ``lang`` from the masked facts, so that it names nothing the facts do not show."""
+    facts = finding.get("facts", {})
+    try:
+        sentence = render(finding["kind"], _mask_facts(facts, masker, masker.shown), lang)
+    except MissingFacts:  # saved by a release whose facts did not say everything: its English sentence, masked
+        sentence = masker.text(finding["detail"], book.member_names(ring_id), _fact_addresses(facts))
+    return {**finding, "detail": sentence,
+            "entities": [{"type": x["type"], "id": masker.node_id(x["type"], x["id"])} for x in finding["entities"]],
+            "facts": _mask_facts(facts, masker, masker.node_id)}
+
+
 _FACT_ADDRESSES = ("address", "address_key")
 """Facts that hold an address as written, which no pattern of ``Masker.text`` finds."""
 
 
-def _fact_addresses(finding: dict[str, Any]) -> list[str]:
-    facts = finding.get("facts", {})
+def _fact_addresses(facts: dict[str, Any]) -> list[str]:
     return [facts[k] for k in _FACT_ADDRESSES if isinstance(facts.get(k), str) and facts[k]]
 
 
-def _mask_facts(facts: Any, masker: Masker) -> Any:
-    """A finding's facts as the role may see them: the ids of persons and of shared values as the
-    pseudonyms the rest of the answer uses, addresses masked, and any text through ``Masker.text``."""
+def _mask_facts(facts: dict[str, Any], masker: Masker, node_id: Callable[[str, str], str]) -> dict[str, Any]:
+    """A finding's facts as the role may see them, each masked by what it holds (``graphsvc.evidence.FACTS``):
+    ids of persons and of shared values through ``node_id`` (the pseudonyms the rest of the answer uses, or
+    their masked part in a sentence), addresses and other personal values masked by their kind."""
     if not masker.active:
         return facts
-    if isinstance(facts, dict):
-        node_types = {**_FACT_NODE_TYPES, "value": VIA_NODE_TYPES.get(facts.get("via", ""))}
-        return {k: masker.value("address", v) if k in _FACT_ADDRESSES else _mask_fact(node_types.get(k), v, masker)
-                for k, v in facts.items()}
-    if isinstance(facts, list):
-        return [_mask_facts(v, masker) for v in facts]
-    return masker.text(facts) if isinstance(facts, str) else facts
+    return {k: _mask_fact(_fact_type(k, facts), v, masker, node_id) for k, v in facts.items()}
 
 
-def _mask_fact(node_type: str | None, value: Any, masker: Masker) -> Any:
-    if node_type is None:
-        return _mask_facts(value, masker)
+def _fact_type(name: str, facts: dict[str, Any]) -> str:
+    if name == "value" and "value_type" not in facts:  # saved before facts said it: the way of sharing does
+        return VIA_NODE_TYPES[facts["via"]]
+    return fact_type(name, facts)
+
+
+def _mask_fact(kind: str, value: Any, masker: Masker, node_id: Callable[[str, str], str]) -> Any:
     if isinstance(value, list):
-        return [_mask_fact(node_type, v, masker) for v in value]
+        return [_mask_fact(kind, v, masker, node_id) for v in value]
     if not isinstance(value, str):
         return value
-    return masker.node_id(node_type, value)
+    if kind in NODE_TYPES and kind != "address":  # an address fact is the address as written, not its node
+        return node_id(kind, value)
+    return masker.value(kind, value)
