@@ -23,7 +23,7 @@ from queries.masking import ENTITY_ATTRIBUTES, LabelledNodeRef, Masker, NodeKey,
 from queries.network import Graph, GraphEdge, GraphNode
 from queries.rings import Member, Tip
 
-__all__ = ["answer", "Pattern", "Status", "Role", "RingSummary", "RingPage", "RingDetail", "Evidence", "Member",
+__all__ = ["answer", "ring_answer", "view_json", "Pattern", "Status", "Role", "RingSummary", "RingPage", "RingView", "RingDetail", "Evidence", "Member",
            "TimelineDay", "Disposition", "DispositionRecord", "Casework", "Tip", "TipReceipt", "EntityProfile",
            "ClaimSummary", "Network", "Paths", "SearchHit", "SearchResult", "Stats", "Me", "ApiKeyCreated",
            "ApiKeyInfo", "ApiKeyList", "AuditEntry", "AuditPage", "Vocabulary"]
@@ -36,8 +36,24 @@ Role = Literal[tuple(vocab.ROLES)]  # type: ignore[valid-type]
 def answer(result: BaseModel, masker: Masker, *, status_code: int = 200) -> Response:
     """``result`` as JSON, each personal field masked for ``masker``'s role by its kind. Fields the
     query did not fill are left out (a disposition without a note has no ``note``)."""
-    return Response(result.model_dump_json(context=masking(masker), exclude_unset=True),
-                    status_code=status_code, media_type="application/json")
+    return Response(_json(result, masker), status_code=status_code, media_type="application/json")
+
+
+def ring_answer(view: bytes, casework: Casework, masker: Masker) -> Response:
+    """A ring's detail (``RingDetail``) from its view, serialised once per detection run and role
+    (``view_json``), and its casework now."""
+    return Response(view[:-1] + b',"casework":' + _json(casework, masker) + b"}", media_type="application/json")
+
+
+def view_json(view: dict[str, Any], masker: Masker) -> bytes:
+    """A ring's view as JSON for ``masker``'s role. Masking by kind calls Python for every personal
+    field (hundreds in a big ring's picture): a ring's view is serialised once per detection run,
+    role class and language (``RingBook.per_run``), its casework on every request."""
+    return _json(RingView.model_validate(view), masker)
+
+
+def _json(result: BaseModel, masker: Masker) -> bytes:
+    return result.model_dump_json(context=masking(masker), exclude_unset=True).encode()
 
 
 # ---- rings ---------------------------------------------------------------------------------------
@@ -120,8 +136,8 @@ class Casework(BaseModel):
     priority: float
 
 
-class RingDetail(BaseModel):
-    """A ring's full picture: members with roles, evidence, timeline, subgraph, casework."""
+class RingView(BaseModel):
+    """A ring's picture as detection left it: members with roles, evidence, timeline, subgraph."""
 
     id: str
     pattern: Pattern
@@ -136,6 +152,11 @@ class RingDetail(BaseModel):
     claims: int
     timeline: list[TimelineDay]
     graph: Graph
+
+
+class RingDetail(RingView):
+    """A ring's full picture: what detection found, and its casework now."""
+
     casework: Casework
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from graphsvc import vocab
 from graphsvc.detect.shared_identifier import VIA_NODE_TYPES
@@ -32,6 +32,7 @@ __all__ = ["RingBook", "RingFilter", "list_rings", "ring_detail", "ring_view", "
 SORT_KEYS = ("priority", "score", "fund_amount", "persons", "first_seen", "last_seen", "id")
 _STALE_AFTER_S = 1.0
 """How long the book trusts its copy before asking the store which detection run is current."""
+T = TypeVar("T")
 
 
 class Member(LabelledNodeRef):
@@ -61,6 +62,8 @@ class _Snapshot:
     """Each ring's detail as seen unmasked / masked, in each language, without casework."""
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Names of each ring's persons and intermediaries, masked wherever a note mentions them."""
+    memo: dict[Hashable, Any] = field(default_factory=dict)
+    """What callers computed from this run's rings (``RingBook.per_run``)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,13 @@ class RingBook:
         persons), so the first investigator to open it does not wait."""
         for ring in self.snapshot().rings:
             self.detail(ring["id"])
+
+    def per_run(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, computed once per detection run for ``key`` (e.g. a ring's view as an answer)."""
+        memo = self.snapshot().memo
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
 
     def detail(self, ring_id: str) -> dict[str, Any] | None:
         """The ring's document with subgraph, timeline and member roles (unmasked, no casework)."""

@@ -10,11 +10,13 @@ from pydantic import BaseModel, Field
 
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
-from api.models import DispositionRecord, Pattern, RingDetail, RingPage, Status, answer
+from api.models import (Casework, DispositionRecord, Pattern, RingDetail, RingPage, Status, answer, ring_answer,
+                        view_json)
 from graphsvc import vocab
+from graphsvc.evidence import Lang
 from queries.casework import DECISIONS, set_disposition
 from queries.export import build_package, zip_package
-from queries.rings import SORT_KEYS, RingBook, RingFilter, list_rings, ring_detail
+from queries.rings import SORT_KEYS, RingBook, RingFilter, casework_view, list_rings, ring_view
 
 router = APIRouter(prefix="/rings", tags=["rings"])
 
@@ -68,14 +70,15 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
 
 @router.get("/{ring_id}", response_model=RingDetail,
             summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
-def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep,
-             audit: AuditDep) -> Response:
+def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep, audit: AuditDep,
+             lang: Annotated[Lang, Query(description="the language of the evidence sentences")] = "en") -> Response:
     _visible_ring(book, principal, ring_id, audit, "read_ring")
-    detail = ring_detail(book, ring_id, masker)
-    if detail is None:
+    view = ring_view(book, ring_id, masker, lang)
+    if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
-    audit("read_ring", ring_id, persons=detail["persons"])
-    return answer(RingDetail.model_validate(detail), masker)
+    audit("read_ring", ring_id, persons=view["persons"])
+    shown = book.per_run(("ring_view_json", ring_id, masker.active, lang), lambda: view_json(view, masker))
+    return ring_answer(shown, Casework.model_validate(casework_view(book, ring_id, masker)), masker)
 
 
 @router.put("/{ring_id}/disposition", response_model=DispositionRecord,
