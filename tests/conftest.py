@@ -8,10 +8,22 @@ from pathlib import Path
 
 import pytest
 
+from api_city import Cities, City
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 
 BACKENDS = ["embedded", "neo4j"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs the Neo4j server or Chromium, so ``scripts/test --quick`` can leave it out."""
+    for item in items:
+        used = getattr(item, "fixturenames", ())
+        backend = item.callspec.params.get("settings") if hasattr(item, "callspec") else None
+        if "neo4j_server" in used or backend == "neo4j":
+            item.add_marker(pytest.mark.neo4j)
+        if "browser" in used:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -30,6 +42,18 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 def store(settings: Settings) -> Iterator[GraphStore]:
     with open_store(settings) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def cities(tmp_path_factory: pytest.TempPathFactory) -> Cities:
+    return Cities(tmp_path_factory.mktemp("cities"))
+
+
+@pytest.fixture
+def city(cities: Cities, settings: Settings) -> Iterator[City]:
+    """The API test city (``api_city``) in this test's own copy of the session's one on its backend."""
+    with cities.copy(settings) as city:
+        yield city
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]], *, encoding: str = "utf-8-sig") -> Path:

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from api import create_app
-from api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, City, load_city
+from api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, City
 from graphsvc.config import Settings
+from graphsvc.store import GraphStore
 from ingest.pipeline import ingest_folder
 from queries.export import verify_manifest
 from queries.network import shortest_paths
@@ -23,8 +24,9 @@ from scenes import Scene, day
 
 
 @pytest.fixture
-def city(store, tmp_path) -> City:
-    return load_city(store, tmp_path)
+def store(city: City) -> GraphStore:
+    """The city's store: the tests here that write to the store write to the city."""
+    return city.store
 
 
 @pytest.fixture

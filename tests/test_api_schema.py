@@ -9,18 +9,12 @@ from hypothesis import HealthCheck, settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
 from api import create_app
-from api_city import City, load_city
 from graphsvc.config import Settings
 
 
 @pytest.fixture
-def fuzz_city(store, tmp_path) -> City:
-    return load_city(store, tmp_path)
-
-
-@pytest.fixture
-def api_schema(fuzz_city, settings):  # type: ignore[no-untyped-def]
-    app = create_app(settings, store=fuzz_city.store)
+def api_schema(city, settings):  # type: ignore[no-untyped-def]
+    app = create_app(settings, store=city.store)
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
     app.state.services.jobs.wait_idle(timeout=60)
 
@@ -28,10 +22,11 @@ def api_schema(fuzz_city, settings):  # type: ignore[no-untyped-def]
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@pytest.mark.slow  # hundreds of generated requests
 @schema.parametrize()
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_error_for_any_request_the_spec_allows(case, fuzz_city):  # type: ignore[no-untyped-def]
-    case.call_and_validate(headers=fuzz_city.headers("admin"), checks=[not_a_server_error])
+def test_no_server_error_for_any_request_the_spec_allows(case, city):  # type: ignore[no-untyped-def]
+    case.call_and_validate(headers=city.headers("admin"), checks=[not_a_server_error])
 
 
 _SCHEMA_KEYWORDS = ("properties", "additionalProperties", "items", "anyOf", "oneOf", "allOf", "prefixItems")

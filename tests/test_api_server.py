@@ -16,15 +16,17 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.process import start_serve
-from api_city import BROKER_PHONE, city_home
+from api_city import BROKER_PHONE
 from graphsvc.config import Settings
 from graphsvc.store import open_store
 from queries.export import verify_manifest
 
+pytestmark = pytest.mark.slow  # a real server in its own process
+
 
 @pytest.fixture
-def served(tmp_path):  # type: ignore[no-untyped-def]
-    home = city_home(tmp_path)
+def served(cities, tmp_path):  # type: ignore[no-untyped-def]
+    home = cities.home(tmp_path)
     server = start_serve(home)
     try:
         yield {"base": server.base, "home": home, "server": server, "admin": (home / "admin-key").read_text().strip()}

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from graphsvc.config import Settings
-from graphsvc.store import open_store
-from api_city import load_city
 from queries.entities import entity_network, paths_between, search_entities
 from queries.masking import Masker
 from queries.rings import RingBook, ring_detail
 
 
-def test_embedded_and_neo4j_answer_alike(neo4j_server, tmp_path):
+def test_embedded_and_neo4j_answer_alike(cities, neo4j_server, tmp_path):
     embedded = Settings(home=tmp_path / "embedded")
     neo4j = Settings(home=tmp_path / "neo4j", backend="neo4j", neo4j_uri=neo4j_server.uri,
                      neo4j_user=neo4j_server.user, neo4j_password=neo4j_server.password)
     answers = []
     for settings in (embedded, neo4j):
-        with open_store(settings) as store:
-            if settings.backend == "neo4j":
-                store.clear()
-            load_city(store, tmp_path / settings.backend)
+        with cities.copy(settings) as city:
+            store = city.store
             masker = Masker("investigator", secret="s" * 32)
             book = RingBook(store)
             answers.append({

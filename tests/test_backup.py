@@ -24,7 +24,6 @@ from fastapi.testclient import TestClient
 from api import create_app
 from api.app import server_secret
 from api.process import start_serve
-from api_city import city_home, load_city
 from graphsvc.config import Settings
 from graphsvc.model import ENTITY_TABLES
 from graphsvc.store import open_store
@@ -46,9 +45,8 @@ def _get(base: str, key: str, url: str) -> httpx.Response:
 # ---- /health ---------------------------------------------------------------------------------
 
 
-def test_health_reads_the_store_and_answers_503_when_it_cannot(settings, tmp_path):
-    store = open_store(settings)
-    load_city(store, tmp_path)
+def test_health_reads_the_store_and_answers_503_when_it_cannot(cities, settings):
+    store = cities.copy(settings).store
     with TestClient(create_app(settings, store=store)) as client:
         ok = client.get("/health")
         assert ok.status_code == 200 and ok.json()["status"] == "ok" and ok.json()["rings"] == 3
@@ -80,8 +78,9 @@ def _damage(store_file: Path) -> None:
     pytest.fail("no overwrite in the middle of the store made a read fail")
 
 
-def test_a_damaged_store_is_not_served_and_a_backup_brings_it_back(tmp_path):
-    home = city_home(tmp_path)
+@pytest.mark.slow  # the CLI and real servers in their own processes
+def test_a_damaged_store_is_not_served_and_a_backup_brings_it_back(cities, tmp_path):
+    home = cities.home(tmp_path)
     backup = tmp_path / "backup"
     done = _cli("backup", str(home), str(backup))  # nothing serves the home: the CLI takes it itself
     assert done.returncode == 0, done.stderr
@@ -110,8 +109,9 @@ def test_a_damaged_store_is_not_served_and_a_backup_brings_it_back(tmp_path):
 # ---- backup while serving, restore ----------------------------------------------------------
 
 
-def test_backup_taken_by_a_serving_and_written_server_restores_the_same_home(tmp_path):
-    home = city_home(tmp_path)
+@pytest.mark.slow  # the CLI and real servers in their own processes
+def test_backup_taken_by_a_serving_and_written_server_restores_the_same_home(cities, tmp_path):
+    home = cities.home(tmp_path)
     server = start_serve(home)
     base, admin = server.base, (home / "admin-key").read_text().strip()
     try:
@@ -193,8 +193,9 @@ def test_backup_taken_by_a_serving_and_written_server_restores_the_same_home(tmp
     assert during <= {key for _, key in acknowledged} | {f"during-{len(acknowledged) + 1}"}  # nothing made up
 
 
-def test_a_damaged_or_unfinished_backup_is_refused(tmp_path):
-    home = city_home(tmp_path)
+@pytest.mark.slow  # the CLI and real servers in their own processes
+def test_a_damaged_or_unfinished_backup_is_refused(cities, tmp_path):
+    home = cities.home(tmp_path)
     backup = tmp_path / "backup"
     assert _cli("backup", str(home), str(backup)).returncode == 0
     copy = tmp_path / "copy"
@@ -214,10 +215,10 @@ def test_a_damaged_or_unfinished_backup_is_refused(tmp_path):
 # ---- both backends, in process --------------------------------------------------------------
 
 
-def test_backup_and_restore_on_each_backend(settings, tmp_path):
+def test_backup_and_restore_on_each_backend(cities, settings, tmp_path):
     """Neo4j: the backup holds the records, rings and detection runs; the graph is ingested again first."""
-    store = open_store(settings)
-    city = load_city(store, tmp_path)
+    city = cities.copy(settings)
+    store = city.store
     ring = store.ring("R-000002")
     set_disposition(store, ring, "referred_to_police", "collector", by="tester")
     submit_tip(store, "t1", "person", city.cc["collector"], "seen at the pharmacy", by="tester")

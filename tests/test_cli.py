@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import write_csv
+
+pytestmark = pytest.mark.slow  # every test runs the CLI in its own process
 
 
 def graphsvc(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

@@ -19,15 +19,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from api.process import start_serve
-from api_city import city_home
 from queries.export import verify_manifest
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture
-def server(tmp_path):  # type: ignore[no-untyped-def]
-    home = city_home(tmp_path)
+def server(cities, tmp_path):  # type: ignore[no-untyped-def]
+    home = cities.home(tmp_path)
     served = start_serve(home)
     try:
         yield served.base, (home / "admin-key").read_text().strip()

@@ -28,6 +28,8 @@ from graphsvc.store import GraphStore, open_store
 from graphsvc.store.embedded import EmbeddedStore
 from ingest.pipeline import ingest_folder
 
+pytestmark = pytest.mark.slow  # ingests killed and rerun in their own processes
+
 _SETTLEMENTS = 18_000
 """Of the city's claims (the smallest city has 5000 persons): enough for parts that take a while to load."""
 _PARTS = 6

@@ -254,6 +254,7 @@ def test_ring_ids_are_stable_across_runs_and_new_data(store, tmp_path):
     assert [d["id"] for d in store.rings()] == [d["id"] for d in third]
 
 
+@pytest.mark.slow  # the CLI in its own process
 def test_detect_cli_writes_the_contract_file(tmp_path):
     scene, _ = city_scene()
     folder = scene.write_folder(tmp_path / "city")

@@ -321,6 +321,7 @@ def test_a_registered_agent_busy_in_the_flu_season_is_routine():
     assert agent.explained.startswith("routine agency work: 40 claims for 40 persons")
 
 
+@pytest.mark.slow  # a county's year of stays
 @pytest.mark.parametrize("hospitals, seed", [(1, 1), (3, 2)])
 def test_a_countys_frequent_patients_make_no_gang(hospitals, seed):
     """300 elderly with 3-5 stays a year at random dates meet by chance; no group of them is a gang."""

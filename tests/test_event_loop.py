@@ -19,6 +19,8 @@ import pytest
 
 from api.process import start_serve
 
+pytestmark = pytest.mark.slow  # a city of 20,000 persons and a real server
+
 HUB = "/entities/institution/H00016/network"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from graphsvc.config import Settings
 from graphsvc.generate import generate_city, truth_path
@@ -25,6 +26,7 @@ def _digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.slow  # generated cities
 def test_same_seed_same_city_other_seed_other_city(tmp_path):
     a = tmp_path / "a" / "city"
     b = tmp_path / "b" / "city"
@@ -50,6 +52,7 @@ def test_truth_lies_beside_the_folder_and_plants_every_pattern_and_lookalike(tmp
     assert not lookalike_persons & set(ring_persons)
 
 
+@pytest.mark.slow  # generated cities
 def test_generated_city_loads_with_exactly_the_broken_rows_rejected(tmp_path):
     out = tmp_path / "city"
     summary = generate_city(out, persons=6000, seed=5, dirt=0.01, progress=False)
@@ -84,8 +87,6 @@ import unicodedata  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from datetime import date  # noqa: E402
 
-import pytest  # noqa: E402
-
 from graphsvc.generate.city import COUNTIES  # noqa: E402
 from graphsvc.generate.hard import chinese_number  # noqa: E402
 
@@ -113,6 +114,7 @@ def hard_city(tmp_path_factory):
     return out, summary, truth
 
 
+@pytest.mark.slow  # generated cities
 def test_hard_mode_is_deterministic_per_seed_and_differs_from_plain(tmp_path):
     a, b, c, plain = (tmp_path / x / "city" for x in "abcp")
     generate_city(a, persons=6000, seed=3, progress=False, realism="hard")
@@ -262,6 +264,7 @@ def test_export_variants_and_duplicate_persons(hard_city):
     assert not ring_persons & seconds, "truth keeps the original ids"
 
 
+@pytest.mark.slow  # generated cities
 def test_hard_city_loads_with_exactly_the_broken_rows_rejected(tmp_path):
     out = tmp_path / "city"
     summary = generate_city(out, persons=6000, seed=5, dirt=0.01, progress=False, realism="hard")

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from importlib import resources
 
-import pytest
 from neo4j import GraphDatabase
 
-from api_city import BROKER_PHONE, load_city
+from api_city import BROKER_PHONE
 from graphsvc.config import Settings
-from graphsvc.store import open_store
 from queries.investigative import co_admitted_groups, persons_behind_device, shared_identifiers
 from queries.network import DEFAULT_HUB_DEGREE, shortest_paths
-
-
-@pytest.fixture
-def city(store, tmp_path):  # type: ignore[no-untyped-def]
-    return load_city(store, tmp_path)
 
 
 def test_shared_identifiers_of_a_recruit_are_the_brokers_phone_and_account(city):
@@ -43,12 +36,11 @@ def test_co_admitted_pairs_at_the_brokers_hospital(city):
     assert co_admitted_groups(city.store, "H100", min_times=4) == []
 
 
-def test_the_cypher_files_give_the_same_answers_on_neo4j(neo4j_server, tmp_path):
+def test_the_cypher_files_give_the_same_answers_on_neo4j(cities, neo4j_server, tmp_path):
     settings = Settings(home=tmp_path / "home", backend="neo4j", neo4j_uri=neo4j_server.uri,
                         neo4j_user=neo4j_server.user, neo4j_password=neo4j_server.password)
-    with open_store(settings) as store:
-        store.clear()
-        load_city(store, tmp_path)
+    with cities.copy(settings) as city:
+        store = city.store
         store.prepare_reads()
 
         def cypher(name: str, **params: object) -> list[dict]:

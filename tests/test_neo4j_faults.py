@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from graphsvc.generate import generate_city
 from graphsvc.store.embedded import EmbeddedStore
 from graphsvc.store.neo4j import Neo4jStore
@@ -11,6 +13,7 @@ from graphsvc.store.neo4j_server import start_neo4j
 from ingest.pipeline import ingest_folder
 
 
+@pytest.mark.neo4j  # a server of its own, killed
 def test_ingest_interrupted_by_a_killed_server_completes_on_rerun(tmp_path):
     city = tmp_path / "city"
     generate_city(city, persons=5000, seed=11, progress=False)

@@ -20,6 +20,7 @@ def test_a_real_neo4j_answers_on_loopback_with_the_password_set(neo4j_server):
             driver.verify_connectivity()
 
 
+@pytest.mark.neo4j  # a server of its own, killed
 def test_killed_server_restarts_on_the_same_store_with_its_data(tmp_path):
     server = start_neo4j(tmp_path / "neo4j")
     with GraphDatabase.driver(server.uri, auth=(server.user, server.password)) as driver:

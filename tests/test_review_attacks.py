@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.keys import create_api_key
-from api_city import City, load_city
+from api_city import City
 from graphsvc.config import Settings
 from graphsvc.detect import detect_and_save
 from graphsvc.store import open_store
@@ -63,6 +63,7 @@ def _peak_rss_mib(folder: Path, home: Path) -> float:
     return int(done.stdout.split()[-1]) / 1024
 
 
+@pytest.mark.slow  # ingests in child processes that measure their memory
 def test_a_parquet_bomb_of_a_few_kilobytes_is_not_decoded_into_hundreds_of_megabytes(tmp_path):
     # One 40 MB value, dictionary-encoded and zstd-compressed, repeated on 10 rows: the file is a
     # few kilobytes, the zip limits (ratio 200:1, unpacked bytes) never see it, and reading it
@@ -92,9 +93,9 @@ def test_a_parquet_bomb_of_a_few_kilobytes_is_not_decoded_into_hundreds_of_megab
 # ---- 2. writes that stay although their audit entry failed ---------------------------------
 
 @pytest.fixture
-def city(tmp_path) -> Iterator[City]:
-    with open_store(Settings(home=tmp_path / "home")) as store:
-        yield load_city(store, tmp_path)
+def city(cities, tmp_path) -> Iterator[City]:
+    with cities.copy(Settings(home=tmp_path / "home")) as city:
+        yield city
 
 
 def _fail_next_audit_write(client: TestClient) -> None:
@@ -136,6 +137,7 @@ def test_a_tip_whose_audit_entry_failed_is_not_stored(city, tmp_path):
 
 # ---- 3. an ID number used as the person id -------------------------------------------------
 
+@pytest.mark.slow  # its own city, ingested and detected
 def test_an_analyst_never_sees_an_id_number_that_serves_as_the_person_id(tmp_path):
     id_number = valid_id_number(430102, "1975-08-09", 31, True)
     scene = Scene()

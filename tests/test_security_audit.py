@@ -11,7 +11,6 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,9 +23,8 @@ import api.deps
 from api import create_app
 from api.keys import create_api_key, digest
 from api.process import start_serve
-from api_city import City, city_home, load_city
+from api_city import City
 from graphsvc.config import Settings
-from graphsvc.store import open_store
 
 
 def _private(home: Path) -> list[str]:
@@ -42,8 +40,9 @@ def _private(home: Path) -> list[str]:
     return loose
 
 
-def test_a_killed_server_loses_no_answered_read_and_everything_it_made_is_private(tmp_path):
-    home = city_home(tmp_path)
+@pytest.mark.slow  # real servers in their own processes
+def test_a_killed_server_loses_no_answered_read_and_everything_it_made_is_private(cities, tmp_path):
+    home = cities.home(tmp_path)
     server = start_serve(home)
     admin = {"X-API-Key": (home / "admin-key").read_text().strip()}
     try:
@@ -71,12 +70,6 @@ def test_a_killed_server_loses_no_answered_read_and_everything_it_made_is_privat
     finally:
         assert restarted.stop() == 0
     assert not any((home / "audit-wal").iterdir())  # a clean stop stores everything and leaves nothing behind
-
-
-@pytest.fixture
-def city(tmp_path) -> Iterator[City]:
-    with open_store(Settings(home=tmp_path / "home")) as store:
-        yield load_city(store, tmp_path)
 
 
 @pytest.fixture

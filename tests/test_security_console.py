@@ -248,6 +248,7 @@ def test_the_browser_enforces_the_policy_and_the_test_sees_refusals(hostile, bro
     assert any("Content Security Policy" in line for line in script_problems(browser))
 
 
+@pytest.mark.slow  # a real server in its own process
 @pytest.mark.parametrize("path", ["/", "/console/app.js", "/rings"])
 def test_security_headers(hostile, path: str) -> None:
     base, admin, _ = hostile

@@ -348,6 +348,7 @@ def _raw_post(base: str, head: dict[str, str], parts: list[bytes], *, chunked: b
     return int(answer.split(b" ")[1])
 
 
+@pytest.mark.slow  # a real server in its own process
 def test_the_real_server_checks_key_and_size_before_taking_the_body(tmp_path):
     home = tmp_path / "home"
     load(good_folder(tmp_path / "city"), home)  # serve wants a graph
@@ -546,6 +547,7 @@ def test_a_folder_of_bad_files_loads_its_good_rows_on_each_backend(store, tmp_pa
     assert store.node_counts()["Settlement"] == 199
 
 
+@pytest.mark.slow  # the CLI in its own process
 def test_the_cli_reports_each_bad_file_without_a_traceback(tmp_path):
     folder = bad_folder(tmp_path / "bad")
     home = tmp_path / "home"
@@ -608,6 +610,7 @@ _PROPERTY = dict(deadline=None, derandomize=True, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+@pytest.mark.slow  # dozens of ingests
 @hypothesis_settings(max_examples=30, **_PROPERTY)
 @given(data=mutated(_GOOD_CSV), encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]))
 def test_property_any_broken_csv_in_any_encoding_is_accounted_for(data, encoding):
@@ -616,12 +619,14 @@ def test_property_any_broken_csv_in_any_encoding_is_accounted_for(data, encoding
     _holds_whatever_the_bytes("settlements.csv", data)
 
 
+@pytest.mark.slow  # dozens of ingests
 @hypothesis_settings(max_examples=15, **_PROPERTY)
 @given(data=mutated(_GOOD_XLSX))
 def test_property_any_broken_xlsx_is_accounted_for(data):
     _holds_whatever_the_bytes("settlements.xlsx", data)
 
 
+@pytest.mark.slow  # dozens of ingests
 @hypothesis_settings(max_examples=20, **_PROPERTY)
 @given(data=mutated(_GOOD_PARQUET))
 def test_property_any_broken_parquet_is_accounted_for(data):

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.keys import create_api_key
-from api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, City, city_scene, load_scene
+from api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, Cities, City, city_scene, load_scene
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 import scenes
@@ -57,8 +57,15 @@ def _hostile_city(store: GraphStore, tmp_path: Path) -> City:
 
 
 @pytest.fixture
-def city(store: GraphStore, tmp_path: Path) -> City:
-    return _hostile_city(store, tmp_path)
+def city(cities: Cities, settings: Settings) -> Iterator[City]:
+    with cities.copy(settings, _hostile_city) as city:
+        yield city
+
+
+@pytest.fixture
+def store(city: City) -> GraphStore:
+    """The city's store: the tests here that write to the store write to the city."""
+    return city.store
 
 
 @pytest.fixture
@@ -148,6 +155,7 @@ def test_analyst_cannot_confirm_clear_values_but_opens_pseudonyms(client, city):
 # ---- item 2: enumerating a masked value ----------------------------------------------------------
 
 
+@pytest.mark.slow  # thousands of lookups
 @EMBEDDED
 def test_enumerating_the_candidates_a_masked_value_leaves_tells_nothing(client, city):
     masked = _get(client, city, "analyst", "/entities/person/NAMED1").json()["attributes"]
@@ -355,6 +363,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
+@pytest.mark.slow  # its own city, ingested and detected
 def test_evidence_facts_name_no_address_and_no_shared_value_in_clear(tmp_path):
     """Facts carry what a finding is about (the flat's address, a shared phone, a card's holder): an
     analyst gets them masked like the rest of the answer, in the ring detail and its JSON export."""

@@ -36,6 +36,7 @@ def _rings(store) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
     return sorted((r["id"], r["pattern"], r["persons"]) for r in store.rings())
 
 
+@pytest.mark.slow  # the CLI in its own process
 def test_the_cli_and_an_api_job_find_the_same_rings_and_export_the_same_files(tmp_path):
     folder = city_scene()[0].write_folder(tmp_path / "city")
     cli_home = tmp_path / "cli-home"
@@ -108,6 +109,7 @@ def _json_lines(text: str) -> list[dict]:
     return lines
 
 
+@pytest.mark.slow  # the CLI in its own process
 def test_json_logs_are_one_object_a_line_with_counts_and_no_personal_data(tmp_path):
     folder = city_scene()[0].write_folder(tmp_path / "city")
     assert NAMED_NAME in (folder / "persons.csv").read_text(encoding="utf-8-sig")
