@@ -19,18 +19,21 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from graphsvc import vocab
+from queries.casework import DECISIONS
 from queries.masking import ENTITY_ATTRIBUTES, LabelledNodeRef, Masker, NodeKey, NodeRef, masking
 from queries.network import Graph, GraphEdge, GraphNode
 from queries.rings import Member, Tip
 
-__all__ = ["answer", "ring_answer", "view_json", "Pattern", "Status", "Role", "RingSummary", "RingPage", "RingView", "RingDetail", "Evidence", "Member",
-           "TimelineDay", "Disposition", "DispositionRecord", "Casework", "Tip", "TipReceipt", "EntityProfile",
-           "ClaimSummary", "Network", "Paths", "SearchHit", "SearchResult", "Stats", "Me", "ApiKeyCreated",
-           "ApiKeyInfo", "ApiKeyList", "AuditEntry", "AuditPage", "Vocabulary"]
+__all__ = ["answer", "ring_answer", "view_json", "Pattern", "Status", "Role", "Decision", "RingSummary", "RingPage",
+           "RingView", "RingDetail", "Evidence", "Member", "TimelineDay", "Disposition", "DispositionRecord",
+           "Casework", "Tip", "TipReceipt", "EntityProfile", "ClaimSummary", "Network", "Paths", "SearchHit",
+           "SearchResult", "Stats", "Me", "ApiKeyCreated", "ApiKeyInfo", "ApiKeyList", "AuditEntry", "AuditPage",
+           "Vocabulary"]
 
 Pattern = Literal[tuple(vocab.PATTERNS)]  # type: ignore[valid-type]
 Status = Literal[tuple(vocab.DISPOSITIONS)]  # type: ignore[valid-type]
 Role = Literal[tuple(vocab.ROLES)]  # type: ignore[valid-type]
+Decision = Literal[DECISIONS]  # type: ignore[valid-type]
 
 
 def answer(result: BaseModel, masker: Masker, *, status_code: int = 200) -> Response:
@@ -161,7 +164,7 @@ class RingDetail(RingView):
 
 
 class DispositionEntry(BaseModel):
-    status: Literal[tuple(s for s in vocab.DISPOSITIONS if s != "open")]  # type: ignore[misc]
+    status: Decision
     note: str
     by: str
     at: str

@@ -10,17 +10,16 @@ from pydantic import BaseModel, Field
 
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
-from api.models import (Casework, DispositionRecord, Pattern, RingDetail, RingPage, Status, answer, ring_answer,
-                        view_json)
+from api.models import (Casework, Decision, DispositionRecord, Pattern, RingDetail, RingPage, Status, answer,
+                        ring_answer, view_json)
 from graphsvc import vocab
 from graphsvc.evidence import Lang
-from queries.casework import DECISIONS, set_disposition
+from queries.casework import set_disposition
 from queries.export import build_package, zip_package
 from queries.rings import SORT_KEYS, RingBook, RingFilter, casework_view, list_rings, ring_view
 
 router = APIRouter(prefix="/rings", tags=["rings"])
 
-Decision = Literal[DECISIONS]  # type: ignore[valid-type]
 ExportFormat = Literal[tuple(vocab.EXPORT_FORMATS)]  # type: ignore[valid-type]
 SortKey = Literal[SORT_KEYS]  # type: ignore[valid-type]
 
