@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from api_city import Cities, City
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
+from helpers.api_city import Cities, City
 
 BACKENDS = ["embedded", "neo4j"]
 
@@ -51,23 +50,9 @@ def cities(tmp_path_factory: pytest.TempPathFactory) -> Cities:
 
 @pytest.fixture
 def city(cities: Cities, settings: Settings) -> Iterator[City]:
-    """The API test city (``api_city``) in this test's own copy of the session's one on its backend."""
+    """The API test city (``helpers.api_city``) in this test's own copy of the session's one on its backend."""
     with cities.copy(settings) as city:
         yield city
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]], *, encoding: str = "utf-8-sig") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding=encoding) as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def read_rejects(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="session")

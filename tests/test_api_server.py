@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.process import start_serve
-from api_city import BROKER_PHONE
+from helpers.api_city import BROKER_PHONE
 from graphsvc.config import Settings
 from graphsvc.store import open_store
 from queries.export import verify_manifest

@@ -1,6 +1,6 @@
 """Backups and restores of a home, /health that reads the store, and a damaged store refused.
 
-The city of ``api_city`` (three rings) gets casework (a disposition, tips), keys and audit
+The city of ``helpers.api_city`` (three rings) gets casework (a disposition, tips), keys and audit
 entries; a backup is taken (on the embedded store, by a real server while it is being written
 to), restored into a new home, and the restored home must serve the same rings, dispositions,
 tips, keys and audit entries, and mask with the same pseudonyms.

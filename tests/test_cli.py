@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_csv
+from helpers.csv_files import write_csv
 
 pytestmark = pytest.mark.slow  # every test runs the CLI in its own process
 
@@ -59,7 +59,7 @@ def test_clear_errors_and_nonzero_exit(tmp_path):
 def test_export_and_apikey_commands(tmp_path):
     import hashlib
 
-    from api_city import city_scene
+    from helpers.api_city import city_scene
 
     home = tmp_path / "home"
     scene, _ = city_scene()

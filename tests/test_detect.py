@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-import scenes
-from scenes import Scene
+from helpers import scenes
+from helpers.scenes import Scene
 
 from graphsvc.detect import DetectionConfig, detect_and_save, detect_rings, detect_rings_in
 from graphsvc.detect.card_burst import card_burst_findings

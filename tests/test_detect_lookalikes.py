@@ -1,14 +1,14 @@
 """Issue 11 on hand-built scenes: hard schemes are found and their look-alikes are explained, not ringed.
 
-Each scene's answer is known by construction (tests/scenes.py); each test runs the whole
+Each scene's answer is known by construction (tests/helpers/scenes.py); each test runs the whole
 detection (``detect_rings_in``) and checks the rings and the explained findings.
 """
 
 from __future__ import annotations
 
 import pytest
-import scenes
-from scenes import Scene, day
+from helpers import scenes
+from helpers.scenes import Scene, day
 
 from graphsvc.detect import DetectionResult, detect_and_save, detect_rings_in
 from graphsvc.detect.shared_identifier import shared_identifier_findings

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import scenes
+from helpers import scenes
 from graphsvc.config import Settings
 from graphsvc.detect import DETECTORS, detect_and_save
 from graphsvc.detect.config import DetectionConfig
@@ -24,7 +24,7 @@ from graphsvc.store import GraphStore, open_store
 from ingest.pipeline import ingest_folder
 from queries.masking import Masker, mask_id_number
 from queries.rings import RingBook, ring_view
-from scenes import Scene, day, valid_id_number
+from helpers.scenes import Scene, day, valid_id_number
 
 BROKER_PHONE = "15900000017"
 ACCOUNT = "6222000000000001"

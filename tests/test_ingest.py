@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import read_rejects, write_csv
+from helpers.csv_files import read_rejects, write_csv
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 from ingest.pipeline import IngestError, ingest_folder

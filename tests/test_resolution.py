@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import write_csv
+from helpers.csv_files import write_csv
 from graphsvc.detect.finding import in_memory_claims
 from graphsvc.resolution import resolve_entities
 from graphsvc.store import GraphStore

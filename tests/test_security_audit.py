@@ -23,7 +23,7 @@ import api.deps
 from api import create_app
 from api.keys import create_api_key, digest
 from api.process import start_serve
-from api_city import City
+from helpers.api_city import City
 from graphsvc.config import Settings
 
 

@@ -28,7 +28,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from api.process import start_serve
-from api_city import city_scene
+from helpers.api_city import city_scene
 from test_console import _sign_in, _wait, browser, script_problems  # noqa: F401 (browser is a fixture)
 
 TITLE = "graphsvc 医保反欺诈"

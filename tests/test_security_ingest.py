@@ -34,7 +34,7 @@ import ingest.pipeline
 from api import create_app
 from api.keys import create_api_key
 from api.process import start_serve
-from conftest import read_rejects, write_csv
+from helpers.csv_files import read_rejects, write_csv
 from graphsvc.config import Settings
 from graphsvc.store import open_store
 from ingest.pipeline import IngestReport, ingest_folder

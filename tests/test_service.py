@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.keys import create_api_key
-from api_city import NAMED_ID_NUMBER, NAMED_PHONE, city_scene
+from helpers.api_city import NAMED_ID_NUMBER, NAMED_PHONE, city_scene
 from cli.commands import _exit_code
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, InputError, NotFound, StoreError

@@ -23,7 +23,7 @@ from graphsvc.config import Settings
 from graphsvc.detect import detect_and_save
 from graphsvc.store import GraphStore, open_store
 from ingest.pipeline import ingest_folder
-from scenes import Scene, black_intermediary, card_collector, family, identity_misuse
+from helpers.scenes import Scene, black_intermediary, card_collector, family, identity_misuse
 
 BROKER_PHONE = "15900000017"
 NAMED_ID_NUMBER = "430102199001011234"
