@@ -275,7 +275,23 @@ def _sealed(node_type: str, node_id: str) -> bool:
 
 
 def masking(masker: Masker) -> dict[str, Masker]:
-    """The serialisation context that masks a result for ``masker``'s role."""
+    """The serialisation context that masks a result for ``masker``'s role.
+
+    >>> class Contact(BaseModel):
+    ...     name: PersonName
+    ...     phone: Phone | None = None
+    ...     holder: PersonId
+    >>> contact = Contact(name="杨梅", phone="13000052230", holder="430102197508090634")
+    >>> shown = contact.model_dump(context=masking(Masker("analyst", secret="s" * 32)))
+    >>> shown["name"], shown["phone"], shown["holder"].startswith("430102********0634~")
+    ('杨*', '130****2230', True)
+    >>> contact.model_dump(context=masking(Masker("investigator", secret="s" * 32)))["phone"]
+    '13000052230'
+    >>> contact.model_dump()
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.PydanticSerializationError: Error calling function `serialise`: TypeError: a result with personal fields was serialised without a masker: dump it with context=masking(masker)
+    """
     return {"masker": masker}
 
 
@@ -379,7 +395,15 @@ def _attribute_kind(node_type: str, name: str, column_kind: str) -> Any:
 
 
 def _attribute_model(node_type: str) -> type[BaseModel]:
-    """The attributes of ``node_type``'s records, each typed with its kind, read from the data model."""
+    """The attributes of ``node_type``'s records, each typed with its kind, read from the data model.
+
+    >>> card = _attribute_model("card").model_validate({"card_id": "C1", "bound_phone": "13000052230"})
+    >>> card.model_dump(context=masking(Masker("analyst", secret="s" * 32)), exclude_unset=True)
+    {'card_id': 'C1', 'bound_phone': '130****2230'}
+    >>> hospital = _attribute_model("institution").model_validate({"institution_id": "H1", "phone": "073188888888"})
+    >>> hospital.model_dump(context=masking(Masker("analyst", secret="s" * 32)), exclude_unset=True)["phone"]
+    '073188888888'
+    """
     if node_type in ENTITY_TYPES:
         table = ENTITY_TABLES[ENTITY_TYPES[node_type]]
         fields = {c.name: _attribute_kind(node_type, c.name, c.kind) for c in table.columns}
