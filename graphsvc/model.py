@@ -56,7 +56,8 @@ class EntityTable:
     key: str
     columns: tuple[Column, ...]
     derived: tuple[tuple[str, str], ...] = field(default=())
-    """Columns ingest adds, as (name, SQL type): not in the input, computed from it.
+    """Columns ingest adds, as (name, column type of ``graphsvc.store.schema``): not in the input,
+    computed from it.
 
     ``id_number_valid``: the ID number's length, birth date and check digit are right.
     ``address_key``: the address resolved to one key per household (``ingest.resolve``); the
@@ -104,7 +105,7 @@ ENTITY_TABLES: dict[str, EntityTable] = {
                 Column("phone", "phone"),
                 Column("region_code", "id"),
             ),
-            derived=(("address_key", "VARCHAR"),),
+            derived=(("address_key", "id"),),
         ),
         EntityTable(
             "prescribers",
@@ -129,7 +130,7 @@ ENTITY_TABLES: dict[str, EntityTable] = {
                 Column("id_number", "id_number"),
                 Column("source", "text"),
             ),
-            derived=(("id_number_valid", "BOOLEAN"), ("address_key", "VARCHAR")),
+            derived=(("id_number_valid", "boolean"), ("address_key", "id")),
         ),
         EntityTable(
             "persons",
@@ -147,7 +148,7 @@ ENTITY_TABLES: dict[str, EntityTable] = {
                 Column("insurance_type", "enum", values=("employee", "resident")),
                 Column("death_date", "date"),
             ),
-            derived=(("id_number_valid", "BOOLEAN"), ("address_key", "VARCHAR"), ("person_key", "VARCHAR")),
+            derived=(("id_number_valid", "boolean"), ("address_key", "id"), ("person_key", "id")),
         ),
         EntityTable(
             "cards",
@@ -185,7 +186,7 @@ ENTITY_TABLES: dict[str, EntityTable] = {
                 Column("operator_id", "id"),
                 Column("trace_codes", "list"),
             ),
-            derived=(("agent_type", "VARCHAR"),),
+            derived=(("agent_type", "enum"),),
         ),
     )
 }

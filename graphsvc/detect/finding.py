@@ -175,17 +175,16 @@ def in_memory_claims(**tables: list[dict[str, Any]]) -> duckdb.DuckDBPyConnectio
     [('P1', datetime.date(2026, 2, 1))]
     """
     from graphsvc.resolution import resolve_entities
-    from graphsvc.store.embedded import SQL_TYPES
+    from graphsvc.store.schema import create_sql, fields
 
     unknown = set(tables) - set(ENTITY_TABLES)
     if unknown:
         raise ValueError(f"unknown table(s) {sorted(unknown)}; the model has {sorted(ENTITY_TABLES)}")
     con = duckdb.connect()
     for spec in ENTITY_TABLES.values():
-        columns = [(c.name, SQL_TYPES[c.kind]) for c in spec.columns] + list(spec.derived)
-        con.execute(f"CREATE TABLE {spec.name} ({', '.join(f'{n} {t}' for n, t in columns)})")
+        con.execute(create_sql(spec, row_hash=False))
         for row in tables.get(spec.name, []):
-            extra = set(row) - {n for n, _ in columns}
+            extra = set(row) - {f.name for f in fields(spec, row_hash=False)}
             if extra:
                 raise ValueError(f"{spec.name} has no column(s) {sorted(extra)}")
             names = list(row)

@@ -26,58 +26,15 @@ import numpy as np
 import pyarrow as pa
 
 from graphsvc.network import NETWORK_RELATIONSHIPS, Edge, Neighbourhood
+from graphsvc.store.schema import NETWORK_EDGES_SQL
 
-__all__ = ["AdjacencyIndex", "NETWORK_EDGES_SQL"]
+__all__ = ["AdjacencyIndex"]
 
 _REL_CODES = {name: i for i, name in enumerate(NETWORK_RELATIONSHIPS)}
 _REL_NAMES = list(NETWORK_RELATIONSHIPS)
 _EPOCH = date(1970, 1, 1)
 _RECENT_MAX = 200_000
 _NO_DAY = np.iinfo(np.int32).min
-
-_LINK = "SELECT {a} AS a, '{rel}' AS rel, {b} AS b, 0 AS n, 0.0 AS fund, NULL::DATE AS first_day, NULL::DATE AS last_day " \
-        "FROM {table} WHERE {where}"
-_REGISTERED = [
-    ("'person:' || person_id", "HAS_PHONE", "'phone:' || phone", "persons", "phone IS NOT NULL"),
-    ("'person:' || person_id", "LIVES_AT", "'address:' || address", "persons", "address IS NOT NULL"),
-    ("'card:' || card_id", "HELD_BY", "'person:' || person_id", "cards", "person_id IS NOT NULL"),
-    ("'card:' || card_id", "BOUND_TO_PHONE", "'phone:' || bound_phone", "cards", "bound_phone IS NOT NULL"),
-    ("'card:' || card_id", "ON_DEVICE", "'device:' || device_id", "cards", "device_id IS NOT NULL"),
-    ("'institution:' || institution_id", "HAS_PHONE", "'phone:' || phone", "institutions", "phone IS NOT NULL"),
-    ("'institution:' || institution_id", "LOCATED_AT", "'address:' || address", "institutions", "address IS NOT NULL"),
-    ("'prescriber:' || prescriber_id", "WORKS_AT", "'institution:' || institution_id", "prescribers",
-     "institution_id IS NOT NULL"),
-    ("'prescriber:' || prescriber_id", "HAS_PHONE", "'phone:' || phone", "prescribers", "phone IS NOT NULL"),
-    ("'intermediary:' || intermediary_id", "HAS_PHONE", "'phone:' || phone", "intermediaries", "phone IS NOT NULL"),
-    ("'intermediary:' || intermediary_id", "LIVES_AT", "'address:' || address", "intermediaries",
-     "address IS NOT NULL"),
-]
-_CLAIMS = """
-    SELECT 'person:' || person_id AS a, rel, b, count(*) AS n, coalesce(sum(fund_amount), 0)::DOUBLE AS fund,
-           min(start_time)::DATE AS first_day, max(start_time)::DATE AS last_day
-    FROM (
-        SELECT person_id, 'SETTLED_AT' AS rel, 'institution:' || institution_id AS b, fund_amount, start_time
-        FROM settlements
-        UNION ALL SELECT s.person_id, 'USED_CARD', 'card:' || s.card_id, s.fund_amount, s.start_time
-        FROM settlements s JOIN cards c ON c.card_id = s.card_id WHERE c.person_id <> s.person_id
-        UNION ALL SELECT person_id, 'PRESCRIBED_BY', 'prescriber:' || prescriber_id, fund_amount, start_time
-        FROM settlements WHERE prescriber_id IS NOT NULL
-        UNION ALL SELECT person_id, 'CONTACT_PHONE', 'phone:' || contact_phone, fund_amount, start_time
-        FROM settlements WHERE contact_phone IS NOT NULL
-        UNION ALL SELECT person_id, 'HANDLED_BY',
-               (CASE WHEN agent_type = 'person' THEN 'person:' ELSE 'intermediary:' END) || agent_id,
-               fund_amount, start_time
-        FROM settlements WHERE agent_id IS NOT NULL
-        UNION ALL SELECT person_id, 'PAID_TO', 'account:' || payee_account, fund_amount, start_time
-        FROM settlements WHERE payee_account IS NOT NULL
-        UNION ALL SELECT person_id, 'SCANNED_ON', 'device:' || device_id, fund_amount, start_time
-        FROM settlements WHERE device_id IS NOT NULL
-    ) GROUP BY ALL
-"""
-NETWORK_EDGES_SQL = " UNION ALL ".join(
-    [_LINK.format(a=a, rel=rel, b=b, table=t, where=w) for a, rel, b, t, w in _REGISTERED] + [_CLAIMS])
-"""Every network edge (a, rel, b, n, fund, first_day, last_day) from the model's tables."""
-
 
 _LABELS = " UNION ALL ".join(
     f"SELECT '{node_type}:' || {key} AS key, {label} AS label FROM {table} WHERE {label} IS NOT NULL"

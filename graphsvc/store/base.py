@@ -1,31 +1,36 @@
 """The storage interface every backend implements.
 
-Shared logic (idempotent loading, conflict detection, reference lookups, stats) is written
-once here and marked ``@final``; a backend fills in the small abstract methods, which only
-move data in and out of its engine. Detection and queries talk to ``GraphStore`` alone, so a
-new backend changes neither.
+Shared logic (idempotent loading, conflict detection, reference lookups, stats, the ring
+store, casework records) is written once here and marked ``@final``; a backend fills in the
+abstract methods, which only move data in and out of its engine: reads and writes of the
+stored tables of ``graphsvc.store.schema`` by name, loading, and the questions a backend
+answers its own way (the network, search, aggregates). SQL over the model's tables runs on the
+compute engine (``graphsvc.store.engine``). Detection and queries talk to ``GraphStore`` alone,
+so a new backend changes neither.
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, final
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import ENTITY_TYPES, Neighbourhood, node_key, split_key
+from graphsvc.store.engine import DUCKDB, ComputeEngine, Connection
+from graphsvc.store.schema import RING_CLAIM_COLUMNS, ROW_HASH, arrow_schema
 
 __all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "DetectionRun", "StoreBusy", "ROW_HASH", "LINE",
            "match_ring_ids", "CLAIM_COLUMN_OF", "RING_CLAIM_COLUMNS", "SHOWN_DERIVED"]
 
-ROW_HASH = "_row_hash"
-"""A 64-bit hash of a row's normalised content: same key + same hash means the row is already loaded."""
 LINE = "_line"
 """Where the row came from in its file; travels with a batch for error reports, never stored."""
 
@@ -126,22 +131,37 @@ CLAIM_COLUMN_OF: dict[str, str] = {
 SHOWN_DERIVED: tuple[str, ...] = ("address_key", "person_key")
 """Derived columns an entity's profile shows beside the model's (the raw address beside its key)."""
 
-RING_CLAIM_COLUMNS: tuple[str, ...] = (
-    "settlement_id", "kind", "person_id", "card_id", "institution_id", "prescriber_id", "agent_id", "contact_phone",
-    "device_id", "start_time", "end_time", "total_amount", "fund_amount")
-"""The settlement columns kept with a ring: its timeline and the police export's claim list."""
-
 
 class GraphStore(ABC):
     """A property graph of the model in ``graphsvc.model``, persisted by a backend."""
 
     backend_name: str = "abstract"
+    engine: ComputeEngine = DUCKDB
+    """Where SQL over the model's tables runs (person keys here; detection on ``analysis_connection``)."""
 
     # ---- what a backend fills in -------------------------------------------------------
+    # Reads and writes of stored tables by name (``graphsvc.store.schema.TABLES``): the model's
+    # entity tables and the store's own (rings, detection runs, records).
 
     @abstractmethod
-    def _stored_hashes(self, table: EntityTable, keys: pa.Array) -> pa.Table:
-        """Return the stored rows among ``keys`` as a table of (key column, ``_row_hash``)."""
+    def _select(self, table: str, *, where: Mapping[str, Sequence[Any] | pa.Array] | None = None,
+                columns: Sequence[str] | None = None, order_by: Sequence[tuple[str, bool]] = (), offset: int = 0,
+                limit: int | None = None) -> pa.Table:
+        """Rows of a stored table as Arrow, typed as the schema says: those whose ``where`` columns
+        each hold one of the given values, sorted by ``order_by`` ((column, descending) pairs),
+        from ``offset``, at most ``limit``; ``columns`` (all when None) in the order given.
+
+        An entity table's rows are those loaded (not nodes only referred to so far)."""
+
+    @abstractmethod
+    def _count(self, table: str, by: str | None = None) -> dict[Any, int]:
+        """Rows of a stored table per value of column ``by`` (``{None: rows}`` when ``by`` is None);
+        values without rows are left out."""
+
+    @abstractmethod
+    def _write(self, table: str, rows: pa.Table) -> None:
+        """Insert ``rows`` (all columns of a keyed store table) in one transaction, each replacing
+        the stored row with its key."""
 
     @abstractmethod
     def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
@@ -154,12 +174,8 @@ class GraphStore(ABC):
         """
 
     @abstractmethod
-    def _scan(self, table: EntityTable) -> pa.Table:
-        """Every stored row of ``table``: the model's columns, derived columns and ``_row_hash``."""
-
-    @abstractmethod
-    def _row_count(self, table: EntityTable) -> int:
-        """Number of stored rows (nodes) of an entity table."""
+    def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
+        """Set a derived ``column`` of stored rows: ``rows`` has (key column, ``value``)."""
 
     @abstractmethod
     def _relationship_count(self, rel: Relationship) -> int:
@@ -189,16 +205,9 @@ class GraphStore(ABC):
         """The ingest log, oldest first."""
 
     @abstractmethod
-    def _analysis_connection(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection where each entity table can be read by its name (detection's input)."""
-
-    @abstractmethod
-    def _stored_ring_persons(self) -> dict[str, list[str]]:
-        """The current rings' ids and their persons."""
-
-    @abstractmethod
-    def _next_ring_number(self) -> int:
-        """One more than the highest ring number ever issued (ids are never reused)."""
+    def _analysis_connection(self) -> Connection:
+        """A session of the compute engine where each entity table can be read by its name
+        (detection's input)."""
 
     @abstractmethod
     def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
@@ -206,30 +215,8 @@ class GraphStore(ABC):
         """Make ``documents`` the current rings (with their claims), atomically, and log the run."""
 
     @abstractmethod
-    def _ring_documents(self, ring_id: str | None) -> list[dict[str, Any]]:
-        """The current rings' documents (one when ``ring_id`` is given), highest score first."""
-
-    @abstractmethod
-    def _detection_runs(self) -> list[DetectionRun]:
-        """The detection log, oldest first."""
-
-    @abstractmethod
     def _ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
         """The ring's settlements (``RING_CLAIM_COLUMNS``), oldest first."""
-
-    @abstractmethod
-    def _entity_row(self, table: EntityTable, key: str) -> dict[str, Any] | None:
-        """One stored row of an entity table by key: the model's columns and those of
-        ``SHOWN_DERIVED`` the table has."""
-
-    @abstractmethod
-    def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
-        """Set a derived ``column`` of stored rows: ``rows`` has (key column, ``value``)."""
-
-    @abstractmethod
-    def _same_person(self, person_ids: list[str]) -> dict[str, list[str]]:
-        """For each stored person among ``person_ids``: the ids of every record with its
-        ``person_key`` (itself included), sorted."""
 
     @abstractmethod
     def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
@@ -250,22 +237,6 @@ class GraphStore(ABC):
     @abstractmethod
     def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
         """(degree, label) of each known node among ``keys``; unknown keys are left out."""
-
-    @abstractmethod
-    def _put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
-        """Insert or replace casework records (API keys, tips, dispositions, audit entries) as (key, document)."""
-
-    @abstractmethod
-    def _get_record(self, kind: str, key: str) -> dict[str, Any] | None:
-        """One record of ``kind`` by key."""
-
-    @abstractmethod
-    def _list_records(self, kind: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        """(total, records of ``kind`` newest first from ``offset``)."""
-
-    @abstractmethod
-    def _record_counts(self) -> dict[str, int]:
-        """How many records of each kind are stored."""
 
     @abstractmethod
     def _backup(self, folder: Path) -> list[str]:
@@ -290,6 +261,25 @@ class GraphStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the engine; the data stays persisted."""
+
+    # ---- built on the above ------------------------------------------------------------
+
+    def _stored_hashes(self, table: EntityTable, keys: pa.Array) -> pa.Table:
+        """The stored rows among ``keys`` as a table of (key column, ``_row_hash``)."""
+        return self._select(table.name, where={table.key: keys}, columns=[table.key, ROW_HASH])
+
+    def _same_person(self, person_ids: list[str]) -> dict[str, list[str]]:
+        """For each stored person among ``person_ids``: the ids of every record with its
+        ``person_key`` (itself included), sorted."""
+        asked = self._select("persons", where={"person_id": person_ids}, columns=["person_id", "person_key"])
+        keys = [k for k in asked.column("person_key").to_pylist() if k is not None]
+        records: dict[str, list[str]] = {}
+        if keys:
+            found = self._select("persons", where={"person_key": keys}, columns=["person_id", "person_key"])
+            for person_id, key in zip(found.column("person_id").to_pylist(), found.column("person_key").to_pylist()):
+                records.setdefault(key, []).append(person_id)
+        return {person_id: sorted(records[key]) for person_id, key in
+                zip(asked.column("person_id").to_pylist(), asked.column("person_key").to_pylist()) if key in records}
 
     # ---- shared logic ------------------------------------------------------------------
 
@@ -341,11 +331,11 @@ class GraphStore(ABC):
     def rows(self, table_name: str) -> pa.Table:
         """A whole entity table, sorted by key (exports, checks that two stores agree)."""
         table = ENTITY_TABLES[table_name]
-        return self._scan(table).sort_by(table.key)
+        return self._select(table.name).sort_by(table.key)
 
     @final
     def has_rows(self, table_name: str) -> bool:
-        return self._row_count(ENTITY_TABLES[table_name]) > 0
+        return self._count(ENTITY_TABLES[table_name].name).get(None, 0) > 0
 
     @final
     def refresh_person_keys(self) -> int:
@@ -357,15 +347,10 @@ class GraphStore(ABC):
         from ingest.resolve import PERSON_KEY_SQL
 
         table = ENTITY_TABLES["persons"]
-        persons = self._scan(table).select(["person_id", "id_number", "id_number_valid", "person_key"])
-        con = duckdb.connect(config={"threads": 2})
-        try:
-            con.register("_persons", persons)
-            changed = con.sql(
-                f"SELECT r.person_id, r.person_key AS value FROM ({PERSON_KEY_SQL.format(persons='SELECT * FROM _persons')}) r "
-                "JOIN _persons p USING (person_id) WHERE p.person_key IS DISTINCT FROM r.person_key").to_arrow_table()
-        finally:
-            con.close()
+        persons = self._select(table.name, columns=["person_id", "id_number", "id_number_valid", "person_key"])
+        changed = self.engine.query(
+            f"SELECT r.person_id, r.person_key AS value FROM ({PERSON_KEY_SQL.format(persons='SELECT * FROM _persons')}) r "
+            "JOIN _persons p USING (person_id) WHERE p.person_key IS DISTINCT FROM r.person_key", {"_persons": persons})
         if changed.num_rows:
             self._set_column(table, "person_key", changed)
         return changed.num_rows
@@ -387,7 +372,7 @@ class GraphStore(ABC):
 
     @final
     def node_counts(self) -> dict[str, int]:
-        counts = {t.label: self._row_count(t) for t in ENTITY_TABLES.values()}
+        counts = {t.label: self._count(t.name).get(None, 0) for t in ENTITY_TABLES.values()}
         counts.update({label: self._identifier_count(label) for label in IDENTIFIER_LABELS})
         return counts
 
@@ -406,7 +391,7 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         }
 
     @final
-    def analysis_connection(self) -> duckdb.DuckDBPyConnection:
+    def analysis_connection(self) -> Connection:
         """Where detection reads the graph's tables; close it when done."""
         return self._analysis_connection()
 
@@ -420,9 +405,12 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         ``match_jaccard`` (Jaccard); others get fresh ids, never reused. ``documents`` get
         their ``id`` filled in; ``settlements`` are each ring's claim ids.
         """
-        previous = self._stored_ring_persons()
+        stored = self._select("rings", columns=["id", "persons"])
+        previous = dict(zip(stored.column("id").to_pylist(), stored.column("persons").to_pylist()))
+        # ids are never reused: the next number is one more than the highest ever issued
+        issued = self._select("detection_runs", columns=["next_ring_number"]).column("next_ring_number")
         ids, next_number = match_ring_ids(persons, previous, min_jaccard=match_jaccard,
-                                          next_number=self._next_ring_number())
+                                          next_number=pc.max(issued).as_py() or 1)
         for document, ring_id in zip(documents, ids):
             document["id"] = ring_id
         kept = sum(1 for i in ids if i in previous)
@@ -441,9 +429,17 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         found = self._ring_documents(ring_id)
         return found[0] if found else None
 
+    def _ring_documents(self, ring_id: str | None) -> list[dict[str, Any]]:
+        found = self._select("rings", where={"id": [ring_id]} if ring_id else None, columns=["document"],
+                             order_by=[("rank", False)])
+        return [json.loads(d) for d in found.column("document").to_pylist()]
+
     @final
     def detection_runs(self) -> list[DetectionRun]:
-        return self._detection_runs()
+        """The detection log, oldest first."""
+        runs = self._select("detection_runs", order_by=[("started_at", False)]).to_pylist()
+        return [DetectionRun(r["run_id"], r["started_at"], r["seconds"], r["rings"], r["kept_ids"], r["new_ids"],
+                             r["retired_ids"], json.loads(r["summary"])) for r in runs]
 
     @final
     def ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
@@ -457,7 +453,10 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         """
         table = ENTITY_TYPES.get(node_type)
         if table is not None:
-            row = self._entity_row(ENTITY_TABLES[table], node_id)
+            spec = ENTITY_TABLES[table]
+            shown = spec.column_names + [name for name, _ in spec.derived if name in SHOWN_DERIVED]
+            found = self._select(table, where={spec.key: [node_id]}, columns=shown).to_pylist()
+            row = found[0] if found else None
             if row is not None and node_type == "person":
                 row["person_ids"] = self._same_person([node_id]).get(node_id, [node_id])
             return row
@@ -531,25 +530,37 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
 
     @final
     def put_record(self, kind: str, key: str, document: dict[str, Any]) -> None:
-        self._put_records(kind, [(key, document)])
+        self.put_records(kind, [(key, document)])
 
     @final
     def put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
-        if records:
-            self._put_records(kind, records)
+        """Insert or replace casework records (API keys, tips, dispositions, audit entries) as (key, document)."""
+        if not records:
+            return
+        # One Arrow batch, not a write per record: the audit log writes hundreds of entries a flush.
+        self._write("records", pa.table({
+            "kind": [kind] * len(records),
+            "key": [key for key, _ in records],
+            "document": [json.dumps(doc, ensure_ascii=False, default=str) for _, doc in records],
+            "updated_at": [datetime.now()] * len(records),
+        }, schema=arrow_schema("records")))
 
     @final
     def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
-        return self._get_record(kind, key)
+        found = self._select("records", where={"kind": [kind], "key": [key]}, columns=["document"])
+        return json.loads(found.column("document")[0].as_py()) if found.num_rows else None
 
     @final
     def list_records(self, kind: str, *, offset: int = 0, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
-        return self._list_records(kind, offset, limit)
+        """(total, records of ``kind`` newest first from ``offset``)."""
+        found = self._select("records", where={"kind": [kind]}, columns=["document"],
+                             order_by=[("updated_at", True), ("key", True)], offset=offset, limit=limit)
+        return self.record_counts().get(kind, 0), [json.loads(d) for d in found.column("document").to_pylist()]
 
     @final
     def record_counts(self) -> dict[str, int]:
         """Stored records per kind (api_key, disposition, tip, audit, job...)."""
-        return self._record_counts()
+        return dict(sorted(self._count("records", by="kind").items()))
 
     @final
     def backup(self, folder: Path) -> list[str]:

@@ -14,37 +14,24 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
+from graphsvc.errors import StoreError
 from graphsvc.network import Neighbourhood
 from graphsvc.store.adjacency import AdjacencyIndex
-from graphsvc.store.base import (RING_CLAIM_COLUMNS, ROW_HASH, SHOWN_DERIVED, DetectionRun, GraphStore,
-                                  IngestFileRecord, StoreBusy)
+from graphsvc.store.base import DetectionRun, GraphStore, IngestFileRecord, StoreBusy
+from graphsvc.store.engine import Connection
+from graphsvc.store.schema import (DUCKDB_TYPES, RING_CLAIM_COLUMNS, SCHEMA_VERSION, STORE_TABLES, TABLES,
+                                   arrow_schema, create_sql, upgrade)
 
-__all__ = ["EmbeddedStore", "SQL_TYPES"]
-
-SQL_TYPES = {
-    "id": "VARCHAR",
-    "text": "VARCHAR",
-    "address": "VARCHAR",
-    "phone": "VARCHAR",
-    "id_number": "VARCHAR",
-    "account": "VARCHAR",
-    "enum": "VARCHAR",
-    "date": "DATE",
-    "datetime": "TIMESTAMP",
-    "amount": "DECIMAL(14,2)",
-    "list": "VARCHAR[]",
-}
+__all__ = ["EmbeddedStore"]
 
 # Tables whose rows belong to one insured person, and the column naming that person:
 # what makes an identifier a hub is how many distinct persons it links.
@@ -68,6 +55,55 @@ def _unreadable(path: Path, exc: Exception) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The home's schema version; None for a new, empty store."""
+    tables = {name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+    if not tables:
+        return None
+    if "schema_version" not in tables:
+        return 1  # written before versions were recorded
+    return con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+
+
+def _open_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Create the tables of a new store, or bring an older one up to ``SCHEMA_VERSION``, in one transaction."""
+    found = _schema_version(con)
+
+    def record(version: int) -> None:
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        con.execute("DELETE FROM schema_version")
+        con.execute("INSERT INTO schema_version VALUES (?)", [version])
+
+    def to_v2() -> None:
+        # A store made before a derived column, or an ingest log column, existed gets it (NULL:
+        # resolution computes what is missing, graphsvc.resolution; such log entries are of
+        # finished runs), and a table it lacks.
+        for t in ENTITY_TABLES.values():
+            con.execute(create_sql(t, exists_ok=True))
+            for name, kind in t.derived:
+                con.execute(f"ALTER TABLE {t.name} ADD COLUMN IF NOT EXISTS {_q(name)} {DUCKDB_TYPES[kind]}")
+        for name in STORE_TABLES:
+            con.execute(create_sql(name, exists_ok=True))
+        con.execute("ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS finished BOOLEAN DEFAULT true")
+        con.execute("ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ")
+        # Written with each ring, never read: a ring's members are in its document.
+        con.execute("DROP TABLE IF EXISTS ring_members")
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if found is None:
+            for name in TABLES:
+                con.execute(create_sql(ENTITY_TABLES[name] if name in ENTITY_TABLES else name))
+            record(SCHEMA_VERSION)
+        else:
+            upgrade(found, [to_v2], record, str(path))
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _upsert_log(db: duckdb.DuckDBPyConnection, record: IngestFileRecord) -> None:
@@ -106,8 +142,32 @@ class EmbeddedStore(GraphStore):
         # Row order inside a table carries no meaning here; not preserving it speeds up appends.
         config = {"memory_limit": memory_limit, "temp_directory": str(self.home / "tmp"),
                   "preserve_insertion_order": False}
+        writable = not (read_only and self.path.exists())
+        con = self._connect(read_only=not writable, config=config)
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists(), config=config)
+            if writable:
+                _open_schema(con, self.path)
+            elif _schema_version(con) != SCHEMA_VERSION:
+                # An upgrade needs the writer's lock, taken for the upgrade only.
+                con.close()
+                with closing(self._connect(read_only=False, config=config)) as upgrading:
+                    _open_schema(upgrading, self.path)
+                con = self._connect(read_only=True, config=config)
+        except BaseException:
+            con.close()
+            raise
+        self._con = con
+        # A DuckDB connection serves one thread at a time; the API's worker threads each get a
+        # cursor of their own on the same database.
+        self._local = threading.local()
+        self._cursor_lock = threading.Lock()
+        self._adjacency: AdjacencyIndex | None = None
+        self._adjacency_lock = threading.Lock()
+        self._adjacency_checked = float("-inf")
+
+    def _connect(self, *, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" not in str(exc):
                 raise StoreError(_unreadable(self.path, exc)) from exc
@@ -118,15 +178,6 @@ class EmbeddedStore(GraphStore):
             ) from exc
         except duckdb.Error as exc:  # a damaged file: DuckDB checks the checksum of each block it reads
             raise StoreError(_unreadable(self.path, exc)) from exc
-        # A DuckDB connection serves one thread at a time; the API's worker threads each get a
-        # cursor of their own on the same database.
-        self._local = threading.local()
-        self._cursor_lock = threading.Lock()
-        self._adjacency: AdjacencyIndex | None = None
-        self._adjacency_lock = threading.Lock()
-        self._adjacency_checked = float("-inf")
-        if not (read_only and self.path.exists()):
-            self._create_schema()
 
     @property
     def _db(self) -> duckdb.DuckDBPyConnection:
@@ -135,41 +186,6 @@ class EmbeddedStore(GraphStore):
             with self._cursor_lock:  # the parent connection refuses two threads at once
                 cursor = self._local.cursor = self._con.cursor()
         return cursor
-
-    def _create_schema(self) -> None:
-        for t in ENTITY_TABLES.values():
-            cols = [f"{_q(c.name)} {SQL_TYPES[c.kind]}" for c in t.columns]
-            cols += [f"{_q(name)} {sql_type}" for name, sql_type in t.derived]
-            cols.append(f"{ROW_HASH} UBIGINT NOT NULL")
-            self._db.execute(f"CREATE TABLE IF NOT EXISTS {t.name} ({', '.join(cols)})")
-            # A store made before a derived column existed gets it (NULL: resolution computes
-            # what is missing, graphsvc.resolution).
-            for name, sql_type in t.derived:
-                self._db.execute(f"ALTER TABLE {t.name} ADD COLUMN IF NOT EXISTS {_q(name)} {sql_type}")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS ingest_log (run_id VARCHAR, folder VARCHAR, file VARCHAR, "
-            "table_name VARCHAR, rows_read BIGINT, loaded BIGINT, unchanged BIGINT, rejected BIGINT, "
-            "rejects_path VARCHAR, logged_at TIMESTAMP DEFAULT current_timestamp)"
-        )
-        # Entries of a store made before ingest logged each batch are all of finished runs.
-        self._db.execute("ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS finished BOOLEAN DEFAULT true")
-        self._db.execute("ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ")
-        # Rings as documents (served whole) plus a member index, so "which rings is this card
-        # in" is a lookup and not a scan of every document.
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS rings (id VARCHAR PRIMARY KEY, rank INTEGER, pattern VARCHAR, score DOUBLE, "
-            "persons VARCHAR[], document VARCHAR, run_id VARCHAR)"
-        )
-        self._db.execute("CREATE TABLE IF NOT EXISTS ring_members (ring_id VARCHAR, type VARCHAR, id VARCHAR)")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS detection_runs (run_id VARCHAR, started_at VARCHAR, seconds DOUBLE, "
-            "rings INTEGER, kept_ids INTEGER, new_ids INTEGER, retired_ids VARCHAR[], summary VARCHAR, "
-            "next_ring_number INTEGER)"
-        )
-        columns = ", ".join(f"{_q(c)} {SQL_TYPES[ENTITY_TABLES['settlements'].column(c).kind]}" for c in RING_CLAIM_COLUMNS)
-        self._db.execute(f"CREATE TABLE IF NOT EXISTS ring_claims (ring_id VARCHAR, {columns})")
-        self._db.execute("CREATE TABLE IF NOT EXISTS records (kind VARCHAR, key VARCHAR, document VARCHAR, "
-                         "updated_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (kind, key))")
 
     def _scalar(self, query: str) -> Any:
         return self._db.execute(query).fetchall()[0][0]
@@ -187,15 +203,43 @@ class EmbeddedStore(GraphStore):
 
     # ---- GraphStore ----------------------------------------------------------------------
 
-    def _stored_hashes(self, table: EntityTable, keys: pa.Array) -> pa.Table:
-        probe = pa.table({"k": keys})
-        self._db.register("_probe", probe)
+    def _select(self, table: str, *, where: Mapping[str, Sequence[Any] | pa.Array] | None = None,
+                columns: Sequence[str] | None = None, order_by: Sequence[tuple[str, bool]] = (), offset: int = 0,
+                limit: int | None = None) -> pa.Table:
+        # Each ``where`` list is an Arrow table joined against: ingest probes 100k keys at a time.
+        probes = {f"_where{i}": pa.table({"v": values if isinstance(values, (pa.Array, pa.ChunkedArray))
+                                          else pa.array(values, arrow_schema(table, [column]).field(0).type)})
+                  for i, (column, values) in enumerate((where or {}).items())}
+        shown = ", ".join(f"t.{_q(c)}" for c in columns) if columns is not None else "t.*"
+        query = f"SELECT {shown} FROM {table} t"
+        query += "".join(f" SEMI JOIN {probe} ON t.{_q(column)} = {probe}.v" for probe, column in zip(probes, where or {}))
+        if order_by:
+            query += " ORDER BY " + ", ".join(f"t.{_q(c)}{' DESC' if descending else ''}" for c, descending in order_by)
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        if offset:
+            query += f" OFFSET {int(offset)}"
+        db = self._db
+        for name, probe in probes.items():
+            db.register(name, probe)
         try:
-            return self._db.sql(
-                f"SELECT t.{_q(table.key)}, t.{ROW_HASH} FROM {table.name} t SEMI JOIN _probe p ON t.{_q(table.key)} = p.k"
-            ).to_arrow_table()
+            return db.sql(query).to_arrow_table()
         finally:
-            self._db.unregister("_probe")
+            for name in probes:
+                db.unregister(name)
+
+    def _count(self, table: str, by: str | None = None) -> dict[Any, int]:
+        if by is None:
+            return {None: self._scalar(f"SELECT count(*) FROM {table}")}
+        return dict(self._db.execute(f"SELECT {_q(by)}, count(*) FROM {table} GROUP BY ALL").fetchall())
+
+    def _write(self, table: str, rows: pa.Table) -> None:
+        names = ", ".join(_q(n) for n in rows.column_names)
+        self._db.register("_rows", rows)
+        try:
+            self._db.execute(f"INSERT OR REPLACE INTO {table} ({names}) SELECT {names} FROM _rows")
+        finally:
+            self._db.unregister("_rows")
 
     def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
         self._adjacency_checked = float("-inf")
@@ -208,12 +252,6 @@ class EmbeddedStore(GraphStore):
                     _upsert_log(db, log)
         finally:
             self._db.unregister("_rows")
-
-    def _scan(self, table: EntityTable) -> pa.Table:
-        return self._db.sql(f"SELECT * FROM {table.name}").to_arrow_table()
-
-    def _row_count(self, table: EntityTable) -> int:
-        return self._scalar(f"SELECT count(*) FROM {table.name}")
 
     def _relationship_count(self, rel: Relationship) -> int:
         column = _q(rel.column)
@@ -267,21 +305,14 @@ class EmbeddedStore(GraphStore):
     def _check(self, thorough: bool) -> None:
         # DuckDB checks a block's checksum when it reads it; a count(*) reads none (it is kept in
         # the table's metadata), so values are read: the first of each table, or all of them.
-        tables = [*ENTITY_TABLES, "ingest_log", "rings", "ring_members", "detection_runs", "ring_claims", "records"]
-        for name in tables:
+        for name in TABLES:
             if thorough:
                 self._db.execute(f"SELECT count(*), bit_xor(hash(COLUMNS(*))) FROM {name}").fetchall()
             else:
                 self._db.execute(f"SELECT * FROM {name} LIMIT 1").fetchall()
 
-    def _analysis_connection(self) -> duckdb.DuckDBPyConnection:
+    def _analysis_connection(self) -> Connection:
         return self._db.cursor()
-
-    def _stored_ring_persons(self) -> dict[str, list[str]]:
-        return dict(self._db.execute("SELECT id, persons FROM rings").fetchall())
-
-    def _next_ring_number(self) -> int:
-        return int(self._scalar("SELECT coalesce(max(next_ring_number), 1) FROM detection_runs"))
 
     def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
                        run: DetectionRun, next_number: int) -> None:
@@ -293,11 +324,6 @@ class EmbeddedStore(GraphStore):
             "persons": pa.array(persons, pa.list_(pa.string())),
             "document": [json.dumps(d, ensure_ascii=False) for d in documents],
         })
-        members = pa.table({
-            "ring_id": [d["id"] for d in documents for _ in d["members"]],
-            "type": [m["type"] for d in documents for m in d["members"]],
-            "id": [m["id"] for d in documents for m in d["members"]],
-        })
         claims = pa.table({
             "ring_id": [d["id"] for d, ids in zip(documents, settlements) for _ in ids],
             "settlement_id": [s for ids in settlements for s in ids],
@@ -306,44 +332,24 @@ class EmbeddedStore(GraphStore):
         try:
             with self._transaction() as db:
                 db.execute("DELETE FROM rings")
-                db.execute("DELETE FROM ring_members")
                 db.execute("DELETE FROM ring_claims")
                 db.register("_rings", rings)
-                db.register("_members", members)
                 db.register("_claims", claims)
                 db.execute(f"INSERT INTO ring_claims SELECT c.ring_id, {claim_columns} FROM _claims c "
                            "JOIN settlements s ON s.settlement_id = c.settlement_id")
                 db.execute("INSERT INTO rings SELECT id, rank, pattern, score, persons, document, ? FROM _rings",
                            [run.run_id])
-                db.execute("INSERT INTO ring_members SELECT * FROM _members")
                 db.execute(
                     "INSERT INTO detection_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run.run_id, run.started_at, run.seconds, run.rings, run.kept_ids, run.new_ids, run.retired_ids,
                      json.dumps(run.summary, ensure_ascii=False), next_number])
         finally:
-            for name in ("_rings", "_members", "_claims"):
+            for name in ("_rings", "_claims"):
                 self._db.unregister(name)
-
-    def _ring_documents(self, ring_id: str | None) -> list[dict[str, Any]]:
-        where, params = ("WHERE id = ?", [ring_id]) if ring_id else ("", [])
-        rows = self._db.execute(f"SELECT document FROM rings {where} ORDER BY rank", params).fetchall()
-        return [json.loads(r[0]) for r in rows]
-
-    def _detection_runs(self) -> list[DetectionRun]:
-        rows = self._db.execute(
-            "SELECT run_id, started_at, seconds, rings, kept_ids, new_ids, retired_ids, summary FROM detection_runs "
-            "ORDER BY started_at").fetchall()
-        return [DetectionRun(*row[:7], json.loads(row[7])) for row in rows]
 
     def _ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
         return self._dicts(f"SELECT {', '.join(map(_q, RING_CLAIM_COLUMNS))} FROM ring_claims WHERE ring_id = ? "
                            "ORDER BY start_time, settlement_id", [ring_id])
-
-    def _entity_row(self, table: EntityTable, key: str) -> dict[str, Any] | None:
-        shown = table.column_names + [name for name, _ in table.derived if name in SHOWN_DERIVED]
-        rows = self._dicts(f"SELECT {', '.join(map(_q, shown))} FROM {table.name} "
-                           f"WHERE {_q(table.key)} = ?", [key])
-        return rows[0] if rows else None
 
     def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
         self._db.register("_values", rows)
@@ -353,13 +359,6 @@ class EmbeddedStore(GraphStore):
                              f"WHERE t.{key} = v.{key}")
         finally:
             self._db.unregister("_values")
-
-    def _same_person(self, person_ids: list[str]) -> dict[str, list[str]]:
-        rows = self._db.execute(
-            "SELECT q.person_id, list(o.person_id ORDER BY o.person_id) FROM persons q "
-            "JOIN persons o ON o.person_key = q.person_key WHERE q.person_id IN (SELECT unnest(?)) "
-            "GROUP BY q.person_id", [person_ids]).fetchall()
-        return dict(rows)
 
     def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
         rows = self._db.execute(
@@ -437,33 +436,6 @@ class EmbeddedStore(GraphStore):
             f"coalesce(bool_or(NOT finished AND updated_at > current_timestamp - INTERVAL {_INGEST_QUIET_S} SECOND), "
             "false) FROM ingest_log").fetchall()[0]
         return f"{AdjacencyIndex.FORMAT}:{runs}:{loaded}", ingesting
-
-    def _put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
-        # One Arrow batch, not executemany: the audit log writes hundreds of entries a flush.
-        batch = pa.table({
-            "kind": pa.array([kind] * len(records), pa.string()),
-            "key": pa.array([key for key, _ in records], pa.string()),
-            "document": pa.array([json.dumps(doc, ensure_ascii=False, default=str) for _, doc in records], pa.string()),
-            "updated_at": pa.array([datetime.now()] * len(records), pa.timestamp("us")),
-        })
-        self._db.register("_records", batch)
-        try:
-            self._db.execute("INSERT OR REPLACE INTO records SELECT * FROM _records")
-        finally:
-            self._db.unregister("_records")
-
-    def _get_record(self, kind: str, key: str) -> dict[str, Any] | None:
-        rows = self._db.execute("SELECT document FROM records WHERE kind = ? AND key = ?", [kind, key]).fetchall()
-        return json.loads(rows[0][0]) if rows else None
-
-    def _list_records(self, kind: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        total = self._db.execute("SELECT count(*) FROM records WHERE kind = ?", [kind]).fetchall()[0][0]
-        rows = self._db.execute("SELECT document FROM records WHERE kind = ? ORDER BY updated_at DESC, key DESC "
-                                "LIMIT ? OFFSET ?", [kind, limit, offset]).fetchall()
-        return total, [json.loads(r[0]) for r in rows]
-
-    def _record_counts(self) -> dict[str, int]:
-        return dict(self._db.execute("SELECT kind, count(*) FROM records GROUP BY kind ORDER BY kind").fetchall())
 
     def _backup(self, folder: Path) -> list[str]:
         # One transaction copies every table: DuckDB's snapshot of the moment it starts, while

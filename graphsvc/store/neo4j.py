@@ -8,33 +8,39 @@ makes a placeholder node without ``_row_hash``, filled in when the row comes. Re
 are those of ``graphsvc.model``. The investigative network (``graphsvc.network``) is kept as
 ``NET`` relationships, rebuilt per data version like the embedded store's index.
 
-Detection reads the entity tables into an in-memory DuckDB (``_analysis_connection``): the
-detectors are SQL, and one definition of them serves both backends.
+Detection reads the entity tables into a session of the compute engine (``_analysis_connection``,
+``graphsvc.store.engine``): the detectors are SQL, and one definition of them serves both backends.
+
+The store's own tables (``graphsvc.store.schema.STORE_TABLES``) are nodes with their columns as
+properties: ``Ring``, ``DetectionRun``, ``Record`` (a keyed table's node has ``id``, its key
+columns joined by U+001F) and ``IngestLog``; a ring's claims are ``INVOLVES`` links to its
+settlements. The schema version is ``(:Meta {id: 'schema'}).version``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from functools import lru_cache
-from importlib import resources
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Edge, Neighbourhood
-from graphsvc.store.adjacency import NETWORK_EDGES_SQL
-from graphsvc.store.base import (RING_CLAIM_COLUMNS, ROW_HASH, SHOWN_DERIVED, DetectionRun, GraphStore,
-                                  IngestFileRecord)
-from graphsvc.store.embedded import SQL_TYPES
+from graphsvc.store.base import DetectionRun, GraphStore, IngestFileRecord
+from graphsvc.store.engine import Connection
+from graphsvc.store.schema import (NETWORK_EDGES_SQL, RING_CLAIM_COLUMNS, ROW_HASH, SCHEMA_VERSION, STORE_TABLES,
+                                   arrow_schema, upgrade)
 
 __all__ = ["Neo4jStore"]
 
@@ -42,12 +48,8 @@ _TYPE_OF_TABLE = {"persons": "person", "cards": "card", "institutions": "institu
                   "intermediaries": "intermediary", "settlements": "settlement"}
 _TYPE_OF_LABEL = {"Phone": "phone", "Address": "address", "Device": "device", "BankAccount": "account",
                   "Operator": "operator", "TraceCode": "trace_code"}
-_LABEL_OF_TABLE = {t.name: t.label for t in ENTITY_TABLES.values()}
 _TABLE_OF_LABEL = {t.label: t.name for t in ENTITY_TABLES.values()}
-_MEMBER_ROLE = {"intermediary": "broker", "institution": "institution", "prescriber": "prescriber", "card": "card",
-                "phone": "shared_identifier", "device": "shared_identifier", "account": "shared_identifier"}
-"""The role a membership relationship carries; a person's finer role (agent, card user...) is read
-from the network by ``queries.rings.member_roles`` when the ring is shown."""
+_LABEL_OF_STORE_TABLE = {"rings": "Ring", "detection_runs": "DetectionRun", "records": "Record"}
 _BATCH = 5_000
 _NET_FORMAT = "1"
 _VERSION_CHECK_S = 1.0
@@ -59,8 +61,6 @@ _LOG_UPSERT = (
     "SET l.folder = $folder, l.table_name = $table, l.rows_read = $read, l.loaded = $loaded, "
     "l.unchanged = $unchanged, l.rejected = $rejected, l.rejects_path = $rejects_path, l.finished = $finished, "
     "l.updated_at = datetime()")
-_PERSON_LINKED = ("Person", "Card", "Settlement")
-"""Nodes whose person makes an identifier a hub (as in the embedded store)."""
 
 
 @lru_cache(maxsize=None)
@@ -89,9 +89,21 @@ def _native(value: Any) -> Any:
     return to_native() if to_native is not None else value
 
 
-def _arrow_type(kind: str) -> pa.DataType:
-    return {"date": pa.date32(), "datetime": pa.timestamp("us"), "amount": pa.decimal128(14, 2),
-            "list": pa.list_(pa.string())}.get(kind, pa.string())
+def _arrow_column(values: list[Any], field: pa.Field) -> pa.Array:
+    """Values read from Neo4j as the Arrow column the schema says."""
+    values = [_native(v) for v in values]
+    if field.type == pa.uint64():  # row hashes
+        values = [None if v is None else _unsigned(v) for v in values]
+    elif pa.types.is_decimal(field.type):  # amounts are stored as floats
+        values = [None if v is None else Decimal(str(round(v, 2))) for v in values]
+    elif pa.types.is_timestamp(field.type):  # record times are stored as ISO text
+        values = [datetime.fromisoformat(v) if isinstance(v, str) else v for v in values]
+    return pa.array(values, field.type)
+
+
+def _neo4j_value(value: Any) -> Any:
+    """A value written to a store table's node: times as ISO text, which sorts as they do."""
+    return value.isoformat(timespec="microseconds") if isinstance(value, datetime) else value
 
 
 class Neo4jStore(GraphStore):
@@ -133,7 +145,11 @@ class Neo4jStore(GraphStore):
         self._net_version: str | None = None
         self._net_checked = float("-inf")
         self._net_lock = threading.Lock()
-        self._create_schema()
+        try:
+            self._open_schema()
+        except BaseException:
+            self._driver.close()
+            raise
 
     # ---- plumbing ----------------------------------------------------------------------------
 
@@ -151,7 +167,30 @@ class Neo4jStore(GraphStore):
         for start in range(0, len(rows), _BATCH):
             self._run(query, rows=rows[start:start + _BATCH])
 
-    def _create_schema(self) -> None:
+    def _open_schema(self) -> None:
+        """Create the constraints and indexes of a new database, or bring an older one up to
+        ``SCHEMA_VERSION``."""
+        stored = self._run("MATCH (m:Meta {id: 'schema'}) RETURN m.version AS version")
+        if stored:
+            found = stored[0]["version"]
+        elif self._run("MATCH (n) RETURN 1 AS one LIMIT 1"):
+            found = 1  # written before versions were recorded
+        else:
+            self._create_indexes()
+            self._record_version(SCHEMA_VERSION)
+            return
+
+        def to_v2() -> None:
+            self._create_indexes()  # a database made before one of them existed
+            # Written with each ring, never read: a ring's members are in its document.
+            self._run_in_transactions("MATCH ()-[m:HAS_MEMBER]->() CALL { WITH m DELETE m } IN TRANSACTIONS OF 10000 ROWS")
+
+        upgrade(found, [to_v2], self._record_version, f"the Neo4j database {self._database!r}")
+
+    def _record_version(self, version: int) -> None:
+        self._run("MERGE (m:Meta {id: 'schema'}) SET m.version = $version", version=version)
+
+    def _create_indexes(self) -> None:
         statements = ["CREATE CONSTRAINT node_key IF NOT EXISTS FOR (n:Node) REQUIRE n._key IS UNIQUE",
                       "CREATE CONSTRAINT record_id IF NOT EXISTS FOR (r:Record) REQUIRE r.id IS UNIQUE",
                       "CREATE CONSTRAINT ring_id IF NOT EXISTS FOR (r:Ring) REQUIRE r.id IS UNIQUE",
@@ -172,16 +211,56 @@ class Neo4jStore(GraphStore):
 
     # ---- GraphStore: rows ----------------------------------------------------------------------
 
-    def _stored_hashes(self, table: EntityTable, keys: pa.Array) -> pa.Table:
-        found: list[dict[str, Any]] = []
-        values = keys.to_pylist()
-        for start in range(0, len(values), _BATCH):
-            found += self._run(
-                f"UNWIND $keys AS k MATCH (n:Node {{_key: $prefix + k}}) WHERE n.{ROW_HASH} IS NOT NULL "
-                f"RETURN n.`{table.key}` AS key, n.{ROW_HASH} AS hash",
-                keys=values[start:start + _BATCH], prefix=self._key(table))
-        return pa.table({table.key: pa.array([r["key"] for r in found], pa.string()),
-                         ROW_HASH: pa.array([_unsigned(r["hash"]) for r in found], pa.uint64())})
+    def _select(self, table: str, *, where: Mapping[str, Sequence[Any] | pa.Array] | None = None,
+                columns: Sequence[str] | None = None, order_by: Sequence[tuple[str, bool]] = (), offset: int = 0,
+                limit: int | None = None) -> pa.Table:
+        schema = arrow_schema(table, columns)
+        conditions = {column: list(values.to_pylist() if isinstance(values, (pa.Array, pa.ChunkedArray)) else values)
+                      for column, values in (where or {}).items()}
+        spec = ENTITY_TABLES.get(table)
+        key = STORE_TABLES[table].key if spec is None else ()
+        # Rows by key are one lookup each through a unique index (a batch of keys at a time, so
+        # ``order_by`` and ``limit`` apply within a batch), not a scan.
+        if spec is not None and spec.key in conditions:
+            keys = [self._key(spec) + k for k in conditions.pop(spec.key)]
+            match = f"UNWIND $keys AS k MATCH (n:Node {{_key: k}}) WHERE n.{ROW_HASH} IS NOT NULL"
+        elif key and all(k in conditions for k in key):
+            keys = ["\x1f".join(values) for values in itertools.product(*(conditions.pop(k) for k in key))]
+            match = f"UNWIND $keys AS k MATCH (n:{_LABEL_OF_STORE_TABLE[table]} {{id: k}}) WHERE true"
+        else:
+            keys = None
+            match = (f"MATCH (n:{spec.label}) WHERE n.{ROW_HASH} IS NOT NULL" if spec is not None
+                     else f"MATCH (n:{_LABEL_OF_STORE_TABLE[table]}) WHERE true")
+        query = match + "".join(f" AND n.`{column}` IN $w{i}" for i, column in enumerate(conditions))
+        query += " RETURN " + ", ".join(f"n.`{name}` AS `{name}`" for name in schema.names)
+        if order_by:
+            query += " ORDER BY " + ", ".join(f"n.`{c}`{' DESC' if descending else ''}" for c, descending in order_by)
+        query += f" SKIP {int(offset)}" if offset else ""
+        query += f" LIMIT {int(limit)}" if limit is not None else ""
+        params = {f"w{i}": values for i, values in enumerate(conditions.values())}
+        batches = [{}] if keys is None else [{"keys": keys[start:start + _BATCH]} for start in range(0, len(keys), _BATCH)]
+        rows = [row for batch in batches for row in self._run(query, **batch, **params)]
+        return pa.table([_arrow_column([r[field.name] for r in rows], field) for field in schema], schema=schema)
+
+    def _count(self, table: str, by: str | None = None) -> dict[Any, int]:
+        spec = ENTITY_TABLES.get(table)
+        match = (f"MATCH (n:{spec.label}) WHERE n.{ROW_HASH} IS NOT NULL" if spec is not None
+                 else f"MATCH (n:{_LABEL_OF_STORE_TABLE[table]})")
+        value = f"n.`{by}`" if by is not None else "null"
+        return {r["value"]: r["n"] for r in self._run(f"{match} RETURN {value} AS value, count(n) AS n")}
+
+    def _write(self, table: str, rows: pa.Table) -> None:
+        key = STORE_TABLES[table].key
+        nodes = [{**{name: _neo4j_value(v) for name, v in row.items()}, "id": "\x1f".join(row[k] for k in key)}
+                 for row in rows.to_pylist()]
+
+        def work(tx: Any) -> None:
+            for start in range(0, len(nodes), _BATCH):
+                tx.run(f"UNWIND $rows AS x MERGE (n:{_LABEL_OF_STORE_TABLE[table]} {{id: x.id}}) SET n += x",
+                       rows=nodes[start:start + _BATCH]).consume()
+
+        with self._driver.session(database=self._database) as session:
+            session.execute_write(work)
 
     def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
         # Each batch's nodes and relationships commit together, with the ingest log counting
@@ -236,22 +315,6 @@ class Neo4jStore(GraphStore):
                            f"CREATE (s)-[:{rel.type}]->(t)")
         return queries
 
-    def _scan(self, table: EntityTable) -> pa.Table:
-        rows = self._run(f"MATCH (n:{table.label}) WHERE n.{ROW_HASH} IS NOT NULL RETURN properties(n) AS p")
-        columns = [(c.name, _arrow_type(c.kind)) for c in table.columns]
-        columns += [(name, pa.bool_() if sql == "BOOLEAN" else pa.string()) for name, sql in table.derived]
-        data: dict[str, pa.Array] = {}
-        for name, arrow_type in columns:
-            values = [_native(r["p"].get(name)) for r in rows]
-            if arrow_type == pa.decimal128(14, 2):
-                values = [None if v is None else Decimal(str(round(v, 2))) for v in values]
-            data[name] = pa.array(values, arrow_type)
-        data[ROW_HASH] = pa.array([_unsigned(r["p"][ROW_HASH]) for r in rows], pa.uint64())
-        return pa.table(data)
-
-    def _row_count(self, table: EntityTable) -> int:
-        return self._run(f"MATCH (n:{table.label}) WHERE n.{ROW_HASH} IS NOT NULL RETURN count(n) AS n")[0]["n"]
-
     def _relationship_count(self, rel: Relationship) -> int:
         return self._run(f"MATCH (:{ENTITY_TABLES[rel.source].label})-[r:{rel.type}]->() RETURN count(r) AS n")[0]["n"]
 
@@ -286,41 +349,21 @@ class Neo4jStore(GraphStore):
         self._run("RETURN 1 AS one")
         self._run("MATCH (r:Record) RETURN count(r) AS n")
 
-    def _analysis_connection(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(config={"threads": 2})
-        for table in ENTITY_TABLES.values():
-            columns = [f'"{c.name}" {SQL_TYPES[c.kind]}' for c in table.columns]
-            columns += [f'"{name}" {sql}' for name, sql in table.derived]
-            con.execute(f"CREATE TABLE {table.name} ({', '.join(columns)}, {ROW_HASH} UBIGINT)")
-            rows = self._scan(table)
-            con.register("_rows", rows)
-            con.execute(f"INSERT INTO {table.name} SELECT * FROM _rows")
-            con.unregister("_rows")
-        return con
+    def _analysis_connection(self) -> Connection:
+        return self.engine.load({name: self._select(name) for name in ENTITY_TABLES})
 
     # ---- GraphStore: rings ---------------------------------------------------------------------
-
-    def _stored_ring_persons(self) -> dict[str, list[str]]:
-        return {r["id"]: r["persons"] for r in self._run("MATCH (r:Ring) RETURN r.id AS id, r.persons AS persons")}
-
-    def _next_ring_number(self) -> int:
-        return self._run("MATCH (d:DetectionRun) RETURN coalesce(max(d.next_ring_number), 1) AS n")[0]["n"]
 
     def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
                        run: DetectionRun, next_number: int) -> None:
         rings = [{"id": d["id"], "rank": i + 1, "pattern": d["pattern"], "score": d["score"], "persons": p,
-                  "document": json.dumps(d, ensure_ascii=False),
-                  "members": [{"key": f"{m['type']}:{m['id']}", "type": m["type"],
-                               "role": _MEMBER_ROLE.get(m["type"], "member")} for m in d["members"]],
-                  "claims": list(c)}
+                  "document": json.dumps(d, ensure_ascii=False), "claims": list(c)}
                  for i, (d, p, c) in enumerate(zip(documents, persons, settlements))]
 
         def work(tx: Any) -> None:
             tx.run("MATCH (r:Ring) DETACH DELETE r").consume()
             tx.run("UNWIND $rings AS x CREATE (r:Ring {id: x.id, rank: x.rank, pattern: x.pattern, score: x.score, "
-                   "persons: x.persons, document: x.document, run_id: $run_id}) "
-                   "WITH r, x UNWIND x.members AS m MATCH (e:Node {_key: m.key}) "
-                   "CREATE (r)-[:HAS_MEMBER {type: m.type, role: m.role}]->(e)", rings=rings, run_id=run.run_id).consume()
+                   "persons: x.persons, document: x.document, run_id: $run_id})", rings=rings, run_id=run.run_id).consume()
             tx.run("UNWIND $rings AS x MATCH (r:Ring {id: x.id}) UNWIND x.claims AS c "
                    "MATCH (s:Node {_key: 'settlement:' + c}) CREATE (r)-[:INVOLVES]->(s)", rings=rings).consume()
             tx.run("CREATE (:DetectionRun {run_id: $run_id, started_at: $started_at, seconds: $seconds, rings: $rings, "
@@ -332,17 +375,6 @@ class Neo4jStore(GraphStore):
         with self._driver.session(database=self._database) as session:
             session.execute_write(work)
 
-    def _ring_documents(self, ring_id: str | None) -> list[dict[str, Any]]:
-        where = "WHERE r.id = $id" if ring_id else ""
-        rows = self._run(f"MATCH (r:Ring) {where} RETURN r.document AS d ORDER BY r.rank", id=ring_id)
-        return [json.loads(r["d"]) for r in rows]
-
-    def _detection_runs(self) -> list[DetectionRun]:
-        rows = self._run("MATCH (d:DetectionRun) RETURN d ORDER BY d.started_at")
-        return [DetectionRun(r["d"]["run_id"], r["d"]["started_at"], r["d"]["seconds"], r["d"]["rings"],
-                             r["d"]["kept_ids"], r["d"]["new_ids"], list(r["d"]["retired_ids"]),
-                             json.loads(r["d"]["summary"])) for r in rows]
-
     def _ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
         rows = self._run("MATCH (:Ring {id: $id})-[:INVOLVES]->(s:Settlement) RETURN properties(s) AS s "
                          "ORDER BY s.start_time, s.settlement_id", id=ring_id)
@@ -350,26 +382,11 @@ class Neo4jStore(GraphStore):
 
     # ---- GraphStore: what the API reads --------------------------------------------------------
 
-    def _entity_row(self, table: EntityTable, key: str) -> dict[str, Any] | None:
-        rows = self._run(f"MATCH (n:Node {{_key: $key}}) WHERE n.{ROW_HASH} IS NOT NULL RETURN properties(n) AS p",
-                         key=self._key(table) + key)
-        if not rows:
-            return None
-        shown = table.column_names + [name for name, _ in table.derived if name in SHOWN_DERIVED]
-        return {c: _native(rows[0]["p"].get(c)) for c in shown}
-
     def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
         self._net_checked = float("-inf")
         records = [{"k": self._key(table) + k, "v": v}
                    for k, v in zip(rows.column(table.key).to_pylist(), rows.column("value").to_pylist())]
         self._write_batches(f"UNWIND $rows AS r MATCH (n:Node {{_key: r.k}}) SET n.`{column}` = r.v", records)
-
-    def _same_person(self, person_ids: list[str]) -> dict[str, list[str]]:
-        rows = self._run(
-            "UNWIND $ids AS id MATCH (q:Node {_key: 'person:' + id}) WHERE q.person_key IS NOT NULL "
-            "MATCH (o:Person {person_key: q.person_key}) WHERE o._row_hash IS NOT NULL "
-            "WITH id, o.person_id AS other ORDER BY other RETURN id, collect(other) AS ids", ids=person_ids)
-        return {r["id"]: r["ids"] for r in rows}
 
     def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
         rows = self._run(
@@ -467,42 +484,17 @@ class Neo4jStore(GraphStore):
              for a, rel, b, n, fund, first, last in edges])
         self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=version)
 
-    def _put_records(self, kind: str, records: list[tuple[str, dict[str, Any]]]) -> None:
-        now = datetime.now().isoformat(timespec="microseconds")
-        self._write_batches(
-            "UNWIND $rows AS x MERGE (r:Record {id: x.id}) SET r.kind = x.kind, r.key = x.key, r.document = x.document, "
-            "r.updated_at = x.updated_at",
-            [{"id": f"{kind}\x1f{key}", "kind": kind, "key": key, "updated_at": now,
-              "document": json.dumps(doc, ensure_ascii=False, default=str)} for key, doc in records])
-
-    def _get_record(self, kind: str, key: str) -> dict[str, Any] | None:
-        rows = self._run("MATCH (r:Record {id: $id}) RETURN r.document AS d", id=f"{kind}\x1f{key}")
-        return json.loads(rows[0]["d"]) if rows else None
-
-    def _list_records(self, kind: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        total = self._run("MATCH (r:Record {kind: $kind}) RETURN count(r) AS n", kind=kind)[0]["n"]
-        rows = self._run("MATCH (r:Record {kind: $kind}) RETURN r.document AS d ORDER BY r.updated_at DESC, r.key DESC "
-                         "SKIP $offset LIMIT $limit", kind=kind, offset=offset, limit=limit)
-        return total, [json.loads(r["d"]) for r in rows]
-
-    def _record_counts(self) -> dict[str, int]:
-        return {r["kind"]: r["n"] for r in self._run(
-            "MATCH (r:Record) RETURN r.kind AS kind, count(r) AS n ORDER BY kind")}
-
     def _backup(self, folder: Path) -> list[str]:
         # The graph comes back by ingesting its folders again (the manifest names them); what
         # investigators made cannot: records (keys, casework, audit, jobs), the rings with their
-        # ids, members and claims, and the detection runs (the next ring number). Read in one
-        # transaction.
+        # ids and claims, and the detection runs (the next ring number). Read in one transaction.
         def read(tx: Any) -> dict[str, Any]:
             return {
                 "records": [r["r"] for r in tx.run("MATCH (r:Record) RETURN properties(r) AS r ORDER BY r.id")],
-                "rings": [{"ring": r["ring"], "members": r["members"], "claims": r["claims"]} for r in tx.run(
+                "rings": [{"ring": r["ring"], "claims": r["claims"]} for r in tx.run(
                     "MATCH (g:Ring) "
-                    "CALL { WITH g OPTIONAL MATCH (g)-[m:HAS_MEMBER]->(e) "
-                    "       RETURN collect({key: e._key, type: m.type, role: m.role}) AS members } "
                     "CALL { WITH g OPTIONAL MATCH (g)-[:INVOLVES]->(s) RETURN collect(s._key) AS claims } "
-                    "RETURN properties(g) AS ring, members, claims ORDER BY g.rank")],
+                    "RETURN properties(g) AS ring, claims ORDER BY g.rank")],
                 "detection_runs": [r["d"] for r in tx.run(
                     "MATCH (d:DetectionRun) RETURN properties(d) AS d ORDER BY d.started_at")],
             }
@@ -516,7 +508,8 @@ class Neo4jStore(GraphStore):
     def restore_casework(self, path: Path) -> None:
         """Replace the records, rings and detection runs with those of a backup's ``casework.json``.
 
-        Rings link to their members and claims by node key, so the graph is ingested first.
+        Rings link to their claims by node key, so the graph is ingested first. (The ring members a
+        backup of schema version 1 lists are left out: they are in each ring's document.)
         """
         casework = json.loads(path.read_text(encoding="utf-8"))
         self._run_in_transactions("MATCH (n) WHERE n:Record OR n:Ring OR n:DetectionRun "
@@ -525,11 +518,8 @@ class Neo4jStore(GraphStore):
         self._write_batches("UNWIND $rows AS x CREATE (d:DetectionRun) SET d = x", casework["detection_runs"])
         for ring in casework["rings"]:
             self._run("CREATE (g:Ring) SET g = $ring WITH g "
-                      "CALL { WITH g UNWIND $members AS m MATCH (e:Node {_key: m.key}) "
-                      "       CREATE (g)-[:HAS_MEMBER {type: m.type, role: m.role}]->(e) } "
                       "CALL { WITH g UNWIND $claims AS c MATCH (s:Node {_key: c}) CREATE (g)-[:INVOLVES]->(s) }",
-                      ring=ring["ring"], members=[m for m in ring["members"] if m["key"] is not None],
-                      claims=ring["claims"])
+                      ring=ring["ring"], claims=ring["claims"])
 
     def _ledger(self) -> list[dict[str, Any]]:
         rows = self._run(
