@@ -219,7 +219,7 @@ async function refreshCasework() {
 
 async function loadRing(id) {
   show("ring");
-  const ring = await (await api(`/rings/${encodeURIComponent(id)}?lang=${lang}`)).json();
+  const ring = await (await api(`/rings/${encodeURIComponent(id)}`)).json();
   $("ring-title").textContent = `${ring.id} · ${term("patterns", ring.pattern)} · ${ring.score}`;
   $("ring-summary").textContent = `${t("persons")} ${ring.persons} · ${t("claims")} ${ring.claims} · ${t("fund")} ` +
     `${ring.fund_amount.toLocaleString()} · ${ring.first_seen} – ${ring.last_seen} · ${ring.regions.join(", ")}`;
