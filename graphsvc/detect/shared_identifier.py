@@ -124,7 +124,7 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
         LEFT JOIN persons p ON p.person_id = l.person_id
         ORDER BY l.via, l.value, l.person_id""")
     norms = _usual_institutions(con) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1, {})
-    owners = _adult_owners(con, config)
+    owners, registered = _phone_users(con, config)
     card_claims = _claims_of_linked_cards(con)
     by_group = group_rows(members, lambda r: (r["via"], r["value"]))
     findings = []
@@ -135,7 +135,10 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
         rows = by_group[(via, value)]
         persons = sorted({r["person_id"] for r in rows})
         if via in ("contact_phone", "bound_phone"):
-            persons = sorted(set(persons) | set(owners.get(value, ())))
+            # The phone's users are its registered adults. A child or an elder registered with the same phone
+            # whose claims or e-voucher give it is the household using its own phone, not one of its users'
+            # schemes: a gang member's family stays out of the ring his phone makes.
+            persons = sorted((set(persons) - registered.get(value, set())) | set(owners.get(value, ())))
         entity_type = VIA_NODE_TYPES[via]
         entities: list[tuple[str, str]] = []
         suggests = _SUGGESTS.get(via)
@@ -293,8 +296,10 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
             f"visits and stays elsewhere predict {usual:.1f}")
 
 
-def _adult_owners(con: duckdb.DuckDBPyConnection, config: SharedIdentifierConfig) -> dict[str, list[str]]:
-    """Persons registered with each flagged phone; of a household's phone, only its adults."""
+def _phone_users(con: duckdb.DuckDBPyConnection,
+                 config: SharedIdentifierConfig) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
+    """Users of each flagged phone (the persons registered with it; of a household's phone, only its
+    adults), and every person registered with it."""
     lo, hi = config.adult_ages
     rows = fetch_dicts(con, """
         WITH ref AS (SELECT coalesce(max(start_time), current_timestamp)::DATE AS day FROM settlements)
@@ -309,7 +314,7 @@ def _adult_owners(con: duckdb.DuckDBPyConnection, config: SharedIdentifierConfig
     for phone, people in by_phone.items():
         adults = [p for p, age in people if age is not None and lo <= age < hi]
         owners[phone] = adults if len(people) > 1 and adults else [p for p, _ in people]
-    return owners
+    return owners, {phone: {p for p, _ in people} for phone, people in by_phone.items()}
 
 
 def _claims_of_linked_cards(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
