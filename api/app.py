@@ -11,7 +11,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     return app
 
 
-def _static(path: Path):  # type: ignore[no-untyped-def]
+def _static(path: Path) -> Callable[[], FileResponse]:
     def serve() -> FileResponse:
         return FileResponse(path)
 

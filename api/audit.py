@@ -18,6 +18,7 @@ crash is written again, not twice.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -72,7 +73,7 @@ class AuditLog:
         self._store = store
         # Both backends keep a home folder (the embedded database, or rejects and uploads beside
         # a Neo4j server); the write-ahead files belong with the rest of the server's files.
-        root = Path(store.home) / "audit-wal"  # type: ignore[attr-defined]
+        root = Path(store.home) / "audit-wal"
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._folder = root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._folder.mkdir(mode=0o700)
@@ -320,8 +321,6 @@ def _remove_folder(folder: Path, lock_fd: int) -> None:
     for path in folder.glob("*.jsonl"):
         path.unlink(missing_ok=True)
     (folder / "lock").unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # something else was put there; leaving the folder loses nothing
         folder.rmdir()
-    except OSError:
-        pass  # something else was put there; leaving the folder loses nothing
     os.close(lock_fd)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -147,10 +147,11 @@ def _client(request: Request) -> str | None:
     return f"{request.client.host}:{request.client.port}" if request.client else None
 
 
-async def _record(log: AuditLog, **entry: object) -> None:
-    """Audit from the event loop: the fsync waits in the thread pool; no durable entry, no answer."""
+async def _record(log: AuditLog, **entry: Any) -> None:
+    """Audit from the event loop (``entry``: ``AuditLog.record``'s arguments): the fsync waits in the
+    thread pool; no durable entry, no answer."""
     try:
-        await run_in_threadpool(lambda: log.record(**entry))  # type: ignore[arg-type]
+        await run_in_threadpool(lambda: log.record(**entry))
     except AuditUnavailable as exc:
         raise _unaudited(exc) from None
 
@@ -163,7 +164,7 @@ def _unaudited(exc: AuditUnavailable) -> HTTPException:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+def require_roles(*roles: str) -> Callable[[Request, Principal, Services], Awaitable[Principal]]:
     """A dependency that lets only ``roles`` through, with a 403 that says who may."""
 
     async def check(request: Request, principal: PrincipalDep, services: ServicesDep) -> Principal:
@@ -199,7 +200,7 @@ class Auditor:
     principal: Principal
     client: str | None
 
-    def __call__(self, action: str, target: str, **detail: object) -> None:
+    def __call__(self, action: str, target: str, /, **detail: object) -> None:
         try:
             self.log.record(who=self.principal.key_id, name=self.principal.name, role=self.principal.role,
                             action=action, target=target, client=self.client, detail=detail)

@@ -32,7 +32,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from fastapi import HTTPException, Request, status
 from python_multipart.exceptions import MultipartParseError
@@ -40,6 +40,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from graphsvc.config import Settings
+
+if TYPE_CHECKING:  # python_multipart defines its callbacks' TypedDict for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 __all__ = ["UploadLimits", "new_upload_folder", "remove_stale_uploads", "receive_files", "unpack_zips", "UPLOAD_BODY"]
 
@@ -158,7 +161,7 @@ class _Receiver:
         self._header_value = b""
         self._disposition = b""
 
-    def callbacks(self) -> dict[str, object]:
+    def callbacks(self) -> MultipartCallbacks:
         return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
                 "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
                 "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,
@@ -228,7 +231,7 @@ async def receive_files(request: Request, folder: Path, limits: UploadLimits) ->
         raise _too_large(f"the upload is {int(declared):,} bytes, over the limit of {limits.max_bytes:,}; "
                          "ingest it with the CLI, or raise GRAPHSVC_UPLOAD_MAX_BYTES")
     receiver = _Receiver(folder, limits)
-    parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
+    parser = MultipartParser(params[b"boundary"], receiver.callbacks())
 
     def feed(data: bytes) -> None:
         # Parsing is pure Python (tens of ms a MiB): in the thread pool with the writes, never on
@@ -292,9 +295,10 @@ def _check_directory(zip_name: str, path: Path, limits: UploadLimits) -> None:
     so the size checked is the size ``zipfile`` will then read, Zip64 record included.
     """
     with path.open("rb") as f:
-        end = zipfile._EndRecData(f)  # type: ignore[attr-defined]
-    if end and end[zipfile._ECD_SIZE] > limits.max_files * _DIRECTORY_ENTRY_BYTES:  # type: ignore[attr-defined]
-        raise _too_large(f"{zip_name}: its directory of {end[zipfile._ECD_SIZE]:,} bytes "  # type: ignore[attr-defined]
+        end = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # private: typeshed leaves it out
+    size = end[zipfile._ECD_SIZE] if end else 0  # type: ignore[attr-defined]  # private, like _EndRecData
+    if size > limits.max_files * _DIRECTORY_ENTRY_BYTES:
+        raise _too_large(f"{zip_name}: its directory of {size:,} bytes "
                          f"lists more files than the {limits.max_files} an upload may hold")
 
 

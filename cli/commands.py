@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -22,6 +23,10 @@ from graphsvc import vocab
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, GraphsvcError, InputError, NotFound, StoreError, Unavailable
 from graphsvc.logs import configure_logging
+
+if TYPE_CHECKING:  # the engines and the ingest are imported only by the commands that need them
+    from graphsvc.store import GraphStore
+    from ingest.pipeline import IngestReport
 
 __all__ = ["main"]
 
@@ -74,7 +79,7 @@ def _exit_code(exc: BaseException) -> int:
     return next((code for kind in type(exc).__mro__ if (code := _EXIT_CODES.get(kind)) is not None), 1)
 
 
-def _open_store(settings: Settings, *, read_only: bool = False):  # type: ignore[no-untyped-def]
+def _open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
     from graphsvc.store import open_store  # the engines are imported only by the commands that need a store
 
     return open_store(settings, read_only=read_only)
@@ -96,7 +101,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_ingest(report, elapsed: float) -> None:  # type: ignore[no-untyped-def]
+def _print_ingest(report: IngestReport, elapsed: float) -> None:
     width = max([len(f.file) for f in report.files] + [4])
     print(f"{'file':<{width}}  {'read':>11}  {'loaded':>11}  {'unchanged':>11}  {'rejected':>9}")
     for f in report.files:
@@ -398,7 +403,7 @@ def cmd_apikey(args: argparse.Namespace) -> int:
 class _CliAuditor:
     """Audits what the user of this command line does, as the API audits its callers."""
 
-    def __init__(self, store, role: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, store: GraphStore, role: str) -> None:
         import getpass
 
         from api.audit import AuditLog
@@ -469,7 +474,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
                 manifest = write_backup(store, settings.home, out)
             finally:
                 store.close()
-    except BaseException as exc:
+    except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)  # a half-written backup must not be mistaken for one
         raise
@@ -484,7 +489,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_cli_backup(store, out: Path) -> None:  # type: ignore[no-untyped-def]
+def _audit_cli_backup(store: GraphStore, out: Path) -> None:
     """Audit the backup, and store the entries of servers that were killed before they could (the
     write-ahead files under the home), so the backup has them."""
     audit = _CliAuditor(store, "admin")

@@ -11,6 +11,7 @@ and a restarted server shows them; running the same ingest again loads the rest.
 
 from __future__ import annotations
 
+import _csv
 import csv
 import json
 import queue
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -107,8 +108,8 @@ class _RejectsWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = None
-        self._writer: csv.writer | None = None  # type: ignore[valid-type]
+        self._file: TextIO | None = None
+        self._writer: _csv.Writer | None = None  # what csv.writer returns
 
     def write(self, file: str, line: int, reason: str, row: str) -> None:
         if self._writer is None:
@@ -158,7 +159,7 @@ class _FileLoader:
             c.name: [t for t in c.ref if store.has_rows(t)] for c in table.columns if c.ref
         }
 
-    def run(self, advance) -> FileReport:  # type: ignore[no-untyped-def]
+    def run(self, advance: Callable[[int], object]) -> FileReport:
         validator = BatchValidator(self.table)
         try:
             checked = ((batch, self._validate(validator, batch)) for batch in self.source.batches(advance))

@@ -26,8 +26,8 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import count
 from datetime import date, datetime, time
+from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +97,7 @@ class SourceFile:
     size: int
     """Progress total, in ``unit``."""
     unit: str
-    batches: Callable[[Callable[[int], None]], Iterator[RawBatch]]
+    batches: Callable[[Callable[[int], object]], Iterator[RawBatch]]
     """Call with a progress callback (advance by n units) to stream the rows."""
     note: str | None = None
 
@@ -105,14 +105,14 @@ class SourceFile:
 class _CountingReader(io.RawIOBase):
     """Wraps a binary file to report how many bytes the parser has consumed."""
 
-    def __init__(self, raw: io.BufferedReader, advance: Callable[[int], None]) -> None:
+    def __init__(self, raw: io.BufferedReader, advance: Callable[[int], object]) -> None:
         self._raw = raw
         self._advance = advance
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, buffer) -> int:  # buffer: any writable buffer, as io.RawIOBase.readinto takes
         n = self._raw.readinto(buffer)
         if n:
             self._advance(n)
@@ -243,7 +243,7 @@ def _open_csv(path: Path) -> SourceFile:
     empty = "no rows after the header" if len(head) == size and not _has_rows(records) else None
     note = _notes(None if encoding == "utf-8" else "not UTF-8; read as GB18030", header_note, empty)
 
-    def batches(advance: Callable[[int], None]) -> Iterator[RawBatch]:
+    def batches(advance: Callable[[int], object]) -> Iterator[RawBatch]:
         yielded = 0  # records handed over, blank ones included, as both paths count them
         with path.open("rb") as raw:
             try:
@@ -370,7 +370,7 @@ def _open_parquet(path: Path) -> SourceFile:
     text = [f.name for f in parquet.schema_arrow if _is_text(f.type)]
     reader = pq.ParquetFile(path, metadata=metadata, read_dictionary=text)
 
-    def batches(advance: Callable[[int], None]) -> Iterator[RawBatch]:
+    def batches(advance: Callable[[int], object]) -> Iterator[RawBatch]:
         offset = 0
         # Row group by row group: damage in one (a bad page) costs its rows, not the file's.
         for group in range(metadata.num_row_groups):
@@ -523,7 +523,7 @@ def _open_xlsx(path: Path) -> SourceFile:
         first.pop()
     headers, note = _clean_headers(first)
 
-    def batches(advance: Callable[[int], None]) -> Iterator[RawBatch]:
+    def batches(advance: Callable[[int], object]) -> Iterator[RawBatch]:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         columns: list[list[str]] = [[] for _ in headers]
         lines: list[int] = []

@@ -96,8 +96,8 @@ def _masked_search(store: GraphStore, text: str, masker: Masker, limit: int) -> 
         except MaskedIdentifier:  # a clear value the role may not look up by: it finds nothing
             continue
     known = store.network_nodes(wanted)
-    found = [{"type": split_key(k)[0], "id": split_key(k)[1], "label": known[k][1], "matched": "id"}
-             for k in wanted if k in known]
+    found: list[dict[str, Any]] = [{"type": split_key(k)[0], "id": split_key(k)[1], "label": known[k][1],
+                                    "matched": "id"} for k in wanted if k in known]
     for hit in list(found):
         if hit["type"] == "phone":  # the phone's owners, as a clear search by phone gives them
             around = store.network_edges(node_key("phone", hit["id"]), 50)

@@ -21,6 +21,7 @@ from typing import Any
 
 import networkx as nx
 from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from graphsvc import vocab
 from graphsvc.errors import InputError
@@ -109,7 +110,7 @@ def verify_manifest(files: dict[str, bytes]) -> list[str]:
 
 def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> str:
     """A static picture of the ring's network (spring layout, seeded), coloured by node type."""
-    g = nx.Graph()
+    g: nx.Graph[str] = nx.Graph()
     g.add_nodes_from(n["id"] for n in graph["nodes"])
     g.add_edges_from((e["source"], e["target"]) for e in graph["edges"])
     position = nx.spring_layout(g, seed=1, k=1.5 / math.sqrt(max(len(g), 1))) if len(g) else {}
@@ -145,7 +146,9 @@ def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> s
 
 def _members(store: GraphStore, book: RingBook, ring_id: str, detail: dict[str, Any],
              masker: Masker) -> list[dict[str, Any]]:
-    raw = book.detail(ring_id)["members"]  # type: ignore[index]
+    unmasked = book.detail(ring_id)
+    assert unmasked is not None  # the ring's ``detail`` was just read from the same book
+    raw = unmasked["members"]
     rows = []
     for shown, member in zip(detail["members"], raw):
         attributes = store.entity(member["type"], member["id"]) or {}
@@ -211,6 +214,7 @@ def _xlsx(summary: dict[str, Any], members: list[dict[str, Any]], claims: list[d
           evidence: list[dict[str, Any]], edges: list[dict[str, Any]]) -> bytes:
     book = Workbook()
     sheet = book.active
+    assert isinstance(sheet, Worksheet)  # a new workbook opens on its one worksheet
     sheet.title = "概要"
     sheet.append(["项目", "内容"])
     for k, v in summary.items():
@@ -238,7 +242,7 @@ def _append(sheet: Any, values: list[Any]) -> None:
 
 
 def _graphml(graph: dict[str, list[dict[str, Any]]]) -> bytes:
-    g = nx.MultiDiGraph()
+    g: nx.MultiDiGraph[str] = nx.MultiDiGraph()
     for n in graph["nodes"]:
         g.add_node(n["id"], type=n["type"], label=str(n["label"]), member=bool(n.get("member", True)), degree=n["degree"])
     for e in graph["edges"]:

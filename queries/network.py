@@ -10,6 +10,7 @@ says nothing about collusion.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, SerializationInfo, field_serializer
@@ -107,7 +108,7 @@ def shortest_paths(store: GraphStore, source: str, target: str, *, max_hops: int
             if node == source:
                 paths.append(path[::-1])
                 continue
-            for parent, e in parents[node]:
+            for parent, _ in parents[node]:
                 stack.append((parent, path + [parent]))
         for path in paths:
             for a, b in zip(path, path[1:]):
@@ -187,7 +188,7 @@ class Graph(BaseModel):
 
 
 def graph_json(nodes: dict[str, tuple[int, str | None]], edges: list[Edge], *,
-               hubs: list[str] = (), members: set[str] | None = None) -> Graph:
+               hubs: Iterable[str] = (), members: set[str] | None = None) -> Graph:
     """Nodes and edges as a graph view wants them (Cytoscape-style ``source``/``target``); their
     personal ids and labels are masked when the graph is serialised for a role."""
     hub_set = set(hubs)

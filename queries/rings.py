@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from graphsvc import vocab
 from graphsvc.detect.shared_identifier import VIA_NODE_TYPES
@@ -33,12 +33,16 @@ SORT_KEYS = ("priority", "score", "fund_amount", "persons", "first_seen", "last_
 _STALE_AFTER_S = 1.0
 """How long the book trusts its copy before asking the store which detection run is current."""
 T = TypeVar("T")
+if TYPE_CHECKING:  # the roles are the vocabulary's, known when it is loaded: a str to the type checker
+    MemberRole = str
+else:
+    MemberRole = Literal[tuple(vocab.MEMBER_ROLES)]
 
 
 class Member(LabelledNodeRef):
     """A ring member: what it does in the ring, and (for a person) their claims in it."""
 
-    role: Literal[tuple(vocab.MEMBER_ROLES)]  # type: ignore[valid-type]
+    role: MemberRole
     claims: int
     fund_amount: float
 

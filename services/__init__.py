@@ -18,8 +18,7 @@ from graphsvc.detect import DetectionConfig, detect_and_save
 from graphsvc.errors import NotFound
 from graphsvc.logs import timed
 from graphsvc.store import GraphStore
-# The module, not its function: tests replace ``ingest.pipeline.ingest_folder`` to make an ingest fail.
-from ingest import pipeline as ingest_pipeline
+from ingest import pipeline as ingest_pipeline  # the module: tests replace its ingest_folder to make an ingest fail
 from ingest.pipeline import IngestReport
 from queries.export import build_package
 from queries.masking import Masker

@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from api import create_app
-from helpers.api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, City
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore
+from helpers.api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, City
+from helpers.scenes import Scene, day
 from ingest.pipeline import ingest_folder
 from queries.export import verify_manifest
 from queries.network import shortest_paths
-from helpers.scenes import Scene, day
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.process import start_serve
-from helpers.api_city import BROKER_PHONE
 from graphsvc.config import Settings
 from graphsvc.store import open_store
+from helpers.api_city import BROKER_PHONE
 from queries.export import verify_manifest
 
 pytestmark = pytest.mark.slow  # a real server in its own process

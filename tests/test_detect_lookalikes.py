@@ -7,12 +7,12 @@ detection (``detect_rings_in``) and checks the rings and the explained findings.
 from __future__ import annotations
 
 import pytest
-from helpers import scenes
-from helpers.scenes import Scene, day
 
 from graphsvc.detect import DetectionResult, detect_and_save, detect_rings_in
 from graphsvc.detect.shared_identifier import shared_identifier_findings
 from graphsvc.store.embedded import EmbeddedStore
+from helpers import scenes
+from helpers.scenes import Scene, day
 from ingest.pipeline import ingest_folder
 
 

@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from helpers import scenes
 from graphsvc.config import Settings
 from graphsvc.detect import DETECTORS, detect_and_save
 from graphsvc.detect.config import DetectionConfig
 from graphsvc.detect.finding import Finding
 from graphsvc.evidence import KINDS, LANGUAGES, fact_type, render
 from graphsvc.store import GraphStore, open_store
+from helpers import scenes
+from helpers.scenes import Scene, day, valid_id_number
 from ingest.pipeline import ingest_folder
 from queries.masking import Masker, mask_id_number
 from queries.rings import RingBook, ring_view
-from helpers.scenes import Scene, day, valid_id_number
 
 BROKER_PHONE = "15900000017"
 ACCOUNT = "6222000000000001"

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers.csv_files import read_rejects, write_csv
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
+from helpers.csv_files import read_rejects, write_csv
 from ingest.pipeline import IngestError, ingest_folder
 
 PERSON_HEADER = ["person_id", "id_number", "name", "gender", "birth_date", "phone", "address", "region_code",

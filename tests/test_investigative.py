@@ -6,8 +6,8 @@ from importlib import resources
 
 from neo4j import GraphDatabase
 
-from helpers.api_city import BROKER_PHONE
 from graphsvc.config import Settings
+from helpers.api_city import BROKER_PHONE
 from queries.investigative import co_admitted_groups, persons_behind_device, shared_identifiers
 from queries.network import DEFAULT_HUB_DEGREE, shortest_paths
 

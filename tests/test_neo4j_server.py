@@ -15,9 +15,9 @@ def test_a_real_neo4j_answers_on_loopback_with_the_password_set(neo4j_server):
         assert driver.get_server_info().agent == f"Neo4j/{NEO4J_VERSION}"
         records, _, _ = driver.execute_query("RETURN 40 + 2 AS answer")
         assert records[0]["answer"] == 42
-    with GraphDatabase.driver(neo4j_server.uri, auth=("neo4j", "neo4j")) as driver:
-        with pytest.raises(AuthError):  # the default password no longer opens it
-            driver.verify_connectivity()
+    with (GraphDatabase.driver(neo4j_server.uri, auth=("neo4j", "neo4j")) as driver,
+          pytest.raises(AuthError)):  # the default password no longer opens it
+        driver.verify_connectivity()
 
 
 @pytest.mark.neo4j  # a server of its own, killed

@@ -7,10 +7,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from helpers.csv_files import write_csv
 from graphsvc.detect.finding import in_memory_claims
 from graphsvc.resolution import resolve_entities
 from graphsvc.store import GraphStore
+from helpers.csv_files import write_csv
 from ingest.pipeline import ingest_folder
 from ingest.resolve import ADDRESS_COMPLETION_SQL, canonical_account, canonical_address
 

@@ -28,12 +28,12 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.keys import create_api_key
-from helpers.api_city import City
 from graphsvc.config import Settings
 from graphsvc.detect import detect_and_save
 from graphsvc.store import open_store
-from ingest.pipeline import ingest_folder
+from helpers.api_city import City
 from helpers.scenes import Scene, day, valid_id_number
+from ingest.pipeline import ingest_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,8 +23,8 @@ import api.deps
 from api import create_app
 from api.keys import create_api_key, digest
 from api.process import start_serve
-from helpers.api_city import City
 from graphsvc.config import Settings
+from helpers.api_city import City
 
 
 def _private(home: Path) -> list[str]:

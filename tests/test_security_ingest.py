@@ -28,15 +28,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import ingest.pipeline
 from api import create_app
 from api.keys import create_api_key
 from api.process import start_serve
-from helpers.csv_files import read_rejects, write_csv
 from graphsvc.config import Settings
 from graphsvc.store import open_store
+from helpers.csv_files import read_rejects, write_csv
 from ingest.pipeline import IngestReport, ingest_folder
 from ingest.readers import MAX_FIELD_CHARS
 from test_ingest import INST_HEADER, INSTITUTIONS, PERSON_HEADER, PERSONS, SETTLE_HEADER

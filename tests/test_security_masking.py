@@ -21,10 +21,10 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.keys import create_api_key
-from helpers.api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, Cities, City, city_scene, load_scene
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 from helpers import scenes
+from helpers.api_city import BROKER_PHONE, NAMED_ID_NUMBER, NAMED_PHONE, Cities, City, city_scene, load_scene
 from helpers.scenes import day, valid_id_number
 
 FORMULA_NAME = '=HYPERLINK("http://x","y")'

@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.keys import create_api_key
-from helpers.api_city import NAMED_ID_NUMBER, NAMED_PHONE, city_scene
 from cli.commands import _exit_code
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, InputError, NotFound, StoreError
 from graphsvc.logs import configure_logging
 from graphsvc.store import open_store
+from helpers.api_city import NAMED_ID_NUMBER, NAMED_PHONE, city_scene
 
 NAMED_NAME = "李四"
 PERSONAL = (NAMED_NAME, NAMED_PHONE, NAMED_ID_NUMBER)

@@ -34,7 +34,7 @@ def test_every_word_has_a_chinese_and_an_english_label():
 
 
 def test_detection_and_casework_use_the_vocabulary():
-    assert PATTERNS == tuple(vocab.PATTERNS)
+    assert tuple(vocab.PATTERNS) == PATTERNS
     assert set(DetectionConfig().ring.pattern_precedence) == set(vocab.PATTERNS)
     roles = member_roles([("person", "A"), ("person", "B"), ("person", "C"), ("card", "C1"), ("intermediary", "I1"),
                           ("institution", "H1"), ("address", "X")],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
@@ -13,11 +13,15 @@ from api.routes.entities import LookupGuardDep
 from queries.casework import TIP_TYPES, TipConflict, submit_tip
 
 router = APIRouter(tags=["casework"])
+if TYPE_CHECKING:  # the tip types are the vocabulary's, known when it is loaded: a str to the type checker
+    TipType = str
+else:
+    TipType = Literal[TIP_TYPES]
 
 
 class TipIn(BaseModel):
     client_key: str = Field(min_length=1, max_length=128, description="the caller's id for this tip; resending is safe")
-    type: Literal[TIP_TYPES]  # type: ignore[valid-type]
+    type: TipType
     id: str = Field(min_length=1, max_length=1000,
                     description="the node's id; an analyst names a phone or account by the id an answer gave")
     note: str = Field(default="", max_length=4000)

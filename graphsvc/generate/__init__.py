@@ -66,7 +66,7 @@ def generate_city(out: Path, *, persons: int, seed: int, dirt: float = 0.001, pr
     planted = plant_groups(city, rings_per_pattern=max(2, round(persons / 50_000)))
     duplicates = np.zeros(0, int)
     variants = None
-    if hard:
+    if hard_rng is not None:
         params = hard_mode.draw_params(hard_rng, persons)
         duplicates = hard_mode.plant_hard(city, planted, params)
         variants = hard_mode.Variants(hard_rng, params["variant_share"])
@@ -81,13 +81,13 @@ def generate_city(out: Path, *, persons: int, seed: int, dirt: float = 0.001, pr
         frame = routine_settlements(city, np.arange(start, min(start + _CHUNK_PERSONS, persons)))
         n = len(frame["person"])
         columns = settlement_columns(city, frame, serial)
-        if hard:
+        if hard_rng is not None:
             columns = hard_mode.switch_to_duplicates(columns, frame["person"], duplicated, hard_rng)
         writer.write_settlements(columns, dirty=True)
         serial += n
     for frame in planted.frames:
         columns = settlement_columns(city, frame, serial)
-        if hard:
+        if hard_rng is not None:
             columns = hard_mode.switch_to_duplicates(columns, frame["person"], duplicated, hard_rng)
         writer.write_settlements(columns, dirty=False)
         serial += len(frame["person"])

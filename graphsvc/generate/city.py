@@ -9,6 +9,7 @@ the hospitals' size, chronic patients refill monthly, and nobody claims after de
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -221,7 +222,8 @@ def _add_institutions(city: City, counties: int, villages: int) -> None:
         for j in range(max(2, n // (counties * 40_000))):
             city.add_institution("hospital", r, "1", True, f"{county}康民医院{j + 1}", f"{county_prefix(county)}民主街{j + 30}号")
         for j in range(max(2, n // (counties * 15_000))):
-            city.add_institution("hospital", r, "1", False, f"{county}{TOWNS[j % len(TOWNS)]}镇卫生院", f"{county_prefix(county)}{TOWNS[j % len(TOWNS)]}镇")
+            town = TOWNS[j % len(TOWNS)]
+            city.add_institution("hospital", r, "1", False, f"{county}{town}镇卫生院", f"{county_prefix(county)}{town}镇")
         for j in range(max(2, n // (counties * 5_000))):
             city.add_institution("clinic", r, "", True, f"{county}仁心诊所{j + 1}", f"{county_prefix(county)}中山路{j + 100}号")
         for j in range(max(6, n // (counties * 1_500))):
@@ -255,7 +257,7 @@ def _time_of_day(rng: np.random.Generator, k: int, start_hour: int, end_hour: in
     return rng.integers(start_hour * 60, end_hour * 60, k)
 
 
-def routine_settlements(city: City, persons: np.ndarray) -> dict[str, object]:
+def routine_settlements(city: City, persons: np.ndarray) -> dict[str, Any]:
     """Everyday claims of ``persons``: outpatient visits, pharmacy purchases, hospital stays.
 
     Returns column arrays (numpy or Arrow), without settlement ids.

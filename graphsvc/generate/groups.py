@@ -202,8 +202,8 @@ def _black_intermediary(city: City, planted: Planted, region: int, *, size: tupl
         "inpatient", who, rng.choice(hospitals, n), start, end=end, total=rng.uniform(6000, 16000, n),
         fund_share=0.75, items="住院床位费;检查费;治疗费", rng=rng,
         contact_phone=np.where(via_broker, broker_phone, city.phone[who]),
-        agent=np.where(via_broker, broker_id, None).astype(object),
-        payee=np.where(paid_to_broker, account, None).astype(object),
+        agent=np.where(via_broker, broker_id, np.array(None)).astype(object),  # (numpy's stubs take no bare None)
+        payee=np.where(paid_to_broker, account, np.array(None)).astype(object),
     ))
     planted.ring("black_intermediary", "black_intermediary_recruitment", recruits,
                  [("intermediary", broker_id)] + [("institution", city.institution_id(h)) for h in hospitals],

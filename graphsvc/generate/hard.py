@@ -28,8 +28,16 @@ import pyarrow.compute as pc
 from graphsvc.errors import InputError
 from graphsvc.generate import text
 from graphsvc.generate.city import COUNTIES, DAY, City, _choose_institutions, county_prefix
-from graphsvc.generate.groups import (Planted, _black_intermediary, _card_collector, _care_home, _frame,
-                                      _prescriber_collusion, _professional_gang, _waves)
+from graphsvc.generate.groups import (
+    Planted,
+    _black_intermediary,
+    _card_collector,
+    _care_home,
+    _frame,
+    _prescriber_collusion,
+    _professional_gang,
+    _waves,
+)
 
 __all__ = ["HardParams", "draw_params", "plant_hard", "Variants", "BIRTH_REGIONS"]
 
@@ -158,7 +166,10 @@ def _rotating_gang(city: City, planted: Planted, params: HardParams, region: int
     who, start, end, where = [], [], [], []
     for day, hospital in zip(days, wave_hospital):
         w, s, e = _waves(rng, gang, 1, share=(0.7, 1.0), stay_days=(3, 8), spread_days=1, wave_days=np.array([day]))
-        who.append(w), start.append(s), end.append(e), where.append(np.full(len(w), hospital))
+        who.append(w)
+        start.append(s)
+        end.append(e)
+        where.append(np.full(len(w), hospital))
     who_a = np.concatenate(who)
     leader_phone = city.phone[gang[0]]
     uses_leader = rng.random(len(who_a)) < rng.uniform(0.2, 0.8)

@@ -177,7 +177,8 @@ class AdjacencyIndex:
     def find_terms(self, text: str, limit: int) -> list[dict[str, str]]:
         """Persons, intermediaries, institutions and prescribers whose name or ID number is ``text``
         (``matched``: the field) or starts with it (``name_prefix``), exact matches first."""
-        exact, prefix = [], []
+        exact: list[dict[str, str]] = []
+        prefix: list[dict[str, str]] = []
         i = bisect.bisect_left(self._term_keys, text)
         while i < len(self._term_keys) and len(exact) + len(prefix) < limit:
             term = self._term_keys[i]

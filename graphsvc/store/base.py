@@ -136,6 +136,8 @@ class GraphStore(ABC):
     """A property graph of the model in ``graphsvc.model``, persisted by a backend."""
 
     backend_name: str = "abstract"
+    home: Path
+    """The backend's folder on this machine: the embedded database, or rejects and uploads beside a Neo4j server."""
     engine: ComputeEngine = DUCKDB
     """Where SQL over the model's tables runs (person keys here; detection on ``analysis_connection``)."""
 
@@ -480,7 +482,8 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         text = text.strip()
         key_of = {t: f"{t}:{text}" for t in _SEARCHED_TYPES}
         known = self._network_nodes([*key_of.values(), f"phone:{text}"])
-        found = [{"type": t, "id": text, "label": known[k][1], "matched": "id"} for t, k in key_of.items() if k in known]
+        found: list[dict[str, Any]] = [{"type": t, "id": text, "label": known[k][1], "matched": "id"}
+                                       for t, k in key_of.items() if k in known]
         if f"phone:{text}" in known:
             around = self._network_edges(f"phone:{text}", 50)
             found += [{"type": e.source.partition(":")[0], "id": e.source.partition(":")[2],

@@ -22,14 +22,22 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.errors import StoreError
+from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Neighbourhood
 from graphsvc.store.adjacency import AdjacencyIndex
 from graphsvc.store.base import DetectionRun, GraphStore, IngestFileRecord, StoreBusy
 from graphsvc.store.engine import Connection
-from graphsvc.store.schema import (DUCKDB_TYPES, RING_CLAIM_COLUMNS, SCHEMA_VERSION, STORE_TABLES, TABLES,
-                                   arrow_schema, create_sql, upgrade)
+from graphsvc.store.schema import (
+    DUCKDB_TYPES,
+    RING_CLAIM_COLUMNS,
+    SCHEMA_VERSION,
+    STORE_TABLES,
+    TABLES,
+    arrow_schema,
+    create_sql,
+    upgrade,
+)
 
 __all__ = ["EmbeddedStore"]
 
@@ -96,7 +104,7 @@ def _open_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     try:
         if found is None:
             for name in TABLES:
-                con.execute(create_sql(ENTITY_TABLES[name] if name in ENTITY_TABLES else name))
+                con.execute(create_sql(ENTITY_TABLES.get(name, name)))
             record(SCHEMA_VERSION)
         else:
             upgrade(found, [to_v2], record, str(path))
@@ -272,7 +280,7 @@ class EmbeddedStore(GraphStore):
             column = _q(rel.column)
             is_list = ENTITY_TABLES[rel.source].column(rel.column).kind == "list"
             value = f"unnest({column})" if is_list else column
-            person_sql = f", {_q(person)} AS person" if with_person else ""
+            person_sql = f", {_q(person)} AS person" if with_person and person is not None else ""
             parts.append(f"SELECT {value} AS value{person_sql} FROM {rel.source} WHERE {column} IS NOT NULL")
         return " UNION ALL ".join(parts)
 

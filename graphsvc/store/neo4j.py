@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,15 @@ from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationsh
 from graphsvc.network import Edge, Neighbourhood
 from graphsvc.store.base import DetectionRun, GraphStore, IngestFileRecord
 from graphsvc.store.engine import Connection
-from graphsvc.store.schema import (NETWORK_EDGES_SQL, RING_CLAIM_COLUMNS, ROW_HASH, SCHEMA_VERSION, STORE_TABLES,
-                                   arrow_schema, upgrade)
+from graphsvc.store.schema import (
+    NETWORK_EDGES_SQL,
+    RING_CLAIM_COLUMNS,
+    ROW_HASH,
+    SCHEMA_VERSION,
+    STORE_TABLES,
+    arrow_schema,
+    upgrade,
+)
 
 __all__ = ["Neo4jStore"]
 
@@ -63,7 +70,7 @@ _LOG_UPSERT = (
     "l.updated_at = datetime()")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cypher(name: str) -> str:
     """A query of ``queries/cypher/NAME.cypher`` (its first line says what it is for)."""
     return (resources.files("queries") / "cypher" / f"{name}.cypher").read_text(encoding="utf-8")
@@ -271,8 +278,9 @@ class Neo4jStore(GraphStore):
         records = [{k: _to_neo4j(v) for k, v in row.items()} for row in rows.to_pylist()]
         for r in records:
             r[ROW_HASH] = _signed(r[ROW_HASH])
-        queries = [(f"UNWIND $rows AS r MERGE (n:Node {{_key: '{self._key(table)}' + r.`{table.key}`}}) "
-                    f"SET n:{table.label} SET n += r", None)]
+        queries: list[tuple[str, list[str] | None]] = [
+            (f"UNWIND $rows AS r MERGE (n:Node {{_key: '{self._key(table)}' + r.`{table.key}`}}) "
+             f"SET n:{table.label} SET n += r", None)]
         for rel in RELATIONSHIPS:
             if rel.source == table.name:
                 # each link query gets only the columns it reads: the driver encodes every value sent

@@ -122,10 +122,10 @@ def start_neo4j(data: Path, *, password: str | None = None, heap: str = "1g", pa
     ]) + "\n")
     first_run = not (data / "password").exists()
     password = password or ((data / "password").read_text().strip() if not first_run else secrets.token_urlsafe(18))
-    log = open(data / "server.out", "ab")
-    process = subprocess.Popen(["java", f"-Xmx{heap}", "-cp", f"{lib}/*", _MAIN_CLASS, f"--home-dir={data}",
-                                f"--config-dir={conf}"], stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    with open(data / "server.out", "ab") as log:  # the server writes to its own copy; ours closes here
+        process = subprocess.Popen(["java", f"-Xmx{heap}", "-cp", f"{lib}/*", _MAIN_CLASS, f"--home-dir={data}",
+                                    f"--config-dir={conf}"], stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     (data / "pid").write_text(str(process.pid))
     uri = f"bolt://127.0.0.1:{port}"
     try:
@@ -149,9 +149,8 @@ def _wait_for_bolt(uri: str, password: str, first_run: bool, process: subprocess
             raise RuntimeError(f"Neo4j exited with {process.returncode}; see {data / 'server.out'} and {data / 'logs'}")
         try:
             if first_run:
-                with GraphDatabase.driver(uri, auth=("neo4j", "neo4j")) as driver:
-                    with driver.session(database="system") as session:
-                        session.run("ALTER CURRENT USER SET PASSWORD FROM 'neo4j' TO $new", new=password).consume()
+                with GraphDatabase.driver(uri, auth=("neo4j", "neo4j")) as driver, driver.session(database="system") as session:
+                    session.run("ALTER CURRENT USER SET PASSWORD FROM 'neo4j' TO $new", new=password).consume()
                 first_run = False
             with GraphDatabase.driver(uri, auth=("neo4j", password)) as driver:
                 driver.verify_connectivity()  # no retries here: the loop does the waiting

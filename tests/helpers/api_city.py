@@ -22,8 +22,8 @@ from api.keys import create_api_key
 from graphsvc.config import Settings
 from graphsvc.detect import detect_and_save
 from graphsvc.store import GraphStore, open_store
-from ingest.pipeline import ingest_folder
 from helpers.scenes import Scene, black_intermediary, card_collector, family, identity_misuse
+from ingest.pipeline import ingest_folder
 
 BROKER_PHONE = "15900000017"
 NAMED_ID_NUMBER = "430102199001011234"
@@ -105,9 +105,9 @@ def _neo4j_session(settings: Settings) -> Iterator[Any]:
 
     assert settings.neo4j_uri and settings.neo4j_password is not None
     auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
-    with GraphDatabase.driver(settings.neo4j_uri, auth=auth, notifications_min_severity="OFF") as driver:
-        with driver.session(database="neo4j") as session:
-            yield session
+    with (GraphDatabase.driver(settings.neo4j_uri, auth=auth, notifications_min_severity="OFF") as driver,
+          driver.session(database="neo4j") as session):
+        yield session
 
 
 def _read_graph(settings: Settings) -> _Graph:

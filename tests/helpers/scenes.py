@@ -356,7 +356,7 @@ def regular_care_home(scene: Scene, *, prefix: str = "RC", residents: int = 100,
     people = [scene.person(f"{prefix}{i:03d}", name=name_of(i), address=address, phone=phone,
                            birth_date=f"{1928 + i % 17}-{1 + i % 12:02d}-{1 + i % 28:02d}") for i in range(residents)]
     admissions: list[tuple[str, int]] = []
-    for i, p in enumerate(people):
+    for p in people:
         days: list[int] = []
         while len(days) < 1 + rng.randrange(3):
             d = rng.randrange(365)
