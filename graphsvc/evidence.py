@@ -199,7 +199,7 @@ def _two_places(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
     return {"places": _join(said, lang, {"en": "; ", "zh": "；"}, limit=3)}
 
 
-def _co_admission(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+def _co_admission_lockstep(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
     institutions = facts["institutions"]
     several = len(institutions) > 1
     if lang == "en":
@@ -235,7 +235,7 @@ def _care_home(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
     return {"wave_list": _waves(facts, lang, False), "p": _probability(facts["p_value"], lang)}
 
 
-def _trace_code(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+def _trace_code_resold(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
     return {"reseller_list": _join(facts["resellers"], lang), "buyer_list": _join(facts["buyers"], lang)}
 
 
@@ -259,7 +259,7 @@ KINDS: dict[str, _Template] = {
         "{admissions} admissions, fund {fund:,.2f}",
         "{persons} 人在{where}结伴入院 {waves} 次（{heading}（人数）：{wave_list}）；共入院 {admissions} 人次，"
         "统筹金额 {fund:,.2f} 元",
-        _co_admission),
+        _co_admission_lockstep),
     "shared_address": _Template(
         "{persons} persons of {surnames} surname(s) with no phone in common are registered at {address} and were "
         "admitted together on {occasions} occasions (date institution (persons): {wave_list}); {admissions} "
@@ -297,6 +297,6 @@ KINDS: dict[str, _Template] = {
         "{boxes} 盒药品被医保重复销售（同一追溯码售出两次以上），例如追溯码 {example_code} 于 {example_dates[0]} 在 "
         "{example_institutions[0]} 售出，{example_dates[1]} 又在 {example_institutions[1]} 售出；"
         "回流销售药店 {reseller_list}；购药人 {buyer_list}；统筹金额 {fund:,.2f} 元",
-        _trace_code),
+        _trace_code_resold),
 }
 """Every finding kind the detectors report, with its sentence."""

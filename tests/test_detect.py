@@ -7,19 +7,19 @@ import subprocess
 import sys
 
 import pytest
-from helpers import scenes
-from helpers.scenes import Scene
 
 from graphsvc.detect import DetectionConfig, detect_and_save, detect_rings, detect_rings_in
 from graphsvc.detect.card_burst import card_burst_findings
 from graphsvc.detect.care_home_waves import care_home_wave_findings
-from graphsvc.detect.co_admission import lockstep_findings
-from graphsvc.detect.config import LockstepConfig
+from graphsvc.detect.co_admission_lockstep import co_admission_lockstep_findings
+from graphsvc.detect.config import CoAdmissionLockstepConfig
 from graphsvc.detect.finding import PATTERNS
 from graphsvc.detect.prescriber_collusion import prescriber_collusion_findings
 from graphsvc.detect.shared_card import shared_card_findings
 from graphsvc.detect.shared_identifier import shared_identifier_findings
-from graphsvc.detect.trace_code_resale import trace_code_resale_findings
+from graphsvc.detect.trace_code_resold import trace_code_resold_findings
+from helpers import scenes
+from helpers.scenes import Scene
 from ingest.pipeline import ingest_folder
 
 
@@ -87,7 +87,7 @@ def test_lockstep_finds_the_gang_and_not_the_dialysis_cohort_or_a_one_off_group(
     scene.institution("H900", "hospital")
     for p in one_off:  # a bus crash: six admitted together, once
         scene.claim("inpatient", p, "H900", scenes.day(200))
-    [f] = lockstep_findings(scene.connection())
+    [f] = co_admission_lockstep_findings(scene.connection())
     assert f.persons == tuple(gang) and f.facts["waves"] == 4 and f.facts["admissions"] == 20
     assert f.entities == (("institution", "H200"),)
 
@@ -95,12 +95,12 @@ def test_lockstep_finds_the_gang_and_not_the_dialysis_cohort_or_a_one_off_group(
 def test_dialysis_sessions_counted_as_admissions_are_explained_by_their_schedule():
     scene = Scene()
     scenes.dialysis_cohort(scene)
-    with_outpatient = LockstepConfig(admission_kinds=("inpatient", "outpatient"))
-    [schedule] = lockstep_findings(scene.connection(), with_outpatient)
+    with_outpatient = CoAdmissionLockstepConfig(admission_kinds=("inpatient", "outpatient"))
+    [schedule] = co_admission_lockstep_findings(scene.connection(), with_outpatient)
     assert schedule.explained.startswith("a treatment schedule (dialysis, chemotherapy): 26 same-day sessions")
     # Without the schedule rule, sessions three times a week are still what the members' own visits bring.
-    no_schedule_rule = LockstepConfig(admission_kinds=("inpatient", "outpatient"), schedule_min_waves=1000)
-    [found] = lockstep_findings(scene.connection(), no_schedule_rule)
+    no_schedule_rule = CoAdmissionLockstepConfig(admission_kinds=("inpatient", "outpatient"), schedule_min_waves=1000)
+    [found] = co_admission_lockstep_findings(scene.connection(), no_schedule_rule)
     assert found.explained.startswith("co-admissions within chance for persons admitted this often")
 
 
@@ -114,7 +114,7 @@ def test_a_gang_admitted_every_week_is_frequent_stays_not_a_treatment_schedule()
         for p in gang:
             scene.claim("inpatient", p, "HWK", scenes.day(10 + 7 * week),
                         end_time=scenes.day(13 + 7 * week).strftime("%Y-%m-%d %H:%M:%S"))
-    [f] = lockstep_findings(scene.connection())
+    [f] = co_admission_lockstep_findings(scene.connection())
     assert f.explained is None and f.persons == tuple(gang) and f.facts["waves"] == 14
 
 
@@ -174,7 +174,7 @@ def test_trace_code_sold_twice_links_the_buyers():
     scene = Scene()
     planted = scenes.trace_code_resale(scene)
     scenes.neighbourhood_pharmacy(scene, scene.institution("PHX", "pharmacy"), prefix="NX")
-    [f] = trace_code_resale_findings(scene.connection())
+    [f] = trace_code_resold_findings(scene.connection())
     assert f.persons == tuple(planted["persons"]) and f.facts["boxes"] == 3
     assert f.facts["resellers"] == ["PHTR2"]
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from graphsvc.detect.card_burst import card_burst_findings
 from graphsvc.detect.care_home_waves import care_home_wave_findings
-from graphsvc.detect.co_admission import lockstep_findings
+from graphsvc.detect.co_admission_lockstep import co_admission_lockstep_findings
 from graphsvc.detect.config import DetectionConfig
 from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
 from graphsvc.detect.prescriber_collusion import prescriber_collusion_findings
@@ -29,7 +29,7 @@ from graphsvc.detect.shared_address import shared_address_findings
 from graphsvc.detect.shared_card import shared_card_findings
 from graphsvc.detect.shared_identifier import shared_identifier_findings
 from graphsvc.detect.suspicion_graph import leiden_communities, suspicion_graph
-from graphsvc.detect.trace_code_resale import trace_code_resale_findings
+from graphsvc.detect.trace_code_resold import trace_code_resold_findings
 from graphsvc.resolution import resolve_entities
 
 __all__ = ["DetectionConfig", "DetectionResult", "Finding", "Ring", "detect_rings", "detect_rings_in",
@@ -38,12 +38,12 @@ __all__ = ["DetectionConfig", "DetectionResult", "Finding", "Ring", "detect_ring
 DETECTORS: dict[str, Callable[[duckdb.DuckDBPyConnection, DetectionConfig], list[Finding]]] = {
     "shared_card": lambda con, c: shared_card_findings(con, c.shared_card),
     "shared_identifier": lambda con, c: shared_identifier_findings(con, c.shared_identifier),
-    "co_admission_lockstep": lambda con, c: lockstep_findings(con, c.lockstep),
+    "co_admission_lockstep": lambda con, c: co_admission_lockstep_findings(con, c.co_admission_lockstep),
     "shared_address": lambda con, c: shared_address_findings(con, c.shared_address),
     "card_burst": lambda con, c: card_burst_findings(con, c.card_burst),
     "prescriber_collusion": lambda con, c: prescriber_collusion_findings(con, c.prescriber_collusion),
     "care_home_waves": lambda con, c: care_home_wave_findings(con, c.care_home_waves),
-    "trace_code_resale": lambda con, c: trace_code_resale_findings(con, c.trace_code),
+    "trace_code_resold": lambda con, c: trace_code_resold_findings(con, c.trace_code_resold),
 }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import duckdb
 
-from graphsvc.detect.co_admission import waves_of
+from graphsvc.detect.co_admission_lockstep import waves_of
 from graphsvc.detect.config import CareHomeWavesConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail
 from graphsvc.evidence import render

@@ -8,15 +8,23 @@ and a ring's evidence can always be traced to the parameters that produced it.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
-    "DetectionConfig", "SharedCardConfig", "SharedIdentifierConfig", "LockstepConfig", "SharedAddressConfig", "CardBurstConfig",
-    "PrescriberCollusionConfig", "CareHomeWavesConfig", "TraceCodeConfig", "CommunityConfig", "RingConfig",
-    "saturate",
+    "DetectionConfig", "SharedCardConfig", "SharedIdentifierConfig", "CoAdmissionLockstepConfig", "SharedAddressConfig",
+    "CardBurstConfig", "PrescriberCollusionConfig", "CareHomeWavesConfig", "TraceCodeResoldConfig", "CommunityConfig",
+    "RingConfig", "saturate",
 ]
+
+_log = logging.getLogger(__name__)
+
+_RENAMED_SECTIONS: dict[str, str] = {"lockstep": "co_admission_lockstep", "trace_code": "trace_code_resold"}
+"""Sections that now carry their detector's name (old name -> new): files written with the old
+name still load, with a warning."""
 
 
 def saturate(x: float, half: float) -> float:
@@ -85,7 +93,7 @@ class SharedIdentifierConfig(_Section):
                               "children and the very old give a relative's phone")
 
 
-class LockstepConfig(_Section):
+class CoAdmissionLockstepConfig(_Section):
     admission_kinds: tuple[str, ...] = Field(
         ("inpatient",), description="settlement kinds that count as admissions")
     window_days: int = Field(2, ge=0, description="admissions this many days apart or closer are together")
@@ -174,7 +182,7 @@ class CareHomeWavesConfig(_Section):
                                       "probability; a city holds a few thousand home-hospital pairs")
 
 
-class TraceCodeConfig(_Section):
+class TraceCodeResoldConfig(_Section):
     boxes_half: float = Field(2.0, gt=0, description="boxes sold twice at which strength is 0.5")
 
 
@@ -212,14 +220,38 @@ class RingConfig(_Section):
 class DetectionConfig(_Section):
     shared_card: SharedCardConfig = SharedCardConfig()
     shared_identifier: SharedIdentifierConfig = SharedIdentifierConfig()
-    lockstep: LockstepConfig = LockstepConfig()
+    co_admission_lockstep: CoAdmissionLockstepConfig = CoAdmissionLockstepConfig()
     shared_address: SharedAddressConfig = SharedAddressConfig()
     card_burst: CardBurstConfig = CardBurstConfig()
     prescriber_collusion: PrescriberCollusionConfig = PrescriberCollusionConfig()
     care_home_waves: CareHomeWavesConfig = CareHomeWavesConfig()
-    trace_code: TraceCodeConfig = TraceCodeConfig()
+    trace_code_resold: TraceCodeResoldConfig = TraceCodeResoldConfig()
     community: CommunityConfig = CommunityConfig()
     ring: RingConfig = RingConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_sections(cls, data: Any) -> Any:
+        """Read a section under its old name (``_RENAMED_SECTIONS``).
+
+        >>> DetectionConfig.model_validate({"lockstep": {"window_days": 3}}).co_admission_lockstep.window_days
+        3
+        >>> try:
+        ...     DetectionConfig.model_validate({"trace_code": {}, "trace_code_resold": {}})
+        ... except ValueError as e:
+        ...     print(e.errors()[0]["msg"])
+        Value error, sections 'trace_code' and 'trace_code_resold' are one section; keep 'trace_code_resold'
+        """
+        if not isinstance(data, dict):
+            return data
+        for old, new in _RENAMED_SECTIONS.items():
+            if old not in data:
+                continue
+            if new in data:
+                raise ValueError(f"sections {old!r} and {new!r} are one section; keep {new!r}")
+            _log.warning("detection config: section %r is now called %r; reading it as that", old, new)
+            data = {(new if key == old else key): value for key, value in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _known_patterns(self) -> DetectionConfig:

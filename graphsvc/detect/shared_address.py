@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import duckdb
 
-from graphsvc.detect.co_admission import waves_of
+from graphsvc.detect.co_admission_lockstep import waves_of
 from graphsvc.detect.config import SharedAddressConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows
 from graphsvc.evidence import render

@@ -40,22 +40,23 @@ from typing import Any
 import duckdb
 import igraph as ig
 
-from graphsvc.detect.config import LockstepConfig, saturate
+from graphsvc.detect.config import CoAdmissionLockstepConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail, poisson_threshold, temp_table
 from graphsvc.detect.suspicion_graph import leiden_communities
 from graphsvc.evidence import render
 
-__all__ = ["lockstep_findings", "waves_of"]
+__all__ = ["co_admission_lockstep_findings", "waves_of"]
 
 
-def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | None = None) -> list[Finding]:
+def co_admission_lockstep_findings(con: duckdb.DuckDBPyConnection,
+                                   config: CoAdmissionLockstepConfig | None = None) -> list[Finding]:
     """Find groups admitted together on repeated occasions, at one institution or rotating across several.
 
     Parameters
     ----------
     con : duckdb connection
         Holds the model's tables (see ``graphsvc.detect.finding``).
-    config : LockstepConfig
+    config : CoAdmissionLockstepConfig
         Window, repeats, group and wave minimums; defaults when None.
 
     Returns
@@ -74,11 +75,11 @@ def lockstep_findings(con: duckdb.DuckDBPyConnection, config: LockstepConfig | N
     ...           "start_time": f"2026-0{m}-1{i} 09:00"} for h, m in visits for i, p in enumerate("ABC")]
     >>> stays.append({"settlement_id": "SD", "kind": "inpatient", "person_id": "D", "institution_id": "H1",
     ...               "start_time": "2026-03-10 09:00"})
-    >>> [f] = lockstep_findings(in_memory_claims(settlements=stays))
+    >>> [f] = co_admission_lockstep_findings(in_memory_claims(settlements=stays))
     >>> f.persons, f.entities, f.facts["waves"]
     (('A', 'B', 'C'), (('institution', 'H1'), ('institution', 'H2'), ('institution', 'H3')), 5)
     """
-    config = config or LockstepConfig()
+    config = config or CoAdmissionLockstepConfig()
     w = config.window_days
     con.execute("""
         CREATE OR REPLACE TEMP TABLE d_admissions AS
@@ -192,7 +193,7 @@ def _wave_facts(waves: list[list[dict]]) -> dict[str, Any]:
 
 
 def _pairs_together(waves: list[list[dict]], persons: list[str], admissions: dict[str, list[dict]], days: int,
-                    config: LockstepConfig) -> tuple[int, float]:
+                    config: CoAdmissionLockstepConfig) -> tuple[int, float]:
     """Pairs of the group together in its waves, and how many the members' own admissions bring by chance.
 
     Chance: for each pair and institution, each admission of one finds one of the other's
@@ -215,7 +216,7 @@ def _pairs_together(waves: list[list[dict]], persons: list[str], admissions: dic
 
 
 def _without_chance_members(waves: list[list[dict]], admissions: dict[str, list[dict]], days: int,
-                            config: LockstepConfig) -> list[list[dict]]:
+                            config: CoAdmissionLockstepConfig) -> list[list[dict]]:
     """The waves without persons whose presence in them chance explains, and waves left with one person.
 
     A frequent patient of the gang's hospital shares a wave or two with it by chance: a person
@@ -240,7 +241,8 @@ def _without_chance_members(waves: list[list[dict]], admissions: dict[str, list[
 
 
 def _address_base_rates(con: duckdb.DuckDBPyConnection, groups: list[set[str]],
-                        config: LockstepConfig) -> dict[frozenset[str], tuple[str, dict[str, tuple[float, int]]]]:
+                        config: CoAdmissionLockstepConfig
+                        ) -> dict[frozenset[str], tuple[str, dict[str, tuple[float, int]]]]:
     """For each group most of whose persons live at one address: that address and, per institution,
     the admissions chance brings in a window and the wave size beyond chance."""
     temp_table(con, "d_lockstep_groups", {"group_no": [str(g) for g, members in enumerate(groups) for _ in members],
@@ -299,7 +301,7 @@ def waves_of(rows: list[dict], window_days: int) -> list[list[dict]]:
     return waves
 
 
-def _groups(pairs: list[dict], config: LockstepConfig) -> list[set[str]]:
+def _groups(pairs: list[dict], config: CoAdmissionLockstepConfig) -> list[set[str]]:
     """Groups of lockstep pairs: Leiden communities (CPM) of the pairs weighted by repeats.
 
     Connected components would chain two groups that happened to be admitted in the same week
@@ -317,7 +319,7 @@ def _groups(pairs: list[dict], config: LockstepConfig) -> list[set[str]]:
     return sorted(({names[v] for v in community} for community in communities), key=min)
 
 
-def _on_treatment_schedule(waves: list[list[dict]], config: LockstepConfig) -> bool:
+def _on_treatment_schedule(waves: list[list[dict]], config: CoAdmissionLockstepConfig) -> bool:
     if len(waves) < config.schedule_min_waves or any(
             (r["stay_days"] or 0) > config.schedule_max_stay_days for wave in waves for r in wave):
         return False

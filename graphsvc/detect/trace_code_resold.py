@@ -15,21 +15,22 @@ from collections import defaultdict
 
 import duckdb
 
-from graphsvc.detect.config import TraceCodeConfig, saturate
+from graphsvc.detect.config import TraceCodeResoldConfig, saturate
 from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, linked_groups
 from graphsvc.evidence import render
 
-__all__ = ["trace_code_resale_findings"]
+__all__ = ["trace_code_resold_findings"]
 
 
-def trace_code_resale_findings(con: duckdb.DuckDBPyConnection, config: TraceCodeConfig | None = None) -> list[Finding]:
+def trace_code_resold_findings(con: duckdb.DuckDBPyConnection,
+                               config: TraceCodeResoldConfig | None = None) -> list[Finding]:
     """Find trace codes sold more than once, grouped by the buyers they link.
 
     Parameters
     ----------
     con : duckdb connection
         Holds the model's tables (see ``graphsvc.detect.finding``).
-    config : TraceCodeConfig
+    config : TraceCodeResoldConfig
         Strength scale; defaults when None.
 
     Returns
@@ -44,10 +45,10 @@ def trace_code_resale_findings(con: duckdb.DuckDBPyConnection, config: TraceCode
     ...           "start_time": "2026-03-01 10:00", "trace_codes": ["81234"]},
     ...          {"settlement_id": "S2", "kind": "pharmacy", "person_id": "P2", "institution_id": "PH2",
     ...           "start_time": "2026-04-11 16:00", "trace_codes": ["81234"]}]
-    >>> [(f.persons, f.facts["boxes"]) for f in trace_code_resale_findings(in_memory_claims(settlements=sales))]
+    >>> [(f.persons, f.facts["boxes"]) for f in trace_code_resold_findings(in_memory_claims(settlements=sales))]
     [(('P1', 'P2'), 1)]
     """
-    config = config or TraceCodeConfig()
+    config = config or TraceCodeResoldConfig()
     rows = fetch_dicts(con, """
         WITH codes AS (SELECT unnest(trace_codes) AS code, settlement_id FROM settlements WHERE trace_codes IS NOT NULL),
         repeated AS (SELECT code FROM codes GROUP BY code HAVING count(*) > 1)
