@@ -356,3 +356,31 @@ def test_a_small_broker_beside_a_big_one_at_the_same_hospital_is_his_own_ring():
     for ring, broker in ((r, "IA" if r.persons == small else "IB") for r in rings):
         assert ("intermediary", broker) in ring.members and ("institution", "HX") in ring.members
         assert ("intermediary", "IB" if broker == "IA" else "IA") not in ring.members
+
+
+# ---- a gang member's family shares his phone ----------------------------------------------------------
+
+
+def test_a_child_giving_her_fathers_phone_stays_out_of_the_ring_his_phone_makes():
+    """A gang member gives his phone as the contact of five strangers' two stays each; his family of four is
+    registered with the same phone and his 8-year-old daughter's and his mother's own stays give it
+    too. The phone's users are its registered adults (he and his wife: which of them is unknown);
+    the child and the elder are the household using its own phone."""
+    scene = Scene()
+    phone, home = "18514102991", "湖南省株洲市渌口区策源镇小源村5组2号"
+    father = scene.person("F1", address=home, phone=phone, birth_date="1984-07-05")
+    wife = scene.person("F2", address=home, phone=phone, birth_date="1988-10-27")
+    child = scene.person("F3", address=home, phone=phone, birth_date="2018-06-28")
+    elder = scene.person("F4", address=home, phone=phone, birth_date="1950-03-22")
+    strangers = [scene.person(f"V{i}", address=f"湖南省株洲市攸县{i}组{i}号") for i in range(5)]
+    scene.institution("H1", "hospital")
+    for i, victim in enumerate(strangers):
+        scene.claim("inpatient", victim, "H1", day(40 + 30 * i), contact_phone=phone)
+        scene.claim("inpatient", victim, "H1", day(45 + 30 * i), contact_phone=phone)
+    scene.claim("inpatient", child, "H1", day(100), contact_phone=phone)
+    scene.claim("inpatient", elder, "H1", day(200), contact_phone=phone)
+    result = detect_rings_in(scene.connection())
+    why = describe(result)
+    [finding] = [f for f in result.findings if f.kind == "shared_contact_phone"]
+    assert set(finding.persons) == {father, wife, *strangers}, why
+    assert not {child, elder} & ringed(result), why
