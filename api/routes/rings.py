@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
+import services
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
 from api.models import (Casework, Decision, DispositionRecord, Pattern, RingDetail, RingPage, Status, answer,
@@ -15,7 +16,7 @@ from api.models import (Casework, Decision, DispositionRecord, Pattern, RingDeta
 from graphsvc import vocab
 from graphsvc.evidence import Lang
 from queries.casework import set_disposition
-from queries.export import build_package, zip_package
+from queries.export import zip_package
 from queries.rings import SORT_KEYS, RingBook, RingFilter, casework_view, list_rings, ring_view
 
 router = APIRouter(prefix="/rings", tags=["rings"])
@@ -101,10 +102,9 @@ def export_ring(ring_id: str, book: BookDep, store: StoreDep, principal: Princip
                 audit: AuditDep, format: ExportFormat = "xlsx",
                 _heavy: HeavyReadDep = None) -> Response:
     _visible_ring(book, principal, ring_id, audit, "export_ring")
-    files = build_package(store, book, ring_id, format, masker, generated_by=f"{principal.name} ({principal.role})")
-    if files is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
-    audit("export_ring", ring_id, format=format, masked=masker.active)
+    # The command line's export too: one package, audited the same way (a ring gone since the check is a 404).
+    files = services.export_ring(store, book, ring_id, format, masker,
+                                 generated_by=f"{principal.name} ({principal.role})", audit=audit)
     name = f"{ring_id}-{format}"
     return Response(zip_package(files, name), media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})
