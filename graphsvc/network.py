@@ -6,7 +6,8 @@ answer in 300 settlement nodes. So the network served by the API folds a person'
 into one edge per thing they touch: ``person -SETTLED_AT-> institution`` (×n claims, fund,
 first and last time), ``USED_CARD`` (another holder's card), ``CONTACT_PHONE``,
 ``HANDLED_BY`` (the agent), ``PAID_TO``, ``SCANNED_ON``, ``PRESCRIBED_BY``; plus the
-registered links (phone, address, card holder, device, workplace). Operators and drug
+registered links (phone, address, card holder, device, workplace), and ``SAME_PERSON`` from a
+person's second record (another 参保人编号 under the same ID number) to the first. Operators and drug
 trace codes stay out: a cashier links every customer of a pharmacy, and a box code one
 claim; both are evidence facts, not network edges.
 
@@ -37,6 +38,7 @@ NODE_TYPES: tuple[str, ...] = tuple(ENTITY_TYPES) + IDENTIFIER_TYPES
 NETWORK_RELATIONSHIPS: dict[str, tuple[str, str]] = {
     "HAS_PHONE": ("registered phone", "登记电话"),
     "LIVES_AT": ("lives at", "居住地址"),
+    "SAME_PERSON": ("another record of the same person", "同一人的另一参保记录"),
     "LOCATED_AT": ("located at", "机构地址"),
     "HELD_BY": ("card held by", "持卡人"),
     "BOUND_TO_PHONE": ("e-voucher bound to phone", "电子凭证绑定手机"),

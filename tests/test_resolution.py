@@ -168,6 +168,14 @@ def test_ingest_stores_keys_and_joins_the_records_of_one_person(store: GraphStor
     assert entity["person_ids"] == ["P0", "P1"] and entity["person_key"] == "P0"
     assert entity["address_key"] == "430102|东湖街道12组35号"
 
+    # In the network the two records are one hop apart; persons with one record have no such edge.
+    store.prepare_reads()
+    assert [(e.source, e.type, e.target) for e in store.network_edges("person:P1", 50).edges
+            if e.type == "SAME_PERSON"] == [("person:P1", "SAME_PERSON", "person:P0")]
+    assert [(e.source, e.target) for e in store.network_edges("person:P0", 50).edges
+            if e.type == "SAME_PERSON"] == [("person:P1", "person:P0")]
+    assert not [e for e in store.network_edges("person:P2", 50).edges if e.type == "SAME_PERSON"]
+
 
 def test_reingesting_the_same_folder_adds_nothing(store: GraphStore, tmp_path):
     folder = _folder(tmp_path / "a", VARIANT_PERSONS)

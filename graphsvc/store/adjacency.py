@@ -72,7 +72,7 @@ class _Keys:
 class AdjacencyIndex:
     """Every node's edges, both directions, as slices of flat arrays."""
 
-    FORMAT = "2"
+    FORMAT = "3"
     """Part of the version an index is built for: bumped when what ``build`` writes changes."""
 
     _ARRAYS = ("offsets", "other", "rel", "outgoing", "claims", "fund", "first", "last")

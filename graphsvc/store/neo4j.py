@@ -58,7 +58,7 @@ _TYPE_OF_LABEL = {"Phone": "phone", "Address": "address", "Device": "device", "B
 _TABLE_OF_LABEL = {t.label: t.name for t in ENTITY_TABLES.values()}
 _LABEL_OF_STORE_TABLE = {"rings": "Ring", "detection_runs": "DetectionRun", "records": "Record"}
 _BATCH = 5_000
-_NET_FORMAT = "1"
+_NET_FORMAT = "2"
 _VERSION_CHECK_S = 1.0
 _INGEST_QUIET_S = 60
 """An unfinished ingest log entry written within this many seconds is an ingest under way: reads

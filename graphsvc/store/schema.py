@@ -200,6 +200,9 @@ _LINK = "SELECT {a} AS a, '{rel}' AS rel, {b} AS b, 0 AS n, 0.0 AS fund, NULL::D
 _REGISTERED = [
     ("'person:' || person_id", "HAS_PHONE", "'phone:' || phone", "persons", "phone IS NOT NULL"),
     ("'person:' || person_id", "LIVES_AT", "'address:' || address", "persons", "address IS NOT NULL"),
+    # Two records (参保人编号) of one person (one valid ID number, ``person_key``) are one hop apart.
+    ("'person:' || person_id", "SAME_PERSON", "'person:' || person_key", "persons",
+     "person_key IS NOT NULL AND person_key <> person_id"),
     ("'card:' || card_id", "HELD_BY", "'person:' || person_id", "cards", "person_id IS NOT NULL"),
     ("'card:' || card_id", "BOUND_TO_PHONE", "'phone:' || bound_phone", "cards", "bound_phone IS NOT NULL"),
     ("'card:' || card_id", "ON_DEVICE", "'device:' || device_id", "cards", "device_id IS NOT NULL"),
