@@ -163,8 +163,8 @@ def main() -> None:
 
 def _alternative(home: Path, persons: list[str]) -> dict:
     """2-hop networks by SQL joins over a DuckDB adjacency table vs the CSR index, both in process."""
-    from graphsvc.store.schema import NETWORK_EDGES_SQL
     from graphsvc.store.embedded import EmbeddedStore
+    from graphsvc.store.schema import NETWORK_EDGES_SQL
     from queries.network import ego_network
 
     store = EmbeddedStore(home, memory_limit="4GB")

@@ -21,8 +21,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from quality import TARGETS, score_rings  # noqa: E402
-
 import leidenalg  # noqa: E402
 
 from graphsvc.detect import DetectionConfig, detect_rings  # noqa: E402
@@ -32,6 +30,7 @@ from graphsvc.detect.suspicion_graph import (  # noqa: E402
     suspicion_graph,
 )
 from graphsvc.store.embedded import EmbeddedStore  # noqa: E402
+from quality import TARGETS, score_rings  # noqa: E402
 
 
 def peak_mb() -> float:

@@ -180,12 +180,12 @@ class OtherCity:
                 return s
 
     def sid(self) -> str:
-        h = "%032x" % self.rng.getrandbits(128)
+        h = f"{self.rng.getrandbits(128):032x}"
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
 
     def hexid(self, prefix: str, n: int) -> str:
         while True:
-            s = prefix + "%0*x" % (n, self.rng.getrandbits(4 * n))
+            s = prefix + f"{self.rng.getrandbits(4 * n):0{n}x}"
             if s not in self._ids:
                 self._ids.add(s)
                 return s
@@ -210,7 +210,7 @@ class OtherCity:
     def trace_code(self, drug: int) -> str:
         pre = f"8{(drug * 7919 + 104729) % 1000000:06d}"
         while True:
-            s = pre + "%013d" % self.rng.randrange(10 ** 13)
+            s = pre + f"{self.rng.randrange(10 ** 13):013d}"
             if s not in self._trace:
                 self._trace.add(s)
                 return s
@@ -998,7 +998,7 @@ class OtherCity:
                 by_vil.setdefault((h["county"], h["area"], h["village"]), []).append(i)
         vil_keys = sorted(by_vil)
         prev: list[tuple[int, int]] = []  # (hospital, day) bunches of earlier brokers
-        for r in range(self.k):
+        for _ in range(self.k):
             ci = rng.randrange(len(self.counties))
             near = [k for k in vil_keys if k[0] == ci] or vil_keys
             nv = rng.randint(1, 3)
@@ -1091,7 +1091,7 @@ class OtherCity:
                 seq = seq[:ep]
                 from collections import Counter
                 c = Counter(seq)
-                for h, v in list(c.items()):  # no hospital sees them three times
+                for h in list(c):  # no hospital sees them three times
                     while c[h] > 2:
                         alt = min(hs, key=lambda x: c[x])
                         seq[seq.index(h)] = alt
@@ -1125,7 +1125,7 @@ class OtherCity:
     def plant_card_collectors(self) -> None:
         rng = self.rng
         used_ph: list[int] = []
-        for r in range(self.k):
+        for _ in range(self.k):
             pool = self.free(lambda p: 25 <= p["age"] <= 60 and p["own_phone"] and p["death"] is None
                              and self.households[p["hh"]]["kind"] not in ("care_home", "dormitory"))
             col = rng.choice(pool)
@@ -1181,7 +1181,7 @@ class OtherCity:
     def plant_prescriber_collusion(self) -> None:
         rng = self.rng
         clinics = [i for i, s in enumerate(self.insts) if s["kind"] == "clinic" and s["docs"]]
-        for r in range(self.k):
+        for _ in range(self.k):
             cl = rng.choice(clinics)
             doc = rng.choice(self.insts[cl]["docs"])
             ph = rng.choice(self.pharmacies)
@@ -1304,7 +1304,7 @@ class OtherCity:
 
     def plant_trace_resale(self) -> None:
         rng = self.rng
-        for r in range(self.k):
+        for _ in range(self.k):
             pool = self.free(lambda p: 35 <= p["age"] <= 75 and p["death"] is None and self.households[p["hh"]]["kind"] != "care_home")
             buyers = rng.sample(pool, rng.randint(3, 8))
             self.reserved.update(buyers)
@@ -1536,7 +1536,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     truth = generate_other_city(a.out, persons=a.persons, seed=a.seed)
-    n_sett = sum(1 for _ in open(a.out / "settlements.csv", encoding="utf-8-sig")) - 1
+    with open(a.out / "settlements.csv", encoding="utf-8-sig") as f:
+        n_sett = sum(1 for _ in f) - 1
     by = {}
     for r in truth["rings"]:
         by[r["pattern"]] = by.get(r["pattern"], 0) + 1

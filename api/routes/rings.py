@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
@@ -11,8 +11,18 @@ from pydantic import BaseModel, Field
 import services
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
-from api.models import (Casework, Decision, DispositionRecord, Pattern, RingDetail, RingPage, Status, answer,
-                        ring_answer, view_json)
+from api.models import (
+    Casework,
+    Decision,
+    DispositionRecord,
+    Pattern,
+    RingDetail,
+    RingPage,
+    Status,
+    answer,
+    ring_answer,
+    view_json,
+)
 from graphsvc import vocab
 from graphsvc.evidence import Lang
 from queries.casework import set_disposition
@@ -21,8 +31,12 @@ from queries.rings import SORT_KEYS, RingBook, RingFilter, casework_view, list_r
 
 router = APIRouter(prefix="/rings", tags=["rings"])
 
-ExportFormat = Literal[tuple(vocab.EXPORT_FORMATS)]  # type: ignore[valid-type]
-SortKey = Literal[SORT_KEYS]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the formats and sort keys are the vocabulary's, known when it is loaded: str to the type checker
+    ExportFormat = str
+    SortKey = str
+else:
+    ExportFormat = Literal[tuple(vocab.EXPORT_FORMATS)]
+    SortKey = Literal[SORT_KEYS]
 
 
 class DispositionIn(BaseModel):

@@ -141,7 +141,7 @@ def _core(burst: list[dict[str, Any]], config: CardBurstConfig) -> list[dict[str
     pays on her own phone or card for everyday medicine. Kept whole when that test would
     leave too few cards to be a burst.
     """
-    devices = defaultdict(int)
+    devices: defaultdict[str, int] = defaultdict(int)
     for r in burst:
         if r["device_id"]:
             devices[r["device_id"]] += 1

@@ -71,7 +71,7 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
         ORDER BY r.home, hospital, day, s.person_id""")
     if not rows:
         return []
-    first_day, last_day = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchone()
+    first_day, last_day = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchall()[0]
     period_days = (last_day - first_day).days + 1
     findings = []
     for (home, hospital), admissions in group_rows(rows, lambda r: (r["home"], r["hospital"])).items():

@@ -118,7 +118,7 @@ def co_admission_lockstep_findings(con: duckdb.DuckDBPyConnection,
         for inst in pair["institutions"]:
             pairs_at[inst] = pairs_at.get(inst, 0) + 1
     chance = _address_base_rates(con, candidates, config)
-    first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchone()
+    first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchall()[0]
     days = (last_day - first_day).days + 1
     findings = []
     for members in candidates:
@@ -264,7 +264,7 @@ def _address_base_rates(con: duckdb.DuckDBPyConnection, groups: list[set[str]],
         SELECT p.household, a.institution_id, a.person_id
         FROM d_admissions a JOIN persons p USING (person_id) SEMI JOIN d_lockstep_homes USING (household)
         ORDER BY ALL""")
-    first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchone()
+    first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchall()[0]
     days = (last_day - first_day).days + 1
     at_home = group_rows(rows, lambda r: (r["household"], r["institution_id"]))
     result = {}

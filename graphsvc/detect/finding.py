@@ -10,10 +10,9 @@ one from a few rows, for doctests and tests on hand-built graphs.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -128,15 +127,18 @@ def group_rows(rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], H
     return groups
 
 
-def linked_groups(links: Iterable[Sequence[Hashable]]) -> list[list[Hashable]]:
+H = TypeVar("H", bound=Hashable)
+
+
+def linked_groups(links: Iterable[Sequence[H]]) -> list[list[H]]:
     """Items that share a link, transitively (connected components), each group in first-seen order.
 
     >>> linked_groups([["a", "b"], ["c"], ["b", "d"]])
     [['a', 'b', 'd'], ['c']]
     """
-    parent: dict[Hashable, Hashable] = {}
+    parent: dict[H, H] = {}
 
-    def root(x: Hashable) -> Hashable:
+    def root(x: H) -> H:
         while parent.setdefault(x, x) != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
@@ -148,7 +150,7 @@ def linked_groups(links: Iterable[Sequence[Hashable]]) -> list[list[Hashable]]:
             other = root(item)
             if other != first:
                 parent[other] = first
-    groups: dict[Hashable, list[Hashable]] = {}
+    groups: dict[H, list[H]] = {}
     for item in parent:
         groups.setdefault(root(item), []).append(item)
     return list(groups.values())

@@ -220,7 +220,7 @@ def _usual_institutions(con: duckdb.DuckDBPyConnection) -> _Norms:
         SELECT p.region_code, s.kind, s.institution_id,
                count(*) / sum(count(*)) OVER (PARTITION BY p.region_code, s.kind) AS share
         FROM settlements s LEFT JOIN persons p USING (person_id) GROUP BY p.region_code, s.kind, s.institution_id""")
-    first, last = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchone()
+    first, last = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchall()[0]
     own_rows = fetch_dicts(con, f"""
         SELECT s.person_id, s.kind, s.institution_id, s.settlement_id FROM settlements s
         WHERE s.kind IN ('inpatient', 'outpatient') AND s.person_id IN (

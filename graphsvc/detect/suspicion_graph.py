@@ -17,9 +17,8 @@ benchmark's point of comparison.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import random
+from collections.abc import Sequence
 
 import igraph as ig
 
@@ -119,7 +118,7 @@ def louvain_communities_networkx(graph: ig.Graph, *, resolution: float = 1.0, se
     """
     import networkx as nx
 
-    nx_graph = nx.Graph()
+    nx_graph: nx.Graph[int] = nx.Graph()
     nx_graph.add_nodes_from(range(graph.vcount()))
     nx_graph.add_weighted_edges_from((e.source, e.target, e["weight"]) for e in graph.es)
     communities = nx.community.louvain_communities(nx_graph, weight="weight", resolution=resolution, seed=seed)
