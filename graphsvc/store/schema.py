@@ -143,11 +143,13 @@ def create_sql(table: str | EntityTable, *, row_hash: bool = True, exists_ok: bo
     leaves an entity table's ``_row_hash`` out (tables filled by hand, not by ingest); ``exists_ok``
     leaves a table that exists as it is.
 
-    >>> create_sql("records")
-    'CREATE TABLE records ("kind" VARCHAR, "key" VARCHAR, "document" VARCHAR, "updated_at" TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY ("kind", "key"))'
+    >>> create_sql("records")  # doctest: +NORMALIZE_WHITESPACE
+    'CREATE TABLE records ("kind" VARCHAR, "key" VARCHAR, "document" VARCHAR,
+     "updated_at" TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY ("kind", "key"))'
     >>> create_sql(ENTITY_TABLES["prescribers"], row_hash=False)
     'CREATE TABLE prescribers ("prescriber_id" VARCHAR, "name" VARCHAR, "institution_id" VARCHAR, "phone" VARCHAR)'
     """
+    key: tuple[str, ...]
     if isinstance(table, EntityTable):
         name, columns, key = table.name, fields(table, row_hash=row_hash), ()
     else:
