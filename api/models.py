@@ -20,15 +20,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from graphsvc import vocab
 from queries.casework import DECISIONS
-from queries.masking import ENTITY_ATTRIBUTES, LabelledNodeRef, Masker, NodeKey, NodeRef, masking
+from queries.masking import ENTITY_ATTRIBUTES, LabelledNodeRef, Masker, NodeKey, NodeRef, PersonId, masking
 from queries.network import Graph, GraphEdge, GraphNode
 from queries.rings import Member, Tip
 
 __all__ = ["answer", "ring_answer", "view_json", "Pattern", "Status", "Role", "Decision", "RingSummary", "RingPage",
            "RingView", "RingDetail", "Evidence", "Member", "TimelineDay", "Disposition", "DispositionRecord",
            "Casework", "Tip", "TipReceipt", "EntityProfile", "ClaimSummary", "Network", "Paths", "SearchHit",
-           "SearchResult", "Stats", "Me", "ApiKeyCreated", "ApiKeyInfo", "ApiKeyList", "AuditEntry", "AuditPage",
-           "Vocabulary"]
+           "SearchResult", "SharedIdentifier", "SharedIdentifiers", "PersonBehindDevice", "PersonsBehindDevice",
+           "CoAdmittedPair", "CoAdmittedPairs", "Stats", "Me", "ApiKeyCreated", "ApiKeyInfo", "ApiKeyList", "AuditEntry",
+           "AuditPage", "Vocabulary"]
 
 Pattern = Literal[tuple(vocab.PATTERNS)]  # type: ignore[valid-type]
 Status = Literal[tuple(vocab.DISPOSITIONS)]  # type: ignore[valid-type]
@@ -277,6 +278,50 @@ class SearchResult(BaseModel):
     q: str
     """The query, masked for a masked role as free text is."""
     hits: list[SearchHit]
+
+
+class SharedIdentifier(BaseModel):
+    identifier: NodeKey
+    """A phone, address, device or account the person uses (a pseudonym's key for a masked role)."""
+    persons: list[PersonId]
+    """The other persons who use it."""
+
+
+class SharedIdentifiers(BaseModel):
+    """What a person shares with other persons, the identifier shared by most persons first."""
+
+    person: PersonId
+    shared: list[SharedIdentifier]
+
+
+class PersonBehindDevice(BaseModel):
+    person: PersonId
+    how: Literal["card_on_device", "scanned"]
+    """``card_on_device``: an e-voucher the person holds is on the device; ``scanned``: the device
+    scanned the person's card for claims."""
+    claims: int
+    """Claims the device scanned for the person; 0 for an e-voucher's holder."""
+
+
+class PersonsBehindDevice(BaseModel):
+    device: str
+    persons: list[PersonBehindDevice]
+
+
+class CoAdmittedPair(BaseModel):
+    a: PersonId
+    b: PersonId
+    times: int
+    """Separate days the two were admitted to the institution on the same day."""
+    days: list[str]
+
+
+class CoAdmittedPairs(BaseModel):
+    """Pairs of persons admitted to an institution on the same day again and again, most often first."""
+
+    institution: str
+    min_times: int
+    pairs: list[CoAdmittedPair]
 
 
 # ---- stats ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from neo4j import GraphDatabase
 
 from graphsvc.config import Settings
 from helpers.api_city import BROKER_PHONE
-from queries.investigative import co_admitted_groups, persons_behind_device, shared_identifiers
+from queries.investigative import co_admitted_pairs, persons_behind_device, shared_identifiers
 from queries.network import DEFAULT_HUB_DEGREE, shortest_paths
 
 
@@ -29,11 +29,11 @@ def test_persons_behind_a_collectors_device(city):
 
 
 def test_co_admitted_pairs_at_the_brokers_hospital(city):
-    pairs = co_admitted_groups(city.store, "H100")
+    pairs = co_admitted_pairs(city.store, "H100")
     assert {(p["a"], p["b"]) for p in pairs} == {("BI000", "BI002"), ("BI000", "BI004"), ("BI002", "BI004"),
                                                  ("BI001", "BI003"), ("BI001", "BI005"), ("BI003", "BI005")}
     assert all(p["times"] == 3 and len(p["days"]) == 3 for p in pairs)
-    assert co_admitted_groups(city.store, "H100", min_times=4) == []
+    assert co_admitted_pairs(city.store, "H100", min_times=4) == []
 
 
 def test_the_cypher_files_give_the_same_answers_on_neo4j(cities, neo4j_server, tmp_path):
@@ -54,7 +54,7 @@ def test_the_cypher_files_give_the_same_answers_on_neo4j(cities, neo4j_server, t
                 for r in cypher("shared_identifiers", person_id="BI000")] == shared_identifiers(store, "BI000")
         assert cypher("persons_behind_device", device_id="DCC1") == persons_behind_device(store, "DCC1")
         assert [{"a": r["a"], "b": r["b"], "times": r["times"], "days": sorted(r["days"])}
-                for r in cypher("co_admitted_groups", institution_id="H100", min_times=2)] == co_admitted_groups(
+                for r in cypher("co_admitted_pairs", institution_id="H100", min_times=2)] == co_admitted_pairs(
             store, "H100")
         a, b = "person:BI000", "person:BI005"
         by_cypher = sorted(tuple(r["path"]) for r in cypher("shortest_paths", **{"from": a, "to": b}, max_hops=4,

@@ -1,4 +1,5 @@
-"""Entity profiles, ego networks, paths between two entities, and search.
+"""Entity profiles, ego networks, paths between two entities, search, and the investigator's
+questions of one entity (``queries.investigative``).
 
 A masked role (analyst) looks nodes up only by what it was shown: pseudonyms of phones,
 addresses and accounts, and the ids it sees in clear. A clear personal value is refused the
@@ -9,17 +10,20 @@ exist runs dry within a minute, after which every lookup by that key waits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, MaskerDep, NoPoliceDep, PrincipalDep, ServicesDep, StoreDep
 from api.ratelimit import RateLimiter
-from api.models import EntityProfile, Network, Paths, SearchResult, answer
+from api.models import (CoAdmittedPairs, EntityProfile, Network, Paths, PersonsBehindDevice, SearchResult,
+                        SharedIdentifiers, answer)
 from graphsvc.network import NODE_TYPES, node_key, split_key
 from queries.entities import entity_network, entity_profile, paths_between, search_entities
+from queries.investigative import co_admitted_pairs, persons_behind_device, shared_identifiers
 from queries.masking import MaskedIdentifier, Masker
 
 __all__ = ["router", "LookupGuard", "LookupGuardDep"]
@@ -144,3 +148,51 @@ def get_search(store: StoreDep, masker: MaskerDep, audit: AuditDep, guard: Looku
     else:
         guard.missed(q, lookup="search")
     return answer(SearchResult.model_validate({"q": masker.text(q), "hits": hits}), masker)
+
+
+Found = TypeVar("Found")
+
+
+def _ask(guard: LookupGuard, node_type: str, node_id: str, lookup: str,
+         question: Callable[[str], Found | None]) -> tuple[str, Found]:
+    """``question`` about the entity the caller named, and its clear id; 404 (audited, counted)
+    for an entity the graph does not hold."""
+    guard.check_budget()
+    clear = guard.resolve(node_type, node_id, lookup=lookup)
+    found = question(clear)
+    if found is None:
+        guard.missed(node_key(node_type, clear), lookup=lookup)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph")
+    return clear, found
+
+
+@router.get("/entities/person/{person_id}/shared-identifiers", response_model=SharedIdentifiers,
+            summary="Phones, addresses, devices and accounts a person shares with other persons, and with whom")
+def get_shared_identifiers(person_id: str, store: StoreDep, masker: MaskerDep, audit: AuditDep,
+                           guard: LookupGuardDep, _: NoPoliceDep, _heavy: HeavyReadDep = None) -> Response:
+    clear, shared = _ask(guard, "person", person_id, "read_shared_identifiers",
+                         lambda person: shared_identifiers(store, person))
+    audit("read_shared_identifiers", node_key("person", clear), identifiers=len(shared))
+    return answer(SharedIdentifiers.model_validate({"person": clear, "shared": shared}), masker)
+
+
+@router.get("/entities/device/{device_id}/persons", response_model=PersonsBehindDevice,
+            summary="Persons behind a device: holders of e-vouchers on it and persons whose cards it scanned")
+def get_persons_behind_device(device_id: str, store: StoreDep, masker: MaskerDep, audit: AuditDep,
+                              guard: LookupGuardDep, _: NoPoliceDep, _heavy: HeavyReadDep = None) -> Response:
+    clear, persons = _ask(guard, "device", device_id, "read_device_persons",
+                          lambda device: persons_behind_device(store, device))
+    audit("read_device_persons", node_key("device", clear), persons=len(persons))
+    return answer(PersonsBehindDevice.model_validate({"device": clear, "persons": persons}), masker)
+
+
+@router.get("/entities/institution/{institution_id}/co-admitted", response_model=CoAdmittedPairs,
+            summary="Pairs of persons admitted to an institution on the same day on several separate days")
+def get_co_admitted(institution_id: str, store: StoreDep, masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep,
+                    _: NoPoliceDep, min_times: Annotated[int, Query(ge=2, le=366, description="days together")] = 2,
+                    _heavy: HeavyReadDep = None) -> Response:
+    clear, pairs = _ask(guard, "institution", institution_id, "read_co_admitted",
+                        lambda institution: co_admitted_pairs(store, institution, min_times=min_times))
+    audit("read_co_admitted", node_key("institution", clear), min_times=min_times, pairs=len(pairs))
+    return answer(CoAdmittedPairs.model_validate({"institution": clear, "min_times": min_times, "pairs": pairs}),
+                  masker)
