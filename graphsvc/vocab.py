@@ -21,7 +21,7 @@ from typing import Any
 
 from graphsvc import network
 
-__all__ = ["Term", "PATTERNS", "ROLES", "IDENTITY_ROLES", "NODE_TYPES", "MEMBER_ROLES", "PERSON_ROLES",
+__all__ = ["Term", "PATTERNS", "ROLES", "IDENTITY_ROLES", "NODE_TYPES", "MEMBER_ROLES",
            "DISPOSITIONS", "EXPORT_FORMATS", "member_role_of_type", "vocabulary"]
 
 
@@ -91,9 +91,6 @@ MEMBER_ROLES = _terms(
     Term("shared_identifier", "共用标识", "shared identifier"),
 )
 """What a member does in a ring (``queries.rings.member_roles``)."""
-
-PERSON_ROLES = ("agent", "card_user", "card_lender", "beneficiary")
-"""The member roles a person can have; every other member's role follows from its type."""
 
 _ROLE_OF_TYPE = {"intermediary": "broker", "institution": "institution", "prescriber": "prescriber", "card": "card",
                  "phone": "shared_identifier", "address": "shared_identifier", "device": "shared_identifier",
