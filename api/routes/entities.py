@@ -18,9 +18,17 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, MaskerDep, NoPoliceDep, PrincipalDep, ServicesDep, StoreDep
+from api.models import (
+    CoAdmittedPairs,
+    EntityProfile,
+    Network,
+    Paths,
+    PersonsBehindDevice,
+    SearchResult,
+    SharedIdentifiers,
+    answer,
+)
 from api.ratelimit import RateLimiter
-from api.models import (CoAdmittedPairs, EntityProfile, Network, Paths, PersonsBehindDevice, SearchResult,
-                        SharedIdentifiers, answer)
 from graphsvc.network import NODE_TYPES, node_key, split_key
 from queries.entities import entity_network, entity_profile, paths_between, search_entities
 from queries.investigative import co_admitted_pairs, persons_behind_device, shared_identifiers
