@@ -13,7 +13,7 @@ Jobs (``api.routes.jobs``) define their own models.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -31,10 +31,16 @@ __all__ = ["answer", "ring_answer", "view_json", "Pattern", "Status", "Role", "D
            "CoAdmittedPair", "CoAdmittedPairs", "Stats", "Me", "ApiKeyCreated", "ApiKeyInfo", "ApiKeyList", "AuditEntry",
            "AuditPage", "Vocabulary"]
 
-Pattern = Literal[tuple(vocab.PATTERNS)]  # type: ignore[valid-type]
-Status = Literal[tuple(vocab.DISPOSITIONS)]  # type: ignore[valid-type]
-Role = Literal[tuple(vocab.ROLES)]  # type: ignore[valid-type]
-Decision = Literal[DECISIONS]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the vocabulary's terms, known when it is loaded: str to the type checker
+    Pattern = str
+    Status = str
+    Role = str
+    Decision = str
+else:
+    Pattern = Literal[tuple(vocab.PATTERNS)]
+    Status = Literal[tuple(vocab.DISPOSITIONS)]
+    Role = Literal[tuple(vocab.ROLES)]
+    Decision = Literal[DECISIONS]
 
 
 def answer(result: BaseModel, masker: Masker, *, status_code: int = 200) -> Response:
@@ -215,7 +221,10 @@ class Flag(BaseModel):
     ring_id: str | None = None
 
 
-Attributes = Union[tuple(ENTITY_ATTRIBUTES.values())]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # one of the models built from the data model when it is loaded
+    Attributes = BaseModel
+else:
+    Attributes = Union[tuple(ENTITY_ATTRIBUTES.values())]  # noqa: UP007 -- a union of a tuple has no X | Y spelling
 """The attributes of one of the node types (``queries.masking.ENTITY_ATTRIBUTES``)."""
 
 

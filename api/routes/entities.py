@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
@@ -38,7 +38,10 @@ __all__ = ["router", "LookupGuard", "LookupGuardDep"]
 
 router = APIRouter(tags=["entities"])
 
-NodeType = Literal[NODE_TYPES]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the network's node types, known when it is loaded: a str to the type checker
+    NodeType = str
+else:
+    NodeType = Literal[NODE_TYPES]
 
 @dataclass(frozen=True)
 class LookupGuard:
