@@ -8,6 +8,7 @@ valid, a 403) waiting on the audit log's fsync.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,6 +29,8 @@ from graphsvc.config import Settings
 from graphsvc.store import GraphStore
 from queries.masking import Masker
 from queries.rings import RingBook
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["Services", "ServicesDep", "StoreDep", "BookDep", "PrincipalDep", "MaskerDep", "AuditDep", "Auditor",
            "require_roles", "InvestigatorDep", "AdminDep", "NoPoliceDep"]
@@ -157,7 +160,12 @@ async def _record(log: AuditLog, **entry: Any) -> None:
 
 
 def _unaudited(exc: AuditUnavailable) -> HTTPException:
-    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{exc}; the request was not answered",
+    # An OSError's own words name the server's files: the caller gets its reason (a full disk) without them.
+    cause = exc.__cause__
+    reason = f" ({cause.strerror})" if isinstance(cause, OSError) and cause.strerror else ""
+    _log.error("audit log unavailable: %s%s", type(cause or exc).__name__, reason)
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                         f"the audit log cannot be written now{reason}; the request was not answered",
                          headers={"Retry-After": "5"})
 
 

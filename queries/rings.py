@@ -379,4 +379,7 @@ def _mask_fact(kind: str, value: Any, masker: Masker, node_id: Callable[[str, st
         return value
     if kind in NODE_TYPES and kind != "address":  # an address fact is the address as written, not its node
         return node_id(kind, value)
-    return masker.value(kind, value)
+    shown = masker.value(kind, value)
+    # An id of no personal kind can still be one: a pharmacy logs its cashier (operator) by 身份证号 or
+    # mobile number. Whatever is shaped like an ID number, phone or account is masked, as in any text.
+    return masker.text(shown) if shown == value else shown

@@ -1,9 +1,7 @@
 """Attacks from a hostile review of the restructuring (typed results masked by field kind, evidence
 rendered from facts in en / zh, the investigator's new entity routes, services, schema versions).
 
-Each test performs the attack on the embedded backend and states what the product must do. A test
-marked ``xfail(strict=True)`` is a defect the product has now: it fails until the defect is fixed,
-and then the marker must go.
+Each test performs the attack on the embedded backend and states what the product must do.
 """
 
 from __future__ import annotations
@@ -48,9 +46,6 @@ def _unpacked(package: bytes) -> dict[str, bytes]:
         return {name: z.read(name) for name in z.namelist()}
 
 
-@pytest.mark.xfail(strict=True, reason="queries/rings.py _mask_fact: an 'operator' fact is shown as stored "
-                                       "(masker.value passes unknown kinds through); before the restructuring "
-                                       "every text fact and the sentence went through Masker.text")
 def test_an_analyst_never_sees_an_operators_id_number_in_evidence(operator_city, tmp_path):
     analyst = operator_city.headers("analyst")
     with TestClient(create_app(Settings(home=tmp_path / "home"), store=operator_city.store)) as client:
@@ -76,9 +71,6 @@ def city(cities, tmp_path) -> Iterator[City]:
         yield city
 
 
-@pytest.mark.xfail(strict=True, reason="api/deps.py _unaudited: the 503's detail is AuditUnavailable's own text "
-                                       "(the OSError with the write-ahead file's path), not the summary api/app.py "
-                                       "gives an Unavailable")
 def test_an_unwritable_audit_log_does_not_tell_an_analyst_the_servers_paths(city, tmp_path):
     home = tmp_path / "home"
     with TestClient(create_app(Settings(home=home), store=city.store)) as client:
