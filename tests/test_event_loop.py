@@ -2,9 +2,10 @@
 
 A real `graphsvc serve` on a generated city; four clients (in a process of their own) pull the
 2,000-node 3-hop network of a busy hospital (about half a second of work each) while /health is timed. Before heavy reads left
-the event loop, /health waited for every queued network (10 s). The bound is 100 ms over the
-same server's /health time with no heavy reads, measured first in the same test, so that a
-machine busy with other work does not fail it.
+the event loop, /health waited for every queued network (10 s). The bound is the same server's
+/health time with no heavy reads, measured first, plus half a heavy read's median time (at least
+100 ms), measured in the same run: a /health queued behind the networks waits at least one whole
+read, and a machine busy with other work slows the reads and the bound alike.
 """
 
 from __future__ import annotations
@@ -58,19 +59,20 @@ def _p90(times: list[float]) -> float:
 
 
 _PULLER = """
-import sys, threading, time, httpx
+import statistics, sys, threading, time, httpx
 base, key, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 done = []
 def pull():
     with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=300) as client:
         end = time.time() + seconds
         while time.time() < end:
+            started = time.time()
             assert client.get("%s", params={"hops": 3, "limit": 2000}).status_code == 200
-            done.append(time.time())
+            done.append(time.time() - started)
 clients = [threading.Thread(target=pull) for _ in range(4)]
 for thread in clients: thread.start()
 for thread in clients: thread.join()
-print(len(done))
+print(len(done), statistics.median(done))
 """ % HUB  # noqa: UP031 -- %-formatting leaves the script's own braces alone
 
 
@@ -87,8 +89,11 @@ def test_health_answers_quickly_while_heavy_networks_are_pulled(served) -> None:
     time.sleep(1)
     busy = _health_times(base, 40)
     out, _ = load.communicate(timeout=300)
-    assert load.returncode == 0 and int(out) >= 4  # the heavy reads really ran while /health was timed
+    pulled, heavy = out.split()
+    assert load.returncode == 0 and int(pulled) >= 4  # the heavy reads really ran while /health was timed
 
-    bound = 0.100 + _p90(quiet)
+    # A /health queued behind heavy reads waits at least one of them; one beside them does not. Both
+    # are measured on this machine now, so a machine busy with other work slows the bound as well.
+    bound = _p90(quiet) + max(0.100, float(heavy) / 2)
     assert _p90(busy) < bound, (f"/health p90 {_p90(busy) * 1000:.0f} ms under heavy reads, "
-                                f"{_p90(quiet) * 1000:.0f} ms without them")
+                                f"{_p90(quiet) * 1000:.0f} ms without them, a heavy read {float(heavy) * 1000:.0f} ms")
