@@ -3,7 +3,7 @@
 A real `graphsvc serve` on a generated city; four clients (in a process of their own) pull the
 2,000-node 3-hop network of a busy hospital (about half a second of work each) while /health is timed. Before heavy reads left
 the event loop, /health waited for every queued network (10 s). The bound is the same server's
-/health time with no heavy reads, measured first, plus half a heavy read's median time (at least
+/health time with no heavy reads, measured first, plus a quarter of a heavy read's median time (at least
 100 ms), measured in the same run: a /health queued behind the networks waits at least one whole
 read, and a machine busy with other work slows the reads and the bound alike.
 """
@@ -94,6 +94,6 @@ def test_health_answers_quickly_while_heavy_networks_are_pulled(served) -> None:
 
     # A /health queued behind heavy reads waits at least one of them; one beside them does not. Both
     # are measured on this machine now, so a machine busy with other work slows the bound as well.
-    bound = _p90(quiet) + max(0.100, float(heavy) / 2)
+    bound = _p90(quiet) + max(0.100, float(heavy) / 4)
     assert _p90(busy) < bound, (f"/health p90 {_p90(busy) * 1000:.0f} ms under heavy reads, "
                                 f"{_p90(quiet) * 1000:.0f} ms without them, a heavy read {float(heavy) * 1000:.0f} ms")
