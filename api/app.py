@@ -25,6 +25,7 @@ from api.bulkhead import Bulkhead
 from api.deps import Services
 from api.headers import SecurityHeaders
 from api.jobs import JobRunner
+from api.models import AuditHealth, Health
 from api.ratelimit import RateLimiter
 from api.routes import admin, backup, casework, entities, jobs, rings, stats, vocab
 from api.uploads import remove_stale_uploads
@@ -134,8 +135,10 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     store_answered = [-_STORE_CHECK_S]  # when the store last answered /health's read
 
     @app.get("/health", tags=["health"], summary="Liveness: the store answers a real read",
-             responses={503: {"description": "the store does not answer reads; `reason` says what failed"}})
-    def health(response: Response) -> dict[str, object]:
+             response_model=Health, response_model_exclude_none=True,
+             responses={503: {"model": Health,
+                              "description": "the store does not answer reads; `reason` says what failed"}})
+    def health(response: Response) -> Health:
         try:
             # A real read costs ~15 ms; probes come every second or so and must stay quick while
             # heavy reads run, so a store that answered within the last second is not asked again.
@@ -149,17 +152,17 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
             message = str(exc).replace(str(settings.home), "HOME")
             detail = message.splitlines()[0][:300] if message else ""
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-            return {"status": "unavailable", "backend": store.backend_name,
-                    "reason": f"the store failed a read: {type(exc).__name__}: {detail}"}
+            return Health(status="unavailable", backend=store.backend_name,
+                          reason=f"the store failed a read: {type(exc).__name__}: {detail}")
         # Entries are durable in the write-ahead file before any answer; a backlog on its way to
         # the store is reported here so that an operator sees a store that stopped taking them.
         audit = services.audit.status()
-        audit_view = {"backlog": audit["backlog"], "writer_alive": audit["writer_alive"]}
+        audit_view = AuditHealth(backlog=audit["backlog"], writer_alive=audit["writer_alive"])
         if not audit["writer_alive"]:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-            return {"status": "unavailable", "backend": store.backend_name, "audit": audit_view,
-                    "reason": "the audit writer has stopped"}
-        return {"status": "ok", "backend": store.backend_name, "rings": rings, "audit": audit_view}
+            return Health(status="unavailable", backend=store.backend_name, audit=audit_view,
+                          reason="the audit writer has stopped")
+        return Health(status="ok", backend=store.backend_name, rings=rings, audit=audit_view)
 
     for module in (rings, entities, casework, jobs, stats, admin, backup, vocab):
         app.include_router(module.router)

@@ -29,7 +29,7 @@ __all__ = ["answer", "ring_answer", "view_json", "Pattern", "Status", "Role", "D
            "Casework", "Tip", "TipReceipt", "EntityProfile", "ClaimSummary", "Network", "Paths", "SearchHit",
            "SearchResult", "SharedIdentifier", "SharedIdentifiers", "PersonBehindDevice", "PersonsBehindDevice",
            "CoAdmittedPair", "CoAdmittedPairs", "Stats", "Me", "ApiKeyCreated", "ApiKeyInfo", "ApiKeyList", "AuditEntry",
-           "AuditPage", "Vocabulary"]
+           "AuditPage", "Vocabulary", "Health", "AuditHealth"]
 
 if TYPE_CHECKING:  # the vocabulary's terms, known when it is loaded: str to the type checker
     Pattern = str
@@ -427,3 +427,21 @@ class Vocabulary(BaseModel):
     member_roles: list[Term]
     dispositions: list[Term]
     export_formats: list[Term]
+
+
+class AuditHealth(BaseModel):
+    backlog: int
+    """Entries durable in the write-ahead file that the store has not taken yet."""
+    writer_alive: bool
+
+
+class Health(BaseModel):
+    """Liveness for the load balancer and the operator: ``ok``, or ``unavailable`` (HTTP 503) and why."""
+
+    status: Literal["ok", "unavailable"]
+    backend: str
+    rings: int | None = None
+    """Rings of the current detection run (only when the store answered)."""
+    audit: AuditHealth | None = None
+    reason: str | None = None
+    """What failed, without the home's path (the operator's log has the rest)."""

@@ -67,5 +67,6 @@ def test_every_route_declares_the_shape_of_its_answer(tmp_path):
     assert declared["GET /rings"] == "RingPage" and declared["GET /rings/{ring_id}"] == "RingDetail"
     assert declared["GET /entities/{node_type}/{node_id}"] == "EntityProfile"
     assert declared["GET /vocab"] == "Vocabulary" and declared["GET /rings/{ring_id}/export"] == "string"
+    assert declared["GET /health"] == "Health"
     profile = components["EntityProfile"]["properties"]["attributes"]
     assert {ref["$ref"].rsplit("/", 1)[1] for ref in profile["anyOf"]} >= {"PersonAttributes", "CardAttributes"}
