@@ -182,19 +182,26 @@ def _require_graph(settings: Settings) -> None:
         raise NotFound(f"no graph in {settings.home}; load one with: graphsvc ingest DIR --home {settings.home}")
 
 
-def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet: bool, top: int) -> int:
+def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet: bool, top: int, *,
+            engine: str = "duckdb", spark_master: str | None = None, location: str | None = None) -> int:
     from graphsvc.detect import DetectionConfig
-    from services import detect_and_publish
+    from services import detect_and_publish, spark_detection
 
+    if engine != "spark" and (spark_master or location):
+        raise InputError("--spark-master and --input go with --engine spark (仅用于 Spark 引擎)")
     try:
         config = DetectionConfig.from_file(Path(config_path)) if config_path else DetectionConfig()
     except (OSError, ValueError) as exc:  # a missing file, bad JSON, a threshold pydantic refuses
         raise InputError(f"cannot use detection config {config_path}: {exc}") from None
     store = _open_store(settings)
     try:
-        if not store.has_rows("settlements"):
+        if location is None and not store.has_rows("settlements"):
             raise NotFound(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR")
-        run, documents = detect_and_publish(store, config, progress=not quiet)
+        if engine == "spark":
+            with spark_detection(store, spark_master or "local[*]", location) as session:
+                run, documents = detect_and_publish(store, config, progress=not quiet, session=session)
+        else:
+            run, documents = detect_and_publish(store, config, progress=not quiet)
     finally:
         store.close()
     if out:
@@ -229,8 +236,10 @@ def _print_rings(documents: list[dict], top: int) -> None:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    _require_graph(settings)
-    return _detect(settings, args.config, Path(args.out) if args.out else None, args.quiet, args.top)
+    if args.input is None:  # a lake's tables need no graph here: the rings are stored in a new one
+        _require_graph(settings)
+    return _detect(settings, args.config, Path(args.out) if args.out else None, args.quiet, args.top,
+                   engine=args.engine, spark_master=args.spark_master, location=args.input)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -593,6 +602,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="JSON file overriding detection parameters, e.g. "
                                     "{\"card_burst\": {\"minutes\": 10}}; see graphsvc/detect/config.py")
     t.add_argument("--top", type=int, default=10, help="rings to print (default 10)")
+    t.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                   help="where the detectors' SQL runs: duckdb (default, this machine) or spark (Apache Spark: "
+                        "local, or a cluster with --spark-master)")
+    t.add_argument("--spark-master", metavar="URL",
+                   help="Spark master for --engine spark, e.g. spark://spark-master:7077 (default local[*])")
+    t.add_argument("--input", metavar="PARQUET_FOLDER_OR_URI",
+                   help="with --engine spark, read the contract tables from Parquet (a folder, hdfs:// or s3a:// "
+                        "URI with persons, cards, institutions, prescribers, intermediaries, settlements) instead "
+                        "of the store; the rings are stored as usual")
     t.set_defaults(func=cmd_detect)
 
     d = with_home(sub.add_parser("demo", help="generate a demo city, load it and detect rings"))

@@ -3,8 +3,9 @@
 Ingest stores every record as it came (``graphsvc.model``): a person with two 参保人编号 is two
 rows of ``persons`` sharing ``person_key``; one household written several ways is several
 ``address`` strings sharing ``address_key`` (``ingest.resolve``). ``resolve_entities``
-shadows the entity tables on one DuckDB connection with TEMP VIEWS of the same names, so
-SQL that reads ``persons`` or ``settlements`` reads resolved entities:
+shadows the entity tables of one session (``graphsvc.store.engine.Session``: DuckDB's or Spark's)
+with TEMP VIEWS of the same names, so SQL that reads ``persons`` or ``settlements`` reads resolved
+entities:
 
 - ``persons``: one row per ``person_key``; ``person_id`` is the person_key (the smallest of the
   person's ids), ``person_ids`` (VARCHAR[]) all of them; each attribute is the first non-null
@@ -19,7 +20,7 @@ SQL that reads ``persons`` or ``settlements`` reads resolved entities:
 - ``institutions``, ``intermediaries``: ``address_key`` completed.
 - ``prescribers``: as stored.
 
-The underlying tables stay readable as ``<catalog>.main.<table>``. Keys missing from the
+The underlying tables stay readable as ``session.stored(table)``. Keys missing from the
 tables (a store made before resolution existed, or ``in_memory_claims`` rows) are computed
 here from the raw columns.
 
@@ -39,10 +40,8 @@ here from the raw columns.
 
 from __future__ import annotations
 
-import duckdb
-import pyarrow as pa
-
 from graphsvc.model import ENTITY_TABLES
+from graphsvc.store.engine import SessionLike, session_of
 from ingest.resolve import ADDRESS_COMPLETION_SQL, PERSON_KEY_SQL, account_sql, canonical_addresses
 from ingest.validate import _id_number_valid
 
@@ -62,37 +61,24 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
-    return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
-
-
-def resolve_entities(con: duckdb.DuckDBPyConnection) -> None:
+def resolve_entities(con: SessionLike) -> None:
     """Create the TEMP VIEWS (see the module doc) on ``con``; calling it again refreshes them.
 
     Small helper tables are materialised as TEMP tables (``resolved_address_keys``,
     ``resolved_person_keys``, ``resolved_person_aliases``, ``resolved_persons``) so a
     detector that reads ``persons`` or ``settlements`` many times pays for resolution once.
     """
-    catalog = con.execute("SELECT current_database()").fetchall()[0][0]
-
-    def stored(table: str) -> str:
-        return f"{_q(catalog)}.main.{_q(table)}"
-
-    columns = {t: _columns(con, stored(t)) for t in RESOLVED_TABLES}
+    session = session_of(con)
+    stored = session.stored
+    columns = {t: session.columns(stored(t)) for t in RESOLVED_TABLES}
 
     # ---- address keys: stored ones, the missing ones computed, then completed over the data set
     missing: set[str] = set()
     for t in _ADDRESS_TABLES:
         where = "address IS NOT NULL" + (" AND address_key IS NULL" if "address_key" in columns[t] else "")
-        missing.update(r[0] for r in con.execute(f"SELECT DISTINCT address FROM {stored(t)} WHERE {where}").fetchall())
+        missing.update(r["address"] for r in session.rows(f"SELECT DISTINCT address FROM {stored(t)} WHERE {where}"))
     ordered = sorted(missing)
-    computed = pa.table({"address": pa.array(ordered, pa.string()),
-                         "address_key": pa.array(canonical_addresses(ordered), pa.string())})
-    con.register("_computed_keys", computed)
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE resolved_computed_keys AS SELECT * FROM _computed_keys")
-    finally:
-        con.unregister("_computed_keys")
+    session.temp_table("resolved_computed_keys", {"address": ordered, "address_key": canonical_addresses(ordered)})
 
     def address_key(t: str) -> str:
         """The raw key of table ``t`` (alias ``t``) joined with alias ``m`` on resolved_computed_keys."""
@@ -101,8 +87,7 @@ def resolve_entities(con: duckdb.DuckDBPyConnection) -> None:
     raw_keys = " UNION ALL ".join(
         f"SELECT {address_key(t)} AS address_key FROM {stored(t)} t "
         f"LEFT JOIN resolved_computed_keys m ON m.address = t.address" for t in _ADDRESS_TABLES)
-    con.execute("CREATE OR REPLACE TEMP TABLE resolved_address_keys AS "
-                + ADDRESS_COMPLETION_SQL.format(keys=raw_keys))
+    session.create_table("resolved_address_keys", ADDRESS_COMPLETION_SQL.format(keys=raw_keys))
 
     def completed_key(t: str) -> str:
         return f"coalesce(c.completed, {address_key(t)})"
@@ -115,41 +100,40 @@ def resolve_entities(con: duckdb.DuckDBPyConnection) -> None:
     valid = "id_number_valid" if "id_number_valid" in columns["persons"] else "NULL"
     person_rows = (f"SELECT person_id, id_number, coalesce({valid}, {_id_number_valid('id_number')}) AS id_number_valid "
                    f"FROM {stored('persons')}")
-    con.execute("CREATE OR REPLACE TEMP TABLE resolved_person_keys AS " + PERSON_KEY_SQL.format(persons=person_rows))
-    con.execute("CREATE OR REPLACE TEMP TABLE resolved_person_aliases AS "
-                "SELECT person_id, person_key FROM resolved_person_keys WHERE person_key <> person_id")
+    session.create_table("resolved_person_keys", PERSON_KEY_SQL.format(persons=person_rows))
+    session.create_table("resolved_person_aliases",
+                         "SELECT person_id, person_key FROM resolved_person_keys WHERE person_key <> person_id")
 
     # ---- persons: one row per person_key
     model = [c.name for c in ENTITY_TABLES["persons"].columns if c.name != "person_id"]
     model += [c for c in ("id_number_valid",) if c in columns["persons"]]
     firsts = ", ".join(f"min_by(t.{_q(c)}, t.person_id) FILTER (WHERE t.{_q(c)} IS NOT NULL) AS {_q(c)}" for c in model)
     key = completed_key("persons")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE resolved_persons AS
+    session.create_table("resolved_persons", f"""
         SELECT k.person_key AS person_id, {firsts},
                min_by({key}, t.person_id) FILTER (WHERE {key} IS NOT NULL) AS address_key,
                k.person_key AS person_key,
-               list(t.person_id ORDER BY t.person_id) AS person_ids,
+               list_sort(list(t.person_id)) AS person_ids,
                coalesce(min_by({key}, t.person_id) FILTER (WHERE {key} IS NOT NULL
                                                            AND NOT regexp_full_match({key}, '{_PLACEHOLDER}')),
                         k.person_key) AS household
         FROM {stored('persons')} t JOIN resolved_person_keys k USING (person_id) {address_joins('persons')}
         GROUP BY k.person_key""")
-    con.execute("CREATE OR REPLACE TEMP VIEW persons AS SELECT * FROM resolved_persons")
+    session.execute("CREATE OR REPLACE TEMP VIEW persons AS SELECT * FROM resolved_persons")
 
     # ---- institutions, intermediaries: the completed address key
     for t in ("institutions", "intermediaries"):
         keep = ", ".join(f"t.{_q(c)}" for c in columns[t] if c != "address_key")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {t} AS SELECT {keep}, {completed_key(t)} AS address_key "
+        session.execute(f"CREATE OR REPLACE TEMP VIEW {t} AS SELECT {keep}, {completed_key(t)} AS address_key "
                     f"FROM {stored(t)} t {address_joins(t)}")
 
     # ---- cards and settlements: person ids mapped to the person_key
     keep = ", ".join("coalesce(a.person_key, t.person_id) AS person_id" if c == "person_id" else f"t.{_q(c)}"
                      for c in columns["cards"])
-    con.execute(f"CREATE OR REPLACE TEMP VIEW cards AS SELECT {keep} FROM {stored('cards')} t "
+    session.execute(f"CREATE OR REPLACE TEMP VIEW cards AS SELECT {keep} FROM {stored('cards')} t "
                 "LEFT JOIN resolved_person_aliases a ON a.person_id = t.person_id")
-    grouped = con.execute(f"SELECT count(*) FROM {stored('settlements')} "
-                          r"WHERE regexp_matches(payee_account, '[\s-]')").fetchall()[0][0]
+    [grouped] = session.one(f"SELECT count(*) FROM {stored('settlements')} "
+                            r"WHERE regexp_matches(payee_account, '[\s-]')")
     agent_is_person = ("coalesce(t.agent_type, 'person') = 'person'" if "agent_type" in columns["settlements"]
                        else "true")
     expressions = {
@@ -159,6 +143,6 @@ def resolve_entities(con: duckdb.DuckDBPyConnection) -> None:
         "payee_account": account_sql("t.payee_account") if grouped else "t.payee_account",
     }
     keep = ", ".join(f"{expressions[c]} AS {_q(c)}" if c in expressions else f"t.{_q(c)}" for c in columns["settlements"])
-    con.execute(f"CREATE OR REPLACE TEMP VIEW settlements AS SELECT {keep} FROM {stored('settlements')} t "
+    session.execute(f"CREATE OR REPLACE TEMP VIEW settlements AS SELECT {keep} FROM {stored('settlements')} t "
                 "LEFT JOIN resolved_person_aliases a ON a.person_id = t.person_id "
                 "LEFT JOIN resolved_person_aliases g ON g.person_id = t.agent_id")

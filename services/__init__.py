@@ -10,21 +10,24 @@ and the command line import it, it imports neither.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from graphsvc.detect import DetectionConfig, detect_and_save
-from graphsvc.errors import NotFound
+from graphsvc.errors import InputError, NotFound
 from graphsvc.logs import timed
 from graphsvc.store import GraphStore
+from graphsvc.store.engine import Session, SparkSQLSession, check_parquet_location, local_spark
 from ingest import pipeline as ingest_pipeline  # the module: tests replace its ingest_folder to make an ingest fail
 from ingest.pipeline import IngestReport
 from queries.export import build_package
 from queries.masking import Masker
 from queries.rings import RingBook
 
-__all__ = ["Auditor", "Progress", "ingest_and_prepare", "detect_and_publish", "export_ring"]
+__all__ = ["Auditor", "Progress", "ingest_and_prepare", "detect_and_publish", "spark_detection", "export_ring"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,17 +57,45 @@ def ingest_and_prepare(store: GraphStore, folder: Path, *, rejects_dir: Path, se
 
 
 def detect_and_publish(store: GraphStore, config: DetectionConfig, *, book: RingBook | None = None,
-                       progress: bool = False, on_stage: Progress | None = None) -> tuple[Any, list[dict[str, Any]]]:
+                       progress: bool = False, on_stage: Progress | None = None,
+                       session: Session | None = None) -> tuple[Any, list[dict[str, Any]]]:
     """Detect rings and store them with stable ids; a server's ``book`` then shows the new run,
-    every ring's detail computed before the first reader asks. Returns the run and the rings."""
+    every ring's detail computed before the first reader asks. Returns the run and the rings.
+    ``session``: detect there (Spark, see ``spark_detection``) instead of on the store's own tables."""
     with timed(_log, "detect") as outcome:
-        run, documents = detect_and_save(store, config, progress=progress, on_stage=on_stage)
+        run, documents = detect_and_save(store, config, progress=progress, on_stage=on_stage, session=session)
         outcome.update(run_id=run.run_id, rings=run.rings, kept_ids=run.kept_ids, new_ids=run.new_ids,
                        retired_ids=len(run.retired_ids))
         if book is not None:
             book.invalidate()
             book.warm()
     return run, documents
+
+
+@contextmanager
+def spark_detection(store: GraphStore, master: str, location: str | None) -> Iterator[Session]:
+    """A Spark session holding the model's tables for detection: read from Parquet at ``location`` (a
+    folder, ``hdfs://`` or ``s3a://``: the fund's lake), or, with none, exported from ``store`` to a
+    temporary folder, which only a local master's executors can read."""
+    if location is not None:
+        check_parquet_location(location)  # before Spark's start-up: a typo costs seconds, not a minute
+    elif not master.startswith("local"):
+        raise InputError(f"a Spark cluster ({master}) reads the tables from the lake: give --input with their "
+                         "Parquet folder or URI (集群模式须指定 --input)")
+    spark = local_spark(master)
+    with tempfile.TemporaryDirectory(prefix="graphsvc-spark-") as folder:
+        if location is None:
+            con = store.analysis_connection()
+            try:
+                session = SparkSQLSession.from_duckdb(spark, con, Path(folder))
+            finally:
+                con.close()
+        else:
+            session = SparkSQLSession(spark, location)
+        try:
+            yield session
+        finally:
+            session.close()
 
 
 def export_ring(store: GraphStore, book: RingBook, ring_id: str, fmt: str, masker: Masker, *, generated_by: str,

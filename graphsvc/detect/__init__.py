@@ -4,6 +4,10 @@
 graph from their findings, cuts it into communities with Leiden and turns those into rings
 with a pattern, a score, the fund amount, a time span and evidence. ``store.save_rings``
 keeps ring ids stable across runs.
+
+The detectors' SQL runs on a session (``graphsvc.store.engine.Session``): the store's own DuckDB
+tables by default, or Apache Spark over Parquet (``SparkSQLSession``) for a province's lake. The
+steps after the SQL (the suspicion graph, Leiden, scoring) run here, over the small candidate sets.
 """
 
 from __future__ import annotations
@@ -15,14 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import duckdb
 from tqdm import tqdm
 
 from graphsvc.detect.card_burst import card_burst_findings
 from graphsvc.detect.care_home_waves import care_home_wave_findings
 from graphsvc.detect.co_admission_lockstep import co_admission_lockstep_findings
 from graphsvc.detect.config import DetectionConfig
-from graphsvc.detect.finding import Finding, fetch_dicts, temp_table
+from graphsvc.detect.finding import Finding
 from graphsvc.detect.prescriber_collusion import prescriber_collusion_findings
 from graphsvc.detect.rings import Ring, assemble_rings
 from graphsvc.detect.shared_address import shared_address_findings
@@ -31,11 +34,12 @@ from graphsvc.detect.shared_identifier import shared_identifier_findings
 from graphsvc.detect.suspicion_graph import leiden_communities, suspicion_graph
 from graphsvc.detect.trace_code_resold import trace_code_resold_findings
 from graphsvc.resolution import resolve_entities
+from graphsvc.store.engine import Session, SessionLike, session_of
 
 __all__ = ["DetectionConfig", "DetectionResult", "Finding", "Ring", "detect_rings", "detect_rings_in",
            "detect_and_save", "DETECTORS"]
 
-DETECTORS: dict[str, Callable[[duckdb.DuckDBPyConnection, DetectionConfig], list[Finding]]] = {
+DETECTORS: dict[str, Callable[[Session, DetectionConfig], list[Finding]]] = {
     "shared_card": lambda con, c: shared_card_findings(con, c.shared_card),
     "shared_identifier": lambda con, c: shared_identifier_findings(con, c.shared_identifier),
     "co_admission_lockstep": lambda con, c: co_admission_lockstep_findings(con, c.co_admission_lockstep),
@@ -82,8 +86,11 @@ Stage = Callable[[str, int, int], None]
 
 
 def detect_rings(store: Any, config: DetectionConfig | None = None, *, progress: bool = False,
-                 on_stage: Stage | None = None) -> DetectionResult:
-    """Run detection on everything ``store`` (a ``GraphStore``) holds; ids are not assigned yet."""
+                 on_stage: Stage | None = None, session: Session | None = None) -> DetectionResult:
+    """Run detection on everything ``store`` (a ``GraphStore``) holds, or on ``session`` when given (the
+    store's tables on Spark, or a lake's); ids are not assigned yet."""
+    if session is not None:
+        return detect_rings_in(session, config, progress=progress, on_stage=on_stage)
     con = store.analysis_connection()
     try:
         return detect_rings_in(con, config, progress=progress, on_stage=on_stage)
@@ -92,8 +99,8 @@ def detect_rings(store: Any, config: DetectionConfig | None = None, *, progress:
 
 
 def detect_and_save(store: Any, config: DetectionConfig | None = None, *, progress: bool = False,
-                    on_stage: Stage | None = None) -> tuple[Any, list[dict[str, Any]]]:
-    """Detect rings on ``store`` and keep them there with stable ids.
+                    on_stage: Stage | None = None, session: Session | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """Detect rings on ``store`` (or on ``session``, see ``detect_rings``) and keep them in ``store`` with stable ids.
 
     Returns the ``DetectionRun`` (what changed since the previous run) and the ring
     documents, highest score first, as the contract writes them.
@@ -101,7 +108,7 @@ def detect_and_save(store: Any, config: DetectionConfig | None = None, *, progre
     config = config or DetectionConfig()
     started_at = datetime.now().astimezone()
     started = time.perf_counter()
-    result = detect_rings(store, config, progress=progress, on_stage=on_stage)
+    result = detect_rings(store, config, progress=progress, on_stage=on_stage, session=session)
     documents = [ring.document() for ring in result.rings]
     run = store.save_rings(
         documents, [ring.persons for ring in result.rings], [ring.settlements for ring in result.rings],
@@ -110,9 +117,9 @@ def detect_and_save(store: Any, config: DetectionConfig | None = None, *, progre
     return run, documents
 
 
-def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | None = None, *,
+def detect_rings_in(con: SessionLike, config: DetectionConfig | None = None, *,
                     progress: bool = False, on_stage: Stage | None = None) -> DetectionResult:
-    """Run detection on a connection holding the model's tables (see ``graphsvc.detect.finding``).
+    """Run detection on a session (or DuckDB connection) holding the model's tables (see ``graphsvc.detect.finding``).
 
     Examples
     --------
@@ -129,9 +136,10 @@ def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | No
     ('black_intermediary', ['P0', 'P1', 'P2'], 45000.0, '2026-02-01', '2026-06-03')
     """
     config = config or DetectionConfig()
+    session = session_of(con)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    resolve_entities(con)  # persons, households and accounts as resolved entities, whatever the export wrote
+    resolve_entities(session)  # persons, households and accounts as resolved entities, whatever the export wrote
     seconds["resolve_entities"] = time.perf_counter() - started
     findings: list[Finding] = []
     stages = tqdm(DETECTORS.items(), desc="detect", unit="detector", disable=not progress)
@@ -140,7 +148,7 @@ def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | No
         if on_stage:
             on_stage(name, done, len(DETECTORS) + 1)
         started = time.perf_counter()
-        findings += detector(con, config)
+        findings += detector(session, config)
         seconds[name] = time.perf_counter() - started
     explained = [f for f in findings if f.explained]
     findings = [f for f in findings if not f.explained]
@@ -154,19 +162,18 @@ def detect_rings_in(con: duckdb.DuckDBPyConnection, config: DetectionConfig | No
                                      iterations=config.community.iterations)
     seconds["leiden"] = time.perf_counter() - started
     started = time.perf_counter()
-    rings = assemble_rings(graph, communities, findings, _claim_facts(con, findings), config.ring)
+    rings = assemble_rings(graph, communities, findings, _claim_facts(session, findings), config.ring)
     seconds["rings"] = time.perf_counter() - started
     return DetectionResult(rings, findings, explained, seconds,
                            {"vertices": graph.vcount(), "edges": graph.ecount(), "communities": len(communities)})
 
 
-def _claim_facts(con: duckdb.DuckDBPyConnection,
-                 findings: list[Finding]) -> dict[str, tuple[float, Any, Any, str | None, str]]:
+def _claim_facts(session: Session, findings: list[Finding]) -> dict[str, tuple[float, Any, Any, str | None, str]]:
     ids = sorted({s for f in findings for s in f.settlements})
     if not ids:
         return {}
-    temp_table(con, "d_ring_claims", {"settlement_id": ids})
-    rows = fetch_dicts(con, """
+    session.temp_table("d_ring_claims", {"settlement_id": ids})
+    rows = session.rows("""
         SELECT s.settlement_id, coalesce(s.fund_amount, 0) AS fund, s.start_time::DATE AS first_day,
                coalesce(s.end_time, s.start_time)::DATE AS last_day, i.region_code, s.person_id
         FROM settlements s SEMI JOIN d_ring_claims USING (settlement_id)

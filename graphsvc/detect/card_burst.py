@@ -16,21 +16,20 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-import duckdb
-
 from graphsvc.detect.config import CardBurstConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, linked_groups, poisson_threshold, temp_table
+from graphsvc.detect.finding import Finding, group_rows, linked_groups, poisson_threshold
 from graphsvc.evidence import render
+from graphsvc.store.engine import SessionLike, session_of
 
 __all__ = ["card_burst_findings", "burst_threshold"]
 
 
-def card_burst_findings(con: duckdb.DuckDBPyConnection, config: CardBurstConfig | None = None) -> list[Finding]:
+def card_burst_findings(con: SessionLike, config: CardBurstConfig | None = None) -> list[Finding]:
     """Find pharmacies where many distinct cards were swiped within minutes.
 
     Parameters
     ----------
-    con : duckdb connection
+    con : Session or DuckDB connection
         Holds the model's tables (see ``graphsvc.detect.finding``).
     config : CardBurstConfig
         Burst length, card minimum, key drugs; defaults when None.
@@ -59,12 +58,12 @@ def card_burst_findings(con: duckdb.DuckDBPyConnection, config: CardBurstConfig 
     (('P0', 'P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7'), 1, ['D1'], 1.0)
     """
     config = config or CardBurstConfig()
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE d_swipes AS
+    session = session_of(con)
+    session.create_table("d_swipes", """
         SELECT settlement_id, institution_id, operator_id, card_id, device_id, person_id, start_time, fund_amount, items
         FROM settlements WHERE list_contains(?, kind) AND card_id IS NOT NULL""", [list(config.kinds)])
     # A pharmacy's usual day is its median day, which a collector's few burst days do not move.
-    traffic = fetch_dicts(con, """
+    traffic = session.rows("""
         WITH daily AS (SELECT institution_id, start_time::DATE AS day, count(*) AS swipes
                        FROM d_swipes GROUP BY ALL),
         hours AS (SELECT institution_id,
@@ -73,11 +72,10 @@ def card_burst_findings(con: duckdb.DuckDBPyConnection, config: CardBurstConfig 
                   FROM d_swipes GROUP BY institution_id)
         SELECT institution_id, median(swipes) AS daily_swipes, any_value(early) AS early, any_value(late) AS late
         FROM daily JOIN hours USING (institution_id) GROUP BY institution_id""")
-    temp_table(con, "d_burst_thresholds", {
+    session.temp_table("d_burst_thresholds", {
         "institution_id": [t["institution_id"] for t in traffic],
         "threshold": [str(burst_threshold(_expected_swipes(t, config), config)) for t in traffic]})
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE d_burst_starts AS
+    session.create_table("d_burst_starts", f"""
         SELECT institution_id, start_time FROM (
             SELECT institution_id, start_time,
                    count(*) OVER (PARTITION BY institution_id ORDER BY start_time
@@ -85,10 +83,10 @@ def card_burst_findings(con: duckdb.DuckDBPyConnection, config: CardBurstConfig 
             FROM d_swipes)
         JOIN d_burst_thresholds USING (institution_id)
         WHERE n >= threshold::INTEGER""")
-    starts = fetch_dicts(con, "SELECT DISTINCT institution_id, start_time FROM d_burst_starts ORDER BY 1, 2")
+    starts = session.rows("SELECT DISTINCT institution_id, start_time FROM d_burst_starts ORDER BY 1, 2")
     if not starts:
         return []
-    rows = fetch_dicts(con, f"""
+    rows = session.rows(f"""
         SELECT DISTINCT s.* FROM d_swipes s JOIN d_burst_starts b ON b.institution_id = s.institution_id
             AND s.start_time BETWEEN b.start_time AND b.start_time + INTERVAL {int(config.minutes)} MINUTE
         ORDER BY s.institution_id, s.start_time, s.settlement_id""")

@@ -20,23 +20,22 @@ amounts and the base rate.
 
 from __future__ import annotations
 
-import duckdb
-
 from graphsvc.detect.co_admission_lockstep import waves_of
 from graphsvc.detect.config import CareHomeWavesConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail
+from graphsvc.detect.finding import Finding, group_rows, poisson_tail
 from graphsvc.evidence import render
+from graphsvc.store.engine import SessionLike, session_of
 
 __all__ = ["care_home_wave_findings"]
 
 
-def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
+def care_home_wave_findings(con: SessionLike,
                             config: CareHomeWavesConfig | None = None) -> list[Finding]:
     """Find nursing homes whose residents are admitted in waves to one hospital.
 
     Parameters
     ----------
-    con : duckdb connection
+    con : Session or DuckDB connection
         Holds the model's tables (see ``graphsvc.detect.finding``).
     config : CareHomeWavesConfig
         Wave window, size and count; defaults when None.
@@ -58,7 +57,8 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
     [(('R0', 'R1', 'R2'), (('institution', 'NH1'), ('institution', 'H9')), 3)]
     """
     config = config or CareHomeWavesConfig()
-    rows = fetch_dicts(con, """
+    session = session_of(con)
+    rows = session.rows("""
         WITH homes AS (SELECT institution_id, address_key, phone FROM institutions WHERE kind = 'nursing_home'),
         residents AS (
             SELECT h.institution_id AS home, p.person_id FROM homes h JOIN persons p ON p.household = h.address_key
@@ -71,7 +71,7 @@ def care_home_wave_findings(con: duckdb.DuckDBPyConnection,
         ORDER BY r.home, hospital, day, s.person_id""")
     if not rows:
         return []
-    first_day, last_day = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchall()[0]
+    first_day, last_day = session.one("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements")
     period_days = (last_day - first_day).days + 1
     findings = []
     for (home, hospital), admissions in group_rows(rows, lambda r: (r["home"], r["hospital"])).items():

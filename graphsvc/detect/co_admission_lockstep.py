@@ -37,24 +37,24 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-import duckdb
 import igraph as ig
 
 from graphsvc.detect.config import CoAdmissionLockstepConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail, poisson_threshold, temp_table
+from graphsvc.detect.finding import Finding, group_rows, poisson_tail, poisson_threshold
 from graphsvc.detect.suspicion_graph import leiden_communities
 from graphsvc.evidence import render
+from graphsvc.store.engine import Session, SessionLike, session_of
 
 __all__ = ["co_admission_lockstep_findings", "waves_of"]
 
 
-def co_admission_lockstep_findings(con: duckdb.DuckDBPyConnection,
+def co_admission_lockstep_findings(con: SessionLike,
                                    config: CoAdmissionLockstepConfig | None = None) -> list[Finding]:
     """Find groups admitted together on repeated occasions, at one institution or rotating across several.
 
     Parameters
     ----------
-    con : duckdb connection
+    con : Session or DuckDB connection
         Holds the model's tables (see ``graphsvc.detect.finding``).
     config : CoAdmissionLockstepConfig
         Window, repeats, group and wave minimums; defaults when None.
@@ -80,17 +80,17 @@ def co_admission_lockstep_findings(con: duckdb.DuckDBPyConnection,
     (('A', 'B', 'C'), (('institution', 'H1'), ('institution', 'H2'), ('institution', 'H3')), 5)
     """
     config = config or CoAdmissionLockstepConfig()
+    session = session_of(con)
     w = config.window_days
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE d_admissions AS
+    session.create_table("d_admissions", """
         SELECT settlement_id, person_id, institution_id, start_time::DATE AS day, fund_amount,
                date_diff('day', start_time::DATE, coalesce(end_time, start_time)::DATE) AS stay_days
         FROM settlements WHERE list_contains(?, kind)""", [list(config.admission_kinds)])
     # Each admission probes the next ``w`` days: an equi-join on (institution, day), not a band join.
     # Occasions are per institution; their repeats are counted per pair across institutions.
-    pairs = fetch_dicts(con, f"""
+    pairs = session.rows(f"""
         WITH probes AS (SELECT person_id, institution_id, day, day + k::INTEGER AS probe
-                        FROM d_admissions, range(0, {w} + 1) t(k)),
+                        FROM d_admissions CROSS JOIN (SELECT unnest(generate_series(0, {w})) AS k) t),
         occasions AS (
             SELECT DISTINCT a.institution_id, least(a.person_id, b.person_id) AS p1,
                    greatest(a.person_id, b.person_id) AS p2, least(a.day, b.day) AS occasion
@@ -98,7 +98,7 @@ def co_admission_lockstep_findings(con: duckdb.DuckDBPyConnection,
             WHERE b.person_id <> a.person_id),
         separated AS (
             SELECT p1, p2, institution_id,
-                   CASE WHEN occasion - lag(occasion) OVER (PARTITION BY p1, p2 ORDER BY occasion) <= {w}
+                   CASE WHEN date_diff('day', lag(occasion) OVER (PARTITION BY p1, p2 ORDER BY occasion), occasion) <= {w}
                         THEN 0 ELSE 1 END AS new_occasion
             FROM occasions)
         SELECT p1, p2, sum(new_occasion) AS repeats, list(DISTINCT institution_id) AS institutions
@@ -107,8 +107,8 @@ def co_admission_lockstep_findings(con: duckdb.DuckDBPyConnection,
     candidates = [members for members in _groups(pairs, config) if len(members) >= config.min_persons]
     if not candidates:
         return []
-    temp_table(con, "d_lockstep_members", {"person_id": sorted({p for members in candidates for p in members})})
-    rows = fetch_dicts(con, """
+    session.temp_table("d_lockstep_members", {"person_id": sorted({p for members in candidates for p in members})})
+    rows = session.rows("""
         SELECT a.institution_id, a.person_id, a.day, a.settlement_id, a.fund_amount, a.stay_days
         FROM d_admissions a SEMI JOIN d_lockstep_members m USING (person_id)
         ORDER BY a.institution_id, a.day, a.person_id""")
@@ -117,8 +117,8 @@ def co_admission_lockstep_findings(con: duckdb.DuckDBPyConnection,
     for pair in pairs:
         for inst in pair["institutions"]:
             pairs_at[inst] = pairs_at.get(inst, 0) + 1
-    chance = _address_base_rates(con, candidates, config)
-    first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchall()[0]
+    chance = _address_base_rates(session, candidates, config)
+    first_day, last_day = session.one("SELECT min(day), max(day) FROM d_admissions")
     days = (last_day - first_day).days + 1
     findings = []
     for members in candidates:
@@ -240,14 +240,14 @@ def _without_chance_members(waves: list[list[dict]], admissions: dict[str, list[
     return [wave for wave in trimmed if len({r["person_id"] for r in wave}) >= 2]
 
 
-def _address_base_rates(con: duckdb.DuckDBPyConnection, groups: list[set[str]],
+def _address_base_rates(session: Session, groups: list[set[str]],
                         config: CoAdmissionLockstepConfig
                         ) -> dict[frozenset[str], tuple[str, dict[str, tuple[float, int]]]]:
     """For each group most of whose persons live at one address: that address and, per institution,
     the admissions chance brings in a window and the wave size beyond chance."""
-    temp_table(con, "d_lockstep_groups", {"group_no": [str(g) for g, members in enumerate(groups) for _ in members],
+    session.temp_table("d_lockstep_groups", {"group_no": [str(g) for g, members in enumerate(groups) for _ in members],
                                           "person_id": [p for members in groups for p in sorted(members)]})
-    homes = fetch_dicts(con, """
+    homes = session.rows("""
         WITH sizes AS (SELECT household, count(*) AS size FROM persons GROUP BY household)
         SELECT g.group_no, p.household, count(*) AS persons, any_value(sizes.size) AS size
         FROM d_lockstep_groups g JOIN persons p USING (person_id) JOIN sizes USING (household)
@@ -259,12 +259,12 @@ def _address_base_rates(con: duckdb.DuckDBPyConnection, groups: list[set[str]],
              and h["size"] >= config.base_rate_address_factor * len(groups[int(h["group_no"])])]
     if not homes:
         return {}
-    temp_table(con, "d_lockstep_homes", {"household": sorted({h["household"] for h in homes})})
-    rows = fetch_dicts(con, """
+    session.temp_table("d_lockstep_homes", {"household": sorted({h["household"] for h in homes})})
+    rows = session.rows("""
         SELECT p.household, a.institution_id, a.person_id
         FROM d_admissions a JOIN persons p USING (person_id) SEMI JOIN d_lockstep_homes USING (household)
-        ORDER BY ALL""")
-    first_day, last_day = con.execute("SELECT min(day), max(day) FROM d_admissions").fetchall()[0]
+        ORDER BY p.household, a.institution_id, a.person_id""")
+    first_day, last_day = session.one("SELECT min(day), max(day) FROM d_admissions")
     days = (last_day - first_day).days + 1
     at_home = group_rows(rows, lambda r: (r["household"], r["institution_id"]))
     result = {}

@@ -1,10 +1,12 @@
 """What a detector reports, and the claim tables it reads.
 
-A detector is a function ``(con, config) -> list[Finding]``. ``con`` is a DuckDB connection
-on which the model's entity tables (``persons``, ``cards``, ``institutions``,
-``prescribers``, ``intermediaries``, ``settlements``) can be read by name: the embedded
-store's own connection, or tables a server backend exported. ``in_memory_claims`` builds
-one from a few rows, for doctests and tests on hand-built graphs.
+A detector is a function ``(con, config) -> list[Finding]``. ``con`` is a session
+(``graphsvc.store.engine.Session``) on which the model's entity tables (``persons``, ``cards``,
+``institutions``, ``prescribers``, ``intermediaries``, ``settlements``) can be read by name:
+DuckDB's (the embedded store's own connection, or tables a server backend exported; a DuckDB
+connection is taken as one) or Spark's, over Parquet. Its SQL is DuckDB's, written once for both.
+``in_memory_claims`` builds a DuckDB connection from a few rows, for doctests and tests on
+hand-built graphs.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import duckdb
-import pyarrow as pa
 
 from graphsvc import vocab
 from graphsvc.model import ENTITY_TABLES
 
-__all__ = ["Finding", "PATTERNS", "in_memory_claims", "fetch_dicts", "temp_table", "linked_groups", "group_rows",
+__all__ = ["Finding", "PATTERNS", "in_memory_claims", "linked_groups", "group_rows",
            "poisson_threshold", "poisson_tail"]
 
 PATTERNS = tuple(vocab.PATTERNS)
@@ -108,13 +109,6 @@ def poisson_tail(expected: float, observed: int) -> float:
     return min(1.0, math.exp(log_term) * total)
 
 
-def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    """Run a query and return its rows as dicts (detectors' results are small)."""
-    result = con.execute(query, params or [])
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, row)) for row in result.fetchall()]
-
-
 def group_rows(rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], Hashable]) -> dict[Any, list[dict[str, Any]]]:
     """Rows by ``key(row)``, keeping the rows' order within each group and the groups' first-seen order.
 
@@ -156,26 +150,21 @@ def linked_groups(links: Iterable[Sequence[H]]) -> list[list[H]]:
     return list(groups.values())
 
 
-def temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list[Any]]) -> None:
-    """(Re)create temp table ``name`` from Python lists, through Arrow rather than row inserts."""
-    data = pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
-    con.register("_temp_rows", data)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _temp_rows")
-    finally:
-        con.unregister("_temp_rows")
-
-
 def in_memory_claims(**tables: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection holding the model's tables, filled from a few rows each, and resolved.
 
-    Columns left out of a row are missing (NULL); tables left out are empty. The tables are
+    Columns left out of a row are missing (NULL); tables left out are empty; a column's values
+    are of one Python type (or None), as Arrow reads them. The tables are
     read through ``graphsvc.resolution.resolve_entities``, as detection reads a store.
 
     >>> con = in_memory_claims(persons=[{"person_id": "P1", "death_date": "2026-02-01"}])
     >>> con.execute("SELECT person_id, death_date FROM persons").fetchall()
     [('P1', datetime.date(2026, 2, 1))]
     """
+    from itertools import groupby
+
+    import pyarrow as pa
+
     from graphsvc.resolution import resolve_entities
     from graphsvc.store.schema import create_sql, fields
 
@@ -185,12 +174,18 @@ def in_memory_claims(**tables: list[dict[str, Any]]) -> duckdb.DuckDBPyConnectio
     con = duckdb.connect()
     for spec in ENTITY_TABLES.values():
         con.execute(create_sql(spec, row_hash=False))
-        for row in tables.get(spec.name, []):
-            extra = set(row) - {f.name for f in fields(spec, row_hash=False)}
+        known = {f.name for f in fields(spec, row_hash=False)}
+        # Consecutive rows with the same columns go in as one Arrow batch, in their order: DuckDB
+        # casts them as it casts a row's parameters, and an INSERT per row made tests crawl.
+        for names, run in groupby(tables.get(spec.name, []), key=tuple):
+            extra = set(names) - known
             if extra:
                 raise ValueError(f"{spec.name} has no column(s) {sorted(extra)}")
-            names = list(row)
-            marks = ", ".join("?" for _ in names)
-            con.execute(f"INSERT INTO {spec.name} ({', '.join(names)}) VALUES ({marks})", [row[n] for n in names])
+            rows = list(run)
+            columns = ", ".join(names)
+            batch = pa.table({n: pa.array([row[n] for row in rows]) for n in names})
+            con.register("_in_memory_rows", batch)
+            con.execute(f"INSERT INTO {spec.name} ({columns}) SELECT {columns} FROM _in_memory_rows")
+            con.unregister("_in_memory_rows")
     resolve_entities(con)
     return con

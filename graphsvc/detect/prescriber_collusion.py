@@ -11,22 +11,21 @@ fund amounts.
 
 from __future__ import annotations
 
-import duckdb
-
 from graphsvc.detect.config import PrescriberCollusionConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, temp_table
+from graphsvc.detect.finding import Finding, group_rows
 from graphsvc.evidence import render
+from graphsvc.store.engine import SessionLike, session_of
 
 __all__ = ["prescriber_collusion_findings"]
 
 
-def prescriber_collusion_findings(con: duckdb.DuckDBPyConnection,
+def prescriber_collusion_findings(con: SessionLike,
                                   config: PrescriberCollusionConfig | None = None) -> list[Finding]:
     """Find prescriber–pharmacy pairs whose scripts are for persons the prescriber never saw.
 
     Parameters
     ----------
-    con : duckdb connection
+    con : Session or DuckDB connection
         Holds the model's tables (see ``graphsvc.detect.finding``).
     config : PrescriberCollusionConfig
         Minimum unseen persons and share; defaults when None.
@@ -51,14 +50,14 @@ def prescriber_collusion_findings(con: duckdb.DuckDBPyConnection,
     (('P1', 'P2', 'P3', 'P4', 'P5'), 5, 6)
     """
     config = config or PrescriberCollusionConfig()
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE d_scripts AS
+    session = session_of(con)
+    session.create_table("d_scripts", """
         SELECT s.settlement_id, s.prescriber_id, s.institution_id AS pharmacy, s.person_id, s.start_time,
                s.fund_amount,
                NOT EXISTS (SELECT 1 FROM settlements v WHERE v.kind <> 'pharmacy'
                            AND v.prescriber_id = s.prescriber_id AND v.person_id = s.person_id) AS unseen
         FROM settlements s WHERE s.kind = 'pharmacy' AND s.prescriber_id IS NOT NULL""")
-    pairs = fetch_dicts(con, """
+    pairs = session.rows("""
         WITH per_prescriber AS (SELECT prescriber_id, count(*) AS all_scripts FROM d_scripts GROUP BY prescriber_id)
         SELECT prescriber_id, pharmacy, count(*) AS scripts, count(*) FILTER (unseen) AS unseen_scripts,
                count(DISTINCT person_id) FILTER (unseen) AS unseen_persons, any_value(all_scripts) AS all_scripts
@@ -69,9 +68,9 @@ def prescriber_collusion_findings(con: duckdb.DuckDBPyConnection,
         ORDER BY prescriber_id, pharmacy""", [config.min_unseen_persons, config.min_unseen_share])
     if not pairs:
         return []
-    temp_table(con, "d_collusion_pairs", {"prescriber_id": [p["prescriber_id"] for p in pairs],
+    session.temp_table("d_collusion_pairs", {"prescriber_id": [p["prescriber_id"] for p in pairs],
                                           "pharmacy": [p["pharmacy"] for p in pairs]})
-    rows = fetch_dicts(con, """
+    rows = session.rows("""
         SELECT s.prescriber_id, s.pharmacy, s.person_id, s.settlement_id, s.start_time, s.fund_amount,
                pr.institution_id AS home_institution
         FROM d_scripts s JOIN d_collusion_pairs c USING (prescriber_id, pharmacy)

@@ -18,22 +18,21 @@ Reports the address (as written and its resolved key), the persons, their co-adm
 
 from __future__ import annotations
 
-import duckdb
-
 from graphsvc.detect.co_admission_lockstep import waves_of
 from graphsvc.detect.config import SharedAddressConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows
+from graphsvc.detect.finding import Finding, group_rows
 from graphsvc.evidence import render
+from graphsvc.store.engine import SessionLike, session_of
 
 __all__ = ["shared_address_findings"]
 
 
-def shared_address_findings(con: duckdb.DuckDBPyConnection, config: SharedAddressConfig | None = None) -> list[Finding]:
+def shared_address_findings(con: SessionLike, config: SharedAddressConfig | None = None) -> list[Finding]:
     """Find addresses whose unrelated persons are admitted together on repeated occasions.
 
     Parameters
     ----------
-    con : duckdb connection
+    con : Session or DuckDB connection
         Holds the model's tables, resolved (``graphsvc.resolution``): ``persons.household``.
     config : SharedAddressConfig
         Window, occasions, persons; defaults when None.
@@ -60,7 +59,8 @@ def shared_address_findings(con: duckdb.DuckDBPyConnection, config: SharedAddres
     (('P0', 'P1', 'P2', 'P3'), ('address', '湖南省长沙市芙蓉区解放路12号302室'), 3, None)
     """
     config = config or SharedAddressConfig()
-    rows = fetch_dicts(con, """
+    session = session_of(con)
+    rows = session.rows("""
         WITH flats AS (
             SELECT household FROM persons WHERE address IS NOT NULL
             GROUP BY household HAVING count(*) BETWEEN ? AND ?),

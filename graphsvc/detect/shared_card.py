@@ -13,21 +13,20 @@ Each names the card, its holder, the persons, institutions, dates and fund amoun
 
 from __future__ import annotations
 
-import duckdb
-
 from graphsvc.detect.config import SharedCardConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows
+from graphsvc.detect.finding import Finding, group_rows
 from graphsvc.evidence import render
+from graphsvc.store.engine import Session, SessionLike, session_of
 
 __all__ = ["shared_card_findings"]
 
 
-def shared_card_findings(con: duckdb.DuckDBPyConnection, config: SharedCardConfig | None = None) -> list[Finding]:
+def shared_card_findings(con: SessionLike, config: SharedCardConfig | None = None) -> list[Finding]:
     """Find cards used for others, after their holder's death, or in two places at once.
 
     Parameters
     ----------
-    con : duckdb connection
+    con : Session or DuckDB connection
         Holds the model's tables (see ``graphsvc.detect.finding``).
     config : SharedCardConfig
         Time windows and strengths; defaults when None.
@@ -50,11 +49,12 @@ def shared_card_findings(con: duckdb.DuckDBPyConnection, config: SharedCardConfi
     [('card_used_after_death', ('P1',), ('S1',))]
     """
     config = config or SharedCardConfig()
-    return _used_by_others(con, config) + _used_after_death(con, config) + _in_two_places(con, config)
+    session = session_of(con)
+    return _used_by_others(session, config) + _used_after_death(session, config) + _in_two_places(session, config)
 
 
-def _used_by_others(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> list[Finding]:
-    rows = fetch_dicts(con, """
+def _used_by_others(session: Session, config: SharedCardConfig) -> list[Finding]:
+    rows = session.rows("""
         SELECT s.card_id, c.person_id AS holder, s.person_id AS user_id, s.settlement_id, s.fund_amount
         FROM settlements s
         JOIN cards c ON c.card_id = s.card_id
@@ -82,8 +82,8 @@ def _used_by_others(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) ->
     return findings
 
 
-def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> list[Finding]:
-    rows = fetch_dicts(con, """
+def _used_after_death(session: Session, config: SharedCardConfig) -> list[Finding]:
+    rows = session.rows("""
         SELECT coalesce(s.card_id, '') AS card_id, coalesce(c.person_id, s.person_id) AS holder, p.death_date,
                s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount,
                coalesce(u.person_id <> p.person_id AND u.household = p.household, false) AS relative
@@ -91,7 +91,7 @@ def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) 
         LEFT JOIN cards c ON c.card_id = s.card_id
         JOIN persons p ON p.person_id = coalesce(c.person_id, s.person_id)
         LEFT JOIN persons u ON u.person_id = s.person_id
-        WHERE p.death_date IS NOT NULL AND s.start_time >= p.death_date + to_days(? + 1)
+        WHERE p.death_date IS NOT NULL AND date_diff('day', p.death_date, s.start_time::DATE) > ?
         ORDER BY holder, s.start_time""", [config.after_death_grace_days])
     findings = []
     for holder, uses in group_rows(rows, lambda r: r["holder"]).items():
@@ -115,9 +115,9 @@ def _used_after_death(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) 
     return findings
 
 
-def _in_two_places(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> list[Finding]:
+def _in_two_places(session: Session, config: SharedCardConfig) -> list[Finding]:
     # Consecutive uses of a card only: two places at once always shows between neighbours in time.
-    rows = fetch_dicts(con, """
+    rows = session.rows("""
         SELECT card_id, holder, settlement_id, institution_id, start_time, prev_id, prev_institution, prev_time,
                fund_amount
         FROM (
@@ -128,7 +128,7 @@ def _in_two_places(con: duckdb.DuckDBPyConnection, config: SharedCardConfig) -> 
             FROM settlements s LEFT JOIN cards c ON c.card_id = s.card_id
             WHERE s.card_id IS NOT NULL AND s.kind <> 'inpatient'
             WINDOW w AS (PARTITION BY s.card_id ORDER BY s.start_time, s.settlement_id))
-        WHERE prev_institution <> institution_id AND start_time - prev_time <= to_minutes(?)
+        WHERE prev_institution <> institution_id AND date_diff('second', prev_time, start_time) <= ? * 60
         ORDER BY card_id, start_time""", [config.two_places_minutes])
     findings = []
     for card, pairs in group_rows(rows, lambda r: r["card_id"]).items():

@@ -36,11 +36,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-import duckdb
-
 from graphsvc.detect.config import SharedIdentifierConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, poisson_tail, temp_table
+from graphsvc.detect.finding import Finding, group_rows, poisson_tail
 from graphsvc.evidence import render
+from graphsvc.store.engine import Session, SessionLike, session_of
 
 __all__ = ["shared_identifier_findings", "VIA_NODE_TYPES"]
 
@@ -66,13 +65,13 @@ VIA_NODE_TYPES = {"contact_phone": "phone", "bound_phone": "phone", "own_phone":
 """The node type of each way of sharing's value (a finding's ``facts["value"]``)."""
 
 
-def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
+def shared_identifier_findings(con: SessionLike,
                                config: SharedIdentifierConfig | None = None) -> list[Finding]:
     """Find identifiers that link persons of several households, with the look-alikes explained.
 
     Parameters
     ----------
-    con : duckdb connection
+    con : Session or DuckDB connection
         Holds the model's tables (see ``graphsvc.detect.finding``).
     config : SharedIdentifierConfig
         Household thresholds and strengths; defaults when None.
@@ -100,8 +99,9 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
     [('shared_contact_phone', ('P1', 'P2', 'P3'), (('phone', '15900000017'),))]
     """
     config = config or SharedIdentifierConfig()
-    con.execute(f"CREATE OR REPLACE TEMP TABLE d_links AS {_LINKS}")
-    groups = fetch_dicts(con, """
+    session = session_of(con)
+    session.create_table("d_links", _LINKS)
+    groups = session.rows("""
         SELECT l.via, l.value, count(DISTINCT coalesce(p.household, l.person_id)) AS households
         FROM d_links l LEFT JOIN persons p ON p.person_id = l.person_id
         GROUP BY l.via, l.value
@@ -110,22 +110,22 @@ def shared_identifier_findings(con: duckdb.DuckDBPyConnection,
                          [config.min_households, config.max_households])
     if not groups:
         return []
-    temp_table(con, "d_link_groups", {"via": [g["via"] for g in groups], "value": [g["value"] for g in groups]})
-    institution_ids = {r["value"] for r in fetch_dicts(con, """
+    session.temp_table("d_link_groups", {"via": [g["via"] for g in groups], "value": [g["value"] for g in groups]})
+    institution_ids = {r["value"] for r in session.rows("""
         SELECT g.value FROM d_link_groups g JOIN institutions i ON g.value IN (i.phone, i.address, i.address_key)""")}
-    intermediary_of_phone = {r["phone"]: r["intermediary_id"] for r in fetch_dicts(
-        con, "SELECT phone, intermediary_id FROM intermediaries WHERE phone IS NOT NULL")}
-    intermediaries = {r["intermediary_id"] for r in fetch_dicts(con, "SELECT intermediary_id FROM intermediaries")}
-    members = fetch_dicts(con, """
+    intermediary_of_phone = {r["phone"]: r["intermediary_id"] for r in session.rows(
+        "SELECT phone, intermediary_id FROM intermediaries WHERE phone IS NOT NULL")}
+    intermediaries = {r["intermediary_id"] for r in session.rows("SELECT intermediary_id FROM intermediaries")}
+    members = session.rows("""
         SELECT l.via, l.value, l.person_id, l.settlement_id, l.card_id, s.fund_amount, s.kind, s.institution_id,
                s.start_time::DATE AS day, p.region_code, p.death_date
         FROM d_links l JOIN d_link_groups g ON g.via = l.via AND g.value = l.value
         LEFT JOIN settlements s ON s.settlement_id = l.settlement_id
         LEFT JOIN persons p ON p.person_id = l.person_id
         ORDER BY l.via, l.value, l.person_id""")
-    norms = _usual_institutions(con) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1, {})
-    owners, registered = _phone_users(con, config)
-    card_claims = _claims_of_linked_cards(con)
+    norms = _usual_institutions(session) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1, {})
+    owners, registered = _phone_users(session, config)
+    card_claims = _claims_of_linked_cards(session)
     by_group = group_rows(members, lambda r: (r["via"], r["value"]))
     findings = []
     for g in groups:
@@ -215,13 +215,13 @@ def _habit(at: dict[str, set[str]], institution: str, mine: set[str], region: fl
     return (here + 2 * region) / (total + 2)
 
 
-def _usual_institutions(con: duckdb.DuckDBPyConnection) -> _Norms:
-    rows = fetch_dicts(con, """
+def _usual_institutions(session: Session) -> _Norms:
+    rows = session.rows("""
         SELECT p.region_code, s.kind, s.institution_id,
                count(*) / sum(count(*)) OVER (PARTITION BY p.region_code, s.kind) AS share
         FROM settlements s LEFT JOIN persons p USING (person_id) GROUP BY p.region_code, s.kind, s.institution_id""")
-    first, last = con.execute("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements").fetchall()[0]
-    own_rows = fetch_dicts(con, f"""
+    first, last = session.one("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements")
+    own_rows = session.rows(f"""
         SELECT s.person_id, s.kind, s.institution_id, s.settlement_id FROM settlements s
         WHERE s.kind IN ('inpatient', 'outpatient') AND s.person_id IN (
             SELECT l.person_id FROM d_links l JOIN d_link_groups g USING (via, value)
@@ -296,14 +296,14 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
             f"visits and stays elsewhere predict {usual:.1f}")
 
 
-def _phone_users(con: duckdb.DuckDBPyConnection,
+def _phone_users(session: Session,
                  config: SharedIdentifierConfig) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
     """Users of each flagged phone (the persons registered with it; of a household's phone, only its
     adults), and every person registered with it."""
     lo, hi = config.adult_ages
-    rows = fetch_dicts(con, """
+    rows = session.rows("""
         WITH ref AS (SELECT coalesce(max(start_time), current_timestamp)::DATE AS day FROM settlements)
-        SELECT p.phone, p.person_id, date_diff('year', p.birth_date, ref.day) AS age
+        SELECT p.phone, p.person_id, year(ref.day) - year(p.birth_date) AS age
         FROM persons p, ref
         WHERE p.phone IN (SELECT value FROM d_link_groups WHERE via IN ('contact_phone', 'bound_phone'))
         ORDER BY p.phone, p.person_id""")
@@ -317,8 +317,8 @@ def _phone_users(con: duckdb.DuckDBPyConnection,
     return owners, {phone: {p for p, _ in people} for phone, people in by_phone.items()}
 
 
-def _claims_of_linked_cards(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    rows = fetch_dicts(con, """
+def _claims_of_linked_cards(session: Session) -> dict[str, list[str]]:
+    rows = session.rows("""
         SELECT s.card_id, s.settlement_id FROM settlements s
         WHERE s.card_id IN (SELECT l.card_id FROM d_links l JOIN d_link_groups g USING (via, value)
                             WHERE l.card_id IS NOT NULL)""")

@@ -13,22 +13,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import duckdb
-
 from graphsvc.detect.config import TraceCodeResoldConfig, saturate
-from graphsvc.detect.finding import Finding, fetch_dicts, group_rows, linked_groups
+from graphsvc.detect.finding import Finding, group_rows, linked_groups
 from graphsvc.evidence import render
+from graphsvc.store.engine import SessionLike, session_of
 
 __all__ = ["trace_code_resold_findings"]
 
 
-def trace_code_resold_findings(con: duckdb.DuckDBPyConnection,
+def trace_code_resold_findings(con: SessionLike,
                                config: TraceCodeResoldConfig | None = None) -> list[Finding]:
     """Find trace codes sold more than once, grouped by the buyers they link.
 
     Parameters
     ----------
-    con : duckdb connection
+    con : Session or DuckDB connection
         Holds the model's tables (see ``graphsvc.detect.finding``).
     config : TraceCodeResoldConfig
         Strength scale; defaults when None.
@@ -49,7 +48,8 @@ def trace_code_resold_findings(con: duckdb.DuckDBPyConnection,
     [(('P1', 'P2'), 1)]
     """
     config = config or TraceCodeResoldConfig()
-    rows = fetch_dicts(con, """
+    session = session_of(con)
+    rows = session.rows("""
         WITH codes AS (SELECT unnest(trace_codes) AS code, settlement_id FROM settlements WHERE trace_codes IS NOT NULL),
         repeated AS (SELECT code FROM codes GROUP BY code HAVING count(*) > 1)
         SELECT c.code, s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount

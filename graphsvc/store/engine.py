@@ -1,23 +1,40 @@
 """The compute engine: where SQL over the model's tables runs, whichever backend stores them.
 
 Detection, person keys and the network are SQL; the stores hand the engine Arrow tables (or,
-the embedded store, its own database) and get Arrow back. DuckDB is the one engine today;
-another (Spark, for a city that outgrows one machine) implements ``ComputeEngine`` and speaks
-the same SQL over the tables of ``graphsvc.store.schema``.
+the embedded store, its own database) and get Arrow back. DuckDB is the engine of the stores.
+
+Detection reads the model's tables through a ``Session``: DuckDB's (``DuckDBSession``, over a
+store's analysis connection) or Apache Spark's (``SparkSQLSession``, over Parquet: a fund's lake,
+or a store's tables exported), for a province that outgrows one machine. Every statement is
+written once, in DuckDB's dialect; a Spark session transpiles it with sqlglot (``spark_sql``), as
+splink does for its backends, so each detector has one source of truth.
 """
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.spark import Spark
+from sqlglot.time import format_time
 
+from graphsvc.errors import InputError
 from graphsvc.model import ENTITY_TABLES
-from graphsvc.store.schema import create_sql
+from graphsvc.store.schema import DUCKDB_TYPES, ROW_HASH, create_sql
 
-__all__ = ["ComputeEngine", "Connection", "DuckDBEngine", "DUCKDB"]
+if TYPE_CHECKING:
+    import pyspark.sql
+
+__all__ = ["ComputeEngine", "Connection", "DuckDBEngine", "DUCKDB", "Session", "SessionLike", "DuckDBSession",
+           "SparkSQLSession", "session_of", "spark_sql", "local_spark",
+           "check_parquet_location"]
 
 Connection = duckdb.DuckDBPyConnection
 """A session of the engine holding the model's tables by name: what the detectors query."""
@@ -62,3 +79,248 @@ class DuckDBEngine(ComputeEngine):
 
 
 DUCKDB = DuckDBEngine()
+
+
+Params = Sequence[Any]
+"""Positional parameters of a statement, bound by the engine (``?`` in the SQL), never pasted into it."""
+
+
+class Session(ABC):
+    """The model's entity tables by name, on some engine: what detection and entity resolution query.
+
+    Statements are DuckDB SQL. Temp tables and views live as long as the session.
+    """
+
+    @abstractmethod
+    def stored(self, table: str) -> str:
+        """How SQL names entity table ``table`` as stored, past any view that shadows its name."""
+
+    @abstractmethod
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns nothing (``CREATE OR REPLACE TEMP VIEW ...``)."""
+
+    @abstractmethod
+    def create_table(self, name: str, query: str, params: Params = ()) -> None:
+        """(Re)create temp table ``name`` holding the rows of ``query``, computed once for every later read."""
+
+    @abstractmethod
+    def temp_table(self, name: str, columns: Mapping[str, Sequence[str | None]]) -> None:
+        """(Re)create temp table ``name`` from Python lists of strings, one per column."""
+
+    @abstractmethod
+    def rows(self, query: str, params: Params = ()) -> list[dict[str, Any]]:
+        """The rows of ``query`` as dicts (detectors' answers are small)."""
+
+    @abstractmethod
+    def columns(self, relation: str) -> list[str]:
+        """The column names of a table or view."""
+
+    def one(self, query: str, params: Params = ()) -> tuple[Any, ...]:
+        """The values of the first row of ``query`` (an aggregate's one row)."""
+        return tuple(self.rows(query, params)[0].values())
+
+    @abstractmethod
+    def close(self) -> None:
+        """Let go of the session's tables."""
+
+
+class DuckDBSession(Session):
+    """A DuckDB connection holding the model's tables: a store's analysis connection, or test tables."""
+
+    def __init__(self, con: Connection) -> None:
+        self.con = con
+
+    def stored(self, table: str) -> str:
+        catalog = self.con.execute("SELECT current_database()").fetchall()[0][0]
+        return f"{_quoted(catalog)}.main.{_quoted(table)}"
+
+    def execute(self, sql: str) -> None:
+        self.con.execute(sql)
+
+    def create_table(self, name: str, query: str, params: Params = ()) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}", list(params))
+
+    def temp_table(self, name: str, columns: Mapping[str, Sequence[str | None]]) -> None:
+        # Through Arrow rather than row inserts: a candidate set can be tens of thousands of ids.
+        data = pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
+        self.con.register("_temp_rows", data)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _temp_rows")
+        finally:
+            self.con.unregister("_temp_rows")
+
+    def rows(self, query: str, params: Params = ()) -> list[dict[str, Any]]:
+        result = self.con.execute(query, list(params))
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, row)) for row in result.fetchall()]
+
+    def columns(self, relation: str) -> list[str]:
+        return [row[0] for row in self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+
+    def close(self) -> None:
+        self.con.close()
+
+
+SessionLike = Session | Connection
+"""What detection accepts: a session, or a DuckDB connection (a store's, ``in_memory_claims``) it wraps."""
+
+
+def session_of(con: SessionLike) -> Session:
+    """``con`` as a session: a DuckDB connection is wrapped, a session is itself."""
+    return con if isinstance(con, Session) else DuckDBSession(con)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---- Spark ------------------------------------------------------------------------------------
+
+_JAVA_DATE_FORMAT = functools.partial(format_time, mapping=Spark.INVERSE_TIME_MAPPING, trie=Spark.INVERSE_TIME_TRIE)
+
+
+def _spark_forms(node: exp.Expression) -> exp.Expression:
+    """DuckDB functions whose sqlglot rendering Spark does not run, as Spark's equivalents."""
+    if isinstance(node, exp.RegexpFullMatch) and isinstance(node.expression, exp.Literal):
+        # RLIKE finds the pattern anywhere; anchored, it must match the whole string, as regexp_full_match does.
+        return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{node.expression.this})$"))
+    if isinstance(node, exp.PercentileCont) and node.expression is not None:
+        return exp.Anonymous(this="PERCENTILE", expressions=[node.this, node.expression])  # both interpolate linearly
+    if (isinstance(node, exp.Anonymous) and str(node.this).lower() == "try_strptime"
+            and isinstance(node.expressions[1], exp.Literal)):
+        java = _JAVA_DATE_FORMAT(node.expressions[1].this)
+        return exp.Anonymous(this="TRY_TO_TIMESTAMP", expressions=[node.expressions[0], exp.Literal.string(java)])
+    return node
+
+
+@functools.lru_cache(maxsize=1024)
+def spark_sql(sql: str) -> str:
+    """A DuckDB statement as Spark SQL: sqlglot's transpilation, and ``_spark_forms`` where it falls short.
+
+    >>> spark_sql("SELECT s.* FROM settlements s SEMI JOIN d_ids USING (settlement_id) WHERE list_contains(?, kind)")
+    'SELECT s.* FROM settlements AS s SEMI JOIN d_ids USING (settlement_id) WHERE ARRAY_CONTAINS(?, kind)'
+    >>> spark_sql("SELECT regexp_full_match(k, '[0-9]+'), quantile_cont(m, 0.05) FROM t")
+    "SELECT k RLIKE '^(?:[0-9]+)$', PERCENTILE(m, 0.05) FROM t"
+    """
+    tree = sqlglot.parse_one(sql, read="duckdb").transform(_spark_forms)
+    return tree.sql(dialect="spark")
+
+
+def local_spark(master: str = "local[2]") -> pyspark.sql.SparkSession:
+    """A Spark session for detection: ``master`` is ``local[N]`` (this machine) or a cluster's URL
+    (``spark://host:7077``). Its web UI is off and shuffles are small, as a detection run's candidate
+    sets are; a cluster's own settings (executors, memory) come from ``spark-defaults.conf``."""
+    from pyspark.sql import SparkSession as PySparkSession
+
+    spark = (PySparkSession.builder.master(master).appName("graphsvc-detect")
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.shuffle.partitions", "4")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def check_parquet_location(location: str) -> None:
+    """Raise ``InputError`` when ``location``, a local folder, lacks one of the model's tables (a URI is
+    checked by Spark as it reads): before a Spark session starts, so a typo costs no start-up."""
+    if "://" in location:
+        return
+    folder = Path(location)
+    if not folder.is_dir():
+        raise InputError(f"{location} is not a folder of Parquet tables (不是 Parquet 表的文件夹)")
+    missing = [t for t in ENTITY_TABLES if not (folder / t).exists() and not (folder / f"{t}.parquet").exists()]
+    if missing:
+        raise InputError(f"{location} has no Parquet table(s) {', '.join(missing)} (缺少 Parquet 表): each table is "
+                         "a folder or a .parquet file named as the table, e.g. persons/ or persons.parquet")
+
+
+class SparkSQLSession(Session):
+    """The model's tables on Apache Spark, read from Parquet: one folder or file per table, named as the
+    table (``persons/``, ``persons.parquet``) under a local folder or an ``hdfs://`` / ``s3a://`` URI.
+
+    The stored tables are the temp views ``stored_<table>`` and, until resolution shadows them, ``<table>``;
+    temp tables are cached temp views.
+    """
+
+    def __init__(self, spark: pyspark.sql.SparkSession, location: str) -> None:
+        check_parquet_location(location)
+        self.spark = spark
+        self._cached: dict[str, Any] = {}
+        for table in ENTITY_TABLES.values():
+            frame = self._read(location, table.name)
+            missing = sorted({c.name for c in table.columns} - set(frame.columns))
+            if missing:
+                raise InputError(f"{location}: table {table.name} has no column(s) {', '.join(missing)} "
+                                 f"({table.name} 缺少列)")
+            frame.createOrReplaceTempView(f"parquet_{table.name}")
+            # The contract's types, whatever types the lake wrote (a date written as text is a date here);
+            # derived columns (address_key, id_number_valid) as they are.
+            typed = ", ".join(f"CAST({_quoted(c.name)} AS {DUCKDB_TYPES[c.kind]}) AS {_quoted(c.name)}"
+                              for c in table.columns)
+            model = {c.name for c in table.columns}
+            keep = "".join(f", {_quoted(c)}" for c in frame.columns if c not in model)
+            frame = self.spark.sql(spark_sql(f"SELECT {typed}{keep} FROM parquet_{table.name}"))
+            # Readable by its own name too, as a DuckDB store's tables are, until resolution shadows it.
+            for name in (self.stored(table.name), table.name):
+                frame.createOrReplaceTempView(name)
+
+    def _read(self, location: str, table: str) -> Any:
+        from pyspark.errors import AnalysisException
+
+        base = location.rstrip("/")
+        tried = []
+        for path in (f"{base}/{table}", f"{base}/{table}.parquet"):
+            try:
+                return self.spark.read.parquet(path)
+            except AnalysisException as exc:  # PATH_NOT_FOUND, or no Parquet there
+                tried.append(f"{path} ({str(exc).splitlines()[0][:120]})")
+        raise InputError(f"no Parquet table {table} under {location} (Parquet 表 {table} 不存在): tried "
+                         + "; ".join(tried))
+
+    @classmethod
+    def from_duckdb(cls, spark: pyspark.sql.SparkSession, con: Connection, folder: Path) -> SparkSQLSession:
+        """A session over the entity tables of DuckDB connection ``con`` (a store's analysis connection),
+        exported to Parquet under ``folder``, which Spark's executors must be able to read."""
+        stored = DuckDBSession(con)
+        for table in ENTITY_TABLES:
+            keep = ", ".join(_quoted(c) for c in stored.columns(stored.stored(table)) if c != ROW_HASH)
+            target = str(folder / f"{table}.parquet").replace("'", "''")
+            con.execute(f"COPY (SELECT {keep} FROM {stored.stored(table)}) TO '{target}' (FORMAT parquet)")
+        return cls(spark, str(folder))
+
+    def stored(self, table: str) -> str:
+        return f"stored_{table}"
+
+    def execute(self, sql: str) -> None:
+        self.spark.sql(spark_sql(sql))
+
+    def create_table(self, name: str, query: str, params: Params = ()) -> None:
+        frame = self.spark.sql(spark_sql(query), args=list(params) or None).cache()
+        frame.createOrReplaceTempView(name)
+        previous = self._cached.pop(name, None)
+        if previous is not None:
+            previous.unpersist()
+        self._cached[name] = frame
+
+    def temp_table(self, name: str, columns: Mapping[str, Sequence[str | None]]) -> None:
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        schema = StructType([StructField(k, StringType()) for k in columns])
+        frame = self.spark.createDataFrame(list(zip(*columns.values())), schema).cache()
+        frame.createOrReplaceTempView(name)
+        previous = self._cached.pop(name, None)
+        if previous is not None:
+            previous.unpersist()
+        self._cached[name] = frame
+
+    def rows(self, query: str, params: Params = ()) -> list[dict[str, Any]]:
+        return [row.asDict() for row in self.spark.sql(spark_sql(query), args=list(params) or None).collect()]
+
+    def columns(self, relation: str) -> list[str]:
+        return list(self.spark.table(relation).columns)
+
+    def close(self) -> None:
+        for name, frame in self._cached.items():
+            frame.unpersist()
+            self.spark.catalog.dropTempView(name)
+        self._cached.clear()
