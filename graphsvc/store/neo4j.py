@@ -19,12 +19,14 @@ settlements. The schema version is ``(:Meta {id: 'schema'}).version``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -46,6 +48,7 @@ from graphsvc.store.schema import (
     SCHEMA_VERSION,
     STORE_TABLES,
     arrow_schema,
+    fields,
     upgrade,
 )
 
@@ -58,7 +61,7 @@ _TYPE_OF_LABEL = {"Phone": "phone", "Address": "address", "Device": "device", "B
 _TABLE_OF_LABEL = {t.label: t.name for t in ENTITY_TABLES.values()}
 _LABEL_OF_STORE_TABLE = {"rings": "Ring", "detection_runs": "DetectionRun", "records": "Record"}
 _BATCH = 5_000
-_NET_FORMAT = "2"
+_NET_FORMAT = "3"
 _VERSION_CHECK_S = 1.0
 _INGEST_QUIET_S = 60
 """An unfinished ingest log entry written within this many seconds is an ingest under way: reads
@@ -68,6 +71,20 @@ _LOG_UPSERT = (
     "SET l.folder = $folder, l.table_name = $table, l.rows_read = $read, l.loaded = $loaded, "
     "l.unchanged = $unchanged, l.rejected = $rejected, l.rejects_path = $rejects_path, l.finished = $finished, "
     "l.updated_at = datetime()")
+
+_LOG_ADD = (
+    "MERGE (l:IngestLog {run_id: $run_id, file: $file}) ON CREATE SET l.seq = $seq, l.loaded = $base "
+    "SET l.folder = $folder, l.table_name = $table, l.rows_read = $read, l.loaded = l.loaded + $added, "
+    "l.unchanged = $unchanged, l.rejected = $rejected, l.rejects_path = $rejects_path, l.finished = $finished, "
+    "l.updated_at = datetime()")
+"""The ingest log entry of a batch written in parallel with others: its rows added to ``loaded``
+(``$base``: what the entry counted before the first batch of this load)."""
+_PENDING = "NetPending"
+"""The label of rows stored since the network last followed them (``_update_network``)."""
+_INSERT_BATCH = 10_000
+_WRITERS = 2
+"""Parallel write transactions of an ingest batch (the driver manual's advice: batches of
+thousands of rows, a few sessions at once)."""
 
 
 @cache
@@ -111,6 +128,29 @@ def _arrow_column(values: list[Any], field: pa.Field) -> pa.Array:
 def _neo4j_value(value: Any) -> Any:
     """A value written to a store table's node: times as ISO text, which sorts as they do."""
     return value.isoformat(timespec="microseconds") if isinstance(value, datetime) else value
+
+
+_NET_CREATE = ("UNWIND $rows AS e MATCH (a:Node {_key: e.a}) MATCH (b:Node {_key: e.b}) "
+               "CREATE (a)-[:NET {type: e.rel, claims: e.n, fund: e.fund, first: e.first, last: e.last}]->(b)")
+
+
+def _agent_label(row: dict[str, Any]) -> str:
+    return "Person" if row.get("agent_type") == "person" else "Intermediary"
+
+
+def _fixed(label: str, row: dict[str, Any]) -> str:
+    return label
+
+
+_NET_TYPE_INDEX = "CREATE INDEX net_type IF NOT EXISTS FOR ()-[r:NET]-() ON (r.type)"
+"""Finds the SAME_PERSON edges an update compares with the person keys, without a walk over every person."""
+
+
+@cache
+def _network_columns(table: str) -> list[str]:
+    """The columns of ``table`` that ``NETWORK_EDGES_SQL`` names: all the network reads of it."""
+    return [f.name for f in fields(ENTITY_TABLES[table])  # and the row hash, which the engine's tables require
+            if f.name == ROW_HASH or re.search(rf"\b{f.name}\b", NETWORK_EDGES_SQL)]
 
 
 class Neo4jStore(GraphStore):
@@ -210,8 +250,18 @@ class Neo4jStore(GraphStore):
         for label in ("Person", "Intermediary"):
             statements.append(f"CREATE INDEX {label.lower()}_id_number IF NOT EXISTS FOR (n:{label}) ON (n.id_number)")
         statements.append("CREATE INDEX person_person_key IF NOT EXISTS FOR (n:Person) ON (n.person_key)")
+        statements.append(_NET_TYPE_INDEX)
         for statement in statements:
             self._run(statement)
+
+    def complete_bulk_import(self, log: Sequence[IngestFileRecord]) -> None:
+        """Finish a database ``neo4j-admin`` just imported (``graphsvc.store.neo4j_import``): its
+        constraints and indexes, online before the first query, and the ingest log of the load."""
+        self._create_indexes()
+        self._run("CALL db.awaitIndexes(3600)")
+        for record in log:
+            self.record_ingest(record)
+        self.finish_ingest()
 
     def _key(self, table: EntityTable) -> str:
         return _TYPE_OF_TABLE[table.name] + ":"
@@ -274,54 +324,87 @@ class Neo4jStore(GraphStore):
         # them: a server or loader that dies mid-ingest leaves whole batches or nothing, so
         # re-running the ingest finds every row either stored with all its links or not stored
         # at all, and the data version counts exactly what is stored.
+        #
+        # No MERGE per row: the rows are new (``load`` left out the stored keys), so a batch looks
+        # up which of its keys exist already (placeholders a reference made) in one query, CREATEs
+        # the rest, MERGEs each distinct target once and links by element id. New rows are marked
+        # ``NetPending`` for the incremental network update. Batches commit in ``_WRITERS``
+        # parallel transactions, each adding its own rows to the log entry's ``loaded``.
         self._net_checked = float("-inf")
+        prefix = self._key(table)
         records = [{k: _to_neo4j(v) for k, v in row.items()} for row in rows.to_pylist()]
         for r in records:
             r[ROW_HASH] = _signed(r[ROW_HASH])
-        queries: list[tuple[str, list[str] | None]] = [
-            (f"UNWIND $rows AS r MERGE (n:Node {{_key: '{self._key(table)}' + r.`{table.key}`}}) "
-             f"SET n:{table.label} SET n += r", None)]
-        for rel in RELATIONSHIPS:
-            if rel.source == table.name:
-                # each link query gets only the columns it reads: the driver encodes every value sent
-                needed = [table.key, rel.column] + (["agent_type"] if rel.column == "agent_id" else [])
-                queries += [(q, needed) for q in self._link_queries(table, rel)]
+        links = self._links(table)
+        base = None if log is None else log.loaded - len(records)
 
-        def work(tx: Any, batch: list[dict[str, Any]], checkpoint: IngestFileRecord | None) -> None:
-            for query, needed in queries:
-                rows = batch if needed is None else [{k: r[k] for k in needed} for r in batch if r[needed[1]] is not None]
-                if rows:
-                    tx.run(query, rows=rows).consume()
-            if checkpoint is not None:
-                tx.run(_LOG_UPSERT, seq=time.time_ns(), **checkpoint.__dict__).consume()
+        def work(tx: Any, batch: list[dict[str, Any]], entry: IngestFileRecord | None) -> None:
+            keys = [prefix + r[table.key] for r in batch]
+            found = {rec["k"]: rec["id"] for rec in tx.run(
+                "UNWIND $keys AS k MATCH (n:Node {_key: k}) RETURN k, elementId(n) AS id", keys=keys)}
+            ids: list[str | None] = [found.get(k) for k in keys]
+            new = [i for i, known in enumerate(ids) if known is None]
+            if new:
+                created = tx.run(f"UNWIND $rows AS r CREATE (n:Node:{table.label}:{_PENDING}) SET n = r "
+                                 "RETURN elementId(n) AS id", rows=[{**batch[i], "_key": keys[i]} for i in new])
+                for i, rec in zip(new, created):
+                    ids[i] = rec["id"]
+            if found:
+                tx.run(f"UNWIND $rows AS r MATCH (n) WHERE elementId(n) = r.id SET n:{table.label}:{_PENDING} "
+                       "SET n += r.p", rows=[{"id": ids[i], "p": batch[i]} for i, k in enumerate(keys) if k in found]
+                       ).consume()
+            targets: dict[str, dict[str, str]] = {}  # label -> {key: value}
+            pairs: dict[str, list[tuple[int, str]]] = {}  # relationship type -> [(row, target key)]
+            for rel_type, column, is_list, resolve in links:
+                out = pairs.setdefault(rel_type, [])
+                for i, r in enumerate(batch):
+                    value = r[column]
+                    if value is None:
+                        continue
+                    label = resolve(r)
+                    kind = _TYPE_OF_TABLE.get(_TABLE_OF_LABEL.get(label, ""), "") or _TYPE_OF_LABEL[label]
+                    for v in value if is_list else (value,):
+                        key = f"{kind}:{v}"
+                        targets.setdefault(label, {})[key] = v
+                        out.append((i, key))
+            target_ids: dict[str, str] = {}
+            for label, values in targets.items():
+                prop = ENTITY_TABLES[_TABLE_OF_LABEL[label]].key if label in _TABLE_OF_LABEL else "value"
+                target_ids.update((rec["k"], rec["id"]) for rec in tx.run(
+                    f"UNWIND $rows AS r MERGE (t:Node {{_key: r[0]}}) ON CREATE SET t:{label}, t.`{prop}` = r[1] "
+                    "RETURN r[0] AS k, elementId(t) AS id", rows=list(values.items())))
+            for rel_type, found_pairs in pairs.items():
+                if found_pairs:
+                    tx.run(f"UNWIND $rows AS r MATCH (s) WHERE elementId(s) = r[0] MATCH (t) WHERE elementId(t) = r[1] "
+                           f"CREATE (s)-[:{rel_type}]->(t)",
+                           rows=[(ids[i], target_ids[key]) for i, key in found_pairs]).consume()
+            if entry is not None:
+                tx.run(_LOG_ADD, seq=time.time_ns(), base=base, added=len(batch), **entry.__dict__).consume()
 
-        with self._driver.session(database=self._database) as session:
-            for start in range(0, len(records), _BATCH):
-                end = min(start + _BATCH, len(records))
-                # the rows after this transaction's are not stored yet: the entry leaves them out
-                checkpoint = None if log is None else replace(log, loaded=log.loaded - (len(records) - end))
-                session.execute_write(work, records[start:end], checkpoint)
+        def write(start: int) -> None:
+            with self._driver.session(database=self._database) as session:
+                session.execute_write(work, records[start:start + _INSERT_BATCH], log)
 
-    def _link_queries(self, table: EntityTable, rel: Relationship) -> list[str]:
-        source = f"MATCH (s:Node {{_key: '{self._key(table)}' + r.`{table.key}`}})"
-        is_list = table.column(rel.column).kind == "list"
-        value = "v" if is_list else f"r.`{rel.column}`"
-        unwind = f"UNWIND r.`{rel.column}` AS v " if is_list else ""
-        if rel.target == "Intermediary|Person":
-            targets = [("Intermediary", "coalesce(r.agent_type, '') <> 'person'"), ("Person", "r.agent_type = 'person'")]
+        starts = range(0, len(records), _INSERT_BATCH)
+        if len(starts) <= 1 or _WRITERS == 1:
+            for start in starts:
+                write(start)
         else:
-            targets = [(rel.target, "true")]
-        queries = []
-        for target, condition in targets:
-            if target in _TABLE_OF_LABEL:
-                target_table = ENTITY_TABLES[_TABLE_OF_LABEL[target]]
-                key, on_create = f"'{_TYPE_OF_TABLE[target_table.name]}:' + {value}", f"t.`{target_table.key}` = {value}"
-            else:
-                key, on_create = f"'{_TYPE_OF_LABEL[target]}:' + {value}", f"t.value = {value}"
-            queries.append(f"UNWIND $rows AS r WITH r WHERE r.`{rel.column}` IS NOT NULL AND {condition} {source} "
-                           f"{unwind}MERGE (t:Node {{_key: {key}}}) ON CREATE SET t:{target}, {on_create} "
-                           f"CREATE (s)-[:{rel.type}]->(t)")
-        return queries
+            with ThreadPoolExecutor(_WRITERS) as pool:
+                for done in [pool.submit(write, start) for start in starts]:
+                    done.result()
+
+    def _links(self, table: EntityTable) -> list[tuple[str, str, bool, Callable[[dict[str, Any]], str]]]:
+        """(type, column, whether the column is a list, target label of a row) of each relationship
+        ``table``'s rows start."""
+        links: list[tuple[str, str, bool, Callable[[dict[str, Any]], str]]] = []
+        for rel in RELATIONSHIPS:
+            if rel.source != table.name:
+                continue
+            # which table an agent is in is the row's ``agent_type``
+            resolve = _agent_label if rel.target == "Intermediary|Person" else functools.partial(_fixed, rel.target)
+            links.append((rel.type, rel.column, table.column(rel.column).kind == "list", resolve))
+        return links
 
     def _relationship_count(self, rel: Relationship) -> int:
         return self._run(f"MATCH (:{ENTITY_TABLES[rel.source].label})-[r:{rel.type}]->() RETURN count(r) AS n")[0]["n"]
@@ -455,17 +538,20 @@ class Neo4jStore(GraphStore):
         self._network_ready(now=True)
 
     def _network_ready(self, *, now: bool) -> None:
-        """Rebuild the NET relationships when the data version changed; while an ingest is under
-        way the network built before it keeps answering (rebuilt once it ends, not after every
-        batch) unless ``now``."""
+        """Bring the NET relationships up to the data version; while an ingest is under way the
+        network built before it keeps answering (updated once it ends, not after every batch)
+        unless ``now``. A database without a network (or with one of an older format) gets it
+        built whole; later versions update only the edges of what changed (``_update_network``)."""
         checked = time.monotonic()
         if self._net_version is not None and not now and checked - self._net_checked < _VERSION_CHECK_S:
             return
         with self._net_lock:
             version, ingesting = self._data_version()
             stored = self._run("MATCH (m:Meta {id: 'network'}) RETURN m.version AS v")
-            if not stored or (stored[0]["v"] != version and (now or not ingesting)):
+            if not stored or not stored[0]["v"].startswith(f"{_NET_FORMAT}:"):
                 self._rebuild_network(version)
+            elif stored[0]["v"] != version and (now or not ingesting):
+                self._update_network(version)
             self._net_version, self._net_checked = version, checked
 
     def _data_version(self) -> tuple[str, bool]:
@@ -478,19 +564,97 @@ class Neo4jStore(GraphStore):
         return f"{_NET_FORMAT}:{row['runs']}:{row['loaded']}", row["ingesting"]
 
     def _rebuild_network(self, version: str) -> None:
-        con = self._analysis_connection()
+        # Pending marks go first: a batch committed from here on keeps its mark for the next update.
+        self._run_in_transactions(f"MATCH (n:{_PENDING}) CALL {{ WITH n REMOVE n:{_PENDING} }} IN TRANSACTIONS OF 10000 ROWS")
+        self._run(_NET_TYPE_INDEX)  # a database made before the network was updated in place
+        tables = {name: self._network_rows(name, None, None) for name in ENTITY_TABLES}
+        edges = self._network_edge_rows(tables, None)
+        self._run_in_transactions("MATCH ()-[r:NET]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF 10000 ROWS")
+        self._write_batches(_NET_CREATE, edges)
+        self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=version)
+
+    def _update_network(self, version: str) -> None:
+        """Replace the NET edges of the nodes a batch can have changed, and only those.
+
+        A network edge starts at a row's node (``NETWORK_EDGES_SQL``: registered edges at the row
+        itself, claim edges at the claim's person), so the edges that can differ are those
+        starting at: each new row's node (a settlement's: its person's); the persons of earlier
+        claims made with a new card (``USED_CARD`` joins cards); and persons whose ``person_key``
+        no longer matches their ``SAME_PERSON`` edge (a new record of a person re-keys older ones).
+        Their edges are computed by the same SQL over just the rows they read."""
+        pending = self._run(f"MATCH (n:{_PENDING}) RETURN n._key AS k, "
+                            "CASE WHEN n:Settlement THEN n.person_id END AS person, "
+                            "CASE WHEN n:Card THEN n.card_id END AS card")
+        affected = {r["k"] for r in pending if r["person"] is None} | {"person:" + r["person"] for r in pending
+                                                                        if r["person"] is not None}
+        cards = [r["card"] for r in pending if r["card"] is not None]
+        for start in range(0, len(cards), _BATCH):
+            affected.update("person:" + r["p"] for r in self._run(
+                "UNWIND $cards AS c MATCH (s:Settlement {card_id: c}) RETURN DISTINCT s.person_id AS p",
+                cards=cards[start:start + _BATCH]))
+        wanted = {("person:" + r["p"], "person:" + r["k"]) for r in self._run(
+            "MATCH (p:Person) WHERE p.person_key <> p.person_id RETURN p.person_id AS p, p.person_key AS k")}
+        built = {(r["a"], r["b"]) for r in self._run(
+            "MATCH (a)-[r:NET {type: 'SAME_PERSON'}]->(b) RETURN a._key AS a, b._key AS b")}
+        affected.update(a for a, _ in wanted ^ built)
+        by_type: dict[str, list[str]] = {}
+        for key in affected:
+            kind, _, node_id = key.partition(":")
+            by_type.setdefault(kind, []).append(node_id)
+        persons = by_type.get("person", [])
+        tables = {name: self._network_rows(name, ENTITY_TABLES[name].key, by_type.get(kind, []))
+                  for name, kind in _TYPE_OF_TABLE.items() if name not in ("settlements", "cards")}
+        tables["settlements"] = self._network_rows("settlements", "person_id", persons)
+        used = set(tables["settlements"].column("card_id").drop_null().to_pylist())
+        tables["cards"] = self._network_rows("cards", "card_id", sorted(used | set(by_type.get("card", []))))
+        edges = self._network_edge_rows(tables, sorted(affected))
+        starts = sorted(affected)
+        from_a: dict[str, list[dict[str, Any]]] = {}
+        for e in edges:
+            from_a.setdefault(e["a"], []).append(e)
+
+        def swap(tx: Any, keys: list[str]) -> None:
+            tx.run("UNWIND $keys AS k MATCH (:Node {_key: k})-[r:NET]->() DELETE r", keys=keys).consume()
+            tx.run(_NET_CREATE, rows=[e for k in keys for e in from_a.get(k, [])]).consume()
+
+        with self._driver.session(database=self._database) as session:
+            # a node's old edges go and its new ones come in one transaction: readers never see it bare
+            for start in range(0, len(starts), _BATCH):
+                session.execute_write(swap, starts[start:start + _BATCH])
+        self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=version)
+        keys = [r["k"] for r in pending]
+        for start in range(0, len(keys), _BATCH):
+            self._run(f"UNWIND $keys AS k MATCH (n:Node {{_key: k}}) REMOVE n:{_PENDING}", keys=keys[start:start + _BATCH])
+
+    def _network_rows(self, name: str, column: str | None, values: list[str] | None) -> pa.Table:
+        """The columns ``NETWORK_EDGES_SQL`` reads of table ``name``'s rows: all of them, or those
+        whose ``column`` is one of ``values`` (through its index)."""
+        spec = ENTITY_TABLES[name]
+        schema = arrow_schema(name, _network_columns(name))
+        returned = ", ".join(f"n.`{c}` AS `{c}`" for c in schema.names)
+        if values is None:
+            rows = self._run(f"MATCH (n:{spec.label}) WHERE n.{ROW_HASH} IS NOT NULL RETURN {returned}")
+        else:
+            rows = []
+            for start in range(0, len(values), _BATCH):
+                rows += self._run(f"UNWIND $values AS v MATCH (n:{spec.label} {{`{column}`: v}}) "
+                                  f"WHERE n.{ROW_HASH} IS NOT NULL RETURN {returned}", values=values[start:start + _BATCH])
+        return pa.table([_arrow_column([r[f.name] for r in rows], f) for f in schema], schema=schema)
+
+    def _network_edge_rows(self, tables: dict[str, pa.Table], starts: list[str] | None) -> list[dict[str, Any]]:
+        """The network edges over ``tables`` (those starting at ``starts`` when given), as NET rows."""
+        con = self.engine.load(tables)
         try:
-            edges = con.execute(f"SELECT a, rel, b, n, fund, first_day::VARCHAR AS first, last_day::VARCHAR AS last "
-                                f"FROM ({NETWORK_EDGES_SQL})").fetchall()
+            query = (f"SELECT a, rel, b, n, fund, first_day::VARCHAR AS first, last_day::VARCHAR AS last "
+                     f"FROM ({NETWORK_EDGES_SQL})")
+            if starts is not None:
+                con.register("_starts", pa.table({"k": pa.array(starts, pa.string())}))
+                query += " WHERE a IN (SELECT k FROM _starts)"
+            edges = con.execute(query).fetchall()
         finally:
             con.close()
-        self._run_in_transactions("MATCH ()-[r:NET]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF 10000 ROWS")
-        self._write_batches(
-            "UNWIND $rows AS e MATCH (a:Node {_key: e.a}) MATCH (b:Node {_key: e.b}) "
-            "CREATE (a)-[:NET {type: e.rel, claims: e.n, fund: e.fund, first: e.first, last: e.last}]->(b)",
-            [{"a": a, "rel": rel, "b": b, "n": n, "fund": float(fund), "first": first, "last": last}
-             for a, rel, b, n, fund, first, last in edges])
-        self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=version)
+        return [{"a": a, "rel": rel, "b": b, "n": n, "fund": float(fund), "first": first, "last": last}
+                for a, rel, b, n, fund, first, last in edges]
 
     def _backup(self, folder: Path) -> list[str]:
         # The graph comes back by ingesting its folders again (the manifest names them); what
