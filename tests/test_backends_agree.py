@@ -32,3 +32,50 @@ def test_embedded_and_neo4j_answer_alike(cities, neo4j_server, tmp_path):
     for name in embedded_answers:
         assert neo4j_answers[name] == embedded_answers[name], name
     assert len(embedded_answers["rings"]) == 3 and embedded_answers["paths"][0]["paths"]
+
+
+def test_reads_built_on_the_store_primitives_agree_and_match_the_rows(cities, neo4j_server, tmp_path):
+    """The ingest log, ring claims, claim summaries, ledger and neighbour reads are written once over
+    each backend's primitives: both give the answers the stored rows imply."""
+    embedded = Settings(home=tmp_path / "embedded")
+    neo4j = Settings(home=tmp_path / "neo4j", backend="neo4j", neo4j_uri=neo4j_server.uri,
+                     neo4j_user=neo4j_server.user, neo4j_password=neo4j_server.password)
+    answers = []
+    for settings in (embedded, neo4j):
+        with cities.copy(settings) as city:
+            store = city.store
+            settlements = {s["settlement_id"]: s for s in store.rows("settlements").to_pylist()}
+            busiest = max({s["institution_id"] for s in settlements.values()},
+                          key=lambda i: sum(s["institution_id"] == i for s in settlements.values()))
+            theirs = [s for s in settlements.values() if s["institution_id"] == busiest]
+            summary = store.claim_summary("institution", busiest)
+            assert summary["claims"] == len(theirs) > 0
+            assert summary["fund_amount"] == round(float(sum(s["fund_amount"] or 0 for s in theirs)), 2)
+            assert summary["first"] == min(s["start_time"] for s in theirs).date().isoformat()
+            assert sum(summary["by_kind"].values()) == len(theirs)
+            assert store.claim_summary("person", "nobody") == {"claims": 0, "fund_amount": 0.0, "total_amount": 0.0,
+                                                               "first": None, "last": None, "by_kind": {}}
+
+            claims = {r["id"]: store.ring_claims(r["id"]) for r in store.rings()}
+            for rows in claims.values():
+                assert rows and [(r["start_time"], r["settlement_id"]) for r in rows] == sorted(
+                    (r["start_time"], r["settlement_id"]) for r in rows)
+                for row in rows:  # a ring keeps its settlements' columns as stored
+                    assert {c: settlements[row["settlement_id"]][c] for c in row} == row
+            claimed = {row["settlement_id"] for rows in claims.values() for row in rows}
+            assert sum(m["claims"] for m in store.ledger()) == len(claimed)
+
+            log = store.ingest_log()
+            assert all(r.finished for r in log) and len({r.file for r in log}) == len(log)
+            assert sum(r.loaded for r in log if r.table == "settlements") == len(settlements)
+
+            person = f"person:{next(iter(settlements.values()))['person_id']}"
+            around = store.network_edges(person, 3)
+            assert store.network_nodes([person, "person:nobody"]) == {person: (around.degree, store.entity(
+                "person", person.partition(":")[2])["name"])}
+            assert 0 < len(around.edges) <= 3 and [e.claims for e in around.edges] == sorted(
+                (e.claims for e in around.edges), reverse=True)
+            assert store.network_edges("person:nobody", 3).degree == 0
+            answers.append((summary, claims, store.ledger(), [(r.file, r.table, r.read, r.loaded) for r in log],
+                            around))
+    assert answers[0] == answers[1]

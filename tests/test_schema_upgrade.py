@@ -71,7 +71,7 @@ def test_a_v1_home_opens_upgraded_with_its_rings_and_casework(old_home: Path) ->
         assert (run.kept_ids, run.new_ids, run.retired_ids) == (3, 0, [])
         assert len(store.detection_runs()) == 2
         assert store.get_record("disposition", "R-000003")["status"] == "confirmed"
-    assert _version(old_home) == SCHEMA_VERSION == 2
+    assert _version(old_home) == SCHEMA_VERSION == 3
     assert "ring_members" not in _tables(old_home)
 
 

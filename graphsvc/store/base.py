@@ -1,12 +1,13 @@
 """The storage interface every backend implements.
 
 Shared logic (idempotent loading, conflict detection, reference lookups, stats, the ring
-store, casework records) is written once here and marked ``@final``; a backend fills in the
-abstract methods, which only move data in and out of its engine: reads and writes of the
-stored tables of ``graphsvc.store.schema`` by name, loading, and the questions a backend
-answers its own way (the network, search, aggregates). SQL over the model's tables runs on the
-compute engine (``graphsvc.store.engine``). Detection and queries talk to ``GraphStore`` alone,
-so a new backend changes neither.
+store, casework records, the ingest log, claim summaries, the ledger, network reads) is written
+once here and marked ``@final``; a backend fills in the abstract methods, which only move data in
+and out of its engine: reads, aggregates and writes of the stored tables of
+``graphsvc.store.schema`` by name (``_select``, ``_summarise``, ``_write``), a node's neighbours
+(``_neighbours``), loading, and the few questions its engine answers its own way. SQL over the
+model's tables runs on the compute engine (``graphsvc.store.engine``). Detection and queries talk
+to ``GraphStore`` alone, so a new backend changes neither.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, final
 
@@ -128,6 +129,14 @@ CLAIM_COLUMN_OF: dict[str, str] = {
 }
 """The settlements column naming a node of each type: what "its claims" means for that type."""
 
+_LEDGER_SQL = """
+    SELECT strftime(c.start_time, '%Y-%m') AS month, coalesce(i.region_code, 'unknown') AS region,
+           count(DISTINCT c.institution_id) AS institutions, count(DISTINCT c.person_id) AS persons,
+           count(*) AS claims, round(coalesce(sum(c.fund_amount), 0)::DOUBLE, 2) AS fund_amount
+    FROM (SELECT DISTINCT ON (settlement_id) * FROM claims) c
+    LEFT JOIN institutions i ON i.institution_id = c.institution_id
+    GROUP BY ALL ORDER BY month, region"""
+
 SHOWN_DERIVED: tuple[str, ...] = ("address_key", "person_key")
 """Derived columns an entity's profile shows beside the model's (the raw address beside its key)."""
 
@@ -156,14 +165,24 @@ class GraphStore(ABC):
         An entity table's rows are those loaded (not nodes only referred to so far)."""
 
     @abstractmethod
-    def _count(self, table: str, by: str | None = None) -> dict[Any, int]:
-        """Rows of a stored table per value of column ``by`` (``{None: rows}`` when ``by`` is None);
-        values without rows are left out."""
+    def _summarise(self, table: str, measures: Mapping[str, tuple[str, str | None]], *, by: Sequence[str] = (),
+                   where: Mapping[str, Sequence[Any]] | None = None) -> list[dict[str, Any]]:
+        """Aggregates of a stored table's rows (those whose ``where`` columns each hold one of the
+        given values), one dict per value of the ``by`` columns (one in all when ``by`` is empty,
+        also over no rows): the ``by`` columns, then each measure ``name: (function, column)``,
+        ``function`` one of ``count`` (rows; ``column`` None), ``sum``, ``min``, ``max``. Sums over no
+        values are 0; values as the engine gives them (a sum of amounts a ``Decimal`` or a float).
+
+        Computed where the rows are: a claim summary of a big institution is one answer, not a
+        million rows sent."""
 
     @abstractmethod
     def _write(self, table: str, rows: pa.Table) -> None:
         """Insert ``rows`` (all columns of a keyed store table) in one transaction, each replacing
-        the stored row with its key."""
+        the stored row with its key.
+
+        A backend writing the ingest log inside ``_insert`` writes the same entry as here, so
+        that a later ``_write`` of its key replaces it."""
 
     @abstractmethod
     def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
@@ -195,18 +214,6 @@ class GraphStore(ABC):
         """Number of distinct identifier nodes of ``label``."""
 
     @abstractmethod
-    def _write_ingest_record(self, record: IngestFileRecord) -> None:
-        """Insert or replace the ingest log entry of (``run_id``, ``file``)."""
-
-    @abstractmethod
-    def _finish_ingest(self) -> None:
-        """Mark every unfinished ingest log entry finished."""
-
-    @abstractmethod
-    def _ingest_records(self) -> list[IngestFileRecord]:
-        """The ingest log, oldest first."""
-
-    @abstractmethod
     def _analysis_connection(self) -> Connection:
         """A session of the compute engine where each entity table can be read by its name
         (detection's input)."""
@@ -217,38 +224,22 @@ class GraphStore(ABC):
         """Make ``documents`` the current rings (with their claims), atomically, and log the run."""
 
     @abstractmethod
-    def _ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
-        """The ring's settlements (``RING_CLAIM_COLUMNS``), oldest first."""
-
-    @abstractmethod
-    def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
-        """Settlements whose ``column`` is ``value``: ``claims``, ``fund_amount``, ``total_amount``,
-        ``first``, ``last`` (ISO days) and ``by_kind`` {kind: claims}."""
-
-    @abstractmethod
     def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
         """Persons, intermediaries, institutions and prescribers whose name or ID number is ``text``
         (``matched``: the field), then those whose name starts with it (``name_prefix``), then
         institutions whose name contains it (``name_part``): ``{"type", "id", "label", "matched"}``."""
 
     @abstractmethod
-    def _network_edges(self, key: str, limit: int) -> Neighbourhood:
-        """The node's degree in the network, up to ``limit`` of its edges (most claims first) and
-        the degree and label of the nodes at their other end."""
-
-    @abstractmethod
-    def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
-        """(degree, label) of each known node among ``keys``; unknown keys are left out."""
+    def _neighbours(self, keys: list[str], limit: int) -> dict[str, tuple[str | None, Neighbourhood]]:
+        """Each known node among ``keys`` (``"type:id"``; unknown keys, and nodes without network
+        edges, are left out): its label (a person's name...) and its degree in the network, up to
+        ``limit`` of its edges (most claims first, then by the other end's key) and the degree and
+        label of the nodes at their other end. One round trip for all ``keys``."""
 
     @abstractmethod
     def _backup(self, folder: Path) -> list[str]:
         """Write a consistent copy of what the backend holds that a re-ingest cannot bring back into
         the empty ``folder``; returns the names of the files written."""
-
-    @abstractmethod
-    def _ledger(self) -> list[dict[str, Any]]:
-        """Per month and institution region, over the current rings' claims: ``month``, ``region``,
-        ``institutions``, ``persons``, ``claims``, ``fund_amount``."""
 
     @abstractmethod
     def _prepare_reads(self) -> None:
@@ -265,6 +256,31 @@ class GraphStore(ABC):
         """Release the engine; the data stays persisted."""
 
     # ---- built on the above ------------------------------------------------------------
+
+    def _count(self, table: str, by: str | None = None) -> dict[Any, int]:
+        """Rows of a stored table per value of column ``by`` (``{None: rows}`` when ``by`` is None);
+        values without rows are left out."""
+        if by is None:
+            return {None: self._summarise(table, {"rows": ("count", None)})[0]["rows"]}
+        return {row[by]: row["rows"] for row in self._summarise(table, {"rows": ("count", None)}, by=[by])}
+
+    def _write_ingest_log(self, records: list[IngestFileRecord]) -> None:
+        """Write ``records`` over their (run, file) entries, each keeping the time its entry was first
+        written (the log's order) and stamped with now (how an ingest under way is told from a
+        killed one)."""
+        stored = self._select("ingest_log", where={"run_id": [r.run_id for r in records]},
+                              columns=["run_id", "file", "logged_at"])
+        first = {(run, file): at for run, file, at in zip(*(stored.column(c).to_pylist() for c in stored.column_names))}
+        now = datetime.now(UTC)
+        self._write("ingest_log", pa.table({
+            "run_id": [r.run_id for r in records], "folder": [r.folder for r in records],
+            "file": [r.file for r in records], "table_name": [r.table for r in records],
+            "rows_read": [r.read for r in records], "loaded": [r.loaded for r in records],
+            "unchanged": [r.unchanged for r in records], "rejected": [r.rejected for r in records],
+            "rejects_path": [r.rejects_path for r in records],
+            "logged_at": [first.get((r.run_id, r.file)) or now.replace(tzinfo=None) for r in records],
+            "finished": [r.finished for r in records], "updated_at": [now] * len(records),
+        }, schema=arrow_schema("ingest_log")))
 
     def _stored_hashes(self, table: EntityTable, keys: pa.Array) -> pa.Table:
         """The stored rows among ``keys`` as a table of (key column, ``_row_hash``)."""
@@ -360,17 +376,25 @@ class GraphStore(ABC):
     @final
     def record_ingest(self, record: IngestFileRecord) -> None:
         """Write the ingest log entry of ``record``'s file, replacing the one of the same run and file."""
-        self._write_ingest_record(record)
+        self._write_ingest_log([record])
 
     @final
     def finish_ingest(self) -> None:
         """An ingest ended (person keys settled): its entries, and any left unfinished by a killed
         run whose rows it settled with its own, are finished."""
-        self._finish_ingest()
+        unfinished = [replace(r, finished=True) for r in self.ingest_log(finished=False)]
+        if unfinished:
+            self._write_ingest_log(unfinished)
 
     @final
-    def ingest_log(self) -> list[IngestFileRecord]:
-        return self._ingest_records()
+    def ingest_log(self, *, finished: bool | None = None) -> list[IngestFileRecord]:
+        """The ingest log, oldest first; only the (un)finished entries when ``finished`` is given."""
+        rows = self._select("ingest_log", where={"finished": [finished]} if finished is not None else None,
+                            order_by=[("logged_at", False)]).to_pylist()
+        # an entry written before ingest logged each batch has no ``finished``: it is finished
+        return [IngestFileRecord(r["run_id"], r["folder"], r["file"], r["table_name"], r["rows_read"], r["loaded"],
+                                 r["unchanged"], r["rejected"], r["rejects_path"], r["finished"] is not False)
+                for r in rows]
 
     @final
     def node_counts(self) -> dict[str, int]:
@@ -445,7 +469,9 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
 
     @final
     def ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
-        return self._ring_claims(ring_id)
+        """The ring's settlements (``RING_CLAIM_COLUMNS``), oldest first."""
+        return self._select("ring_claims", where={"ring_id": [ring_id]}, columns=RING_CLAIM_COLUMNS,
+                            order_by=[("start_time", False), ("settlement_id", False)]).to_pylist()
 
     @final
     def entity(self, node_type: str, node_id: str) -> dict[str, Any] | None:
@@ -462,15 +488,24 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
             if row is not None and node_type == "person":
                 row["person_ids"] = self._same_person([node_id]).get(node_id, [node_id])
             return row
-        return {"value": node_id} if self._network_nodes([node_key(node_type, node_id)]) else None
+        return {"value": node_id} if self.network_nodes([node_key(node_type, node_id)]) else None
 
     @final
     def claim_summary(self, node_type: str, node_id: str) -> dict[str, Any]:
         """How many claims the node appears in, how much fund they drew, when, of which kinds."""
         column = CLAIM_COLUMN_OF.get(node_type)
-        if column is None:
-            return {"claims": 0, "fund_amount": 0.0, "total_amount": 0.0, "first": None, "last": None, "by_kind": {}}
-        return self._claim_summary(column, node_id)
+        rows = [] if column is None else self._summarise(
+            "settlements", {"claims": ("count", None), "fund_amount": ("sum", "fund_amount"),
+                            "total_amount": ("sum", "total_amount"), "first": ("min", "start_time"),
+                            "last": ("max", "start_time")}, by=["kind"], where={column: [node_id]})
+        return {
+            "claims": sum(r["claims"] for r in rows),
+            "fund_amount": round(float(sum(r["fund_amount"] for r in rows)), 2),
+            "total_amount": round(float(sum(r["total_amount"] for r in rows)), 2),
+            "first": min(r["first"] for r in rows).date().isoformat() if rows else None,
+            "last": max(r["last"] for r in rows).date().isoformat() if rows else None,
+            "by_kind": {r["kind"]: r["claims"] for r in sorted(rows, key=lambda r: r["kind"])},
+        }
 
     @final
     def search(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -481,11 +516,11 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         """
         text = text.strip()
         key_of = {t: f"{t}:{text}" for t in _SEARCHED_TYPES}
-        known = self._network_nodes([*key_of.values(), f"phone:{text}"])
+        known = self.network_nodes([*key_of.values(), f"phone:{text}"])
         found: list[dict[str, Any]] = [{"type": t, "id": text, "label": known[k][1], "matched": "id"}
                                        for t, k in key_of.items() if k in known]
         if f"phone:{text}" in known:
-            around = self._network_edges(f"phone:{text}", 50)
+            around = self.network_edges(f"phone:{text}", 50)
             found += [{"type": e.source.partition(":")[0], "id": e.source.partition(":")[2],
                        "label": around.neighbours[e.source][1], "matched": "phone"}
                       for e in around.edges if e.type == "HAS_PHONE"]
@@ -510,7 +545,8 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
     def network_edges(self, key: str, limit: int) -> Neighbourhood:
         """The node's degree, its ``limit`` heaviest edges and their far ends (``key`` is ``"type:id"``)."""
         split_key(key)
-        return self._network_edges(key, limit)
+        found = self._neighbours([key], limit).get(key)
+        return found[1] if found is not None else Neighbourhood(0, [], {})
 
     @final
     def check(self, *, thorough: bool = False) -> None:
@@ -529,7 +565,9 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
     @final
     def network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
         """(degree, label) of the known nodes among ``keys``."""
-        return self._network_nodes(keys)
+        if not keys:
+            return {}
+        return {key: (found.degree, label) for key, (label, found) in self._neighbours(keys, 0).items()}
 
     @final
     def put_record(self, kind: str, key: str, document: dict[str, Any]) -> None:
@@ -573,7 +611,12 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
 
     @final
     def ledger(self) -> list[dict[str, Any]]:
-        return self._ledger()
+        """Per month and institution region, over the current rings' claims (each once, however many
+        rings share it): ``month``, ``region``, ``institutions``, ``persons``, ``claims``, ``fund_amount``."""
+        claims = self._select("ring_claims", columns=["settlement_id", "start_time", "institution_id", "person_id",
+                                                      "fund_amount"])
+        institutions = self._select("institutions", columns=["institution_id", "region_code"])
+        return self.engine.query(_LEDGER_SQL, {"claims": claims, "institutions": institutions}).to_pylist()
 
     def __enter__(self) -> GraphStore:
         return self

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,8 @@ _VERSION_CHECK_S = 1.0
 _INGEST_QUIET_S = 60
 """An unfinished ingest log entry written within this many seconds is an ingest under way: reads
 keep the index built before it. A longer pause (or a killed ingest) lets them rebuild."""
-_INGEST_LOG_COLUMNS = "run_id, folder, file, table_name, rows_read, loaded, unchanged, rejected, rejects_path, finished"
+_MEASURES = {"count": "count(*)", "sum": "coalesce(sum(t.{}), 0)", "min": "min(t.{})", "max": "max(t.{})"}
+"""``GraphStore._summarise``'s functions in SQL."""
 
 
 def _q(name: str) -> str:
@@ -100,6 +102,14 @@ def _open_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         # Written with each ring, never read: a ring's members are in its document.
         con.execute("DROP TABLE IF EXISTS ring_members")
 
+    def to_v3() -> None:
+        # The ingest log gets its key, so it is written like the other keyed tables (a table
+        # to_v2 created is made with it already).
+        keyed = con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'ingest_log' "
+                            "AND constraint_type = 'PRIMARY KEY'").fetchall()[0][0]
+        if not keyed:
+            con.execute("ALTER TABLE ingest_log ADD PRIMARY KEY (run_id, file)")
+
     con.execute("BEGIN TRANSACTION")
     try:
         if found is None:
@@ -107,7 +117,7 @@ def _open_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                 con.execute(create_sql(ENTITY_TABLES.get(name, name)))
             record(SCHEMA_VERSION)
         else:
-            upgrade(found, [to_v2], record, str(path))
+            upgrade(found, [to_v2, to_v3], record, str(path))
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -115,17 +125,17 @@ def _open_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def _upsert_log(db: duckdb.DuckDBPyConnection, record: IngestFileRecord) -> None:
-    """Write ``record`` over its (run, file) entry, inside the caller's transaction."""
-    values = [record.folder, record.table, record.read, record.loaded, record.unchanged, record.rejected,
-              record.rejects_path, record.finished]
-    updated = db.execute(
-        "UPDATE ingest_log SET folder = ?, table_name = ?, rows_read = ?, loaded = ?, unchanged = ?, rejected = ?, "
-        "rejects_path = ?, finished = ?, updated_at = current_timestamp WHERE run_id = ? AND file = ?",
-        [*values, record.run_id, record.file]).fetchall()[0][0]
-    if not updated:
-        db.execute(f"INSERT INTO ingest_log ({_INGEST_LOG_COLUMNS}, updated_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-                   [record.run_id, record.folder, record.file, *values[1:]])
+    """Write ``record`` over its (run, file) entry inside the caller's transaction, as
+    ``GraphStore.record_ingest`` writes it: the first write's time kept, the update's time now."""
+    now = datetime.now(UTC)
+    db.execute(
+        "INSERT INTO ingest_log (run_id, folder, file, table_name, rows_read, loaded, unchanged, rejected, rejects_path, "
+        "logged_at, finished, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, file) DO UPDATE "
+        "SET folder = excluded.folder, table_name = excluded.table_name, rows_read = excluded.rows_read, "
+        "loaded = excluded.loaded, unchanged = excluded.unchanged, rejected = excluded.rejected, "
+        "rejects_path = excluded.rejects_path, finished = excluded.finished, updated_at = excluded.updated_at",
+        [record.run_id, record.folder, record.file, record.table, record.read, record.loaded, record.unchanged,
+         record.rejected, record.rejects_path, now.replace(tzinfo=None), record.finished, now])
 
 
 class EmbeddedStore(GraphStore):
@@ -211,37 +221,56 @@ class EmbeddedStore(GraphStore):
 
     # ---- GraphStore ----------------------------------------------------------------------
 
-    def _select(self, table: str, *, where: Mapping[str, Sequence[Any] | pa.Array] | None = None,
-                columns: Sequence[str] | None = None, order_by: Sequence[tuple[str, bool]] = (), offset: int = 0,
-                limit: int | None = None) -> pa.Table:
-        # Each ``where`` list is an Arrow table joined against: ingest probes 100k keys at a time.
-        probes = {f"_where{i}": pa.table({"v": values if isinstance(values, (pa.Array, pa.ChunkedArray))
+    def _filtered(self, table: str, where: Mapping[str, Sequence[Any] | pa.Array] | None,
+                  columns: str, tail: str = "") -> pa.Table:
+        """``SELECT columns FROM table t`` over the rows ``where`` admits, then ``tail`` (grouping,
+        order, limit), as Arrow. One value is a parameter; a list is an Arrow table joined against
+        (ingest probes 100k keys at a time)."""
+        joins, conditions, params, probes = [], [], [], {}
+        for i, (column, values) in enumerate((where or {}).items()):
+            if len(values) == 1:
+                conditions.append(f"t.{_q(column)} = ?")
+                params.append(values[0].as_py() if isinstance(values, (pa.Array, pa.ChunkedArray)) else values[0])
+            else:
+                probe = f"_where{i}"
+                probes[probe] = pa.table({"v": values if isinstance(values, (pa.Array, pa.ChunkedArray))
                                           else pa.array(values, arrow_schema(table, [column]).field(0).type)})
-                  for i, (column, values) in enumerate((where or {}).items())}
-        shown = ", ".join(f"t.{_q(c)}" for c in columns) if columns is not None else "t.*"
-        query = f"SELECT {shown} FROM {table} t"
-        query += "".join(f" SEMI JOIN {probe} ON t.{_q(column)} = {probe}.v" for probe, column in zip(probes, where or {}))
-        if order_by:
-            query += " ORDER BY " + ", ".join(f"t.{_q(c)}{' DESC' if descending else ''}" for c, descending in order_by)
-        if limit is not None:
-            query += f" LIMIT {int(limit)}"
-        if offset:
-            query += f" OFFSET {int(offset)}"
+                joins.append(f" SEMI JOIN {probe} ON t.{_q(column)} = {probe}.v")
+        query = f"SELECT {columns} FROM {table} t" + "".join(joins)
+        query += (" WHERE " + " AND ".join(conditions) if conditions else "") + tail
         db = self._db
         for name, probe in probes.items():
             db.register(name, probe)
         try:
-            return db.sql(query).to_arrow_table()
+            return db.sql(query, params=params or None).to_arrow_table()
         finally:
             for name in probes:
                 db.unregister(name)
 
-    def _count(self, table: str, by: str | None = None) -> dict[Any, int]:
-        if by is None:
-            return {None: self._scalar(f"SELECT count(*) FROM {table}")}
-        return dict(self._db.execute(f"SELECT {_q(by)}, count(*) FROM {table} GROUP BY ALL").fetchall())
+    def _select(self, table: str, *, where: Mapping[str, Sequence[Any] | pa.Array] | None = None,
+                columns: Sequence[str] | None = None, order_by: Sequence[tuple[str, bool]] = (), offset: int = 0,
+                limit: int | None = None) -> pa.Table:
+        tail = ""
+        if order_by:
+            tail += " ORDER BY " + ", ".join(f"t.{_q(c)}{' DESC' if descending else ''}" for c, descending in order_by)
+        if limit is not None:
+            tail += f" LIMIT {int(limit)}"
+        if offset:
+            tail += f" OFFSET {int(offset)}"
+        return self._filtered(table, where, ", ".join(f"t.{_q(c)}" for c in columns) if columns is not None else "t.*",
+                              tail)
+
+    def _summarise(self, table: str, measures: Mapping[str, tuple[str, str | None]], *, by: Sequence[str] = (),
+                   where: Mapping[str, Sequence[Any]] | None = None) -> list[dict[str, Any]]:
+        shown = [f"t.{_q(c)}" for c in by]
+        shown += [f"{_MEASURES[function].format(_q(column or ''))} AS {_q(name)}"
+                  for name, (function, column) in measures.items()]
+        tail = " GROUP BY " + ", ".join(f"t.{_q(c)}" for c in by) if by else ""
+        return self._filtered(table, where, ", ".join(shown), tail).to_pylist()
 
     def _write(self, table: str, rows: pa.Table) -> None:
+        if table == "ingest_log":  # the data version is read from it
+            self._adjacency_checked = float("-inf")
         names = ", ".join(_q(n) for n in rows.column_names)
         self._db.register("_rows", rows)
         try:
@@ -297,19 +326,6 @@ class EmbeddedStore(GraphStore):
         ).fetchall()
         return [{"value": v, "persons": n} for v, n in rows]
 
-    def _write_ingest_record(self, record: IngestFileRecord) -> None:
-        self._adjacency_checked = float("-inf")
-        with self._transaction() as db:
-            _upsert_log(db, record)
-
-    def _finish_ingest(self) -> None:
-        self._adjacency_checked = float("-inf")
-        self._db.execute("UPDATE ingest_log SET finished = true, updated_at = current_timestamp WHERE NOT finished")
-
-    def _ingest_records(self) -> list[IngestFileRecord]:
-        rows = self._db.execute(f"SELECT {_INGEST_LOG_COLUMNS} FROM ingest_log ORDER BY logged_at").fetchall()
-        return [IngestFileRecord(*row) for row in rows]
-
     def _check(self, thorough: bool) -> None:
         # DuckDB checks a block's checksum when it reads it; a count(*) reads none (it is kept in
         # the table's metadata), so values are read: the first of each table, or all of them.
@@ -355,10 +371,6 @@ class EmbeddedStore(GraphStore):
             for name in ("_rings", "_claims"):
                 self._db.unregister(name)
 
-    def _ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
-        return self._dicts(f"SELECT {', '.join(map(_q, RING_CLAIM_COLUMNS))} FROM ring_claims WHERE ring_id = ? "
-                           "ORDER BY start_time, settlement_id", [ring_id])
-
     def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
         self._db.register("_values", rows)
         try:
@@ -367,20 +379,6 @@ class EmbeddedStore(GraphStore):
                              f"WHERE t.{key} = v.{key}")
         finally:
             self._db.unregister("_values")
-
-    def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
-        rows = self._db.execute(
-            f"SELECT kind, count(*), coalesce(sum(fund_amount), 0)::DOUBLE, coalesce(sum(total_amount), 0)::DOUBLE, "
-            f"min(start_time)::DATE, max(start_time)::DATE FROM settlements WHERE {_q(column)} = ? GROUP BY kind",
-            [value]).fetchall()
-        return {
-            "claims": sum(r[1] for r in rows),
-            "fund_amount": round(sum(r[2] for r in rows), 2),
-            "total_amount": round(sum(r[3] for r in rows), 2),
-            "first": min(r[4] for r in rows).isoformat() if rows else None,
-            "last": max(r[5] for r in rows).isoformat() if rows else None,
-            "by_kind": {r[0]: r[1] for r in sorted(rows)},
-        }
 
     def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
         # Names and ID numbers are a sorted term list in the neighbour index: a binary search,
@@ -394,12 +392,14 @@ class EmbeddedStore(GraphStore):
             "SELECT institution_id, name FROM institutions WHERE contains(name, ?) AND NOT starts_with(name, ?) "
             "ORDER BY institution_id LIMIT ?", [text, text, limit]).fetchall()]
 
-    def _network_edges(self, key: str, limit: int) -> Neighbourhood:
-        return self.adjacency().edges(key, limit)
-
-    def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
+    def _neighbours(self, keys: list[str], limit: int) -> dict[str, tuple[str | None, Neighbourhood]]:
         index = self.adjacency()
-        return {key: found for key in keys if (found := index.node(key)) is not None}
+        found = {}
+        for key in keys:
+            node = index.node(key)
+            if node is not None:
+                found[key] = (node[1], index.edges(key, limit))
+        return found
 
     def _prepare_reads(self) -> None:
         self.adjacency(now=True)
@@ -459,20 +459,6 @@ class EmbeddedStore(GraphStore):
         finally:
             db.execute(f"DETACH {alias}")
         return [name]
-
-    def _ledger(self) -> list[dict[str, Any]]:
-        return self._dicts("""
-            SELECT strftime(c.start_time, '%Y-%m') AS month, coalesce(i.region_code, 'unknown') AS region,
-                   count(DISTINCT c.institution_id) AS institutions, count(DISTINCT c.person_id) AS persons,
-                   count(DISTINCT c.settlement_id) AS claims, coalesce(sum(c.fund_amount), 0)::DOUBLE AS fund_amount
-            FROM (SELECT DISTINCT ON (settlement_id) * FROM ring_claims) c
-            LEFT JOIN institutions i ON i.institution_id = c.institution_id
-            GROUP BY ALL ORDER BY month, region""")
-
-    def _dicts(self, query: str, params: Any = None) -> list[dict[str, Any]]:
-        result = self._db.execute(query, params or [])
-        names = [d[0] for d in result.description]
-        return [dict(zip(names, row)) for row in result.fetchall()]
 
     def close(self) -> None:
         self._con.close()

@@ -13,8 +13,10 @@ Detection reads the entity tables into a session of the compute engine (``_analy
 
 The store's own tables (``graphsvc.store.schema.STORE_TABLES``) are nodes with their columns as
 properties: ``Ring``, ``DetectionRun``, ``Record`` (a keyed table's node has ``id``, its key
-columns joined by U+001F) and ``IngestLog``; a ring's claims are ``INVOLVES`` links to its
-settlements. The schema version is ``(:Meta {id: 'schema'}).version``.
+columns joined by U+001F, under a uniqueness constraint) and ``IngestLog`` (found by its key
+columns; the time of its first write is ``seq``, nanoseconds since 1970); a ring's claims are
+``INVOLVES`` links to its settlements, read as the ``ring_claims`` table. The schema version is
+``(:Meta {id: 'schema'}).version``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -43,7 +45,6 @@ from graphsvc.store.base import DetectionRun, GraphStore, IngestFileRecord
 from graphsvc.store.engine import Connection
 from graphsvc.store.schema import (
     NETWORK_EDGES_SQL,
-    RING_CLAIM_COLUMNS,
     ROW_HASH,
     SCHEMA_VERSION,
     STORE_TABLES,
@@ -59,19 +60,21 @@ _TYPE_OF_TABLE = {"persons": "person", "cards": "card", "institutions": "institu
 _TYPE_OF_LABEL = {"Phone": "phone", "Address": "address", "Device": "device", "BankAccount": "account",
                   "Operator": "operator", "TraceCode": "trace_code"}
 _TABLE_OF_LABEL = {t.label: t.name for t in ENTITY_TABLES.values()}
-_LABEL_OF_STORE_TABLE = {"rings": "Ring", "detection_runs": "DetectionRun", "records": "Record"}
+_LABEL_OF_STORE_TABLE = {"rings": "Ring", "detection_runs": "DetectionRun", "records": "Record",
+                         "ingest_log": "IngestLog"}
+_MATCHED_BY_KEY = {"ingest_log"}
+"""Store tables whose nodes are found by their key columns themselves, not by a joined ``id``."""
+_RING_CLAIMS = "MATCH (g:Ring)-[:INVOLVES]->(n:Settlement) WHERE true"
+"""The ``ring_claims`` table: a ring's links to its settlements (``ring_id`` is ``g.id``)."""
+_AGGREGATES = {"count": "count(n)", "sum": "coalesce(sum({}), 0)", "min": "min({})", "max": "max({})"}
+"""``GraphStore._summarise``'s functions in Cypher."""
+_EPOCH = datetime(1970, 1, 1)
 _BATCH = 5_000
 _NET_FORMAT = "3"
 _VERSION_CHECK_S = 1.0
 _INGEST_QUIET_S = 60
 """An unfinished ingest log entry written within this many seconds is an ingest under way: reads
 keep the network built before it. A longer pause (or a killed ingest) lets them rebuild."""
-_LOG_UPSERT = (
-    "MERGE (l:IngestLog {run_id: $run_id, file: $file}) ON CREATE SET l.seq = $seq "
-    "SET l.folder = $folder, l.table_name = $table, l.rows_read = $read, l.loaded = $loaded, "
-    "l.unchanged = $unchanged, l.rejected = $rejected, l.rejects_path = $rejects_path, l.finished = $finished, "
-    "l.updated_at = datetime()")
-
 _LOG_ADD = (
     "MERGE (l:IngestLog {run_id: $run_id, file: $file}) ON CREATE SET l.seq = $seq, l.loaded = $base "
     "SET l.folder = $folder, l.table_name = $table, l.rows_read = $read, l.loaded = l.loaded + $added, "
@@ -126,8 +129,18 @@ def _arrow_column(values: list[Any], field: pa.Field) -> pa.Array:
 
 
 def _neo4j_value(value: Any) -> Any:
-    """A value written to a store table's node: times as ISO text, which sorts as they do."""
-    return value.isoformat(timespec="microseconds") if isinstance(value, datetime) else value
+    """A value written to a store table's node: local times as ISO text, which sorts as they do;
+    times with a zone as Neo4j's (the ingest log's ``updated_at``, compared with ``datetime()``)."""
+    return value.isoformat(timespec="microseconds") if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+def _property(table: str, column: str, *, sort: bool = False) -> str:
+    """The Cypher expression reading ``column`` of a store table's node ``n`` (or sorting by it)."""
+    if table == "ring_claims" and column == "ring_id":
+        return "g.id"
+    if table == "ingest_log" and column == "logged_at":
+        return "n.seq" if sort else "n.seq / 1000"  # as microseconds, an Arrow timestamp's unit
+    return f"n.`{column}`"
 
 
 _NET_CREATE = ("UNWIND $rows AS e MATCH (a:Node {_key: e.a}) MATCH (b:Node {_key: e.b}) "
@@ -232,7 +245,10 @@ class Neo4jStore(GraphStore):
             # Written with each ring, never read: a ring's members are in its document.
             self._run_in_transactions("MATCH ()-[m:HAS_MEMBER]->() CALL { WITH m DELETE m } IN TRANSACTIONS OF 10000 ROWS")
 
-        upgrade(found, [to_v2], self._record_version, f"the Neo4j database {self._database!r}")
+        def to_v3() -> None:
+            """The ingest log's key (run, file): IngestLog nodes were always merged on it here."""
+
+        upgrade(found, [to_v2, to_v3], self._record_version, f"the Neo4j database {self._database!r}")
 
     def _record_version(self, version: int) -> None:
         self._run("MERGE (m:Meta {id: 'schema'}) SET m.version = $version", version=version)
@@ -268,6 +284,13 @@ class Neo4jStore(GraphStore):
 
     # ---- GraphStore: rows ----------------------------------------------------------------------
 
+    def _match(self, table: str) -> str:
+        """``MATCH`` of the nodes (``n``) that are the rows of a stored table, ending in a ``WHERE``."""
+        spec = ENTITY_TABLES.get(table)
+        if spec is not None:  # loaded rows, not nodes only referred to so far
+            return f"MATCH (n:{spec.label}) WHERE n.{ROW_HASH} IS NOT NULL"
+        return _RING_CLAIMS if table == "ring_claims" else f"MATCH (n:{_LABEL_OF_STORE_TABLE[table]}) WHERE true"
+
     def _select(self, table: str, *, where: Mapping[str, Sequence[Any] | pa.Array] | None = None,
                 columns: Sequence[str] | None = None, order_by: Sequence[tuple[str, bool]] = (), offset: int = 0,
                 limit: int | None = None) -> pa.Table:
@@ -275,7 +298,7 @@ class Neo4jStore(GraphStore):
         conditions = {column: list(values.to_pylist() if isinstance(values, (pa.Array, pa.ChunkedArray)) else values)
                       for column, values in (where or {}).items()}
         spec = ENTITY_TABLES.get(table)
-        key = STORE_TABLES[table].key if spec is None else ()
+        key = STORE_TABLES[table].key if spec is None and table not in _MATCHED_BY_KEY else ()
         # Rows by key are one lookup each through a unique index (a batch of keys at a time, so
         # ``order_by`` and ``limit`` apply within a batch), not a scan.
         if spec is not None and spec.key in conditions:
@@ -286,12 +309,12 @@ class Neo4jStore(GraphStore):
             match = f"UNWIND $keys AS k MATCH (n:{_LABEL_OF_STORE_TABLE[table]} {{id: k}}) WHERE true"
         else:
             keys = None
-            match = (f"MATCH (n:{spec.label}) WHERE n.{ROW_HASH} IS NOT NULL" if spec is not None
-                     else f"MATCH (n:{_LABEL_OF_STORE_TABLE[table]}) WHERE true")
-        query = match + "".join(f" AND n.`{column}` IN $w{i}" for i, column in enumerate(conditions))
-        query += " RETURN " + ", ".join(f"n.`{name}` AS `{name}`" for name in schema.names)
+            match = self._match(table)
+        query = match + "".join(f" AND {_property(table, column)} IN $w{i}" for i, column in enumerate(conditions))
+        query += " RETURN " + ", ".join(f"{_property(table, name)} AS `{name}`" for name in schema.names)
         if order_by:
-            query += " ORDER BY " + ", ".join(f"n.`{c}`{' DESC' if descending else ''}" for c, descending in order_by)
+            query += " ORDER BY " + ", ".join(f"{_property(table, c, sort=True)}{' DESC' if descending else ''}"
+                                              for c, descending in order_by)
         query += f" SKIP {int(offset)}" if offset else ""
         query += f" LIMIT {int(limit)}" if limit is not None else ""
         params = {f"w{i}": values for i, values in enumerate(conditions.values())}
@@ -299,21 +322,35 @@ class Neo4jStore(GraphStore):
         rows = [row for batch in batches for row in self._run(query, **batch, **params)]
         return pa.table([_arrow_column([r[field.name] for r in rows], field) for field in schema], schema=schema)
 
-    def _count(self, table: str, by: str | None = None) -> dict[Any, int]:
-        spec = ENTITY_TABLES.get(table)
-        match = (f"MATCH (n:{spec.label}) WHERE n.{ROW_HASH} IS NOT NULL" if spec is not None
-                 else f"MATCH (n:{_LABEL_OF_STORE_TABLE[table]})")
-        value = f"n.`{by}`" if by is not None else "null"
-        return {r["value"]: r["n"] for r in self._run(f"{match} RETURN {value} AS value, count(n) AS n")}
+    def _summarise(self, table: str, measures: Mapping[str, tuple[str, str | None]], *, by: Sequence[str] = (),
+                   where: Mapping[str, Sequence[Any]] | None = None) -> list[dict[str, Any]]:
+        query = self._match(table) + "".join(f" AND {_property(table, column)} IN $w{i}"
+                                             for i, column in enumerate(where or {}))
+        shown = [f"{_property(table, c)} AS `{c}`" for c in by]
+        shown += [f"{_AGGREGATES[function].format(_property(table, column or ''))} AS `{name}`"
+                  for name, (function, column) in measures.items()]
+        rows = self._run(f"{query} RETURN {', '.join(shown)}",
+                         **{f"w{i}": list(values) for i, values in enumerate((where or {}).values())})
+        return [{name: _native(value) for name, value in row.items()} for row in rows]
 
     def _write(self, table: str, rows: pa.Table) -> None:
         key = STORE_TABLES[table].key
-        nodes = [{**{name: _neo4j_value(v) for name, v in row.items()}, "id": "\x1f".join(row[k] for k in key)}
-                 for row in rows.to_pylist()]
+        nodes = [{name: _neo4j_value(v) for name, v in row.items()} for row in rows.to_pylist()]
+        if table in _MATCHED_BY_KEY:
+            merge = "{" + ", ".join(f"`{k}`: x.`{k}`" for k in key) + "}"
+        else:
+            merge = "{id: x.id}"
+            for node in nodes:
+                node["id"] = "\x1f".join(node[k] for k in key)
+        if table == "ingest_log":  # the data version is read from it
+            self._net_checked = float("-inf")
+            for node in nodes:
+                logged_at = datetime.fromisoformat(node.pop("logged_at"))
+                node["seq"] = (logged_at - _EPOCH) // timedelta(microseconds=1) * 1000
 
         def work(tx: Any) -> None:
             for start in range(0, len(nodes), _BATCH):
-                tx.run(f"UNWIND $rows AS x MERGE (n:{_LABEL_OF_STORE_TABLE[table]} {{id: x.id}}) SET n += x",
+                tx.run(f"UNWIND $rows AS x MERGE (n:{_LABEL_OF_STORE_TABLE[table]} {merge}) SET n += x",
                        rows=nodes[start:start + _BATCH]).consume()
 
         with self._driver.session(database=self._database) as session:
@@ -419,21 +456,6 @@ class Neo4jStore(GraphStore):
     def _identifier_count(self, label: str) -> int:
         return self._run(f"MATCH (i:{label}) RETURN count(i) AS n")[0]["n"]
 
-    def _write_ingest_record(self, record: IngestFileRecord) -> None:
-        self._net_checked = float("-inf")
-        self._run(_LOG_UPSERT, seq=time.time_ns(), **record.__dict__)
-
-    def _finish_ingest(self) -> None:
-        self._net_checked = float("-inf")
-        # entries written before ingest logged each batch have no ``finished``: they are finished
-        self._run("MATCH (l:IngestLog) WHERE l.finished = false SET l.finished = true, l.updated_at = datetime()")
-
-    def _ingest_records(self) -> list[IngestFileRecord]:
-        rows = self._run("MATCH (l:IngestLog) RETURN l ORDER BY l.seq")
-        return [IngestFileRecord(r["l"]["run_id"], r["l"]["folder"], r["l"]["file"], r["l"]["table_name"],
-                                 r["l"]["rows_read"], r["l"]["loaded"], r["l"]["unchanged"], r["l"]["rejected"],
-                                 r["l"].get("rejects_path"), r["l"].get("finished", True)) for r in rows]
-
     def _check(self, thorough: bool) -> None:
         # A real round trip to the server and a read of the store (Neo4j checks its own files;
         # ``thorough`` has nothing more to read here than the count).
@@ -466,33 +488,11 @@ class Neo4jStore(GraphStore):
         with self._driver.session(database=self._database) as session:
             session.execute_write(work)
 
-    def _ring_claims(self, ring_id: str) -> list[dict[str, Any]]:
-        rows = self._run("MATCH (:Ring {id: $id})-[:INVOLVES]->(s:Settlement) RETURN properties(s) AS s "
-                         "ORDER BY s.start_time, s.settlement_id", id=ring_id)
-        return [{c: _native(r["s"].get(c)) for c in RING_CLAIM_COLUMNS} for r in rows]
-
-    # ---- GraphStore: what the API reads --------------------------------------------------------
-
     def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
         self._net_checked = float("-inf")
         records = [{"k": self._key(table) + k, "v": v}
                    for k, v in zip(rows.column(table.key).to_pylist(), rows.column("value").to_pylist())]
         self._write_batches(f"UNWIND $rows AS r MATCH (n:Node {{_key: r.k}}) SET n.`{column}` = r.v", records)
-
-    def _claim_summary(self, column: str, value: str) -> dict[str, Any]:
-        rows = self._run(
-            f"MATCH (s:Settlement) WHERE s.`{column}` = $value AND s.{ROW_HASH} IS NOT NULL "
-            "RETURN s.kind AS kind, count(s) AS n, sum(coalesce(s.fund_amount, 0.0)) AS fund, "
-            "sum(coalesce(s.total_amount, 0.0)) AS total, min(s.start_time) AS first, max(s.start_time) AS last "
-            "ORDER BY kind", value=value)
-        return {
-            "claims": sum(r["n"] for r in rows),
-            "fund_amount": round(sum(r["fund"] for r in rows), 2),
-            "total_amount": round(sum(r["total"] for r in rows), 2),
-            "first": min(_native(r["first"]) for r in rows).date().isoformat() if rows else None,
-            "last": max(_native(r["last"]) for r in rows).date().isoformat() if rows else None,
-            "by_kind": {r["kind"]: r["n"] for r in rows},
-        }
 
     def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
         terms: list[dict[str, Any]] = []
@@ -517,22 +517,23 @@ class Neo4jStore(GraphStore):
             "MATCH (n:Institution) WHERE n.name CONTAINS $q AND NOT n.name STARTS WITH $q "
             "RETURN n.institution_id AS id, n.name AS label ORDER BY id LIMIT $limit", q=text, limit=limit)]
 
-    def _network_edges(self, key: str, limit: int) -> Neighbourhood:
-        self._network_ready(now=False)
-        degree = self._run(_cypher("node_degree"), key=key)[0]["degree"]
-        if not degree:
-            return Neighbourhood(0, [], {})
-        rows = self._run(_cypher("network_edges"), key=key, limit=limit)
-        edges = [Edge(key, r["type"], r["other"], r["claims"], round(r["fund"], 2), r["first"], r["last"]) if r["outgoing"]
-                 else Edge(r["other"], r["type"], key, r["claims"], round(r["fund"], 2), r["first"], r["last"])
-                 for r in rows]
-        return Neighbourhood(degree, edges, {r["other"]: (r["degree"], r["label"]) for r in rows})
-
-    def _network_nodes(self, keys: list[str]) -> dict[str, tuple[int, str | None]]:
+    def _neighbours(self, keys: list[str], limit: int) -> dict[str, tuple[str | None, Neighbourhood]]:
         if not keys:
             return {}
         self._network_ready(now=False)
-        return {r["k"]: (r["degree"], r["label"]) for r in self._run(_cypher("network_nodes"), keys=keys)}
+        if not limit:  # no edges wanted: a hub's are not even sorted
+            return {r["k"]: (r["label"], Neighbourhood(r["degree"], [], {}))
+                    for r in self._run(_cypher("network_nodes"), keys=keys)}
+        found = {}
+        for r in self._run(_cypher("network_edges"), keys=keys, limit=limit):
+            key, edges = r["k"], r["edges"]
+            found[key] = (r["label"], Neighbourhood(
+                r["degree"],
+                [Edge(key, e["type"], e["other"], e["claims"], round(e["fund"], 2), e["first"], e["last"])
+                 if e["outgoing"] else
+                 Edge(e["other"], e["type"], key, e["claims"], round(e["fund"], 2), e["first"], e["last"]) for e in edges],
+                {e["other"]: (e["degree"], e["label"]) for e in edges}))
+        return found
 
     def _prepare_reads(self) -> None:
         self._network_ready(now=True)
@@ -692,17 +693,6 @@ class Neo4jStore(GraphStore):
             self._run("CREATE (g:Ring) SET g = $ring WITH g "
                       "CALL { WITH g UNWIND $claims AS c MATCH (s:Node {_key: c}) CREATE (g)-[:INVOLVES]->(s) }",
                       ring=ring["ring"], claims=ring["claims"])
-
-    def _ledger(self) -> list[dict[str, Any]]:
-        rows = self._run(
-            "MATCH (:Ring)-[:INVOLVES]->(s:Settlement) WITH DISTINCT s "
-            "OPTIONAL MATCH (i:Institution {institution_id: s.institution_id}) "
-            "WITH s, substring(toString(s.start_time), 0, 7) AS month, coalesce(i.region_code, 'unknown') AS region "
-            "RETURN month, region, count(DISTINCT s.institution_id) AS institutions, "
-            "count(DISTINCT s.person_id) AS persons, count(s) AS claims, sum(coalesce(s.fund_amount, 0.0)) AS fund "
-            "ORDER BY month, region")
-        return [{"month": r["month"], "region": r["region"], "institutions": r["institutions"], "persons": r["persons"],
-                 "claims": r["claims"], "fund_amount": round(r["fund"], 2)} for r in rows]
 
     def clear(self) -> None:
         """Delete every node and relationship (tests; Community edition has one user database)."""

@@ -91,7 +91,7 @@ STORE_TABLES: dict[str, StoreTable] = {t.name: t for t in (
         Field("rejected", "bigint"), Field("rejects_path", "text"),
         Field("logged_at", "timestamp", default="current_timestamp"),
         Field("finished", "boolean", default="true"),
-        Field("updated_at", "timestamptz"))),
+        Field("updated_at", "timestamptz")), key=("run_id", "file")),
     # Rings are documents, served whole; ``persons`` is what the next run's ids are matched on.
     StoreTable("rings", (
         Field("id", "id"), Field("rank", "integer"), Field("pattern", "enum"), Field("score", "double"),
@@ -163,9 +163,10 @@ def create_sql(table: str | EntityTable, *, row_hash: bool = True, exists_ok: bo
 
 # ---- versions ------------------------------------------------------------------------------
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The layout this code writes. 1: the layout before versions were recorded. 2: the unread ring
-member index (``ring_members`` / ``HAS_MEMBER``) is gone; the version is recorded."""
+member index (``ring_members`` / ``HAS_MEMBER``) is gone; the version is recorded. 3: the ingest
+log is keyed by (``run_id``, ``file``), so it is written like the store's other keyed tables."""
 
 
 def upgrade(found: int, migrations: Sequence[Callable[[], None]], record: Callable[[int], None], where: str) -> int:
@@ -175,14 +176,14 @@ def upgrade(found: int, migrations: Sequence[Callable[[], None]], record: Callab
     version reached after each, so a migration that fails leaves the home at the last one done.
 
     >>> done = []
-    >>> upgrade(1, [lambda: done.append("1->2")], done.append, "home")
+    >>> upgrade(1, [lambda: done.append("1->2"), lambda: done.append("2->3")], done.append, "home")
     1
     >>> done
-    ['1->2', 2]
-    >>> upgrade(3, [lambda: None], done.append, "/srv/home")
+    ['1->2', 2, '2->3', 3]
+    >>> upgrade(4, [lambda: None, lambda: None], done.append, "/srv/home")
     Traceback (most recent call last):
     ...
-    graphsvc.errors.SchemaError: /srv/home was written by a newer graphsvc (schema version 3; this one reads up to 2): upgrade graphsvc to open it
+    graphsvc.errors.SchemaError: /srv/home was written by a newer graphsvc (schema version 4; this one reads up to 3): upgrade graphsvc to open it
     """
     if len(migrations) != SCHEMA_VERSION - 1:
         raise AssertionError(f"{len(migrations)} migrations for schema version {SCHEMA_VERSION}")

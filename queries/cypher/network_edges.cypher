@@ -1,5 +1,13 @@
-// A node's network edges, most claims first, with the degree and label of the node at the other end.
-MATCH (n:Node {_key: $key})-[r:NET]-(m)
-WITH n, r, m ORDER BY r.claims DESC, m._key LIMIT $limit
-RETURN startNode(r) = n AS outgoing, r.type AS type, m._key AS other, r.claims AS claims, r.fund AS fund,
-       r.first AS first, r.last AS last, COUNT { (m)-[:NET]-() } AS degree, m.name AS label
+// Each node among $keys with network edges: its degree, its name, and up to $limit edges (most claims first), each with the degree and label of the node at the other end.
+UNWIND $keys AS k
+MATCH (n:Node {_key: k})
+WITH k, n, COUNT { (n)-[:NET]-() } AS degree
+WHERE degree > 0
+CALL {
+  WITH n
+  MATCH (n)-[r:NET]-(m)
+  WITH n, r, m ORDER BY r.claims DESC, m._key LIMIT $limit
+  RETURN collect({outgoing: startNode(r) = n, type: r.type, other: m._key, claims: r.claims, fund: r.fund,
+                  first: r.first, last: r.last, degree: COUNT { (m)-[:NET]-() }, label: m.name}) AS edges
+}
+RETURN k, degree, n.name AS label, edges
