@@ -186,11 +186,57 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return False
 
 
+def _import(args: argparse.Namespace) -> int:
+    """``import``: a first load with neo4j-admin (``graphsvc.store.neo4j_import``)."""
+    from graphsvc.errors import GraphsvcError
+    from graphsvc.store.embedded import EmbeddedStore
+    from graphsvc.store.neo4j_import import import_folder, write_import_csv
+    from ingest.pipeline import ingest_folder
+
+    if not args.folder:
+        print("neo4j_server: error: import needs the contract folder: import CITY --data DIR", file=sys.stderr)
+        return 2
+    try:
+        if args.csv_only:
+            out = Path(args.csv_only).resolve()
+            with EmbeddedStore(out / "validated") as validated:
+                report = ingest_folder(validated, Path(args.folder), rejects_dir=Path(args.home) / "rejects")
+                con = validated.analysis_connection()
+                try:
+                    files = write_import_csv(con, out / "csv", schema_node=False)
+                finally:
+                    con.close()
+            print(f"validated {report.totals['read']:,} rows ({report.totals['rejected']:,} rejected); on the server, "
+                  f"with the database neo4j stopped and empty, and {out / 'csv'} readable there, run:\n"
+                  f"  neo4j-admin database import full neo4j --overwrite-destination=true --multiline-fields=true "
+                  f"{' '.join(files)}\nthen start it and run graphsvc stats against it once: that creates the "
+                  "constraints and indexes. Its ingest log stays empty (a later graphsvc ingest of this folder "
+                  "counts each row unchanged).")
+            return 0
+        load = import_folder(Path(args.folder), Path(args.data), home=Path(args.home), progress=True)
+    except (GraphsvcError, RuntimeError) as exc:
+        print(f"neo4j_server: error: {exc}", file=sys.stderr)
+        return 2
+    took = sum(load.seconds.values())
+    print(f"imported {load.rows:,} rows in {took:.1f}s ({load.rows / took:,.0f} rows/s; "
+          + ", ".join(f"{k} {v:.1f}s" for k, v in load.seconds.items()) + ")")
+    print(f"NEO4J_URI={load.server.uri}\nNEO4J_USER={load.server.user}\nNEO4J_PASSWORD={load.server.password}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A development Neo4j from Maven Central, on loopback.")
-    parser.add_argument("action", choices=["fetch", "start", "stop"])
+    parser.add_argument("action", choices=["fetch", "start", "stop", "import"])
+    parser.add_argument("folder", nargs="?", help="import: the contract folder of the first load")
     parser.add_argument("--data", default=".neo4j-dev", help="folder of the server's store, logs and config")
+    parser.add_argument("--home", default=os.environ.get("GRAPHSVC_HOME", "graphsvc-home"),
+                        help="import: the graphsvc home (its rejects folder gets the rejected rows)")
+    parser.add_argument("--csv-only", metavar="OUT",
+                        help="import into a server not managed here (docker-compose): validate the folder, write "
+                             "the import CSVs into OUT and print the neo4j-admin command to run beside that server")
     args = parser.parse_args(argv)
+    if args.action == "import":
+        return _import(args)
     data = Path(args.data)
     try:
         if args.action == "fetch":
