@@ -125,6 +125,12 @@ def test_admin_import_makes_the_graph_the_bolt_path_makes(neo4j_server, tmp_path
     assert [p.read_text().splitlines() for p in bolt_rejects] == [p.read_text().splitlines() for p in bulk_rejects]
 
 
+def _valid_id_number(first17: str) -> str:
+    """GB 11643: the check character of the first 17 digits."""
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights)) % 11]
+
+
 def _net(store: Neo4jStore) -> Counter:
     return Counter((r["a"], r["type"], r["b"], r["claims"], r["fund"], r["first"], r["last"]) for r in store._run(
         "MATCH (a)-[r:NET]->(b) RETURN a._key AS a, r.type AS type, b._key AS b, r.claims AS claims, r.fund AS fund, "
@@ -137,6 +143,9 @@ def test_a_batch_updates_the_network_in_place_to_what_a_rebuild_makes(neo4j_serv
     persons = _rows(full / "persons.csv")
     settlements = _rows(full / "settlements.csv")
     later = {p["person_id"] for p in persons[-9:-1]}  # the last, NAMED1, has an ID number: the twin's
+    twin = next(p for p in persons if p["person_id"] == "NAMED1")
+    twin["id_number"] = _valid_id_number("43010219900101123")  # only a valid ID number joins records
+    _write(full / "persons.csv", persons)
     # the first batch: all but eight persons (and their cards), every other claim of the rest
     first = tmp_path / "first"
     for name in ("institutions.csv", "intermediaries.csv"):
@@ -146,7 +155,6 @@ def test_a_batch_updates_the_network_in_place_to_what_a_rebuild_makes(neo4j_serv
     _write(first / "settlements.csv", [s for s in settlements[::2] if s["person_id"] not in later])
     # the second: everything, and a second record (a smaller 参保人编号) of a first-batch person,
     # which re-keys that person without touching its row
-    twin = next(p for p in persons if p["person_id"] == "NAMED1")
     _append(full / "persons.csv", [{**twin, "person_id": "0TWIN"}])
     bystander = next(s["person_id"] for s in settlements[::2]
                      if s["person_id"] not in later and s["person_id"] != twin["person_id"]
