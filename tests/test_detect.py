@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from graphsvc.detect import DetectionConfig, detect_and_save, detect_rings, detect_rings_in
+from graphsvc.detect import DetectionConfig, DetectionResult, detect_and_save, detect_rings, detect_rings_in
 from graphsvc.detect.card_burst import card_burst_findings
 from graphsvc.detect.care_home_waves import care_home_wave_findings
 from graphsvc.detect.co_admission_lockstep import co_admission_lockstep_findings
@@ -200,9 +200,16 @@ def city_scene() -> tuple[Scene, dict[str, list[str]]]:
     return scene, planted
 
 
-def test_rings_have_the_planted_persons_and_patterns_and_no_look_alikes():
-    scene, planted = city_scene()
-    result = detect_rings_in(scene.connection())
+@pytest.fixture(scope="module")
+def city_result() -> DetectionResult:
+    """``city_scene()`` detected in memory once, for the tests that only read its rings."""
+    scene, _ = city_scene()
+    return detect_rings_in(scene.connection())
+
+
+def test_rings_have_the_planted_persons_and_patterns_and_no_look_alikes(city_result):
+    _, planted = city_scene()
+    result = city_result
     found = {r.pattern: set(r.persons) for r in result.rings}
     assert sorted(found) == sorted(PATTERNS)
     for pattern in PATTERNS:
@@ -217,9 +224,9 @@ def test_rings_have_the_planted_persons_and_patterns_and_no_look_alikes():
     assert {e.kind for e in broker.evidence} >= {"shared_agent", "shared_payee_account", "co_admission_lockstep"}
 
 
-def test_detection_is_deterministic():
-    scene, _ = city_scene()
-    first = [r.document() for r in detect_rings_in(scene.connection()).rings]
+def test_detection_is_deterministic(city_result):
+    first = [r.document() for r in city_result.rings]
+    scene, _ = city_scene()  # built and detected again, from scratch
     second = [r.document() for r in detect_rings_in(scene.connection()).rings]
     assert first == second
 
@@ -284,18 +291,17 @@ def test_detect_cli_writes_the_contract_file(tmp_path):
     assert refused.returncode == 2 and "card_burst.minutes" in refused.stderr
 
 
-def test_detect_rings_reads_through_the_store(store, tmp_path):
+def test_detect_rings_reads_through_the_store(store, tmp_path, city_result):
     scene, planted = city_scene()
     ingest_folder(store, scene.write_folder(tmp_path / "city"), rejects_dir=tmp_path / "rejects", progress=False)
     from_store = [r.document() for r in detect_rings(store, DetectionConfig()).rings]
-    in_memory = [r.document() for r in detect_rings_in(scene.connection()).rings]
+    in_memory = [r.document() for r in city_result.rings]
     assert from_store == in_memory
 
 
 @pytest.mark.parametrize("pattern", ["card_collector", "identity_misuse"])
-def test_rings_name_their_non_person_members(pattern):
-    scene, _ = city_scene()
-    ring = next(r for r in detect_rings_in(scene.connection()).rings if r.pattern == pattern)
+def test_rings_name_their_non_person_members(pattern, city_result):
+    ring = next(r for r in city_result.rings if r.pattern == pattern)
     types = {t for t, _ in ring.members}
     assert {"person", "card", "device"} <= types
 
