@@ -17,7 +17,9 @@ import json
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +39,13 @@ from ingest.validate import REASON, STATUS, BatchValidator
 
 T = TypeVar("T")
 
-__all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder"]
+__all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder", "STAGES"]
+
+STAGES = ("read", "validate", "address_keys", "references", "store", "rejects")
+"""What ``FileReport.seconds`` times: parsing the file into text batches; normalising,
+validating, typing and hashing them (``address_keys``, resolving addresses, is part of it);
+checking references against the store; storing (the idempotency lookup and the insert);
+writing rejects."""
 
 
 class IngestError(InputError):
@@ -55,6 +63,9 @@ class FileReport:
     ignored_columns: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
     note: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per stage (``STAGES``) and in all (``file``). Reading and validating the next
+    batch overlap storing this one, so the stages add up to more than ``file``."""
 
 
 @dataclass
@@ -160,16 +171,39 @@ class _FileLoader:
         }
 
     def run(self, advance: Callable[[int], object]) -> FileReport:
+        started = time.perf_counter()
         validator = BatchValidator(self.table)
         try:
-            checked = ((batch, self._validate(validator, batch)) for batch in self.source.batches(advance))
+            checked = ((batch, self._validate(validator, batch)) for batch in self._timed_batches(advance))
             # Reading and validating the next batch overlaps storing this one: both engines
             # release the GIL, so the two cores work at once.
             for batch, validated in _one_ahead(checked):
                 self._store(batch, validated)
         finally:
             validator.close()
+            self._add_seconds("address_keys", validator.address_seconds)
+            self._add_seconds("file", time.perf_counter() - started)
         return self.report
+
+    def _add_seconds(self, stage: str, seconds: float) -> None:
+        self.report.seconds[stage] = self.report.seconds.get(stage, 0.0) + seconds
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._add_seconds(stage, time.perf_counter() - started)
+
+    def _timed_batches(self, advance: Callable[[int], object]) -> Iterator[RawBatch]:
+        batches = self.source.batches(advance)
+        while True:
+            with self._timed("read"):
+                batch = next(batches, None)
+            if batch is None:
+                return
+            yield batch
 
     def _canonical(self, raw: pa.Table) -> pa.Table:
         by_canonical = {canonical: raw.column(name) for name, canonical in self.mapping.items()}
@@ -181,7 +215,8 @@ class _FileLoader:
     def _validate(self, validator: BatchValidator, batch: RawBatch) -> pa.Table | None:
         if batch.table.num_rows == 0:
             return None
-        return validator.validate(self._canonical(batch.table), batch.lines)
+        with self._timed("validate"):
+            return validator.validate(self._canonical(batch.table), batch.lines)
 
     def _store(self, batch: RawBatch, checked: pa.Table | None) -> None:
         report = self.report
@@ -198,10 +233,12 @@ class _FileLoader:
             self._reject_rows(batch, checked.filter(pc.equal(status, "reject")))
             report.unchanged += pc.sum(pc.equal(status, "repeat")).as_py() or 0
             good = checked.filter(ok).drop_columns([STATUS, REASON])
-        good = self._check_references(batch, good)
+        with self._timed("references"):
+            good = self._check_references(batch, good)
         if good.num_rows == 0:
             return
-        result = self.store.load(self.table, good, log=self.ingest_run.record(report, self.rejects))
+        with self._timed("store"):
+            result = self.store.load(self.table, good, log=self.ingest_run.record(report, self.rejects))
         report.loaded += result.loaded
         report.unchanged += result.unchanged
         self._reject_rows(batch, result.conflicts)
@@ -241,6 +278,10 @@ class _FileLoader:
     def _reject_rows(self, batch: RawBatch, rejected: pa.Table) -> None:
         if rejected.num_rows == 0:
             return
+        with self._timed("rejects"):
+            self._write_rejects(batch, rejected)
+
+    def _write_rejects(self, batch: RawBatch, rejected: pa.Table) -> None:
         positions = pc.index_in(rejected.column(LINE), value_set=batch.lines)
         raw_rows = batch.table.take(positions).to_pylist()
         reasons = rejected.column(REASON if REASON in rejected.column_names else "reason").to_pylist()
