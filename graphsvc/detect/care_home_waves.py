@@ -68,7 +68,7 @@ def care_home_wave_findings(con: SessionLike,
                s.fund_amount
         FROM settlements s JOIN residents r ON r.person_id = s.person_id
         WHERE s.kind = 'inpatient' AND s.institution_id <> r.home
-        ORDER BY r.home, hospital, day, s.person_id""")
+        ORDER BY r.home, hospital, day, s.person_id, s.settlement_id""")
     if not rows:
         return []
     first_day, last_day = session.one("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements")

@@ -111,7 +111,7 @@ def co_admission_lockstep_findings(con: SessionLike,
     rows = session.rows("""
         SELECT a.institution_id, a.person_id, a.day, a.settlement_id, a.fund_amount, a.stay_days
         FROM d_admissions a SEMI JOIN d_lockstep_members m USING (person_id)
-        ORDER BY a.institution_id, a.day, a.person_id""")
+        ORDER BY a.institution_id, a.day, a.person_id, a.settlement_id""")
     admissions = group_rows(rows, lambda r: r["person_id"])
     pairs_at: dict[str, int] = {}
     for pair in pairs:

@@ -76,7 +76,7 @@ def prescriber_collusion_findings(con: SessionLike,
         FROM d_scripts s JOIN d_collusion_pairs c USING (prescriber_id, pharmacy)
         LEFT JOIN prescribers pr ON pr.prescriber_id = s.prescriber_id
         WHERE s.unseen
-        ORDER BY s.prescriber_id, s.pharmacy, s.start_time""")
+        ORDER BY s.prescriber_id, s.pharmacy, s.start_time, s.settlement_id""")
     unseen = group_rows(rows, lambda r: (r["prescriber_id"], r["pharmacy"]))
     findings = []
     for p in pairs:

@@ -70,7 +70,7 @@ def shared_address_findings(con: SessionLike, config: SharedAddressConfig | None
         FROM persons p SEMI JOIN flats USING (household)
         JOIN settlements s ON s.person_id = p.person_id AND s.kind = 'inpatient'
         WHERE p.household NOT IN (SELECT household FROM institution_addresses)
-        ORDER BY p.household, s.institution_id, day, p.person_id""",
+        ORDER BY p.household, s.institution_id, day, p.person_id, s.settlement_id""",
                        [config.min_persons, config.max_persons])
     findings = []
     for household, admissions in group_rows(rows, lambda r: r["household"]).items():

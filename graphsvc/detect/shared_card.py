@@ -92,7 +92,7 @@ def _used_after_death(session: Session, config: SharedCardConfig) -> list[Findin
         JOIN persons p ON p.person_id = coalesce(c.person_id, s.person_id)
         LEFT JOIN persons u ON u.person_id = s.person_id
         WHERE p.death_date IS NOT NULL AND date_diff('day', p.death_date, s.start_time::DATE) > ?
-        ORDER BY holder, s.start_time""", [config.after_death_grace_days])
+        ORDER BY holder, s.start_time, s.settlement_id""", [config.after_death_grace_days])
     findings = []
     for holder, uses in group_rows(rows, lambda r: r["holder"]).items():
         cards = sorted({u["card_id"] for u in uses if u["card_id"]})
@@ -129,7 +129,7 @@ def _in_two_places(session: Session, config: SharedCardConfig) -> list[Finding]:
             WHERE s.card_id IS NOT NULL AND s.kind <> 'inpatient'
             WINDOW w AS (PARTITION BY s.card_id ORDER BY s.start_time, s.settlement_id))
         WHERE prev_institution <> institution_id AND date_diff('second', prev_time, start_time) <= ? * 60
-        ORDER BY card_id, start_time""", [config.two_places_minutes])
+        ORDER BY card_id, start_time, settlement_id""", [config.two_places_minutes])
     findings = []
     for card, pairs in group_rows(rows, lambda r: r["card_id"]).items():
         holder = pairs[0]["holder"]

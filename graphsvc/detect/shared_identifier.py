@@ -122,7 +122,7 @@ def shared_identifier_findings(con: SessionLike,
         FROM d_links l JOIN d_link_groups g ON g.via = l.via AND g.value = l.value
         LEFT JOIN settlements s ON s.settlement_id = l.settlement_id
         LEFT JOIN persons p ON p.person_id = l.person_id
-        ORDER BY l.via, l.value, l.person_id""")
+        ORDER BY l.via, l.value, l.person_id, l.settlement_id, l.card_id""")
     norms = _usual_institutions(session) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1, {})
     owners, registered = _phone_users(session, config)
     card_claims = _claims_of_linked_cards(session)
