@@ -176,7 +176,8 @@ def validation_sql(table: EntityTable, relation: str) -> str:
     once per row however many checks and the hash read it.
     """
     cleaned_cols, typed_cols, out_cols, hash_parts = [], [], [], []
-    problems: list[tuple[str | None, str]] = [(f"{_CONTROL} IS NOT NULL", f"CASE WHEN {_CONTROL} IS NOT NULL THEN 'control character in ' || {_CONTROL} END")]
+    problems: list[tuple[str | None, str]] = [
+        (f"{_CONTROL} IS NOT NULL", f"CASE WHEN {_CONTROL} IS NOT NULL THEN 'control character in ' || {_CONTROL} END")]
     typed_of: dict[str, str] = {}
     for col in table.columns:
         cleaned, typed = _ident("c:" + col.name), _ident("t:" + col.name)
