@@ -13,6 +13,7 @@ Jobs (``api.routes.jobs``) define their own models.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from fastapi.responses import Response
@@ -217,7 +218,11 @@ class RingRef(BaseModel):
 
 class Flag(BaseModel):
     kind: str
-    detail: str
+    zh: str
+    """What is flagged, in Chinese (``GET /vocab``'s label of the kind), then ``en``."""
+    en: str
+    since: date | None = None
+    """The day it holds from, where one is known (a death)."""
     ring_id: str | None = None
 
 
@@ -421,6 +426,8 @@ class Term(BaseModel):
 
 class Vocabulary(BaseModel):
     patterns: list[Term]
+    finding_kinds: list[Term]
+    """What each evidence entry's ``kind`` is called."""
     roles: list[Term]
     node_types: list[Term]
     """With the colour and shape the console draws each type in."""

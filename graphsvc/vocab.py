@@ -1,5 +1,5 @@
-"""The words of the service, defined once: ring patterns, API roles, node types, member roles,
-dispositions and export formats, each with its Chinese label first and its English one beside it,
+"""The words of the service, defined once: ring patterns, finding kinds, API roles, node types,
+member roles, dispositions and export formats, each with its Chinese label first and its English one beside it,
 and the colour (and shape) the console and the police package draw a node type in.
 
 Everything that names one of these to a person reads it here: the API (``GET /vocab``), the
@@ -21,7 +21,7 @@ from typing import Any
 
 from graphsvc import network
 
-__all__ = ["Term", "PATTERNS", "ROLES", "IDENTITY_ROLES", "NODE_TYPES", "MEMBER_ROLES",
+__all__ = ["Term", "PATTERNS", "FINDING_KINDS", "FLAGS", "ROLES", "IDENTITY_ROLES", "NODE_TYPES", "MEMBER_ROLES",
            "DISPOSITIONS", "EXPORT_FORMATS", "member_role_of_type", "vocabulary"]
 
 
@@ -51,6 +51,33 @@ PATTERNS = _terms(
     Term("other", "其他", "other"),
 )
 """The contract's ring patterns, in its order."""
+
+FINDING_KINDS = _terms(
+    Term("shared_agent", "同一代办人", "shared agent"),
+    Term("shared_contact_phone", "同一联系电话", "shared contact phone"),
+    Term("shared_payee_account", "同一收款账户", "shared payee account"),
+    Term("shared_bound_phone", "电子凭证绑定同一手机", "e-vouchers bound to one phone"),
+    Term("shared_card_device", "同一设备存有多人电子凭证", "one device holding others' e-vouchers"),
+    Term("shared_scan_device", "同一设备扫描多人医保凭证", "one device scanning others' cards"),
+    Term("shared_own_phone", "多人登记同一本人电话", "one phone registered by many"),
+    Term("card_used_by_others", "医保卡被他人使用", "card used by persons outside the holder's household"),
+    Term("card_used_after_death", "参保人死亡后仍在使用医保卡", "card used after the holder's death"),
+    Term("card_in_two_places", "同一医保卡短时间内在两地使用", "card used at two institutions minutes apart"),
+    Term("co_admission_lockstep", "结伴同进同出住院", "admitted together again and again"),
+    Term("shared_address", "多户同一地址", "many households at one address"),
+    Term("card_burst", "医保卡集中突击使用", "cards used in a burst"),
+    Term("unseen_prescriptions", "为未就诊者开处方", "prescriptions for patients the prescriber never saw"),
+    Term("care_home_waves", "养老机构成批住院", "care-home residents admitted in waves"),
+    Term("trace_code_resold", "药品追溯码重复销售", "drug box trace code sold more than once"),
+)
+"""What a detector reports (an evidence entry's ``kind``), each kind once: the evidence sentences
+(``graphsvc.evidence``) say what one finding found, these labels name the kind."""
+
+FLAGS = {kind: FINDING_KINDS[kind] for kind in ("card_used_after_death", "card_used_by_others",
+                                                "card_in_two_places", "trace_code_resold", "unseen_prescriptions")}
+FLAGS["deceased"] = Term("deceased", "参保人已死亡", "insured person deceased")
+"""What an entity's page flags about it: the findings that are about one card, box or prescriber by
+themselves, and a death on record."""
 
 ROLES = _terms(
     Term("admin", "管理员", "admin"),
@@ -126,6 +153,6 @@ def vocabulary() -> dict[str, list[dict[str, Any]]]:
     def rows(terms: dict[str, Term]) -> list[dict[str, Any]]:
         return [{k: v for k, v in asdict(t).items() if v is not None} for t in terms.values()]
 
-    return {"patterns": rows(PATTERNS), "roles": rows(ROLES), "node_types": rows(NODE_TYPES),
+    return {"patterns": rows(PATTERNS), "finding_kinds": rows(FINDING_KINDS), "roles": rows(ROLES), "node_types": rows(NODE_TYPES),
             "member_roles": rows(MEMBER_ROLES), "dispositions": rows(DISPOSITIONS),
             "export_formats": rows(EXPORT_FORMATS)}

@@ -10,19 +10,18 @@ from typing import Any
 
 from graphsvc.network import node_key, split_key
 from graphsvc.store import GraphStore
+from graphsvc.vocab import FLAGS
 from queries.masking import MASKED_NODE_TYPES, MaskedIdentifier, Masker
 from queries.network import DEFAULT_HUB_DEGREE, ego_network, graph_json, shortest_paths
 from queries.rings import RingBook
 
 __all__ = ["entity_profile", "entity_network", "paths_between", "search_entities"]
 
-_FLAG_KINDS = {
-    "card_used_after_death": "card used after the holder's death",
-    "card_used_by_others": "card used by persons outside the holder's household",
-    "card_in_two_places": "card used at two institutions minutes apart",
-    "trace_code_resold": "drug box trace code sold more than once",
-    "unseen_prescriptions": "prescriptions for patients the prescriber never saw",
-}
+
+
+def _flag(kind: str, **about: Any) -> dict[str, Any]:
+    term = FLAGS[kind]
+    return {"kind": kind, "zh": term.zh, "en": term.en, **about}
 
 
 def entity_profile(store: GraphStore, book: RingBook, node_type: str, node_id: str) -> dict[str, Any] | None:
@@ -34,11 +33,11 @@ def entity_profile(store: GraphStore, book: RingBook, node_type: str, node_id: s
     rings = book.rings_touching({key})
     flags = []
     if node_type == "person" and attributes.get("death_date"):
-        flags.append({"kind": "deceased", "detail": f"died {attributes['death_date']}"})
+        flags.append(_flag("deceased", since=attributes["death_date"]))
     for ring in rings:
         for e in ring["evidence"]:
-            if e["kind"] in _FLAG_KINDS and any(x["type"] == node_type and x["id"] == node_id for x in e["entities"]):
-                flags.append({"kind": e["kind"], "detail": _FLAG_KINDS[e["kind"]], "ring_id": ring["id"]})
+            if e["kind"] in FLAGS and any(x["type"] == node_type and x["id"] == node_id for x in e["entities"]):
+                flags.append(_flag(e["kind"], ring_id=ring["id"]))
     nodes = store.network_nodes([key])
     degree = nodes[key][0] if key in nodes else 0
     return {"type": node_type, "id": node_id, "attributes": attributes,

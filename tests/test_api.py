@@ -115,9 +115,11 @@ def test_entity_profile_summarises_claims_rings_and_flags(client, city):
     profile = _get(client, city, "investigator", f"/entities/person/{dead}").json()
     assert profile["claims"]["claims"] == 4 and profile["claims"]["by_kind"] == {"outpatient": 1, "pharmacy": 3}
     assert [r["id"] for r in profile["rings"]] == ["R-000001"]
-    assert {f["kind"] for f in profile["flags"]} >= {"deceased"}
+    [deceased] = [f for f in profile["flags"] if f["kind"] == "deceased"]
+    assert deceased["zh"] == "参保人已死亡" and deceased["since"] == profile["attributes"]["death_date"]
     card = _get(client, city, "investigator", f"/entities/card/C{dead}").json()
-    assert "card_used_after_death" in {f["kind"] for f in card["flags"]}
+    [after_death] = [f for f in card["flags"] if f["kind"] == "card_used_after_death"]
+    assert after_death["zh"] == "参保人死亡后仍在使用医保卡" and after_death["ring_id"] == "R-000001"
     assert _get(client, city, "investigator", "/entities/person/NOPE").status_code == 404
 
 

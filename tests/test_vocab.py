@@ -10,10 +10,11 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.keys import create_api_key
-from graphsvc import network, vocab
+from graphsvc import evidence, network, vocab
 from graphsvc.config import Settings
 from graphsvc.detect.config import DetectionConfig
 from graphsvc.detect.finding import PATTERNS
+from graphsvc.detect.rings import ORGANISER_KINDS
 from graphsvc.network import Edge
 from queries.export import network_svg
 from queries.rings import member_roles
@@ -23,7 +24,8 @@ CONSOLE = Path(__file__).resolve().parents[1] / "api" / "console"
 
 def test_every_word_has_a_chinese_and_an_english_label():
     lists = vocab.vocabulary()
-    assert set(lists) == {"patterns", "roles", "node_types", "member_roles", "dispositions", "export_formats"}
+    assert set(lists) == {"patterns", "finding_kinds", "roles", "node_types", "member_roles", "dispositions",
+                          "export_formats"}
     for words in lists.values():
         assert words and all(w["zh"] and w["en"] and re.search(r"[\u4e00-\u9fff]", w["zh"]) or w["id"] == "json"
                              for w in words)
@@ -46,6 +48,12 @@ def test_detection_and_casework_use_the_vocabulary():
     assert vocab.MEMBER_ROLES["institution"].zh == vocab.NODE_TYPES["institution"].zh == "定点机构"
 
 
+def test_every_finding_kind_a_detector_reports_is_named_once():
+    assert set(vocab.FINDING_KINDS) == set(evidence.KINDS)  # a sentence for each named kind, a name for each
+    assert set(vocab.FINDING_KINDS) >= ORGANISER_KINDS
+    assert set(vocab.FLAGS) - {"deceased"} <= set(vocab.FINDING_KINDS)
+
+
 def test_the_police_package_draws_and_names_types_from_the_vocabulary():
     svg = network_svg({"nodes": [{"id": "person:P1", "type": "person", "label": "P1", "degree": 1}], "edges": []})
     for word in vocab.NODE_TYPES.values():
@@ -56,7 +64,8 @@ def test_the_police_package_draws_and_names_types_from_the_vocabulary():
 def test_the_console_has_no_vocabulary_of_its_own():
     """Ids may appear in the console's code only as what it asks /vocab for; no label or shape is written there."""
     code = (CONSOLE / "app.js").read_text() + (CONSOLE / "index.html").read_text()
-    for words in (vocab.PATTERNS, vocab.MEMBER_ROLES, vocab.NODE_TYPES, vocab.DISPOSITIONS, vocab.EXPORT_FORMATS):
+    for words in (vocab.PATTERNS, vocab.FINDING_KINDS, vocab.MEMBER_ROLES, vocab.NODE_TYPES, vocab.DISPOSITIONS,
+                  vocab.EXPORT_FORMATS):
         for word in words.values():
             assert f'"{word.zh}"' not in code, word
             assert word.en == word.id or f'"{word.en}"' not in code, word

@@ -22,7 +22,7 @@ const I18N = {
 };
 let lang = localStorage.getItem("lang") || "zh";
 let key = null;  // in memory only, never web storage: nothing in another tab or a later script reads it; reloads ask again
-let vocab = null;  // GET /vocab: patterns, node types (with colour and shape), member roles, dispositions, formats
+let vocab = null;  // GET /vocab: patterns, finding kinds, node types (with colour and shape), member roles, dispositions, formats
 let state = {page: 1, sort: "priority", order: "desc"};
 let cy = null;
 const $ = (id) => document.getElementById(id);
@@ -225,7 +225,7 @@ async function loadRing(id) {
     `${ring.fund_amount.toLocaleString()} · ${ring.first_seen} – ${ring.last_seen} · ${ring.regions.join(", ")}`;
   drawGraph(ring.graph);
   drawTimeline(ring.timeline);
-  $("evidence").replaceChildren(...ring.evidence.map((e) => el("li", {}, el("b", {}, e.kind), ` (${e.strength}) ${e.detail}`)));
+  $("evidence").replaceChildren(...ring.evidence.map((e) => el("li", {}, el("b", {title: e.kind}, term("finding_kinds", e.kind)), ` (${e.strength}) ${e.detail}`)));
   $("members").tHead.rows[0].replaceChildren(...["type", "id", "name", "role", "claims", "fund"].map((c) => el("th", {}, t(c))));
   $("members").tBodies[0].replaceChildren(...ring.members.map((m) =>
     el("tr", {}, ...[typeName(m.type), m.id, m.label || "", term("member_roles", m.role), m.claims,
@@ -258,7 +258,7 @@ async function showEntity(type, id, inRing) {
       el("h4", {}, `${typeName(type)} ${profile.id}`),
       ...Object.entries(profile.attributes).filter(([, v]) => v !== null).map(([k, v]) => el("div", {}, `${k}: ${v}`)),
       el("div", {}, `${t("claims")}: ${profile.claims.claims} · ${profile.claims.fund_amount.toLocaleString()}`),
-      el("div", {}, ...profile.flags.map((f) => el("div", {}, `⚑ ${f.detail}`))),
+      el("div", {}, ...profile.flags.map((f) => el("div", {title: f.kind}, `⚑ ${f[lang]}${f.since ? ` ${f.since}` : ""}`))),
       el("div", {}, ...profile.rings.flatMap((r) => [el("a", {href: ringHref(r.id)}, r.id), " "])),
       expandButton,
       el("p", {}, note, " ", tip, " ", tipResult));
