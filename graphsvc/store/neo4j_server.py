@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NEO4J_VERSION", "Neo4jServer", "fetch_neo4j", "start_neo4j"]
+__all__ = ["NEO4J_VERSION", "Neo4jServer", "fetch_neo4j", "start_neo4j", "write_conf"]
 
 NEO4J_VERSION = "5.26.0"
 _POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -97,17 +97,13 @@ class Neo4jServer:
         _wait_gone(self.pid, 30)
 
 
-def start_neo4j(data: Path, *, password: str | None = None, heap: str = "1g", pagecache: str = "512m",
-                timeout: float = 180.0, bolt_port: int | None = None) -> Neo4jServer:
-    """Start Neo4j on loopback with its store in ``data`` and wait until Bolt answers with ``password``.
-
-    The same ``data`` (and ``bolt_port``) starts the same database again, e.g. after ``kill``.
-    """
-    lib = fetch_neo4j()
-    data = Path(data).resolve()
+def write_conf(data: Path, *, pagecache: str, port: int | None = None) -> Path:
+    """Write the configuration of a server on loopback ``port`` (a free one if None) with its
+    store in ``data``; returns its folder (what ``NEO4J_CONF`` names, for the server and for
+    ``neo4j-admin``)."""
+    port = port or _free_port()
     conf = data / "conf"
     conf.mkdir(parents=True, exist_ok=True)
-    port = bolt_port or _free_port()
     (conf / "neo4j.conf").write_text("\n".join([
         "server.default_listen_address=127.0.0.1",
         f"server.bolt.listen_address=127.0.0.1:{port}",
@@ -120,6 +116,19 @@ def start_neo4j(data: Path, *, password: str | None = None, heap: str = "1g", pa
         f"server.memory.pagecache.size={pagecache}",
         "dbms.security.auth_enabled=true",
     ]) + "\n")
+    return conf
+
+
+def start_neo4j(data: Path, *, password: str | None = None, heap: str = "1g", pagecache: str = "512m",
+                timeout: float = 180.0, bolt_port: int | None = None) -> Neo4jServer:
+    """Start Neo4j on loopback with its store in ``data`` and wait until Bolt answers with ``password``.
+
+    The same ``data`` (and ``bolt_port``) starts the same database again, e.g. after ``kill``.
+    """
+    lib = fetch_neo4j()
+    data = Path(data).resolve()
+    port = bolt_port or _free_port()
+    conf = write_conf(data, pagecache=pagecache, port=port)
     first_run = not (data / "password").exists()
     password = password or ((data / "password").read_text().strip() if not first_run else secrets.token_urlsafe(18))
     with open(data / "server.out", "ab") as log:  # the server writes to its own copy; ours closes here
