@@ -117,6 +117,8 @@ def _used_after_death(session: Session, config: SharedCardConfig) -> list[Findin
 
 def _in_two_places(session: Session, config: SharedCardConfig) -> list[Finding]:
     # Consecutive uses of a card only: two places at once always shows between neighbours in time.
+    # Elapsed time is compared exactly: a count of second boundaries (DuckDB's date_diff) and of whole
+    # seconds (Spark's) differ by one when the times have fractions, and both engines must agree.
     rows = session.rows("""
         SELECT card_id, holder, settlement_id, institution_id, start_time, prev_id, prev_institution, prev_time,
                fund_amount
@@ -128,7 +130,7 @@ def _in_two_places(session: Session, config: SharedCardConfig) -> list[Finding]:
             FROM settlements s LEFT JOIN cards c ON c.card_id = s.card_id
             WHERE s.card_id IS NOT NULL AND s.kind <> 'inpatient'
             WINDOW w AS (PARTITION BY s.card_id ORDER BY s.start_time, s.settlement_id))
-        WHERE prev_institution <> institution_id AND date_diff('second', prev_time, start_time) <= ? * 60
+        WHERE prev_institution <> institution_id AND start_time <= prev_time + ? * INTERVAL '1 minute'
         ORDER BY card_id, start_time, settlement_id""", [config.two_places_minutes])
     findings = []
     for card, pairs in group_rows(rows, lambda r: r["card_id"]).items():

@@ -13,6 +13,7 @@ splink does for its backends, so each detector has one source of truth.
 from __future__ import annotations
 
 import functools
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -217,6 +218,11 @@ def local_spark(master: str = "local[2]") -> pyspark.sql.SparkSession:
              .config("spark.sql.shuffle.partitions", "4")
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
+    # PySpark logs every failed query's Java stack trace (with this machine's paths) to stderr itself;
+    # graphsvc turns the errors into one line of what to fix, and logs the rest through its own logging.
+    from pyspark.logger import PySparkLogger
+
+    PySparkLogger.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL + 1)
     return spark
 
 
@@ -232,6 +238,16 @@ def check_parquet_location(location: str) -> None:
     if missing:
         raise InputError(f"{location} has no Parquet table(s) {', '.join(missing)} (缺少 Parquet 表): each table is "
                          "a folder or a .parquet file named as the table, e.g. persons/ or persons.parquet")
+
+
+def _literal_glob(path: str) -> str:
+    """A local path as a Hadoop glob that matches only itself.
+
+    >>> _literal_glob("/data/lake[1]/{x}*?")
+    'file:///data/lake\\\\[1\\\\]/\\\\{x\\\\}\\\\*\\\\?'
+    """
+    escaped = "".join("\\" + ch if ch in "\\[]{}*?" else ch for ch in path)
+    return "file://" + escaped
 
 
 class SparkSQLSession(Session):
@@ -254,7 +270,9 @@ class SparkSQLSession(Session):
                                  f"({table.name} 缺少列)")
             frame.createOrReplaceTempView(f"parquet_{table.name}")
             # The contract's types, whatever types the lake wrote (a date written as text is a date here);
-            # derived columns (address_key, id_number_valid) as they are.
+            # derived columns (address_key, id_number_valid) as they are. A lake is not validated by
+            # ingest: a value that is not of its column's type is refused before detection, by name.
+            self._check_types(location, table)
             typed = ", ".join(f"CAST({_quoted(c.name)} AS {DUCKDB_TYPES[c.kind]}) AS {_quoted(c.name)}"
                               for c in table.columns)
             model = {c.name for c in table.columns}
@@ -264,10 +282,33 @@ class SparkSQLSession(Session):
             for name in (self.stored(table.name), table.name):
                 frame.createOrReplaceTempView(name)
 
+    def _check_types(self, location: str, table: Any) -> None:
+        """Raise ``InputError`` naming each column of ``table`` with values that do not cast to its type."""
+        columns = table.columns
+        bad = " , ".join(
+            f"count(*) FILTER ({_quoted(c.name)} IS NOT NULL AND TRY_CAST({_quoted(c.name)} AS {DUCKDB_TYPES[c.kind]})"
+            f" IS NULL) AS {_quoted(c.name)}" for c in columns)
+        [counts] = self.rows(f"SELECT {bad} FROM parquet_{table.name}")
+        wrong = {name: n for name, n in counts.items() if n}
+        if not wrong:
+            return
+        examples = []
+        for name, n in wrong.items():
+            kind = DUCKDB_TYPES[table.column(name).kind]
+            [example] = self.rows(f"SELECT CAST({_quoted(name)} AS VARCHAR) AS v FROM parquet_{table.name} "
+                                  f"WHERE {_quoted(name)} IS NOT NULL AND TRY_CAST({_quoted(name)} AS {kind}) IS NULL "
+                                  "LIMIT 1")
+            examples.append(f"{table.name}.{name}: {n} value(s) not {kind}, e.g. {str(example['v'])[:40]!r}")
+        raise InputError(f"{location}: values of the wrong type (类型不符的值): " + "; ".join(examples)
+                         + ". Fix them in the lake, or load the tables through graphsvc ingest, which rejects such "
+                         "rows with their line")
+
     def _read(self, location: str, table: str) -> Any:
         from pyspark.errors import AnalysisException
 
-        base = location.rstrip("/")
+        # Spark reads a path as a Hadoop glob: a local folder named lake[1] would read lake1/. Its
+        # pattern characters are escaped, so the folder given is the folder read.
+        base = location.rstrip("/") if "://" in location else _literal_glob(str(Path(location).resolve()))
         tried = []
         for path in (f"{base}/{table}", f"{base}/{table}.parquet"):
             try:
