@@ -33,7 +33,7 @@ from graphsvc.store.base import LINE, ROW_HASH
 from ingest.aliases import VALUE_ALIASES
 from ingest.resolve import account_sql, address_keys
 
-__all__ = ["BatchValidator", "validation_sql", "row_hash_sql", "STATUS", "REASON"]
+__all__ = ["BatchValidator", "validation_sql", "row_hash_sql", "STATUS", "REASON", "MAX_VALUE_CHARS"]
 
 STATUS = "_status"
 """``ok`` (load it), ``repeat`` (same key and content earlier in the batch: skip), ``reject``."""
@@ -169,6 +169,12 @@ def row_hash_sql(text: str) -> str:
     return f"CAST(md5_number({text}) >> 64 AS UBIGINT)"
 
 
+MAX_VALUE_CHARS = 1_000
+"""The longest value of one column (a name, an address, an id...) that loads; lists may be longer.
+Longer than any real value of these kinds, and within what Neo4j can index (a range index refuses
+values over about 8 KB, which would fail a whole batch): such a row is rejected with its reason."""
+
+
 def validation_sql(table: EntityTable, relation: str) -> str:
     """One query: typed columns, ``_row_hash``, ``_line`` and ``_reason`` ('' when the row is good).
 
@@ -187,6 +193,10 @@ def validation_sql(table: EntityTable, relation: str) -> str:
         typed_cols.append(f"{typed_sql} AS {typed}")
         out_cols.append(f"{typed} AS {_ident(col.name)}")
         problems.append(_problem(col, cleaned, typed, typed_sql))
+        if col.kind != "list":
+            too_long = f"length({cleaned}) > {MAX_VALUE_CHARS}"
+            problems.append((too_long, f"CASE WHEN {too_long} THEN '{col.name} over {MAX_VALUE_CHARS:,} characters "
+                                       f"(超过 {MAX_VALUE_CHARS} 个字符)' END"))
         as_text = f"array_to_string({typed}, ';')" if col.kind == "list" else f"CAST({typed} AS VARCHAR)"
         hash_parts.append(f"coalesce({as_text}, '')")
         if col.kind == "id_number":

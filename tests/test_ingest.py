@@ -13,6 +13,7 @@ from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 from helpers.csv_files import read_rejects, write_csv
 from ingest.pipeline import IngestError, ingest_folder
+from ingest.validate import MAX_VALUE_CHARS
 
 PERSON_HEADER = ["person_id", "id_number", "name", "gender", "birth_date", "phone", "address", "region_code",
                  "insurance_type", "death_date"]
@@ -76,6 +77,23 @@ def test_each_kind_of_bad_row_is_rejected_with_line_and_reason_and_good_rows_loa
     }
     loaded = set(store.rows("settlements").column("settlement_id").to_pylist())
     assert loaded == {"S1", "S2", "S3", "S18"}
+
+
+def test_a_value_longer_than_any_real_one_is_rejected_and_the_rest_of_its_batch_loads(store, tmp_path):
+    """A 1,000-character name loads; one character more is rejected by its reason, on both backends
+    (Neo4j cannot index a value over about 8 KB, which would fail the whole batch). Lists may be longer."""
+    folder = city_folder(tmp_path, GOOD_SETTLEMENTS + [
+        ["S4", "pharmacy", "P3", "", "PH1", "2026-04-02 10:00:00", "", "1", "1", "", ";".join(["阿莫西林"] * 400)]])
+    persons = PERSONS + [["P4", "", "王" * MAX_VALUE_CHARS, "M", "", "", "", "", "", ""],
+                         ["P5", "", "王" * (MAX_VALUE_CHARS + 1), "M", "", "", "", "", "", ""]]
+    write_csv(folder / "persons.csv", PERSON_HEADER, persons)
+    report = ingest(store, folder, tmp_path)
+    rejects = {(r["file"], int(r["line"])): r["reason"] for r in read_rejects(report.rejects_path)}
+    assert rejects == {("persons.csv", 6): f"name over {MAX_VALUE_CHARS:,} characters (超过 {MAX_VALUE_CHARS} 个字符)"}
+    names = dict(zip(*store.rows("persons").select(["person_id", "name"]).to_pydict().values()))
+    assert set(names) == {"P1", "P2", "P3", "P4"} and len(names["P4"]) == MAX_VALUE_CHARS
+    items = dict(zip(*store.rows("settlements").select(["settlement_id", "items"]).to_pydict().values()))
+    assert len(items["S4"]) == 400
 
 
 def test_rejected_row_keeps_its_original_content(store, tmp_path):
