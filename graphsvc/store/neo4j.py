@@ -85,9 +85,11 @@ _LOG_ADD = (
 _PENDING = "NetPending"
 """The label of rows stored since the network last followed them (``_update_network``)."""
 _INSERT_BATCH = 10_000
-_WRITERS = 2
-"""Parallel write transactions of an ingest batch (the driver manual's advice: batches of
-thousands of rows, a few sessions at once)."""
+_WRITERS = 1
+"""Parallel write transactions of an ingest batch. One: two deadlock on the nodes every batch
+links to (institutions, operators) and the driver retries a whole 10,000-row transaction; on
+the 5,000-person city through Bolt two wrote 762 rows/s, one 1,605 (bench/backend_benchmark.py
+--writers measures it on a city)."""
 
 
 @cache
