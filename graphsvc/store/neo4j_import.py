@@ -35,7 +35,7 @@ from graphsvc.store.embedded import EmbeddedStore
 from graphsvc.store.engine import Connection
 from graphsvc.store.neo4j import Neo4jStore
 from graphsvc.store.neo4j_server import Neo4jServer, fetch_neo4j, start_neo4j, write_conf
-from graphsvc.store.schema import SCHEMA_VERSION, fields
+from graphsvc.store.schema import fields
 from ingest.pipeline import IngestReport, ingest_folder
 
 __all__ = ["BulkLoad", "import_folder", "write_import_csv"]
@@ -99,13 +99,13 @@ def _copy(con: Connection, query: str, path: Path) -> None:
     con.execute(f"COPY ({query}) TO '{literal}' (FORMAT csv, HEADER true, QUOTE '\"', ESCAPE '\"')")
 
 
-def write_import_csv(con: Connection, out: Path, *, schema_node: bool = True) -> list[str]:
+def write_import_csv(con: Connection, out: Path) -> list[str]:
     """Write the graph of the entity tables readable in ``con`` as import CSVs into ``out``;
     returns the ``neo4j-admin database import full`` arguments that read them.
 
-    ``schema_node``: with the node recording the schema version, for ``import_folder``, which
-    creates the constraints and indexes itself. Without it, the first ``Neo4jStore`` to open the
-    database creates them (as for a database written before versions were recorded)."""
+    No node records the schema version: the first ``Neo4jStore`` to open the imported database
+    takes it for one written before versions were recorded and creates the constraints and indexes
+    (then records the version), so an import killed before it completed is repaired on the next open."""
     out.mkdir(parents=True, exist_ok=True)
     args: list[str] = []
     referenced: dict[str, list[str]] = {}  # target label -> SQL of its referenced values
@@ -135,10 +135,6 @@ def write_import_csv(con: Connection, out: Path, *, schema_node: bool = True) ->
             values = "SELECT DISTINCT v FROM (" + " UNION ALL ".join(referenced[label]) + ")"
             _copy(con, f"SELECT '{_TYPE_OF_LABEL[label]}:' || v AS \"_key:ID\", v AS value FROM ({values})", path)
             args.append(f"--nodes=Node:{label}={path}")
-    if schema_node:
-        meta = out / "meta.csv"
-        meta.write_text(f"id,version:long\nschema,{SCHEMA_VERSION}\n", encoding="utf-8")
-        args.append(f"--nodes=Meta={meta}")
     return args
 
 

@@ -212,7 +212,7 @@ def _import(args: argparse.Namespace) -> int:
                 report = ingest_folder(validated, Path(args.folder), rejects_dir=Path(args.home) / "rejects")
                 con = validated.analysis_connection()
                 try:
-                    files = write_import_csv(con, out / "csv", schema_node=False)
+                    files = write_import_csv(con, out / "csv")
                 finally:
                     con.close()
             print(f"validated {report.totals['read']:,} rows ({report.totals['rejected']:,} rejected); on the server, "
