@@ -31,7 +31,8 @@ def test_spark_profile_runs_a_master_workers_and_a_detection_driver_only_when_as
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     spark = {name: s for name, s in services.items() if "spark" in s.get("profiles", [])}
-    assert set(spark) == {"spark-master", "spark-worker", "spark-detect"}
+    assert set(spark) == {"spark-master", "spark-worker"}
+    assert services["spark-detect"]["profiles"] == ["spark-job"]  # run on demand, never started by `up`
     assert "profiles" not in services["neo4j"] and "profiles" not in services["api"]  # `up` alone stays as it was
     import pyspark
 
