@@ -8,12 +8,16 @@ from queries.masking import Masker
 from queries.rings import RingBook, ring_detail
 
 
+def _both_backends(tmp_path, neo4j_server) -> tuple[Settings, Settings]:  # type: ignore[no-untyped-def]
+    """Settings of an embedded home and of one on the test Neo4j, for the same city in each."""
+    return (Settings(home=tmp_path / "embedded"),
+            Settings(home=tmp_path / "neo4j", backend="neo4j", neo4j_uri=neo4j_server.uri,
+                     neo4j_user=neo4j_server.user, neo4j_password=neo4j_server.password))
+
+
 def test_embedded_and_neo4j_answer_alike(cities, neo4j_server, tmp_path):
-    embedded = Settings(home=tmp_path / "embedded")
-    neo4j = Settings(home=tmp_path / "neo4j", backend="neo4j", neo4j_uri=neo4j_server.uri,
-                     neo4j_user=neo4j_server.user, neo4j_password=neo4j_server.password)
     answers = []
-    for settings in (embedded, neo4j):
+    for settings in _both_backends(tmp_path, neo4j_server):
         with cities.copy(settings) as city:
             store = city.store
             masker = Masker("investigator", secret="s" * 32)
@@ -37,11 +41,8 @@ def test_embedded_and_neo4j_answer_alike(cities, neo4j_server, tmp_path):
 def test_reads_built_on_the_store_primitives_agree_and_match_the_rows(cities, neo4j_server, tmp_path):
     """The ingest log, ring claims, claim summaries, ledger and neighbour reads are written once over
     each backend's primitives: both give the answers the stored rows imply."""
-    embedded = Settings(home=tmp_path / "embedded")
-    neo4j = Settings(home=tmp_path / "neo4j", backend="neo4j", neo4j_uri=neo4j_server.uri,
-                     neo4j_user=neo4j_server.user, neo4j_password=neo4j_server.password)
     answers = []
-    for settings in (embedded, neo4j):
+    for settings in _both_backends(tmp_path, neo4j_server):
         with cities.copy(settings) as city:
             store = city.store
             settlements = {s["settlement_id"]: s for s in store.rows("settlements").to_pylist()}
