@@ -207,3 +207,5 @@ def test_a_bad_input_is_a_one_line_error_and_exit_code_2(city_home, tmp_path, ca
     assert "\n" not in err
     assert main(["detect", "--quiet", "--home", str(home), "--input", str(partial)]) == 2
     assert "--input go with --engine spark" in capsys.readouterr().err
+    assert main(["detect", "--quiet", "--home", str(home), "--engine", "spark", "--input", ""]) == 2
+    assert "the Parquet location is empty" in capsys.readouterr().err

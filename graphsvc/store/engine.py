@@ -229,6 +229,8 @@ def local_spark(master: str = "local[2]") -> pyspark.sql.SparkSession:
 def check_parquet_location(location: str) -> None:
     """Raise ``InputError`` when ``location``, a local folder, lacks one of the model's tables (a URI is
     checked by Spark as it reads): before a Spark session starts, so a typo costs no start-up."""
+    if not location.strip():  # Path("") is the working folder: an empty --input must not read it
+        raise InputError("the Parquet location is empty (未给出 Parquet 位置): give a folder or an hdfs:// or s3a:// URI")
     if "://" in location:
         return
     folder = Path(location)
