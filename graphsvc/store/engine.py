@@ -338,18 +338,17 @@ class SparkSQLSession(Session):
         self.spark.sql(spark_sql(sql))
 
     def create_table(self, name: str, query: str, params: Params = ()) -> None:
-        frame = self.spark.sql(spark_sql(query), args=list(params) or None).cache()
-        frame.createOrReplaceTempView(name)
-        previous = self._cached.pop(name, None)
-        if previous is not None:
-            previous.unpersist()
-        self._cached[name] = frame
+        self._keep(name, self.spark.sql(spark_sql(query), args=list(params) or None))
 
     def temp_table(self, name: str, columns: Mapping[str, Sequence[str | None]]) -> None:
         from pyspark.sql.types import StringType, StructField, StructType
 
         schema = StructType([StructField(k, StringType()) for k in columns])
-        frame = self.spark.createDataFrame(list(zip(*columns.values())), schema).cache()
+        self._keep(name, self.spark.createDataFrame(list(zip(*columns.values())), schema))
+
+    def _keep(self, name: str, frame: Any) -> None:
+        """``frame`` cached as the temp view ``name``, in place of an earlier one of that name."""
+        frame = frame.cache()
         frame.createOrReplaceTempView(name)
         previous = self._cached.pop(name, None)
         if previous is not None:
