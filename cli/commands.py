@@ -138,8 +138,31 @@ def _ingest(settings: Settings, folder: Path, quiet: bool) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.mapping:
+        return _ingest_mapped(settings, Path(args.folder), Path(args.mapping), args.quiet)
     print(f"loading {args.folder} into {settings.home} ({settings.backend})")
     return _ingest(settings, Path(args.folder), args.quiet)
+
+
+def _ingest_mapped(settings: Settings, folder: Path, mapping_path: Path, quiet: bool) -> int:
+    """Ingest a foreign export read through a mapping file (``ingest.mapping``); the mapping is
+    checked against the folder's files before the store is opened."""
+    from ingest.mapping import SourceMapping
+    from ingest.pipeline import ingest_folder
+
+    mapping = SourceMapping.load(mapping_path)
+    mapping.discover(folder)
+    print(f"loading {folder} through {mapping_path.name} into {settings.home} ({settings.backend})")
+    store = _open_store(settings)
+    started = time.perf_counter()
+    try:
+        report = ingest_folder(store, folder, rejects_dir=settings.home / "rejects", progress=not quiet,
+                               mapping=mapping)
+    finally:
+        mapping.close()
+        store.close()
+    _print_ingest(report, time.perf_counter() - started)
+    return 0
 
 
 def _print_stats(stats: dict) -> None:
@@ -586,6 +609,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = with_home(sub.add_parser("ingest", help="load a contract folder (CSV, Parquet or XLSX) into the store"))
     i.add_argument("folder", help="folder with persons.csv, cards.csv, institutions.csv, prescribers.csv, "
                                   "intermediaries.csv, settlements.csv (any but settlements may be absent)")
+    i.add_argument("--mapping", metavar="FILE.yaml",
+                   help="read a foreign export through this mapping of its files and columns onto the contract's "
+                        "(see docs/mappings/kaggle-provider-fraud.yaml)")
     i.set_defaults(func=cmd_ingest)
 
     s = with_home(sub.add_parser("stats", help="counts per node and relationship type, rejects, biggest hubs"))

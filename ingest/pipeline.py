@@ -34,6 +34,7 @@ from graphsvc.model import ENTITY_TABLES, LOAD_ORDER, EntityTable
 from graphsvc.store import GraphStore, IngestFileRecord
 from graphsvc.store.base import LINE
 from ingest.aliases import FILE_ALIASES, map_headers
+from ingest.mapping import SourceMapping
 from ingest.readers import SUFFIXES, RawBatch, SourceFile, open_source
 from ingest.validate import REASON, STATUS, BatchValidator
 
@@ -354,14 +355,20 @@ def _new_run_id() -> str:
 
 def ingest_folder(
     store: GraphStore, folder: Path, *, rejects_dir: Path, progress: bool = True,
-    on_file: Callable[[str, int, int], None] | None = None,
+    on_file: Callable[[str, int, int], None] | None = None, mapping: SourceMapping | None = None,
 ) -> IngestReport:
     """Load every contract file of ``folder`` into ``store``.
 
-    Raises ``IngestError`` only when the folder cannot be read at all; a bad file or row is
-    reported and the rest still loads.
+    ``mapping``: read a foreign export's files through it (``ingest.mapping``) instead of
+    discovering contract files. Raises ``IngestError`` only when the folder (or the mapping)
+    cannot be used at all; a bad file or row is reported and the rest still loads.
     """
-    files, unrecognised = discover(folder)
+    if mapping is None:
+        files, unrecognised = discover(folder)
+        opener: Callable[[str, Path], SourceFile] = lambda _table, path: open_source(path)  # noqa: E731
+    else:
+        files, unrecognised = mapping.discover(folder)
+        opener = mapping.open
     run = _Run(_new_run_id(), str(folder))
     # Persons stored by a killed run have had no person keys settled yet.
     unsettled = any(not r.finished and r.table == "persons" and r.loaded for r in store.ingest_log())
@@ -371,12 +378,14 @@ def ingest_folder(
         for done, (table_name, path) in enumerate(files):
             if on_file:
                 on_file(path.name, done, len(files))
-            reports.append(_ingest_file(store, ENTITY_TABLES[table_name], path, rejects, progress, run))
+            reports.append(_ingest_file(store, ENTITY_TABLES[table_name], path, rejects, progress, run, opener))
             # rejects are flushed before the entry names their file
             rejects.flush()
             store.record_ingest(run.record(reports[-1], rejects))
     finally:
         rejects.close()
+        if mapping is not None:
+            mapping.close()
     if unsettled or any(r.table == "persons" and r.loaded for r in reports):
         # One person may have two records (two 参保人编号, one ID number), the second in a later
         # batch or run: person_key is settled over the whole table, once per ingest.
@@ -386,9 +395,9 @@ def ingest_folder(
 
 
 def _ingest_file(store: GraphStore, table: EntityTable, path: Path, rejects: _RejectsWriter, progress: bool,
-                 run: _Run) -> FileReport:
+                 run: _Run, opener: Callable[[str, Path], SourceFile]) -> FileReport:
     try:
-        source = open_source(path)
+        source = opener(table.name, path)
     except Exception as exc:  # a corrupt file must not stop the other files
         return FileReport(file=path.name, table=table.name,
                           note=f"could not be read ({exc}); nothing of it was loaded: re-export it and ingest again")
