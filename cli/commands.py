@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from graphsvc import vocab
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, GraphsvcError, InputError, NotFound, StoreError, Unavailable
+from graphsvc.evidence import MissingFacts, render
 from graphsvc.logs import configure_logging
 
 if TYPE_CHECKING:  # the engines and the ingest are imported only by the commands that need them
@@ -227,34 +228,57 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
             run, documents = detect_and_publish(store, config, progress=not quiet)
     finally:
         store.close()
+    documents = [{**d, "evidence": [_with_chinese(e) for e in d["evidence"]]} for d in documents]
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"rings": documents}, ensure_ascii=False, indent=1), encoding="utf-8")
     _print_rings(documents, top)
-    print(f"{run.rings} rings ({run.kept_ids} kept their id from the previous run, {run.new_ids} new, "
+    print(f"线索团伙 {run.rings} 个（沿用编号 {run.kept_ids}，新增 {run.new_ids}，不再出现 {len(run.retired_ids)}），"
+          f"用时 {run.seconds:.1f}s，运行 {run.run_id}")
+    print(f"  {run.rings} rings ({run.kept_ids} kept their id from the previous run, {run.new_ids} new, "
           f"{len(run.retired_ids)} no longer found) in {run.seconds:.1f}s; run {run.run_id}")
-    print("findings: " + ", ".join(f"{k} {v}" for k, v in run.summary["findings"].items()))
+    print("线索 findings: " + ", ".join(f"{_kind(k)} {v}" for k, v in run.summary["findings"].items()))
     if run.summary.get("explained"):
-        print("explained as look-alikes (no ring): "
-              + ", ".join(f"{k} {v}" for k, v in run.summary["explained"].items()))
+        print("判定为正常相似情形、未成团 explained as look-alikes (no ring): "
+              + ", ".join(f"{_kind(k)} {v}" for k, v in run.summary["explained"].items()))
         for example in run.summary["explained_examples"][:3]:
             names = ", ".join(f"{e['type']} {e['id']}" for e in example["entities"][:2])
             print(f"  {names}: {example['reason']}")
     if out:
-        print(f"rings written to {out}")
+        print(f"线索团伙已写入 rings written to {out}")
     return 0
+
+
+def _kind(kind: str) -> str:
+    """A finding kind as ``中文 id``, so that the id an operator greps for stays beside the label."""
+    term = vocab.FINDING_KINDS.get(kind)
+    return f"{term.zh} {kind}" if term else kind
+
+
+def _with_chinese(evidence: dict) -> dict:
+    """An evidence item with its Chinese sentence (``detail_zh``) beside the contract's English ``detail``.
+
+    Rendered from the item's facts; the operator who runs detection reads the home unmasked anyway."""
+    try:
+        chinese = render(evidence["kind"], evidence.get("facts", {}), "zh")
+    except MissingFacts:
+        chinese = evidence["detail"]
+    return {**evidence, "detail_zh": chinese}
 
 
 def _print_rings(documents: list[dict], top: int) -> None:
     if top <= 0:
         return
-    print(f"{'ring':<9} {'pattern':<30} {'score':>6} {'persons':>7} {'fund':>14}  {'first seen':<10}  {'last seen':<10}")
+    print(f"{'线索 ring':<8} {'评分 score':>9} {'人数 persons':>11} {'统筹金额 fund':>15}  {'首次 first':<9}  "
+          f"{'末次 last':<9}  模式 pattern")
     for d in documents[:top]:
-        print(f"{d['id']:<9} {d['pattern']:<30} {d['score']:>6.3f} {d['persons']:>7} {d['fund_amount']:>14,.2f}  "
-              f"{d['first_seen'] or '-':<10}  {d['last_seen'] or '-':<10}")
-        print(f"          why: {d['evidence'][0]['detail'][:150]}")
+        pattern = vocab.PATTERNS[d["pattern"]]
+        print(f"{d['id']:<10} {d['score']:>11.3f} {d['persons']:>13} {d['fund_amount']:>19,.2f}  "
+              f"{d['first_seen'] or '-':<11}  {d['last_seen'] or '-':<11}  {pattern.zh} {pattern.en}")
+        print(f"          依据: {d['evidence'][0]['detail_zh'][:120]}")
+        print(f"          why:  {d['evidence'][0]['detail'][:150]}")
     if len(documents) > top:
-        print(f"… and {len(documents) - top} more")
+        print(f"另有 {len(documents) - top} 个 … and {len(documents) - top} more")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:

@@ -223,7 +223,7 @@ def list_rings(book: RingBook, flt: RingFilter, masker: Masker, *, sort: str = "
             "run_id": snap.run_id, "items": items[start:start + size]}
 
 
-def ring_detail(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "en") -> dict[str, Any] | None:
+def ring_detail(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "zh") -> dict[str, Any] | None:
     """A ring's full picture as ``masker``'s role may see it, with current casework; evidence in ``lang``."""
     view = ring_view(book, ring_id, masker, lang)
     if view is None:
@@ -231,7 +231,7 @@ def ring_detail(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "en")
     return {**view, "casework": casework_view(book, ring_id, masker)}
 
 
-def ring_view(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "en") -> dict[str, Any] | None:
+def ring_view(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "zh") -> dict[str, Any] | None:
     """The ring's detail without casework, as the role may see it, evidence in ``lang`` (computed once per
     detection run)."""
     snap = book.snapshot()

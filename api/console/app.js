@@ -219,7 +219,8 @@ async function refreshCasework() {
 
 async function loadRing(id) {
   show("ring");
-  const ring = await (await api(`/rings/${encodeURIComponent(id)}`)).json();
+  // Evidence sentences come in the console's language (the API renders them from the masked facts).
+  const ring = await (await api(`/rings/${encodeURIComponent(id)}?${new URLSearchParams({lang})}`)).json();
   $("ring-title").textContent = `${ring.id} · ${term("patterns", ring.pattern)} · ${ring.score}`;
   $("ring-summary").textContent = `${t("persons")} ${ring.persons} · ${t("claims")} ${ring.claims} · ${t("fund")} ` +
     `${ring.fund_amount.toLocaleString()} · ${ring.first_seen} – ${ring.last_seen} · ${ring.regions.join(", ")}`;

@@ -85,7 +85,7 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
 @router.get("/{ring_id}", response_model=RingDetail,
             summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
 def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep, audit: AuditDep,
-             lang: Annotated[Lang, Query(description="the language of the evidence sentences")] = "en") -> Response:
+             lang: Annotated[Lang, Query(description="the language of the evidence sentences: zh (default) or en")] = "zh") -> Response:
     _visible_ring(book, principal, ring_id, audit, "read_ring")
     view = ring_view(book, ring_id, masker, lang)
     if view is None:
