@@ -27,8 +27,9 @@ from api.headers import SecurityHeaders
 from api.jobs import JobRunner
 from api.models import AuditHealth, Health
 from api.ratelimit import RateLimiter
-from api.routes import admin, backup, casework, entities, jobs, rings, stats, vocab
+from api.routes import admin, backup, casework, entities, jobs, rings, stats, vocab, webhooks
 from api.uploads import remove_stale_uploads
+from api.webhooks import Webhooks
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, Forbidden, GraphsvcError, InputError, NotFound, StoreError, Unavailable
 from graphsvc.store import GraphStore, open_store
@@ -113,10 +114,12 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         remove_stale_uploads(settings.home)
         warming = threading.Thread(target=services.book.warm, name="warm-rings", daemon=True)
         warming.start()
+        services.webhooks.start()
         yield
         warming.join(timeout=60)
         services.jobs.wait_idle(timeout=30)
         services.jobs.close()
+        services.webhooks.close()  # after the jobs, which publish events
         services.audit.close()
         if owns_store:
             store.close()
@@ -124,10 +127,13 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     # fastapi-offline serves Swagger UI and ReDoc from the package, not a CDN: fund offices'
     # networks are often closed, and /docs must work there.
     app = FastAPIOffline(title="graphsvc", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
-    services = Services(settings=settings, store=store, book=RingBook(store), audit=AuditLog(store),
-                        jobs=JobRunner(store), limiter=RateLimiter(settings.rate_limit_per_minute),
+    book, secret = RingBook(store), server_secret(settings)
+    hooks = Webhooks(store, book, settings, secret=secret)
+    services = Services(settings=settings, store=store, book=book, audit=AuditLog(store),
+                        jobs=JobRunner(store, on_finished=hooks.job_finished),
+                        limiter=RateLimiter(settings.rate_limit_per_minute),
                         failed_lookups=RateLimiter(settings.failed_lookups_per_minute),
-                        heavy_reads=Bulkhead(settings.heavy_reads), secret=server_secret(settings))
+                        heavy_reads=Bulkhead(settings.heavy_reads), secret=secret, webhooks=hooks)
     app.state.services = services
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(GraphsvcError, _answer)
@@ -164,7 +170,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
                           reason="the audit writer has stopped")
         return Health(status="ok", backend=store.backend_name, rings=rings, audit=audit_view)
 
-    for module in (rings, entities, casework, jobs, stats, admin, backup, vocab):
+    for module in (rings, entities, casework, jobs, stats, admin, backup, vocab, webhooks):
         app.include_router(module.router)
 
     # The web console: static files, a client of the API above (Cytoscape.js comes from npm).

@@ -25,6 +25,7 @@ from api.bulkhead import Bulkhead
 from api.jobs import JobRunner
 from api.keys import Principal, digest, principal_for
 from api.ratelimit import RateLimiter
+from api.webhooks import Webhooks
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore
 from queries.masking import Masker
@@ -54,6 +55,7 @@ class Services:
     """A masked role's budget of failed or refused lookups (see ``api.routes.entities.LookupGuard``)."""
     heavy_reads: Bulkhead
     secret: str
+    webhooks: Webhooks
 
     def __post_init__(self) -> None:
         self._keys: dict[str, tuple[float, Principal | None]] = {}

@@ -35,8 +35,10 @@ def _now() -> str:
 
 
 class JobRunner:
-    def __init__(self, store: GraphStore) -> None:
+    def __init__(self, store: GraphStore, *, on_finished: Callable[[dict[str, Any]], None] | None = None) -> None:
         self._store = store
+        self._on_finished = on_finished
+        """Told of each job once its outcome is stored (webhooks' ``job.finished``)."""
         self._jobs: dict[str, dict[str, Any]] = {}
         self._queue: queue.Queue[tuple[str, Callable[[Progress], dict[str, Any]]] | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -99,6 +101,11 @@ class JobRunner:
                 job.update(state="failed", error=f"{type(exc).__name__}: {reason}")
             job["finished_at"] = _now()
             self._save(job)
+            if self._on_finished is not None:
+                try:
+                    self._on_finished(dict(job))
+                except Exception:  # a listener's failure is logged; the job's outcome is stored already
+                    _log.exception("job %s: telling of its end failed", job_id)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until every submitted job has finished (tests, shutdown); False on timeout."""

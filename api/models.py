@@ -30,18 +30,21 @@ __all__ = ["answer", "ring_answer", "view_json", "Pattern", "Status", "Role", "D
            "Casework", "Tip", "TipReceipt", "EntityProfile", "ClaimSummary", "Network", "Paths", "SearchHit",
            "SearchResult", "SharedIdentifier", "SharedIdentifiers", "PersonBehindDevice", "PersonsBehindDevice",
            "CoAdmittedPair", "CoAdmittedPairs", "Stats", "Me", "ApiKeyCreated", "ApiKeyInfo", "ApiKeyList", "AuditEntry",
-           "AuditPage", "Vocabulary", "Health", "AuditHealth"]
+           "AuditPage", "Vocabulary", "Health", "AuditHealth", "WebhookEvent", "Webhook", "WebhookList",
+           "WebhookAttempt", "WebhookDelivery", "WebhookDeliveryPage"]
 
 if TYPE_CHECKING:  # the vocabulary's terms, known when it is loaded: str to the type checker
     Pattern = str
     Status = str
     Role = str
     Decision = str
+    WebhookEvent = str
 else:
     Pattern = Literal[tuple(vocab.PATTERNS)]
     Status = Literal[tuple(vocab.DISPOSITIONS)]
     Role = Literal[tuple(vocab.ROLES)]
     Decision = Literal[DECISIONS]
+    WebhookEvent = Literal[tuple(vocab.WEBHOOK_EVENTS)]
 
 
 def answer(result: BaseModel, masker: Masker, *, status_code: int = 200) -> Response:
@@ -434,6 +437,57 @@ class Vocabulary(BaseModel):
     member_roles: list[Term]
     dispositions: list[Term]
     export_formats: list[Term]
+    webhook_events: list[Term]
+    """What a webhook may subscribe to (``POST /webhooks``)."""
+
+
+# ---- webhooks ------------------------------------------------------------------------------------
+
+
+class Webhook(BaseModel):
+    """A case system's subscription; its secret is never answered, only its last four characters."""
+
+    id: str
+    url: str
+    events: list[WebhookEvent]
+    secret_hint: str
+    """``…`` and the secret's last four characters, to tell which secret was given."""
+    created_at: str
+    created_by: str
+
+
+class WebhookList(BaseModel):
+    items: list[Webhook]
+
+
+class WebhookAttempt(BaseModel):
+    attempt: int
+    at: str
+    status_code: int | None = None
+    """The receiver's HTTP status; null when no answer came (see ``error``)."""
+    error: str | None = None
+    """Why no answer came (timeout, refused connection, a target no longer allowed)."""
+    response: str | None = None
+    """The first 200 characters of the receiver's answer."""
+
+
+class WebhookDelivery(BaseModel):
+    id: str
+    event: WebhookEvent
+    event_id: str
+    """The payload's ``id``: the same on every attempt, for the receiver's idempotency."""
+    created_at: str
+    state: Literal["pending", "delivered", "failed", "cancelled"]
+    attempts: list[WebhookAttempt]
+    next_attempt_at: str | None = None
+    """When the next retry is due; null once delivered, failed or cancelled."""
+
+
+class WebhookDeliveryPage(BaseModel):
+    total: int
+    page: int
+    size: int
+    items: list[WebhookDelivery]
 
 
 class AuditHealth(BaseModel):

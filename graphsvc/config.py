@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     trusted_proxies: str | None = Field(
         default=None, description="comma-separated addresses of reverse proxies whose X-Forwarded-For is believed; "
                                   "unset: the client address is the socket's")
+    webhook_hosts: str = Field(
+        default="", description="comma-separated host names webhooks may post to (e.g. casesys.example.org); "
+                                "empty: every webhook target is refused")
+    webhook_private_networks: str = Field(
+        default="", description="comma-separated addresses or networks (10.8.0.0/16, 127.0.0.1) an allowed host "
+                                "may resolve to although they are loopback, link-local or private; empty: none")
+    webhook_max_subscriptions: int = Field(default=20, ge=1, description="most webhooks at once")
+    webhook_attempts: int = Field(default=6, ge=1, le=20, description="tries of one delivery before it is given up")
+    webhook_backoff_s: float = Field(
+        default=120.0, gt=0, description="wait before the first retry, doubled for each next one "
+                                         "(6 tries at 120 s: retries over about an hour)")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="time limit of one delivery request")
 
     @field_validator("secret_key", "admin_key")
     @classmethod

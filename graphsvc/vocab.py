@@ -1,5 +1,5 @@
 """The words of the service, defined once: ring patterns, finding kinds, API roles, node types,
-member roles, dispositions and export formats, each with its Chinese label first and its English one beside it,
+member roles, dispositions, export formats and webhook events, each with its Chinese label first and its English one beside it,
 and the colour (and shape) the console and the police package draw a node type in.
 
 Everything that names one of these to a person reads it here: the API (``GET /vocab``), the
@@ -22,7 +22,7 @@ from typing import Any
 from graphsvc import network
 
 __all__ = ["Term", "PATTERNS", "FINDING_KINDS", "FLAGS", "ROLES", "IDENTITY_ROLES", "NODE_TYPES", "MEMBER_ROLES",
-           "DISPOSITIONS", "EXPORT_FORMATS", "member_role_of_type", "vocabulary"]
+           "DISPOSITIONS", "EXPORT_FORMATS", "WEBHOOK_EVENTS", "member_role_of_type", "vocabulary"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,15 @@ EXPORT_FORMATS = _terms(
 )
 """Formats of the police liaison package's data file."""
 
+WEBHOOK_EVENTS = _terms(
+    Term("ring.created", "发现新团伙", "ring created"),
+    Term("ring.updated", "团伙情况更新", "ring updated"),
+    Term("ring.reopened", "已排除团伙重新开启", "dismissed ring reopened"),
+    Term("disposition.changed", "处置状态变更", "disposition changed"),
+    Term("job.finished", "后台任务结束", "job finished"),
+)
+"""What a case system subscribed by webhook (``POST /webhooks``) is told of."""
+
 
 def vocabulary() -> dict[str, list[dict[str, Any]]]:
     """Every list above as ``GET /vocab`` serves it, in order; colour and shape only where drawn."""
@@ -155,4 +164,4 @@ def vocabulary() -> dict[str, list[dict[str, Any]]]:
 
     return {"patterns": rows(PATTERNS), "finding_kinds": rows(FINDING_KINDS), "roles": rows(ROLES), "node_types": rows(NODE_TYPES),
             "member_roles": rows(MEMBER_ROLES), "dispositions": rows(DISPOSITIONS),
-            "export_formats": rows(EXPORT_FORMATS)}
+            "export_formats": rows(EXPORT_FORMATS), "webhook_events": rows(WEBHOOK_EVENTS)}

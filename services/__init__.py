@@ -27,12 +27,14 @@ from queries.export import build_package
 from queries.masking import Masker
 from queries.rings import RingBook
 
-__all__ = ["Auditor", "Progress", "ingest_and_prepare", "detect_and_publish", "spark_detection", "export_ring"]
+__all__ = ["Auditor", "Progress", "RingsPublished", "ingest_and_prepare", "detect_and_publish", "spark_detection", "export_ring"]
 
 _log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 """(stage, done, total): what a long step reports as it goes."""
+RingsPublished = Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]
+"""(previous run's rings, this run's rings): told when a detection run's rings are published."""
 
 
 class Auditor(Protocol):
@@ -58,10 +60,13 @@ def ingest_and_prepare(store: GraphStore, folder: Path, *, rejects_dir: Path, se
 
 def detect_and_publish(store: GraphStore, config: DetectionConfig, *, book: RingBook | None = None,
                        progress: bool = False, on_stage: Progress | None = None,
-                       session: Session | None = None) -> tuple[Any, list[dict[str, Any]]]:
+                       session: Session | None = None,
+                       on_published: RingsPublished | None = None) -> tuple[Any, list[dict[str, Any]]]:
     """Detect rings and store them with stable ids; a server's ``book`` then shows the new run,
     every ring's detail computed before the first reader asks. Returns the run and the rings.
-    ``session``: detect there (Spark, see ``spark_detection``) instead of on the store's own tables."""
+    ``session``: detect there (Spark, see ``spark_detection``) instead of on the store's own tables.
+    ``on_published`` is told the previous run's rings and this run's once the book shows them."""
+    previous = store.rings() if on_published is not None else []
     with timed(_log, "detect") as outcome:
         run, documents = detect_and_save(store, config, progress=progress, on_stage=on_stage, session=session)
         outcome.update(run_id=run.run_id, rings=run.rings, kept_ids=run.kept_ids, new_ids=run.new_ids,
@@ -69,6 +74,8 @@ def detect_and_publish(store: GraphStore, config: DetectionConfig, *, book: Ring
         if book is not None:
             book.invalidate()
             book.warm()
+    if on_published is not None:
+        on_published(previous, documents)
     return run, documents
 
 

@@ -123,7 +123,8 @@ def post_detect(services: ServicesDep, principal: InvestigatorDep, audit: AuditD
         raise InputError(f"bad detection config: {exc}") from None
 
     def work(progress: Progress) -> dict[str, Any]:
-        run, _ = detect_and_publish(services.store, config, book=services.book, on_stage=progress)
+        run, _ = detect_and_publish(services.store, config, book=services.book, on_stage=progress,
+                                    on_published=services.webhooks.rings_published)
         return {"run_id": run.run_id, "rings": run.rings, "kept_ids": run.kept_ids, "new_ids": run.new_ids,
                 "retired_ids": run.retired_ids, "seconds": run.seconds}
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 import services
 from api.bulkhead import HeavyReadDep
-from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, StoreDep
+from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, ServicesDep, StoreDep
 from api.models import (
     Casework,
     Decision,
@@ -98,13 +98,15 @@ def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: Maske
 @router.put("/{ring_id}/disposition", response_model=DispositionRecord,
             summary="Confirm, dismiss or refer a ring to police, with a note")
 def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: StoreDep,
-                    principal: InvestigatorDep, audit: AuditDep) -> DispositionRecord:
+                    principal: InvestigatorDep, audit: AuditDep, state: ServicesDep) -> DispositionRecord:
     ring = book.snapshot().by_id.get(ring_id)
     if ring is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
+    previous = book.casework().dispositions.get(ring_id)
     with audit.change("set_disposition", ring_id, status=body.status):
         record = set_disposition(store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")
     book.casework_changed()
+    state.webhooks.disposition_changed(ring, previous)
     return DispositionRecord.model_validate(record)
 
 
