@@ -5,6 +5,8 @@ COPY api/console/package.json api/console/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
 FROM python:3.11-slim
+# the police package's referral PDF embeds this Chinese font (queries/referral_pdf.py)
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY graphsvc graphsvc

@@ -52,6 +52,8 @@ _EXIT_CODES: dict[type[BaseException], int] = {GraphsvcError: 2, KeyboardInterru
 """Exit codes by kind of error (the nearest listed base class counts); 1 for a defect. Every
 user's error is 2, as argparse's usage errors are: scripts test for non-zero, and the message
 says what went wrong."""
+_REFUSED = 3
+"""graphsvc verify's exit code for a package that was read and refused: not a defect (1), not unreadable (2)."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -489,7 +491,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         audit = _CliAuditor(store, args.role)
         try:
             files = export_ring(store, RingBook(store), args.ring_id, args.format,
-                                Masker(args.role, secret=server_secret(settings)), generated_by=audit.who, audit=audit)
+                                Masker(args.role, secret=server_secret(settings)), generated_by=audit.who, audit=audit,
+                                home=settings.home)
         except NotFound as exc:
             raise NotFound(f"{exc}; list them with graphsvc detect") from None
         finally:
@@ -500,12 +503,57 @@ def cmd_export(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         (out / name).write_bytes(content)
-    print(f"wrote {len(files)} files to {out}/ ; verify with: (cd {out} && sha256sum -c manifest.sha256)")
+    print(f"wrote {len(files)} files to {out}/ , report.pdf and a signed manifest included; "
+          f"verify with: graphsvc verify {out}")
     return 0
 
 
 _BACKUP_TIMEOUT_S = 3600
 """How long ``graphsvc backup`` waits on a server (it copies the whole store before it answers)."""
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from graphsvc.signing import load_public_pem, printable
+    from queries.export import read_package, verify_package
+
+    key = None
+    if args.key:
+        try:
+            key = load_public_pem(Path(args.key).read_bytes())
+        except OSError as exc:
+            raise InputError(f"--key {args.key}: {exc.strerror} (无法读取公钥文件)") from None
+        except InputError as exc:
+            raise InputError(f"--key {args.key}: {exc}") from None
+    verdict = verify_package(read_package(Path(args.package)), key)
+    if not verdict.ok:
+        print(f"核验失败 verification FAILED: {args.package}", file=sys.stderr)
+        for problem in verdict.problems:
+            print(f"  {problem.file}: {problem.zh} / {problem.en}", file=sys.stderr)
+        return _REFUSED
+    print(f"核验通过 verified: 线索 {verdict.ring_id}，{verdict.files} 个文件的 SHA-256 摘要、清单签名与 PDF 页脚摘要均相符 "
+          f"(every file's SHA-256, the manifest's signature and the PDF footers' digest match)")
+    print("签名公钥指纹 signing key fingerprint (SHA-256):")
+    print(printable(verdict.key_fingerprint or ""))
+    if verdict.bundled_key:
+        print("注意 WARNING: 未给 --key，签名是用包内附带的公钥核验的：只证明文件在签名后未被改动（完整性），"
+              "不能证明来自哪个单位（来源）。请与移送单位线下提供的公钥指纹核对，或用 --key 指定其公钥。\n"
+              "  The signature was checked with the key bundled in the package: this proves integrity only, not "
+              "origin. Compare the fingerprint above with the one the fund gave you, or pass --key.")
+    else:
+        print(f"签名来自所给公钥 signed by the key of --key {args.key}")
+    return 0
+
+
+def cmd_signing_key(args: argparse.Namespace) -> int:
+    from graphsvc.signing import fingerprint, home_key, printable, public_pem
+
+    public = home_key(_settings(args).home).public_key()
+    digest = fingerprint(public)
+    print(public_pem(public), end="")
+    print(f"fingerprint-sha256: {digest}")
+    print("公钥指纹 (fingerprint, to print on the referral or read aloud):")
+    print(printable(digest))
+    return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -700,6 +748,24 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--role", choices=["investigator", "analyst"], default="investigator",
                    help="analyst: ID numbers, names and phones masked in the package")
     x.set_defaults(func=cmd_export)
+
+    ver = sub.add_parser(
+        "verify", help="check a police package: every file's SHA-256, none missing or added, the signature, the PDF",
+        description="Check a police package (the folder graphsvc export writes, or the zip the API serves): every "
+                    "file against manifest.json, no file missing or added, manifest.sig over manifest.json, and "
+                    "the data digest in every footer of report.pdf. Without --key the signature is checked with "
+                    "the key inside the package, which proves the files were not changed, not who sent them. "
+                    f"Exit 0 when it verifies, {_REFUSED} when it is refused (each failing file named), "
+                    "2 when it cannot be read.")
+    ver.add_argument("package", help="the package's folder or zip")
+    ver.add_argument("--key", help="the sender's public key (PEM), received out of band (graphsvc signing-key)")
+    ver.set_defaults(func=cmd_verify)
+
+    sk = with_home(sub.add_parser(
+        "signing-key", help="print the home's public signing key (PEM) and its fingerprint (made on first use)",
+        description="The public half of the Ed25519 key that signs this home's police packages, to hand to "
+                    "the receiving side out of band. The private key stays in HOME/signing-key (0600)."))
+    sk.set_defaults(func=cmd_signing_key)
 
     b = sub.add_parser(
         "backup", help="a consistent copy of the store, API keys, casework and audit log, also while serving",

@@ -1,10 +1,27 @@
 """The police liaison package (线索移送): one ring, everything the receiving side needs, verifiable.
 
 A package is a set of files: the data in the asked format (``xlsx``, ``csv``, ``json`` or
-``graphml``), a printable ``report.html`` with the network picture (``network.svg``), and a
-manifest of SHA-256 digests (``manifest.json`` and ``manifest.sha256``, the latter checkable
-with ``sha256sum -c``). Human-facing formats have Chinese column headers; JSON and GraphML
-keep the contract's English names for machines.
+``graphml``), a printable ``report.html`` with the network picture (``network.svg``), the referral
+letter ``report.pdf`` (``queries.referral_pdf``), the fund's public key ``signing-key.pem``, a
+manifest of SHA-256 digests (``manifest.json`` and ``manifest.sha256``, the latter checkable with
+``sha256sum -c``) and ``manifest.sig``. Human-facing formats have Chinese column headers; JSON and
+GraphML keep the contract's English names for machines.
+
+What is hashed and signed, exactly:
+
+- the **data digest** (``data_digest``; in ``manifest.json`` as ``data_digest`` and in the footer of
+  every page of ``report.pdf``) is the SHA-256 of the ``sha256sum`` lines (``<hex>  <name>\\n``, names
+  sorted by their bytes) of every file but ``report.pdf``, ``manifest.json``, ``manifest.sha256`` and
+  ``manifest.sig``: the PDF cannot carry a digest of itself, so it carries the digest of all it was
+  made from, and the manifest then lists the PDF's own digest;
+- ``manifest.sig`` is the 64-byte Ed25519 signature, by the fund's key (``graphsvc.signing``), of the
+  bytes of ``manifest.json`` exactly as stored. Without graphsvc:
+  ``openssl pkeyutl -verify -pubin -inkey KEY.pem -rawin -in manifest.json -sigfile manifest.sig``,
+  then ``sha256sum -c manifest.sha256``.
+
+``verify_package`` checks all of it. The public key inside a package only proves the files were not
+changed after signing (anyone can sign with a key of their own and bundle it); that the package
+comes from the fund needs the key the fund handed over out of band (``graphsvc verify --key``).
 """
 
 from __future__ import annotations
@@ -16,21 +33,36 @@ import io
 import json
 import math
 import zipfile
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import networkx as nx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from graphsvc import vocab
 from graphsvc.errors import InputError
 from graphsvc.network import NETWORK_RELATIONSHIPS, node_key, split_key
+from graphsvc.signing import fingerprint, load_public_pem, public_pem, signature_holds
 from graphsvc.store import GraphStore
 from queries.masking import Masker, masked_dump
+from queries.referral_pdf import referral_pdf
 from queries.rings import RingBook, ring_detail
 
-__all__ = ["build_package", "zip_package", "verify_manifest"]
+__all__ = ["build_package", "zip_package", "verify_manifest", "data_digest", "read_package", "verify_package",
+           "Problem", "Verdict", "NOT_IN_DATA_DIGEST"]
+
+PDF, MANIFEST, MANIFEST_SHA256, SIGNATURE, PUBLIC_KEY = ("report.pdf", "manifest.json", "manifest.sha256",
+                                                         "manifest.sig", "signing-key.pem")
+NOT_IN_DATA_DIGEST = (PDF, MANIFEST, MANIFEST_SHA256, SIGNATURE)
+"""The files the data digest leaves out: the PDF that shows it and the manifest files made after it."""
+_NOT_LISTED = (MANIFEST, MANIFEST_SHA256, SIGNATURE)
+"""The files the manifest does not list: itself, what is derived from it, and its signature."""
+_MAX_PACKAGE_BYTES = 2 << 30
+"""A zip that unpacks to more than this is refused before it is read (a package is megabytes)."""
 
 _MEMBER_COLUMNS = [("type_zh", "类型"), ("id", "编号"), ("role_zh", "角色"), ("name", "姓名/名称"),
                    ("id_number", "身份证号"), ("gender", "性别"), ("birth_date", "出生日期"), ("phone", "电话"),
@@ -49,8 +81,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def build_package(store: GraphStore, book: RingBook, ring_id: str, fmt: str, masker: Masker, *,
-                  generated_by: str) -> dict[str, bytes] | None:
-    """The package's files by name, manifest included; None when there is no such ring."""
+                  generated_by: str, signing_key: Ed25519PrivateKey) -> dict[str, bytes] | None:
+    """The package's files by name, manifest and signature by ``signing_key`` included; None when there is
+    no such ring. What is hashed and signed: the module's docstring."""
     if fmt not in vocab.EXPORT_FORMATS:
         raise InputError(f"format must be one of {', '.join(vocab.EXPORT_FORMATS)}")
     found = ring_detail(book, ring_id, masker)
@@ -85,12 +118,40 @@ def build_package(store: GraphStore, book: RingBook, ring_id: str, fmt: str, mas
     svg = network_svg(detail["graph"])
     files["network.svg"] = svg.encode()
     files["report.html"] = _report_html(summary, members, claims, detail["evidence"], svg).encode()
+    public_key = signing_key.public_key()
+    files[PUBLIC_KEY] = public_pem(public_key).encode()
+    digest = data_digest(files)
+    # The letter shows what the other files show to this role: the same masked rows, never a fresh read.
+    files[PDF] = referral_pdf(summary, detail, members, claims, svg, digest)
     manifest = {"ring_id": ring_id, "format": fmt, "generated_at": summary["生成时间"], "generated_by": generated_by,
                 "algorithm": "SHA-256",
-                "files": [{"name": n, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in sorted(files.items())]}
-    files["manifest.json"] = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
-    files["manifest.sha256"] = "".join(f"{f['sha256']}  {f['name']}\n" for f in manifest["files"]).encode()
+                "files": [{"name": n, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in sorted(files.items())],
+                "data_digest": {"sha256": digest, "covers": "SHA-256 of the sha256sum lines of every file but "
+                                + ", ".join(NOT_IN_DATA_DIGEST) + "; shown in the footer of every page of " + PDF},
+                "signature": {"file": SIGNATURE, "algorithm": "Ed25519", "signs": f"the bytes of {MANIFEST} as stored",
+                              "key_fingerprint_sha256": fingerprint(public_key), "public_key": PUBLIC_KEY}}
+    files[MANIFEST] = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
+    files[MANIFEST_SHA256] = _sha256sum_lines(manifest["files"]).encode()
+    files[SIGNATURE] = signing_key.sign(files[MANIFEST])
     return files
+
+
+def data_digest(files: dict[str, bytes]) -> str:
+    """SHA-256 of the ``sha256sum`` lines of ``files`` but those in ``NOT_IN_DATA_DIGEST``, names sorted by
+    their bytes: what ``LC_ALL=C sha256sum $(ls | grep -v ...) | sha256sum`` prints in the package's folder.
+
+    >>> data_digest({"a.csv": b"x", "report.pdf": b"any"}) == data_digest({"a.csv": b"x"})
+    True
+    >>> data_digest({"a.csv": b"x"}) == data_digest({"a.csv": b"y"})
+    False
+    """
+    listed = [{"name": n, "sha256": hashlib.sha256(b).hexdigest()}
+              for n, b in sorted(files.items(), key=lambda item: item[0].encode()) if n not in NOT_IN_DATA_DIGEST]
+    return hashlib.sha256(_sha256sum_lines(listed).encode()).hexdigest()
+
+
+def _sha256sum_lines(listed: list[dict[str, Any]]) -> str:
+    return "".join(f"{f['sha256']}  {f['name']}\n" for f in listed)
 
 
 def zip_package(files: dict[str, bytes], folder: str) -> bytes:
@@ -106,6 +167,137 @@ def verify_manifest(files: dict[str, bytes]) -> list[str]:
     manifest = json.loads(files["manifest.json"])
     return [f["name"] for f in manifest["files"]
             if f["name"] not in files or hashlib.sha256(files[f["name"]]).hexdigest() != f["sha256"]]
+
+
+class Problem(NamedTuple):
+    """Why a package is refused: the file it is about, in Chinese and in English."""
+    file: str
+    zh: str
+    en: str
+
+
+@dataclass
+class Verdict:
+    """What ``verify_package`` found; the package verifies when there is no problem."""
+    problems: list[Problem] = field(default_factory=list)
+    ring_id: str | None = None
+    files: int = 0
+    key_fingerprint: str | None = None
+    """Of the key the signature was checked with."""
+    bundled_key: bool = True
+    """Checked with the key inside the package: proves integrity, not origin."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def read_package(path: Path) -> dict[str, bytes]:
+    """A package's files by name, from its folder (``graphsvc export``) or its zip (the API's, one
+    top folder); InputError, naming what is wrong, for anything else or a damaged zip."""
+    if path.is_dir():
+        return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    if not path.is_file():
+        raise InputError(f"{path}: no such file or folder (找不到移送包)")
+    try:
+        with zipfile.ZipFile(path) as z:
+            entries = [i for i in z.infolist() if not i.is_dir()]
+            if sum(i.file_size for i in entries) > _MAX_PACKAGE_BYTES:
+                raise InputError(f"{path} unpacks to more than {_MAX_PACKAGE_BYTES >> 30} GiB; not a police package "
+                                 "(压缩包过大)")
+            names = [i.filename for i in entries]
+            if len(set(names)) != len(names):
+                raise InputError(f"{path} holds two entries of one name; a package has each file once (压缩包内文件重名)")
+            files = {}
+            for entry in entries:
+                try:
+                    files[entry.filename] = z.read(entry)
+                except Exception as exc:  # a bad CRC, a truncated entry, zlib.error: they share no base but Exception
+                    raise InputError(f"{path}: {entry.filename} is damaged in the zip ({type(exc).__name__}) "
+                                     "(压缩包内文件损坏)") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError) as exc:
+        raise InputError(f"{path} is not a readable zip ({type(exc).__name__}) (压缩包无法读取)") from None
+    tops = {name.split("/", 1)[0] for name in files}
+    if len(tops) == 1 and all("/" in name for name in files):  # the API's zip: FOLDER/name
+        return {name.split("/", 1)[1]: content for name, content in files.items()}
+    return files
+
+
+def verify_package(files: dict[str, bytes], key: Ed25519PublicKey | None = None) -> Verdict:
+    """Check a package: the signature of ``manifest.json`` (by ``key``, else by the key the package
+    bundles, which proves integrity only), every listed file's size and SHA-256, no file missing or
+    added, ``manifest.sha256`` saying what ``manifest.json`` says, and the data digest in the manifest
+    and in the footer of every page of the PDF."""
+    verdict = Verdict(files=len(files), bundled_key=key is None)
+    problems = verdict.problems
+    if MANIFEST not in files:
+        problems.append(Problem(MANIFEST, "缺少清单文件", "the manifest is missing"))
+        return verdict
+    try:
+        manifest = json.loads(files[MANIFEST])
+        listed = {f["name"]: f for f in manifest["files"]}
+        verdict.ring_id = str(manifest["ring_id"])
+    except (ValueError, KeyError, TypeError):
+        problems.append(Problem(MANIFEST, "清单无法读取", "not a package manifest"))
+        return verdict
+    problems.extend(_signature_problems(files, key, verdict))
+    for name, entry in sorted(listed.items()):
+        if name not in files:
+            problems.append(Problem(name, "清单所列文件缺失", "listed in the manifest but missing"))
+        elif len(files[name]) != entry.get("bytes") or hashlib.sha256(files[name]).hexdigest() != entry.get("sha256"):
+            problems.append(Problem(name, "文件与清单中的 SHA-256 摘要不符（已被改动）", "SHA-256 differs from the manifest's"))
+    for name in sorted(set(files) - set(listed) - set(_NOT_LISTED)):
+        problems.append(Problem(name, "清单中没有此文件（被添加）", "not listed in the manifest (added)"))
+    for name in (PDF, PUBLIC_KEY):
+        if name not in listed:
+            problems.append(Problem(name, "清单未列出此必备文件", "a package lists this file; the manifest does not"))
+    if files.get(MANIFEST_SHA256) != _sha256sum_lines(manifest["files"]).encode():
+        problems.append(Problem(MANIFEST_SHA256, "与 manifest.json 不一致或缺失", "missing, or not what manifest.json lists"))
+    problems.extend(_digest_problems(files, manifest, listed))
+    return verdict
+
+
+def _signature_problems(files: dict[str, bytes], key: Ed25519PublicKey | None, verdict: Verdict) -> list[Problem]:
+    if key is None:
+        if PUBLIC_KEY not in files:
+            return [Problem(PUBLIC_KEY, "缺少公钥（可用 --key 指定）", "no public key in the package (give one with --key)")]
+        try:
+            key = load_public_pem(files[PUBLIC_KEY])
+        except InputError:
+            return [Problem(PUBLIC_KEY, "公钥无法读取", "not an Ed25519 public key in PEM")]
+    verdict.key_fingerprint = fingerprint(key)
+    if SIGNATURE not in files:
+        return [Problem(SIGNATURE, "缺少签名文件", "the signature is missing")]
+    if signature_holds(key, files[SIGNATURE], files[MANIFEST]):
+        return []
+    bundled = files.get(PUBLIC_KEY)
+    if not verdict.bundled_key and bundled is not None and bundled != public_pem(key).encode():
+        return [Problem(SIGNATURE, "签名不是由所给公钥签署：包内附带的是另一把密钥（来源不符）",
+                        "not signed by the given key: the package bundles another key (not from the expected sender)")]
+    return [Problem(SIGNATURE, "签名核验失败：清单被改动或签名被替换", "the signature does not verify: the manifest was "
+                    "changed or the signature replaced")]
+
+
+def _digest_problems(files: dict[str, bytes], manifest: dict[str, Any], listed: dict[str, Any]) -> list[Problem]:
+    digest = data_digest({name: content for name, content in files.items() if name in listed})
+    problems = []
+    if (manifest.get("data_digest") or {}).get("sha256") != digest:
+        problems.append(Problem(MANIFEST, "清单中的数据清单摘要与文件不符", "its data digest is not the files' data digest"))
+    if PDF not in files:
+        return problems
+    try:
+        from pypdf import PdfReader
+
+        pages = [page.extract_text() for page in PdfReader(io.BytesIO(files[PDF])).pages]
+    except Exception as exc:  # a damaged PDF fails anywhere in the parser, with any exception; it is refused, not a defect
+        return [*problems, Problem(PDF, f"PDF 无法读取（{type(exc).__name__}）", "the PDF cannot be read")]
+    for number, text in enumerate(pages, 1):
+        if digest not in text:
+            problems.append(Problem(PDF, f"第 {number} 页页脚的数据清单摘要与文件不符",
+                                    f"page {number}'s footer does not show the files' data digest"))
+    if not pages:
+        problems.append(Problem(PDF, "PDF 没有页面", "the PDF has no page"))
+    return problems
 
 
 def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from graphsvc.detect import DetectionConfig, detect_and_save
 from graphsvc.errors import InputError, NotFound
 from graphsvc.logs import timed
+from graphsvc.signing import home_key
 from graphsvc.store import GraphStore
 from graphsvc.store.engine import Session, SparkSQLSession, check_parquet_location, local_spark
 from ingest import pipeline as ingest_pipeline  # the module: tests replace its ingest_folder to make an ingest fail
@@ -106,11 +107,13 @@ def spark_detection(store: GraphStore, master: str, location: str | None) -> Ite
 
 
 def export_ring(store: GraphStore, book: RingBook, ring_id: str, fmt: str, masker: Masker, *, generated_by: str,
-                audit: Auditor) -> dict[str, bytes]:
-    """The police liaison package of one ring (files by name, manifest included), audited once built."""
+                audit: Auditor, home: Path) -> dict[str, bytes]:
+    """The police liaison package of one ring (files by name, manifest included, signed with ``home``'s
+    key), audited once built."""
     # The ring id is logged once it names a ring: until then it is whatever the user typed.
     with timed(_log, "export", format=fmt, masked=masker.active) as outcome:
-        files = build_package(store, book, ring_id, fmt, masker, generated_by=generated_by)
+        files = build_package(store, book, ring_id, fmt, masker, generated_by=generated_by,
+                              signing_key=home_key(home))
         if files is None:
             raise NotFound(f"no ring {ring_id} in the current detection run")
         audit("export_ring", ring_id, format=fmt, masked=masker.active)

@@ -238,7 +238,8 @@ def _package(response) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
 
 def test_export_packages_open_and_their_manifest_verifies(client, city):
     xlsx = _package(_get(client, city, "investigator", "/rings/R-000003/export", format="xlsx"))
-    assert set(xlsx) == {"ring-R-000003.xlsx", "report.html", "network.svg", "manifest.json", "manifest.sha256"}
+    assert set(xlsx) == {"ring-R-000003.xlsx", "report.html", "network.svg", "manifest.json", "manifest.sha256",
+                         "report.pdf", "signing-key.pem", "manifest.sig"}
     assert verify_manifest(xlsx) == []
     book = openpyxl.load_workbook(io.BytesIO(xlsx["ring-R-000003.xlsx"]))
     assert book.sheetnames == ["概要", "成员", "结算明细", "证据", "关系"]

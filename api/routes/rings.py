@@ -110,17 +110,19 @@ def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: Sto
     return DispositionRecord.model_validate(record)
 
 
-@router.get("/{ring_id}/export", summary="Police liaison package (zip): data, report, network picture, SHA-256 manifest",
+@router.get("/{ring_id}/export", summary="Police liaison package (zip): data, report, referral PDF, network picture, "
+                                        "SHA-256 manifest signed with the fund's key (GET /signing-key)",
             response_class=Response,
             responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
                              "description": "a zip of the package's folder"}})
 def export_ring(ring_id: str, book: BookDep, store: StoreDep, principal: PrincipalDep, masker: MaskerDep,
-                audit: AuditDep, format: ExportFormat = "xlsx",
+                audit: AuditDep, state: ServicesDep, format: ExportFormat = "xlsx",
                 _heavy: HeavyReadDep = None) -> Response:
     _visible_ring(book, principal, ring_id, audit, "export_ring")
     # The command line's export too: one package, audited the same way (a ring gone since the check is a 404).
     files = services.export_ring(store, book, ring_id, format, masker,
-                                 generated_by=f"{principal.name} ({principal.role})", audit=audit)
+                                 generated_by=f"{principal.name} ({principal.role})", audit=audit,
+                                 home=state.settings.home)
     name = f"{ring_id}-{format}"
     return Response(zip_package(files, name), media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})

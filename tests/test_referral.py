@@ -1,0 +1,206 @@
+"""The referral letter (report.pdf), the package's signature and ``graphsvc verify``, on the API test city.
+
+Known answers (``helpers.api_city``): R-000003 is the black intermediary ring, broker IBI and six
+recruits BI000..BI005 at H100, 18 claims. Each attack on a package must be refused naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pypdf import PdfReader
+
+from api import create_app
+from cli.commands import main
+from graphsvc.config import Settings
+from graphsvc.errors import StoreError
+from graphsvc.signing import KEY_FILE, fingerprint, home_key, public_pem
+from helpers.api_city import Cities, City, city_scene
+from queries.export import build_package, data_digest, read_package, verify_package, zip_package
+from queries.masking import Masker
+from queries.rings import RingBook, ring_detail
+from services import export_ring
+
+RING = "R-000003"
+
+
+@pytest.fixture
+def city(cities: Cities, tmp_path: Path) -> Iterator[City]:
+    """The session's test city on the embedded store (the PDF does not depend on the backend)."""
+    with cities.copy(Settings(home=tmp_path / "home", backend="embedded")) as made:
+        yield made
+
+
+def _package(city: City, home: Path, role: str, ring_id: str = RING) -> dict[str, bytes]:
+    files = build_package(city.store, RingBook(city.store), ring_id, "json", Masker(role, secret="s" * 32),
+                          generated_by="tester", signing_key=home_key(home))
+    assert files is not None
+    return files
+
+
+def _pages(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def _flat(text: str) -> str:
+    """Text without white space: the PDF wraps long cells and sentences where the line ends."""
+    return re.sub(r"\s+", "", text)
+
+
+def _refused_files(files: dict[str, bytes], **kwargs: object) -> set[str]:
+    verdict = verify_package(files, **kwargs)  # type: ignore[arg-type]
+    assert not verdict.ok
+    return {p.file for p in verdict.problems}
+
+
+def test_pdf_has_the_cover_members_evidence_and_the_data_digest_on_every_page(city: City, tmp_path: Path) -> None:
+    files = _package(city, tmp_path / "home", "investigator")
+    pages = _pages(files["report.pdf"])
+    text = _flat("".join(pages))
+    cover = _flat(pages[0])
+    starts = sorted(str(c["start_time"])[:10] for c in city.store.ring_claims(RING))
+    for field in ("医保基金欺诈线索移送书", "接收单位", "案件编号", RING, "黑中介", "H100", "430102",
+                  f"{starts[0]}至{starts[-1]}", "90,000.00"):
+        assert field in cover, field
+    document = json.loads(files[f"ring-{RING}.json"])
+    member_ids = [m["id"] for m in document["members"]]
+    assert "IBI" in member_ids and all(member_id in text for member_id in member_ids)
+    assert all(c["settlement_id"] in text for c in document["claims"]) and len(document["claims"]) == 18
+    evidence = ring_detail(RingBook(city.store), RING, Masker("investigator", secret="s" * 32), "zh")
+    assert evidence is not None
+    sentences = [e["detail"] for e in evidence["evidence"]]
+    assert any("收款账户" in s for s in sentences)  # the sentences are the Chinese ones
+    assert all(_flat(s) in text for s in sentences)
+    digest = data_digest(files)
+    assert json.loads(files["manifest.json"])["data_digest"]["sha256"] == digest
+    assert len(pages) >= 4 and all(digest in page for page in pages)
+    # the investigator sees a recruit's raw phone and address: the analyst test below can fail
+    scene, _ = city_scene()
+    recruit = next(p for p in scene.tables["persons"] if p["person_id"] == "BI000")
+    assert recruit["phone"] in text and _flat(recruit["address"]) in text
+
+
+def test_an_analysts_pdf_shows_no_raw_personal_value_of_the_city(city: City, tmp_path: Path) -> None:
+    files = _package(city, tmp_path / "home", "analyst")
+    text = _flat("".join(_pages(files["report.pdf"])))
+    scene, _ = city_scene()
+    raw = {_flat(str(p[k])) for p in scene.tables["persons"] for k in ("name", "id_number", "phone", "address", "birth_date")
+           if p.get(k)}
+    assert len(raw) > 20 and not [value for value in raw if value in text]
+    assert "BI000" in text and "****" in text  # members are there, masked as in the other files
+    assert verify_package(files).ok
+
+
+def test_the_signature_verifies_with_the_homes_key_and_openssl_would_too(city: City, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    files = _package(city, home, "investigator")
+    key = home_key(home)
+    verdict = verify_package(files, key.public_key())
+    assert verdict.ok and verdict.ring_id == RING and not verdict.bundled_key
+    assert verdict.key_fingerprint == fingerprint(key.public_key())
+    key.public_key().verify(files["manifest.sig"], files["manifest.json"])  # the bytes signed: manifest.json's own
+    assert files["signing-key.pem"] == public_pem(key.public_key()).encode()
+    assert os.stat(home / KEY_FILE).st_mode & 0o777 == 0o600
+    assert b"PRIVATE" not in b"".join(files.values())
+
+
+def test_every_attack_on_a_package_is_refused_naming_the_file(city: City, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    files = _package(city, home, "investigator")
+    for name, content in files.items():
+        tampered = bytearray(content)
+        tampered[len(tampered) // 2] ^= 0x01
+        refused = _refused_files({**files, name: bytes(tampered)})
+        # a changed manifest is caught by its signature; every other file by its own name
+        assert (name in refused) or (name == "manifest.json" and "manifest.sig" in refused), (name, refused)
+    for name in files:
+        missing = {n: b for n, b in files.items() if n != name}
+        assert name in _refused_files(missing) or (name == "manifest.json" and _refused_files(missing) == {name})
+    assert _refused_files({**files, "extra.xlsx": b"PK"}) == {"extra.xlsx"}
+    other_ring = _package(city, home, "investigator", "R-000001")
+    assert _refused_files({**files, "manifest.sig": other_ring["manifest.sig"]}) == {"manifest.sig"}
+    # a forger re-signs a changed package with a key of their own and bundles it: the bundled key
+    # still "verifies" (integrity only), the fund's key given with --key does not
+    forged = _package(city, tmp_path / "other-home", "investigator")
+    assert verify_package(forged).ok
+    problems = verify_package(forged, home_key(home).public_key()).problems
+    assert [(p.file, "来源不符" in p.zh) for p in problems] == [("manifest.sig", True)]
+
+
+def test_cli_verify_and_signing_key(city: City, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    files = export_ring(city.store, RingBook(city.store), RING, "xlsx", Masker("analyst", secret="s" * 32),
+                        generated_by="tester", audit=lambda *a, **k: None, home=home)
+    folder = tmp_path / "package"
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    archive = tmp_path / "package.zip"
+    archive.write_bytes(zip_package(files, f"{RING}-xlsx"))
+    assert read_package(archive) == read_package(folder) == files
+
+    assert main(["signing-key", "--home", str(home)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("-----BEGIN PUBLIC KEY-----") and fingerprint(home_key(home).public_key()) in printed
+    key_file = tmp_path / "fund.pem"
+    key_file.write_text(printed.split("fingerprint-sha256")[0])
+
+    assert main(["verify", str(archive)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("核验通过 verified") and "integrity only, not origin" in out
+    assert main(["verify", str(folder), "--key", str(key_file)]) == 0
+    assert "integrity only" not in capsys.readouterr().out
+
+    (folder / "report.pdf").write_bytes(files["report.pdf"][:-10])
+    assert main(["verify", str(folder), "--key", str(key_file)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("核验失败 verification FAILED") and "report.pdf: 文件与清单中的 SHA-256 摘要不符" in err
+
+    other = tmp_path / "other.pem"
+    other.write_text(public_pem(home_key(tmp_path / "other-home").public_key()))
+    assert main(["verify", str(archive), "--key", str(other)]) == 3
+    assert "manifest.sig: 签名不是由所给公钥签署" in capsys.readouterr().err
+
+    garbage = tmp_path / "garbage.zip"
+    garbage.write_bytes(b"PK\x03\x04 not really a zip")
+    assert main(["verify", str(garbage)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a readable zip" in err and "Traceback" not in err and err.count("\n") == 1
+    damaged = bytearray(archive.read_bytes())
+    start = damaged.index(b"report.pdf") + 200  # inside report.pdf's compressed bytes
+    damaged[start:start + 8] = bytes(8)
+    (tmp_path / "damaged.zip").write_bytes(bytes(damaged))
+    assert main(["verify", str(tmp_path / "damaged.zip")]) in (2, 3)
+    err = capsys.readouterr().err
+    assert "report.pdf" in err and "Traceback" not in err
+    assert main(["verify", str(folder), "--key", str(folder / "report.html")]) == 2
+    assert "not a PEM public key" in capsys.readouterr().err
+
+
+def test_get_signing_key_serves_the_public_key_and_audits_the_read(city: City, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", backend="embedded")
+    with TestClient(create_app(settings, store=city.store)) as client:
+        assert client.get("/signing-key").status_code == 401
+        answer = client.get("/signing-key", headers=city.headers("police_liaison"))
+        assert answer.status_code == 200
+    body = answer.json()
+    public = home_key(settings.home).public_key()
+    assert body["public_key_pem"] == public_pem(public) and body["fingerprint_sha256"] == fingerprint(public)
+    assert body["printable"].replace(" ", "").replace("\n", "").lower() == fingerprint(public)
+    assert "PRIVATE" not in answer.text
+    audited = [e for e in city.store.list_records("audit", limit=1000)[1] if e["action"] == "read_signing_key"]
+    assert [(e["target"], e["role"]) for e in audited] == [(fingerprint(public), "police_liaison")]
+
+
+def test_a_signing_key_others_may_read_is_refused(tmp_path: Path) -> None:
+    home_key(tmp_path)
+    (tmp_path / KEY_FILE).chmod(0o644)
+    with pytest.raises(StoreError, match="chmod 600"):
+        home_key(tmp_path)
