@@ -291,6 +291,31 @@ def cmd_detect(args: argparse.Namespace) -> int:
                    engine=args.engine, spark_master=args.spark_master, location=args.input)
 
 
+def cmd_risk(args: argparse.Namespace) -> int:
+    from graphsvc.risk import store_risk
+
+    settings = _settings(args)
+    _require_graph(settings)
+    store = _open_store(settings, read_only=True)
+    try:
+        if not store.has_rows("settlements"):
+            raise NotFound(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR")
+        ranking = store_risk(store)
+    finally:
+        store.close()
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"institutions": ranking}, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"{'机构 institution':<18} {'风险分 score':>12} {'异常分 suspicion':>16} {'规模 impact':>11}")
+    for entry in ranking[:args.top]:
+        print(f"{entry['id']:<18} {entry['score']:>12.2f} {entry['suspicion']:>16.2f} {entry['impact']:>11.2f}")
+        for reason in entry["reasons"][:3]:
+            print(f"    {reason['zh']} / {reason['en']}")
+    print(f"{len(ranking)} 家机构已排名 institutions ranked" + (f"; 已写入 written to {args.out}" if args.out else ""))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from graphsvc.generate import generate_city
     from queries.stats import graph_stats
@@ -710,6 +735,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "URI with persons, cards, institutions, prescribers, intermediaries, settlements) instead "
                         "of the store; the rings are stored as usual")
     t.set_defaults(func=cmd_detect)
+
+    q = with_home(sub.add_parser(
+        "risk", help="rank institutions for inspection (定点医药机构风险排名), each reason stated",
+        description="Score every institution with settlements: suspicion (ring involvement and peer-group "
+                    "outlier indicators) times impact (its fund over its peer group's median); see graphsvc/risk.py."))
+    q.add_argument("--out", help="write {\"institutions\": [{\"id\", \"score\", \"reasons\": [...]}, ...]} here")
+    q.add_argument("--top", type=int, default=10, help="institutions to print (default 10)")
+    q.set_defaults(func=cmd_risk)
 
     d = with_home(sub.add_parser("demo", help="generate a demo city, load it and detect rings"))
     d.add_argument("--persons", type=int, default=20_000, help="size of the demo city (default 20000)")

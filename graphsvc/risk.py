@@ -85,8 +85,8 @@ class Indicator:
     """How the figure is written: ``ratio`` (3.1), ``share`` (35%), ``days`` (8.2), ``money`` (12,300)."""
 
 
-FUND_SHARE = Indicator("fund_share", "fund / nullif(sum(fund) OVER (PARTITION BY peer), 0)",
-                       "基金支付占同类机构", "share of the peer group's fund", "share")
+FUND_SHARE = Indicator("fund_share", "fund / nullif(sum(fund) OVER (), 0)",
+                       "基金支付占全部机构", "share of all institutions' fund", "share")
 """Volume as a peer-compared indicator (z on its logarithm): not among ``INDICATORS``, since the
 shipped score weighs volume as impact instead; ``bench/risk_kaggle.py`` reports the additive variant."""
 
@@ -200,27 +200,40 @@ def institution_risk(con: SessionLike, ring_claims: Sequence[tuple[str, str]] = 
             SELECT *, count(*) OVER (PARTITION BY k3) AS n3, count(*) OVER (PARTITION BY k2) AS n2,
                    count(*) OVER (PARTITION BY k1) AS n1
             FROM keyed)
-        SELECT *, CASE WHEN n3 >= {MIN_PEERS} THEN k3 WHEN n2 >= {MIN_PEERS} THEN k2
-                       WHEN n1 >= {MIN_PEERS} THEN k1 ELSE '*' END AS peer
+        SELECT *, CASE WHEN n3 >= {MIN_PEERS} THEN '3:' || k3 WHEN n2 >= {MIN_PEERS} THEN '2:' || k2
+                       WHEN n1 >= {MIN_PEERS} THEN '1:' || k1 ELSE '0:*' END AS peer
         FROM sized""")
+    # Every institution is a member of its group at each level, whichever level it is compared at
+    # itself: a tertiary hospital alone at its level is compared with all hospitals, not with itself.
+    session.create_table("r_groups", """
+        SELECT institution_id, '3:' || k3 AS peer FROM r_peers UNION ALL
+        SELECT institution_id, '2:' || k2 FROM r_peers UNION ALL
+        SELECT institution_id, '1:' || k1 FROM r_peers UNION ALL
+        SELECT institution_id, '0:*' FROM r_peers""")
     session.create_table("r_measures", """
-        SELECT *, coalesce(fund / nullif(median(fund) OVER (PARTITION BY peer), 0), 1.0) AS impact FROM r_peers""")
+        WITH medians AS (SELECT g.peer, median(p.fund) AS fund FROM r_groups g JOIN r_peers p USING (institution_id)
+                         GROUP BY g.peer)
+        SELECT p.*, coalesce(p.fund / nullif(m.fund, 0), 1.0) AS impact
+        FROM r_peers p JOIN medians m USING (peer)""")
     values = " UNION ALL ".join(
         f"SELECT institution_id, peer, claims, impact, '{i.id}' AS indicator, ({i.sql})::DOUBLE AS value "
         "FROM r_measures"
         for i in indicators)
-    rows = session.rows(f"""
-        WITH v AS ({values}),
-        logged AS (SELECT *, CASE WHEN indicator = 'fund_share' THEN ln(greatest(value, 1e-12)) ELSE value END AS x
-                   FROM v WHERE value IS NOT NULL AND NOT isnan(value)),
-        m AS (SELECT *, median(x) OVER (PARTITION BY peer, indicator) AS med_x,
-                     median(value) OVER (PARTITION BY peer, indicator) AS peer_median FROM logged),
-        d AS (SELECT *, median(abs(x - med_x)) OVER (PARTITION BY peer, indicator) AS mad,
-                     avg(abs(x - med_x)) OVER (PARTITION BY peer, indicator) AS mean_ad FROM m)
-        SELECT institution_id, peer, claims, indicator, value, peer_median, impact,
-               CASE WHEN mad > 0 THEN (x - med_x) / (1.4826 * mad)
-                    WHEN mean_ad > 0 THEN (x - med_x) / (1.2533 * mean_ad) ELSE 0 END AS z
-        FROM d""")
+    session.create_table("r_values", f"""
+        SELECT *, CASE WHEN indicator = 'fund_share' THEN ln(greatest(value, 1e-12)) ELSE value END AS x
+        FROM ({values}) WHERE value IS NOT NULL AND NOT isnan(value)""")
+    session.create_table("r_stats", """
+        WITH members AS (SELECT g.peer, v.indicator, v.x, v.value
+                         FROM r_groups g JOIN r_values v USING (institution_id)),
+        m AS (SELECT peer, indicator, median(x) AS med_x, median(value) AS peer_median FROM members GROUP BY ALL)
+        SELECT m.peer, m.indicator, m.med_x, m.peer_median, median(abs(x - med_x)) AS mad,
+               avg(abs(x - med_x)) AS mean_ad
+        FROM members JOIN m USING (peer, indicator) GROUP BY ALL""")
+    rows = session.rows("""
+        SELECT v.institution_id, v.peer, v.claims, v.indicator, v.value, s.peer_median, v.impact,
+               CASE WHEN s.mad > 0 THEN (v.x - s.med_x) / (1.4826 * s.mad)
+                    WHEN s.mean_ad > 0 THEN (v.x - s.med_x) / (1.2533 * s.mean_ad) ELSE 0 END AS z
+        FROM r_values v JOIN r_stats s USING (peer, indicator)""")
     rings = session.rows("""
         SELECT c.institution_id, sum(c.fund) FILTER (WHERE r.settlement_id IS NOT NULL) AS ring_fund,
                sum(c.fund) AS fund, list(DISTINCT r.ring_id ORDER BY r.ring_id) FILTER (WHERE r.ring_id IS NOT NULL)
@@ -238,7 +251,7 @@ def _ranked(rows: list[dict[str, Any]], rings: Mapping[str, dict[str, Any]],
 
     def entry_of(institution_id: str, peer: str) -> dict[str, Any]:
         return by_institution.setdefault(institution_id, {
-            "id": institution_id, "score": 0.0, "suspicion": 0.0, "impact": 1.0, "peer_group": peer,
+            "id": institution_id, "score": 0.0, "suspicion": 0.0, "impact": 1.0, "peer_group": peer.split(":", 1)[1],
             "reasons": [], "figures": {}})
 
     for row in rows:
@@ -256,7 +269,7 @@ def _ranked(rows: list[dict[str, Any]], rings: Mapping[str, dict[str, Any]],
         ring_ids = ring["rings"] or []
         if not ring_ids:
             continue
-        entry = entry_of(institution_id, "*")
+        entry = entry_of(institution_id, "0:*")
         share = (ring["ring_fund"] or 0.0) / ring["fund"] if ring["fund"] else 0.0
         points = RING_SHARE_POINTS * share + min(len(ring_ids), RING_COUNT_CAP)
         entry["suspicion"] += points

@@ -20,7 +20,7 @@ The format (docs/mappings/kaggle-provider-fraud.yaml is a worked example)::
           birth_date: {column: DOB, format: "%d/%m/%Y"}      # a date or time in another format
           insurance_type: {value: resident}                  # a constant
           region_code: {columns: [State, County], sep: "-"}  # non-empty values joined
-          phone: {lookup: {file: "phones*.csv", key: BeneID, column: Phone}, on: BeneID}
+          phone: {lookup: {file: "phones*.csv", key: BeneID, column: Phone}, by: BeneID}
                                                              # a column joined from another file
 
 A mapping file that cannot be used (not YAML, not a mapping, an unknown table or column, a
@@ -62,7 +62,8 @@ __all__ = ["MappingError", "SourceMapping", "ColumnRule", "TableRule"]
 _MAX_ZIP_RATIO = 200
 """Most a zip member may unpack to per byte packed, as for uploads (``Settings.upload_max_ratio``):
 real CSV packs some 4 to 20 times; far beyond is a decompression bomb."""
-_RULE_KEYS = {"column", "values", "format", "value", "columns", "sep", "lookup", "on"}
+_RULE_KEYS = {"column", "values", "format", "value", "columns", "sep", "lookup", "by"}
+"""``by``, not ``on``, names a lookup's key column: YAML 1.1 (PyYAML) reads a bare ``on`` as true."""
 
 
 class MappingError(InputError):
@@ -81,12 +82,12 @@ class ColumnRule:
     columns: tuple[str, ...] = ()
     sep: str = ";"
     lookup: Mapping[str, str] | None = None
-    on: str | None = None
+    by: str | None = None
 
     def sources(self) -> list[str]:
         """The source columns this rule reads from the table's own file."""
         own = [self.column] if self.column else []
-        return own + list(self.columns) + ([self.on] if self.on else [])
+        return own + list(self.columns) + ([self.by] if self.by else [])
 
 
 @dataclass(frozen=True)
@@ -271,10 +272,10 @@ def _apply(rule: ColumnRule, raw: pa.Table, n: int, lookup: dict[str, str] | Non
                  for c in rule.columns]
         joined = pc.binary_join_element_wise(*parts, rule.sep, null_handling="skip")
         return pc.fill_null(joined, ""), None
-    if rule.lookup is not None and lookup is not None and rule.on is not None:
+    if rule.lookup is not None and lookup is not None and rule.by is not None:
         keys = pa.array(list(lookup), pa.string())
         values = pa.array(list(lookup.values()), pa.string())
-        return pc.fill_null(pc.take(values, pc.index_in(_text(raw, rule.on), value_set=keys)), ""), None
+        return pc.fill_null(pc.take(values, pc.index_in(_text(raw, rule.by), value_set=keys)), ""), None
     assert rule.column is not None
     text = _text(raw, rule.column)
     if rule.values is not None:
@@ -334,7 +335,7 @@ def _column_rule(name: str, key: str, rule: object) -> ColumnRule:
         return ColumnRule(key, column=rule)
     if not isinstance(rule, dict):
         raise MappingError(f"{name}: {key}: expected a source column name or a mapping "
-                           "({column, values|format} | {value} | {columns, sep} | {lookup, on})")
+                           "({column, values|format} | {value} | {columns, sep} | {lookup, by})")
     unknown = set(rule) - _RULE_KEYS
     if unknown:
         raise MappingError(f"{name}: {key}.{sorted(map(str, unknown))[0]}: unknown key "
@@ -343,7 +344,7 @@ def _column_rule(name: str, key: str, rule: object) -> ColumnRule:
     if len(kinds) != 1:
         raise MappingError(f"{name}: {key}: give exactly one of column, value, columns, lookup")
     kind = kinds[0]
-    extras = {"column": {"values", "format"}, "value": set(), "columns": {"sep"}, "lookup": {"on"}}[kind]
+    extras = {"column": {"values", "format"}, "value": set(), "columns": {"sep"}, "lookup": {"by"}}[kind]
     stray = set(rule) - {kind} - extras
     if stray:
         raise MappingError(f"{name}: {key}.{sorted(stray)[0]}: does not go with {kind!r}")
@@ -364,9 +365,9 @@ def _column_rule(name: str, key: str, rule: object) -> ColumnRule:
         if not isinstance(spec, dict) or set(spec) != {"file", "key", "column"} or not all(
                 isinstance(v, str) and v for v in spec.values()):
             raise MappingError(f"{name}: {key}.lookup: expected {{file: GLOB, key: COLUMN, column: COLUMN}}")
-        if not isinstance(rule.get("on"), str) or not rule["on"]:
-            raise MappingError(f"{name}: {key}.on: expected the source column holding the lookup key")
-        return ColumnRule(key, lookup=dict(spec), on=rule["on"])
+        if not isinstance(rule.get("by"), str) or not rule["by"]:
+            raise MappingError(f"{name}: {key}.by: expected the source column holding the lookup key")
+        return ColumnRule(key, lookup=dict(spec), by=rule["by"])
     column = rule["column"]
     if not isinstance(column, str) or not column:
         raise MappingError(f"{name}: {key}.column: expected a source column name")
