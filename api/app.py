@@ -27,7 +27,7 @@ from api.headers import SecurityHeaders
 from api.jobs import JobRunner
 from api.models import AuditHealth, Health
 from api.ratelimit import RateLimiter
-from api.routes import admin, backup, casework, entities, jobs, rings, signing, stats, vocab, webhooks
+from api.routes import admin, backup, casework, entities, jobs, reports, rings, signing, stats, vocab, webhooks
 from api.routes import institutions as institution_routes
 from api.uploads import remove_stale_uploads
 from api.webhooks import Webhooks
@@ -171,7 +171,8 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
                           reason="the audit writer has stopped")
         return Health(status="ok", backend=store.backend_name, rings=rings, audit=audit_view)
 
-    for module in (rings, entities, casework, jobs, stats, admin, backup, vocab, webhooks, signing, institution_routes):
+    for module in (rings, entities, casework, jobs, stats, reports, admin, backup, vocab, webhooks, signing,
+                   institution_routes):
         app.include_router(module.router)
 
     # The web console: static files, a client of the API above (Cytoscape.js comes from npm).

@@ -371,6 +371,46 @@ class Stats(BaseModel):
     ledger: list[LedgerRow]
 
 
+class ReportColumn(BaseModel):
+    key: str
+    zh: str
+    en: str
+
+
+class ReportRow(BaseModel):
+    region: str
+    institutions: int
+    persons: int
+    claims: int
+    fund_amount: float
+    rings_new: int
+    rings_confirmed: int
+    rings_dismissed: int
+    rings_referred: int
+
+
+class ReportRing(BaseModel):
+    id: str
+    pattern: str
+    pattern_zh: str
+    events: list[str]
+    """``new``, or the month's last decision: confirmed, dismissed, referred_to_police."""
+    regions: list[str]
+    fund_amount: float
+
+
+class MonthlyReport(BaseModel):
+    """The monthly report (月度统计): one row per region, a totals row, the rings with an event that month."""
+
+    month: str
+    generated_at: str
+    columns: list[ReportColumn]
+    rows: list[ReportRow]
+    totals: ReportRow
+    rings: list[ReportRing]
+    notes: list[str]
+
+
 # ---- keys, audit, vocabulary ---------------------------------------------------------------------
 
 

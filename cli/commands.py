@@ -533,6 +533,47 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from queries.report import REPORT_FORMATS
+    from queries.rings import RingBook
+    from services import monthly_report
+
+    out = Path(args.out) if args.out else None
+    fmt = out.suffix.lstrip(".").lower() if out else "json"
+    if fmt not in REPORT_FORMATS:
+        raise InputError(f"--out must end in one of {', '.join('.' + f for f in REPORT_FORMATS)} "
+                         f"(输出文件须为 xlsx、pdf 或 json); got {out}")
+    settings = _settings(args)
+    _require_graph(settings)
+    store = _open_store(settings)
+    try:
+        audit = _CliAuditor(store, "analyst")
+        try:
+            content = monthly_report(store, RingBook(store), args.month, fmt, audit=audit)
+        finally:
+            audit.close()
+    finally:
+        store.close()
+    if out is None:
+        _print_report(json.loads(content))
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(content)
+    print(f"月度统计已写入 monthly report written to {out}")
+    return 0
+
+
+def _print_report(report: dict) -> None:
+    from queries.report import COLUMNS
+
+    print(f"打击欺诈骗保 月度统计 monthly report {report['month']}")
+    print("  ".join(f"{zh} {en}" for _, zh, en in COLUMNS))
+    for row in [*report["rows"], report["totals"]]:
+        print("  ".join(f"{row[key]:,.2f}" if key == "fund_amount" else str(row[key]) for key, _, _ in COLUMNS))
+    for note in report["notes"]:
+        print(f"注 note: {note}")
+
+
 _BACKUP_TIMEOUT_S = 3600
 """How long ``graphsvc backup`` waits on a server (it copies the whole store before it answers)."""
 
@@ -781,6 +822,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--role", choices=["investigator", "analyst"], default="investigator",
                    help="analyst: ID numbers, names and phones masked in the package")
     x.set_defaults(func=cmd_export)
+
+    m = with_home(sub.add_parser("report", help="the monthly report (月度统计) by region: rings' institutions, persons, "
+                                            "claims and fund, rings new, confirmed, dismissed and referred"))
+    m.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-03")
+    m.add_argument("--out", help="FILE.xlsx, FILE.pdf or FILE.json; without it the table is printed")
+    m.set_defaults(func=cmd_report)
 
     ver = sub.add_parser(
         "verify", help="check a police package: every file's SHA-256, none missing or added, the signature, the PDF",

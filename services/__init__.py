@@ -9,6 +9,7 @@ and the command line import it, it imports neither.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,9 +27,12 @@ from ingest import pipeline as ingest_pipeline  # the module: tests replace its 
 from ingest.pipeline import IngestReport
 from queries.export import build_package
 from queries.masking import Masker
+from queries.report import REPORT_FORMATS, check_month, report_pdf, report_xlsx
+from queries.report import monthly_report as report_figures
 from queries.rings import RingBook
 
-__all__ = ["Auditor", "Progress", "RingsPublished", "ingest_and_prepare", "detect_and_publish", "spark_detection", "export_ring"]
+__all__ = ["Auditor", "Progress", "RingsPublished", "ingest_and_prepare", "detect_and_publish", "spark_detection", "export_ring",
+           "monthly_report"]
 
 _log = logging.getLogger(__name__)
 
@@ -119,3 +123,21 @@ def export_ring(store: GraphStore, book: RingBook, ring_id: str, fmt: str, maske
         audit("export_ring", ring_id, format=fmt, masked=masker.active)
         outcome.update(ring_id=ring_id, files=len(files))
     return files
+
+
+def monthly_report(store: GraphStore, book: RingBook, month: str, fmt: str, *, audit: Auditor) -> bytes:
+    """The monthly report (月度统计) of ``month`` as ``fmt`` (json, xlsx or pdf), audited once made."""
+    check_month(month)
+    if fmt not in REPORT_FORMATS:
+        raise InputError(f"format must be one of {', '.join(REPORT_FORMATS)}")
+    with timed(_log, "report", month=month, format=fmt) as outcome:
+        report = report_figures(store, book, month)
+        if fmt == "xlsx":
+            content = report_xlsx(report)
+        elif fmt == "pdf":
+            content = report_pdf(report)
+        else:
+            content = json.dumps(report, ensure_ascii=False, indent=1).encode()
+        audit("monthly_report", month, format=fmt)
+        outcome.update(rows=len(report["rows"]), bytes=len(content))
+    return content
