@@ -494,6 +494,8 @@ class Webhook(BaseModel):
     """``…`` and the secret's last four characters, to tell which secret was given."""
     created_at: str
     created_by: str
+    deleted_at: str | None = None
+    """Set in the answer to ``DELETE``; webhooks in force have none."""
 
 
 class WebhookList(BaseModel):

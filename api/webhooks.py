@@ -61,7 +61,7 @@ from queries.casework import effective_disposition
 from queries.masking import Masker, masking
 from queries.rings import RingBook, RingFilter, list_rings
 
-__all__ = ["Webhooks", "SIGNATURE_HEADER", "sign", "check_target", "EVENTS"]
+__all__ = ["Webhooks", "SIGNATURE_HEADER", "sign", "check_target", "host_of", "EVENTS"]
 
 _log = logging.getLogger(__name__)
 
@@ -98,9 +98,25 @@ def _names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def host_of(url: str) -> str | None:
+    """The URL's host name, None when it has none or is no URL (what the audit log names).
+
+    >>> host_of("https://casesys.example.org/hook?token=x"), host_of("http://[::1")
+    ('casesys.example.org', None)
+    """
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
 def check_target(url: str, settings: Settings) -> None:
     """Raise ``InputError`` (a 422 saying what to change) unless ``url`` may receive webhooks."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is no number or out of range
+    except ValueError as exc:
+        raise InputError(f"not a URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
         raise InputError("a webhook URL must start with http:// or https://")
     if parts.username is not None or parts.password is not None:
@@ -115,10 +131,9 @@ def check_target(url: str, settings: Settings) -> None:
     if host not in allowed:
         raise InputError(f"host {host} is not among the allowed webhook hosts; add it to GRAPHSVC_WEBHOOK_HOSTS")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"host {host} cannot be resolved or the port is bad: {exc}") from None
+        found = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InputError(f"host {host} cannot be resolved: {exc}") from None
     networks = []
     for entry in _names(settings.webhook_private_networks):
         try:
@@ -195,12 +210,14 @@ class Webhooks:
         """A webhook, deleted ones too (their log stays readable)."""
         return self._store.get_record(_SUBSCRIPTION, webhook_id)
 
-    def delete(self, webhook_id: str) -> None:
-        """Stop a webhook: its secret is forgotten and its deliveries not yet made are cancelled."""
+    def delete(self, webhook_id: str) -> dict[str, Any]:
+        """Stop a webhook: its secret is forgotten and its deliveries not yet made are cancelled. Returns
+        it as it was, with the time it was deleted."""
         webhook = self.get(webhook_id)
         if webhook is None or webhook["deleted_at"] is not None:
             raise NotFound(f"no webhook {webhook_id!r}")
-        self._store.put_record(_SUBSCRIPTION, webhook_id, {**webhook, "secret": None, "deleted_at": _now()})
+        webhook["deleted_at"] = _now()
+        self._store.put_record(_SUBSCRIPTION, webhook_id, {**webhook, "secret": None})
         with self._lock:
             cancelled = [p for p in self._pending.values() if p.webhook_id == webhook_id]
             for p in cancelled:
@@ -211,6 +228,7 @@ class Webhooks:
             if delivery is not None and delivery["state"] == "pending":
                 self._store.put_record(_log_kind(webhook_id), p.delivery_id,
                                        {**delivery, "state": "cancelled", "next_attempt_at": None})
+        return webhook
 
     def deliveries(self, webhook_id: str, *, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
         """A webhook's deliveries, newest first."""
@@ -220,27 +238,41 @@ class Webhooks:
 
     def publish(self, event: str, data: dict[str, Any]) -> None:
         """Queue ``event`` for every webhook that wants it; returns once the deliveries are stored."""
-        if event not in EVENTS:
-            raise ValueError(f"unknown webhook event {event!r}")
-        targets = [w for w in self.active() if event in w["events"]]
-        if not targets:
+        self._publish([(event, data)], self.active())
+
+    def _publish(self, events: list[tuple[str, dict[str, Any]]], webhooks: list[dict[str, Any]]) -> None:
+        """Store one delivery of each event for each of ``webhooks`` that wants it (one write per
+        webhook), then name them in the outbox and wake the delivery thread."""
+        by_webhook: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for event, data in events:
+            if event not in EVENTS:
+                raise ValueError(f"unknown webhook event {event!r}")
+            event_id = f"evt_{uuid.uuid4().hex}"
+            body = json.dumps({"id": event_id, "event": event, "created_at": _now(), "data": data},
+                              ensure_ascii=False, default=str)
+            for webhook in webhooks:
+                if event in webhook["events"]:
+                    delivery = {"id": f"dlv_{uuid.uuid4().hex}", "webhook_id": webhook["id"], "event": event,
+                                "event_id": event_id, "created_at": _now(), "state": "pending", "attempts": [],
+                                "next_attempt_at": _now(), "body": body}
+                    by_webhook.setdefault(webhook["id"], []).append((delivery["id"], delivery))
+        if not by_webhook:
             return
-        event_id = f"evt_{uuid.uuid4().hex}"
-        body = json.dumps({"id": event_id, "event": event, "created_at": _now(), "data": data},
-                          ensure_ascii=False, default=str)
-        for webhook in targets:
-            delivery = {"id": f"dlv_{uuid.uuid4().hex}", "webhook_id": webhook["id"], "event": event,
-                        "event_id": event_id, "created_at": _now(), "state": "pending",
-                        "attempts": [], "next_attempt_at": _now(), "body": body}
-            self._store.put_record(_log_kind(webhook["id"]), delivery["id"], delivery)
-            with self._lock:
-                self._pending[delivery["id"]] = _Pending(webhook["id"], delivery["id"], time.monotonic())
-                self._save_outbox()
+        for webhook_id, deliveries in by_webhook.items():
+            self._store.put_records(_log_kind(webhook_id), deliveries)
+        with self._lock:
+            for webhook_id, deliveries in by_webhook.items():
+                for delivery_id, _ in deliveries:
+                    self._pending[delivery_id] = _Pending(webhook_id, delivery_id, time.monotonic())
+            self._save_outbox()
         self._wake.set()
 
     def rings_published(self, previous: list[dict[str, Any]], current: list[dict[str, Any]]) -> None:
         """After a detection run: ``ring.created`` for each new id, ``ring.updated`` for a kept ring that
         changed, ``ring.reopened`` for a dismissed ring this run's evidence reopened."""
+        webhooks = [w for w in self.active() if {"ring.created", "ring.updated", "ring.reopened"} & set(w["events"])]
+        if not webhooks:
+            return
         before = {r["id"]: r for r in previous}
         _, decisions = self._store.list_records("disposition", limit=1_000_000)
         dismissed = {d["ring_id"]: d for d in decisions if d["status"] == "dismissed"}
@@ -256,19 +288,19 @@ class Webhooks:
             if (record is not None and "reopened" in effective_disposition(record, ring)
                     and "reopened" not in effective_disposition(record, old)):
                 events.append(("ring.reopened", ring["id"]))
-        if not events:
-            return
-        summaries = self.ring_summaries({ring_id for _, ring_id in events})
-        for event, ring_id in events:
-            if ring_id in summaries:
-                self.publish(event, {"ring": summaries[ring_id]})
+        summaries = self.ring_summaries({ring_id for _, ring_id in events}) if events else {}
+        self._publish([(event, {"ring": summaries[ring_id]}) for event, ring_id in events if ring_id in summaries],
+                      webhooks)
 
     def disposition_changed(self, ring: dict[str, Any], previous: dict[str, Any] | None) -> None:
         """A decision on ``ring`` was stored; ``previous`` is the disposition record before it."""
+        webhooks = [w for w in self.active() if "disposition.changed" in w["events"]]
+        if not webhooks:
+            return
         summary = self.ring_summaries({ring["id"]}).get(ring["id"])
         if summary is not None:
-            self.publish("disposition.changed", {"ring": summary, "previous_status":
-                                                 effective_disposition(previous, ring)["status"]})
+            self._publish([("disposition.changed", {"ring": summary, "previous_status":
+                                                    effective_disposition(previous, ring)["status"]})], webhooks)
 
     def job_finished(self, job: dict[str, Any]) -> None:
         """A background job's outcome: its counts, never its files' names."""

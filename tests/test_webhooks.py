@@ -28,7 +28,8 @@ from helpers.api_city import BROKER_PHONE, Cities, City, city_scene
 from ingest.pipeline import ingest_folder
 
 SECRET = "a-case-system-secret-0042"
-WAIT_S = 15.0
+WAIT_S = 60.0
+"""The longest wait for a delivery; a passing run waits well under a second for each."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,15 @@ class Receiver:
 
     def next(self) -> Received:
         return self.received.get(timeout=WAIT_S)
+
+    def take(self, n: int) -> list[Received]:
+        got: list[Received] = []
+        try:
+            while len(got) < n:
+                got.append(self.next())
+        except queue.Empty:
+            raise AssertionError(f"{len(got)} of {n} requests came: {[g.body[:80] for g in got]}") from None
+        return got
 
     def close(self) -> None:
         self._server.shutdown()
@@ -129,22 +139,26 @@ def _subscribe(client: TestClient, city: City, url: str, **body: Any) -> dict[st
 def test_new_rings_dispositions_and_jobs_are_posted_signed_and_a_failure_is_retried(undetected, settings, receiver):
     city = undetected
     receiver.answers = [500]  # the case system fails once
-    with TestClient(create_app(_hooked(settings), store=city.store)) as client:
+    app = create_app(_hooked(settings), store=city.store)
+    with TestClient(app) as client:
         hook = _subscribe(client, city, receiver.url + "/hook")
         assert hook["events"] == list(EVENTS) and hook["secret_hint"] == "…" + SECRET[-4:]
         assert SECRET not in json.dumps(client.get("/webhooks", headers=city.headers("admin")).json())
 
-        assert client.post("/detect", headers=city.headers("investigator")).status_code == 202
+        job = client.post("/detect", headers=city.headers("investigator")).json()
+        assert app.state.services.jobs.wait_idle(WAIT_S)
+        assert client.get(f"/jobs/{job['id']}", headers=city.headers("admin")).json()["state"] == "succeeded"
         # three new rings and the job's end, one of them sent twice: refused with 500, then retried
-        got = [receiver.next() for _ in range(5)]
+        got = receiver.take(5)
         payloads = [_verified(g) for g in got]
         assert [g.answered for g in got].count(500) == 1 and got[0].answered == 500
         failed = payloads[0]["id"]
         assert [p["id"] for p in payloads].count(failed) == 2  # a retry carries the same id: idempotency
         created = {p["data"]["ring"]["id"]: p for p in payloads if p["event"] == "ring.created"}
         assert sorted(created) == ["R-000001", "R-000002", "R-000003"]
-        job = next(p for p in payloads if p["event"] == "job.finished")["data"]["job"]
-        assert job["kind"] == "detect" and job["state"] == "succeeded" and job["result"]["new_ids"] == 3
+        finished = next(p for p in payloads if p["event"] == "job.finished")["data"]["job"]
+        assert finished["id"] == job["id"] and finished["kind"] == "detect" and finished["state"] == "succeeded"
+        assert finished["result"]["new_ids"] == 3
 
         ring = created["R-000003"]["data"]["ring"]
         assert ring["pattern"] == "black_intermediary" and ring["persons"] == len(city.bi["persons"])
@@ -152,7 +166,7 @@ def test_new_rings_dispositions_and_jobs_are_posted_signed_and_a_failure_is_retr
         raw = b"".join(g.body for g in got)
         assert BROKER_PHONE.encode() not in raw and b"6222000000000001" not in raw  # identities stay in the API
 
-        assert client.app.state.services.webhooks.wait_idle(WAIT_S)
+        assert app.state.services.webhooks.wait_idle(WAIT_S)
         log = client.get(f"/webhooks/{hook['id']}/deliveries", headers=city.headers("admin")).json()
         assert log["total"] == 4 and all(d["state"] == "delivered" and d["next_attempt_at"] is None
                                          for d in log["items"])
@@ -172,18 +186,20 @@ def test_new_rings_dispositions_and_jobs_are_posted_signed_and_a_failure_is_retr
 
 
 def test_a_deleted_webhook_gets_nothing_more(city, settings, receiver):
-    with TestClient(create_app(_hooked(settings), store=city.store)) as client:
+    app = create_app(_hooked(settings), store=city.store)
+    with TestClient(app) as client:
         admin = city.headers("admin")
         gone = _subscribe(client, city, receiver.url + "/gone")
         kept = _subscribe(client, city, receiver.url + "/kept", events=["disposition.changed"])
-        assert client.delete(f"/webhooks/{gone['id']}", headers=admin).status_code == 204
+        deleted = client.delete(f"/webhooks/{gone['id']}", headers=admin)
+        assert deleted.status_code == 200 and deleted.json()["deleted_at"] and "secret" not in deleted.json()
         assert client.delete(f"/webhooks/{gone['id']}", headers=admin).status_code == 404
         assert [w["id"] for w in client.get("/webhooks", headers=admin).json()["items"]] == [kept["id"]]
 
         client.put("/rings/R-000001/disposition", json={"status": "dismissed"}, headers=city.headers("investigator"))
         got = receiver.next()
         assert got.path == "/kept" and _verified(got)["data"]["ring"]["id"] == "R-000001"
-        assert client.app.state.services.webhooks.wait_idle(WAIT_S)
+        assert app.state.services.webhooks.wait_idle(WAIT_S)
         assert receiver.received.empty()  # nothing went to the deleted one
         log = client.get(f"/webhooks/{gone['id']}/deliveries", headers=admin).json()
         assert log["total"] == 0
@@ -197,10 +213,11 @@ def test_a_delivery_pending_at_a_restart_is_made_after_it(city, settings, receiv
         client.put("/rings/R-000002/disposition", json={"status": "confirmed"}, headers=city.headers("investigator"))
         first = receiver.next()
         assert first.answered == 503
-    with TestClient(create_app(_hooked(settings), store=city.store)) as restarted:
+    app = create_app(_hooked(settings), store=city.store)
+    with TestClient(app) as restarted:
         again = receiver.next()
         assert again.answered == 200 and _verified(again)["id"] == _verified(first)["id"]
-        assert restarted.app.state.services.webhooks.wait_idle(WAIT_S)
+        assert app.state.services.webhooks.wait_idle(WAIT_S)
         log = restarted.get(f"/webhooks/{hook['id']}/deliveries", headers=city.headers("admin")).json()
         assert [a["status_code"] for a in log["items"][0]["attempts"]] == [503, 200]
         assert log["items"][0]["state"] == "delivered"
@@ -227,6 +244,7 @@ def test_only_admins_subscribe_and_only_to_allowed_public_or_listed_targets(city
         assert "http://" in refused("ftp://127.0.0.1/hook")
         assert "http://" in refused("file:///etc/passwd")
         assert "password" in refused("http://user:pw@127.0.0.1/hook")
+        assert "not a URL" in refused("http://[::1/hook") and "not a URL" in refused("http://127.0.0.1:99999/")
         assert "16" in refused(receiver.url, secret="short")
         assert "events" in refused(receiver.url, events=["ring.deleted"])
         for role in ("investigator", "analyst"):
@@ -238,9 +256,28 @@ def test_only_admins_subscribe_and_only_to_allowed_public_or_listed_targets(city
         assert client.post("/webhooks", json={"url": receiver.url, "secret": SECRET}, headers=admin).status_code == 409
         assert client.get("/webhooks/WH-nothing/deliveries", headers=admin).status_code == 404
         client.get("/webhooks", headers=admin)
-        assert client.delete(f"/webhooks/{made['id']}", headers=admin).status_code == 204
+        assert client.delete(f"/webhooks/{made['id']}", headers=admin).status_code == 200
         audit = client.get("/audit", params={"size": 1000}, headers=admin).json()["items"]
         actions = {(e["action"], e["target"]) for e in audit}
         assert {("create_webhook", made["id"]), ("list_webhooks", "webhooks"),
                 ("delete_webhook", made["id"])} <= actions
         assert SECRET not in json.dumps(audit)
+
+
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)  # the comparison of two runs' rings
+def test_a_run_announces_new_changed_and_reopened_rings_and_nothing_for_the_same(city, settings, receiver):
+    app = create_app(_hooked(settings), store=city.store)
+    with TestClient(app) as client:
+        _subscribe(client, city, receiver.url, events=["ring.created", "ring.updated", "ring.reopened"])
+        client.put("/rings/R-000001/disposition", json={"status": "dismissed"}, headers=city.headers("investigator"))
+        r1, r2, r3 = (city.store.ring(f"R-00000{i}") for i in (1, 2, 3))
+        assert r1 is not None and r2 is not None and r3 is not None
+        grown = {**r1, "evidence": [*r1["evidence"], r1["evidence"][0]]}  # one more fact: the dismissal is reopened
+        dearer = {**r2, "fund_amount": r2["fund_amount"] + 100}
+        # R-000003 is new to this run; an unchanged ring (R-000003 in the second run) is not announced
+        app.state.services.webhooks.rings_published([r1, r2], [grown, dearer, r3])
+        app.state.services.webhooks.rings_published([grown, dearer, r3], [grown, dearer, r3])
+        got = {(p["event"], p["data"]["ring"]["id"]) for p in map(_verified, receiver.take(4))}
+        assert got == {("ring.updated", "R-000001"), ("ring.reopened", "R-000001"), ("ring.updated", "R-000002"),
+                       ("ring.created", "R-000003")}
+        assert app.state.services.webhooks.wait_idle(WAIT_S) and receiver.received.empty()

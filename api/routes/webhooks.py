@@ -7,14 +7,13 @@ audited; the secret is never written to the audit log nor answered.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, AuditDep, ServicesDep
 from api.models import Webhook, WebhookDeliveryPage, WebhookEvent, WebhookList
-from api.webhooks import MIN_SECRET
+from api.webhooks import MIN_SECRET, host_of
 from graphsvc.errors import NotFound
 
 __all__ = ["router"]
@@ -37,11 +36,14 @@ def _shown(webhook: dict[str, Any]) -> Webhook:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Webhook,
-             summary="Subscribe a case system's URL to events (admins)")
+             summary="Subscribe a case system's URL to events (admins)",
+             responses={409: {"description": "as many webhooks as GRAPHSVC_WEBHOOK_MAX_SUBSCRIPTIONS allows"},
+                        422: {"description": "a target not allowed (scheme, credentials, host, address) or a short "
+                                             "secret; the message says how to allow it"}})
 def post_webhook(body: WebhookIn, services: ServicesDep, principal: AdminDep, audit: AuditDep) -> Webhook:
     # The URL's host, not the URL: a query string may carry the receiver's own token.
     webhook_id = services.webhooks.new_id()
-    with audit.change("create_webhook", webhook_id, host=urlsplit(body.url).hostname, events=body.events or "all"):
+    with audit.change("create_webhook", webhook_id, host=host_of(body.url), events=body.events or "all"):
         webhook = services.webhooks.create(webhook_id, body.url, body.secret, body.events,
                                            by=f"{principal.name} ({principal.key_id})")
     return _shown(webhook)
@@ -54,16 +56,17 @@ def get_webhooks(services: ServicesDep, _: AdminDep, audit: AuditDep) -> Webhook
     return WebhookList(items=[_shown(w) for w in found])
 
 
-@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
-               summary="Stop a webhook; its deliveries not yet made are cancelled (admins)")
-def delete_webhook(webhook_id: WebhookId, services: ServicesDep, _: AdminDep, audit: AuditDep) -> Response:
+@router.delete("/{webhook_id}", response_model=Webhook,
+               summary="Stop a webhook; its deliveries not yet made are cancelled, its log kept (admins)",
+               responses={404: {"description": "no such webhook, or deleted already"}})
+def delete_webhook(webhook_id: WebhookId, services: ServicesDep, _: AdminDep, audit: AuditDep) -> Webhook:
     with audit.change("delete_webhook", webhook_id):
-        services.webhooks.delete(webhook_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+        return _shown(services.webhooks.delete(webhook_id))
 
 
 @router.get("/{webhook_id}/deliveries", response_model=WebhookDeliveryPage,
-            summary="A webhook's delivery log, newest first: each attempt's status or error, the next retry (admins)")
+            summary="A webhook's delivery log, newest first: each attempt's status or error, the next retry (admins)",
+            responses={404: {"description": "no such webhook"}})
 def get_deliveries(webhook_id: WebhookId, services: ServicesDep, _: AdminDep, audit: AuditDep,
                    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                    size: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
