@@ -6,7 +6,10 @@ import json
 import subprocess
 import sys
 
+import duckdb
+import pyarrow as pa
 import pytest
+from neo4j.exceptions import Neo4jError
 
 from graphsvc.detect import DetectionConfig, DetectionResult, detect_and_save, detect_rings, detect_rings_in
 from graphsvc.detect.card_burst import card_burst_findings
@@ -23,7 +26,7 @@ from helpers.scenes import Scene
 from ingest.pipeline import ingest_folder
 
 
-def kinds(findings):  # type: ignore[no-untyped-def]
+def kinds(findings):
     return sorted(f.kind for f in findings)
 
 
@@ -97,11 +100,11 @@ def test_dialysis_sessions_counted_as_admissions_are_explained_by_their_schedule
     scenes.dialysis_cohort(scene)
     with_outpatient = CoAdmissionLockstepConfig(admission_kinds=("inpatient", "outpatient"))
     [schedule] = co_admission_lockstep_findings(scene.connection(), with_outpatient)
-    assert schedule.explained.startswith("a treatment schedule (dialysis, chemotherapy): 26 same-day sessions")
+    assert schedule.explained is not None and schedule.explained.startswith("a treatment schedule (dialysis, chemotherapy): 26 same-day sessions")
     # Without the schedule rule, sessions three times a week are still what the members' own visits bring.
     no_schedule_rule = CoAdmissionLockstepConfig(admission_kinds=("inpatient", "outpatient"), schedule_min_waves=1000)
     [found] = co_admission_lockstep_findings(scene.connection(), no_schedule_rule)
-    assert found.explained.startswith("co-admissions within chance for persons admitted this often")
+    assert found.explained is not None and found.explained.startswith("co-admissions within chance for persons admitted this often")
 
 
 def test_a_gang_admitted_every_week_is_frequent_stays_not_a_treatment_schedule():
@@ -259,6 +262,30 @@ def test_ring_ids_are_stable_across_runs_and_new_data(store, tmp_path):
     assert sorted(gangs) == sorted([ids["professional_gang"], "R-000008"])
     assert store.ring(ids["professional_gang"])["evidence"][0]["facts"]["waves"] == 5
     assert [d["id"] for d in store.rings()] == [d["id"] for d in third]
+
+
+def test_a_run_whose_rings_fail_to_store_leaves_the_previous_run_whole(store, tmp_path, monkeypatch):
+    scene = Scene()
+    scenes.professional_gang(scene)
+    ingest_folder(store, scene.write_folder(tmp_path / "city"), rejects_dir=tmp_path / "rejects", progress=False)
+    detect_and_save(store)
+    rings, runs = store.rings(), store.detection_runs()
+    claims = {ring["id"]: store.ring_claims(ring["id"]) for ring in rings}
+    assert [ring["pattern"] for ring in rings] == ["professional_gang"] and len(claims["R-000001"]) == 20
+
+    write = store._write_tables
+
+    def log_refused(writes: dict[str, pa.Table], *, emptied: tuple[str, ...] = ()) -> None:
+        # The run's log is the last write of the transaction: the engine refuses it (a column the
+        # table lacks; a value Neo4j cannot store) after the rings were emptied and written.
+        write({**writes, "detection_runs": pa.table({"run_id": ["broken"], "unknown": [{"a": 1}]})}, emptied=emptied)
+
+    monkeypatch.setattr(store, "_write_tables", log_refused)
+    with pytest.raises((duckdb.Error, Neo4jError)):
+        store.save_rings([], [], [], run_id="broken", started_at="2025-01-01T00:00:00", seconds=1.0, summary={},
+                         match_jaccard=0.5)
+    assert store.rings() == rings and store.detection_runs() == runs
+    assert {ring["id"]: store.ring_claims(ring["id"]) for ring in rings} == claims
 
 
 @pytest.mark.slow  # the CLI in its own process

@@ -4,7 +4,7 @@ Shared logic (idempotent loading, conflict detection, reference lookups, stats, 
 store, casework records, the ingest log, claim summaries, the ledger, network reads) is written
 once here and marked ``@final``; a backend fills in the abstract methods, which only move data in
 and out of its engine: reads, aggregates and writes of the stored tables of
-``graphsvc.store.schema`` by name (``_select``, ``_summarise``, ``_write``), a node's neighbours
+``graphsvc.store.schema`` by name (``_select``, ``_summarise``, ``_write_tables``), a node's neighbours
 (``_neighbours``), loading, and the few questions its engine answers its own way. SQL over the
 model's tables runs on the compute engine (``graphsvc.store.engine``). Detection and queries talk
 to ``GraphStore`` alone, so a new backend changes neither.
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Self, final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -177,12 +177,13 @@ class GraphStore(ABC):
         million rows sent."""
 
     @abstractmethod
-    def _write(self, table: str, rows: pa.Table) -> None:
-        """Insert ``rows`` (all columns of a keyed store table) in one transaction, each replacing
-        the stored row with its key.
+    def _write_tables(self, writes: Mapping[str, pa.Table], *, emptied: Collection[str] = ()) -> None:
+        """Write store tables in one transaction: every stored row of the ``emptied`` tables is
+        deleted, then each table's ``rows`` (all its columns) are inserted in the order given, a row
+        of a keyed table replacing the stored row with its key.
 
         A backend writing the ingest log inside ``_insert`` writes the same entry as here, so
-        that a later ``_write`` of its key replaces it."""
+        that a later write of its key replaces it."""
 
     @abstractmethod
     def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
@@ -217,11 +218,6 @@ class GraphStore(ABC):
     def _analysis_connection(self) -> Connection:
         """A session of the compute engine where each entity table can be read by its name
         (detection's input)."""
-
-    @abstractmethod
-    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
-                       run: DetectionRun, next_number: int) -> None:
-        """Make ``documents`` the current rings (with their claims), atomically, and log the run."""
 
     @abstractmethod
     def _search(self, text: str, limit: int) -> list[dict[str, Any]]:
@@ -263,6 +259,11 @@ class GraphStore(ABC):
         if by is None:
             return {None: self._summarise(table, {"rows": ("count", None)})[0]["rows"]}
         return {row[by]: row["rows"] for row in self._summarise(table, {"rows": ("count", None)}, by=[by])}
+
+    def _write(self, table: str, rows: pa.Table) -> None:
+        """Insert ``rows`` (all columns of a keyed store table) in one transaction, each replacing
+        the stored row with its key."""
+        self._write_tables({table: rows})
 
     def _write_ingest_log(self, records: list[IngestFileRecord]) -> None:
         """Write ``records`` over their (run, file) entries, each keeping the time its entry was first
@@ -450,6 +451,38 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         """The current rings, highest score first, as contract documents."""
         return self._ring_documents(None)
 
+    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
+                       run: DetectionRun, next_number: int) -> None:
+        """Make ``documents`` the current rings, with their claims, and log the run, in one
+        transaction: a process that dies on the way leaves the previous run's rings and log whole."""
+        rings = pa.table({
+            "id": [d["id"] for d in documents],
+            "rank": list(range(1, len(documents) + 1)),
+            "pattern": [d["pattern"] for d in documents],
+            "score": [d["score"] for d in documents],
+            "persons": persons,
+            "document": [json.dumps(d, ensure_ascii=False) for d in documents],
+            "run_id": [run.run_id] * len(documents),
+        }, schema=arrow_schema("rings"))
+        # A ring's claims are kept with the settlement columns the timeline and the export show;
+        # claim ids not stored are left out. Stored settlements never change, so they are read
+        # before the transaction.
+        pairs = pa.table({"ring_id": [d["id"] for d, ids in zip(documents, settlements) for _ in ids],
+                          "settlement_id": pa.array([s for ids in settlements for s in ids], pa.string())})
+        claimed = self._select("settlements", where={"settlement_id": pc.unique(pairs.column("settlement_id"))},
+                               columns=RING_CLAIM_COLUMNS)
+        claims = self.engine.query(
+            "SELECT p.ring_id, " + ", ".join(f"s.{c}" for c in RING_CLAIM_COLUMNS)
+            + " FROM pairs p JOIN claimed s ON s.settlement_id = p.settlement_id",
+            {"pairs": pairs, "claimed": claimed}).cast(arrow_schema("ring_claims"))
+        log = pa.table({
+            "run_id": [run.run_id], "started_at": [run.started_at], "seconds": [run.seconds], "rings": [run.rings],
+            "kept_ids": [run.kept_ids], "new_ids": [run.new_ids], "retired_ids": [run.retired_ids],
+            "summary": [json.dumps(run.summary, ensure_ascii=False)], "next_ring_number": [next_number],
+        }, schema=arrow_schema("detection_runs"))
+        self._write_tables({"rings": rings, "ring_claims": claims, "detection_runs": log},
+                           emptied=("rings", "ring_claims"))
+
     @final
     def ring(self, ring_id: str) -> dict[str, Any] | None:
         found = self._ring_documents(ring_id)
@@ -618,7 +651,7 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         institutions = self._select("institutions", columns=["institution_id", "region_code"])
         return self.engine.query(_LEDGER_SQL, {"claims": claims, "institutions": institutions}).to_pylist()
 
-    def __enter__(self) -> GraphStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

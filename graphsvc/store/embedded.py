@@ -10,11 +10,10 @@ memory. Relationships are the foreign-key columns of ``graphsvc.model``: a settl
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +26,10 @@ from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Neighbourhood
 from graphsvc.store.adjacency import AdjacencyIndex
-from graphsvc.store.base import DetectionRun, GraphStore, IngestFileRecord, StoreBusy
+from graphsvc.store.base import GraphStore, IngestFileRecord, StoreBusy
 from graphsvc.store.engine import Connection
 from graphsvc.store.schema import (
     DUCKDB_TYPES,
-    RING_CLAIM_COLUMNS,
     SCHEMA_VERSION,
     STORE_TABLES,
     TABLES,
@@ -268,15 +266,20 @@ class EmbeddedStore(GraphStore):
         tail = " GROUP BY " + ", ".join(f"t.{_q(c)}" for c in by) if by else ""
         return self._filtered(table, where, ", ".join(shown), tail).to_pylist()
 
-    def _write(self, table: str, rows: pa.Table) -> None:
-        if table == "ingest_log":  # the data version is read from it
+    def _write_tables(self, writes: Mapping[str, pa.Table], *, emptied: Collection[str] = ()) -> None:
+        if "ingest_log" in writes:  # the data version is read from it
             self._adjacency_checked = float("-inf")
-        names = ", ".join(_q(n) for n in rows.column_names)
-        self._db.register("_rows", rows)
-        try:
-            self._db.execute(f"INSERT OR REPLACE INTO {table} ({names}) SELECT {names} FROM _rows")
-        finally:
-            self._db.unregister("_rows")
+        with self._transaction() as db:
+            for table in emptied:
+                db.execute(f"DELETE FROM {table}")
+            for table, rows in writes.items():
+                names = ", ".join(_q(n) for n in rows.column_names)
+                verb = "INSERT OR REPLACE" if STORE_TABLES[table].key else "INSERT"
+                db.register("_rows", rows)
+                try:
+                    db.execute(f"{verb} INTO {table} ({names}) SELECT {names} FROM _rows")
+                finally:
+                    db.unregister("_rows")
 
     def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
         self._adjacency_checked = float("-inf")
@@ -337,39 +340,6 @@ class EmbeddedStore(GraphStore):
 
     def _analysis_connection(self) -> Connection:
         return self._db.cursor()
-
-    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
-                       run: DetectionRun, next_number: int) -> None:
-        rings = pa.table({
-            "id": [d["id"] for d in documents],
-            "rank": list(range(1, len(documents) + 1)),
-            "pattern": [d["pattern"] for d in documents],
-            "score": pa.array([d["score"] for d in documents], pa.float64()),
-            "persons": pa.array(persons, pa.list_(pa.string())),
-            "document": [json.dumps(d, ensure_ascii=False) for d in documents],
-        })
-        claims = pa.table({
-            "ring_id": [d["id"] for d, ids in zip(documents, settlements) for _ in ids],
-            "settlement_id": [s for ids in settlements for s in ids],
-        })
-        claim_columns = ", ".join(f"s.{_q(c)}" for c in RING_CLAIM_COLUMNS)
-        try:
-            with self._transaction() as db:
-                db.execute("DELETE FROM rings")
-                db.execute("DELETE FROM ring_claims")
-                db.register("_rings", rings)
-                db.register("_claims", claims)
-                db.execute(f"INSERT INTO ring_claims SELECT c.ring_id, {claim_columns} FROM _claims c "
-                           "JOIN settlements s ON s.settlement_id = c.settlement_id")
-                db.execute("INSERT INTO rings SELECT id, rank, pattern, score, persons, document, ? FROM _rings",
-                           [run.run_id])
-                db.execute(
-                    "INSERT INTO detection_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run.run_id, run.started_at, run.seconds, run.rings, run.kept_ids, run.new_ids, run.retired_ids,
-                     json.dumps(run.summary, ensure_ascii=False), next_number])
-        finally:
-            for name in ("_rings", "_claims"):
-                self._db.unregister(name)
 
     def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
         self._db.register("_values", rows)

@@ -27,7 +27,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -41,7 +41,7 @@ import pyarrow as pa
 from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Edge, Neighbourhood
-from graphsvc.store.base import DetectionRun, GraphStore, IngestFileRecord
+from graphsvc.store.base import GraphStore, IngestFileRecord
 from graphsvc.store.engine import Connection
 from graphsvc.store.schema import (
     NETWORK_EDGES_SQL,
@@ -66,6 +66,7 @@ _MATCHED_BY_KEY = {"ingest_log"}
 """Store tables whose nodes are found by their key columns themselves, not by a joined ``id``."""
 _RING_CLAIMS = "MATCH (g:Ring)-[:INVOLVES]->(n:Settlement) WHERE true"
 """The ``ring_claims`` table: a ring's links to its settlements (``ring_id`` is ``g.id``)."""
+_UNLINK_CLAIMS = "MATCH (:Ring)-[c:INVOLVES]->() DELETE c"
 _AGGREGATES = {"count": "count(n)", "sum": "coalesce(sum({}), 0)", "min": "min({})", "max": "max({})"}
 """``GraphStore._summarise``'s functions in Cypher."""
 _EPOCH = datetime(1970, 1, 1)
@@ -335,28 +336,47 @@ class Neo4jStore(GraphStore):
                          **{f"w{i}": list(values) for i, values in enumerate((where or {}).values())})
         return [{name: _native(value) for name, value in row.items()} for row in rows]
 
-    def _write(self, table: str, rows: pa.Table) -> None:
+    def _write_tables(self, writes: Mapping[str, pa.Table], *, emptied: Collection[str] = ()) -> None:
+        if "ingest_log" in writes:  # the data version is read from it
+            self._net_checked = float("-inf")
+        # a ring's claims are its links, which go with it
+        empty = [_UNLINK_CLAIMS if table == "ring_claims" else f"MATCH (n:{_LABEL_OF_STORE_TABLE[table]}) DETACH DELETE n"
+                 for table in emptied]
+        statements = [self._write_statement(table, rows) for table, rows in writes.items()]
+
+        def work(tx: Any) -> None:
+            for query in empty:
+                tx.run(query).consume()
+            for query, nodes in statements:
+                for start in range(0, len(nodes), _BATCH):
+                    tx.run(query, rows=nodes[start:start + _BATCH]).consume()
+
+        with self._driver.session(database=self._database) as session:
+            session.execute_write(work)
+
+    def _write_statement(self, table: str, rows: pa.Table) -> tuple[str, list[dict[str, Any]]]:
+        """The query writing ``rows`` of a store table (``$rows``, a batch of them), and its rows."""
+        if table == "ring_claims":  # a link from the ring to the settlement, whose columns they are
+            settlement = self._key(ENTITY_TABLES["settlements"])
+            return (f"UNWIND $rows AS x MATCH (g:Ring {{id: x.ring_id}}) "
+                    f"MATCH (s:Node {{_key: '{settlement}' + x.settlement_id}}) CREATE (g)-[:INVOLVES]->(s)",
+                    rows.select(["ring_id", "settlement_id"]).to_pylist())
         key = STORE_TABLES[table].key
+        label = _LABEL_OF_STORE_TABLE[table]
         nodes = [{name: _neo4j_value(v) for name, v in row.items()} for row in rows.to_pylist()]
+        if not key:  # each row a node of its own
+            return f"UNWIND $rows AS x CREATE (n:{label}) SET n = x", nodes
         if table in _MATCHED_BY_KEY:
             merge = "{" + ", ".join(f"`{k}`: x.`{k}`" for k in key) + "}"
         else:
             merge = "{id: x.id}"
             for node in nodes:
                 node["id"] = "\x1f".join(node[k] for k in key)
-        if table == "ingest_log":  # the data version is read from it
-            self._net_checked = float("-inf")
+        if table == "ingest_log":
             for node in nodes:
                 logged_at = datetime.fromisoformat(node.pop("logged_at"))
                 node["seq"] = (logged_at - _EPOCH) // timedelta(microseconds=1) * 1000
-
-        def work(tx: Any) -> None:
-            for start in range(0, len(nodes), _BATCH):
-                tx.run(f"UNWIND $rows AS x MERGE (n:{_LABEL_OF_STORE_TABLE[table]} {merge}) SET n += x",
-                       rows=nodes[start:start + _BATCH]).consume()
-
-        with self._driver.session(database=self._database) as session:
-            session.execute_write(work)
+        return f"UNWIND $rows AS x MERGE (n:{label} {merge}) SET n += x", nodes
 
     def _insert(self, table: EntityTable, rows: pa.Table, log: IngestFileRecord | None) -> None:
         # Each batch's nodes and relationships commit together, with the ingest log counting
@@ -466,29 +486,6 @@ class Neo4jStore(GraphStore):
 
     def _analysis_connection(self) -> Connection:
         return self.engine.load({name: self._select(name) for name in ENTITY_TABLES})
-
-    # ---- GraphStore: rings ---------------------------------------------------------------------
-
-    def _replace_rings(self, documents: list[dict[str, Any]], persons: list[list[str]], settlements: list[list[str]],
-                       run: DetectionRun, next_number: int) -> None:
-        rings = [{"id": d["id"], "rank": i + 1, "pattern": d["pattern"], "score": d["score"], "persons": p,
-                  "document": json.dumps(d, ensure_ascii=False), "claims": list(c)}
-                 for i, (d, p, c) in enumerate(zip(documents, persons, settlements))]
-
-        def work(tx: Any) -> None:
-            tx.run("MATCH (r:Ring) DETACH DELETE r").consume()
-            tx.run("UNWIND $rings AS x CREATE (r:Ring {id: x.id, rank: x.rank, pattern: x.pattern, score: x.score, "
-                   "persons: x.persons, document: x.document, run_id: $run_id})", rings=rings, run_id=run.run_id).consume()
-            tx.run("UNWIND $rings AS x MATCH (r:Ring {id: x.id}) UNWIND x.claims AS c "
-                   "MATCH (s:Node {_key: 'settlement:' + c}) CREATE (r)-[:INVOLVES]->(s)", rings=rings).consume()
-            tx.run("CREATE (:DetectionRun {run_id: $run_id, started_at: $started_at, seconds: $seconds, rings: $rings, "
-                   "kept_ids: $kept, new_ids: $new, retired_ids: $retired, summary: $summary, "
-                   "next_ring_number: $next})", run_id=run.run_id, started_at=run.started_at, seconds=run.seconds,
-                   rings=run.rings, kept=run.kept_ids, new=run.new_ids, retired=run.retired_ids,
-                   summary=json.dumps(run.summary, ensure_ascii=False), next=next_number).consume()
-
-        with self._driver.session(database=self._database) as session:
-            session.execute_write(work)
 
     def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
         self._net_checked = float("-inf")
