@@ -13,7 +13,7 @@ Jobs (``api.routes.jobs``) define their own models.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from fastapi.responses import Response
@@ -27,7 +27,7 @@ from queries.rings import Member, Tip
 
 __all__ = ["answer", "ring_answer", "view_json", "Pattern", "Status", "Role", "Decision", "RingSummary", "RingPage",
            "RingView", "RingDetail", "Evidence", "Member", "TimelineDay", "Disposition", "DispositionRecord",
-           "Casework", "Tip", "TipReceipt", "EntityProfile", "ClaimSummary", "Network", "Paths", "SearchHit",
+           "Casework", "Tip", "TipReceipt", "EntityProfile", "EntityClaim", "EntityClaims", "ClaimSummary", "Network", "Paths", "SearchHit",
            "SearchResult", "SharedIdentifier", "SharedIdentifiers", "PersonBehindDevice", "PersonsBehindDevice",
            "CoAdmittedPair", "CoAdmittedPairs", "Stats", "Me", "ApiKeyCreated", "ApiKeyInfo", "ApiKeyList", "AuditEntry",
            "AuditPage", "Vocabulary", "Health", "AuditHealth", "WebhookEvent", "Webhook", "WebhookList",
@@ -134,6 +134,9 @@ class Evidence(BaseModel):
     """How many claims the finding is made of."""
     facts: dict[str, Any]
     """The machine-readable facts (which phone, which dates, how many...), masked like the sentence."""
+    whole_period: bool | None = None
+    """Only in a ring as of a day: true when the finding's dated facts reach past that day, or it has none,
+    so its sentence may count later claims (findings whose dated facts all fall after it are left out)."""
 
 
 class TimelineDay(BaseModel):
@@ -166,6 +169,9 @@ class RingView(BaseModel):
     claims: int
     timeline: list[TimelineDay]
     graph: Graph
+    as_of: date | None = None
+    """Only in a ring as of a day (``?as_of=``): the day whose end the picture is cut at; claims, fund,
+    timeline, members and claim edges are then those up to it (``queries.rings``)."""
 
 
 class RingDetail(RingView):
@@ -252,6 +258,36 @@ class EntityProfile(NodeRef):
         if isinstance(data, dict) and isinstance(data.get("attributes"), dict):
             data = {**data, "attributes": ENTITY_ATTRIBUTES[data["type"]].model_validate(data["attributes"])}
         return data
+
+
+class EntityClaim(BaseModel):
+    """One claim (settlement) naming an entity; the nodes it joins by their keys (``type:id``), each masked
+    for the role as everywhere else, so that a console links each to its own page."""
+
+    settlement_id: str
+    kind: str
+    start_time: datetime | None
+    end_time: datetime | None
+    total_amount: float | None
+    fund_amount: float | None
+    person: NodeKey
+    card: NodeKey | None = None
+    institution: NodeKey | None = None
+    prescriber: NodeKey | None = None
+    agent: NodeKey | None = None
+    contact_phone: NodeKey | None = None
+    device: NodeKey | None = None
+    account: NodeKey | None = None
+
+
+class EntityClaims(NodeRef):
+    """A page of the claims naming an entity, newest first (``total``: all of them)."""
+
+    total: int
+    page: int
+    size: int
+    pages: int
+    items: list[EntityClaim]
 
 
 class Hub(BaseModel):

@@ -15,7 +15,7 @@ from queries.masking import MASKED_NODE_TYPES, MaskedIdentifier, Masker
 from queries.network import DEFAULT_HUB_DEGREE, ego_network, graph_json, shortest_paths
 from queries.rings import RingBook
 
-__all__ = ["entity_profile", "entity_network", "paths_between", "search_entities"]
+__all__ = ["entity_profile", "entity_claims", "entity_network", "paths_between", "search_entities"]
 
 
 
@@ -44,6 +44,32 @@ def entity_profile(store: GraphStore, book: RingBook, node_type: str, node_id: s
             "claims": store.claim_summary(node_type, node_id), "degree": degree,
             "rings": [{"id": r["id"], "pattern": r["pattern"], "score": r["score"]} for r in rings],
             "flags": flags}
+
+
+_CLAIM_NODES = (("person", "person", "person_id"), ("card", "card", "card_id"),
+                 ("institution", "institution", "institution_id"), ("prescriber", "prescriber", "prescriber_id"),
+                 ("contact_phone", "phone", "contact_phone"), ("device", "device", "device_id"),
+                 ("account", "account", "payee_account"))
+"""A claim's field naming a node, that node's type, and the settlement column holding its id."""
+
+
+def entity_claims(store: GraphStore, node_type: str, node_id: str, *, page: int, size: int) -> dict[str, Any] | None:
+    """One page of the claims naming an entity (``CLAIM_COLUMN_OF``), newest first, each naming the
+    nodes it joins by their keys; None when the graph has no such node (an address names no claim: none)."""
+    if store.entity(node_type, node_id) is None:
+        return None
+    total = store.claim_summary(node_type, node_id)["claims"]
+    rows = store.claims_of(node_type, [node_id], offset=(page - 1) * size, limit=size)
+    items = []
+    for row in rows:
+        item = {"settlement_id": row["settlement_id"], "kind": row["kind"], "start_time": row["start_time"],
+                "end_time": row["end_time"], "total_amount": row["total_amount"], "fund_amount": row["fund_amount"],
+                **{name: node_key(kind, row[column]) for name, kind, column in _CLAIM_NODES if row[column]}}
+        if row["agent_id"]:
+            item["agent"] = node_key("person" if row["agent_type"] == "person" else "intermediary", row["agent_id"])
+        items.append(item)
+    return {"type": node_type, "id": node_id, "total": total, "page": page, "size": size,
+            "pages": (total + size - 1) // size, "items": items}
 
 
 def entity_network(store: GraphStore, node_type: str, node_id: str, *, hops: int, limit: int,

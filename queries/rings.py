@@ -5,10 +5,23 @@ detail (subgraph, timeline, member roles) once computed: both only change when d
 runs again. Dispositions and tips (casework) are laid over them on every request, from a
 copy re-read when this process writes casework or at most a second old otherwise, so a
 second API replica's decisions show within a second.
+
+A ring *as of* a day (``ring_view(..., as_of=day)``) is the same picture cut at the end of that
+day: only the ring's claims that started by then (timeline, claim counts and fund per member),
+its claim edges recounted from the claims by then (an edge with none is gone), and the members
+present by then: those a claim by then names (claimant, agent, institution, card, phone, device,
+account...) and those a card, phone, device or account so present leads to by a registered link
+(the holder of a lent card, the collector whose phone holds the e-vouchers). Registered links
+carry no date, so they are taken as there all along. Findings are detection's, over the ring's
+whole period, and record no claims, only dated facts: a finding whose dated facts all fall after
+the day, or that names no member present by then, is left out, and every finding kept is marked ``whole_period`` unless all its dated facts
+fall on or before it (its counts then may include later claims). Such views are not cached: each
+day of a slider is one read of the ring's claims and of its persons' claims.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -20,7 +33,7 @@ from graphsvc import vocab
 from graphsvc.detect.shared_identifier import VIA_NODE_TYPES
 from graphsvc.errors import InputError
 from graphsvc.evidence import Lang, MissingFacts, fact_type, render
-from graphsvc.network import NODE_TYPES, node_key
+from graphsvc.network import NODE_TYPES, node_key, split_key
 from graphsvc.store import GraphStore
 from queries.casework import effective_disposition, priority
 from queries.masking import LabelledNodeRef, Masker, NodeRef
@@ -231,26 +244,38 @@ def ring_detail(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "zh")
     return {**view, "casework": casework_view(book, ring_id, masker)}
 
 
-def ring_view(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "zh") -> dict[str, Any] | None:
+def ring_view(book: RingBook, ring_id: str, masker: Masker, lang: Lang = "zh",
+              as_of: date | None = None) -> dict[str, Any] | None:
     """The ring's detail without casework, as the role may see it, evidence in ``lang`` (computed once per
-    detection run)."""
+    detection run); with ``as_of``, the ring as it stood at the end of that day (see the module's notes)."""
     snap = book.snapshot()
     ring = snap.by_id.get(ring_id)
     if ring is None:
         return None
-    found = snap.views.get((ring_id, masker.active, lang))
-    if found is not None:
-        return found
     detail = book.detail(ring_id)
     assert detail is not None
+    if as_of is not None:
+        cut = _detail_as_of(book.store, ring, detail, as_of)
+        findings = [{**f, "whole_period": not dated or max(dated) > as_of.isoformat()}
+                    for f, dated in ((f, _fact_days(f.get("facts", {}))) for f in ring["evidence"])
+                    if (not dated or min(dated) <= as_of.isoformat())
+                    and any(node_key(x["type"], x["id"]) in cut["member_keys"] for x in f["entities"])]
+        return {**_view(book, ring, cut, findings, masker, lang), "as_of": as_of.isoformat()}
+    found = snap.views.get((ring_id, masker.active, lang))
+    if found is None:
+        found = snap.views[(ring_id, masker.active, lang)] = _view(book, ring, detail, ring["evidence"], masker, lang)
+    return found
+
+
+def _view(book: RingBook, ring: dict[str, Any], detail: dict[str, Any], findings: list[dict[str, Any]],
+          masker: Masker, lang: Lang) -> dict[str, Any]:
     members = [Member.model_validate(m) for m in detail["members"]]
-    evidence = [_evidence_item(book, ring_id, e, masker, lang) for e in ring["evidence"]]
+    evidence = [_evidence_item(book, ring["id"], e, masker, lang) for e in findings]
     graph = graph_json(detail["nodes"], detail["edges"], members=set(detail["member_keys"]))
-    view = {**{k: ring[k] for k in ("id", "pattern", "score", "fund_amount", "first_seen", "last_seen", "persons")},
+    return {"id": ring["id"], "pattern": ring["pattern"], "score": ring["score"],
+            **{k: detail.get(k, ring[k]) for k in ("fund_amount", "first_seen", "last_seen", "persons")},
             "regions": ring.get("regions", []), "members": members, "evidence": evidence,
             "claims": detail["claims"], "timeline": detail["timeline"], "graph": graph}
-    snap.views[(ring_id, masker.active, lang)] = view
-    return view
 
 
 def casework_view(book: RingBook, ring_id: str, masker: Masker) -> dict[str, Any]:
@@ -310,6 +335,20 @@ def _build_detail(store: GraphStore, ring: dict[str, Any], member_keys: frozense
     graph = subgraph(store, sorted(member_keys))
     roles = member_roles([(m["type"], m["id"]) for m in ring["members"]], graph["edges"])
     claims = store.ring_claims(ring["id"])
+    per_person, timeline = _tally(claims)
+    labels = graph["nodes"]
+    members = []
+    for m in ring["members"]:
+        key = node_key(m["type"], m["id"])
+        claims_n, fund = per_person.get(m["id"], (0, 0.0)) if m["type"] == "person" else (0, 0.0)
+        members.append({"type": m["type"], "id": m["id"], "label": (labels.get(key) or (0, None))[1],
+                        "role": roles[key], "claims": claims_n, "fund_amount": round(fund, 2)})
+    return {"members": members, "nodes": graph["nodes"], "edges": graph["edges"], "member_keys": member_keys,
+            "claims": len(claims), "timeline": timeline}
+
+
+def _tally(claims: list[dict[str, Any]]) -> tuple[dict[str, tuple[int, float]], list[dict[str, Any]]]:
+    """Claims and fund per person, and the timeline (claims, fund, persons and kinds per day), of ``claims``."""
     per_person: dict[str, list[float]] = {}
     per_day: dict[str, dict[str, Any]] = {}
     for c in claims:
@@ -323,17 +362,88 @@ def _build_detail(store: GraphStore, ring: dict[str, Any], member_keys: frozense
         day["fund_amount"] += fund
         day["persons"].add(c["person_id"])
         day["by_kind"][c["kind"]] = day["by_kind"].get(c["kind"], 0) + 1
-    labels = graph["nodes"]
-    members = []
-    for m in ring["members"]:
-        key = node_key(m["type"], m["id"])
-        claims_n, fund = per_person.get(m["id"], (0, 0.0)) if m["type"] == "person" else (0, 0.0)
-        members.append({"type": m["type"], "id": m["id"], "label": (labels.get(key) or (0, None))[1],
-                        "role": roles[key], "claims": claims_n, "fund_amount": round(fund, 2)})
     timeline = [{"day": day, "claims": v["claims"], "fund_amount": round(v["fund_amount"], 2),
                  "persons": len(v["persons"]), "by_kind": v["by_kind"]} for day, v in sorted(per_day.items())]
-    return {"members": members, "nodes": graph["nodes"], "edges": graph["edges"], "member_keys": member_keys,
-            "claims": len(claims), "timeline": timeline}
+    return {p: (int(n), f) for p, (n, f) in per_person.items()}, timeline
+
+
+_CLAIM_EDGE_ENDS: tuple[tuple[str, str, str], ...] = (
+    ("SETTLED_AT", "institution", "institution_id"), ("USED_CARD", "card", "card_id"),
+    ("PRESCRIBED_BY", "prescriber", "prescriber_id"), ("CONTACT_PHONE", "phone", "contact_phone"),
+    ("PAID_TO", "account", "payee_account"), ("SCANNED_ON", "device", "device_id"))
+"""A claim edge of the network (``graphsvc.store.schema``'s ``_CLAIMS``) from its claimant: its type, the
+node type at its far end and the settlement column naming it (``HANDLED_BY`` is the agent's, by its type)."""
+_CARRIED_BY = ("card", "phone", "device", "account")
+"""Node types through whose registered links a member joins a ring as of a day without a claim of its own."""
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _claim_edges(claim: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The (source, type, target) of each network edge a settlement adds to."""
+    person = node_key("person", claim["person_id"])
+    ends = [(person, rel, node_key(kind, claim[column])) for rel, kind, column in _CLAIM_EDGE_ENDS if claim[column]]
+    if claim["agent_id"]:
+        agent = "person" if claim["agent_type"] == "person" else "intermediary"
+        ends.append((person, "HANDLED_BY", node_key(agent, claim["agent_id"])))
+    return ends
+
+
+def _detail_as_of(store: GraphStore, ring: dict[str, Any], detail: dict[str, Any], as_of: date) -> dict[str, Any]:
+    """``detail`` cut at the end of ``as_of`` (the module's notes say what stays)."""
+    claims = [c for c in store.ring_claims(ring["id"]) if c["start_time"].date() <= as_of]
+    per_person, timeline = _tally(claims)
+    # Edges count every claim between their ends, not only the ring's: recounted from the claimants' claims.
+    claimants = sorted({split_key(e.source)[1] for e in detail["edges"] if e.claims})
+    ring_claims = {c["settlement_id"] for c in claims}
+    recount: dict[tuple[str, str, str], list[Any]] = {}
+    present: set[str] = set()
+    for claim in store.claims_of("person", claimants):
+        if claim["start_time"].date() <= as_of:
+            day, fund = claim["start_time"].date().isoformat(), float(claim["fund_amount"] or 0)
+            for end in _claim_edges(claim):
+                tally = recount.setdefault(end, [0, 0.0, day, day])
+                tally[:] = tally[0] + 1, tally[1] + fund, min(tally[2], day), max(tally[3], day)
+                if claim["settlement_id"] in ring_claims:
+                    present.update((end[0], end[2]))
+    edges = []
+    for e in detail["edges"]:
+        n = recount.get((e.source, e.type, e.target)) if e.claims else None
+        if n is not None:
+            edges.append(e._replace(claims=n[0], fund_amount=round(n[1], 2), first=n[2], last=n[3]))
+        elif not e.claims:
+            edges.append(e)
+    grown = True
+    while grown:  # through the registered links of what is present by then
+        before = len(present)
+        for e in edges:
+            if not e.claims:
+                for a, b in ((e.source, e.target), (e.target, e.source)):
+                    if a in present and split_key(a)[0] in _CARRIED_BY:
+                        present.add(b)
+        grown = len(present) > before
+    members = detail["member_keys"] & present
+    neighbours: dict[str, set[str]] = {}
+    for e in edges:
+        neighbours.setdefault(e.source, set()).add(e.target)
+        neighbours.setdefault(e.target, set()).add(e.source)
+    # A shared phone or address outside the ring stays while it still links two members present then.
+    linking = {k for k in detail["nodes"] if k not in detail["member_keys"] and len(neighbours.get(k, set()) & members) >= 2}
+    shown = members | linking
+    kept = [{**m, **({"claims": per_person.get(m["id"], (0, 0.0))[0],
+                      "fund_amount": round(per_person.get(m["id"], (0, 0.0))[1], 2)} if m["type"] == "person" else {})}
+            for m in detail["members"] if node_key(m["type"], m["id"]) in members]
+    return {"members": kept, "nodes": {k: v for k, v in detail["nodes"].items() if k in shown},
+            "edges": [e for e in edges if e.source in shown and e.target in shown], "member_keys": members,
+            "claims": len(claims), "timeline": timeline,
+            "fund_amount": round(sum(float(c["fund_amount"] or 0) for c in claims), 2),
+            "first_seen": timeline[0]["day"] if timeline else None, "last_seen": timeline[-1]["day"] if timeline else None,
+            "persons": sum(m["type"] == "person" for m in kept)}
+
+
+def _fact_days(facts: dict[str, Any]) -> list[str]:
+    """The days (ISO) a finding's facts name: death dates, first and last uses, admission days..."""
+    values = [v for value in facts.values() for v in (value if isinstance(value, list) else [value])]
+    return [v[:10] for v in values if isinstance(v, str) and _DAY.match(v)]
 
 
 def _evidence_item(book: RingBook, ring_id: str, finding: dict[str, Any], masker: Masker, lang: Lang) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, MaskerDep, NoPoliceDep, PrincipalDep, ServicesDep, StoreDep
 from api.models import (
     CoAdmittedPairs,
+    EntityClaims,
     EntityProfile,
     Network,
     Paths,
@@ -30,7 +31,7 @@ from api.models import (
 )
 from api.ratelimit import RateLimiter
 from graphsvc.network import NODE_TYPES, node_key, split_key
-from queries.entities import entity_network, entity_profile, paths_between, search_entities
+from queries.entities import entity_claims, entity_network, entity_profile, paths_between, search_entities
 from queries.investigative import co_admitted_pairs, persons_behind_device, shared_identifiers
 from queries.masking import MaskedIdentifier, Masker
 
@@ -99,6 +100,17 @@ def get_entity(node_type: NodeType, node_id: str, store: StoreDep, book: BookDep
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph")
     audit("read_entity", node_key(node_type, clear))
     return answer(EntityProfile.model_validate(profile), masker)
+
+
+@router.get("/entities/{node_type}/{node_id}/claims", response_model=EntityClaims,
+            summary="The claims naming an entity (a person's, a card's, an institution's...), newest first, paged")
+def get_entity_claims(node_type: NodeType, node_id: str, store: StoreDep, masker: MaskerDep, audit: AuditDep,
+                      guard: LookupGuardDep, _: NoPoliceDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+                      size: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
+    clear, claims = _ask(guard, node_type, node_id, "read_entity_claims",
+                         lambda entity: entity_claims(store, node_type, entity, page=page, size=size))
+    audit("read_entity_claims", node_key(node_type, clear), page=page, size=size, claims=len(claims["items"]))
+    return answer(EntityClaims.model_validate(claims), masker)
 
 
 @router.get("/entities/{node_type}/{node_id}/network", response_model=Network,

@@ -85,13 +85,20 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
 @router.get("/{ring_id}", response_model=RingDetail,
             summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
 def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep, audit: AuditDep,
-             lang: Annotated[Lang, Query(description="the language of the evidence sentences: zh (default) or en")] = "zh") -> Response:
+             lang: Annotated[Lang, Query(description="the language of the evidence sentences: zh (default) or en")] = "zh",
+             as_of: Annotated[date | None, Query(
+                 description="the ring as it stood at the end of this day (YYYY-MM-DD): its claims, members and "
+                             "claim edges up to it; a day before its first claim gives an empty ring")] = None) -> Response:
     _visible_ring(book, principal, ring_id, audit, "read_ring")
-    view = ring_view(book, ring_id, masker, lang)
+    view = ring_view(book, ring_id, masker, lang, as_of)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
-    audit("read_ring", ring_id, persons=view["persons"])
-    shown = book.per_run(("ring_view_json", ring_id, masker.active, lang), lambda: view_json(view, masker))
+    if as_of is None:
+        audit("read_ring", ring_id, persons=view["persons"])
+        shown = book.per_run(("ring_view_json", ring_id, masker.active, lang), lambda: view_json(view, masker))
+    else:  # not kept: a slider asks for many days, each answered once
+        audit("read_ring", ring_id, persons=view["persons"], as_of=as_of.isoformat())
+        shown = view_json(view, masker)
     return ring_answer(shown, Casework.model_validate(casework_view(book, ring_id, masker)), masker)
 
 

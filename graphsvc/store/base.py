@@ -30,7 +30,7 @@ from graphsvc.store.engine import DUCKDB, ComputeEngine, Connection
 from graphsvc.store.schema import RING_CLAIM_COLUMNS, ROW_HASH, arrow_schema
 
 __all__ = ["GraphStore", "LoadResult", "IngestFileRecord", "DetectionRun", "StoreBusy", "ROW_HASH", "LINE",
-           "match_ring_ids", "CLAIM_COLUMN_OF", "RING_CLAIM_COLUMNS", "SHOWN_DERIVED"]
+           "match_ring_ids", "CLAIM_COLUMN_OF", "CLAIM_EDGE_COLUMNS", "RING_CLAIM_COLUMNS", "SHOWN_DERIVED"]
 
 LINE = "_line"
 """Where the row came from in its file; travels with a batch for error reports, never stored."""
@@ -128,6 +128,9 @@ CLAIM_COLUMN_OF: dict[str, str] = {
     "intermediary": "agent_id", "phone": "contact_phone", "device": "device_id", "account": "payee_account",
 }
 """The settlements column naming a node of each type: what "its claims" means for that type."""
+
+CLAIM_EDGE_COLUMNS: tuple[str, ...] = (*RING_CLAIM_COLUMNS, "agent_type", "payee_account")
+"""A settlement's columns as ``claims_of`` reads them: every node a claim edge of the network joins."""
 
 _LEDGER_SQL = """
     SELECT strftime(c.start_time, '%Y-%m') AS month, coalesce(i.region_code, 'unknown') AS region,
@@ -539,6 +542,18 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
             "last": max(r["last"] for r in rows).date().isoformat() if rows else None,
             "by_kind": {r["kind"]: r["claims"] for r in sorted(rows, key=lambda r: r["kind"])},
         }
+
+    @final
+    def claims_of(self, node_type: str, node_ids: Sequence[str], *, offset: int = 0,
+                  limit: int | None = None) -> list[dict[str, Any]]:
+        """The settlements naming these nodes (``CLAIM_COLUMN_OF``: what "its claims" means for the
+        type), newest first, with the columns a claim edge is made of; none for a type no claim names."""
+        column = CLAIM_COLUMN_OF.get(node_type)
+        if column is None or not node_ids:
+            return []
+        return self._select("settlements", where={column: list(node_ids)}, columns=CLAIM_EDGE_COLUMNS,
+                            order_by=[("start_time", True), ("settlement_id", False)], offset=offset,
+                            limit=limit).to_pylist()
 
     @final
     def search(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
