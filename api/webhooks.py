@@ -10,8 +10,9 @@ published it. The thread posts each delivery, signed, and retries a failure (any
 Durable through the store's casework records, on every backend, without a new table:
 subscriptions are records of kind ``webhook``; each delivery, with its attempts (the log of
 ``GET /webhooks/{id}/deliveries``), a record of kind ``webhook_delivery:<webhook id>``; the ids
-of deliveries still to be made one ``webhook_outbox`` record, read at start-up, so a delivery
-pending when the server stopped is tried again when it starts (that try counts as an attempt).
+of deliveries still to be made one ``webhook_outbox`` record per server (its key made once in the
+server's home), read at start-up, so a delivery pending when the server stopped is tried again
+when it starts (that try counts as an attempt).
 A delivery is written before the outbox names it: a crash between the two leaves a delivery
 in the log that is never sent, never a send without its log.
 
@@ -47,6 +48,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,7 +73,9 @@ SIGNATURE_HEADER = "X-Graphsvc-Signature"
 MIN_SECRET = 16
 _RESPONSE_KEPT = 200
 """Characters of a receiver's answer kept in the delivery log (an error page's first line, not a document)."""
-_SUBSCRIPTION, _OUTBOX, _OUTBOX_KEY = "webhook", "webhook_outbox", "pending"
+_SUBSCRIPTION, _OUTBOX = "webhook", "webhook_outbox"
+_OUTBOX_ID = "webhook-outbox-id"
+"""The file under the home naming this server's outbox record."""
 _WATCHED = ("pattern", "score", "persons", "fund_amount", "first_seen", "last_seen")
 """A kept ring whose fields (or number of members or evidence facts) change is ``ring.updated``."""
 
@@ -175,6 +179,7 @@ class Webhooks:
         self._thread: threading.Thread | None = None
         self._pending: dict[str, _Pending] = {}
         self._busy = False
+        self._outbox = _outbox_id(settings.home)
 
     # ---- subscriptions ------------------------------------------------------------------
 
@@ -328,7 +333,7 @@ class Webhooks:
 
     def start(self) -> None:
         """Load what was pending when the server stopped and start delivering."""
-        outbox = self._store.get_record(_OUTBOX, _OUTBOX_KEY) or {"deliveries": {}}
+        outbox = self._store.get_record(_OUTBOX, self._outbox) or {"deliveries": {}}
         with self._lock:
             for delivery_id, webhook_id in outbox["deliveries"].items():
                 self._pending.setdefault(delivery_id, _Pending(webhook_id, delivery_id, time.monotonic()))
@@ -349,7 +354,7 @@ class Webhooks:
 
     def _save_outbox(self) -> None:
         """Store the pending deliveries' ids (call with the lock held)."""
-        self._store.put_record(_OUTBOX, _OUTBOX_KEY,
+        self._store.put_record(_OUTBOX, self._outbox,
                                {"deliveries": {p.delivery_id: p.webhook_id for p in self._pending.values()}})
 
     def _run(self) -> None:
@@ -421,6 +426,16 @@ class Webhooks:
         with self._lock:
             self._pending.pop(pending.delivery_id, None)
             self._save_outbox()
+
+
+def _outbox_id(home: Path) -> str:
+    """This server's outbox key, made once in its home: servers sharing one Neo4j each deliver what
+    they published, and each finds its own pending deliveries when it restarts."""
+    path = home / _OUTBOX_ID
+    if not path.exists():
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(8))
+    return path.read_text().strip()
 
 
 def _fingerprint(ring: dict[str, Any]) -> tuple[Any, ...]:
