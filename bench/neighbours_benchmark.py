@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from graphsvc.detect import detect_and_save
@@ -52,7 +53,7 @@ class _EarlierReads(Neo4jStore):
         if not limit:
             return super()._neighbours(keys, limit)  # network_nodes: the same query as before
         self._network_ready(now=False)
-        found = {}
+        found: dict[str, tuple[str | None, Neighbourhood]] = {}
         for key in keys:
             degree = self._run(_DEGREE, key=key)[0]["degree"]
             if not degree:
@@ -110,13 +111,13 @@ def main() -> None:
                         ego_network(earlier, ego)
                     assert all(ego_network(store, e) == ego_network(earlier, e) for e in egos[:20])
                     print("2-hop network (limit 200):")
-                    _timed("one _neighbours query per node (now)", [lambda e=e: ego_network(store, e) for e in egos])
+                    _timed("one _neighbours query per node (now)", [partial(ego_network, store, e) for e in egos])
                     _timed("degree query + edges query per node (before)",
-                           [lambda e=e: ego_network(earlier, e) for e in egos])
+                           [partial(ego_network, earlier, e) for e in egos])
                     print("ring claims:")
-                    _timed("GraphStore.ring_claims on _select (now)", [lambda r=r: store.ring_claims(r) for r in rings])
+                    _timed("GraphStore.ring_claims on _select (now)", [partial(store.ring_claims, r) for r in rings])
                     _timed("the earlier ring claims query (before)",
-                           [lambda r=r: store._run(_RING_CLAIMS, id=r) for r in rings])
+                           [partial(store._run, _RING_CLAIMS, id=r) for r in rings])
                 finally:
                     earlier.close()
         finally:

@@ -29,6 +29,7 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 __all__ = ["generate_other_city"]
 
@@ -234,13 +235,13 @@ class OtherCity:
         chosen += rng.sample(rural, min(len(rural), k - len(chosen)))
         rng.shuffle(chosen)
         scale = max(0.4, self.n / 25000)
-        self.counties = []
+        self.counties: list[dict[str, Any]] = []
         towns = TOWN_ROOTS[:]
         rng.shuffle(towns)
         streets = STREET_ROOTS[:]
         rng.shuffle(streets)
         for code, name, urb in chosen:
-            cty = {"code": code, "name": name, "urban": urb, "w": rng.uniform(0.6, 1.4), "areas": []}
+            cty: dict[str, Any] = {"code": code, "name": name, "urban": urb, "w": rng.uniform(0.6, 1.4), "areas": []}
             n_towns = max(1, round(rng.randint(3, 6) * (1 - urb) * 1.6 * min(1.5, scale ** 0.5)))
             n_streets = max(1, round(rng.randint(1, 3) * (0.5 + urb) * min(1.5, scale ** 0.5)))
             for _ in range(n_towns):
@@ -380,10 +381,10 @@ class OtherCity:
             if a < 18 or a >= 80:
                 ins = "resident"
             else:
-                p = 0.6 if h["urban"] else 0.12
+                employed = 0.6 if h["urban"] else 0.12
                 if a >= 60:
-                    p *= 0.7
-                ins = "employee" if rng.random() < p else "resident"
+                    employed *= 0.7
+                ins = "employee" if rng.random() < employed else "resident"
         pr = 0.95 if 18 <= a < 65 else (0.6 if a < 75 and a >= 65 else (0.3 if a >= 75 else (0.5 if a >= 14 else 0)))
         p = {
             "pid": self.uid("CB", 9), "idn": self.id_number(region_birth, b, g), "name": self.name(g, b.year, surname),
@@ -567,7 +568,7 @@ class OtherCity:
         for _ in range(max(2, n // 2000)):
             ci, ai, addr, _ = self.rand_home(urban=True)
             self.rentals.append(self.special_group(ci, ai, addr, rng.randint(6, 10), (19, 48), "group_rental", 0.8, None))
-        self.gang_flats = []
+        self.gang_flats: list[int | None] = []  # a gang shares a flat, or has none (None)
         for _ in range(k):
             if rng.random() < 0.55:
                 ci, ai, addr, _ = self.rand_home(urban=rng.random() < 0.7)
@@ -1085,7 +1086,7 @@ class OtherCity:
             if rotating:
                 nh = math.ceil(ep / 2) + rng.randint(0, 2)
                 hs = rng.sample(self.all_hosps, min(len(self.all_hosps), nh))
-                seq = []
+                seq: list[int] = []
                 while len(seq) < ep:
                     seq += rng.sample(hs, len(hs))
                 seq = seq[:ep]
@@ -1538,7 +1539,7 @@ def main(argv: list[str] | None = None) -> int:
     truth = generate_other_city(a.out, persons=a.persons, seed=a.seed)
     with open(a.out / "settlements.csv", encoding="utf-8-sig") as f:
         n_sett = sum(1 for _ in f) - 1
-    by = {}
+    by: dict[str, int] = {}
     for r in truth["rings"]:
         by[r["pattern"]] = by.get(r["pattern"], 0) + 1
     print(f"{a.out}: {a.persons} persons, {n_sett} settlements, rings {by}, "

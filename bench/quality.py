@@ -40,6 +40,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def score_rings(ranked: list[tuple[list[str], str | None]], truth: dict[str, Any]) -> dict[str, Any]:
+def score_rings(ranked: Sequence[tuple[Sequence[str], str | None]], truth: dict[str, Any]) -> dict[str, Any]:
     """Metrics of rings ranked best first, each (persons, pattern or None)."""
     planted = [(set(r["persons"]), r["pattern"]) for r in truth["rings"]]
     k = len(planted)
@@ -84,16 +85,16 @@ def score_rings(ranked: list[tuple[list[str], str | None]], truth: dict[str, Any
 
     matched, right_pattern = 0, 0
     for persons, pattern in planted:
-        j, i = best_ring(persons)
-        if j >= 0.5 and i is not None:
+        j, best = best_ring(persons)
+        if j >= 0.5 and best is not None:
             matched += 1
-            right_pattern += rings[i][1] == pattern
+            right_pattern += rings[best][1] == pattern
     misses = []
     for ring, (persons, pattern) in zip(truth["rings"], planted):
-        j, i = best_ring(persons)
-        if j < 0.5 or i is None or rings[i][1] != pattern:
-            misses.append(f"{ring['id']} {pattern} ({len(persons)} persons): best ring #{i} "
-                          f"{rings[i][1] if i is not None else '-'} with Jaccard {j:.2f}")
+        j, best = best_ring(persons)
+        if j < 0.5 or best is None or rings[best][1] != pattern:
+            misses.append(f"{ring['id']} {pattern} ({len(persons)} persons): best ring #{best} "
+                          f"{rings[best][1] if best is not None else '-'} with Jaccard {j:.2f}")
     planted_of: dict[str, list[int]] = {}
     for j, (persons, _) in enumerate(planted):
         for p in persons:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import networkx as nx
 import openpyxl
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -35,7 +36,7 @@ def client(city: City, settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-def _get(client: TestClient, city: City, role: str, url: str, **params):  # type: ignore[no-untyped-def]
+def _get(client: TestClient, city: City, role: str, url: str, **params):
     return client.get(url, params=params, headers=city.headers(role))
 
 
@@ -147,7 +148,9 @@ def test_shortest_paths_between_two_recruits_go_through_what_they_share(client, 
     assert middles <= {"intermediary:IBI", f"phone:{BROKER_PHONE}", "account:6222000000000001", "institution:H100"}
     assert len(middles) >= 3 and all(p[0] == f"person:{a}" and p[-1] == f"person:{b}" for p in found["paths"])
     # the family phone is both registered and on their claims: two edges, one path through it
-    family = shortest_paths(city.store, f"person:{city.family[1]}", f"person:{city.family[2]}", max_paths=10)["paths"]
+    between = shortest_paths(city.store, f"person:{city.family[1]}", f"person:{city.family[2]}", max_paths=10)
+    assert between is not None
+    family = between["paths"]
     assert sorted(p[1] for p in family) == ["address:FA村8号", "card:CFA000", "device:DFA", "institution:HFA",
                                             "institution:PHFA", "phone:13911112222"]
     apart = _get(client, city, "investigator", "/paths",
@@ -211,6 +214,7 @@ def test_dismissed_ring_stays_dismissed_on_rerun_until_its_evidence_grows(client
 
 def _detect(client: TestClient, headers: dict[str, str]) -> dict:
     job = client.post("/detect", headers=headers).json()
+    assert isinstance(client.app, FastAPI)
     client.app.state.services.jobs.wait_idle()
     return client.get(f"/jobs/{job['id']}", headers=headers).json()["result"]
 
@@ -230,7 +234,7 @@ def test_tips_are_idempotent_and_raise_the_priority_of_rings_they_touch(client, 
     assert [r["id"] for r in client.get("/rings", headers=headers).json()["items"]] == ["R-000001", "R-000003", "R-000002"]
 
 
-def _package(response) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+def _package(response) -> dict[str, bytes]:
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as z:
         return {name.split("/", 1)[1]: z.read(name) for name in z.namelist()}

@@ -14,7 +14,7 @@ from graphsvc.config import Settings
 
 
 @pytest.fixture
-def api_schema(city, settings):  # type: ignore[no-untyped-def]
+def api_schema(city, settings):
     app = create_app(settings, store=city.store)
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
     app.state.services.jobs.wait_idle(timeout=60)
@@ -26,14 +26,14 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @pytest.mark.slow  # hundreds of generated requests
 @schema.parametrize()
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_error_for_any_request_the_spec_allows(case, city):  # type: ignore[no-untyped-def]
+def test_no_server_error_for_any_request_the_spec_allows(case, city):
     case.call_and_validate(headers=city.headers("admin"), checks=[not_a_server_error])
 
 
 _SCHEMA_KEYWORDS = ("properties", "additionalProperties", "items", "anyOf", "oneOf", "allOf", "prefixItems")
 
 
-def _subschemas(schema: dict, components: dict, seen: set[str]):  # type: ignore[no-untyped-def]
+def _subschemas(schema: dict, components: dict, seen: set[str]):
     """``schema`` and every schema inside it, following references (each component once)."""
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[1]

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow  # a real server in its own process
 
 
 @pytest.fixture
-def served(cities, tmp_path):  # type: ignore[no-untyped-def]
+def served(cities, tmp_path):
     home = cities.home(tmp_path)
     server = start_serve(home)
     try:

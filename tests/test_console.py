@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,7 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture
-def server(cities, tmp_path):  # type: ignore[no-untyped-def]
+def server(cities, tmp_path):
     home = cities.home(tmp_path)
     served = start_serve(home)
     try:
@@ -34,8 +35,13 @@ def server(cities, tmp_path):  # type: ignore[no-untyped-def]
         served.stop()
 
 
+class Chromium(webdriver.Chrome):
+    downloads: Path
+    """Where the browser saves what it downloads."""
+
+
 @pytest.fixture
-def browser(tmp_path):  # type: ignore[no-untyped-def]
+def browser(tmp_path: Path) -> Iterator[Chromium]:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     # The background-networking flags keep Chromium from dialling Google on this closed network.
@@ -48,7 +54,7 @@ def browser(tmp_path):  # type: ignore[no-untyped-def]
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations are logged there
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver = Chromium(options=options, service=Service("/usr/bin/chromedriver"))
     driver.downloads = downloads
     try:
         yield driver
@@ -56,20 +62,20 @@ def browser(tmp_path):  # type: ignore[no-untyped-def]
         driver.quit()
 
 
-def _wait(driver, condition, timeout: float = 20):  # type: ignore[no-untyped-def]
+def _wait(driver, condition, timeout: float = 20):
     # The console redraws its tables as answers arrive: an element read mid-redraw is stale, so look again.
     return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: condition(d))
 
 
-def _texts(driver, selector: str, attribute: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
+def _texts(driver, selector: str, attribute: str | None = None) -> list[str]:
     """Texts (or an attribute) of the elements matching ``selector``, read in one script: no stale element between."""
     return driver.execute_script(
         "return [...document.querySelectorAll(arguments[0])].map(e => arguments[1] ? e.getAttribute(arguments[1]) "
         ": e.innerText)", selector, attribute)
 
 
-def _sign_in(driver, key: str) -> None:  # type: ignore[no-untyped-def]
+def _sign_in(driver, key: str) -> None:
     """Sign in on the page shown; the console keeps the key in memory only, so every (re)load asks for it."""
     _wait(driver, lambda d: d.find_element(By.ID, "signin").is_displayed())
     driver.find_element(By.ID, "key").clear()
@@ -78,7 +84,7 @@ def _sign_in(driver, key: str) -> None:  # type: ignore[no-untyped-def]
     _wait(driver, lambda d: d.find_element(By.ID, "signout").is_displayed())
 
 
-def script_problems(driver) -> list[str]:  # type: ignore[no-untyped-def]
+def script_problems(driver) -> list[str]:
     """Browser log lines since the last call that report a Content-Security-Policy refusal or an uncaught error."""
     return [entry["message"] for entry in driver.get_log("browser")
             if "Content Security Policy" in entry["message"] or "Uncaught" in entry["message"]]

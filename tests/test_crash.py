@@ -80,8 +80,10 @@ def _stored_rows(store: GraphStore) -> int:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {"GRAPHSVC_BACKEND": settings.backend}
+    env: dict[str, str] = {"GRAPHSVC_BACKEND": settings.backend}
     if settings.backend == "neo4j":
+        # the neo4j backend's settings: the store the test opened from them needed both
+        assert settings.neo4j_uri is not None and settings.neo4j_password is not None
         env.update(NEO4J_URI=settings.neo4j_uri, NEO4J_USER=settings.neo4j_user,
                    NEO4J_PASSWORD=settings.neo4j_password.get_secret_value())
     return env

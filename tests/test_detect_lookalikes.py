@@ -99,9 +99,10 @@ def test_registered_agent_filing_one_stay_per_household_is_explained_not_ringed(
     assert agent, why
     assert any(f.kind == "shared_agent" for f in agent), why
     for f in agent:
-        assert f.explained.startswith("routine agency work"), why
+        assert f.explained is not None and f.explained.startswith("routine agency work"), why
         assert set(f.persons) <= set(planted["persons"]), why
     [by_agent] = [f for f in agent if f.kind == "shared_agent"]
+    assert by_agent.explained is not None
     assert "20 claims for 20 persons" in by_agent.explained and "at 3 institutions" in by_agent.explained, why
 
 
@@ -132,7 +133,7 @@ def test_regular_care_home_co_admissions_are_explained_by_its_base_rate():
     assert not ringed(result) & set(planted["persons"]), why
     [home] = [f for f in result.explained if f.kind == "care_home_waves"]
     assert home.entities == (("institution", planted["home"]), ("institution", planted["hospital"])), why
-    assert home.explained.startswith("regular admissions of a home's residents"), why
+    assert home.explained is not None and home.explained.startswith("regular admissions of a home's residents"), why
     assert "what chance brings" in home.explained and home.facts["waves"] >= 3, why
 
 
@@ -228,7 +229,7 @@ def test_person_with_two_records_counts_once_in_the_gang():
 # ---- end to end: contract folder → ingest → detect_and_save → the stored run --------------------------------
 
 
-def ingest_and_detect(tmp_path):  # type: ignore[no-untyped-def]
+def ingest_and_detect(tmp_path):
     """Scene 1 and scene 3 as a contract folder, ingested into an embedded store, detected and saved."""
     scene = Scene()
     brokers = scenes.two_brokers_one_hospital(scene)
@@ -318,7 +319,7 @@ def test_a_registered_agent_busy_in_the_flu_season_is_routine():
     result = detect_rings_in(scene.connection())
     assert result.rings == []
     [agent] = [f for f in result.explained if f.kind == "shared_agent"]
-    assert agent.explained.startswith("routine agency work: 40 claims for 40 persons")
+    assert agent.explained is not None and agent.explained.startswith("routine agency work: 40 claims for 40 persons")
 
 
 @pytest.mark.slow  # a county's year of stays

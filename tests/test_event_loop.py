@@ -32,7 +32,7 @@ def _cli(*args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def served(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("loop")
     _cli("generate", str(root / "city"), "--persons", "20000", "--seed", "3")
     _cli("ingest", str(root / "city"), "--home", str(root / "home"))
@@ -76,7 +76,7 @@ print(len(done), statistics.median(done))
 """ % HUB  # noqa: UP031 -- %-formatting leaves the script's own braces alone
 
 
-def test_health_answers_quickly_while_heavy_networks_are_pulled(served) -> None:  # type: ignore[no-untyped-def]
+def test_health_answers_quickly_while_heavy_networks_are_pulled(served) -> None:
     base, headers = served
     with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
         first = client.get(HUB, params={"hops": 3, "limit": 2000})

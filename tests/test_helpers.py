@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers.api_city import Cities
 
 
-def test_a_copy_of_the_city_holds_nothing_an_earlier_copy_wrote(cities: Cities, settings, tmp_path):  # type: ignore[no-untyped-def]
+def test_a_copy_of_the_city_holds_nothing_an_earlier_copy_wrote(cities: Cities, settings, tmp_path):
     with cities.copy(settings) as first:
         assert [r["id"] for r in first.store.rings()] == ["R-000001", "R-000002", "R-000003"]
         first.store.put_record("tip", "t1", {"client_key": "t1", "note": "written in the first copy"})

@@ -8,6 +8,7 @@ import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from openpyxl.worksheet.worksheet import Worksheet
 
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
@@ -42,7 +43,7 @@ def city_folder(root: Path, settlements: list[list[str]] = GOOD_SETTLEMENTS) -> 
     return folder
 
 
-def ingest(store: GraphStore, folder: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+def ingest(store: GraphStore, folder: Path, tmp_path: Path):
     return ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
 
 
@@ -211,9 +212,11 @@ def test_chinese_headers_xlsx_and_parquet_load_the_same_graph_as_csv(tmp_path):
             elif form == "xlsx":
                 folder.mkdir(exist_ok=True)
                 book = openpyxl.Workbook()
-                book.active.append(header)
+                sheet = book.active
+                assert isinstance(sheet, Worksheet)  # a new workbook opens on its one worksheet
+                sheet.append(header)
                 for row in rows:
-                    book.active.append(row)
+                    sheet.append(row)
                 book.save(folder / f"{name}.xlsx")
             elif form == "parquet":
                 folder.mkdir(exist_ok=True)

@@ -24,7 +24,7 @@ def client(city: City, settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-def _get(client: TestClient, city: City, role: str, url: str, **params: object):  # type: ignore[no-untyped-def]
+def _get(client: TestClient, city: City, role: str, url: str, **params: object):
     return client.get(url, params=params, headers=city.headers(role))
 
 

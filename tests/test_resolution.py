@@ -66,7 +66,8 @@ def test_blank_and_unresolvable_addresses():
     assert canonical_address("建设路 8 号") == "|建设路8号"
 
 
-def _completions(keys: list[str]) -> dict[str, str]:
+def _completions(keys: list[str | None]) -> dict[str, str]:
+    """What ``ADDRESS_COMPLETION_SQL`` completes among ``keys`` (as ``canonical_address`` gives them)."""
     con = duckdb.connect()
     con.execute("CREATE TABLE k (address_key VARCHAR)")
     con.executemany("INSERT INTO k VALUES (?)", [[k] for k in keys])
@@ -165,6 +166,7 @@ def test_ingest_stores_keys_and_joins_the_records_of_one_person(store: GraphStor
     found = [(h["id"], h["matched"]) for h in store.search("P1") if h["type"] == "person"]
     assert found == [("P1", "id"), ("P0", "same_person")]
     entity = store.entity("person", "P1")
+    assert entity is not None
     assert entity["person_ids"] == ["P0", "P1"] and entity["person_key"] == "P0"
     assert entity["address_key"] == "430102|东湖街道12组35号"
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import create_app
@@ -100,6 +101,7 @@ def city(cities, tmp_path) -> Iterator[City]:
 
 def _fail_next_audit_write(client: TestClient) -> None:
     """The audit log's open segment becomes /dev/full: its next write fails with ENOSPC."""
+    assert isinstance(client.app, FastAPI)
     audit = client.app.state.services.audit
     with audit._file_lock:
         full = os.open("/dev/full", os.O_WRONLY)

@@ -73,8 +73,9 @@ def city(cities, tmp_path) -> Iterator[City]:
 
 def test_an_unwritable_audit_log_does_not_tell_an_analyst_the_servers_paths(city, tmp_path):
     home = tmp_path / "home"
-    with TestClient(create_app(Settings(home=home), store=city.store)) as client:
-        audit = client.app.state.services.audit
+    app = create_app(Settings(home=home), store=city.store)
+    with TestClient(app) as client:
+        audit = app.state.services.audit
         # The log's folder is gone (a tmp cleaner, a disk remounted read-only: EROFS names the path too)
         # before its first segment is opened.
         assert audit._fd is None

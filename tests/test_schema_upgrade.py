@@ -23,6 +23,7 @@ from graphsvc.detect import detect_and_save
 from graphsvc.errors import SchemaError
 from graphsvc.store import GraphStore, open_store
 from graphsvc.store.embedded import EmbeddedStore
+from graphsvc.store.neo4j import Neo4jStore
 from graphsvc.store.schema import SCHEMA_VERSION
 
 FIXTURE = Path(__file__).parent / "fixtures" / "home-v1"
@@ -70,7 +71,8 @@ def test_a_v1_home_opens_upgraded_with_its_rings_and_casework(old_home: Path) ->
         assert [d["id"] for d in documents] == ["R-000001", "R-000002", "R-000003"]
         assert (run.kept_ids, run.new_ids, run.retired_ids) == (3, 0, [])
         assert len(store.detection_runs()) == 2
-        assert store.get_record("disposition", "R-000003")["status"] == "confirmed"
+        disposition = store.get_record("disposition", "R-000003")
+        assert disposition is not None and disposition["status"] == "confirmed"
     assert _version(old_home) == SCHEMA_VERSION == 3
     assert "ring_members" not in _tables(old_home)
 
@@ -99,15 +101,17 @@ def test_a_home_from_a_newer_release_is_refused_with_a_clear_error(old_home: Pat
 
 
 def _set_version(store: GraphStore, version: int) -> None:
-    if store.backend_name == "neo4j":
+    if isinstance(store, Neo4jStore):
         store._run("MATCH (m:Meta {id: 'schema'}) SET m.version = $v", v=version)
     else:
+        assert isinstance(store, EmbeddedStore)
         store._db.execute("UPDATE schema_version SET version = ?", [version])
 
 
 def _stored_version(store: GraphStore) -> int:
-    if store.backend_name == "neo4j":
+    if isinstance(store, Neo4jStore):
         return store._run("MATCH (m:Meta {id: 'schema'}) RETURN m.version AS v")[0]["v"]
+    assert isinstance(store, EmbeddedStore)
     return store._db.execute("SELECT version FROM schema_version").fetchall()[0][0]
 
 
@@ -126,11 +130,13 @@ def test_a_v1_neo4j_database_loses_its_unread_member_links(settings: Settings) -
     if settings.backend != "neo4j":
         pytest.skip("the embedded upgrade is tested on tests/fixtures/home-v1")
     with open_store(settings) as store:
+        assert isinstance(store, Neo4jStore)
         # what the release before versions left: member links, no version
         store._run("CREATE (:Ring {id: 'R-000001'})-[:HAS_MEMBER {type: 'person', role: 'member'}]->"
                    "(:Node:Person {_key: 'person:P1', person_id: 'P1'})")
         store._run("MATCH (m:Meta {id: 'schema'}) DELETE m")
     with open_store(settings) as store:
+        assert isinstance(store, Neo4jStore)
         assert _stored_version(store) == SCHEMA_VERSION
         assert store._run("MATCH ()-[m:HAS_MEMBER]->() RETURN count(m) AS n") == [{"n": 0}]
         assert store._run("MATCH (r:Ring) RETURN r.id AS id") == [{"id": "R-000001"}]

@@ -91,10 +91,11 @@ def test_a_failing_store_loses_nothing_and_the_writer_survives_it(city, settings
         put_records(kind, records)
 
     monkeypatch.setattr(city.store, "put_records", full_disk)
-    with TestClient(create_app(settings, store=city.store)) as client:
+    app = create_app(settings, store=city.store)
+    with TestClient(app) as client:
         for _ in range(40):
             assert client.get("/rings/R-000003", headers=city.headers("analyst")).status_code == 200
-        audit = client.app.state.services.audit
+        audit = app.state.services.audit
         deadline = time.monotonic() + 10
         while audit.status()["failures"] < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -120,10 +121,11 @@ def test_a_failing_store_loses_nothing_and_the_writer_survives_it(city, settings
 
 
 def test_a_full_disk_under_the_write_ahead_file_refuses_the_request(city, settings):
-    with TestClient(create_app(settings, store=city.store)) as client:
+    app = create_app(settings, store=city.store)
+    with TestClient(app) as client:
         analyst = city.headers("analyst")
         assert client.get("/rings/R-000003", headers=analyst).status_code == 200
-        audit = client.app.state.services.audit
+        audit = app.state.services.audit
         with audit._file_lock:  # the open segment becomes /dev/full: every write fails with ENOSPC
             full = os.open("/dev/full", os.O_WRONLY)
             os.dup2(full, audit._fd)

@@ -95,7 +95,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         served.stop()
 
 
-def _assert_safe(driver, keys: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def _assert_safe(driver, keys: tuple[str, ...]) -> None:
     try:
         text = driver.switch_to.alert.text
     except NoAlertPresentException:
@@ -112,13 +112,13 @@ def _assert_safe(driver, keys: tuple[str, ...]) -> None:  # type: ignore[no-unty
     assert not any(key in stored for key in keys)
 
 
-def _shown(driver, element_id: str, *values: str) -> None:  # type: ignore[no-untyped-def]
+def _shown(driver, element_id: str, *values: str) -> None:
     """Wait until every value is in the element's visible text, character for character."""
     _wait(driver, lambda d: all(v in d.execute_script("return document.getElementById(arguments[0]).innerText",
                                                       element_id) for v in values))
 
 
-def _search(driver, q: str, *expected: str) -> None:  # type: ignore[no-untyped-def]
+def _search(driver, q: str, *expected: str) -> None:
     box = driver.find_element(By.ID, "q")
     box.clear()
     box.send_keys(q)
@@ -126,14 +126,14 @@ def _search(driver, q: str, *expected: str) -> None:  # type: ignore[no-untyped-
     _shown(driver, "search-hits", *expected)
 
 
-def _open_ring(driver, ring_id: str) -> None:  # type: ignore[no-untyped-def]
+def _open_ring(driver, ring_id: str) -> None:
     """Click the ring's queue row; the queue may be redrawing (a row clicked then is detached), so until it opens."""
     _wait(driver, lambda d: d.execute_script(
         "const row = document.querySelector(`#rings tr[data-id='${arguments[0]}']`); if (row) row.click();"
         "return location.hash === arguments[1]", ring_id, f"#/ring/{ring_id}"))
 
 
-def _tap(driver, node: str) -> None:  # type: ignore[no-untyped-def]
+def _tap(driver, node: str) -> None:
     """Open a node's profile as a click on it in the graph does."""
     driver.execute_script("cy.getElementById(arguments[0]).emit('tap')", node)
 

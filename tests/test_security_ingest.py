@@ -21,16 +21,18 @@ import time
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from openpyxl.worksheet.worksheet import Worksheet
 
 import ingest.pipeline
 from api import create_app
@@ -43,8 +45,16 @@ from ingest.pipeline import IngestReport, ingest_folder
 from ingest.readers import MAX_FIELD_CHARS
 from test_ingest import INST_HEADER, INSTITUTIONS, PERSON_HEADER, PERSONS, SETTLE_HEADER
 
-LIMITS = {"upload_max_bytes": 1 << 20, "upload_max_unpacked_bytes": 4 << 20, "upload_max_ratio": 50,
-          "upload_max_members": 8}
+
+class Limits(TypedDict):
+    upload_max_bytes: int
+    upload_max_unpacked_bytes: int
+    upload_max_ratio: int
+    upload_max_members: int
+
+
+LIMITS: Limits = {"upload_max_bytes": 1 << 20, "upload_max_unpacked_bytes": 4 << 20, "upload_max_ratio": 50,
+                  "upload_max_members": 8}
 OVERSIZED = f"a value longer than {MAX_FIELD_CHARS:,} characters"
 
 
@@ -115,23 +125,23 @@ def ids(first: int, last: int, *, but: tuple[int, ...] = ()) -> set[str]:
 
 
 @pytest.fixture
-def api(tmp_path):  # type: ignore[no-untyped-def]
+def api(tmp_path):
     settings = Settings(home=tmp_path / "home", **LIMITS)
     store = open_store(settings)
     keys = {role: create_api_key(store, role, f"{role} tester")[0]
             for role in ("admin", "investigator", "police_liaison", "analyst")}
     with TestClient(create_app(settings, store=store)) as client:
-        client.keys = keys  # type: ignore[attr-defined]
-        client.home = settings.home  # type: ignore[attr-defined]
+        client.keys = keys
+        client.home = settings.home
         yield client
     store.close()
 
 
 def headers(client: TestClient, role: str = "investigator") -> dict[str, str]:
-    return {"X-API-Key": client.keys[role]}  # type: ignore[attr-defined]
+    return {"X-API-Key": client.keys[role]}
 
 
-def upload(client: TestClient, *files: tuple[str, bytes], role: str = "investigator"):  # type: ignore[no-untyped-def]
+def upload(client: TestClient, *files: tuple[str, bytes], role: str = "investigator"):
     return client.post("/ingest", files=[("files", (name, data)) for name, data in files], headers=headers(client, role))
 
 
@@ -144,12 +154,13 @@ def zipped(*members: tuple[str, bytes]) -> bytes:
 
 
 def uploads_left(client: TestClient) -> list[str]:
-    folder = client.home / "uploads"  # type: ignore[attr-defined]
+    folder = client.home / "uploads"
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def finished(client: TestClient, job: dict[str, Any]) -> dict[str, Any]:
-    client.app.state.services.jobs.wait_idle()  # type: ignore[attr-defined]
+    assert isinstance(client.app, FastAPI)
+    client.app.state.services.jobs.wait_idle()
     return client.get(f"/jobs/{job['id']}", headers=headers(client)).json()
 
 
@@ -272,7 +283,7 @@ def test_upload_folder_and_files_are_private_and_removed_when_the_job_ends(api, 
     seen: dict[str, int] = {}
     real = ingest.pipeline.ingest_folder
 
-    def spy(store, folder, **kwargs):  # type: ignore[no-untyped-def]
+    def spy(store, folder, **kwargs):
         seen.update({p.name: p.stat().st_mode & 0o777 for p in [folder, folder.parent, *folder.iterdir()]})
         if not (folder / "persons.csv").exists():
             raise RuntimeError("a failing ingest")
@@ -290,7 +301,7 @@ def test_upload_folder_and_files_are_private_and_removed_when_the_job_ends(api, 
 
 def test_upload_folders_a_stop_cut_off_are_removed_at_the_next_start(api):
     store = api.app.state.services.store
-    old, recent = (api.home / "uploads" / name for name in ("upload-old", "upload-recent"))  # type: ignore[attr-defined]
+    old, recent = (api.home / "uploads" / name for name in ("upload-old", "upload-recent"))
     for folder in (old, recent):
         folder.mkdir(parents=True)
         (folder / "persons.csv").write_bytes(persons_csv())
@@ -314,9 +325,9 @@ def test_jobs_are_for_investigators_and_admins_and_show_no_server_path(api):
         assert listed.status_code == 200 and {j["id"] for j in listed.json()["items"]} == {job["id"], detect["id"]}
     assert job["parameters"] == {"files": ["settlements.csv"]}
     assert job["result"]["rejects_file"].startswith("rejects/rejects-")
-    assert (api.home / job["result"]["rejects_file"]).exists()  # type: ignore[attr-defined]
+    assert (api.home / job["result"]["rejects_file"]).exists()
     text = json.dumps(api.get("/jobs", headers=headers(api)).json())
-    assert str(api.home) not in text and tempfile.gettempdir() not in text  # type: ignore[attr-defined]
+    assert str(api.home) not in text and tempfile.gettempdir() not in text
 
     audit = api.get("/audit", headers=headers(api, "admin")).json()["items"]
     submitted = {(e["action"], e["target"]): e for e in audit if e["action"].startswith("submit_")}
@@ -380,6 +391,7 @@ def test_the_real_server_checks_key_and_size_before_taking_the_body(tmp_path):
 def _xlsx(rows: list[list[str]]) -> bytes:
     book = openpyxl.Workbook()  # not write-only: that leaves out the sheet's dimension, as Excel does not
     sheet = book.active
+    assert isinstance(sheet, Worksheet)  # a new workbook opens on its one worksheet
     for row in rows:
         sheet.append(row)
     out = io.BytesIO()
@@ -453,12 +465,12 @@ def _case(name: str) -> tuple[str, bytes]:
     if name == "garbage Parquet":
         return "settlements.parquet", b"PAR1" + noise(5_000) + b"PAR1"
     if name == "Parquet damaged mid-file":
-        data = bytearray(_parquet(rows[1:], row_group_size=100, compression="snappy"))
-        metadata = pq.ParquetFile(io.BytesIO(bytes(data))).metadata
+        damaged = bytearray(_parquet(rows[1:], row_group_size=100, compression="snappy"))
+        metadata = pq.ParquetFile(io.BytesIO(bytes(damaged))).metadata
         second = metadata.row_group(1).column(0)  # settlement_id pages of rows 101..200
         start = second.data_page_offset
-        data[start:start + 40] = b"\xff" * 40  # its page header
-        return "settlements.parquet", bytes(data)
+        damaged[start:start + 40] = b"\xff" * 40  # its page header
+        return "settlements.parquet", bytes(damaged)
     raise KeyError(name)
 
 
@@ -608,12 +620,12 @@ def _holds_whatever_the_bytes(file_name: str, data: bytes) -> None:
 
 # Derandomized and without an example database: the same examples on every run, so never flaky;
 # about a second each (a fresh store and an ingest), so modest counts.
-_PROPERTY = dict(deadline=None, derandomize=True, database=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_PROPERTY = hypothesis_settings(deadline=None, derandomize=True, database=None,
+                                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @pytest.mark.slow  # dozens of ingests
-@hypothesis_settings(max_examples=30, **_PROPERTY)
+@hypothesis_settings(_PROPERTY, max_examples=30)
 @given(data=mutated(_GOOD_CSV), encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]))
 def test_property_any_broken_csv_in_any_encoding_is_accounted_for(data, encoding):
     if encoding != "utf-8":
@@ -622,14 +634,14 @@ def test_property_any_broken_csv_in_any_encoding_is_accounted_for(data, encoding
 
 
 @pytest.mark.slow  # dozens of ingests
-@hypothesis_settings(max_examples=15, **_PROPERTY)
+@hypothesis_settings(_PROPERTY, max_examples=15)
 @given(data=mutated(_GOOD_XLSX))
 def test_property_any_broken_xlsx_is_accounted_for(data):
     _holds_whatever_the_bytes("settlements.xlsx", data)
 
 
 @pytest.mark.slow  # dozens of ingests
-@hypothesis_settings(max_examples=20, **_PROPERTY)
+@hypothesis_settings(_PROPERTY, max_examples=20)
 @given(data=mutated(_GOOD_PARQUET))
 def test_property_any_broken_parquet_is_accounted_for(data):
     _holds_whatever_the_bytes("settlements.parquet", data)

@@ -76,7 +76,7 @@ def client(city: City, settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-def _get(client: TestClient, city: City, role: str, url: str, **params):  # type: ignore[no-untyped-def]
+def _get(client: TestClient, city: City, role: str, url: str, **params):
     return client.get(url, params=params or None, headers=city.headers(role))  # None: keep a query in the url
 
 
@@ -92,7 +92,7 @@ def _pseudonym(client: TestClient, city: City, ring_id: str, node_type: str) -> 
     return node["entity_id"]
 
 
-def _package(response) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+def _package(response) -> dict[str, bytes]:
     assert response.status_code == 200, response.text
     with zipfile.ZipFile(io.BytesIO(response.content)) as z:
         return {name.split("/", 1)[1]: z.read(name) for name in z.namelist()}
@@ -272,7 +272,7 @@ def test_notes_and_tips_are_masked_for_analysts_and_conflicts_echo_nothing(clien
 def test_failed_lookups_are_audited_and_run_dry(city, settings, store):
     limited = settings.model_copy(update={"failed_lookups_per_minute": 3})
     with TestClient(create_app(limited, store=store)) as c:
-        def get(role: str, url: str, **params):  # type: ignore[no-untyped-def]
+        def get(role: str, url: str, **params):
             return c.get(url, params=params, headers=city.headers(role))
 
         assert get("analyst", "/entities/person/BI000").status_code == 200  # found: spends nothing
@@ -337,7 +337,8 @@ def test_police_package_cells_never_run_as_formulas(client, city, role):
         assert names["BI000"] == FORMULA_NAME and names["BI003"] == "+1+1"
     else:
         assert names["BI000"] == "=" + "*" * (len(FORMULA_NAME) - 1)
-    assert dict(book["概要"].iter_rows(values_only=True))["生成人"] == f"{TAB_KEY_NAME} ({role})"
+    summary = {key: value for key, value in book["概要"].iter_rows(values_only=True)}
+    assert summary["生成人"] == f"{TAB_KEY_NAME} ({role})"
     amounts = [row[12] for row in book["结算明细"].iter_rows(min_row=2, values_only=True)]
     assert REFUND in amounts and all(isinstance(a, (int, float)) for a in amounts)  # numbers, the refund too
 

@@ -32,7 +32,7 @@ def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
-def _rings(store) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
+def _rings(store) -> list[tuple[str, str, int]]:
     return sorted((r["id"], r["pattern"], r["persons"]) for r in store.rings())
 
 
@@ -49,7 +49,8 @@ def test_the_cli_and_an_api_job_find_the_same_rings_and_export_the_same_files(tm
     with open_store(api_settings) as store:
         key, _ = create_api_key(store, "investigator", "tester")
         headers = {"X-API-Key": key}
-        with TestClient(create_app(api_settings, store=store)) as client:
+        app = create_app(api_settings, store=store)
+        with TestClient(app) as client:
             archive = io.BytesIO()
             with zipfile.ZipFile(archive, "w") as z:
                 for path in folder.iterdir():
@@ -57,7 +58,7 @@ def test_the_cli_and_an_api_job_find_the_same_rings_and_export_the_same_files(tm
             for job in (client.post("/ingest", files={"files": ("city.zip", archive.getvalue())}, headers=headers),
                         client.post("/detect", headers=headers)):
                 assert job.status_code == 202, job.text
-                client.app.state.services.jobs.wait_idle()
+                app.state.services.jobs.wait_idle()
                 assert client.get(f"/jobs/{job.json()['id']}", headers=headers).json()["state"] == "succeeded"
             exported = client.get("/rings/R-000003/export", params={"format": "json"}, headers=headers)
             assert exported.status_code == 200
@@ -133,13 +134,14 @@ def test_json_logs_are_one_object_a_line_with_counts_and_no_personal_data(tmp_pa
         api_settings = Settings(home=tmp_path / "api-home")
         with open_store(api_settings) as store:
             key, _ = create_api_key(store, "investigator", "tester")
-            with TestClient(create_app(api_settings, store=store)) as client:
+            app = create_app(api_settings, store=store)
+            with TestClient(app) as client:
                 archive = io.BytesIO()
                 with zipfile.ZipFile(archive, "w") as z:
                     for path in folder.iterdir():
                         z.write(path, path.name)
                 client.post("/ingest", files={"files": ("city.zip", archive.getvalue())}, headers={"X-API-Key": key})
-                client.app.state.services.jobs.wait_idle()
+                app.state.services.jobs.wait_idle()
                 client.get(f"/entities/phone/{NAMED_PHONE}9/network", headers={"X-API-Key": key})
     finally:
         configure_logging(level=logging.WARNING)
