@@ -281,3 +281,19 @@ def test_a_run_announces_new_changed_and_reopened_rings_and_nothing_for_the_same
         assert got == {("ring.updated", "R-000001"), ("ring.reopened", "R-000001"), ("ring.updated", "R-000002"),
                        ("ring.created", "R-000003")}
         assert app.state.services.webhooks.wait_idle(WAIT_S) and receiver.received.empty()
+
+
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)
+def test_a_target_no_longer_allowed_is_not_posted_to(city, settings, receiver):
+    with TestClient(create_app(_hooked(settings), store=city.store)) as client:
+        hook = _subscribe(client, city, receiver.url, events=["disposition.changed"])
+    # Loopback is allowed no more (or the name now resolves elsewhere): checked again before each attempt.
+    app = create_app(_hooked(settings, webhook_private_networks="", webhook_attempts=1), store=city.store)
+    with TestClient(app) as client:
+        client.put("/rings/R-000002/disposition", json={"status": "confirmed"}, headers=city.headers("investigator"))
+        assert app.state.services.webhooks.wait_idle(WAIT_S)
+        [delivery] = client.get(f"/webhooks/{hook['id']}/deliveries", headers=city.headers("admin")).json()["items"]
+        [attempt] = delivery["attempts"]
+        assert delivery["state"] == "failed" and attempt["status_code"] is None
+        assert attempt["error"].startswith("target refused") and "loopback" in attempt["error"]
+    assert receiver.received.empty()
