@@ -136,7 +136,7 @@ def check_target(url: str, settings: Settings) -> None:
         raise InputError(f"host {host} is not among the allowed webhook hosts; add it to GRAPHSVC_WEBHOOK_HOSTS")
     try:
         found = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a name IDNA cannot encode, or with a NUL in it
         raise InputError(f"host {host} cannot be resolved: {exc}") from None
     networks = []
     for entry in _names(settings.webhook_private_networks):
@@ -348,7 +348,7 @@ class Webhooks:
             self._thread.join(timeout=self._settings.webhook_timeout_s + 5)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until nothing is pending or being sent (tests, shutdown); False on timeout."""
+        """Wait until nothing is pending or being sent (tests); False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._pending and not self._busy, timeout=timeout)
 
@@ -407,7 +407,7 @@ class Webhooks:
                 attempt["response"] = kept.decode("utf-8", "replace")[:_RESPONSE_KEPT]
         except InputError as exc:
             attempt["error"] = f"target refused: {exc}"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
             attempt["error"] = f"{type(exc).__name__}: {str(exc)[:_RESPONSE_KEPT]}"
         attempts = [*delivery["attempts"], attempt]
         delivered = attempt["status_code"] is not None and 200 <= attempt["status_code"] < 300
