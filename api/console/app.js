@@ -9,7 +9,12 @@ const I18N = {
        first: "首次", last: "最近", role: "角色", claims: "结算笔数", type: "类型", name: "名称",
        expand: "展开邻居", badkey: "密钥无效或已撤销", lang: "English", new: "新", from: "从", to: "到",
        paths: "查找关联路径", tip: "提交举报线索", tipnote: "线索说明", tipsaved: "线索已登记",
-       nopath: "未找到路径", tips: "举报线索"},
+       nopath: "未找到路径", tips: "举报线索", risk: "机构风险排名", report: "月度统计", showcards: "显示医保卡/电子凭证",
+       asof: "截至", all: "全部", rings: "涉及团伙", neighbours: "关联实体", month: "月份", xlsx: "下载 Excel",
+       pdf: "下载 PDF", reportrings: "本月有变动的团伙", rank: "名次", institution: "定点机构", riskscore: "风险分",
+       suspicion: "可疑度", impact: "基金影响", peer: "对照组", reasons: "理由", settlement: "结算编号", kind: "类别",
+       time: "结算时间", agent: "代办人", page: "实体页", events: "本月事项", notyet: "此日前尚无结算",
+       wholeperiod: "（全期证据，含此日后的结算）"},
   en: {title: "Medical-insurance fraud rings", signin: "Sign in", signout: "Sign out", apikey: "API key",
        queue: "Ring queue", pattern: "Pattern", minscore: "Min score", disposition: "Disposition", search: "Search",
        back: "← Back to the queue", timeline: "Claims timeline", evidence: "Evidence", members: "Members",
@@ -18,7 +23,13 @@ const I18N = {
        role: "Role", claims: "Claims", type: "Type", name: "Name", expand: "Expand neighbours",
        badkey: "Unknown or revoked key", lang: "中文", new: "new", from: "From", to: "To", paths: "Find paths",
        tip: "Submit a tip", tipnote: "Tip note", tipsaved: "Tip recorded", nopath: "No path found",
-       tips: "Tips"},
+       tips: "Tips", risk: "Institution risk", report: "Monthly report", showcards: "Show cards / e-vouchers",
+       asof: "As of", all: "all", rings: "Rings", neighbours: "Linked entities", month: "Month", xlsx: "Download Excel",
+       pdf: "Download PDF", reportrings: "Rings with events this month", rank: "Rank", institution: "Institution",
+       riskscore: "Risk score", suspicion: "Suspicion", impact: "Fund impact", peer: "Peer group", reasons: "Reasons",
+       settlement: "Settlement", kind: "Kind", time: "Time", agent: "Agent", page: "Entity page",
+       events: "Events this month", notyet: "No claims by this day",
+       wholeperiod: "(finding over the whole period, later claims included)"},
 };
 let lang = localStorage.getItem("lang") || "zh";
 let key = null;  // in memory only, never web storage: nothing in another tab or a later script reads it; reloads ask again
@@ -42,6 +53,12 @@ const el = (tag, attributes = {}, ...children) => fill(document.createElement(ta
 const svgEl = (tag, attributes = {}, ...children) =>
   fill(document.createElementNS("http://www.w3.org/2000/svg", tag), attributes, children);
 const ringHref = (id) => `#/ring/${encodeURIComponent(id)}`;
+const entityHref = (type, id) => `#/entity/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
+// A node key "type:id" (ids may hold ":"; types never do) as a link to its entity page.
+function keyLink(key) {
+  const [type, id] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
+  return el("a", {href: entityHref(type, id), title: typeName(type)}, id);
+}
 
 function report(error) { $("error").textContent = error.message; }
 const guarded = (action) => (...args) => action(...args).catch(report);
@@ -60,13 +77,14 @@ function translate() {
 }
 
 function show(section) {
-  for (const id of ["signin", "queue", "ring"]) $(id).hidden = id !== section;
+  for (const id of ["signin", "queue", "ring", "entity", "risk", "report"]) $(id).hidden = id !== section;
 }
 
 function signOut() {
   key = null;
   $("who").textContent = "";
   $("signout").hidden = true;
+  $("nav").hidden = true;
   show("signin");
 }
 
@@ -92,6 +110,9 @@ async function signIn(candidate) {
   $("who").textContent = `${me.name} · ${me.role}`;
   $("who").dataset.role = me.role;
   $("signout").hidden = false;
+  $("nav").hidden = false;
+  // The police liaison is refused the ranking and the report (403): no link to a page that cannot load.
+  $("nav-risk").hidden = $("nav-report").hidden = me.role === "police_liaison";
   route();
 }
 
@@ -129,23 +150,95 @@ async function runSearch() {
   if (!q) { $("search-hits").replaceChildren(); return; }
   const found = await (await api(`/search?${new URLSearchParams({q})}`)).json();
   $("search-hits").replaceChildren(...found.hits.map((h) => {
-    const link = el("a", {href: "#"}, h.id);
-    link.addEventListener("click", (event) => { event.preventDefault(); showEntity(h.type, h.id, false); });
-    return el("div", {}, `${typeName(h.type)} `, link, ` ${h.label || ""} (${h.matched})`);
+    return el("div", {}, `${typeName(h.type)} `, el("a", {href: entityHref(h.type, h.id)}, h.id),
+              ` ${h.label || ""} (${h.matched})`);
   }));
 }
 
 // ---- ring ----------------------------------------------------------------------------------
 
+// The ring on screen: its id, the days of its whole timeline (the slider's stops), the day it is cut
+// at (null: all of it), and the answer drawn, from which the picture is redrawn when cards are shown.
+let ringState = {id: null, days: [], asOf: null, ring: null, into: new Map()};
+
 function edgeLabel(e) { return lang === "zh" ? e.label_zh : e.label; }
 
-function elementsOf(graph) {
+// How near the centre a member is drawn, by its role: the organiser in the middle, what the members
+// share (institutions, prescribers, phones, accounts) around it, then card users and lenders, the
+// recruits on rings of at most RECRUITS_PER_RING around those, and cards (when shown) outside.
+const ROLE_LEVEL = {broker: 100, agent: 100, institution: 90, prescriber: 90, shared_identifier: 90,
+                    card_user: 80, card_lender: 80, beneficiary: 70, card: 40};
+const RECRUITS_PER_RING = 40;
+const NODE_SIZE = {100: 34, 90: 24};
+const FONT_SIZE = {100: 14, 90: 12};
+const MIN_FONT_PX = 8;  // a label drawn smaller than this is not read, only cluttering: it waits for a zoom-in
+
+function levels(graph, members) {
+  const roleOf = new Map(members.map((m) => [`${m.type}:${m.id}`, m.role]));
+  const counts = {};
+  const level = new Map();
+  for (const n of graph.nodes) {
+    // A node that is not a member links members (a shared phone or address): it sits with the shared.
+    const base = ROLE_LEVEL[roleOf.get(n.id) || (n.member === false ? "shared_identifier" : "beneficiary")] || 70;
+    const k = counts[base] = (counts[base] || 0) + 1;
+    level.set(n.id, base < 90 ? base - Math.floor((k - 1) / RECRUITS_PER_RING) : base);
+  }
+  return level;
+}
+
+// Cards drawn into their holder (when the holder is in the picture): a card's edges become the
+// holder's, so the picture shows who is linked to whom, not each person twice.
+function folded(graph, showCards) {
+  const present = new Set(graph.nodes.map((n) => n.id));
+  const holder = new Map(graph.edges.filter((e) => e.type === "HELD_BY" && present.has(e.target))
+    .map((e) => [e.source, e.target]));
+  const into = (id) => (!showCards && holder.has(id) ? holder.get(id) : id);
+  const edges = new Map();
+  for (const e of graph.edges) {
+    const [source, target] = [into(e.source), into(e.target)];
+    if (source !== target) edges.set(`${source}|${e.type}|${target}`, {...e, source, target});
+  }
+  return {graph: {nodes: graph.nodes.filter((n) => into(n.id) === n.id), edges: [...edges.values()]},
+          into: new Map(graph.nodes.map((n) => [n.id, into(n.id)]))};
+}
+
+function elementsOf(graph, level = new Map()) {
   return [
-    ...graph.nodes.map((n) => ({group: "nodes", data: {id: n.id, label: n.label, type: n.type, entity: n.entity_id,
-                                                      member: n.member !== false}})),
+    ...graph.nodes.map((n) => {
+      const rank = level.get(n.id) ?? 0;
+      return {group: "nodes", data: {id: n.id, label: n.label, type: n.type, entity: n.entity_id, member: n.member !== false,
+                                     level: rank, size: NODE_SIZE[rank] || 16, font: FONT_SIZE[rank] || 10}};
+    }),
     ...graph.edges.map((e) => ({group: "edges", data: {id: `${e.source}|${e.type}|${e.target}`, source: e.source,
                                                       target: e.target, label: edgeLabel(e)}})),
   ];
+}
+
+// A ring's picture is laid out by role, whatever its size: each level of levels() on a circle around
+// the one before, the organiser alone in the middle. The circles are as small as their nodes allow
+// (Cytoscape's concentric layout spaces every circle for the biggest node, which shrinks a big ring
+// to unreadable on fitting), the shared nodes spaced wider for their labels, every other circle of
+// recruits turned half a step so that its labels fall between the next one's.
+const SPACING = {shared: 110, other: 34};
+const RING_GAP = 60;
+
+function roleLayout(nodes) {
+  const groups = new Map();
+  for (const node of nodes.sort((a, b) => b.data("level") - a.data("level"))) {
+    if (!groups.has(node.data("level"))) groups.set(node.data("level"), []);
+    groups.get(node.data("level")).push(node);
+  }
+  const positions = {};
+  let radius = null;
+  [...groups.entries()].forEach(([level, group], ring) => {
+    const needed = group.length * (level >= 90 ? SPACING.shared : SPACING.other) / (2 * Math.PI);
+    radius = radius === null && group.length === 1 ? 0 : Math.max(radius === null ? 0 : radius + RING_GAP, needed);
+    group.forEach((node, i) => {
+      const angle = 2 * Math.PI * (i + (ring % 2) / 2) / group.length - Math.PI / 2;
+      positions[node.id()] = {x: radius * Math.cos(angle), y: radius * Math.sin(angle)};
+    });
+  });
+  return {name: "preset", positions: (node) => positions[node.id()], fit: true, padding: 16, animate: false};
 }
 
 // A force layout reads best, but its cost grows with the square of the nodes: above 150 nodes
@@ -156,29 +249,97 @@ function layoutFor(nodes) {
                         nodeRepulsion: () => 8000};
 }
 
-function drawGraph(graph) {
+const overlaps = (a, b) => a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2;
+
+// Labels that would overlap another label or node at this zoom, or be too small to read, are hidden,
+// the organiser's and the shared nodes' first; zooming in shows more. The node under the pointer and
+// the selected one always show theirs.
+function placeLabels() {
+  if (!cy) return;
+  cy.startBatch();
+  cy.nodes().addClass("labelled");
+  cy.endBatch();
+  const nodes = cy.nodes().sort((a, b) => b.data("level") - a.data("level") || b.degree() - a.degree());
+  const bodies = nodes.map((n) => n.renderedBoundingBox({includeLabels: false}));
+  const taken = [];
+  const hidden = [];
+  nodes.forEach((node, i) => {
+    const box = node.renderedBoundingBox({includeLabels: true});
+    if (node.data("font") * cy.zoom() < MIN_FONT_PX || taken.some((other) => overlaps(box, other))
+        || bodies.some((other, j) => j !== i && overlaps(box, other))) hidden.push(node);
+    else taken.push(box);
+  });
+  cy.startBatch();
+  hidden.forEach((node) => node.removeClass("labelled"));
+  cy.endBatch();
+  window.labelsPlaced = (window.labelsPlaced || 0) + 1;  // tests wait on this, not on time
+}
+
+let labelTimer = null;
+function placeLabelsSoon() { clearTimeout(labelTimer); labelTimer = setTimeout(placeLabels, 80); }
+
+function memberRow(key) { return $("members").querySelector(`tr[data-key="${CSS.escape(key)}"]`); }
+
+// A member (row or node) picked: its node selected, its row marked, its profile beside the picture.
+function pick(key) {
+  const shown = ringState.into.get(key) || key;
+  cy.$(":selected").unselect();
+  const node = cy.getElementById(shown);
+  if (node.nonempty()) node.select();
+  document.querySelectorAll("#members tr.picked").forEach((row) => row.classList.remove("picked"));
+  const row = memberRow(key);
+  if (row) { row.classList.add("picked"); row.scrollIntoView({block: "nearest"}); }
+}
+
+function hover(key, on) {
+  const node = cy && cy.getElementById(ringState.into.get(key) || key);
+  if (node && node.nonempty()) node.toggleClass("hover", on);
+  const row = memberRow(key);
+  if (row) row.classList.toggle("hover", on);
+}
+
+function drawGraph(graph, members) {
   const started = performance.now();
+  const byRole = Boolean(members);
+  let shown = graph;
+  ringState.into = new Map();
+  if (byRole) {
+    ({graph: shown, into: ringState.into} = folded(graph, $("show-cards").checked));
+  }
   cy = cytoscape({
     container: $("cy"),
-    elements: elementsOf(graph),
+    elements: elementsOf(shown, byRole ? levels(shown, members) : new Map()),
     style: [
-      {selector: "node", style: {"label": "data(label)", "font-size": 9, "width": 18, "height": 18}},
+      {selector: "node", style: {"label": byRole ? "" : "data(label)", "font-size": byRole ? "data(font)" : 9,
+                                 "width": byRole ? "data(size)" : 18, "height": byRole ? "data(size)" : 18,
+                                 "text-valign": "bottom", "text-margin-y": 2, "text-background-color": "#fff",
+                                 "text-background-opacity": 0.7, "text-background-padding": 1}},
       ...vocab.node_types.map((type) =>
         ({selector: `node[type = "${type.id}"]`, style: {"background-color": type.colour, "shape": type.shape}})),
       {selector: "node[!member]", style: {"opacity": 0.6, "width": 12, "height": 12}},
+      {selector: "node.labelled, node.hover, node:selected", style: {"label": "data(label)", "z-index": 10}},
       // Labels on every edge of a busy ring pile up at the hubs: past 60 edges, only the
       // edges of the node under the pointer (or selected) are labelled.
       {selector: "edge", style: {"label": graph.edges.length <= 60 ? "data(label)" : "", "font-size": 7,
-                                 "width": 1.2, "line-color": "#bbb", "curve-style": "bezier",
+                                 "width": 1, "line-color": "#ccc", "curve-style": "bezier",
                                  "text-rotation": "autorotate"}},
-      {selector: "edge.near, edge:selected", style: {"label": "data(label)", "line-color": "#555"}},
-      {selector: ":selected", style: {"border-width": 3, "border-color": "#000"}},
+      {selector: "edge.near, edge:selected", style: {"label": "data(label)", "line-color": "#555", "width": 1.5}},
+      {selector: ":selected, node.hover", style: {"border-width": 3, "border-color": "#000"}},
     ],
-    layout: layoutFor(graph.nodes.length),
+    layout: byRole ? {name: "preset"} : layoutFor(shown.nodes.length),
   });
-  cy.on("tap", "node", (event) => showEntity(event.target.data("type"), event.target.data("entity"), true));
-  cy.on("mouseover", "node", (event) => event.target.connectedEdges().addClass("near"));
-  cy.on("mouseout", "node", (event) => event.target.connectedEdges().removeClass("near"));
+  if (byRole) cy.layout(roleLayout(cy.nodes())).run();
+  cy.on("tap", "node", (event) => {
+    const node = event.target;
+    if (byRole) pick(node.id());
+    showEntity(node.data("type"), node.data("entity"));
+  });
+  cy.on("mouseover", "node", (event) => { event.target.connectedEdges().addClass("near"); hover(event.target.id(), true); });
+  cy.on("mouseout", "node", (event) => { event.target.connectedEdges().removeClass("near"); hover(event.target.id(), false); });
+  if (byRole) {
+    placeLabels();
+    cy.on("viewport", placeLabelsSoon);
+  }
   window.graphDrawnMs = performance.now() - started;
   $("legend").replaceChildren(...vocab.node_types.map((type) => {
     const swatch = el("i");
@@ -217,27 +378,48 @@ async function refreshCasework() {
   drawCasework(ring.casework);
 }
 
-async function loadRing(id) {
+// The slider's stops are the days of the ring's whole timeline, then "all"; the label follows the thumb.
+function showAsOf() {
+  const i = Number($("as-of").value);
+  $("as-of-day").textContent = i < ringState.days.length ? ringState.days[i] : t("all");
+}
+
+async function loadRing(id, asOf = null) {
   show("ring");
+  if (id !== ringState.id) ringState = {id, days: [], asOf: null, ring: null, into: new Map()};
+  ringState.asOf = asOf;
   // Evidence sentences come in the console's language (the API renders them from the masked facts).
-  const ring = await (await api(`/rings/${encodeURIComponent(id)}?${new URLSearchParams({lang})}`)).json();
+  const params = new URLSearchParams({lang});
+  if (asOf) params.append("as_of", asOf);
+  const ring = await (await api(`/rings/${encodeURIComponent(id)}?${params}`)).json();
+  if (!asOf) ringState.days = ring.timeline.map((d) => d.day);
+  ringState.ring = ring;
+  $("as-of").max = ringState.days.length;
+  $("as-of").value = asOf ? ringState.days.indexOf(asOf) : ringState.days.length;
+  showAsOf();
   $("ring-title").textContent = `${ring.id} · ${term("patterns", ring.pattern)} · ${ring.score}`;
-  $("ring-summary").textContent = `${t("persons")} ${ring.persons} · ${t("claims")} ${ring.claims} · ${t("fund")} ` +
-    `${ring.fund_amount.toLocaleString()} · ${ring.first_seen} – ${ring.last_seen} · ${ring.regions.join(", ")}`;
-  drawGraph(ring.graph);
+  $("ring-summary").replaceChildren(
+    ...(ring.as_of ? [el("b", {}, `${t("asof")} ${ring.as_of}`), " · "] : []),
+    `${t("persons")} ${ring.persons} · `, el("span", {id: "ring-claims"}, `${t("claims")} ${ring.claims}`),
+    ` · ${t("fund")} ${ring.fund_amount.toLocaleString()} · ` +
+    (ring.first_seen ? `${ring.first_seen} – ${ring.last_seen}` : t("notyet")) + ` · ${ring.regions.join(", ")}`);
+  drawGraph(ring.graph, ring.members);
   drawTimeline(ring.timeline);
-  $("evidence").replaceChildren(...ring.evidence.map((e) => el("li", {}, el("b", {title: e.kind}, term("finding_kinds", e.kind)), ` (${e.strength}) ${e.detail}`)));
+  $("evidence").replaceChildren(...ring.evidence.map((e) => el("li", {},
+    el("b", {title: e.kind}, term("finding_kinds", e.kind)), ` (${e.strength}) ${e.detail}`,
+    e.whole_period ? el("small", {class: "whole-period"}, ` ${t("wholeperiod")}`) : null)));
   $("members").tHead.rows[0].replaceChildren(...["type", "id", "name", "role", "claims", "fund"].map((c) => el("th", {}, t(c))));
   $("members").tBodies[0].replaceChildren(...ring.members.map((m) =>
-    el("tr", {}, ...[typeName(m.type), m.id, m.label || "", term("member_roles", m.role), m.claims,
-                     m.fund_amount.toLocaleString()]
+    el("tr", {"data-key": `${m.type}:${m.id}`, class: "member-row"},
+       ...[typeName(m.type), el("a", {href: entityHref(m.type, m.id)}, m.id), m.label || "",
+           term("member_roles", m.role), m.claims, m.fund_amount.toLocaleString()]
       .map((cell) => el("td", {}, cell)))));
   $("disposition-form").dataset.ring = ring.id;
   drawCasework(ring.casework);
   $("node-info").replaceChildren();
 }
 
-async function showEntity(type, id, inRing) {
+async function showEntity(type, id) {
   const info = $("node-info");
   try {
     const profile = await (await api(`/entities/${type}/${encodeURIComponent(id)}`)).json();
@@ -248,34 +430,37 @@ async function showEntity(type, id, inRing) {
       const body = {client_key: crypto.randomUUID(), type, id, note: note.value};
       await api("/tips", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
       tipResult.textContent = t("tipsaved");
-      if (inRing) await refreshCasework();
+      if (ringState.id) await refreshCasework();  // a profile beside a path search has no ring
     }));
-    let expandButton = null;
-    if (inRing) {
-      expandButton = el("button", {id: "expand", type: "button"}, t("expand"));
-      expandButton.addEventListener("click", guarded(() => expand(type, id)));
-    }
+    const expandButton = el("button", {id: "expand", type: "button"}, t("expand"));
+    expandButton.addEventListener("click", guarded(() => expand(type, id)));
     info.replaceChildren(
-      el("h4", {}, `${typeName(type)} ${profile.id}`),
-      ...Object.entries(profile.attributes).filter(([, v]) => v !== null).map(([k, v]) => el("div", {}, `${k}: ${v}`)),
-      el("div", {}, `${t("claims")}: ${profile.claims.claims} · ${profile.claims.fund_amount.toLocaleString()}`),
-      el("div", {}, ...profile.flags.map((f) => el("div", {title: f.kind}, `⚑ ${f[lang]}${f.since ? ` ${f.since}` : ""}`))),
-      el("div", {}, ...profile.rings.flatMap((r) => [el("a", {href: ringHref(r.id)}, r.id), " "])),
-      expandButton,
+      el("h4", {}, `${typeName(type)} ${profile.id} `, el("a", {href: entityHref(type, profile.id)}, t("page"))),
+      ...profileLines(profile), expandButton,
       el("p", {}, note, " ", tip, " ", tipResult));
   } catch (error) {
     info.textContent = error.message;
   }
-  if (!inRing) { show("ring"); }
+}
+
+// An entity's attributes, claim summary, flags and rings, as lines of a profile.
+function profileLines(profile) {
+  return [
+    ...Object.entries(profile.attributes).filter(([, v]) => v !== null).map(([k, v]) => el("div", {}, `${k}: ${v}`)),
+    el("div", {}, `${t("claims")}: ${profile.claims.claims} · ${profile.claims.fund_amount.toLocaleString()}`),
+    el("div", {}, ...profile.flags.map((f) => el("div", {title: f.kind}, `⚑ ${f[lang]}${f.since ? ` ${f.since}` : ""}`))),
+    el("div", {}, ...profile.rings.flatMap((r) => [el("a", {href: ringHref(r.id)}, r.id), " "])),
+  ];
 }
 
 async function findPaths() {
   const params = new URLSearchParams({from: $("p-from").value.trim(), to: $("p-to").value.trim()});
   const found = await (await api(`/paths?${params}`)).json();
   show("ring");
+  ringState = {id: null, days: [], asOf: null, ring: null, into: new Map()};
   $("ring-title").textContent = `${found.from} → ${found.to}`;
   $("ring-summary").textContent = found.paths.length ? found.paths.map((p) => p.join(" → ")).join(" | ") : t("nopath");
-  drawGraph(found);
+  drawGraph(found, null);
   for (const id of ["evidence", "timeline", "tips"]) $(id).replaceChildren();
   $("members").tBodies[0].replaceChildren();
 }
@@ -285,7 +470,78 @@ async function expand(type, id) {
   const have = new Set(cy.elements().map((element) => element.id()));
   cy.add(elementsOf({nodes: network.nodes.map((n) => ({...n, member: false})), edges: network.edges})
     .filter((element) => !have.has(element.data.id)));
-  cy.layout(layoutFor(cy.nodes().length)).run();
+  cy.layout(ringState.id ? roleLayout(cy.nodes()) : layoutFor(cy.nodes().length)).run();
+}
+
+// ---- entity page -----------------------------------------------------------------------------
+
+const CLAIM_NODES = [["person", "person"], ["institution", "institution"], ["card", "card"], ["agent", "agent"],
+                     ["contact_phone", "phone"], ["account", "account"], ["device", "device"]];
+
+async function loadEntity(type, id, page = 1) {
+  show("entity");
+  const path = `/entities/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
+  const [profile, claims, network] = await Promise.all([
+    api(path).then((r) => r.json()), api(`${path}/claims?page=${page}&size=20`).then((r) => r.json()),
+    api(`${path}/network?hops=1&limit=60`).then((r) => r.json())]);
+  $("entity-title").textContent = `${typeName(type)} ${profile.id}`;
+  $("entity-profile").replaceChildren(...profileLines(profile));
+  $("entity-rings").replaceChildren(...profile.rings.map((r) =>
+    el("li", {}, el("a", {href: ringHref(r.id)}, r.id), ` ${term("patterns", r.pattern)} · ${r.score}`)));
+  $("entity-neighbours").replaceChildren(...network.nodes.filter((n) => n.id !== network.center).map((n) =>
+    el("li", {}, `${typeName(n.type)} `, el("a", {href: entityHref(n.type, n.entity_id)}, n.label || n.entity_id))));
+  $("entity-claims").tHead.rows[0].replaceChildren(
+    ...["settlement", "kind", "time", "fund"].map((c) => el("th", {}, t(c))),
+    ...CLAIM_NODES.map(([, label]) => el("th", {}, vocab.node_types.some((w) => w.id === label) ? typeName(label) : t(label))));
+  $("entity-claims").tBodies[0].replaceChildren(...claims.items.map((c) =>
+    el("tr", {}, el("td", {}, c.settlement_id), el("td", {}, c.kind), el("td", {}, (c.start_time || "").replace("T", " ")),
+       el("td", {}, c.fund_amount === null ? "" : c.fund_amount.toLocaleString()),
+       ...CLAIM_NODES.map(([field]) => el("td", {}, c[field] ? keyLink(c[field]) : "")))));
+  $("c-page").textContent = `${claims.page} / ${Math.max(claims.pages, 1)} (${claims.total})`;
+  $("c-prev").disabled = claims.page <= 1;
+  $("c-next").disabled = claims.page >= claims.pages;
+  $("entity").dataset.page = claims.page;
+}
+
+// ---- institution risk and the monthly report ---------------------------------------------------
+
+async function loadRisk() {
+  show("risk");
+  const ranking = await (await api("/institutions/risk?limit=100")).json();
+  $("risk-table").tHead.rows[0].replaceChildren(
+    ...["rank", "institution", "riskscore", "suspicion", "impact", "peer", "reasons"].map((c) => el("th", {}, t(c))));
+  $("risk-table").tBodies[0].replaceChildren(...ranking.institutions.map((x, i) =>
+    el("tr", {}, el("td", {}, ranking.offset + i + 1), el("td", {}, el("a", {href: entityHref("institution", x.id)}, x.id)),
+       el("td", {}, x.score.toFixed(3)), el("td", {}, x.suspicion.toFixed(3)), el("td", {}, x.impact.toFixed(2)),
+       el("td", {}, x.peer_group),
+       el("td", {}, el("ul", {class: "reasons"}, ...x.reasons.map((r) => el("li", {title: r.indicator}, r[lang])))))));
+}
+
+function reportMonth() {
+  if (!$("r-month").value) $("r-month").value = new Date().toISOString().slice(0, 7);
+  return $("r-month").value;
+}
+
+async function loadReport() {
+  show("report");
+  const month = reportMonth();
+  const report = await (await api(`/reports/monthly?${new URLSearchParams({month})}`)).json();
+  const cells = (row) => report.columns.map((c) =>
+    el("td", {}, typeof row[c.key] === "number" ? row[c.key].toLocaleString() : row[c.key]));
+  $("report-table").tHead.rows[0].replaceChildren(...report.columns.map((c) =>
+    el("th", {title: lang === "zh" ? c.en : c.zh}, c[lang])));
+  $("report-table").tBodies[0].replaceChildren(...report.rows.map((row) => el("tr", {}, ...cells(row))));
+  $("report-table").tFoot.replaceChildren(el("tr", {class: "totals"}, ...cells(report.totals)));
+  $("report-rings").replaceChildren(...report.rings.map((r) =>
+    el("li", {}, el("a", {href: ringHref(r.id)}, r.id), ` ${term("patterns", r.pattern)} · `,
+       r.events.map((e) => (e === "new" ? t("new") : term("dispositions", e))).join(", "),
+       ` · ${r.regions.join(", ")} · ${r.fund_amount.toLocaleString()}`)));
+  $("report-notes").replaceChildren(...report.notes.map((n) => el("li", {}, n)));
+}
+
+async function download(path, name) {
+  const blob = await (await api(path)).blob();
+  el("a", {href: URL.createObjectURL(blob), download: name}).click();
 }
 
 // ---- wiring --------------------------------------------------------------------------------
@@ -293,8 +549,16 @@ async function expand(type, id) {
 function route() {
   $("error").textContent = "";
   if (!key) { show("signin"); return; }
-  const ring = location.hash.match(/^#\/ring\/(.+)$/);
-  guarded(async () => (ring ? loadRing(decodeURIComponent(ring[1])) : loadQueue()))();
+  const hash = location.hash;
+  const ring = hash.match(/^#\/ring\/(.+)$/);
+  const entity = hash.match(/^#\/entity\/([^/]+)\/(.+)$/);
+  guarded(async () => {
+    if (ring) await loadRing(decodeURIComponent(ring[1]));
+    else if (entity) await loadEntity(decodeURIComponent(entity[1]), decodeURIComponent(entity[2]));
+    else if (hash === "#/risk") await loadRisk();
+    else if (hash === "#/report") await loadReport();
+    else await loadQueue();
+  })();
 }
 
 window.addEventListener("hashchange", route);
@@ -340,12 +604,44 @@ $("disposition-form").addEventListener("submit", guarded(async (event) => {
     headers: {"Content-Type": "application/json"}, body: JSON.stringify({status: $("d-status").value, note: $("d-note").value})});
   await refreshCasework();
 }));
+$("show-cards").addEventListener("change", () => { if (ringState.ring) drawGraph(ringState.ring.graph, ringState.ring.members); });
+$("as-of").addEventListener("input", showAsOf);
+$("as-of").addEventListener("change", guarded(async () => {
+  const i = Number($("as-of").value);
+  await loadRing(ringState.id, i < ringState.days.length ? ringState.days[i] : null);
+}));
+$("members").addEventListener("click", (event) => {
+  const row = event.target.closest("tr[data-key]");
+  if (!row || event.target.closest("a")) return;  // the id's link opens the entity's page
+  pick(row.dataset.key);
+  const key = row.dataset.key;
+  showEntity(key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1));
+});
+$("members").addEventListener("mouseover", (event) => {
+  const row = event.target.closest("tr[data-key]");
+  if (row && !row.contains(event.relatedTarget)) hover(row.dataset.key, true);
+});
+$("members").addEventListener("mouseout", (event) => {
+  const row = event.target.closest("tr[data-key]");
+  if (row && !row.contains(event.relatedTarget)) hover(row.dataset.key, false);
+});
+const entityPage = (step) => () => {
+  const [, type, id] = location.hash.match(/^#\/entity\/([^/]+)\/(.+)$/);
+  guarded(loadEntity)(decodeURIComponent(type), decodeURIComponent(id), Number($("entity").dataset.page) + step);
+};
+$("c-prev").addEventListener("click", entityPage(-1));
+$("c-next").addEventListener("click", entityPage(1));
+$("r-month").addEventListener("change", guarded(loadReport));
+for (const format of ["xlsx", "pdf"]) {
+  $(`r-${format}`).addEventListener("click", guarded(() => {
+    const month = reportMonth();
+    return download(`/reports/monthly.${format}?${new URLSearchParams({month})}`, `monthly-report-${month}.${format}`);
+  }));
+}
 $("export").addEventListener("click", guarded(async () => {
   const id = $("disposition-form").dataset.ring;
   const format = $("x-format").value;
-  const blob = await (await api(`/rings/${encodeURIComponent(id)}/export?format=${format}`)).blob();
-  const link = el("a", {href: URL.createObjectURL(blob), download: `${id}-${format}.zip`});
-  link.click();
+  await download(`/rings/${encodeURIComponent(id)}/export?format=${format}`, `${id}-${format}.zip`);
 }));
 
 translate();
