@@ -150,8 +150,10 @@ async function runSearch() {
   if (!q) { $("search-hits").replaceChildren(); return; }
   const found = await (await api(`/search?${new URLSearchParams({q})}`)).json();
   $("search-hits").replaceChildren(...found.hits.map((h) => {
-    return el("div", {}, `${typeName(h.type)} `, el("a", {href: entityHref(h.type, h.id)}, h.id),
-              ` ${h.label || ""} (${h.matched})`);
+    const link = el("a", {href: "#"}, h.id);
+    link.addEventListener("click", (event) => { event.preventDefault(); showEntity(h.type, h.id, false); });
+    return el("div", {}, `${typeName(h.type)} `, link, ` ${h.label || ""} (${h.matched}) `,
+              el("a", {href: entityHref(h.type, h.id)}, t("page")));
   }));
 }
 
@@ -332,7 +334,7 @@ function drawGraph(graph, members) {
   cy.on("tap", "node", (event) => {
     const node = event.target;
     if (byRole) pick(node.id());
-    showEntity(node.data("type"), node.data("entity"));
+    showEntity(node.data("type"), node.data("entity"), true);
   });
   cy.on("mouseover", "node", (event) => { event.target.connectedEdges().addClass("near"); hover(event.target.id(), true); });
   cy.on("mouseout", "node", (event) => { event.target.connectedEdges().removeClass("near"); hover(event.target.id(), false); });
@@ -419,7 +421,7 @@ async function loadRing(id, asOf = null) {
   $("node-info").replaceChildren();
 }
 
-async function showEntity(type, id) {
+async function showEntity(type, id, inRing) {
   const info = $("node-info");
   try {
     const profile = await (await api(`/entities/${type}/${encodeURIComponent(id)}`)).json();
@@ -430,10 +432,13 @@ async function showEntity(type, id) {
       const body = {client_key: crypto.randomUUID(), type, id, note: note.value};
       await api("/tips", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
       tipResult.textContent = t("tipsaved");
-      if (ringState.id) await refreshCasework();  // a profile beside a path search has no ring
+      if (inRing && ringState.id) await refreshCasework();  // a profile beside a path search has no ring
     }));
-    const expandButton = el("button", {id: "expand", type: "button"}, t("expand"));
-    expandButton.addEventListener("click", guarded(() => expand(type, id)));
+    let expandButton = null;
+    if (inRing) {
+      expandButton = el("button", {id: "expand", type: "button"}, t("expand"));
+      expandButton.addEventListener("click", guarded(() => expand(type, id)));
+    }
     info.replaceChildren(
       el("h4", {}, `${typeName(type)} ${profile.id} `, el("a", {href: entityHref(type, profile.id)}, t("page"))),
       ...profileLines(profile), expandButton,
@@ -441,6 +446,7 @@ async function showEntity(type, id) {
   } catch (error) {
     info.textContent = error.message;
   }
+  if (!inRing) show("ring");
 }
 
 // An entity's attributes, claim summary, flags and rings, as lines of a profile.
@@ -615,7 +621,7 @@ $("members").addEventListener("click", (event) => {
   if (!row || event.target.closest("a")) return;  // the id's link opens the entity's page
   pick(row.dataset.key);
   const key = row.dataset.key;
-  showEntity(key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1));
+  showEntity(key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1), true);
 });
 $("members").addEventListener("mouseover", (event) => {
   const row = event.target.closest("tr[data-key]");
