@@ -7,8 +7,9 @@ spaces (stored upper-cased, without spaces), trailing spaces in ids,
 ``1,234.50元`` amounts, ``2024/03/05`` dates, Chinese enum values (住院, 男, 城乡居民).
 What breaks the contract becomes a reason, and the row a reject: a missing required field,
 an unparseable time, date, amount or phone, an enum value outside the list, a discharge
-before the admission, a key repeated in the file with other content, a control character
-(a NUL from a broken export would make an id no one can type, and an XLSX export fails on it).
+before the admission, a key repeated in the file with other content, a character XML cannot hold (a NUL from a broken
+export would make an id no one can type; it, or a noncharacter U+FFFF, makes the police package's
+network picture and workbooks unreadable: ``graphsvc.xmltext``).
 
 Addresses are stored as written (spaces removed) beside ``address_key``, their household key
 (``ingest.resolve.canonical_address``); persons get ``person_key`` = their own id here, which
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 
 from graphsvc.model import Column, EntityTable
 from graphsvc.store.base import LINE, ROW_HASH
+from graphsvc.xmltext import XML_UNFIT
 from ingest.aliases import VALUE_ALIASES
 from ingest.resolve import account_sql, address_keys
 
@@ -38,11 +40,11 @@ __all__ = ["BatchValidator", "validation_sql", "row_hash_sql", "STATUS", "REASON
 STATUS = "_status"
 """``ok`` (load it), ``repeat`` (same key and content earlier in the batch: skip), ``reject``."""
 REASON = "_reason"
-_CONTROL = "_control"
-"""Input column: which column of the row holds a control character, NULL when none."""
-_CONTROL_CHARS = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
-"""C0 control characters but tab and line breaks (a quoted line break in items is real):
-the characters XML, and so an XLSX export, cannot hold."""
+_UNFIT = "_unfit"
+"""Input column: the reason a value of the row holds a character XML cannot hold, NULL when none."""
+_CONTROL_CHARS = f"[{XML_UNFIT}]"
+"""The characters XML, and so an XLSX export or the package's SVG, cannot hold: C0 controls but tab
+and line breaks (a quoted line break in items is real), U+FFFE and U+FFFF."""
 
 _DATETIME_FORMATS = [
     "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f",
@@ -183,7 +185,7 @@ def validation_sql(table: EntityTable, relation: str) -> str:
     """
     cleaned_cols, typed_cols, out_cols, hash_parts = [], [], [], []
     problems: list[tuple[str | None, str]] = [
-        (f"{_CONTROL} IS NOT NULL", f"CASE WHEN {_CONTROL} IS NOT NULL THEN 'control character in ' || {_CONTROL} END")]
+        (f"{_UNFIT} IS NOT NULL", _UNFIT)]
     typed_of: dict[str, str] = {}
     for col in table.columns:
         cleaned, typed = _ident("c:" + col.name), _ident("t:" + col.name)
@@ -253,21 +255,37 @@ _NEEDS_NFKC = "[\u00a0\u2000-\u200a\u202f\u205f\u3000\uff01-\uff5e\uffe0-\uffe6]
 """Full-width forms and odd spaces: the characters NFKC repairs in real exports."""
 
 
-def _control_columns(columns: dict[str, pa.ChunkedArray], rows: int) -> pa.Array:
-    """Per row, the first column holding a control character, else null.
+def _unfit_reasons(columns: dict[str, pa.ChunkedArray], rows: int) -> pa.Array:
+    """Per row, why its first column holding a character XML cannot hold is refused, else null.
 
-    They are single bytes below 0x20 in UTF-8 and almost never there: a column is matched per
-    row only when its smallest byte is one (a regex over every value would cost a third of
-    validation; the minimum of the bytes costs next to nothing).
+    They are almost never there: a column is matched per row only when its bytes may hold one
+    (``_may_hold_unfit``; a regex over every value would cost a third of validation).
     """
     found = pa.nulls(rows, pa.string())
     for name, column in columns.items():
-        if not any(buffer is not None and buffer.size and np.frombuffer(buffer, dtype=np.uint8).min() < 0x20
-                   for chunk in column.chunks for buffer in chunk.buffers()[2:3]):
+        if not any(_may_hold_unfit(np.frombuffer(buffer, dtype=np.uint8))
+                   for chunk in column.chunks for buffer in chunk.buffers()[2:3] if buffer is not None and buffer.size):
             continue
         hit = pc.fill_null(pc.match_substring_regex(column, _CONTROL_CHARS), False)
-        found = pc.if_else(pc.and_(hit, pc.is_null(found)), name, found)
+        noncharacter = pc.fill_null(pc.match_substring_regex(column, "[\ufffe\uffff]"), False)
+        reason = pc.if_else(noncharacter, f"noncharacter U+FFFE or U+FFFF in {name} (XML cannot hold it; 含非法字符)",
+                            f"control character in {name}")
+        found = pc.if_else(pc.and_(hit, pc.is_null(found)), reason, found)
     return found
+
+
+def _may_hold_unfit(data: np.ndarray) -> bool:
+    """Whether UTF-8 bytes may hold a character of ``_CONTROL_CHARS``: a byte below 0x20, or the
+    bytes EF BF BE / EF BF BF (U+FFFE, U+FFFF). Two passes over the bytes, next to nothing beside
+    the regex; a tab or line break passes here too and the regex tells it apart.
+
+    >>> [_may_hold_unfit(np.frombuffer(s.encode(), dtype=np.uint8)) for s in ("张三", "a\\x01", "张\\uffff", "\\ufffd")]
+    [False, True, True, False]
+    """
+    if data.min() < 0x20:
+        return True
+    lead = np.flatnonzero(data[:-2] == 0xEF)
+    return bool(np.any((data[lead + 1] == 0xBF) & (data[lead + 2] >= 0xBE)))
 
 
 def _normalise(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -299,7 +317,7 @@ class BatchValidator:
     def validate(self, raw: pa.Table, lines: pa.Array) -> pa.Table:
         """``raw`` has the table's canonical columns as strings (absent ones all null)."""
         columns = {name: _normalise(raw.column(name)) for name in self.table.column_names}
-        normalised = pa.table(columns | {LINE: lines, _CONTROL: _control_columns(columns, raw.num_rows)})
+        normalised = pa.table(columns | {LINE: lines, _UNFIT: _unfit_reasons(columns, raw.num_rows)})
         self._con.register("batch", normalised)
         try:
             checked = self._resolved(self._con.sql(self._sql).to_arrow_table())

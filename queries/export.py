@@ -48,9 +48,11 @@ from graphsvc.errors import InputError
 from graphsvc.network import NETWORK_RELATIONSHIPS, node_key, split_key
 from graphsvc.signing import fingerprint, load_public_pem, public_pem, signature_holds
 from graphsvc.store import GraphStore
+from graphsvc.xmltext import xml_text
 from queries.masking import Masker, masked_dump
 from queries.referral_pdf import referral_pdf
 from queries.rings import RingBook, ring_detail
+from queries.sheets import append_row, reads_as_formula
 
 __all__ = ["build_package", "zip_package", "verify_manifest", "data_digest", "read_package", "verify_package",
            "Problem", "Verdict", "NOT_IN_DATA_DIGEST"]
@@ -75,9 +77,6 @@ _EVIDENCE_COLUMNS = [("kind", "证据类型"), ("detail", "说明"), ("strength"
                      ("settlements", "结算笔数")]
 _EDGE_COLUMNS = [("source", "起点"), ("label_zh", "关系"), ("target", "终点"), ("claims", "笔数"),
                  ("fund_amount", "金额"), ("first", "首次"), ("last", "末次")]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""What makes a spreadsheet read a text cell as a formula (OWASP, CSV injection): a name such as
-``=HYPERLINK(...)`` in the data must reach the police as text, never run on their machine."""
 
 
 def build_package(store: GraphStore, book: RingBook, ring_id: str, fmt: str, masker: Masker, *,
@@ -301,7 +300,8 @@ def _digest_problems(files: dict[str, bytes], manifest: dict[str, Any], listed: 
 
 
 def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> str:
-    """A static picture of the ring's network (spring layout, seeded), coloured by node type."""
+    """A static picture of the ring's network (spring layout, seeded), coloured by node type; its texts
+    are XML (``_svg_text``), as fpdf2 parses it for the referral letter."""
     g: nx.Graph[str] = nx.Graph()
     g.add_nodes_from(n["id"] for n in graph["nodes"])
     g.add_edges_from((e["source"], e["target"]) for e in graph["edges"])
@@ -322,18 +322,22 @@ def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> s
     for e in graph["edges"]:
         (x1, y1), (x2, y2) = xy(e["source"]), xy(e["target"])
         parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="#999" '
-                     f'stroke-width="{1 + min(e["claims"], 10) / 3:.1f}"><title>{html.escape(e["label_zh"])}</title></line>')
+                     f'stroke-width="{1 + min(e["claims"], 10) / 3:.1f}"><title>{_svg_text(e["label_zh"])}</title></line>')
     for n in graph["nodes"]:
         x, y = xy(n["id"])
         radius = 9 if n.get("member", True) else 5
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{vocab.NODE_TYPES[n["type"]].colour}">'
-                     f'<title>{html.escape(n["id"])}</title></circle>')
-        parts.append(f'<text x="{x + 11:.1f}" y="{y + 3:.1f}">{html.escape(str(n["label"]))}</text>')
+                     f'<title>{_svg_text(n["id"])}</title></circle>')
+        parts.append(f'<text x="{x + 11:.1f}" y="{y + 3:.1f}">{_svg_text(str(n["label"]))}</text>')
     for i, term in enumerate(vocab.NODE_TYPES.values()):
         parts.append(f'<circle cx="{margin}" cy="{12 + i * 14}" r="5" fill="{term.colour}"/>'
                      f'<text x="{margin + 9}" y="{15 + i * 14}">{term.zh}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _svg_text(text: str) -> str:
+    return html.escape(xml_text(text))
 
 
 def _members(store: GraphStore, book: RingBook, ring_id: str, detail: dict[str, Any],
@@ -399,7 +403,7 @@ def _csv_cell(value: Any) -> Any:
     """
     if value is None:
         return ""
-    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+    return "'" + value if reads_as_formula(value) else value
 
 
 def _xlsx(summary: dict[str, Any], members: list[dict[str, Any]], claims: list[dict[str, Any]],
@@ -410,35 +414,26 @@ def _xlsx(summary: dict[str, Any], members: list[dict[str, Any]], claims: list[d
     sheet.title = "概要"
     sheet.append(["项目", "内容"])
     for k, v in summary.items():
-        _append(sheet, [k, v])
+        append_row(sheet, [k, v])
     for title, columns, rows in (("成员", _MEMBER_COLUMNS, members), ("结算明细", _CLAIM_COLUMNS, claims),
                                  ("证据", _EVIDENCE_COLUMNS, evidence), ("关系", _EDGE_COLUMNS, edges)):
         sheet = book.create_sheet(title)
         sheet.append([zh for _, zh in columns])
         for row in rows:
-            _append(sheet, [row.get(k) for k, _ in columns])
+            append_row(sheet, [row.get(k) for k, _ in columns])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _append(sheet: Any, values: list[Any]) -> None:
-    """One row; text a spreadsheet would run is typed as text (openpyxl would store ``=...`` as a
-    formula) and quote-prefixed, as Excel marks what a user typed after ``'``: the value reaches the
-    police unchanged, shows as text and stays text when the cell is edited."""
-    sheet.append([value.replace(tzinfo=None) if isinstance(value, datetime) else value for value in values])
-    for cell in sheet[sheet.max_row]:
-        if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
-            cell.data_type = "s"
-            cell.quotePrefix = True
-
-
 def _graphml(graph: dict[str, list[dict[str, Any]]]) -> bytes:
+    """The ring's network as GraphML; ids and labels as XML can hold them (``xml_text``)."""
     g: nx.MultiDiGraph[str] = nx.MultiDiGraph()
     for n in graph["nodes"]:
-        g.add_node(n["id"], type=n["type"], label=str(n["label"]), member=bool(n.get("member", True)), degree=n["degree"])
+        g.add_node(xml_text(n["id"]), type=n["type"], label=xml_text(str(n["label"])),
+                   member=bool(n.get("member", True)), degree=n["degree"])
     for e in graph["edges"]:
-        g.add_edge(e["source"], e["target"], type=e["type"], label=e["label"], claims=e["claims"],
+        g.add_edge(xml_text(e["source"]), xml_text(e["target"]), type=e["type"], label=e["label"], claims=e["claims"],
                    fund_amount=float(e["fund_amount"]), first=e["first"] or "", last=e["last"] or "")
     out = io.BytesIO()
     nx.write_graphml(g, out)

@@ -10,11 +10,14 @@ import io
 import json
 import os
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import Workbook, load_workbook
 from pypdf import PdfReader
 
 from api import create_app
@@ -22,10 +25,14 @@ from cli.commands import main
 from graphsvc.config import Settings
 from graphsvc.errors import StoreError
 from graphsvc.signing import KEY_FILE, fingerprint, home_key, public_pem
+from graphsvc.store import open_store
 from helpers.api_city import Cities, City, city_scene
-from queries.export import build_package, data_digest, read_package, verify_package, zip_package
+from helpers.csv_files import read_rejects, write_csv
+from ingest.pipeline import ingest_folder
+from queries.export import build_package, data_digest, network_svg, read_package, verify_package, zip_package
 from queries.masking import Masker
 from queries.rings import RingBook, ring_detail
+from queries.sheets import append_row
 from services import export_ring
 
 RING = "R-000003"
@@ -96,6 +103,40 @@ def test_an_analysts_pdf_shows_no_raw_personal_value_of_the_city(city: City, tmp
     assert len(raw) > 20 and not [value for value in raw if value in text]
     assert "BI000" in text and "****" in text  # members are there, masked as in the other files
     assert verify_package(files).ok
+
+
+def test_a_character_xml_cannot_hold_is_refused_at_ingest_naming_it(tmp_path: Path) -> None:
+    """U+FFFF is valid UTF-8 but no XML (the package's SVG and workbooks) may hold it."""
+    header = ["person_id", "name", "gender"]
+    folder = tmp_path / "city"
+    write_csv(folder / "persons.csv", header, [["P1", "张三", "M"], ["P2", "张\uffff三", "M"], ["P3", "李\x01四", "F"]])
+    with open_store(Settings(home=tmp_path / "home", backend="embedded")) as store:
+        report = ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
+        loaded = store.rows("persons").column("person_id").to_pylist()
+    assert report.rejects_path is not None
+    rejects = {r["line"]: r["reason"] for r in read_rejects(report.rejects_path)}
+    assert rejects == {"3": "noncharacter U+FFFE or U+FFFF in name (XML cannot hold it; 含非法字符)",
+                       "4": "control character in name"}
+    assert loaded == ["P1"]
+
+
+def test_data_loaded_before_that_refusal_still_makes_xml_that_parses() -> None:
+    """A name stored before ingest refused such characters: the SVG and a workbook row replace them
+    with U+FFFD (visible), and the row's formula guard still holds."""
+    graph: dict[str, list[dict[str, Any]]] = {"nodes": [{"id": "person:P\uffff", "type": "person", "label": "张\uffff三\x01"}],
+             "edges": [{"source": "person:P\uffff", "target": "person:P\uffff", "label_zh": "就医\ufffe",
+                        "claims": 1}]}
+    labels = [t.text for t in ET.fromstring(network_svg(graph)).iter("{http://www.w3.org/2000/svg}text")]
+    assert "张\ufffd三\ufffd" in labels
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    append_row(sheet, ["张\uffff三", "=HYPERLINK(\"http://x/\",\"\ufffe\")", 5])
+    out = io.BytesIO()
+    book.save(out)
+    cells = next(load_workbook(out).worksheets[0].iter_rows())
+    assert [(c.value, c.data_type) for c in cells] == [
+        ("张\ufffd三", "s"), ("=HYPERLINK(\"http://x/\",\"\ufffd\")", "s"), (5, "n")]
 
 
 def test_the_signature_verifies_with_the_homes_key_and_openssl_would_too(city: City, tmp_path: Path) -> None:
