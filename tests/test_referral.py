@@ -25,12 +25,13 @@ from cli.commands import main
 from graphsvc.config import Settings
 from graphsvc.errors import StoreError
 from graphsvc.signing import KEY_FILE, fingerprint, home_key, public_pem
-from graphsvc.store import open_store
-from helpers.api_city import Cities, City, city_scene
+from graphsvc.store import GraphStore, open_store
+from helpers.api_city import Cities, City, city_scene, load_scene
 from helpers.csv_files import read_rejects, write_csv
 from ingest.pipeline import ingest_folder
 from queries.export import build_package, data_digest, network_svg, read_package, verify_package, zip_package
 from queries.masking import Masker
+from queries.referral_pdf import SHORTENED_NOTE
 from queries.rings import RingBook, ring_detail
 from queries.sheets import append_row
 from services import export_ring
@@ -102,6 +103,30 @@ def test_an_analysts_pdf_shows_no_raw_personal_value_of_the_city(city: City, tmp
            if p.get(k)}
     assert len(raw) > 20 and not [value for value in raw if value in text]
     assert "BI000" in text and "****" in text  # members are there, masked as in the other files
+    assert verify_package(files).ok
+
+
+LONG_NAME = "长" * 1000
+
+
+def _long_named_city(store: GraphStore, tmp_path: Path) -> City:
+    """The city with recruit BI001 named with 1,000 characters, as long as ingest allows."""
+    scene, facts = city_scene()
+    next(p for p in scene.tables["persons"] if p["person_id"] == "BI001")["name"] = LONG_NAME
+    return load_scene(store, tmp_path, scene, facts)
+
+
+def test_a_name_too_long_for_a_pdf_cell_is_shortened_with_a_mark_and_whole_in_the_data(
+        cities: Cities, tmp_path: Path) -> None:
+    """fpdf2 cannot split a table row across pages: the 22 mm name column holds at most 10 lines
+    (9 characters a line at 6.5 pt), the rest cut with … and the letter says where the full value is."""
+    with cities.copy(Settings(home=tmp_path / "home", backend="embedded"), _long_named_city) as city:
+        files = _package(city, tmp_path / "key-home", "investigator")
+    text = _flat("".join(_pages(files["report.pdf"])))
+    assert [len(cut) for cut in re.findall("长+(?=…)", text)] == [89]  # 90 characters with the mark
+    assert _flat(SHORTENED_NOTE) in text
+    members = {m["id"]: m for m in json.loads(files[f"ring-{RING}.json"])["members"]}
+    assert members["BI001"]["name"] == LONG_NAME
     assert verify_package(files).ok
 
 
