@@ -63,8 +63,12 @@ NOT_IN_DATA_DIGEST = (PDF, MANIFEST, MANIFEST_SHA256, SIGNATURE)
 """The files the data digest leaves out: the PDF that shows it and the manifest files made after it."""
 _NOT_LISTED = (MANIFEST, MANIFEST_SHA256, SIGNATURE)
 """The files the manifest does not list: itself, what is derived from it, and its signature."""
-_MAX_PACKAGE_BYTES = 2 << 30
-"""A zip that unpacks to more than this is refused before it is read (a package is megabytes)."""
+_MAX_PACKAGE_BYTES = 256 << 20
+"""A package (zip or folder) larger than this unpacked is refused before it is read: ``verify`` holds
+all of it in memory (twice for a zip) and parses its PDF. A package is about 3 KB a claim unpacked
+(the data file, report.html and the letter's table; a 24-claim ring's is 150 KB), so this holds a
+ring of some 80,000 claims, beyond any one referral, and a forged or damaged file claiming gigabytes
+costs the receiver nothing."""
 
 _MEMBER_COLUMNS = [("type_zh", "类型"), ("id", "编号"), ("role_zh", "角色"), ("name", "姓名/名称"),
                    ("id_number", "身份证号"), ("gender", "性别"), ("birth_date", "出生日期"), ("phone", "电话"),
@@ -195,14 +199,14 @@ def read_package(path: Path) -> dict[str, bytes]:
     """A package's files by name, from its folder (``graphsvc export``) or its zip (the API's, one
     top folder); InputError, naming what is wrong, for anything else or a damaged zip."""
     if path.is_dir():
-        return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+        return _read_folder(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file or folder (找不到移送包)")
     try:
         with zipfile.ZipFile(path) as z:
             entries = [i for i in z.infolist() if not i.is_dir()]
             if sum(i.file_size for i in entries) > _MAX_PACKAGE_BYTES:
-                raise InputError(f"{path} unpacks to more than {_MAX_PACKAGE_BYTES >> 30} GiB; not a police package "
+                raise InputError(f"{path} unpacks to more than {_MAX_PACKAGE_BYTES >> 20} MiB; not a police package "
                                  "(压缩包过大)")
             names = [i.filename for i in entries]
             if len(set(names)) != len(names):
@@ -222,6 +226,50 @@ def read_package(path: Path) -> dict[str, bytes]:
     return files
 
 
+def _read_folder(path: Path) -> dict[str, bytes]:
+    """A package folder's files. A symbolic link (or a pipe, a device) is refused, not followed: the
+    receiver checks what was handed over, never a file elsewhere on their machine that a link names."""
+    entries = sorted(path.rglob("*"))
+    for entry in entries:
+        if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
+            raise InputError(f"{entry} is not a plain file or folder (a link, a pipe...); a package holds plain files "
+                             "only (移送包内含链接或特殊文件)")
+    files = [entry for entry in entries if entry.is_file()]
+    if sum(entry.stat().st_size for entry in files) > _MAX_PACKAGE_BYTES:
+        raise InputError(f"{path} holds more than {_MAX_PACKAGE_BYTES >> 20} MiB; not a police package (移送包过大)")
+    return {entry.relative_to(path).as_posix(): entry.read_bytes() for entry in files}
+
+
+def _manifest_shape(document: Any) -> str | None:
+    """What makes ``document`` not a package manifest (``build_package``'s shape), None when it is one.
+
+    >>> _manifest_shape({"ring_id": "R-1", "files": [{"name": "a.csv", "bytes": 1}], "data_digest": {"sha256": "0"}})
+    "files[0]: 'sha256' is not text"
+    >>> _manifest_shape({"ring_id": "R-1", "files": [], "data_digest": "0"})
+    "'data_digest' is not an object with a 'sha256' text"
+    """
+    if not isinstance(document, dict):
+        return "not a JSON object"
+    if not isinstance(document.get("ring_id"), str):
+        return "'ring_id' is not text"
+    listed = document.get("files")
+    if not isinstance(listed, list):
+        return "'files' is not a list"
+    for i, entry in enumerate(listed):
+        if not isinstance(entry, dict):
+            return f"files[{i}] is not an object"
+        for name, kind in (("name", str), ("sha256", str), ("bytes", int)):
+            if not isinstance(entry.get(name), kind) or isinstance(entry.get(name), bool):
+                return f"files[{i}]: {name!r} is not {'text' if kind is str else 'a whole number'}"
+    names = [entry["name"] for entry in listed]
+    if len(set(names)) != len(names):
+        return "'files' lists a name twice"
+    digest = document.get("data_digest")
+    if not isinstance(digest, dict) or not isinstance(digest.get("sha256"), str):
+        return "'data_digest' is not an object with a 'sha256' text"
+    return None
+
+
 def verify_package(files: dict[str, bytes], key: Ed25519PublicKey | None = None) -> Verdict:
     """Check a package: the signature of ``manifest.json`` (by ``key``, else by the key the package
     bundles, which proves integrity only), every listed file's size and SHA-256, no file missing or
@@ -234,12 +282,17 @@ def verify_package(files: dict[str, bytes], key: Ed25519PublicKey | None = None)
         return verdict
     try:
         manifest = json.loads(files[MANIFEST])
-        listed = {f["name"]: f for f in manifest["files"]}
-        verdict.ring_id = str(manifest["ring_id"])
-    except (ValueError, KeyError, TypeError):
-        problems.append(Problem(MANIFEST, "清单无法读取", "not a package manifest"))
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser's stack
+        problems.append(Problem(MANIFEST, "清单无法读取（不是 JSON）", "not a package manifest (not JSON)"))
         return verdict
-    problems.extend(_signature_problems(files, key, verdict))
+    wrong = _manifest_shape(manifest)
+    if wrong is not None:
+        problems.append(Problem(MANIFEST, f"清单格式不符：{wrong}", f"not a package manifest: {wrong}"))
+        return verdict
+    listed = {f["name"]: f for f in manifest["files"]}
+    verdict.ring_id = manifest["ring_id"]
+    signature = _signature_problems(files, key, verdict)
+    problems.extend(signature)
     for name, entry in sorted(listed.items()):
         if name not in files:
             problems.append(Problem(name, "清单所列文件缺失", "listed in the manifest but missing"))
@@ -252,7 +305,10 @@ def verify_package(files: dict[str, bytes], key: Ed25519PublicKey | None = None)
             problems.append(Problem(name, "清单未列出此必备文件", "a package lists this file; the manifest does not"))
     if files.get(MANIFEST_SHA256) != _sha256sum_lines(manifest["files"]).encode():
         problems.append(Problem(MANIFEST_SHA256, "与 manifest.json 不一致或缺失", "missing, or not what manifest.json lists"))
-    problems.extend(_digest_problems(files, manifest, listed))
+    # The PDF is parsed only once it is authenticated (the manifest signed, the PDF's digest the
+    # manifest's): a forged or damaged file never reaches the parser on the receiver's machine.
+    pdf_authentic = not signature and PDF in listed and PDF not in {p.file for p in problems}
+    problems.extend(_digest_problems(files, manifest, listed, pdf_authentic))
     return verdict
 
 
@@ -277,12 +333,13 @@ def _signature_problems(files: dict[str, bytes], key: Ed25519PublicKey | None, v
                     "changed or the signature replaced")]
 
 
-def _digest_problems(files: dict[str, bytes], manifest: dict[str, Any], listed: dict[str, Any]) -> list[Problem]:
+def _digest_problems(files: dict[str, bytes], manifest: dict[str, Any], listed: dict[str, Any],
+                     pdf_authentic: bool) -> list[Problem]:
     digest = data_digest({name: content for name, content in files.items() if name in listed})
     problems = []
-    if (manifest.get("data_digest") or {}).get("sha256") != digest:
+    if manifest["data_digest"]["sha256"] != digest:
         problems.append(Problem(MANIFEST, "清单中的数据清单摘要与文件不符", "its data digest is not the files' data digest"))
-    if PDF not in files:
+    if not pdf_authentic:
         return problems
     try:
         from pypdf import PdfReader

@@ -250,6 +250,43 @@ def test_cli_verify_and_signing_key(city: City, tmp_path: Path, capsys: pytest.C
     assert "not a PEM public key" in capsys.readouterr().err
 
 
+def test_verify_parses_the_pdf_only_once_it_is_authenticated(city: City, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PDF whose digest is not the signed manifest's is refused by its digest and never handed to
+    pypdf (a parser bug is not exposed to a forger); an authentic one is read for its footers."""
+    files = _package(city, tmp_path / "home", "investigator")
+    opened: list[bytes] = []
+    real = PdfReader
+
+    def reader(stream: io.BytesIO) -> PdfReader:
+        opened.append(stream.getvalue())
+        return real(stream)
+
+    monkeypatch.setattr("pypdf.PdfReader", reader)
+    forged = {**files, "report.pdf": b"%PDF-1.7 anything a forger wrote"}
+    assert [(p.file, p.en) for p in verify_package(forged).problems] == [
+        ("report.pdf", "SHA-256 differs from the manifest's")]
+    unsigned = {**files, "manifest.sig": bytes(64)}
+    assert {p.file for p in verify_package(unsigned).problems} == {"manifest.sig"}
+    assert opened == []
+    assert verify_package(files).ok and opened == [files["report.pdf"]]
+
+
+def test_a_package_folder_with_a_link_or_over_the_size_cap_is_refused_unread(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "package"
+    folder.mkdir()
+    (folder / "manifest.json").write_text("{}")
+    (folder / "a.csv").symlink_to(tmp_path / "elsewhere.csv")
+    assert main(["verify", str(folder)]) == 2
+    assert "a.csv is not a plain file or folder" in capsys.readouterr().err
+    (folder / "a.csv").unlink()
+    with (folder / "a.csv").open("wb") as f:
+        f.truncate((256 << 20) + 1)  # sparse: no disk used, and it is never read
+    assert main(["verify", str(folder)]) == 2
+    assert "holds more than 256 MiB; not a police package" in capsys.readouterr().err
+
+
 def test_get_signing_key_serves_the_public_key_and_audits_the_read(city: City, tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home", backend="embedded")
     with TestClient(create_app(settings, store=city.store)) as client:
