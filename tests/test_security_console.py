@@ -168,7 +168,7 @@ def test_hostile_values_are_shown_as_text_in_every_view(hostile, browser):  # no
 
     # a ring: evidence, members, timeline and graph; node profiles and their neighbours
     _open_ring(browser, misuse)
-    _shown(browser, "evidence", f"device {DEVICE} is a device scanning")
+    _shown(browser, "evidence", f"设备 {DEVICE} 扫描了")  # evidence in the console's language, Chinese first
     _shown(browser, "members", PERSON_NAME, PERSON_NAME_2, PHARMACY_NAME, CLINIC_NAME, DEVICE)
     assert browser.find_elements(By.CSS_SELECTOR, "#timeline rect")
     assert browser.execute_script("return cy.getElementById(arguments[0]).data('label')",
