@@ -404,7 +404,8 @@ async function loadRing(id, asOf = null) {
     ...(ring.as_of ? [el("b", {}, `${t("asof")} ${ring.as_of}`), " · "] : []),
     `${t("persons")} ${ring.persons} · `, el("span", {id: "ring-claims"}, `${t("claims")} ${ring.claims}`),
     ` · ${t("fund")} ${ring.fund_amount.toLocaleString()} · ` +
-    (ring.first_seen ? `${ring.first_seen} – ${ring.last_seen}` : t("notyet")) + ` · ${ring.regions.join(", ")}`);
+    (ring.first_seen ? `${ring.first_seen} – ${ring.last_seen}` : t("notyet")) +
+    (ring.regions.length ? ` · ${ring.regions.join(", ")}` : ""));
   drawGraph(ring.graph, ring.members);
   drawTimeline(ring.timeline);
   $("evidence").replaceChildren(...ring.evidence.map((e) => el("li", {},
