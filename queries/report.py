@@ -30,6 +30,7 @@ from graphsvc.errors import InputError
 from graphsvc.store import GraphStore
 from queries.referral_pdf import font_file
 from queries.rings import RingBook
+from queries.sheets import append_row
 
 __all__ = ["monthly_report", "report_xlsx", "report_pdf", "COLUMNS", "check_month", "REPORT_FORMATS"]
 
@@ -166,12 +167,14 @@ def report_xlsx(report: dict[str, Any]) -> bytes:
     for cell in sheet[3] + sheet[4]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True)
+    # Regions and notes are data (a region code is free text at ingest): written through the
+    # package's guard, so a region reading as a formula stays text.
     for r in [*report["rows"], report["totals"]]:
-        sheet.append([r[key] for key, _, _ in COLUMNS])
+        append_row(sheet, [r[key] for key, _, _ in COLUMNS])
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
     for line in ["", *report["notes"]]:
-        sheet.append([line])
+        append_row(sheet, [line])
     for column, width in zip("ABCDEFGHI", (14, 14, 12, 12, 16, 12, 8, 8, 10)):
         sheet.column_dimensions[column].width = width
     rings = book.create_sheet("线索团伙 rings")
@@ -179,8 +182,9 @@ def report_xlsx(report: dict[str, Any]) -> bytes:
     for cell in rings[1]:
         cell.font = Font(bold=True)
     for ring in report["rings"]:
-        rings.append([ring["id"], f"{ring['pattern_zh']} {ring['pattern']}",
-                      "、".join(_event_label(e) for e in ring["events"]), "、".join(ring["regions"]), ring["fund_amount"]])
+        append_row(rings, [ring["id"], f"{ring['pattern_zh']} {ring['pattern']}",
+                           "、".join(_event_label(e) for e in ring["events"]), "、".join(ring["regions"]),
+                           ring["fund_amount"]])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
