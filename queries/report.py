@@ -32,7 +32,7 @@ from queries.referral_pdf import font_file
 from queries.rings import RingBook
 from queries.sheets import append_row
 
-__all__ = ["monthly_report", "report_xlsx", "report_pdf", "COLUMNS", "check_month", "REPORT_FORMATS"]
+__all__ = ["monthly_report", "report_xlsx", "report_pdf", "COLUMNS", "check_month", "REPORT_FORMATS", "MONTH_PATTERN"]
 
 REPORT_FORMATS = ("json", "xlsx", "pdf")
 """What the report is written as: its figures, a workbook, a printable page."""
@@ -51,8 +51,11 @@ COLUMNS: list[tuple[str, str, str]] = [
 """The report's columns: key, Chinese header, English header, in the ledgers' order."""
 
 _DECIDED = {"confirmed": "rings_confirmed", "dismissed": "rings_dismissed", "referred_to_police": "rings_referred"}
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-_RING_NUMBER = re.compile(r"R-(\d+)")
+MONTH_PATTERN = "[0-9]{4}-(0[1-9]|1[0-2])"
+"""A month, ``YYYY-MM``, here and in the API's query parameter. ASCII digits only: ``\\d`` takes any
+script's (２０２６-01, a month no ledger row equals, and a file name no HTTP header can carry)."""
+_MONTH = re.compile(MONTH_PATTERN)
+_RING_NUMBER = re.compile(r"R-([0-9]+)")
 
 
 def check_month(month: str) -> str:

@@ -82,7 +82,7 @@ def test_the_report_is_a_workbook_and_a_pdf_in_chinese(client: TestClient, city:
 def test_police_liaison_bad_months_and_formats_are_refused(client: TestClient, city: City) -> None:
     police = client.get("/reports/monthly", params={"month": "2026-03"}, headers=city.headers("police_liaison"))
     assert police.status_code == 403
-    for month in ("2026-13", "2026-3", "2026-03'; DROP TABLE rings;--", ""):
+    for month in ("2026-13", "2026-3", "2026-03'; DROP TABLE rings;--", "", "２０２６-03"):
         bad = client.get("/reports/monthly", params={"month": month}, headers=city.headers("analyst"))
         assert bad.status_code == 422, month
     doc = client.get("/reports/monthly.doc", params={"month": "2026-03"}, headers=city.headers("analyst"))
@@ -110,6 +110,7 @@ def test_the_command_line_writes_each_format(tmp_path: Path, capsys: pytest.Capt
     assert main(["report", "--home", home, "--month", "2026-03"]) == 0
     assert "合计 total" in capsys.readouterr().out
     assert main(["report", "--home", home, "--month", "March", "--out", str(tmp_path / "r.xlsx")]) == 2
+    assert main(["report", "--home", home, "--month", "２０２６-03", "--out", str(tmp_path / "r.xlsx")]) == 2  # full-width
     assert main(["report", "--home", home, "--month", "2026-03", "--out", str(tmp_path / "r.doc")]) == 2
     assert not (tmp_path / "r.doc").exists() and not (tmp_path / "r.xlsx").exists()
     assert "month must be YYYY-MM" in capsys.readouterr().err

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Query, Response
 import services
 from api.deps import AuditDep, BookDep, NoPoliceDep, StoreDep
 from api.models import MonthlyReport
+from queries.report import MONTH_PATTERN
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-Month = Annotated[str, Query(description="YYYY-MM (年-月), e.g. 2026-03", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Month = Annotated[str, Query(description="YYYY-MM (年-月), e.g. 2026-03", pattern=f"^{MONTH_PATTERN}$")]
 _MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
 
 
