@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
+from typing import Any
 
 import pytest
 from neo4j import GraphDatabase
 
-from graphsvc.generate import generate_city
+from graphsvc.store import neo4j as neo4j_store
 from graphsvc.store.embedded import EmbeddedStore
 from graphsvc.store.neo4j import Neo4jStore
 from graphsvc.store.neo4j_server import start_neo4j
+from helpers.api_city import city_scene
 from ingest.pipeline import ingest_folder
 
 
 @pytest.mark.neo4j  # a server of its own, killed
-def test_ingest_interrupted_by_a_killed_server_completes_on_rerun(tmp_path):
-    city = tmp_path / "city"
-    # 5,000 persons (the generator's least) make about 50,000 settlements, ten of the loader's
-    # batches: a kill once the first is in leaves the file part-loaded however fast the loader is.
-    generate_city(city, persons=5000, seed=11, progress=False)
+def test_ingest_interrupted_by_a_killed_server_completes_on_rerun(tmp_path, monkeypatch):
+    city = city_scene()[0].write_folder(tmp_path / "city")
+    # The API's test city has 156 settlements: in batches of 20 the loader writes them in eight
+    # transactions, so a kill once the first is committed leaves the file part-loaded.
+    monkeypatch.setattr(neo4j_store, "_INSERT_BATCH", 20)
     with EmbeddedStore(tmp_path / "reference") as reference:
         ingest_folder(reference, city, rejects_dir=tmp_path / "rejects-ref", progress=False)
         expected = (reference.node_counts(), reference.relationship_counts(),
@@ -29,24 +29,42 @@ def test_ingest_interrupted_by_a_killed_server_completes_on_rerun(tmp_path):
 
     server = start_neo4j(tmp_path / "neo4j")
     port = int(server.uri.rsplit(":", 1)[1])
-    killed = threading.Event()
-
-    def kill_after_first_batch() -> None:
-        with GraphDatabase.driver(server.uri, auth=(server.user, server.password)) as driver:
-            while not driver.execute_query("MATCH (s:Settlement) RETURN count(s) AS n").records[0]["n"]:
-                time.sleep(0.05)
-        server.kill()
-        killed.set()
+    store = Neo4jStore(server.uri, server.user, server.password, tmp_path / "home", retry_seconds=2)
+    state = {"settlements": False, "killed": False}
 
     def kill_soon(name: str, done: int, total: int) -> None:
-        if name == "settlements.csv":  # once the biggest file's first batch is in, pull the plug
-            threading.Thread(target=kill_after_first_batch, daemon=True).start()
+        state["settlements"] |= name == "settlements.csv"
 
-    store = Neo4jStore(server.uri, server.user, server.password, tmp_path / "home", retry_seconds=2)
-    with contextlib.suppress(Exception):  # the server died under it; what matters is the re-run
-        ingest_folder(store, city, rejects_dir=tmp_path / "rejects", progress=False, on_file=kill_soon)
+    with GraphDatabase.driver(server.uri, auth=(server.user, server.password)) as watcher:
+        def settlements_committed() -> bool:
+            return bool(watcher.execute_query("MATCH (s:Settlement) RETURN count(s) AS n").records[0]["n"])
+
+        # The plug is pulled inside a write transaction, its queries run and not yet committed, once
+        # the biggest file's first batch is committed: the same point of every run, not a race.
+        open_session = store._driver.session
+
+        def session(**kwargs: Any) -> Any:
+            opened = open_session(**kwargs)
+            execute_write = opened.execute_write
+
+            def write(work: Any, *args: Any, **kw: Any) -> Any:
+                def work_then_kill(tx: Any, *a: Any, **k: Any) -> Any:
+                    result = work(tx, *a, **k)
+                    if state["settlements"] and not state["killed"] and settlements_committed():
+                        server.kill()
+                        state["killed"] = True
+                    return result
+
+                return execute_write(work_then_kill, *args, **kw)
+
+            monkeypatch.setattr(opened, "execute_write", write)
+            return opened
+
+        monkeypatch.setattr(store._driver, "session", session)
+        with contextlib.suppress(Exception):  # the server died under it; what matters is the re-run
+            ingest_folder(store, city, rejects_dir=tmp_path / "rejects", progress=False, on_file=kill_soon)
     store.close()
-    assert killed.wait(30)
+    assert state["killed"]
     server = start_neo4j(tmp_path / "neo4j", bolt_port=port)
     try:
         with Neo4jStore(server.uri, server.user, server.password, tmp_path / "home") as store:
