@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from graphsvc.config import Settings
+from graphsvc.store.neo4j_server import Neo4jServer
 from queries.entities import entity_network, paths_between, search_entities
 from queries.masking import Masker
 from queries.rings import RingBook, ring_detail
 
 
-def _both_backends(tmp_path, neo4j_server) -> tuple[Settings, Settings]:  # type: ignore[no-untyped-def]
+def _both_backends(tmp_path: Path, neo4j_server: Neo4jServer) -> tuple[Settings, Settings]:
     """Settings of an embedded home and of one on the test Neo4j, for the same city in each."""
     return (Settings(home=tmp_path / "embedded"),
             Settings(home=tmp_path / "neo4j", backend="neo4j", neo4j_uri=neo4j_server.uri,

@@ -22,6 +22,7 @@ from api.keys import create_api_key
 from graphsvc.config import Settings
 from graphsvc.detect import detect_and_save
 from graphsvc.store import GraphStore, open_store
+from graphsvc.store.neo4j import Neo4jStore
 from helpers.scenes import Scene, black_intermediary, card_collector, family, identity_misuse
 from ingest.pipeline import ingest_folder
 
@@ -132,10 +133,10 @@ def _write_graph(settings: Settings, graph: _Graph) -> None:
                              "SET n = x.props RETURN x.id AS old, elementId(n) AS new",
                              rows=[{"id": node_id, "props": props} for node_id, _, props in group])
             new_id.update((r["old"], r["new"]) for r in written)
-        for kind, group in groupby(sorted(graph.relationships, key=lambda r: r[2]), key=lambda r: r[2]):
+        for kind, links in groupby(sorted(graph.relationships, key=lambda r: r[2]), key=lambda r: r[2]):
             tx.run("UNWIND $rows AS x MATCH (a) WHERE elementId(a) = x.a MATCH (b) WHERE elementId(b) = x.b "
                    f"CREATE (a)-[r:`{kind}`]->(b) SET r = x.props",
-                   rows=[{"a": new_id[a], "b": new_id[b], "props": props} for a, b, _, props in group]).consume()
+                   rows=[{"a": new_id[a], "b": new_id[b], "props": props} for a, b, _, props in links]).consume()
 
     with _neo4j_session(settings) as session:
         session.execute_write(work)
@@ -179,7 +180,7 @@ class Cities:
         root = self._fresh_root(f"{load.__name__}-{settings.backend}")
         made = settings.model_copy(update={"home": root / "home"})
         with open_store(made) as store:
-            if settings.backend == "neo4j":
+            if isinstance(store, Neo4jStore):
                 store.clear()
             city = load(store, root)
         return _Template(made.home, _read_graph(made) if settings.backend == "neo4j" else None, city)

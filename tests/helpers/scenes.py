@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from graphsvc.detect.finding import in_memory_claims
 from graphsvc.model import ENTITY_TABLES
 
@@ -56,7 +58,7 @@ class Scene:
 
     # ---- outputs ---------------------------------------------------------------------------
 
-    def connection(self):  # type: ignore[no-untyped-def]
+    def connection(self) -> duckdb.DuckDBPyConnection:
         return in_memory_claims(**{k: v for k, v in self.tables.items() if v})
 
     def write_folder(self, folder: Path) -> Path:
