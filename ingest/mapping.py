@@ -24,8 +24,8 @@ The format (docs/mappings/kaggle-provider-fraud.yaml is a worked example)::
                                                              # a column joined from another file
 
 A mapping file that cannot be used (not YAML, not a mapping, an unknown table or column, a
-source column the file lacks, a value map that is not a mapping) raises ``MappingError``
-naming the mapping file and the key, before anything is loaded.
+source column the file lacks, a value map that is not a mapping, a key given twice) raises
+``MappingError`` naming the mapping file and the key, before anything is loaded.
 
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -44,7 +44,7 @@ import fnmatch
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,30 @@ _RULE_KEYS = {"column", "values", "format", "value", "columns", "sep", "lookup",
 
 class MappingError(InputError):
     """The mapping file cannot be used; the message names the file and the key."""
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error: ``safe_load`` keeps
+    the last one without a word, and a mapping would silently use half of what its file says (a
+    column mapped twice, a table listed twice). Merge keys (``<<``) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[Hashable] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable):  # an unhashable key the parent refuses with its own message
+                if key in seen:
+                    raise _RepeatedKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 @dataclass(frozen=True)
@@ -112,9 +136,12 @@ class SourceMapping:
     def load(cls, path: Path) -> SourceMapping:
         name = path.name
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
         except OSError as exc:
             raise MappingError(f"cannot read mapping {path}: {exc.strerror or exc}") from None
+        except _RepeatedKey as exc:
+            raise MappingError(f"{name}: line {exc.line}: key {exc.key!r} is given twice in one mapping; give each "
+                               "key once (YAML would keep only the last)") from None
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise MappingError(f"{name}: not YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(document, dict) or not isinstance(document.get("tables"), dict) or not document["tables"]:
@@ -377,7 +404,12 @@ def _column_rule(name: str, key: str, rule: object) -> ColumnRule:
                 isinstance(v, (str, int, float)) and isinstance(k, (str, int, float)) for k, v in values.items()):
             raise MappingError(f"{name}: {key}.values: expected a mapping of source values to contract values, "
                                "e.g. {\"1\": M, \"2\": F}")
-        values = {_yaml_text(k): _yaml_text(v) for k, v in values.items()}
+        texts = [_yaml_text(k) for k in values]
+        repeated = next((t for t in texts if texts.count(t) > 1), None)
+        if repeated is not None:  # '1' and 1 are different YAML keys but one cell text
+            raise MappingError(f"{name}: {key}.values: source value {repeated!r} is mapped twice (quoted and not, "
+                               "or as 1 and 1.0); map each value once")
+        values = dict(zip(texts, (_yaml_text(v) for v in values.values())))
     fmt = rule.get("format")
     if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
         raise MappingError(f"{name}: {key}.format: expected a strptime format, e.g. \"%d/%m/%Y\"")

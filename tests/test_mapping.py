@@ -97,6 +97,10 @@ def test_a_mapped_export_loads_and_rejects_name_the_source_file_and_line(export:
     ("tables: {persons: {file: a.csv, columns: {gender: {column: G, value: M}}}}",
      "m.yaml: tables.persons.columns.gender: give exactly one of"),
     ("tables: {persons: {file: ../a.csv, columns: {person_id: P}}}", "m.yaml: tables.persons.file"),
+    ("tables:\n  persons: {file: a.csv, columns: {person_id: P}}\n  persons: {file: b.csv, columns: {person_id: Q}}\n",
+     "m.yaml: line 3: key 'persons' is given twice in one mapping"),
+    ("tables: {persons: {file: a.csv, columns: {gender: {column: G, values: {'1': M, 1.0: F}}}}}",
+     "m.yaml: tables.persons.columns.gender.values: source value '1' is mapped twice"),
 ])
 def test_a_hostile_mapping_file_is_a_clear_error_naming_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "m.yaml").write_text(text, encoding="utf-8")
