@@ -27,6 +27,10 @@ A mapping file that cannot be used (not YAML, not a mapping, an unknown table or
 source column the file lacks, a value map that is not a mapping, a key given twice) raises
 ``MappingError`` naming the mapping file and the key, before anything is loaded.
 
+A format with ``%z`` (``2026-03-05 21:14:00+0800``) keeps the wall time as written (21:14) and
+drops the offset: the contract's times are local, and converting to UTC would move a night
+admission to the day.
+
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (folder / "m.yaml").write_text("tables: {persons: {file: p.csv, columns: {person_id: {value: 1}, sex: G}}}")
@@ -46,6 +50,7 @@ import tempfile
 import zipfile
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -313,12 +318,29 @@ def _apply(rule: ColumnRule, raw: pa.Table, n: int, lookup: dict[str, str] | Non
             f"{rule.column} value '", text, f"' is not in the value map ({mapping_name}: {rule.where}.values)", "")
         return pc.fill_null(mapped, ""), pc.if_else(missed, why, pa.scalar(None, pa.string()))
     if rule.format is not None:
-        parsed = pc.strptime(text, format=rule.format, unit="s", error_is_null=True)
-        iso = pc.strftime(parsed, format="%Y-%m-%d %H:%M:%S")
+        if "%z" in rule.format:
+            # Arrow converts an offset to UTC; Python's strptime keeps it apart, so the wall time stays.
+            iso = pa.array([_wall_time(v, rule.format) for v in text.to_pylist()], pa.string())
+        else:
+            iso = pc.strftime(pc.strptime(text, format=rule.format, unit="s", error_is_null=True),
+                              format="%Y-%m-%d %H:%M:%S")
         # A value the format does not fit stays as written: validation tries its own formats and
         # rejects it with the file and line when none fits.
         return pc.if_else(pc.is_valid(iso), iso, text), None
     return text, None
+
+
+def _wall_time(value: str | None, fmt: str) -> str | None:
+    """``value`` parsed by ``fmt`` (which has ``%z``), the time as written without its offset; None
+    where it does not fit.
+
+    >>> _wall_time("2026-03-05 21:14:00+0800", "%Y-%m-%d %H:%M:%S%z"), _wall_time("21:14", "%Y%z")
+    ('2026-03-05 21:14:00', None)
+    """
+    try:
+        return datetime.strptime(value or "", fmt).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
 
 
 def _text(raw: pa.Table, name: str) -> pa.Array:
