@@ -5,7 +5,9 @@ A subscription (``POST /webhooks``) names a URL, a secret and the events it want
 subscription to the store and wakes the delivery thread; nothing is sent on the thread that
 published it. The thread posts each delivery, signed, and retries a failure (any status but
 2xx, a timeout, a refused connection) with exponential backoff until it has tried
-``webhook_attempts`` times.
+``webhook_attempts`` times. ``webhook_timeout_s`` bounds each attempt as a whole (``_Deadline``),
+not each read as httpx's timeout does: a receiver that drips its answer a byte at a time would
+otherwise hold the one delivery thread, and every other subscriber's events, for as long as it drips.
 
 Durable through the store's casework records, on every backend, without a new table:
 subscriptions are records of kind ``webhook``; each delivery, with its attempts (the log of
@@ -35,6 +37,7 @@ would break TLS host names).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -358,7 +361,9 @@ class Webhooks:
                                {"deliveries": {p.delivery_id: p.webhook_id for p in self._pending.values()}})
 
     def _run(self) -> None:
-        with httpx.Client(timeout=self._settings.webhook_timeout_s, follow_redirects=False, trust_env=False) as client:
+        # No kept-alive connections: each attempt opens its own, so its deadline has a socket to shut.
+        with httpx.Client(timeout=self._settings.webhook_timeout_s, follow_redirects=False, trust_env=False,
+                          limits=httpx.Limits(max_keepalive_connections=0)) as client:
             while not self._stop.is_set():
                 with self._lock:
                     now = time.monotonic()
@@ -391,13 +396,15 @@ class Webhooks:
             return
         attempt: dict[str, Any] = {"attempt": len(delivery["attempts"]) + 1, "at": _now(), "status_code": None,
                                    "error": None, "response": None}
+        deadline = _Deadline(self._settings.webhook_timeout_s)
         try:
             check_target(webhook["url"], self._settings)
             body = delivery["body"].encode()
             headers = {"Content-Type": "application/json", "User-Agent": "graphsvc-webhooks",
                        "X-Graphsvc-Event": delivery["event"], "X-Graphsvc-Delivery": delivery["event_id"],
                        SIGNATURE_HEADER: sign(webhook["secret"], int(time.time()), body)}
-            with client.stream("POST", webhook["url"], content=body, headers=headers) as response:
+            with deadline, client.stream("POST", webhook["url"], content=body, headers=headers,
+                                         extensions={"trace": deadline.trace}) as response:
                 attempt["status_code"] = response.status_code
                 kept = b""
                 for chunk in response.iter_bytes():
@@ -408,7 +415,9 @@ class Webhooks:
         except InputError as exc:
             attempt["error"] = f"target refused: {exc}"
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-            attempt["error"] = f"{type(exc).__name__}: {str(exc)[:_RESPONSE_KEPT]}"
+            # after the deadline, whatever the shut socket made httpx say, the time limit is why it failed
+            attempt["error"] = (f"no complete answer within {self._settings.webhook_timeout_s:g} s (the attempt's "
+                                "time limit)" if deadline.expired else f"{type(exc).__name__}: {str(exc)[:_RESPONSE_KEPT]}")
         attempts = [*delivery["attempts"], attempt]
         delivered = attempt["status_code"] is not None and 200 <= attempt["status_code"] < 300
         if delivered or len(attempts) >= self._settings.webhook_attempts:
@@ -426,6 +435,47 @@ class Webhooks:
         with self._lock:
             self._pending.pop(pending.delivery_id, None)
             self._save_outbox()
+
+
+class _Deadline:
+    """An attempt's time limit as a whole. httpx's timeout bounds each read, so a receiver sending a
+    header line every 0.2 s is never timed out; at the deadline a timer shuts the attempt's socket
+    (known from httpcore's trace of its connection, TLS included), and the read under way fails at
+    once. Used as a context: the timer runs from entering to leaving it."""
+
+    _CONNECTED = ("connection.connect_tcp.complete", "connection.start_tls.complete")
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in self._CONNECTED:
+            with self._lock:
+                self._socket = info["return_value"].get_extra_info("socket")
+                if self.expired:  # connected after the deadline
+                    self._shut()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._socket is not None:
+            # already closed: an OSError (a closed socket object holds no descriptor another could reuse)
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
 
 
 def _outbox_id(home: Path) -> str:

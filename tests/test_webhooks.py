@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -297,3 +298,42 @@ def test_a_target_no_longer_allowed_is_not_posted_to(city, settings, receiver):
         assert delivery["state"] == "failed" and attempt["status_code"] is None
         assert attempt["error"].startswith("target refused") and "loopback" in attempt["error"]
     assert receiver.received.empty()
+
+
+def test_an_attempt_ends_at_its_time_limit_however_the_receiver_drips(city, settings):
+    """httpx's timeout is per read; a receiver sending a header line every 0.1 s never trips it. The
+    attempt's own time limit (webhook_timeout_s, 0.5 s here) ends it and its log says so."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.1):
+                try:
+                    conn.sendall(b"X-Slow: 1\r\n")
+                except OSError:  # the client shut its end at its time limit
+                    return
+
+    threading.Thread(target=drip, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    app = create_app(_hooked(settings, webhook_timeout_s=0.5, webhook_attempts=1), store=city.store)
+    try:
+        with TestClient(app) as client:
+            hook = _subscribe(client, city, url, events=["disposition.changed"])
+            started = time.monotonic()
+            client.put("/rings/R-000002/disposition", json={"status": "confirmed"}, headers=city.headers("investigator"))
+            assert app.state.services.webhooks.wait_idle(WAIT_S)
+            took = time.monotonic() - started
+            [delivery] = client.get(f"/webhooks/{hook['id']}/deliveries", headers=city.headers("admin")).json()["items"]
+    finally:
+        stop.set()
+        server.close()
+    [attempt] = delivery["attempts"]
+    assert delivery["state"] == "failed" and attempt["status_code"] is None
+    assert attempt["error"] == "no complete answer within 0.5 s (the attempt's time limit)"
+    assert took < 2.0, took
