@@ -11,6 +11,7 @@ import copy
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -177,7 +178,7 @@ class Cities:
         return home
 
     def _make(self, settings: Settings, load: Callable[[GraphStore, Path], City]) -> _Template:
-        root = self._fresh_root(f"{load.__name__}-{settings.backend}")
+        root = self._fresh_root(f"{load.__module__}.{load.__qualname__}-{settings.backend}")
         made = settings.model_copy(update={"home": root / "home"})
         with open_store(made) as store:
             if isinstance(store, Neo4jStore):
@@ -186,6 +187,5 @@ class Cities:
         return _Template(made.home, _read_graph(made) if settings.backend == "neo4j" else None, city)
 
     def _fresh_root(self, name: str) -> Path:
-        root = self._root / name
-        root.mkdir()
-        return root
+        # a folder of its own even when two loaders share a name, or a failed build left one behind
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self._root))
