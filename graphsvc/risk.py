@@ -15,7 +15,9 @@ Chinese and English with its figure:
     adds ``min(z, Z_CAP)`` × credibility, credibility being n / (n + ``CREDIBILITY_CLAIMS``) for
     an institution of n settlements: a rate on three claims says little.
 * **Impact** (基金规模): the institution's fund over its peer group's median fund: the money an
-  inspection puts right. Volume enters the score here and only here, as a multiplier: a big
+  inspection puts right. Paid fund, that is: reversals (negative amounts) are not netted off, or an
+  institution whose corrections outweigh its payments in the window would get a negative impact,
+  turning its suspicion into the lowest score of all. Volume enters the score here and only here, as a multiplier: a big
   hospital whose per-person, per-admission and per-physician figures are its peers' has no
   suspicion, and ranks at the bottom however big it is; of two equally odd institutions, the one
   paid more is inspected first.
@@ -172,7 +174,7 @@ def institution_risk(con: SessionLike, ring_claims: Sequence[tuple[str, str]] = 
     session.create_table("r_base", """
         SELECT c.institution_id, i.kind AS inst_kind, i.level, i.region_code,
                coalesce(i.region_code, h.patients_region) AS home_region,
-               count(*) AS claims, sum(c.fund) AS fund,
+               count(*) AS claims, sum(c.fund) AS fund, sum(greatest(c.fund, 0)) AS paid,
                count(*) FILTER (WHERE c.kind = 'inpatient') AS admissions,
                count(DISTINCT c.person) FILTER (WHERE c.kind = 'inpatient') AS inpatient_persons,
                avg(c.stay_days) AS stay_days,
@@ -211,9 +213,9 @@ def institution_risk(con: SessionLike, ring_claims: Sequence[tuple[str, str]] = 
         SELECT institution_id, '1:' || k1 FROM r_peers UNION ALL
         SELECT institution_id, '0:*' FROM r_peers""")
     session.create_table("r_measures", """
-        WITH medians AS (SELECT g.peer, median(p.fund) AS fund FROM r_groups g JOIN r_peers p USING (institution_id)
+        WITH medians AS (SELECT g.peer, median(p.paid) AS paid FROM r_groups g JOIN r_peers p USING (institution_id)
                          GROUP BY g.peer)
-        SELECT p.*, coalesce(p.fund / nullif(m.fund, 0), 1.0) AS impact
+        SELECT p.*, coalesce(p.paid / nullif(m.paid, 0), 1.0) AS impact
         FROM r_peers p JOIN medians m USING (peer)""")
     values = " UNION ALL ".join(
         f"SELECT institution_id, peer, claims, impact, '{i.id}' AS indicator, ({i.sql})::DOUBLE AS value "

@@ -73,6 +73,19 @@ def test_the_outlier_ranks_first_and_the_big_tertiary_hospital_does_not_rank_for
     assert all(e["score"] == 0 for e in ranking if e["id"].startswith("H") and e["id"][1:].isdigit())
 
 
+def test_a_reversal_outweighing_the_payments_does_not_send_the_outlier_to_the_bottom() -> None:
+    """H-BAD's 90 stays were paid 450,000; a reversal of 500,000 (a negative amount) nets its fund to
+    -50,000. Impact is on the fund paid, 450,000 over its peers' median 150,000: 3, as without the
+    reversal, and H-BAD stays first (a net impact of -1/3 made its score the lowest of all)."""
+    institutions, settlements = _city()
+    settlements.append({"settlement_id": "H-BAD-reversal", "kind": "outpatient", "person_id": "H-BADP0",
+                        "institution_id": "H-BAD", "start_time": "2026-04-30 09:00", "end_time": None,
+                        "fund_amount": -500000.0})
+    ranking = institution_risk(in_memory_claims(institutions=institutions, settlements=settlements))
+    assert ranking[0]["id"] == "H-BAD" and ranking[0]["impact"] == 3.0
+    assert ranking[0]["score"] == pytest.approx(3.0 * ranking[0]["suspicion"], abs=0.01)
+
+
 def test_ring_claims_add_ring_points_with_the_ring_ids() -> None:
     institutions, settlements = _city()
     ring_claims = [("R-000007", s["settlement_id"]) for s in settlements if s["institution_id"] == "H3"][:15]
