@@ -11,9 +11,9 @@ const I18N = {
        paths: "查找关联路径", tip: "提交举报线索", tipnote: "线索说明", tipsaved: "线索已登记",
        nopath: "未找到路径", tips: "举报线索", risk: "机构风险排名", report: "月度统计", showcards: "显示医保卡/电子凭证",
        asof: "截至", all: "全部", rings: "涉及团伙", neighbours: "关联实体", month: "月份", xlsx: "下载 Excel",
-       pdf: "下载 PDF", reportrings: "本月有变动的团伙", rank: "名次", institution: "定点机构", riskscore: "风险分",
+       pdf: "下载 PDF", reportrings: "本月有变动的团伙", rank: "名次", riskscore: "风险分",
        suspicion: "可疑度", impact: "基金影响", peer: "对照组", reasons: "理由", settlement: "结算编号", kind: "类别",
-       time: "结算时间", agent: "代办人", page: "实体页", events: "本月事项", notyet: "此日前尚无结算",
+       time: "结算时间", page: "实体页", events: "本月事项", notyet: "此日前尚无结算",
        wholeperiod: "（全期证据，含此日后的结算）"},
   en: {title: "Medical-insurance fraud rings", signin: "Sign in", signout: "Sign out", apikey: "API key",
        queue: "Ring queue", pattern: "Pattern", minscore: "Min score", disposition: "Disposition", search: "Search",
@@ -25,9 +25,9 @@ const I18N = {
        tip: "Submit a tip", tipnote: "Tip note", tipsaved: "Tip recorded", nopath: "No path found",
        tips: "Tips", risk: "Institution risk", report: "Monthly report", showcards: "Show cards / e-vouchers",
        asof: "As of", all: "all", rings: "Rings", neighbours: "Linked entities", month: "Month", xlsx: "Download Excel",
-       pdf: "Download PDF", reportrings: "Rings with events this month", rank: "Rank", institution: "Institution",
+       pdf: "Download PDF", reportrings: "Rings with events this month", rank: "Rank",
        riskscore: "Risk score", suspicion: "Suspicion", impact: "Fund impact", peer: "Peer group", reasons: "Reasons",
-       settlement: "Settlement", kind: "Kind", time: "Time", agent: "Agent", page: "Entity page",
+       settlement: "Settlement", kind: "Kind", time: "Time", page: "Entity page",
        events: "Events this month", notyet: "No claims by this day",
        wholeperiod: "(finding over the whole period, later claims included)"},
 };
@@ -221,7 +221,7 @@ function elementsOf(graph, level = new Map()) {
 // (Cytoscape's concentric layout spaces every circle for the biggest node, which shrinks a big ring
 // to unreadable on fitting), the shared nodes spaced wider for their labels, every other circle of
 // recruits turned half a step so that its labels fall between the next one's.
-const SPACING = {shared: 110, other: 34};
+const SPACING = {shared: 110, recruit: 34};
 const RING_GAP = 60;
 
 function roleLayout(nodes) {
@@ -233,7 +233,7 @@ function roleLayout(nodes) {
   const positions = {};
   let radius = null;
   [...groups.entries()].forEach(([level, group], ring) => {
-    const needed = group.length * (level >= 90 ? SPACING.shared : SPACING.other) / (2 * Math.PI);
+    const needed = group.length * (level >= 90 ? SPACING.shared : SPACING.recruit) / (2 * Math.PI);
     radius = radius === null && group.length === 1 ? 0 : Math.max(radius === null ? 0 : radius + RING_GAP, needed);
     group.forEach((node, i) => {
       const angle = 2 * Math.PI * (i + (ring % 2) / 2) / group.length - Math.PI / 2;
@@ -499,7 +499,9 @@ async function loadEntity(type, id, page = 1) {
     el("li", {}, `${typeName(n.type)} `, el("a", {href: entityHref(n.type, n.entity_id)}, n.label || n.entity_id))));
   $("entity-claims").tHead.rows[0].replaceChildren(
     ...["settlement", "kind", "time", "fund"].map((c) => el("th", {}, t(c))),
-    ...CLAIM_NODES.map(([, label]) => el("th", {}, vocab.node_types.some((w) => w.id === label) ? typeName(label) : t(label))));
+    // every column names a node type but the agent, a member role: both labelled from /vocab
+    ...CLAIM_NODES.map(([, label]) => el("th", {}, vocab.node_types.some((w) => w.id === label) ? typeName(label)
+                                                                                                : term("member_roles", label))));
   $("entity-claims").tBodies[0].replaceChildren(...claims.items.map((c) =>
     el("tr", {}, el("td", {}, c.settlement_id), el("td", {}, c.kind), el("td", {}, (c.start_time || "").replace("T", " ")),
        el("td", {}, c.fund_amount === null ? "" : c.fund_amount.toLocaleString()),
@@ -516,7 +518,8 @@ async function loadRisk() {
   show("risk");
   const ranking = await (await api("/institutions/risk?limit=100")).json();
   $("risk-table").tHead.rows[0].replaceChildren(
-    ...["rank", "institution", "riskscore", "suspicion", "impact", "peer", "reasons"].map((c) => el("th", {}, t(c))));
+    ...["rank", "institution", "riskscore", "suspicion", "impact", "peer", "reasons"]
+      .map((c) => el("th", {}, c === "institution" ? typeName(c) : t(c))));
   $("risk-table").tBodies[0].replaceChildren(...ranking.institutions.map((x, i) =>
     el("tr", {}, el("td", {}, ranking.offset + i + 1), el("td", {}, el("a", {href: entityHref("institution", x.id)}, x.id)),
        el("td", {}, x.score.toFixed(3)), el("td", {}, x.suspicion.toFixed(3)), el("td", {}, x.impact.toFixed(2)),
