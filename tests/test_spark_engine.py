@@ -34,9 +34,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     session = local_spark("local[2]")
-    # The scenes are a few hundred rows: a shuffle partition per core, not the product's four, halves
-    # the tasks of every query yet still splits each shuffle, so an answer that hangs on row order shows.
-    session.conf.set("spark.sql.shuffle.partitions", "2")
     yield session
     session.stop()
 
