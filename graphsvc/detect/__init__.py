@@ -39,7 +39,7 @@ from graphsvc.store.engine import Session, SessionLike, session_of
 __all__ = ["DetectionConfig", "DetectionResult", "Finding", "Ring", "detect_rings", "detect_rings_in",
            "detect_and_save", "DETECTORS"]
 
-DETECTORS: dict[str, Callable[[Session, DetectionConfig], list[Finding]]] = {
+DETECTORS: dict[str, Callable[[SessionLike, DetectionConfig], list[Finding]]] = {
     "shared_card": lambda con, c: shared_card_findings(con, c.shared_card),
     "shared_identifier": lambda con, c: shared_identifier_findings(con, c.shared_identifier),
     "co_admission_lockstep": lambda con, c: co_admission_lockstep_findings(con, c.co_admission_lockstep),
