@@ -7,7 +7,6 @@ and hung on ``app.state.services``; tests pass their own store.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -33,6 +32,7 @@ from api.uploads import remove_stale_uploads
 from api.webhooks import Webhooks
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, Forbidden, GraphsvcError, InputError, NotFound, StoreError, Unavailable
+from graphsvc.files import create_once
 from graphsvc.store import GraphStore, open_store
 from queries.rings import RingBook
 
@@ -83,24 +83,8 @@ def server_secret(settings: Settings) -> str:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
     path = Path(settings.home) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Created 0600 (never readable by others, not even between a write and a chmod), under
-        # a name of its own, then linked into place: a server starting at the same moment reads
-        # either no file or the whole secret, and the first link wins.
-        draft = path.with_name(f"secret_key.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(draft, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        try:
-            os.write(fd, secrets.token_urlsafe(32).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
+    if not path.exists():  # servers starting at the same moment all read the first one made
+        create_once(path, secrets.token_urlsafe(32).encode())
     return path.read_text().strip()
 
 

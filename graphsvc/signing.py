@@ -21,8 +21,6 @@ True
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from graphsvc.errors import InputError, StoreError
+from graphsvc.files import create_once
 
 __all__ = ["KEY_FILE", "home_key", "public_pem", "fingerprint", "printable", "load_public_pem", "signature_holds"]
 
@@ -59,24 +58,9 @@ def home_key(home: Path) -> Ed25519PrivateKey:
 
 
 def _create(path: Path) -> None:
-    # Written 0600 under a name of its own, then linked into place: a server and a command making
-    # the key at the same moment both end up with the first one linked, never half a file.
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption())
-    draft = path.with_name(f"{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(draft, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(draft, path)
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
+    # A server and a command making the key at the same moment both end up with the first one.
+    create_once(path, Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 
 
 def public_pem(key: Ed25519PublicKey) -> str:
