@@ -274,7 +274,7 @@ def _view(book: RingBook, ring: dict[str, Any], detail: dict[str, Any], findings
     graph = graph_json(detail["nodes"], detail["edges"], members=set(detail["member_keys"]))
     return {"id": ring["id"], "pattern": ring["pattern"], "score": ring["score"],
             **{k: detail.get(k, ring[k]) for k in ("fund_amount", "first_seen", "last_seen", "persons")},
-            "regions": ring.get("regions", []), "members": members, "evidence": evidence,
+            "regions": detail.get("regions", ring.get("regions", [])), "members": members, "evidence": evidence,
             "claims": detail["claims"], "timeline": detail["timeline"], "graph": graph}
 
 
@@ -436,8 +436,18 @@ def _detail_as_of(store: GraphStore, ring: dict[str, Any], detail: dict[str, Any
             "edges": [e for e in edges if e.source in shown and e.target in shown], "member_keys": members,
             "claims": len(claims), "timeline": timeline,
             "fund_amount": round(sum(float(c["fund_amount"] or 0) for c in claims), 2),
-            "first_seen": timeline[0]["day"] if timeline else None, "last_seen": timeline[-1]["day"] if timeline else None,
+            # as detection dates a ring: its claims' first start and last end, the end cut at the day
+            "first_seen": timeline[0]["day"] if timeline else None,
+            "last_seen": min(max((c["end_time"] or c["start_time"]).date() for c in claims), as_of).isoformat()
+            if claims else None,
+            "regions": sorted({r for r in (_region(store, i) for i in {c["institution_id"] for c in claims}) if r}),
             "persons": sum(m["type"] == "person" for m in kept)}
+
+
+def _region(store: GraphStore, institution_id: str | None) -> str | None:
+    """An institution's region code, as detection gives a ring the regions of its claims' institutions."""
+    found = store.entity("institution", institution_id) if institution_id else None
+    return found.get("region_code") if found else None
 
 
 def _fact_days(facts: dict[str, Any]) -> list[str]:

@@ -32,7 +32,8 @@ def test_a_ring_as_of_a_day_counts_only_the_claims_up_to_it(client, city):
     full = _get(client, city, "investigator", "/rings/R-000003").json()
     ring = _get(client, city, "investigator", "/rings/R-000003", as_of="2026-03-31").json()
     assert (ring["as_of"], ring["claims"], ring["fund_amount"], ring["persons"]) == ("2026-03-31", 12, 60000.0, 6)
-    assert (ring["first_seen"], ring["last_seen"]) == ("2026-01-21", "2026-03-23")
+    # dated as detection dates a ring: the first claim's start, the last claim's end (03-23's stay ends 03-30)
+    assert (ring["first_seen"], ring["last_seen"]) == ("2026-01-21", "2026-03-30")
     assert [d["day"] for d in ring["timeline"]] == ["2026-01-21", "2026-01-22", "2026-03-22", "2026-03-23"]
     assert {m["id"]: (m["claims"], m["fund_amount"]) for m in ring["members"] if m["type"] == "person"} == {
         p: (2, 10000.0) for p in city.bi["persons"]}

@@ -2,7 +2,7 @@
 "use strict";
 
 const I18N = {
-  zh: {title: "医保基金欺诈团伙研判", signin: "登录", signout: "退出", apikey: "API 密钥", queue: "线索队列",
+  zh: {badlink: "链接无效", title: "医保基金欺诈团伙研判", signin: "登录", signout: "退出", apikey: "API 密钥", queue: "线索队列",
        pattern: "类型", minscore: "最低可疑度", disposition: "处置", search: "搜索", back: "← 返回队列",
        timeline: "结算时间线", evidence: "证据", members: "成员", actions: "处置与移送", save: "保存",
        export: "下载移送材料", id: "编号", score: "可疑度", persons: "人数", fund: "统筹金额", regions: "区划",
@@ -15,7 +15,7 @@ const I18N = {
        suspicion: "可疑度", impact: "基金影响", peer: "对照组", reasons: "理由", settlement: "结算编号", kind: "类别",
        time: "结算时间", page: "实体页", events: "本月事项", notyet: "此日前尚无结算",
        wholeperiod: "（全期证据，含此日后的结算）"},
-  en: {title: "Medical-insurance fraud rings", signin: "Sign in", signout: "Sign out", apikey: "API key",
+  en: {badlink: "Invalid link", title: "Medical-insurance fraud rings", signin: "Sign in", signout: "Sign out", apikey: "API key",
        queue: "Ring queue", pattern: "Pattern", minscore: "Min score", disposition: "Disposition", search: "Search",
        back: "← Back to the queue", timeline: "Claims timeline", evidence: "Evidence", members: "Members",
        actions: "Disposition and referral", save: "Save", export: "Download referral package", id: "Id",
@@ -52,6 +52,14 @@ function fill(node, attributes, children) {
 const el = (tag, attributes = {}, ...children) => fill(document.createElement(tag), attributes, children);
 const svgEl = (tag, attributes = {}, ...children) =>
   fill(document.createElementNS("http://www.w3.org/2000/svg", tag), attributes, children);
+// One segment of an API path from a value a link or the data gave: encoded, and never "." or ".." (which
+// the browser resolves away) nor holding "/" (which the server decodes back into a separator), so that a
+// crafted link cannot make a page call another endpoint with the user's key.
+function seg(value) {
+  const text = String(value);
+  if (text === "." || text === ".." || text.includes("/")) throw new Error(`${t("badlink")}: ${text}`);
+  return encodeURIComponent(text);
+}
 const ringHref = (id) => `#/ring/${encodeURIComponent(id)}`;
 const entityHref = (type, id) => `#/entity/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
 // A node key "type:id" (ids may hold ":"; types never do) as a link to its entity page.
@@ -376,7 +384,7 @@ function drawCasework(casework) {
 }
 
 async function refreshCasework() {
-  const ring = await (await api(`/rings/${encodeURIComponent($("disposition-form").dataset.ring)}`)).json();
+  const ring = await (await api(`/rings/${seg($("disposition-form").dataset.ring)}`)).json();
   drawCasework(ring.casework);
 }
 
@@ -393,7 +401,7 @@ async function loadRing(id, asOf = null) {
   // Evidence sentences come in the console's language (the API renders them from the masked facts).
   const params = new URLSearchParams({lang});
   if (asOf) params.append("as_of", asOf);
-  const ring = await (await api(`/rings/${encodeURIComponent(id)}?${params}`)).json();
+  const ring = await (await api(`/rings/${seg(id)}?${params}`)).json();
   if (!asOf) ringState.days = ring.timeline.map((d) => d.day);
   ringState.ring = ring;
   $("as-of").max = ringState.days.length;
@@ -425,7 +433,7 @@ async function loadRing(id, asOf = null) {
 async function showEntity(type, id, inRing) {
   const info = $("node-info");
   try {
-    const profile = await (await api(`/entities/${type}/${encodeURIComponent(id)}`)).json();
+    const profile = await (await api(`/entities/${seg(type)}/${seg(id)}`)).json();
     const note = el("input", {id: "tip-note", placeholder: t("tipnote")});
     const tip = el("button", {id: "tip", type: "button"}, t("tip"));
     const tipResult = el("span", {id: "tip-result"});
@@ -473,7 +481,7 @@ async function findPaths() {
 }
 
 async function expand(type, id) {
-  const network = await (await api(`/entities/${type}/${encodeURIComponent(id)}/network?hops=1&limit=50`)).json();
+  const network = await (await api(`/entities/${seg(type)}/${seg(id)}/network?hops=1&limit=50`)).json();
   const have = new Set(cy.elements().map((element) => element.id()));
   cy.add(elementsOf({nodes: network.nodes.map((n) => ({...n, member: false})), edges: network.edges})
     .filter((element) => !have.has(element.data.id)));
@@ -487,7 +495,7 @@ const CLAIM_NODES = [["person", "person"], ["institution", "institution"], ["car
 
 async function loadEntity(type, id, page = 1) {
   show("entity");
-  const path = `/entities/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
+  const path = `/entities/${seg(type)}/${seg(id)}`;
   const [profile, claims, network] = await Promise.all([
     api(path).then((r) => r.json()), api(`${path}/claims?page=${page}&size=20`).then((r) => r.json()),
     api(`${path}/network?hops=1&limit=60`).then((r) => r.json())]);
@@ -564,7 +572,12 @@ function route() {
   const entity = hash.match(/^#\/entity\/([^/]+)\/(.+)$/);
   guarded(async () => {
     if (ring) await loadRing(decodeURIComponent(ring[1]));
-    else if (entity) await loadEntity(decodeURIComponent(entity[1]), decodeURIComponent(entity[2]));
+    else if (entity) {
+      const type = decodeURIComponent(entity[1]);
+      // only the node types /vocab names: anything else in a link is refused before any request
+      if (!vocab.node_types.some((w) => w.id === type)) throw new Error(`${t("badlink")}: ${type}`);
+      await loadEntity(type, decodeURIComponent(entity[2]));
+    }
     else if (hash === "#/risk") await loadRisk();
     else if (hash === "#/report") await loadReport();
     else await loadQueue();
@@ -610,7 +623,7 @@ $("back").addEventListener("click", (event) => {
 });
 $("disposition-form").addEventListener("submit", guarded(async (event) => {
   event.preventDefault();
-  await api(`/rings/${encodeURIComponent(event.target.dataset.ring)}/disposition`, {method: "PUT",
+  await api(`/rings/${seg(event.target.dataset.ring)}/disposition`, {method: "PUT",
     headers: {"Content-Type": "application/json"}, body: JSON.stringify({status: $("d-status").value, note: $("d-note").value})});
   await refreshCasework();
 }));
@@ -651,7 +664,7 @@ for (const format of ["xlsx", "pdf"]) {
 $("export").addEventListener("click", guarded(async () => {
   const id = $("disposition-form").dataset.ring;
   const format = $("x-format").value;
-  await download(`/rings/${encodeURIComponent(id)}/export?format=${format}`, `${id}-${format}.zip`);
+  await download(`/rings/${seg(id)}/export?format=${seg(format)}`, `${id}-${format}.zip`);
 }));
 
 translate();

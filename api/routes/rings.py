@@ -85,12 +85,23 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
 @router.get("/{ring_id}", response_model=RingDetail,
             summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
 def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep, audit: AuditDep,
+             state: ServicesDep,
              lang: Annotated[Lang, Query(description="the language of the evidence sentences: zh (default) or en")] = "zh",
-             as_of: Annotated[date | None, Query(
+             as_of_text: Annotated[str | None, Query(
+                 alias="as_of", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
                  description="the ring as it stood at the end of this day (YYYY-MM-DD): its claims, members and "
                              "claim edges up to it; a day before its first claim gives an empty ring")] = None) -> Response:
+    # A calendar day as written, nothing else: pydantic's lenient dates would read 0 or 1774915200 as Unix seconds.
+    try:
+        as_of = date.fromisoformat(as_of_text) if as_of_text is not None else None
+    except ValueError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"as_of is not a day of the calendar: {as_of_text}") from None
     _visible_ring(book, principal, ring_id, audit, "read_ring")
-    view = ring_view(book, ring_id, masker, lang, as_of)
+    if as_of is None:
+        view = ring_view(book, ring_id, masker, lang)
+    else:  # computed afresh from the claims of the ring's persons: a heavy read, one slot of the bulkhead
+        with state.heavy_reads:
+            view = ring_view(book, ring_id, masker, lang, as_of)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
     if as_of is None:
