@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 from graphsvc.store.neo4j import Neo4jStore
 from helpers.api_city import Cities, City
+from helpers.browser import Chromium
 
 BACKENDS = ["embedded", "neo4j"]
 
@@ -81,3 +84,25 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield server
     finally:
         server.kill()  # its data folder is thrown away: no clean shutdown (about 10 s) to wait for
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chromium]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    # The background-networking flags keep Chromium from dialling Google on this closed network.
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1100",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-quic", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(argument)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations are logged there
+    driver = Chromium(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.downloads = downloads
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -18,13 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from api.process import start_serve
+from helpers.browser import Chromium
 from helpers.scenes import Scene, black_intermediary, name_of, neighbourhood_pharmacy
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -59,33 +58,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         yield served.base, (home / "admin-key").read_text().strip()
     finally:
         served.stop()
-
-
-class Chromium(webdriver.Chrome):
-    downloads: Path
-    """Where the browser saves what it downloads."""
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Chromium]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    # The background-networking flags keep Chromium from dialling Google on this closed network.
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1100",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-quic", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(argument)
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations are logged there
-    driver = Chromium(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.downloads = downloads
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _wait(driver: Chromium, condition: Any, timeout: float = 30) -> Any:

@@ -22,7 +22,7 @@ from api import create_app
 from api.bulkhead import Bulkhead
 from graphsvc.config import Settings
 from helpers.api_city import Cities, City
-from test_console import _sign_in, _wait, browser, server  # noqa: F401 (browser and server are fixtures)
+from test_console import _sign_in, _wait, server  # noqa: F401 (server is a fixture)
 
 RING = "R-000003"
 
@@ -132,7 +132,7 @@ def _audit(base: str, admin: str) -> list[dict[str, Any]]:
     return items
 
 
-def test_a_console_link_cannot_make_the_entity_page_call_another_endpoint(server, browser) -> None:  # noqa: F811
+def test_a_console_link_cannot_make_the_entity_page_call_another_endpoint(server, browser) -> None:  # noqa: F811 (server is the imported fixture)
     """``#/entity/{type}/{id}`` takes its type from the link unchecked (``route`` in api/console/app.js),
     and ``loadEntity`` fetches ``/entities/${type}/${id}``. A link with the type ``..`` and the id
     ``rings/R-…/export`` (sent to a signed-in user in a chat, or pasted into a note) makes the browser

@@ -29,7 +29,7 @@ from selenium.webdriver.support.ui import Select
 
 from api.process import start_serve
 from helpers.api_city import city_scene
-from test_console import _sign_in, _wait, browser, script_problems  # noqa: F401 (browser is a fixture)
+from test_console import _sign_in, _wait, script_problems
 
 TITLE = "graphsvc 医保反欺诈"
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
