@@ -61,6 +61,7 @@ from api.models import RingSummary
 from graphsvc import vocab
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, InputError, NotFound
+from graphsvc.files import create_once
 from graphsvc.store import GraphStore
 from queries.casework import effective_disposition
 from queries.masking import Masker, masking
@@ -311,12 +312,13 @@ class Webhooks:
                                                     effective_disposition(previous, ring)["status"]})], webhooks)
 
     def job_finished(self, job: dict[str, Any]) -> None:
-        """A background job's outcome: its counts, never its files' names."""
+        """A background job's outcome: its state and counts, never its files' names nor its error's text
+        (which may name a folder or a file: the job's page in the API says it to whoever may read it)."""
         result = job.get("result") or {}
         counts = {k: result[k] for k in ("run_id", "rings", "kept_ids", "new_ids", "retired_ids", "seconds", "totals")
                   if k in result}
         self.publish("job.finished", {"job": {
-            **{k: job.get(k) for k in ("id", "kind", "state", "submitted_at", "started_at", "finished_at", "error")},
+            **{k: job.get(k) for k in ("id", "kind", "state", "submitted_at", "started_at", "finished_at")},
             "result": counts}})
 
     def ring_summaries(self, ring_ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -325,10 +327,11 @@ class Webhooks:
                           self._masker, size=max(1, len(ring_ids)))
         shown = {}
         for item in page["items"]:
-            summary = RingSummary.model_validate(item).model_dump(mode="json", context=masking(self._masker),
-                                                                  exclude_unset=True)
-            for private in ("note", "by"):
-                summary["disposition"].pop(private, None)
+            # What leaves for another system is listed, not what stays: a free-text field added to the
+            # summary or its disposition later is not sent until someone adds it here.
+            summary = RingSummary.model_validate(item).model_dump(
+                mode="json", context=masking(self._masker), exclude_unset=True,
+                include={**{field: True for field in _SENT_RING_FIELDS}, "disposition": _SENT_DISPOSITION_FIELDS})
             shown[item["id"]] = {**summary, "run_id": page["run_id"]}
         return shown
 
@@ -478,13 +481,19 @@ class _Deadline:
                 self._socket.shutdown(socket.SHUT_RDWR)
 
 
+_SENT_RING_FIELDS = {"id", "pattern", "score", "priority", "tips", "persons", "members", "fund_amount", "first_seen",
+                     "last_seen", "regions", "evidence"}
+"""The ring summary's fields a case system is sent: counts, amounts, dates and regions."""
+_SENT_DISPOSITION_FIELDS = {"status", "at", "dismissed_before", "reopened"}
+"""The disposition's fields it is sent: never its note or its author, which may name persons."""
+
+
 def _outbox_id(home: Path) -> str:
     """This server's outbox key, made once in its home: servers sharing one Neo4j each deliver what
     they published, and each finds its own pending deliveries when it restarts."""
     path = home / _OUTBOX_ID
-    if not path.exists():
-        home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(8))
+    if not path.exists():  # two servers starting on one home at once both read the first one made
+        create_once(path, secrets.token_hex(8).encode())
     return path.read_text().strip()
 
 

@@ -96,8 +96,7 @@ def monthly_report(store: GraphStore, book: RingBook, month: str) -> dict[str, A
         number = _RING_NUMBER.fullmatch(ring["id"])
         if number and issued_before < int(number.group(1)) <= issued_before + issued_in:
             events.setdefault(ring["id"], []).append("new")
-    _, decisions = store.list_records("disposition", limit=1_000_000)
-    for record in decisions:
+    for record in book.casework().dispositions.values():
         in_month = [h for h in record.get("history", [record]) if str(h.get("at", "")).startswith(month)]
         if in_month and in_month[-1]["status"] in _DECIDED and record["ring_id"] in snap.by_id:
             events.setdefault(record["ring_id"], []).append(in_month[-1]["status"])

@@ -26,6 +26,7 @@ from api.app import server_secret
 from api.process import start_serve
 from graphsvc.config import Settings
 from graphsvc.model import ENTITY_TABLES
+from graphsvc.signing import home_key, public_pem
 from graphsvc.store import open_store
 from graphsvc.store.backup import BackupError, restore_backup, verify_backup, write_backup
 from ingest.pipeline import ingest_folder
@@ -224,6 +225,7 @@ def test_backup_and_restore_on_each_backend(cities, settings, tmp_path):
     submit_tip(store, "t1", "person", city.cc["collector"], "seen at the pharmacy", by="tester")
     store.put_record("audit", "a1", {"id": "a1", "action": "read_ring", "target": "R-000002"})
     server_secret(settings)  # made by the first server on the home
+    signing = public_pem(home_key(settings.home).public_key())  # made by the first police package
     expected = {kind: store.list_records(kind, limit=10_000) for kind in ("api_key", "disposition", "tip", "audit")}
     rings, claims = store.rings(), store.ring_claims("R-000002")
     backup = tmp_path / "backup"
@@ -247,6 +249,7 @@ def test_backup_and_restore_on_each_backend(cities, settings, tmp_path):
         restored = settings.model_copy(update={"home": tmp_path / "restored"})
         restore_backup(backup, restored)
     assert (restored.home / "secret_key").read_text() == (backup / "secret_key").read_text()
+    assert public_pem(home_key(restored.home).public_key()) == signing  # the restored home signs as before
     with open_store(restored) as again:
         assert again.rings() == rings
         assert again.ring_claims("R-000002") == claims

@@ -106,7 +106,7 @@ def get_entity(node_type: NodeType, node_id: str, store: StoreDep, book: BookDep
             summary="The claims naming an entity (a person's, a card's, an institution's...), newest first, paged")
 def get_entity_claims(node_type: NodeType, node_id: str, store: StoreDep, masker: MaskerDep, audit: AuditDep,
                       guard: LookupGuardDep, _: NoPoliceDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-                      size: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
+                      size: Annotated[int, Query(ge=1, le=500)] = 50, _heavy: HeavyReadDep = None) -> Response:
     clear, claims = _ask(guard, node_type, node_id, "read_entity_claims",
                          lambda entity: entity_claims(store, node_type, entity, page=page, size=size))
     audit("read_entity_claims", node_key(node_type, clear), page=page, size=size, claims=len(claims["items"]))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, BookDep, NoPoliceDep, StoreDep
 from graphsvc.risk import store_risk
 
@@ -45,7 +46,8 @@ class InstitutionRiskPage(BaseModel):
             summary="Institutions ranked for inspection: ring involvement and peer-group outliers, each reason stated")
 def get_institution_risk(store: StoreDep, book: BookDep, _: NoPoliceDep, audit: AuditDep,
                          limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> InstitutionRiskPage:
+                         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+                         _heavy: HeavyReadDep = None) -> InstitutionRiskPage:
     ranking = book.per_run(("institution_risk",), lambda: store_risk(store))
     shown = ranking[offset:offset + limit]
     # Reasons state figures about the institution and ring ids, never a person's identifier: the

@@ -36,14 +36,17 @@ from typing import IO, Any
 from graphsvc.config import Settings
 from graphsvc.errors import GraphsvcError
 from graphsvc.files import fsync_path
+from graphsvc.signing import KEY_FILE
 from graphsvc.store import GraphStore, StoreBusy, open_store
 
 __all__ = ["BackupError", "write_backup", "verify_backup", "restore_backup", "tar_stream", "untar"]
 
 MANIFEST = "manifest.json"
 FORMAT = 1
-HOME_FILES = ("secret_key", "admin-key")
-"""Files of the home that are no store but that a restored home needs."""
+HOME_FILES = ("secret_key", "admin-key", KEY_FILE)
+"""Files of the home that are no store but that a restored home needs: the masking secret, the first admin
+key, and the key that signs police packages (a restored fund office signs as before, so that receivers
+holding its public key still verify what it sends)."""
 _CHUNK = 1 << 20
 
 
