@@ -14,10 +14,10 @@ Jobs (``api.routes.jobs``) define their own models.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from graphsvc import vocab
 from queries.casework import DECISIONS
@@ -31,7 +31,7 @@ __all__ = ["answer", "ring_answer", "view_json", "Pattern", "Status", "Role", "D
            "SearchResult", "SharedIdentifier", "SharedIdentifiers", "PersonBehindDevice", "PersonsBehindDevice",
            "CoAdmittedPair", "CoAdmittedPairs", "Stats", "Me", "ApiKeyCreated", "ApiKeyInfo", "ApiKeyList", "AuditEntry",
            "AuditPage", "Vocabulary", "Health", "AuditHealth", "WebhookEvent", "Webhook", "WebhookList",
-           "WebhookAttempt", "WebhookDelivery", "WebhookDeliveryPage"]
+           "WebhookAttempt", "WebhookDelivery", "WebhookDeliveryPage", "CalendarDay"]
 
 if TYPE_CHECKING:  # the vocabulary's terms, known when it is loaded: str to the type checker
     Pattern = str
@@ -45,6 +45,20 @@ else:
     Role = Literal[tuple(vocab.ROLES)]
     Decision = Literal[DECISIONS]
     WebhookEvent = Literal[tuple(vocab.WEBHOOK_EVENTS)]
+
+
+def _calendar_day(value: object) -> object:
+    """A day written ``YYYY-MM-DD`` in ASCII digits and nothing else: pydantic's lenient dates would
+    read ``0`` or ``1774915200`` as Unix seconds and full-width digits as digits."""
+    if isinstance(value, str) and not (len(value) == 10 and value[4] == value[7] == "-"
+                                       and (value[:4] + value[5:7] + value[8:]).isascii()
+                                       and (value[:4] + value[5:7] + value[8:]).isdigit()):
+        raise ValueError("a day is written YYYY-MM-DD, e.g. 2026-03-31")
+    return value
+
+
+CalendarDay = Annotated[date, BeforeValidator(_calendar_day)]
+"""A query's day (``since``, ``until``, ``as_of``): YYYY-MM-DD, a real day of the calendar."""
 
 
 def answer(result: BaseModel, masker: Masker, *, status_code: int = 200) -> Response:

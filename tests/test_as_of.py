@@ -56,6 +56,12 @@ def test_a_ring_before_its_first_claim_is_empty_and_a_bad_day_is_refused(client,
         answer = _get(client, city, "investigator", "/rings/R-000003", as_of=bad)
         assert answer.status_code == 422 and "as_of" in answer.text
     assert _get(client, city, "investigator", "/rings/R-999999", as_of="2026-03-31").status_code == 404
+    # the queue's days are calendar days too: no Unix seconds, no full-width digits
+    for bad in ("0", "1774915200", "２０２６-03-01", "2026-3-1"):
+        for name in ("since", "until"):
+            answer = _get(client, city, "investigator", "/rings", **{name: bad})
+            assert answer.status_code == 422 and name in answer.text, (name, bad)
+    assert _get(client, city, "investigator", "/rings", since="2026-03-01").json()["total"] == 3
     # The police liaison sees only rings referred to police, as of any day.
     assert _get(client, city, "police_liaison", "/rings/R-000003", as_of="2026-03-31").status_code == 403
 

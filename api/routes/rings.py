@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -12,6 +11,7 @@ import services
 from api.bulkhead import HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, ServicesDep, StoreDep
 from api.models import (
+    CalendarDay,
     Casework,
     Decision,
     DispositionRecord,
@@ -66,8 +66,8 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
               min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
               region: Annotated[str | None, Query(max_length=32, description="institution region code")] = None,
               institution: Annotated[str | None, Query(max_length=64, description="rings with this institution")] = None,
-              since: Annotated[date | None, Query(description="active on or after this day")] = None,
-              until: Annotated[date | None, Query(description="active on or before this day")] = None,
+              since: Annotated[CalendarDay | None, Query(description="active on or after this day")] = None,
+              until: Annotated[CalendarDay | None, Query(description="active on or before this day")] = None,
               disposition: Annotated[list[Status] | None, Query(description="default: all but dismissed")] = None,
               sort: SortKey = "priority", order: Literal["asc", "desc"] = "desc",
               page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -87,15 +87,9 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
 def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep, audit: AuditDep,
              state: ServicesDep,
              lang: Annotated[Lang, Query(description="the language of the evidence sentences: zh (default) or en")] = "zh",
-             as_of_text: Annotated[str | None, Query(
-                 alias="as_of", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+             as_of: Annotated[CalendarDay | None, Query(
                  description="the ring as it stood at the end of this day (YYYY-MM-DD): its claims, members and "
                              "claim edges up to it; a day before its first claim gives an empty ring")] = None) -> Response:
-    # A calendar day as written, nothing else: pydantic's lenient dates would read 0 or 1774915200 as Unix seconds.
-    try:
-        as_of = date.fromisoformat(as_of_text) if as_of_text is not None else None
-    except ValueError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"as_of is not a day of the calendar: {as_of_text}") from None
     _visible_ring(book, principal, ring_id, audit, "read_ring")
     if as_of is None:
         view = ring_view(book, ring_id, masker, lang)
