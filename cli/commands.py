@@ -82,6 +82,16 @@ def _exit_code(exc: BaseException) -> int:
     return next((code for kind in type(exc).__mro__ if (code := _EXIT_CODES.get(kind)) is not None), 1)
 
 
+def _write_out(path: Path, content: bytes) -> None:
+    """Write a file the user named (``--out``), its folders made; a path that cannot be written is the
+    user's to change, said in one line, not an internal error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc} (无法写入输出文件)") from None
+
+
 def _open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
     from graphsvc.store import open_store  # the engines are imported only by the commands that need a store
 
@@ -232,8 +242,7 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
         store.close()
     documents = [{**d, "evidence": [_with_chinese(e) for e in d["evidence"]]} for d in documents]
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"rings": documents}, ensure_ascii=False, indent=1), encoding="utf-8")
+        _write_out(out, json.dumps({"rings": documents}, ensure_ascii=False, indent=1).encode())
     _print_rings(documents, top)
     print(f"线索团伙 {run.rings} 个（沿用编号 {run.kept_ids}，新增 {run.new_ids}，不再出现 {len(run.retired_ids)}），"
           f"用时 {run.seconds:.1f}s，运行 {run.run_id}")
@@ -304,9 +313,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"institutions": ranking}, ensure_ascii=False, indent=1), encoding="utf-8")
+        _write_out(Path(args.out), json.dumps({"institutions": ranking}, ensure_ascii=False, indent=1).encode())
     print(f"{'机构 institution':<18} {'风险分 score':>12} {'异常分 suspicion':>16} {'规模 impact':>11}")
     for entry in ranking[:args.top]:
         print(f"{entry['id']:<18} {entry['score']:>12.2f} {entry['suspicion']:>16.2f} {entry['impact']:>11.2f}")
@@ -525,9 +532,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     out = Path(args.out) / f"{args.ring_id}-{args.format}"
-    out.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
-        (out / name).write_bytes(content)
+        _write_out(out / name, content)
     print(f"wrote {len(files)} files to {out}/ , report.pdf and a signed manifest included; "
           f"verify with: graphsvc verify {out}")
     return 0
@@ -557,8 +563,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if out is None:
         _print_report(json.loads(content))
         return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(content)
+    _write_out(out, content)
     print(f"月度统计已写入 monthly report written to {out}")
     return 0
 

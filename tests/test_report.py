@@ -114,3 +114,6 @@ def test_the_command_line_writes_each_format(tmp_path: Path, capsys: pytest.Capt
     assert main(["report", "--home", home, "--month", "2026-03", "--out", str(tmp_path / "r.doc")]) == 2
     assert not (tmp_path / "r.doc").exists() and not (tmp_path / "r.xlsx").exists()
     assert "month must be YYYY-MM" in capsys.readouterr().err
+    (tmp_path / "taken.xlsx").mkdir()  # a path that cannot be written is the user's to change: exit 2, one line
+    assert main(["report", "--home", home, "--month", "2026-03", "--out", str(tmp_path / "taken.xlsx")]) == 2
+    assert "cannot write" in capsys.readouterr().err
