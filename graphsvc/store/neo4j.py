@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
@@ -53,12 +54,14 @@ from graphsvc.store.schema import (
     upgrade,
 )
 
-__all__ = ["Neo4jStore"]
+__all__ = ["KEY_KIND_OF_LABEL", "Neo4jStore"]
 
-_TYPE_OF_TABLE = {"persons": "person", "cards": "card", "institutions": "institution", "prescribers": "prescriber",
-                  "intermediaries": "intermediary", "settlements": "settlement"}
-_TYPE_OF_LABEL = {"Phone": "phone", "Address": "address", "Device": "device", "BankAccount": "account",
-                  "Operator": "operator", "TraceCode": "trace_code"}
+KEY_KIND_OF_LABEL = {"Person": "person", "Card": "card", "Institution": "institution", "Prescriber": "prescriber",
+                     "Intermediary": "intermediary", "Settlement": "settlement", "Phone": "phone",
+                     "Address": "address", "Device": "device", "BankAccount": "account", "Operator": "operator",
+                     "TraceCode": "trace_code"}
+"""The kind a node's ``_key`` starts with ("kind:id"), by its label."""
+_TYPE_OF_TABLE = {t.name: KEY_KIND_OF_LABEL[t.label] for t in ENTITY_TABLES.values()}
 _TABLE_OF_LABEL = {t.label: t.name for t in ENTITY_TABLES.values()}
 _LABEL_OF_STORE_TABLE = {"rings": "Ring", "detection_runs": "DetectionRun", "records": "Record",
                          "ingest_log": "IngestLog"}
@@ -99,19 +102,31 @@ def _cypher(name: str) -> str:
     return (resources.files("queries") / "cypher" / f"{name}.cypher").read_text(encoding="utf-8")
 
 
-def _signed(value: int) -> int:
-    """Neo4j integers are signed 64-bit; row hashes are unsigned."""
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
 def _unsigned(value: int) -> int:
     return value + (1 << 64) if value < 0 else value
 
 
-def _to_neo4j(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
+def _bolt_rows(rows: pa.Table) -> list[dict[str, Any]]:
+    """``rows`` as Bolt parameters: row hashes signed, amounts as floats, dates and times as ISO
+    text, which ``_temporal_columns`` turns into Neo4j's types on the server."""
+    columns = []
+    for name, column in zip(rows.column_names, rows.columns):
+        if name == ROW_HASH:
+            column = column.cast(pa.int64(), safe=False)  # Neo4j's integers are signed: two's complement
+        elif pa.types.is_decimal(column.type):
+            column = column.cast(pa.string()).cast(pa.float64())  # as float(Decimal): 99.99, not 99.99000000000001
+        elif pa.types.is_timestamp(column.type):
+            column = pc.strftime(column, "%Y-%m-%dT%H:%M:%S")  # seconds with their fraction
+        elif pa.types.is_date(column.type):
+            column = column.cast(pa.string())
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=rows.column_names).to_pylist()
+
+
+def _temporal_columns(schema: pa.Schema) -> list[tuple[str, str]]:
+    """(column, Cypher function making its ISO text Neo4j's type) of the dates and times in ``schema``."""
+    return [(f.name, "date" if pa.types.is_date(f.type) else "localdatetime") for f in schema
+            if pa.types.is_date(f.type) or pa.types.is_timestamp(f.type)]
 
 
 def _native(value: Any) -> Any:
@@ -222,7 +237,7 @@ class Neo4jStore(GraphStore):
         return [r.data() for r in records]
 
     def _run_in_transactions(self, query: str) -> None:
-        """A ``CALL { … } IN TRANSACTIONS`` query: it must run outside a managed transaction."""
+        """A ``CALL (…) { … } IN TRANSACTIONS`` query: it must run outside a managed transaction."""
         with self._driver.session(database=self._database) as session:
             session.run(query).consume()
 
@@ -246,7 +261,7 @@ class Neo4jStore(GraphStore):
         def to_v2() -> None:
             self._create_indexes()  # a database made before one of them existed
             # Written with each ring, never read: a ring's members are in its document.
-            self._run_in_transactions("MATCH ()-[m:HAS_MEMBER]->() CALL { WITH m DELETE m } IN TRANSACTIONS OF 10000 ROWS")
+            self._run_in_transactions("MATCH ()-[m:HAS_MEMBER]->() CALL (m) { DELETE m } IN TRANSACTIONS OF 10000 ROWS")
 
         def to_v3() -> None:
             """The ingest log's key (run, file): IngestLog nodes were always merged on it here."""
@@ -385,58 +400,52 @@ class Neo4jStore(GraphStore):
         # at all, and the data version counts exactly what is stored.
         #
         # No MERGE per row: the rows are new (``load`` left out the stored keys), so a batch looks
-        # up which of its keys exist already (placeholders a reference made) in one query, CREATEs
-        # the rest, MERGEs each distinct target once and links by element id. New rows are marked
-        # ``NetPending`` for the incremental network update. Batches commit in ``_WRITERS``
-        # parallel transactions, each adding its own rows to the log entry's ``loaded``.
+        # up which of its keys exist already (placeholders a reference made) in one query, MERGEs
+        # each distinct target once, then CREATEs the rest with their relationships in one
+        # statement that returns nothing (links by the ``_key`` index, no element ids streamed
+        # back). Dates and times travel as ISO text and become Neo4j's types on the server. New
+        # rows are marked ``NetPending`` for the incremental network update. Batches commit in
+        # ``_WRITERS`` parallel transactions, each adding its own rows to the log entry's ``loaded``.
+        #
+        # The server sets the pace: on the 2-core machine this statement creates about 5,600
+        # settlements a second, where Neo4j alone creates 4,000-7,000 nodes of 18 properties a
+        # second with 8 links or none (bench/neo4j_write_ceiling.py).
         self._net_checked = float("-inf")
         prefix = self._key(table)
-        records = [{k: _to_neo4j(v) for k, v in row.items()} for row in rows.to_pylist()]
-        for r in records:
-            r[ROW_HASH] = _signed(r[ROW_HASH])
         links = self._links(table)
+        records = [{"k": prefix + r[table.key], "p": r, "l": [[] for _ in links]} for r in _bolt_rows(rows)]
+        for at, (_, column, is_list, resolve) in enumerate(links):
+            for record in records:
+                value = record["p"][column]
+                if value is not None:
+                    kind = KEY_KIND_OF_LABEL[resolve(record["p"])]
+                    record["l"][at] = [f"{kind}:{v}" for v in (value if is_list else (value,))]
+        typed = "".join(f", n.`{c}` = {function}(r.p.`{c}`)" for c, function in _temporal_columns(rows.schema))
+        linked = "".join(f" WITH n, r CALL (n, r) {{ UNWIND r.l[{at}] AS k MATCH (t:Node {{_key: k}}) "
+                         f"CREATE (n)-[:{rel_type}]->(t) }}" for at, (rel_type, *_) in enumerate(links))
+        create = f"UNWIND $rows AS r CREATE (n:Node:{table.label}:{_PENDING}) SET n = r.p, n._key = r.k{typed}{linked}"
+        fill = f"UNWIND $rows AS r MATCH (n:Node {{_key: r.k}}) SET n:{table.label}:{_PENDING} SET n += r.p{typed}{linked}"
         base = None if log is None else log.loaded - len(records)
 
         def work(tx: Any, batch: list[dict[str, Any]], entry: IngestFileRecord | None) -> None:
-            keys = [prefix + r[table.key] for r in batch]
-            found = {rec["k"]: rec["id"] for rec in tx.run(
-                "UNWIND $keys AS k MATCH (n:Node {_key: k}) RETURN k, elementId(n) AS id", keys=keys)}
-            ids: list[str | None] = [found.get(k) for k in keys]
-            new = [i for i, known in enumerate(ids) if known is None]
-            if new:
-                created = tx.run(f"UNWIND $rows AS r CREATE (n:Node:{table.label}:{_PENDING}) SET n = r "
-                                 "RETURN elementId(n) AS id", rows=[{**batch[i], "_key": keys[i]} for i in new])
-                for i, rec in zip(new, created):
-                    ids[i] = rec["id"]
-            if found:
-                tx.run(f"UNWIND $rows AS r MATCH (n) WHERE elementId(n) = r.id SET n:{table.label}:{_PENDING} "
-                       "SET n += r.p", rows=[{"id": ids[i], "p": batch[i]} for i, k in enumerate(keys) if k in found]
-                       ).consume()
-            targets: dict[str, dict[str, str]] = {}  # label -> {key: value}
-            pairs: dict[str, list[tuple[int, str]]] = {}  # relationship type -> [(row, target key)]
-            for rel_type, column, is_list, resolve in links:
-                out = pairs.setdefault(rel_type, [])
-                for i, r in enumerate(batch):
-                    value = r[column]
-                    if value is None:
-                        continue
-                    label = resolve(r)
-                    kind = _TYPE_OF_TABLE.get(_TABLE_OF_LABEL.get(label, ""), "") or _TYPE_OF_LABEL[label]
-                    for v in value if is_list else (value,):
-                        key = f"{kind}:{v}"
-                        targets.setdefault(label, {})[key] = v
-                        out.append((i, key))
-            target_ids: dict[str, str] = {}
-            for label, values in targets.items():
+            found = {rec["k"] for rec in tx.run("UNWIND $keys AS k MATCH (n:Node {_key: k}) RETURN k",
+                                                keys=[r["k"] for r in batch])}
+            # No table links to its own kind (``graphsvc.model.RELATIONSHIPS``), so no target is
+            # a row of this batch: MERGEd first, every link finds its target.
+            targets: dict[str, set[str]] = {}
+            for at, (_, _, _, resolve) in enumerate(links):
+                for r in batch:
+                    if r["l"][at]:
+                        targets.setdefault(resolve(r["p"]), set()).update(r["l"][at])
+            for label, keys in targets.items():
                 prop = ENTITY_TABLES[_TABLE_OF_LABEL[label]].key if label in _TABLE_OF_LABEL else "value"
-                target_ids.update((rec["k"], rec["id"]) for rec in tx.run(
-                    f"UNWIND $rows AS r MERGE (t:Node {{_key: r[0]}}) ON CREATE SET t:{label}, t.`{prop}` = r[1] "
-                    "RETURN r[0] AS k, elementId(t) AS id", rows=list(values.items())))
-            for rel_type, found_pairs in pairs.items():
-                if found_pairs:
-                    tx.run(f"UNWIND $rows AS r MATCH (s) WHERE elementId(s) = r[0] MATCH (t) WHERE elementId(t) = r[1] "
-                           f"CREATE (s)-[:{rel_type}]->(t)",
-                           rows=[(ids[i], target_ids[key]) for i, key in found_pairs]).consume()
+                tx.run(f"UNWIND $rows AS r MERGE (t:Node {{_key: r[0]}}) ON CREATE SET t:{label}, t.`{prop}` = r[1]",
+                       rows=[(k, k.partition(":")[2]) for k in sorted(keys)]).consume()
+            new = [r for r in batch if r["k"] not in found]
+            if new:
+                tx.run(create, rows=new).consume()
+            if found:
+                tx.run(fill, rows=[r for r in batch if r["k"] in found]).consume()
             if entry is not None:
                 tx.run(_LOG_ADD, seq=time.time_ns(), base=base, added=len(batch), **entry.__dict__).consume()
 
@@ -497,7 +506,7 @@ class Neo4jStore(GraphStore):
         terms: list[dict[str, Any]] = []
         for probe in dict.fromkeys([text.upper(), text]):
             terms += self._run(
-                "CALL { MATCH (n:Person) WHERE n.id_number = $q RETURN 'person' AS type, n.person_id AS id, n.name AS label, "
+                "CALL () { MATCH (n:Person) WHERE n.id_number = $q RETURN 'person' AS type, n.person_id AS id, n.name AS label, "
                 "'id_number' AS matched, n.id_number AS term "
                 "UNION ALL MATCH (n:Intermediary) WHERE n.id_number = $q RETURN 'intermediary' AS type, "
                 "n.intermediary_id AS id, n.name AS label, 'id_number' AS matched, n.id_number AS term "
@@ -565,11 +574,11 @@ class Neo4jStore(GraphStore):
 
     def _rebuild_network(self, version: str) -> None:
         # Pending marks go first: a batch committed from here on keeps its mark for the next update.
-        self._run_in_transactions(f"MATCH (n:{_PENDING}) CALL {{ WITH n REMOVE n:{_PENDING} }} IN TRANSACTIONS OF 10000 ROWS")
+        self._run_in_transactions(f"MATCH (n:{_PENDING}) CALL (n) {{ REMOVE n:{_PENDING} }} IN TRANSACTIONS OF 10000 ROWS")
         self._run(_NET_TYPE_INDEX)  # a database made before the network was updated in place
         tables = {name: self._network_rows(name, None, None) for name in ENTITY_TABLES}
         edges = self._network_edge_rows(tables, None)
-        self._run_in_transactions("MATCH ()-[r:NET]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF 10000 ROWS")
+        self._run_in_transactions("MATCH ()-[r:NET]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS")
         self._write_batches(_NET_CREATE, edges)
         self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=version)
 
@@ -671,7 +680,7 @@ class Neo4jStore(GraphStore):
                 "records": [r["r"] for r in tx.run("MATCH (r:Record) RETURN properties(r) AS r ORDER BY r.id")],
                 "rings": [{"ring": r["ring"], "claims": r["claims"]} for r in tx.run(
                     "MATCH (g:Ring) "
-                    "CALL { WITH g OPTIONAL MATCH (g)-[:INVOLVES]->(s) RETURN collect(s._key) AS claims } "
+                    "CALL (g) { OPTIONAL MATCH (g)-[:INVOLVES]->(s) RETURN collect(s._key) AS claims } "
                     "RETURN properties(g) AS ring, claims ORDER BY g.rank")],
                 "detection_runs": [r["d"] for r in tx.run(
                     "MATCH (d:DetectionRun) RETURN properties(d) AS d ORDER BY d.started_at")],
@@ -691,17 +700,17 @@ class Neo4jStore(GraphStore):
         """
         casework = json.loads(path.read_text(encoding="utf-8"))
         self._run_in_transactions("MATCH (n) WHERE n:Record OR n:Ring OR n:DetectionRun "
-                                  "CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+                                  "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
         self._write_batches("UNWIND $rows AS x CREATE (r:Record) SET r = x", casework["records"])
         self._write_batches("UNWIND $rows AS x CREATE (d:DetectionRun) SET d = x", casework["detection_runs"])
         for ring in casework["rings"]:
             self._run("CREATE (g:Ring) SET g = $ring WITH g "
-                      "CALL { WITH g UNWIND $claims AS c MATCH (s:Node {_key: c}) CREATE (g)-[:INVOLVES]->(s) }",
+                      "CALL (g) { UNWIND $claims AS c MATCH (s:Node {_key: c}) CREATE (g)-[:INVOLVES]->(s) }",
                       ring=ring["ring"], claims=ring["claims"])
 
     def clear(self) -> None:
         """Delete every node and relationship (tests; Community edition has one user database)."""
-        self._run_in_transactions("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+        self._run_in_transactions("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
         self._net_version = None
 
     def close(self) -> None:

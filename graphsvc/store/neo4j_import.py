@@ -33,16 +33,13 @@ from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, Relationship
 from graphsvc.store.embedded import EmbeddedStore
 from graphsvc.store.engine import Connection
-from graphsvc.store.neo4j import Neo4jStore
+from graphsvc.store.neo4j import KEY_KIND_OF_LABEL, Neo4jStore
 from graphsvc.store.neo4j_server import Neo4jServer, fetch_neo4j, start_neo4j, write_conf
 from graphsvc.store.schema import fields
 from ingest.pipeline import IngestReport, ingest_folder
 
 __all__ = ["BulkLoad", "import_folder", "write_import_csv"]
 
-_TYPE_OF_LABEL = {"Person": "person", "Card": "card", "Institution": "institution", "Prescriber": "prescriber",
-                  "Intermediary": "intermediary", "Settlement": "settlement", "Phone": "phone", "Address": "address",
-                  "Device": "device", "BankAccount": "account", "Operator": "operator", "TraceCode": "trace_code"}
 _TABLE_OF_LABEL = {t.label: t for t in ENTITY_TABLES.values()}
 _ARRAY_DELIMITER = ";"
 """Ingest splits list values on ``;`` (after NFKC, which turns ``；`` into it): no element holds one."""
@@ -74,7 +71,7 @@ def _column(name: str, kind: str) -> tuple[str, str]:
         return f"CAST({quoted} AS DOUBLE)", f"{name}:double"
     if kind == "boolean":
         return quoted, f"{name}:boolean"
-    if kind == "hash":  # Neo4j integers are signed 64-bit: the same wrap as ``neo4j._signed``
+    if kind == "hash":  # Neo4j integers are signed 64-bit: the same wrap as ``neo4j._bolt_rows``
         return (f"CAST(CAST({quoted} AS HUGEINT) - CASE WHEN {quoted} >= 9223372036854775808 "
                 f"THEN 18446744073709551616 ELSE 0 END AS BIGINT)"), f"{name}:long"
     if kind in ("integer", "bigint"):
@@ -86,7 +83,7 @@ def _references(rel: Relationship) -> list[tuple[str, str]]:
     """(label, SQL of (s, v): the source node key and each target value) of a relationship column;
     the agent column names a person or an intermediary as the row's ``agent_type`` says."""
     table = ENTITY_TABLES[rel.source]
-    source = f"'{_TYPE_OF_LABEL[table.label]}:' || \"{table.key}\""
+    source = f"'{KEY_KIND_OF_LABEL[table.label]}:' || \"{table.key}\""
     value = f'unnest("{rel.column}")' if table.column(rel.column).kind == "list" else f'"{rel.column}"'
     targets = ([("Intermediary", "coalesce(agent_type, '') <> 'person'"), ("Person", "agent_type = 'person'")]
                if rel.target == "Intermediary|Person" else [(rel.target, "true")])
@@ -112,11 +109,11 @@ def write_import_csv(con: Connection, out: Path) -> list[str]:
     for i, rel in enumerate(RELATIONSHIPS):
         for j, (label, refs) in enumerate(_references(rel)):
             path = out / f"rel-{i:02d}-{j}-{rel.type.lower()}.csv"
-            _copy(con, f"SELECT s AS \":START_ID\", '{_TYPE_OF_LABEL[label]}:' || v AS \":END_ID\" FROM ({refs})", path)
+            _copy(con, f"SELECT s AS \":START_ID\", '{KEY_KIND_OF_LABEL[label]}:' || v AS \":END_ID\" FROM ({refs})", path)
             args.append(f"--relationships={rel.type}={path}")
             referenced.setdefault(label, []).append(f"SELECT v FROM ({refs})")
     for table in ENTITY_TABLES.values():
-        kind = _TYPE_OF_LABEL[table.label]
+        kind = KEY_KIND_OF_LABEL[table.label]
         columns = [_column(f.name, f.type) for f in fields(table)]
         select = ", ".join(f'{sql} AS "{header}"' for sql, header in columns)
         path = out / f"nodes-{table.name}.csv"
@@ -133,7 +130,7 @@ def write_import_csv(con: Connection, out: Path) -> list[str]:
         if label in referenced:
             path = out / f"identifiers-{label.lower()}.csv"
             values = "SELECT DISTINCT v FROM (" + " UNION ALL ".join(referenced[label]) + ")"
-            _copy(con, f"SELECT '{_TYPE_OF_LABEL[label]}:' || v AS \"_key:ID\", v AS value FROM ({values})", path)
+            _copy(con, f"SELECT '{KEY_KIND_OF_LABEL[label]}:' || v AS \"_key:ID\", v AS value FROM ({values})", path)
             args.append(f"--nodes=Node:{label}={path}")
     return args
 

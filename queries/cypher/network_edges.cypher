@@ -3,8 +3,7 @@ UNWIND $keys AS k
 MATCH (n:Node {_key: k})
 WITH k, n, COUNT { (n)-[:NET]-() } AS degree
 WHERE degree > 0
-CALL {
-  WITH n
+CALL (n) {
   MATCH (n)-[r:NET]-(m)
   WITH n, r, m ORDER BY r.claims DESC, m._key LIMIT $limit
   RETURN collect({outgoing: startNode(r) = n, type: r.type, other: m._key, claims: r.claims, fund: r.fund,
