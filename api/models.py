@@ -529,6 +529,10 @@ class Vocabulary(BaseModel):
     export_formats: list[Term]
     webhook_events: list[Term]
     """What a webhook may subscribe to (``POST /webhooks``)."""
+    columns: list[Term]
+    """What an entity's attributes and a claim's fields are called."""
+    values: dict[str, list[Term]]
+    """What coded values are called, by ``type.column`` (``person.gender``, ``settlement.kind``)."""
 
 
 # ---- webhooks ------------------------------------------------------------------------------------

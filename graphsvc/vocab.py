@@ -22,7 +22,7 @@ from typing import Any
 from graphsvc import network
 
 __all__ = ["Term", "PATTERNS", "FINDING_KINDS", "FLAGS", "ROLES", "IDENTITY_ROLES", "NODE_TYPES", "MEMBER_ROLES",
-           "DISPOSITIONS", "EXPORT_FORMATS", "WEBHOOK_EVENTS", "member_role_of_type", "vocabulary"]
+           "DISPOSITIONS", "EXPORT_FORMATS", "WEBHOOK_EVENTS", "COLUMNS", "VALUES", "member_role_of_type", "vocabulary"]
 
 
 @dataclass(frozen=True)
@@ -156,12 +156,72 @@ WEBHOOK_EVENTS = _terms(
 )
 """What a case system subscribed by webhook (``POST /webhooks``) is told of."""
 
+COLUMNS = _terms(
+    Term("person_id", "参保人编号", "insured person id"),
+    Term("name", "名称", "name"),
+    Term("id_number", "身份证号", "ID number"),
+    Term("id_number_valid", "身份证号校验通过", "ID number valid"),
+    Term("gender", "性别", "gender"),
+    Term("birth_date", "出生日期", "birth date"),
+    Term("death_date", "死亡日期", "date of death"),
+    Term("insurance_type", "险种", "scheme"),
+    Term("region_code", "统筹区", "pooling region"),
+    Term("address", "地址", "address"),
+    Term("address_key", "归一地址", "address as one household"),
+    Term("phone", "联系电话", "phone"),
+    Term("person_key", "同一人归并编号", "person key (records of one person)"),
+    Term("card_id", "医保卡号", "card id"),
+    Term("issued_date", "发卡日期", "issued"),
+    Term("bound_phone", "绑定手机号", "bound phone"),
+    Term("device_id", "设备号", "device id"),
+    Term("institution_id", "定点机构编码", "institution id"),
+    Term("level", "医院等级", "level"),
+    Term("ownership", "所有制", "ownership"),
+    Term("prescriber_id", "医保医师编码", "prescriber id"),
+    Term("intermediary_id", "中介编号", "intermediary id"),
+    Term("source", "线索来源", "source"),
+    Term("settlement_id", "结算编号", "settlement id"),
+    Term("start_time", "就诊时间", "start time"),
+    Term("end_time", "出院时间", "end time"),
+    Term("total_amount", "医疗费总额", "total amount"),
+    Term("fund_amount", "统筹支付金额", "fund paid"),
+    Term("items", "项目", "items"),
+    Term("contact_phone", "联系电话", "contact phone"),
+    Term("agent_id", "经办人", "agent id"),
+    Term("agent_type", "经办人类别", "agent is a"),
+    Term("payee_account", "收款账户", "payee account"),
+    Term("operator_id", "操作员", "operator id"),
+    Term("trace_codes", "药品追溯码", "trace codes"),
+    Term("kind", "类别", "kind"),
+    Term("person_ids", "同一人的全部参保人编号", "the person's records"),
+    Term("value", "标识值", "value"),
+)
+"""The contract's columns, those ingest derives (``graphsvc.model``) and the two the entity page adds
+(a person's records, an identifier's value), as the entity page labels an entity's attributes and a
+claim's fields. Each Chinese label is one of the headers ingest reads for
+the column (``ingest.aliases``; tests/test_vocab.py holds them to it) where it is an input column."""
 
-def vocabulary() -> dict[str, list[dict[str, Any]]]:
+VALUES = {
+    "person.gender": _terms(Term("M", "男", "male"), Term("F", "女", "female")),
+    "person.insurance_type": _terms(Term("employee", "职工", "employee"), Term("resident", "城乡居民", "resident")),
+    "institution.kind": _terms(Term("hospital", "医院", "hospital"), Term("clinic", "诊所", "clinic"),
+                               Term("pharmacy", "零售药店", "pharmacy"), Term("nursing_home", "养老机构", "care home")),
+    "institution.ownership": _terms(Term("public", "公立", "public"), Term("private", "民营", "private")),
+    "card.kind": _terms(Term("card", "医保卡", "card"), Term("evoucher", "医保电子凭证", "e-voucher")),
+    "settlement.kind": _terms(Term("inpatient", "住院", "inpatient"), Term("outpatient", "门诊", "outpatient"),
+                              Term("pharmacy", "药店购药", "pharmacy purchase")),
+}
+"""The contract's coded values, by ``type.column`` (the entity type whose attribute or claim field
+holds it): what the entity page shows for ``M`` or ``inpatient``. Each Chinese label is one ingest
+reads as that value (``ingest.aliases.VALUE_ALIASES``)."""
+
+
+def vocabulary() -> dict[str, Any]:
     """Every list above as ``GET /vocab`` serves it, in order; colour and shape only where drawn."""
     def rows(terms: dict[str, Term]) -> list[dict[str, Any]]:
         return [{k: v for k, v in asdict(t).items() if v is not None} for t in terms.values()]
 
     return {"patterns": rows(PATTERNS), "finding_kinds": rows(FINDING_KINDS), "roles": rows(ROLES), "node_types": rows(NODE_TYPES),
             "member_roles": rows(MEMBER_ROLES), "dispositions": rows(DISPOSITIONS),
-            "export_formats": rows(EXPORT_FORMATS), "webhook_events": rows(WEBHOOK_EVENTS)}
+            "export_formats": rows(EXPORT_FORMATS), "webhook_events": rows(WEBHOOK_EVENTS),
+            "columns": rows(COLUMNS), "values": {field: rows(terms) for field, terms in VALUES.items()}}

@@ -49,12 +49,12 @@ _COMMON: dict[str, tuple[str, ...]] = {
 # but the contact given on a claim in settlements.csv.
 _PER_TABLE: dict[str, dict[str, tuple[str, ...]]] = {
     "persons": {"name": ("姓名",), "phone": ("联系电话", "手机号", "手机号码", "电话")},
-    "institutions": {"name": ("机构名称", "名称"), "kind": ("机构类型", "类型"), "phone": ("联系电话", "电话")},
+    "institutions": {"name": ("机构名称", "名称"), "kind": ("机构类型", "类型", "类别"), "phone": ("联系电话", "电话")},
     "prescribers": {"name": ("医师姓名", "姓名"), "phone": ("联系电话", "手机号", "电话")},
     "intermediaries": {"name": ("姓名", "名称"), "phone": ("联系电话", "手机号", "电话")},
-    "cards": {"kind": ("卡类型", "凭证类型", "类型"), "person_id": ("持卡人编号",)},
+    "cards": {"kind": ("卡类型", "凭证类型", "类型", "类别"), "person_id": ("持卡人编号",)},
     "settlements": {
-        "kind": ("结算类型", "就诊类型", "医疗类别", "类型"),
+        "kind": ("结算类型", "就诊类型", "医疗类别", "类型", "类别"),
         "person_id": ("受益人编号",),
         "contact_phone": ("联系电话", "联系人电话", "经办人电话"),
     },

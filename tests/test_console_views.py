@@ -172,6 +172,12 @@ def test_entity_pages_show_claims_and_link_neighbours(server, browser):
     assert "R-000001" in browser.find_element(By.ID, "entity-rings").text
     cells = browser.find_element(By.CSS_SELECTOR, "#entity-claims tbody tr").text
     assert "H100" in cells and "IBI" in cells and "5,000" in cells
+    # Chinese first: the attributes and the claims' fields by the agencies' own words, coded values too
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#entity-claims th")]
+    assert headers[:4] == ["结算编号", "类别", "就诊时间", "统筹支付金额"], headers
+    assert cells.split()[1] == "住院", cells
+    profile = browser.find_element(By.ID, "entity-profile").text
+    assert "参保人编号: BI000" in profile and "person_id" not in profile, profile
     browser.save_screenshot(str(ARTIFACTS / "console-entity.png"))
     # Its neighbour H100's page: every recruit's three claims, 20 a page.
     browser.find_element(By.CSS_SELECTOR, '#entity-neighbours a[href="#/entity/institution/H100"]').click()

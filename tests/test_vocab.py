@@ -15,8 +15,11 @@ from graphsvc.config import Settings
 from graphsvc.detect.config import DetectionConfig
 from graphsvc.detect.finding import PATTERNS
 from graphsvc.detect.rings import ORGANISER_KINDS
+from graphsvc.model import ENTITY_TABLES
 from graphsvc.network import Edge
+from ingest.aliases import VALUE_ALIASES, map_headers
 from queries.export import network_svg
+from queries.masking import ENTITY_ATTRIBUTES
 from queries.rings import member_roles
 
 CONSOLE = Path(__file__).resolve().parents[1] / "api" / "console"
@@ -25,8 +28,8 @@ CONSOLE = Path(__file__).resolve().parents[1] / "api" / "console"
 def test_every_word_has_a_chinese_and_an_english_label():
     lists = vocab.vocabulary()
     assert set(lists) == {"patterns", "finding_kinds", "roles", "node_types", "member_roles", "dispositions",
-                          "export_formats", "webhook_events"}
-    for words in lists.values():
+                          "export_formats", "webhook_events", "columns", "values"}
+    for words in [w for name, w in lists.items() if name != "values"] + list(lists["values"].values()):
         assert words and all(w["zh"] and w["en"] and re.search(r"[\u4e00-\u9fff]", w["zh"]) or w["id"] == "json"
                              for w in words)
     assert [w["id"] for w in lists["node_types"]] == list(network.NODE_TYPES)
@@ -48,6 +51,29 @@ def test_detection_and_casework_use_the_vocabulary():
     assert vocab.MEMBER_ROLES["institution"].zh == vocab.NODE_TYPES["institution"].zh == "定点机构"
 
 
+def test_every_column_and_coded_value_is_named_in_words_ingest_reads_back():
+    """The entity page's labels are the agencies' own words: each column's Chinese label is a header
+    ingest maps to that column, each coded value's one a value ingest reads as that code."""
+    tables = {t.label.lower(): t for t in ENTITY_TABLES.values()}
+    derived = {name for t in ENTITY_TABLES.values() for name, _ in t.derived}
+    columns = {c.name for t in ENTITY_TABLES.values() for c in t.columns}
+    shown = {name for model in ENTITY_ATTRIBUTES.values() for name in model.model_fields}
+    assert set(vocab.COLUMNS) == columns | derived | shown
+    for name, word in vocab.COLUMNS.items():
+        if name not in columns:
+            continue
+        read_as = {map_headers(t.name, [word.zh])[0].get(word.zh) for t in ENTITY_TABLES.values() if name in t.column_names}
+        assert name in read_as, (name, word.zh, read_as)
+    coded = {f"{entity}.{c.name}": c.values for entity, t in tables.items() for c in t.columns if c.values}
+    assert set(vocab.VALUES) == set(coded)
+    for field, words in vocab.VALUES.items():
+        assert tuple(words) == coded[field], field
+        table = tables[field.split(".")[0]]
+        column = field.split(".")[1]
+        aliases = VALUE_ALIASES.get(f"{table.name}.{column}", VALUE_ALIASES.get(column, {}))
+        assert all(aliases[w.zh] == w.id for w in words.values()), field
+
+
 def test_every_finding_kind_a_detector_reports_is_named_once():
     assert set(vocab.FINDING_KINDS) == set(evidence.KINDS)  # a sentence for each named kind, a name for each
     assert set(vocab.FINDING_KINDS) >= ORGANISER_KINDS
@@ -65,7 +91,7 @@ def test_the_console_has_no_vocabulary_of_its_own():
     """Ids may appear in the console's code only as what it asks /vocab for; no label or shape is written there."""
     code = (CONSOLE / "app.js").read_text() + (CONSOLE / "index.html").read_text()
     for words in (vocab.PATTERNS, vocab.FINDING_KINDS, vocab.MEMBER_ROLES, vocab.NODE_TYPES, vocab.DISPOSITIONS,
-                  vocab.EXPORT_FORMATS):
+                  vocab.EXPORT_FORMATS, vocab.COLUMNS, *vocab.VALUES.values()):
         for word in words.values():
             assert f'"{word.zh}"' not in code, word
             assert word.en == word.id or f'"{word.en}"' not in code, word

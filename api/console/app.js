@@ -6,28 +6,27 @@ const I18N = {
        pattern: "类型", minscore: "最低可疑度", disposition: "处置", search: "搜索", back: "← 返回队列",
        timeline: "结算时间线", evidence: "证据", members: "成员", actions: "处置与移送", save: "保存",
        export: "下载移送材料", id: "编号", score: "可疑度", persons: "人数", fund: "统筹金额", regions: "区划",
-       first: "首次", last: "最近", role: "角色", claims: "结算笔数", type: "类型", name: "名称",
+       first: "首次", last: "最近", role: "角色", claims: "结算笔数", type: "类型",
        expand: "展开邻居", badkey: "密钥无效或已撤销", lang: "English", new: "新", from: "从", to: "到",
        paths: "查找关联路径", tip: "提交举报线索", tipnote: "线索说明", tipsaved: "线索已登记",
        nopath: "未找到路径", tips: "举报线索", risk: "机构风险排名", report: "月度统计", showcards: "显示医保卡/电子凭证",
        asof: "截至", all: "全部", rings: "涉及团伙", neighbours: "关联实体", month: "月份", xlsx: "下载 Excel",
        pdf: "下载 PDF", reportrings: "本月有变动的团伙", rank: "名次", riskscore: "风险分",
-       suspicion: "可疑度", impact: "基金影响", peer: "对照组", reasons: "理由", settlement: "结算编号", kind: "类别",
-       time: "结算时间", page: "实体页", events: "本月事项", notyet: "此日前尚无结算",
+       suspicion: "可疑度", impact: "基金影响", peer: "对照组", reasons: "理由", page: "实体页", events: "本月事项", notyet: "此日前尚无结算",
        wholeperiod: "（全期证据，含此日后的结算）"},
   en: {badlink: "Invalid link", title: "Medical-insurance fraud rings", signin: "Sign in", signout: "Sign out", apikey: "API key",
        queue: "Ring queue", pattern: "Pattern", minscore: "Min score", disposition: "Disposition", search: "Search",
        back: "← Back to the queue", timeline: "Claims timeline", evidence: "Evidence", members: "Members",
        actions: "Disposition and referral", save: "Save", export: "Download referral package", id: "Id",
        score: "Score", persons: "Persons", fund: "Fund", regions: "Regions", first: "First seen", last: "Last seen",
-       role: "Role", claims: "Claims", type: "Type", name: "Name", expand: "Expand neighbours",
+       role: "Role", claims: "Claims", type: "Type", expand: "Expand neighbours",
        badkey: "Unknown or revoked key", lang: "中文", new: "new", from: "From", to: "To", paths: "Find paths",
        tip: "Submit a tip", tipnote: "Tip note", tipsaved: "Tip recorded", nopath: "No path found",
        tips: "Tips", risk: "Institution risk", report: "Monthly report", showcards: "Show cards / e-vouchers",
        asof: "As of", all: "all", rings: "Rings", neighbours: "Linked entities", month: "Month", xlsx: "Download Excel",
        pdf: "Download PDF", reportrings: "Rings with events this month", rank: "Rank",
        riskscore: "Risk score", suspicion: "Suspicion", impact: "Fund impact", peer: "Peer group", reasons: "Reasons",
-       settlement: "Settlement", kind: "Kind", time: "Time", page: "Entity page",
+       page: "Entity page",
        events: "Events this month", notyet: "No claims by this day",
        wholeperiod: "(finding over the whole period, later claims included)"},
 };
@@ -41,6 +40,11 @@ const t = (k) => (Object.hasOwn(I18N[lang], k) ? I18N[lang][k] : k);
 // The label of a vocabulary word (`list` one of /vocab's lists) in the current language; its id if unknown.
 const term = (list, id) => { const found = vocab[list].find((word) => word.id === id); return found ? found[lang] : id; };
 const typeName = (type) => term("node_types", type);
+// A coded value (`M`, `inpatient`) of an entity type's field as /vocab's values name it; other values as they are.
+const valueName = (type, field, value) => {
+  const found = (vocab.values[`${type}.${field}`] || []).find((word) => word.id === value);
+  return found ? found[lang] : String(value);
+};
 
 // Every piece of the page made from API data is built here: values become attributes or text
 // nodes, never markup, so a name like `<img onerror=…>` is shown as the characters it is.
@@ -419,7 +423,8 @@ async function loadRing(id, asOf = null) {
   $("evidence").replaceChildren(...ring.evidence.map((e) => el("li", {},
     el("b", {title: e.kind}, term("finding_kinds", e.kind)), ` (${e.strength}) ${e.detail}`,
     e.whole_period ? el("small", {class: "whole-period"}, ` ${t("wholeperiod")}`) : null)));
-  $("members").tHead.rows[0].replaceChildren(...["type", "id", "name", "role", "claims", "fund"].map((c) => el("th", {}, t(c))));
+  $("members").tHead.rows[0].replaceChildren(...["type", "id", "name", "role", "claims", "fund"].map((c) =>
+    el("th", {}, c === "name" ? term("columns", c) : t(c))));
   $("members").tBodies[0].replaceChildren(...ring.members.map((m) =>
     el("tr", {"data-key": `${m.type}:${m.id}`, class: "member-row"},
        ...[typeName(m.type), el("a", {href: entityHref(m.type, m.id)}, m.id), m.label || "",
@@ -461,7 +466,8 @@ async function showEntity(type, id, inRing) {
 // An entity's attributes, claim summary, flags and rings, as lines of a profile.
 function profileLines(profile) {
   return [
-    ...Object.entries(profile.attributes).filter(([, v]) => v !== null).map(([k, v]) => el("div", {}, `${k}: ${v}`)),
+    ...Object.entries(profile.attributes).filter(([, v]) => v !== null).map(([k, v]) =>
+      el("div", {title: k}, `${term("columns", k)}: ${valueName(profile.type, k, v)}`)),
     el("div", {}, `${t("claims")}: ${profile.claims.claims} · ${profile.claims.fund_amount.toLocaleString()}`),
     el("div", {}, ...profile.flags.map((f) => el("div", {title: f.kind}, `⚑ ${f[lang]}${f.since ? ` ${f.since}` : ""}`))),
     el("div", {}, ...profile.rings.flatMap((r) => [el("a", {href: ringHref(r.id)}, r.id), " "])),
@@ -506,12 +512,12 @@ async function loadEntity(type, id, page = 1) {
   $("entity-neighbours").replaceChildren(...network.nodes.filter((n) => n.id !== network.center).map((n) =>
     el("li", {}, `${typeName(n.type)} `, el("a", {href: entityHref(n.type, n.entity_id)}, n.label || n.entity_id))));
   $("entity-claims").tHead.rows[0].replaceChildren(
-    ...["settlement", "kind", "time", "fund"].map((c) => el("th", {}, t(c))),
+    ...["settlement_id", "kind", "start_time", "fund_amount"].map((c) => el("th", {}, term("columns", c))),
     // every column names a node type but the agent, a member role: both labelled from /vocab
     ...CLAIM_NODES.map(([, label]) => el("th", {}, vocab.node_types.some((w) => w.id === label) ? typeName(label)
                                                                                                 : term("member_roles", label))));
   $("entity-claims").tBodies[0].replaceChildren(...claims.items.map((c) =>
-    el("tr", {}, el("td", {}, c.settlement_id), el("td", {}, c.kind), el("td", {}, (c.start_time || "").replace("T", " ")),
+    el("tr", {}, el("td", {}, c.settlement_id), el("td", {}, valueName("settlement", "kind", c.kind)), el("td", {}, (c.start_time || "").replace("T", " ")),
        el("td", {}, c.fund_amount === null ? "" : c.fund_amount.toLocaleString()),
        ...CLAIM_NODES.map(([field]) => el("td", {}, c[field] ? keyLink(c[field]) : "")))));
   $("c-page").textContent = `${claims.page} / ${Math.max(claims.pages, 1)} (${claims.total})`;
