@@ -254,7 +254,8 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
               + ", ".join(f"{_kind(k)} {v}" for k, v in run.summary["explained"].items()))
         for example in run.summary["explained_examples"][:3]:
             names = ", ".join(f"{e['type']} {e['id']}" for e in example["entities"][:2])
-            print(f"  {names}: {example['reason']}")
+            print(f"  {names}: {example['reason_zh']}")
+            print(f"  {' ' * len(names)}  {example['reason']}")
     if out:
         print(f"线索团伙已写入 rings written to {out}")
     return 0

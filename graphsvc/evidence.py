@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from graphsvc.vocab import NODE_TYPES
 
-__all__ = ["render", "fact_type", "FACTS", "KINDS", "Lang", "LANGUAGES", "MissingFacts"]
+__all__ = ["render", "explain", "fact_type", "FACTS", "KINDS", "REASONS", "Lang", "LANGUAGES", "MissingFacts"]
 
 Lang = Literal["en", "zh"]
 LANGUAGES: tuple[Lang, ...] = ("zh", "en")
@@ -47,6 +47,12 @@ FACTS: dict[str, str] = {
     "wave_size": "count", "home_admissions": "count", "home_residents": "count", "period_days": "count",
     "wave_persons": "count", "burst_cards": "count", "burst_minutes": "count", "minutes_later": "count",
     "cut_to_persons": "count", "persons_in_whole": "count",
+    # why a look-alike is normal (``REASONS``)
+    "agent_claims": "count", "agent_persons": "count", "pairs_together": "count", "together_days": "count",
+    "months": "count", "institutions_used": "count", "busiest": "institution", "busiest_claims": "count",
+    "chance_pairs": "number", "busiest_expected": "number", "family_tie": "word", "beyond_chance": "count",
+    "rate_institutions": "institution", "rates": "number", "rate_needed": "count", "median_gap_days": "number",
+    "searched_pairs": "count",
     "fund": "money", "key_drug_share": "share", "concentration": "share", "chance_waves": "number",
     "p_value": "number",
     "death_date": "date", "wave_dates": "date", "example_dates": "date", "first_script": "date",
@@ -97,15 +103,28 @@ def render(kind: str, facts: dict[str, Any], lang: Lang = "en") -> str:
     ...
     graphsvc.evidence.MissingFacts: "card_used_by_others needs fact 'users'"
     """
+    return _say(KINDS, kind, facts, lang)
+
+
+def explain(reason: str, facts: dict[str, Any], lang: Lang = "en") -> str:
+    """Why a finding that looks like a scheme is normal (its ``explained`` reason, ``REASONS``), in ``lang``.
+
+    >>> explain("treatment_schedule", {"waves": 26, "median_gap_days": 2.0}, "zh")
+    '规律治疗（透析、化疗）：同日一起就诊 26 次，间隔中位数 2 天'
+    """
+    return _say(REASONS, reason, facts, lang)
+
+
+def _say(templates: dict[str, _Template], name: str, facts: dict[str, Any], lang: Lang) -> str:
     if lang not in LANGUAGES:
         raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}")
-    template = KINDS[kind]
+    template = templates[name]
     try:
-        for name in facts:
-            fact_type(name, facts)
+        for fact in facts:
+            fact_type(fact, facts)
         return getattr(template, lang).format_map({**facts, **template.parts(facts, lang)})
     except KeyError as missing:
-        raise MissingFacts(f"{kind} needs fact {missing.args[0]!r}") from None
+        raise MissingFacts(f"{name} needs fact {missing.args[0]!r}") from None
 
 
 # ---- pieces both languages use ------------------------------------------------------------------
@@ -300,3 +319,74 @@ KINDS: dict[str, _Template] = {
         _trace_code_resold),
 }
 """Every finding kind the detectors report, with its sentence."""
+
+
+# ---- one template per reason a look-alike is normal ---------------------------------------------
+
+
+def _no_parts(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    return {}
+
+
+def _routine(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    return {"per_person": facts["agent_claims"] / facts["agent_persons"]}
+
+
+def _family(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    ties = {"phone": ("a shared phone", "共用一个电话"), "surname": ("one surname", "同姓")}
+    return {"tie": ties[facts["family_tie"]][lang == "zh"]}
+
+
+def _chance(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    return {"p": _probability(facts["p_value"], lang)}
+
+
+def _base_rates(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    rates = zip(facts["rate_institutions"], facts["rates"], facts["rate_needed"])
+    if lang == "en":
+        return {"base": "; ".join(f"{i}: {r:.2f} per window, {n}+ persons beyond chance" for i, r, n in rates)}
+    return {"base": "；".join(f"{i}：每个时间窗 {r:.2f} 次，{n} 人以上才超出偶然" for i, r, n in rates)}
+
+
+REASONS: dict[str, _Template] = {
+    "routine_agency_work": _Template(
+        "routine agency work: {agent_claims} claims for {agent_persons} persons ({per_person:.1f} each), "
+        "{pairs_together} admission pair(s) within {together_days} days where chance brings {chance_pairs:.1f}, over "
+        "{months} months at {institutions_used} institutions; the busiest, {busiest}, has {busiest_claims} where its "
+        "persons' own visits and stays elsewhere predict {busiest_expected:.1f}",
+        "正常代办业务：为 {agent_persons} 人办理结算 {agent_claims} 笔（人均 {per_person:.1f} 笔），{together_days} 天内"
+        "同院入院 {pairs_together} 对，偶然即有约 {chance_pairs:.1f} 对；历时 {months} 个月，涉及 {institutions_used} 家"
+        "机构；最多的 {busiest} 有 {busiest_claims} 笔，按这些人在别处的就诊预计约 {busiest_expected:.1f} 笔",
+        _routine),
+    "family_at_address": _Template(
+        "a family at one address: {tie} ties the {persons} persons admitted together",
+        "同住一址的一家人：一同入院的 {persons} 人{tie}",
+        _family),
+    "care_home_chance": _Template(
+        "regular admissions of a home's residents: its waves are what chance brings ({home_admissions} admissions "
+        "of {home_residents} residents there in {period_days} days bring {chance_waves:.2f} waves of {wave_size}+ by "
+        "chance, {waves} seen (p = {p}))",
+        "养老机构老人的正常住院：成批入院在偶然范围内（{period_days} 天内 {home_residents} 名老人在此入院 "
+        "{home_admissions} 人次，偶然即有 {wave_size} 人以上的批次约 {chance_waves:.2f} 批，实际 {waves} 批，偶然概率 {p}）",
+        _chance),
+    "address_base_rate": _Template(
+        "co-admissions of persons at one address ({address_key}) within its base rate: {waves} occasions of 2+, "
+        "{beyond_chance} beyond chance ({base})",
+        "同一地址（{address_key}）人员同院入院未超出其基础比率：2 人以上同时入院 {waves} 次，超出偶然的 "
+        "{beyond_chance} 次（{base}）",
+        _base_rates),
+    "treatment_schedule": _Template(
+        "a treatment schedule (dialysis, chemotherapy): {waves} same-day sessions together, a median "
+        "{median_gap_days:.0f} days apart",
+        "规律治疗（透析、化疗）：同日一起就诊 {waves} 次，间隔中位数 {median_gap_days:.0f} 天",
+        _no_parts),
+    "within_chance": _Template(
+        "co-admissions within chance for persons admitted this often: {pairs_together} pairs together in {waves} "
+        "waves where their own admissions bring {chance_pairs:.1f} (p = {p} over {searched_pairs} pairs at its "
+        "institutions)",
+        "住院频繁者的同时入院在偶然范围内：{waves} 批中同时入院 {pairs_together} 对，按各自的入院次数偶然即有约 "
+        "{chance_pairs:.1f} 对（偶然概率 {p}，其所在机构共检验 {searched_pairs} 对）",
+        _chance),
+}
+"""Every reason a detector gives for a look-alike (``Finding.explained``), with its sentence over the
+finding's facts: such a finding joins no ring and is kept with the run."""

@@ -21,6 +21,7 @@ from graphsvc.detect.prescriber_collusion import prescriber_collusion_findings
 from graphsvc.detect.shared_card import shared_card_findings
 from graphsvc.detect.shared_identifier import shared_identifier_findings
 from graphsvc.detect.trace_code_resold import trace_code_resold_findings
+from graphsvc.evidence import explain
 from helpers import scenes
 from helpers.scenes import Scene
 from ingest.pipeline import ingest_folder
@@ -100,11 +101,14 @@ def test_dialysis_sessions_counted_as_admissions_are_explained_by_their_schedule
     scenes.dialysis_cohort(scene)
     with_outpatient = CoAdmissionLockstepConfig(admission_kinds=("inpatient", "outpatient"))
     [schedule] = co_admission_lockstep_findings(scene.connection(), with_outpatient)
-    assert schedule.explained is not None and schedule.explained.startswith("a treatment schedule (dialysis, chemotherapy): 26 same-day sessions")
+    assert schedule.explained == "treatment_schedule"
+    assert explain(schedule.explained, schedule.facts).startswith("a treatment schedule (dialysis, chemotherapy): 26 same-day sessions")
+    assert explain(schedule.explained, schedule.facts, "zh").startswith("规律治疗（透析、化疗）：同日一起就诊 26 次")
     # Without the schedule rule, sessions three times a week are still what the members' own visits bring.
     no_schedule_rule = CoAdmissionLockstepConfig(admission_kinds=("inpatient", "outpatient"), schedule_min_waves=1000)
     [found] = co_admission_lockstep_findings(scene.connection(), no_schedule_rule)
-    assert found.explained is not None and found.explained.startswith("co-admissions within chance for persons admitted this often")
+    assert found.explained == "within_chance"
+    assert explain(found.explained, found.facts).startswith("co-admissions within chance for persons admitted this often")
 
 
 def test_a_gang_admitted_every_week_is_frequent_stays_not_a_treatment_schedule():

@@ -10,6 +10,7 @@ import pytest
 
 from graphsvc.detect import DetectionResult, detect_and_save, detect_rings_in
 from graphsvc.detect.shared_identifier import shared_identifier_findings
+from graphsvc.evidence import explain
 from graphsvc.store.embedded import EmbeddedStore
 from helpers import scenes
 from helpers.scenes import Scene, day
@@ -28,7 +29,8 @@ def describe(result: DetectionResult) -> str:
     lines += [f"  {f.kind} s={f.strength:.3f} persons={list(f.persons)} entities={list(f.entities)}: {f.detail}"
               for f in result.findings]
     lines.append("explained:")
-    lines += [f"  {f.kind} persons={len(f.persons)} entities={list(f.entities)}: {f.explained}" for f in result.explained]
+    lines += [f"  {f.kind} persons={len(f.persons)} entities={list(f.entities)}: {explain(f.explained, f.facts)}"
+              for f in result.explained if f.explained]
     return "\n".join(lines)
 
 
@@ -99,11 +101,12 @@ def test_registered_agent_filing_one_stay_per_household_is_explained_not_ringed(
     assert agent, why
     assert any(f.kind == "shared_agent" for f in agent), why
     for f in agent:
-        assert f.explained is not None and f.explained.startswith("routine agency work"), why
+        assert f.explained == "routine_agency_work", why
         assert set(f.persons) <= set(planted["persons"]), why
     [by_agent] = [f for f in agent if f.kind == "shared_agent"]
-    assert by_agent.explained is not None
-    assert "20 claims for 20 persons" in by_agent.explained and "at 3 institutions" in by_agent.explained, why
+    reason = explain("routine_agency_work", by_agent.facts)
+    assert "20 claims for 20 persons" in reason and "at 3 institutions" in reason, why
+    assert explain("routine_agency_work", by_agent.facts, "zh").startswith("正常代办业务：为 20 人办理结算 20 笔"), why
 
 
 # ---- 4. a regular care home's chance co-admissions ---------------------------------------------------
@@ -133,8 +136,10 @@ def test_regular_care_home_co_admissions_are_explained_by_its_base_rate():
     assert not ringed(result) & set(planted["persons"]), why
     [home] = [f for f in result.explained if f.kind == "care_home_waves"]
     assert home.entities == (("institution", planted["home"]), ("institution", planted["hospital"])), why
-    assert home.explained is not None and home.explained.startswith("regular admissions of a home's residents"), why
-    assert "what chance brings" in home.explained and home.facts["waves"] >= 3, why
+    assert home.explained == "care_home_chance", why
+    reason = explain(home.explained, home.facts)
+    assert reason.startswith("regular admissions of a home's residents: its waves are what chance brings"), why
+    assert home.facts["waves"] >= 3, why
 
 
 # ---- 5. a gang's flat --------------------------------------------------------------------------------
@@ -251,6 +256,8 @@ def test_stored_run_summary_holds_the_explained_agent_reason(tmp_path):
     assert summary["explained"] == {"shared_agent": 1, "shared_contact_phone": 1}, summary
     reasons = {e["kind"]: e["reason"] for e in summary["explained_examples"]}
     assert reasons["shared_agent"].startswith("routine agency work: 20 claims for 20 persons"), summary
+    reasons_zh = {e["kind"]: e["reason_zh"] for e in summary["explained_examples"]}
+    assert reasons_zh["shared_agent"].startswith("正常代办业务：为 20 人办理结算 20 笔"), summary
     assert reasons["shared_contact_phone"].startswith("routine agency work"), summary
     # The agent's phone as contact: the example names the phone and the intermediary it belongs to.
     [phone] = [e for e in summary["explained_examples"] if e["kind"] == "shared_contact_phone"]
@@ -319,7 +326,8 @@ def test_a_registered_agent_busy_in_the_flu_season_is_routine():
     result = detect_rings_in(scene.connection())
     assert result.rings == []
     [agent] = [f for f in result.explained if f.kind == "shared_agent"]
-    assert agent.explained is not None and agent.explained.startswith("routine agency work: 40 claims for 40 persons")
+    assert agent.explained == "routine_agency_work"
+    assert explain(agent.explained, agent.facts).startswith("routine agency work: 40 claims for 40 persons")
 
 
 @pytest.mark.slow  # a county's year of stays

@@ -18,7 +18,7 @@ from graphsvc.config import Settings
 from graphsvc.detect import DETECTORS, detect_and_save
 from graphsvc.detect.config import DetectionConfig
 from graphsvc.detect.finding import Finding
-from graphsvc.evidence import KINDS, LANGUAGES, fact_type, render
+from graphsvc.evidence import KINDS, LANGUAGES, REASONS, explain, fact_type, render
 from graphsvc.store import GraphStore, open_store
 from helpers import scenes
 from helpers.scenes import Scene, day, valid_id_number
@@ -77,6 +77,44 @@ def test_every_kind_renders_in_both_languages_from_its_facts(findings: list[Find
         assert f.detail == render(f.kind, f.facts, "en")  # what a detector stores is its facts' English
         chinese = render(f.kind, f.facts, "zh")
         assert _HAN.search(chinese) and chinese != f.detail, (f.kind, chinese)
+
+
+def test_every_reason_a_look_alike_is_normal_is_said_in_both_languages(findings: list[Finding]) -> None:
+    """Why a look-alike joins no ring is said from its facts like evidence: Chinese first, English beside."""
+    explained = [f for f in findings if f.explained]
+    said = {f.explained for f in explained}
+    assert said == {"routine_agency_work", "care_home_chance"}, said  # the others: test_every_reason_has_both_sentences
+    for f in explained:
+        assert f.explained is not None
+        chinese, english = explain(f.explained, f.facts, "zh"), explain(f.explained, f.facts, "en")
+        assert _HAN.search(chinese) and not re.search(r"[A-Za-z]{3,}", re.sub(r"\b[A-Z]+\d\w*", "", chinese)), chinese
+        assert english != chinese and english == explain(f.explained, f.facts), f.explained
+    agent = _one([f for f in explained if f.explained == "routine_agency_work"], "shared_agent")
+    assert explain("routine_agency_work", agent.facts, "zh").startswith(
+        f"正常代办业务：为 {agent.facts['agent_persons']} 人办理结算 {agent.facts['agent_claims']} 笔")
+
+
+_REASON_FACTS = {  # each reason's facts as its detector writes them (tests/test_detect*.py check the detectors')
+    "routine_agency_work": {"agent_claims": 40, "agent_persons": 40, "pairs_together": 0, "together_days": 2,
+                            "chance_pairs": 4.2, "months": 9, "institutions_used": 3, "busiest": "H0",
+                            "busiest_claims": 14, "busiest_expected": 13.3},
+    "family_at_address": {"persons": 4, "family_tie": "surname"},
+    "care_home_chance": {"home_admissions": 80, "home_residents": 30, "period_days": 365, "chance_waves": 19.27,
+                         "wave_size": 4, "waves": 20, "p_value": 0.5},
+    "address_base_rate": {"address_key": "长沙市解放路12号", "waves": 6, "beyond_chance": 1,
+                          "rate_institutions": ["H1", "H2"], "rates": [0.31, 0.05], "rate_needed": [3, 2]},
+    "treatment_schedule": {"waves": 26, "median_gap_days": 2.0},
+    "within_chance": {"pairs_together": 12, "waves": 5, "chance_pairs": 9.5, "p_value": 0.21, "searched_pairs": 300},
+}
+
+
+@pytest.mark.parametrize("reason", sorted(REASONS))
+def test_every_reason_has_both_sentences(reason: str) -> None:
+    chinese, english = explain(reason, _REASON_FACTS[reason], "zh"), explain(reason, _REASON_FACTS[reason], "en")
+    assert _HAN.search(chinese) and not re.search(r"[a-z]{3,}", chinese), chinese
+    assert not _HAN.search(english.replace("长沙市解放路12号", "")), english
+    for value in (v for v in _REASON_FACTS[reason].values() if isinstance(v, int) and v > 1):
+        assert str(value) in chinese and str(value) in english, (reason, value)
 
 
 def test_sentences_say_the_planted_facts(findings: list[Finding]) -> None:

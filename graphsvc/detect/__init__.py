@@ -33,6 +33,7 @@ from graphsvc.detect.shared_card import shared_card_findings
 from graphsvc.detect.shared_identifier import shared_identifier_findings
 from graphsvc.detect.suspicion_graph import leiden_communities, suspicion_graph
 from graphsvc.detect.trace_code_resold import trace_code_resold_findings
+from graphsvc.evidence import explain
 from graphsvc.resolution import resolve_entities
 from graphsvc.store.engine import Session, SessionLike, session_of
 
@@ -74,10 +75,11 @@ class DetectionResult:
             explained[f.kind] = explained.get(f.kind, 0) + 1
         return {"rings": len(self.rings), "patterns": patterns, "findings": kinds, "explained": explained,
                 # Whom each reason is about (the agent, the home) first, then a few of the persons.
-                "explained_examples": [{"kind": f.kind, "reason": f.explained,
+                "explained_examples": [{"kind": f.kind, "reason": explain(f.explained, f.facts, "en"),
+                                        "reason_zh": explain(f.explained, f.facts, "zh"),
                                         "entities": [{"type": t, "id": i} for t, i in f.entities]
                                         + [{"type": "person", "id": p} for p in f.persons[:12]]}
-                                       for f in self.explained[:50]],
+                                       for f in self.explained[:50] if f.explained],
                 "graph": self.graph, "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
 
 

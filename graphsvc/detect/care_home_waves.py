@@ -93,11 +93,7 @@ def care_home_wave_findings(con: SessionLike,
         in_waves = [r for w in waves for r in w]
         persons = sorted({r["person_id"] for r in in_waves})
         fund = sum(float(r["fund_amount"] or 0) for r in in_waves)
-        base = (f"{len(admissions)} admissions of {len({r['person_id'] for r in admissions})} residents there in "
-                f"{period_days} days bring {expected:.2f} waves of {k}+ by chance, {observed} seen (p = {p_value:.1g})")
-        explained = None
-        if p_value >= config.p_value:
-            explained = f"regular admissions of a home's residents: its waves are what chance brings ({base})"
+        explained = "care_home_chance" if p_value >= config.p_value else None  # facts "waves" is ``observed``
         facts = {"home": home, "hospital": hospital, "waves": len(waves), "admissions": len(in_waves),
                  "persons": len(persons), "fund": round(fund, 2),
                  "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in waves],

@@ -132,18 +132,16 @@ def co_admission_lockstep_findings(con: SessionLike,
         waves = _without_chance_members(waves, admissions, days, config)
         waves.sort(key=lambda wave: (wave[0]["day"], wave[0]["institution_id"]))
         if len(waves) < config.min_waves and len(all_waves) >= config.min_waves and address:
-            base = "; ".join(f"{inst}: {rate:.2f} per window, {needed}+ persons beyond chance"
-                             for inst, (rate, needed) in sorted(rates.items()))
-            findings.append(_explained(all_waves, f"co-admissions of persons at one address ({address}) within its "
-                                                  f"base rate: {len(all_waves)} occasions of 2+, {len(waves)} beyond "
-                                                  f"chance ({base})", address_key=address))
+            base = sorted(rates.items())
+            findings.append(_explained(all_waves, "address_base_rate", address_key=address, beyond_chance=len(waves),
+                                       rate_institutions=[i for i, _ in base], rates=[round(r, 4) for _, (r, _) in base],
+                                       rate_needed=[n for _, (_, n) in base]))
             continue
         if len(waves) < config.min_waves:
             continue
         if _on_treatment_schedule(waves, config):
             gap = statistics.median((b[0]["day"] - a[0]["day"]).days for a, b in zip(waves, waves[1:]))
-            findings.append(_explained(waves, f"a treatment schedule (dialysis, chemotherapy): {len(waves)} same-day "
-                                              f"sessions together, a median {gap:.0f} days apart"))
+            findings.append(_explained(waves, "treatment_schedule", median_gap_days=gap))
             continue
         in_waves = [r for wave in waves for r in wave]
         persons = sorted({r["person_id"] for r in in_waves})
@@ -155,10 +153,8 @@ def co_admission_lockstep_findings(con: SessionLike,
         searched = sum(pairs_at.get(inst, 0) for inst in {wave[0]["institution_id"] for wave in waves})
         p_value = min(1.0, poisson_tail(chance_brings, together) * searched)
         if p_value >= config.group_p_value:
-            findings.append(_explained(waves, f"co-admissions within chance for persons admitted this often: "
-                                              f"{together} pairs together in {len(waves)} waves where their own "
-                                              f"admissions bring {chance_brings:.1f} (p = {p_value:.1g} over "
-                                              f"{searched} pairs at its institutions)"))
+            findings.append(_explained(waves, "within_chance", pairs_together=together,
+                                       chance_pairs=round(chance_brings, 4), p_value=p_value, searched_pairs=searched))
             continue
         institutions = sorted({wave[0]["institution_id"] for wave in waves})
         facts = _wave_facts(waves)
@@ -173,7 +169,8 @@ def co_admission_lockstep_findings(con: SessionLike,
 
 
 def _explained(waves: list[list[dict]], reason: str, **facts: Any) -> Finding:
-    """A group's co-admissions judged normal, with the reason: kept with the run, joins no ring."""
+    """A group's co-admissions judged normal, with the reason (``graphsvc.evidence.REASONS``) and the
+    facts it says: kept with the run, joins no ring."""
     persons = sorted({r["person_id"] for wave in waves for r in wave})
     facts = {**_wave_facts(waves), **facts}
     return Finding(kind="co_admission_lockstep", detail=render("co_admission_lockstep", facts), persons=tuple(persons),

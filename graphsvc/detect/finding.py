@@ -49,7 +49,8 @@ class Finding:
     facts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     explained: str | None = None
     """Why a fact that looks like a scheme is normal (a registered agent's routine work, a big home's
-    chance co-admissions): such a finding joins no ring and is kept with the run as the reason."""
+    chance co-admissions): a reason of ``graphsvc.evidence.REASONS``, said from ``facts`` in either
+    language. Such a finding joins no ring and is kept with the run."""
 
     def evidence(self) -> dict[str, Any]:
         """The contract's evidence item."""

@@ -90,15 +90,14 @@ def shared_address_findings(con: SessionLike, config: SharedAddressConfig | None
         one_surname = len(surnames) == 1 and len(persons) > 1
         written = max({info[p]["address"] for p in persons}, key=lambda a: (sum(info[p]["address"] == a for p in persons), a))
         fund = sum(float(r["fund_amount"] or 0) for r in in_waves)
-        explained = None
-        if shared_phone or one_surname:
-            explained = (f"a family at one address: {'a shared phone' if shared_phone else 'one surname'} ties "
-                         f"the {len(persons)} persons admitted together")
+        explained = "family_at_address" if shared_phone or one_surname else None
         facts = {"address": written, "address_key": household, "persons": len(persons), "surnames": len(surnames),
                  "occasions": len(waves), "admissions": len(in_waves), "fund": round(fund, 2),
                  "wave_dates": [f"{w[0]['day']:%Y-%m-%d}" for w in waves],
                  "wave_institutions": [w[0]["institution_id"] for w in waves],
                  "wave_persons": [len({r["person_id"] for r in w}) for w in waves]}
+        if explained:
+            facts["family_tie"] = "phone" if shared_phone else "surname"
         findings.append(Finding(
             kind="shared_address", detail=render("shared_address", facts),
             persons=tuple(persons),

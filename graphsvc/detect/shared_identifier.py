@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from graphsvc.detect.config import SharedIdentifierConfig, saturate
 from graphsvc.detect.finding import Finding, group_rows, poisson_tail
@@ -160,13 +161,13 @@ def shared_identifier_findings(con: SessionLike,
         routine = _routine_work(rows, norms, config) if via in _AGENCY else None
         facts = {"via": via, "value": value, "value_type": entity_type, "broker": broker,
                  "households": g["households"], "persons": len(persons), "claims": len(settlements),
-                 "fund": round(fund, 2), "cards": len(cards)}
+                 "fund": round(fund, 2), "cards": len(cards), **(routine or {})}
         findings.append(Finding(
             kind=f"shared_{via}", detail=render(f"shared_{via}", facts),
             persons=tuple(persons), entities=tuple(entities),
             strength=0.0 if routine else config.base_strength[via] * saturate(g["households"] - 1, config.households_half),
             suggests=suggests, settlements=tuple(sorted(settlements)),
-            facts=facts, explained=routine,
+            facts=facts, explained="routine_agency_work" if routine else None,
         ))
     return findings
 
@@ -233,8 +234,9 @@ def _usual_institutions(session: Session) -> _Norms:
                   (last - first).days + 1 if first else 1, own)
 
 
-def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfig) -> str | None:
-    """Why the claims behind an agent or contact phone are routine agency work, or None.
+def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfig) -> dict[str, Any] | None:
+    """The facts that show the claims behind an agent or contact phone are routine agency work
+    (``graphsvc.evidence.REASONS["routine_agency_work"]`` says them), or None.
 
     Routine, against the agent's own base rates: about one claim per person, none for a person
     already dead; admissions
@@ -250,7 +252,8 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     >>> norms = _Norms({("R", "inpatient", f"H{i}"): 1 / 3 for i in range(3)}, 300, {})
     >>> spread = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": f"H{i % 3}",
     ...            "region_code": "R", "day": date(2026, 1, 1) + timedelta(days=7 * i)} for i in range(40)]
-    >>> _routine_work(spread, norms, SharedIdentifierConfig()).split(", ")[:2]
+    >>> from graphsvc.evidence import explain
+    >>> explain("routine_agency_work", _routine_work(spread, norms, SharedIdentifierConfig())).split(", ")[:2]
     ['routine agency work: 40 claims for 40 persons (1.0 each)', '0 admission pair(s) within 2 days where chance brings 4.2']
     >>> waves = [dict(r, day=date(2026, 3 + i % 3, 1)) for i, r in enumerate(spread)]
     >>> _routine_work(waves, norms, SharedIdentifierConfig()) is None
@@ -290,10 +293,9 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     if poisson_tail(usual, len(at_top[1])) * places < config.routine_concentration_p_value:
         return None
     months = len({(r["day"].year, r["day"].month) for r in claims})
-    return (f"routine agency work: {len(claims)} claims for {len(persons)} persons ({len(claims) / len(persons):.1f} "
-            f"each), {pairs} admission pair(s) within {w} days where chance brings {expected:.1f}, over {months} months "
-            f"at {places} institutions; the busiest, {at_top[0]}, has {len(at_top[1])} where its persons' own "
-            f"visits and stays elsewhere predict {usual:.1f}")
+    return {"agent_claims": len(claims), "agent_persons": len(persons), "pairs_together": pairs, "together_days": w,
+            "chance_pairs": round(expected, 4), "months": months, "institutions_used": places, "busiest": at_top[0],
+            "busiest_claims": len(at_top[1]), "busiest_expected": round(usual, 4)}
 
 
 def _phone_users(session: Session,
