@@ -94,7 +94,7 @@ def test_every_reason_a_look_alike_is_normal_is_said_in_both_languages(findings:
         f"正常代办业务：为 {agent.facts['agent_persons']} 人办理结算 {agent.facts['agent_claims']} 笔")
 
 
-_REASON_FACTS = {  # each reason's facts as its detector writes them (tests/test_detect*.py check the detectors')
+_REASON_FACTS: dict[str, dict[str, Any]] = {  # each reason's facts as its detector writes them (tests/test_detect*.py check the detectors')
     "routine_agency_work": {"agent_claims": 40, "agent_persons": 40, "pairs_together": 0, "together_days": 2,
                             "chance_pairs": 4.2, "months": 9, "institutions_used": 3, "busiest": "H0",
                             "busiest_claims": 14, "busiest_expected": 13.3},
