@@ -175,7 +175,7 @@ def test_hostile_values_are_shown_as_text_in_every_view(hostile, browser):  # no
                                   "person:IM000") == PERSON_NAME  # drawn on the canvas as it is
     _assert_safe(browser, keys)
     _tap(browser, f"device:{DEVICE}")
-    _shown(browser, "node-info", f"value: {DEVICE}")
+    _shown(browser, "node-info", f"标识值: {DEVICE}")  # the attribute by its Chinese name (/vocab columns)
     _assert_safe(browser, keys)
     _tap(browser, "institution:CLIM")
     _shown(browser, "node-info", CLINIC_NAME)
