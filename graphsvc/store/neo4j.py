@@ -408,8 +408,8 @@ class Neo4jStore(GraphStore):
         # ``_WRITERS`` parallel transactions, each adding its own rows to the log entry's ``loaded``.
         #
         # The server sets the pace: on the 2-core machine this statement creates about 5,600
-        # settlements a second, where Neo4j alone creates 4,000-7,000 nodes of 18 properties a
-        # second with 8 links or none (bench/neo4j_write_ceiling.py).
+        # settlements a second, where Neo4j alone creates 3,000-8,500 nodes of 18 properties a
+        # second, 2,000-4,750 with 8 links each (bench/neo4j_write_ceiling.py).
         self._net_checked = float("-inf")
         prefix = self._key(table)
         links = self._links(table)
