@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
@@ -148,8 +149,9 @@ class _FileLoader:
     """Streams one file into the store."""
 
     def __init__(self, store: GraphStore, table: EntityTable, source: SourceFile, rejects: _RejectsWriter,
-                 run: _Run) -> None:
+                 run: _Run, validation: duckdb.DuckDBPyConnection) -> None:
         self.store = store
+        self.validation = validation
         self.table = table
         self.source = source
         self.rejects = rejects
@@ -173,7 +175,7 @@ class _FileLoader:
 
     def run(self, advance: Callable[[int], object]) -> FileReport:
         started = time.perf_counter()
-        validator = BatchValidator(self.table)
+        validator = BatchValidator(self.table, self.validation)
         try:
             checked = ((batch, self._validate(validator, batch)) for batch in self._timed_batches(advance))
             # Reading and validating the next batch overlaps storing this one: both engines
@@ -373,16 +375,19 @@ def ingest_folder(
     # Persons stored by a killed run have had no person keys settled yet.
     unsettled = any(not r.finished and r.table == "persons" and r.loaded for r in store.ingest_log())
     rejects = _RejectsWriter(rejects_dir / f"rejects-{run.run_id}.csv")
+    validation = duckdb.connect(config={"threads": 2})
     reports = []
     try:
         for done, (table_name, path) in enumerate(files):
             if on_file:
                 on_file(path.name, done, len(files))
-            reports.append(_ingest_file(store, ENTITY_TABLES[table_name], path, rejects, progress, run, opener))
+            reports.append(_ingest_file(store, ENTITY_TABLES[table_name], path, rejects, progress, run, opener,
+                                        validation))
             # rejects are flushed before the entry names their file
             rejects.flush()
             store.record_ingest(run.record(reports[-1], rejects))
     finally:
+        validation.close()
         rejects.close()
         if mapping is not None:
             mapping.close()
@@ -395,13 +400,14 @@ def ingest_folder(
 
 
 def _ingest_file(store: GraphStore, table: EntityTable, path: Path, rejects: _RejectsWriter, progress: bool,
-                 run: _Run, opener: Callable[[str, Path], SourceFile]) -> FileReport:
+                 run: _Run, opener: Callable[[str, Path], SourceFile],
+                 validation: duckdb.DuckDBPyConnection) -> FileReport:
     try:
         source = opener(table.name, path)
     except Exception as exc:  # a corrupt file must not stop the other files
         return FileReport(file=path.name, table=table.name,
                           note=f"could not be read ({exc}); nothing of it was loaded: re-export it and ingest again")
-    loader = _FileLoader(store, table, source, rejects, run)
+    loader = _FileLoader(store, table, source, rejects, run, validation)
     with tqdm(total=source.size or None, unit=source.unit, unit_scale=True, desc=path.name,
               disable=not progress, leave=False) as bar:
         return loader.run(bar.update)

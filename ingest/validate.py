@@ -303,11 +303,15 @@ def _normalise(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 class BatchValidator:
-    """Validates batches of one entity table; reuses one in-memory DuckDB and one query."""
+    """Validates batches of one entity table with one query, on a cursor of ``database``.
 
-    def __init__(self, table: EntityTable) -> None:
+    ``database``: an in-memory DuckDB that the ingest run opens once for all its files (a cursor
+    costs microseconds; opening a DuckDB costs about 28 ms, as much as validating a small file).
+    """
+
+    def __init__(self, table: EntityTable, database: duckdb.DuckDBPyConnection) -> None:
         self.table = table
-        self._con = duckdb.connect(config={"threads": 2})
+        self._con = database.cursor()
         self._sql = validation_sql(table, "batch")
         self._repeated_sql = _repeated_keys_sql(table, "checked")
         self._ranked_sql = _ranked_sql(table, "checked")

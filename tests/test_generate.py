@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -71,7 +72,7 @@ def test_generated_city_loads_with_exactly_the_broken_rows_rejected(tmp_path):
 
 def test_generated_id_numbers_carry_a_correct_check_digit():
     numbers = id_numbers(np.array([430102, 110105]), np.array([-7305, 3000]), np.array([1, 2]), np.array([True, False]))
-    validator = BatchValidator(table("persons"))
+    validator = BatchValidator(table("persons"), duckdb.connect())
     rows = {c: pa.nulls(2, pa.string()) for c in table("persons").column_names}
     rows["person_id"] = pa.array(["P1", "P2"])
     rows["id_number"] = numbers
