@@ -2,36 +2,50 @@
 
 A 3-hop network or a paths search is pure-Python work for up to a second. Run in the thread
 pool, several of them at once hold the GIL between them and starve the event loop, which
-then answers even ``/health`` late. Heavy routes take a slot here first; waiting for one
-blocks only a pool thread, never the loop, and does not hold the GIL.
+then answers even ``/health`` late. Heavy routes take a slot here first.
+
+The slots are an anyio semaphore awaited on the event loop by an async dependency, so a request
+waiting for one holds no thread. A threading semaphore taken by a sync dependency deadlocked the
+server: with more heavy requests than the pool's 40 threads, every thread waited for the slot and
+the request holding it found no thread left to run its route on.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 
-__all__ = ["Bulkhead", "HeavyReadDep"]
+__all__ = ["Bulkhead", "HeavyReadDep", "HeavyAsOfDep"]
 
 
 class Bulkhead:
     def __init__(self, slots: int) -> None:
-        # A semaphore, not a lock: FastAPI may enter and leave a sync dependency on different threads.
-        self._slots = threading.BoundedSemaphore(slots)
+        # Made before any event loop runs: anyio binds it to the loop on first use.
+        self._slots = anyio.Semaphore(slots)
 
-    def __enter__(self) -> None:
-        self._slots.acquire()
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._slots:
+            yield
 
-    def __exit__(self, *_: object) -> None:
-        self._slots.release()
+
+async def heavy_read(request: Request) -> AsyncIterator[None]:
+    async with request.app.state.services.heavy_reads.slot():
+        yield
 
 
-def heavy_read(request: Request) -> Iterator[None]:
-    with request.app.state.services.heavy_reads:
+async def heavy_as_of(request: Request) -> AsyncIterator[None]:
+    """A slot only for a ring asked ``as_of`` a day, which is computed afresh from its claims."""
+    if request.query_params.get("as_of") is None:
+        yield
+        return
+    async with request.app.state.services.heavy_reads.slot():
         yield
 
 
 HeavyReadDep = Annotated[None, Depends(heavy_read)]
+HeavyAsOfDep = Annotated[None, Depends(heavy_as_of)]

@@ -7,6 +7,7 @@ once the server has stopped (the embedded store has one writer at a time).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 
@@ -69,3 +70,23 @@ def test_real_server_answers_like_the_in_process_app_and_keeps_its_audit(served)
         with TestClient(create_app(settings, store=store)) as client:
             for url, answer in over_http.items():
                 assert client.get(url, headers=admin).json() == answer, url
+
+
+def test_more_heavy_reads_than_server_threads_are_all_answered(served):
+    """60 network reads at once, more than the 40 threads of the server's pool, with one bulkhead slot.
+
+    The bulkhead used to be a semaphore taken by a sync dependency in a pool thread: 40 waiting
+    requests held every thread, the one holding the slot got none to run its route on, and the
+    server answered nothing again, not even /health (found by bench/scale_benchmark.py).
+    """
+    base, admin = served["base"], {"X-API-Key": served["admin"]}
+    urls = [f"/entities/person/BI00{i % 6}/network?hops=2" for i in range(60)]
+
+    async def all_at_once() -> list[int]:
+        limits = httpx.Limits(max_connections=len(urls))
+        async with httpx.AsyncClient(base_url=base, headers=admin, limits=limits, timeout=60) as client:
+            answers = await asyncio.gather(*(client.get(url) for url in urls))
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(all_at_once()) == [200] * len(urls)
+    assert httpx.get(f"{base}/health", timeout=10).status_code == 200

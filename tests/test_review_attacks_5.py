@@ -10,7 +10,8 @@ waves, the first on 2026-01-21/22, the last starting 2026-05-21/22 and discharge
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,11 @@ class _CountingBulkhead(Bulkhead):
         super().__init__(1)
         self.entered = 0
 
-    def __enter__(self) -> None:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
         self.entered += 1
-        super().__enter__()
+        async with super().slot():
+            yield
 
 
 # ---- a ring as of a day ------------------------------------------------------------------------

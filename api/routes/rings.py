@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 import services
-from api.bulkhead import HeavyReadDep
+from api.bulkhead import HeavyAsOfDep, HeavyReadDep
 from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, ServicesDep, StoreDep
 from api.models import (
     CalendarDay,
@@ -85,17 +85,14 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
 @router.get("/{ring_id}", response_model=RingDetail,
             summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
 def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep, audit: AuditDep,
-             state: ServicesDep,
+             _heavy: HeavyAsOfDep,
              lang: Annotated[Lang, Query(description="the language of the evidence sentences: zh (default) or en")] = "zh",
              as_of: Annotated[CalendarDay | None, Query(
                  description="the ring as it stood at the end of this day (YYYY-MM-DD): its claims, members and "
                              "claim edges up to it; a day before its first claim gives an empty ring")] = None) -> Response:
     _visible_ring(book, principal, ring_id, audit, "read_ring")
-    if as_of is None:
-        view = ring_view(book, ring_id, masker, lang)
-    else:  # computed afresh from the claims of the ring's persons: a heavy read, one slot of the bulkhead
-        with state.heavy_reads:
-            view = ring_view(book, ring_id, masker, lang, as_of)
+    # as_of: computed afresh from the claims of the ring's persons, a heavy read (one slot of the bulkhead)
+    view = ring_view(book, ring_id, masker, lang, as_of)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
     if as_of is None:
