@@ -28,6 +28,7 @@ from graphsvc.logs import configure_logging
 if TYPE_CHECKING:  # the engines and the ingest are imported only by the commands that need them
     from graphsvc.store import GraphStore
     from ingest.pipeline import IngestReport
+    from services import RingsPublished
 
 __all__ = ["main"]
 
@@ -233,11 +234,13 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
     try:
         if location is None and not store.has_rows("settlements"):
             raise NotFound(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR")
-        if engine == "spark":
-            with spark_detection(store, spark_master or "local[*]", location) as session:
-                run, documents = detect_and_publish(store, config, progress=not quiet, session=session)
-        else:
-            run, documents = detect_and_publish(store, config, progress=not quiet)
+        with _case_systems(settings, store) as on_published:
+            if engine == "spark":
+                with spark_detection(store, spark_master or "local[*]", location) as session:
+                    run, documents = detect_and_publish(store, config, progress=not quiet, session=session,
+                                                        on_published=on_published)
+            else:
+                run, documents = detect_and_publish(store, config, progress=not quiet, on_published=on_published)
     finally:
         store.close()
     documents = [{**d, "evidence": [_with_chinese(e) for e in d["evidence"]]} for d in documents]
@@ -259,6 +262,34 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
     if out:
         print(f"线索团伙已写入 rings written to {out}")
     return 0
+
+
+@contextmanager
+def _case_systems(settings: Settings, store: GraphStore) -> Iterator[RingsPublished | None]:
+    """The webhooks of the home (``api.webhooks``), told of the run's new, changed and reopened rings as a
+    server's detect job tells them; None where no webhook is subscribed.
+
+    The deliveries go through the home's outbox, those a stopped server left pending included: sent
+    here for up to ``webhook_timeout_s`` after detection, and what is still pending then (a receiver
+    down, a retry's backoff) stays in the outbox for the server's next start or the next command.
+    """
+    from api.app import server_secret
+    from api.webhooks import Webhooks
+    from queries.rings import RingBook
+
+    hooks = Webhooks(store, RingBook(store), settings, secret=server_secret(settings))
+    if not hooks.active():
+        yield None
+        return
+    hooks.start()
+    try:
+        yield hooks.rings_published
+        hooks.wait_idle(timeout=settings.webhook_timeout_s)
+    finally:
+        hooks.close()
+    sent, pending = hooks.counts()
+    print(f"案件系统通知 webhooks: 已送达 {sent} 次，待重试 {pending} 次 "
+          f"({sent} deliveries made, {pending} pending: the server retries them when it starts)")
 
 
 def _kind(kind: str) -> str:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +27,7 @@ from api.keys import create_api_key
 from api.models import RingSummary
 from api.webhooks import EVENTS, SIGNATURE_HEADER
 from graphsvc.config import Settings
-from graphsvc.store import GraphStore
+from graphsvc.store import GraphStore, open_store
 from helpers.api_city import BROKER_PHONE, Cities, City, city_scene
 from ingest.pipeline import ingest_folder
 
@@ -337,3 +340,32 @@ def test_an_attempt_ends_at_its_time_limit_however_the_receiver_drips(city, sett
     assert delivery["state"] == "failed" and attempt["status_code"] is None
     assert attempt["error"] == "no complete answer within 0.5 s (the attempt's time limit)"
     assert took < 2.0, took
+
+
+@pytest.mark.slow  # the command in its own process
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)  # the command and the store in one home
+def test_graphsvc_detect_on_the_command_line_tells_case_systems_too(undetected, settings, receiver):
+    """``graphsvc detect`` announces the run's new rings as the server's detect job does, and a delivery a
+    stopped server left pending goes out with them instead of being dropped from the outbox."""
+    city = undetected
+    receiver.answers = [503]
+    app = create_app(_hooked(settings, webhook_backoff_s=3600), store=city.store)
+    with TestClient(app) as client:
+        hook = _subscribe(client, city, receiver.url + "/hook")
+        app.state.services.webhooks.publish("job.finished", {"job": {"id": "J-before-the-stop"}})
+        assert receiver.next().answered == 503  # its retry is an hour away: the server stops before it
+    city.store.close()
+    env = {**os.environ, "GRAPHSVC_WEBHOOK_HOSTS": "127.0.0.1", "GRAPHSVC_WEBHOOK_PRIVATE_NETWORKS": "127.0.0.1"}
+    done = subprocess.run([sys.executable, "-m", "cli", "detect", "--quiet", "--home", str(settings.home)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    got = [_verified(receiver.next()) for _ in range(4)]
+    assert all(g["event"] == "ring.created" for g in got if g["event"] != "job.finished")
+    assert sorted(g["data"]["ring"]["id"] for g in got if g["event"] == "ring.created") == [
+        "R-000001", "R-000002", "R-000003"]
+    assert [g["data"]["job"]["id"] for g in got if g["event"] == "job.finished"] == ["J-before-the-stop"]
+    assert "已送达 4 次，待重试 0 次" in done.stdout and "(4 deliveries made, 0 pending" in done.stdout
+    assert BROKER_PHONE not in done.stdout
+    with open_store(settings) as store:
+        _, log = store.list_records(f"webhook_delivery:{hook['id']}", limit=10)
+    assert sorted(d["state"] for d in log) == ["delivered"] * 4
