@@ -39,12 +39,14 @@ if TYPE_CHECKING:  # the vocabulary's terms, known when it is loaded: str to the
     Role = str
     Decision = str
     WebhookEvent = str
+    WebhookState = str
 else:
     Pattern = Literal[tuple(vocab.PATTERNS)]
     Status = Literal[tuple(vocab.DISPOSITIONS)]
     Role = Literal[tuple(vocab.ROLES)]
     Decision = Literal[DECISIONS]
     WebhookEvent = Literal[tuple(vocab.WEBHOOK_EVENTS)]
+    WebhookState = Literal[tuple(vocab.WEBHOOK_STATES)]
 
 
 def _calendar_day(value: object) -> object:
@@ -529,6 +531,8 @@ class Vocabulary(BaseModel):
     export_formats: list[Term]
     webhook_events: list[Term]
     """What a webhook may subscribe to (``POST /webhooks``)."""
+    webhook_states: list[Term]
+    """Where a delivery stands in a webhook's log (``GET /webhooks/{id}/deliveries``)."""
     columns: list[Term]
     """What an entity's attributes and a claim's fields are called."""
     values: dict[str, list[Term]]
@@ -573,7 +577,7 @@ class WebhookDelivery(BaseModel):
     event_id: str
     """The payload's ``id``: the same on every attempt, for the receiver's idempotency."""
     created_at: str
-    state: Literal["pending", "delivered", "failed", "cancelled"]
+    state: WebhookState
     attempts: list[WebhookAttempt]
     next_attempt_at: str | None = None
     """When the next retry is due; null once delivered, failed or cancelled."""

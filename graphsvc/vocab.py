@@ -156,6 +156,15 @@ WEBHOOK_EVENTS = _terms(
 )
 """What a case system subscribed by webhook (``POST /webhooks``) is told of."""
 
+WEBHOOK_STATES = _terms(
+    Term("pending", "待发送", "pending"),
+    Term("delivered", "已送达", "delivered"),
+    Term("failed", "投递失败", "failed"),
+    Term("cancelled", "已取消", "cancelled"),
+)
+"""Where one delivery of an event to a webhook stands: ``failed`` after its last attempt, ``cancelled``
+when the webhook was deleted before it was made."""
+
 COLUMNS = _terms(
     Term("person_id", "参保人编号", "insured person id"),
     Term("name", "名称", "name"),
@@ -224,4 +233,5 @@ def vocabulary() -> dict[str, Any]:
     return {"patterns": rows(PATTERNS), "finding_kinds": rows(FINDING_KINDS), "roles": rows(ROLES), "node_types": rows(NODE_TYPES),
             "member_roles": rows(MEMBER_ROLES), "dispositions": rows(DISPOSITIONS),
             "export_formats": rows(EXPORT_FORMATS), "webhook_events": rows(WEBHOOK_EVENTS),
+            "webhook_states": rows(WEBHOOK_STATES),
             "columns": rows(COLUMNS), "values": {field: rows(terms) for field, terms in VALUES.items()}}

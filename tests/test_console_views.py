@@ -25,6 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from api.process import start_serve
 from helpers.browser import Chromium
 from helpers.scenes import Scene, black_intermediary, name_of, neighbourhood_pharmacy
+from test_webhooks import Receiver
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 RECRUITS = 80
@@ -53,7 +54,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         done = subprocess.run([sys.executable, "-m", "cli", *args, "--home", str(home)],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
-    served = start_serve(home)
+    # Webhooks may post to this machine (a receiver on loopback); a failed delivery's retry is an hour away.
+    served = start_serve(home, env={"GRAPHSVC_WEBHOOK_HOSTS": "127.0.0.1", "GRAPHSVC_WEBHOOK_PRIVATE_NETWORKS": "127.0.0.1",
+                                    "GRAPHSVC_WEBHOOK_BACKOFF_S": "3600"})
     try:
         yield served.base, (home / "admin-key").read_text().strip()
     finally:
@@ -234,3 +237,56 @@ def test_police_liaison_gets_no_link_to_the_pages_it_is_refused(server, browser)
     assert not browser.find_element(By.ID, "nav-risk").is_displayed()
     assert not browser.find_element(By.ID, "nav-report").is_displayed()
     assert httpx.get(f"{base}/institutions/risk", headers={"X-API-Key": police}).status_code == 403
+
+
+def test_an_administrator_subscribes_reads_the_delivery_log_and_deletes_a_webhook(server, browser):
+    """The webhooks page: subscribe a receiver to finished jobs, see the refused first delivery waiting for
+    its retry in the log, in Chinese, then delete the webhook; other roles get no link to the page."""
+    base, admin_key = server
+    admin = {"X-API-Key": admin_key}
+    receiver = Receiver()
+    receiver.answers = [503]
+    try:
+        _open(browser, base, admin_key, "#/")
+        browser.find_element(By.ID, "nav-webhooks").click()
+        _wait(browser, lambda d: d.find_element(By.ID, "webhooks").is_displayed())
+        assert browser.find_element(By.CSS_SELECTOR, "#webhooks h2").text == "案件系统推送"
+        browser.find_element(By.ID, "w-url").send_keys(receiver.url + "/case-system")
+        browser.find_element(By.ID, "w-secret").send_keys("a-case-system-secret-0042")
+        boxes = browser.find_elements(By.CSS_SELECTOR, "#w-events label")
+        assert [b.text for b in boxes] == ["发现新团伙", "团伙情况更新", "已排除团伙重新开启", "处置状态变更", "后台任务结束"]
+        boxes[-1].find_element(By.TAG_NAME, "input").click()
+        browser.find_element(By.CSS_SELECTOR, "#webhook-form button").click()
+        _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#webhook-table tbody tr")) == 1)
+        row = browser.find_element(By.CSS_SELECTOR, "#webhook-table tbody tr")
+        [hook] = httpx.get(f"{base}/webhooks", headers=admin).json()["items"]
+        assert hook["events"] == ["job.finished"] and hook["url"] == receiver.url + "/case-system"
+        assert "后台任务结束" in row.text and "…0042" in row.text and "secret-0042" not in browser.page_source
+
+        job = httpx.post(f"{base}/detect", headers=admin).json()
+        assert receiver.next().answered == 503  # refused: the retry waits an hour (GRAPHSVC_WEBHOOK_BACKOFF_S)
+        _wait(browser, lambda d: httpx.get(f"{base}/jobs/{job['id']}", headers=admin).json()["state"] == "succeeded")
+        row.find_element(By.CSS_SELECTOR, "button[data-action=deliveries]").click()
+        _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#delivery-table tbody tr")) == 1)
+        cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#delivery-table tbody td")]
+        assert cells[1:5] == ["后台任务结束", "待发送", "1", "HTTP 503"] and cells[5]  # the retry's time
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "console-webhooks.png"))
+
+        row.find_element(By.CSS_SELECTOR, "button[data-action=delete]").click()
+        alert = browser.switch_to.alert
+        assert hook["id"] in alert.text and "尚未送达的通知将取消" in alert.text
+        alert.accept()
+        _wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#webhook-table tbody tr"))
+        assert httpx.get(f"{base}/webhooks", headers=admin).json()["items"] == []
+        log = httpx.get(f"{base}/webhooks/{hook['id']}/deliveries", headers=admin).json()["items"]
+        assert [d["state"] for d in log] == ["cancelled"]  # the retry will not be made
+        assert _script_problems(browser) == []
+    finally:
+        receiver.close()
+
+    investigator = httpx.post(f"{base}/apikeys", json={"role": "investigator", "name": "研判员"}, headers=admin).json()["key"]
+    browser.find_element(By.ID, "signout").click()
+    assert browser.find_element(By.ID, "key").get_attribute("value") == ""  # signing out forgets the typed key
+    _open(browser, base, investigator, "#/")
+    assert not browser.find_element(By.ID, "nav-webhooks").is_displayed()

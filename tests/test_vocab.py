@@ -28,7 +28,7 @@ CONSOLE = Path(__file__).resolve().parents[1] / "api" / "console"
 def test_every_word_has_a_chinese_and_an_english_label():
     lists = vocab.vocabulary()
     assert set(lists) == {"patterns", "finding_kinds", "roles", "node_types", "member_roles", "dispositions",
-                          "export_formats", "webhook_events", "columns", "values"}
+                          "export_formats", "webhook_events", "webhook_states", "columns", "values"}
     for words in [w for name, w in lists.items() if name != "values"] + list(lists["values"].values()):
         assert words and all(w["zh"] and w["en"] and re.search(r"[\u4e00-\u9fff]", w["zh"]) or w["id"] == "json"
                              for w in words)

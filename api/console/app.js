@@ -13,7 +13,10 @@ const I18N = {
        asof: "截至", all: "全部", rings: "涉及团伙", neighbours: "关联实体", month: "月份", xlsx: "下载 Excel",
        pdf: "下载 PDF", reportrings: "本月有变动的团伙", rank: "名次", riskscore: "风险分",
        suspicion: "可疑度", impact: "基金影响", peer: "对照组", reasons: "理由", page: "实体页", events: "本月事项", notyet: "此日前尚无结算",
-       wholeperiod: "（全期证据，含此日后的结算）"},
+       wholeperiod: "（全期证据，含此日后的结算）", webhooks: "案件系统推送", newhook: "新增订阅", url: "接收地址",
+       secret: "签名密钥（至少 16 位）", subscribe: "订阅", hookevents: "事件", secrethint: "密钥尾号", created: "创建时间",
+       createdby: "创建人", deliveries: "投递记录", delete: "删除", state: "状态", attempts: "尝试次数",
+       lastanswer: "最近一次结果", nextattempt: "下次重试", confirmdelete: "停止向此地址推送？尚未送达的通知将取消。"},
   en: {badlink: "Invalid link", title: "Medical-insurance fraud rings", signin: "Sign in", signout: "Sign out", apikey: "API key",
        queue: "Ring queue", pattern: "Pattern", minscore: "Min score", disposition: "Disposition", search: "Search",
        back: "← Back to the queue", timeline: "Claims timeline", evidence: "Evidence", members: "Members",
@@ -28,7 +31,11 @@ const I18N = {
        riskscore: "Risk score", suspicion: "Suspicion", impact: "Fund impact", peer: "Peer group", reasons: "Reasons",
        page: "Entity page",
        events: "Events this month", notyet: "No claims by this day",
-       wholeperiod: "(finding over the whole period, later claims included)"},
+       wholeperiod: "(finding over the whole period, later claims included)", webhooks: "Case-system webhooks",
+       newhook: "New subscription", url: "URL", secret: "Signing secret (16 characters or more)", subscribe: "Subscribe",
+       hookevents: "Events", secrethint: "Secret ends", created: "Created", createdby: "Created by",
+       deliveries: "Deliveries", delete: "Delete", state: "State", attempts: "Attempts", lastanswer: "Last result",
+       nextattempt: "Next retry", confirmdelete: "Stop posting to this URL? Deliveries not yet made are cancelled."},
 };
 let lang = localStorage.getItem("lang") || "zh";
 let key = null;  // in memory only, never web storage: nothing in another tab or a later script reads it; reloads ask again
@@ -89,11 +96,12 @@ function translate() {
 }
 
 function show(section) {
-  for (const id of ["signin", "queue", "ring", "entity", "risk", "report"]) $(id).hidden = id !== section;
+  for (const id of ["signin", "queue", "ring", "entity", "risk", "report", "webhooks"]) $(id).hidden = id !== section;
 }
 
 function signOut() {
   key = null;
+  $("key").value = "";  // the next person at this screen must not sign back in with one click
   $("who").textContent = "";
   $("signout").hidden = true;
   $("nav").hidden = true;
@@ -125,6 +133,7 @@ async function signIn(candidate) {
   $("nav").hidden = false;
   // The police liaison is refused the ranking and the report (403): no link to a page that cannot load.
   $("nav-risk").hidden = $("nav-report").hidden = me.role === "police_liaison";
+  $("nav-webhooks").hidden = me.role !== "admin";  // subscriptions are the administrator's (403 to others)
   route();
 }
 
@@ -563,6 +572,45 @@ async function loadReport() {
   $("report-notes").replaceChildren(...report.notes.map((n) => el("li", {}, n)));
 }
 
+// ---- webhooks (administrators) ------------------------------------------------------------------
+
+const when = (stamp) => (stamp ? stamp.slice(0, 19).replace("T", " ") : "");
+
+async function loadWebhooks(shown = null) {
+  show("webhooks");
+  const list = await (await api("/webhooks")).json();
+  $("webhook-table").tHead.rows[0].replaceChildren(
+    ...["id", "url", "hookevents", "secrethint", "created", "createdby", ""].map((c) => el("th", {}, c && t(c))));
+  $("webhook-table").tBodies[0].replaceChildren(...list.items.map((w) =>
+    el("tr", {"data-id": w.id}, el("td", {}, w.id), el("td", {}, w.url),
+       el("td", {}, w.events.map((e) => term("webhook_events", e)).join("、")), el("td", {}, w.secret_hint),
+       el("td", {}, when(w.created_at)), el("td", {}, w.created_by),
+       el("td", {}, el("button", {type: "button", "data-action": "deliveries"}, t("deliveries")), " ",
+          el("button", {type: "button", "data-action": "delete"}, t("delete"))))));
+  const chosen = new Set([...$("w-events").querySelectorAll("input:checked")].map((box) => box.value));
+  $("w-events").replaceChildren(el("legend", {}, t("hookevents")), ...vocab.webhook_events.map((e) =>
+    el("label", {}, el("input", {type: "checkbox", value: e.id, ...(chosen.has(e.id) ? {checked: ""} : {})}),
+       ` ${e[lang]}`)));
+  if (shown && list.items.some((w) => w.id === shown)) await loadDeliveries(shown);
+  else $("deliveries-title").hidden = $("delivery-table").hidden = true;
+}
+
+async function loadDeliveries(id) {
+  const log = await (await api(`/webhooks/${seg(id)}/deliveries?size=50`)).json();
+  $("deliveries-title").textContent = `${t("deliveries")} ${id} (${log.total})`;
+  $("delivery-table").dataset.webhook = id;
+  $("delivery-table").tHead.rows[0].replaceChildren(
+    ...["created", "hookevents", "state", "attempts", "lastanswer", "nextattempt"].map((c) => el("th", {}, t(c))));
+  $("delivery-table").tBodies[0].replaceChildren(...log.items.map((d) => {
+    const last = d.attempts[d.attempts.length - 1];
+    const answer = last ? (last.status_code === null ? last.error : `HTTP ${last.status_code}`) : "";
+    return el("tr", {}, el("td", {}, when(d.created_at)), el("td", {}, term("webhook_events", d.event)),
+              el("td", {class: `state-${d.state}`}, term("webhook_states", d.state)), el("td", {}, d.attempts.length),
+              el("td", {}, answer), el("td", {}, when(d.next_attempt_at)));
+  }));
+  $("deliveries-title").hidden = $("delivery-table").hidden = false;
+}
+
 async function download(path, name) {
   const blob = await (await api(path)).blob();
   el("a", {href: URL.createObjectURL(blob), download: name}).click();
@@ -586,6 +634,7 @@ function route() {
     }
     else if (hash === "#/risk") await loadRisk();
     else if (hash === "#/report") await loadReport();
+    else if (hash === "#/webhooks") await loadWebhooks();
     else await loadQueue();
   })();
 }
@@ -671,6 +720,27 @@ $("export").addEventListener("click", guarded(async () => {
   const id = $("disposition-form").dataset.ring;
   const format = $("x-format").value;
   await download(`/rings/${seg(id)}/export?format=${seg(format)}`, `${id}-${format}.zip`);
+}));
+
+$("webhook-form").addEventListener("submit", guarded(async (event) => {
+  event.preventDefault();
+  const events = [...$("w-events").querySelectorAll("input:checked")].map((box) => box.value);
+  // none ticked: every event (the API's default)
+  const body = {url: $("w-url").value.trim(), secret: $("w-secret").value, ...(events.length ? {events} : {})};
+  const made = await (await api("/webhooks", {method: "POST", headers: {"Content-Type": "application/json"},
+                                              body: JSON.stringify(body)})).json();
+  $("w-url").value = $("w-secret").value = "";
+  $("w-events").querySelectorAll("input").forEach((box) => { box.checked = false; });
+  await loadWebhooks(made.id);
+}));
+$("webhook-table").addEventListener("click", guarded(async (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  const id = button.closest("tr[data-id]").dataset.id;
+  if (button.dataset.action === "deliveries") { await loadDeliveries(id); return; }
+  if (!window.confirm(`${t("confirmdelete")} ${id}`)) return;
+  await api(`/webhooks/${seg(id)}`, {method: "DELETE"});
+  await loadWebhooks();
 }));
 
 translate();
