@@ -162,7 +162,7 @@ def _ingest_mapped(settings: Settings, folder: Path, mapping_path: Path, quiet: 
     """Ingest a foreign export read through a mapping file (``ingest.mapping``); the mapping is
     checked against the folder's files before the store is opened."""
     from ingest.mapping import SourceMapping
-    from ingest.pipeline import ingest_folder
+    from services import ingest_and_prepare
 
     mapping = SourceMapping.load(mapping_path)
     mapping.discover(folder)
@@ -170,8 +170,9 @@ def _ingest_mapped(settings: Settings, folder: Path, mapping_path: Path, quiet: 
     store = _open_store(settings)
     started = time.perf_counter()
     try:
-        report = ingest_folder(store, folder, rejects_dir=settings.home / "rejects", progress=not quiet,
-                               mapping=mapping)
+        # nothing serves this store while the CLI holds it: serve gets the network reads ready
+        report = ingest_and_prepare(store, folder, rejects_dir=settings.home / "rejects", serving=False,
+                                    progress=not quiet, mapping=mapping)
     finally:
         mapping.close()
         store.close()

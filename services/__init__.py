@@ -24,6 +24,7 @@ from graphsvc.signing import home_key
 from graphsvc.store import GraphStore
 from graphsvc.store.engine import Session, SparkSQLSession, check_parquet_location, local_spark
 from ingest import pipeline as ingest_pipeline  # the module: tests replace its ingest_folder to make an ingest fail
+from ingest.mapping import SourceMapping
 from ingest.pipeline import IngestReport
 from queries.export import build_package
 from queries.masking import Masker
@@ -49,12 +50,14 @@ class Auditor(Protocol):
 
 
 def ingest_and_prepare(store: GraphStore, folder: Path, *, rejects_dir: Path, serving: bool,
-                       progress: bool = False, on_file: Progress | None = None) -> IngestReport:
-    """Load the contract files of ``folder``; when a server reads ``store`` (``serving``), build
-    its network reads for the new data before returning, so no reader waits for them."""
+                       progress: bool = False, on_file: Progress | None = None,
+                       mapping: SourceMapping | None = None) -> IngestReport:
+    """Load the contract files of ``folder`` (or another system's export read through ``mapping``);
+    when a server reads ``store`` (``serving``), build its network reads for the new data before
+    returning, so no reader waits for them."""
     with timed(_log, "ingest") as outcome:
         report = ingest_pipeline.ingest_folder(store, folder, rejects_dir=rejects_dir, progress=progress,
-                                               on_file=on_file)
+                                               on_file=on_file, mapping=mapping)
         outcome.update(run_id=report.run_id, files=len(report.files), **report.totals)
         if serving:
             if on_file is not None:
