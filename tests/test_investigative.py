@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from importlib import resources
 
+import numpy as np
+import pytest
 from neo4j import GraphDatabase
 
 from graphsvc.config import Settings
+from graphsvc.store import adjacency
+from graphsvc.store.adjacency import AdjacencyIndex
+from graphsvc.store.schema import NETWORK_EDGES_SQL
 from helpers.api_city import BROKER_PHONE
 from queries.investigative import co_admitted_pairs, persons_behind_device, shared_identifiers
 from queries.network import DEFAULT_HUB_DEGREE, shortest_paths
@@ -64,3 +69,21 @@ def test_the_cypher_files_give_the_same_answers_on_neo4j(cities, neo4j_server, t
                                                             hub_degree=DEFAULT_HUB_DEGREE))
         by_store = shortest_paths(store, a, b, max_paths=100)
         assert by_store is not None and by_cypher == sorted(tuple(p) for p in by_store["paths"])
+
+
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)  # the embedded backend's own index
+def test_the_neighbour_index_streamed_in_small_batches_equals_one_batch(city, tmp_path, monkeypatch):
+    """The index is written batch by batch (at 10M persons the whole edge list at once took more than
+    24 GB); batch boundaries change nothing, and every node's slice holds its edges in both directions."""
+    con = city.store.analysis_connection()
+    whole = AdjacencyIndex.build(con, tmp_path / "whole", "v")
+    monkeypatch.setattr(adjacency, "_BATCH_ROWS", 7)
+    small = AdjacencyIndex.build(con, tmp_path / "small", "v")
+    for name in AdjacencyIndex._ARRAYS:
+        one, many = np.load(tmp_path / "whole" / f"{name}.npy"), np.load(tmp_path / "small" / f"{name}.npy")
+        assert one.dtype == many.dtype and np.array_equal(one, many), name
+    degrees = dict(con.execute(f"SELECT node, count(*) FROM (SELECT a AS node FROM ({NETWORK_EDGES_SQL}) "
+                               f"UNION ALL SELECT b FROM ({NETWORK_EDGES_SQL})) GROUP BY node").fetchall())
+    assert len(degrees) > 50
+    assert {key: (small.node(key) or (0, None))[0] for key in degrees} == degrees
+    assert whole.edges("person:BI000", 50).degree == degrees["person:BI000"]

@@ -35,6 +35,7 @@ _REL_NAMES = list(NETWORK_RELATIONSHIPS)
 _EPOCH = date(1970, 1, 1)
 _RECENT_MAX = 200_000
 _NO_DAY = np.iinfo(np.int32).min
+_BATCH_ROWS = 1 << 20
 
 _LABELS = " UNION ALL ".join(
     f"SELECT '{node_type}:' || {key} AS key, {label} AS label FROM {table} WHERE {label} IS NOT NULL"
@@ -105,7 +106,8 @@ class AdjacencyIndex:
         _write_arrow(staging / "keys.arrow", keys)
         _write_arrow(staging / "terms.arrow", con.sql(_TERMS).to_arrow_table())
         codes = ", ".join(f"('{name}', {code})" for name, code in _REL_CODES.items())
-        rows = con.sql(f"""
+        directed_rows = 2 * con.execute("SELECT count(*) FROM net_edges").fetchall()[0][0]
+        batches = con.sql(f"""
             WITH rel_codes(rel, code) AS (VALUES {codes}),
             directed AS (
                 SELECT a AS node, b AS other, rel, true AS outgoing, n, fund, first_day, last_day FROM net_edges
@@ -115,15 +117,28 @@ class AdjacencyIndex:
                    coalesce(d.last_day - DATE '1970-01-01', {_NO_DAY})::INTEGER AS last
             FROM directed d JOIN net_nodes x ON x.key = d.node JOIN net_nodes o ON o.key = d.other
             JOIN rel_codes rc ON rc.rel = d.rel
-            ORDER BY node, claims DESC, other""").to_arrow_table()
-        node = rows.column("node").to_numpy()
+            ORDER BY node, claims DESC, other""").to_arrow_reader(_BATCH_ROWS)
+        # Streamed into arrays mapped on their files: at 10M persons the directed edges are some 300M
+        # rows, and the whole result as one Arrow table beside DuckDB's sort took more than 24 GB.
+        arrays = {field.name: np.lib.format.open_memmap(staging / f"{field.name}.npy", mode="w+",
+                                                        dtype=field.type.to_pandas_dtype(), shape=(directed_rows,))
+                  for field in batches.schema if field.name != "node"}
+        degree = np.zeros(keys.num_rows, dtype=np.int64)
+        at = 0
+        for batch in batches:
+            nodes, counts = np.unique(batch.column("node").to_numpy(), return_counts=True)
+            degree[nodes] += counts
+            for name, array in arrays.items():
+                array[at:at + batch.num_rows] = batch.column(name).to_numpy(zero_copy_only=False)
+            at += batch.num_rows
+        for array in arrays.values():
+            array.flush()
+        del arrays
         offsets = np.zeros(keys.num_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(node, minlength=keys.num_rows), out=offsets[1:])
+        np.cumsum(degree, out=offsets[1:])
         np.save(staging / "offsets.npy", offsets)
-        for name in cls._ARRAYS[1:]:
-            np.save(staging / f"{name}.npy", rows.column(name).to_numpy(zero_copy_only=False))
         (staging / "version").write_text(version)
-        (staging / "summary.json").write_text(json.dumps({"nodes": keys.num_rows, "edges": rows.num_rows // 2}))
+        (staging / "summary.json").write_text(json.dumps({"nodes": keys.num_rows, "edges": directed_rows // 2}))
         con.execute("DROP TABLE net_edges")
         con.execute("DROP TABLE net_nodes")
         shutil.rmtree(folder, ignore_errors=True)
