@@ -163,3 +163,22 @@ def test_a_killed_ingest_shows_what_it_committed_and_a_rerun_completes_it(settin
         log = store.ingest_log()
         assert sum(r.loaded for r in log) == _stored_rows(store)  # nothing counted, or stored, twice
         assert all(r.finished for r in log)
+
+
+def test_spill_files_of_a_killed_process_are_removed_when_the_store_opens(tmp_path):
+    """A process killed in the middle of a big join (the kernel's OOM killer at 10M persons) leaves
+    DuckDB's spill files under HOME/tmp: 18 GB there. The next writer removes those of dead processes
+    and leaves a live reader's alone."""
+    EmbeddedStore(tmp_path).close()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    spills = tmp_path / "tmp"
+    spills.mkdir(exist_ok=True)
+    left = [spills / f"duckdb_temp_{dead}_0_storage_DEFAULT-1.tmp", spills / f"duckdb_temp_{dead}_0_owner"]
+    alive = spills / f"duckdb_temp_{os.getpid()}_0_storage_DEFAULT-1.tmp"
+    for path in [*left, alive]:
+        path.write_bytes(b"x" * 1024)
+    EmbeddedStore(tmp_path, read_only=True).close()  # a reader takes no lock: it removes nothing
+    assert all(path.exists() for path in left)
+    EmbeddedStore(tmp_path).close()
+    assert not any(path.exists() for path in left) and alive.exists()

@@ -10,6 +10,8 @@ memory. Relationships are the foreign-key columns of ``graphsvc.model``: a settl
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
 import threading
 import time
@@ -136,6 +138,29 @@ def _upsert_log(db: duckdb.DuckDBPyConnection, record: IngestFileRecord) -> None
          record.rejected, record.rejects_path, now.replace(tzinfo=None), record.finished, now])
 
 
+_SPILL = re.compile(r"duckdb_temp_(\d+)_")
+
+
+def _remove_dead_spills(folder: Path) -> None:
+    """Remove the spill files DuckDB left under ``folder`` in processes that are gone.
+
+    DuckDB deletes its own when it closes, not a killed process's (an OOM kill in the middle of
+    a big join left 18 GB at 10M persons); they are named by the writing process's id, so a
+    reader that is still running (``graphsvc stats``) keeps its own."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        found = _SPILL.match(path.name)
+        if found is None:
+            continue
+        try:
+            os.kill(int(found.group(1)), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except (PermissionError, OverflowError):  # alive under another user, or no process id at all
+            continue
+
+
 class EmbeddedStore(GraphStore):
     """A graph persisted in ``HOME/graph.duckdb``.
 
@@ -163,6 +188,7 @@ class EmbeddedStore(GraphStore):
         try:
             if writable:
                 _open_schema(con, self.path)
+                _remove_dead_spills(self.home / "tmp")
             elif _schema_version(con) != SCHEMA_VERSION:
                 # An upgrade needs the writer's lock, taken for the upgrade only.
                 con.close()
