@@ -19,8 +19,9 @@ Each stage runs in a fresh process, so its peak resident memory (``ru_maxrss``) 
 
     .venv/bin/python bench/scale_benchmark.py --persons 10000000 --workdir /data/scale10m
 
-The work folder keeps the city and the home, so a later run with ``--from detect`` re-measures
-the later stages only.
+The work folder keeps the city, the home and each stage's figures (``STAGE.json``, written and
+printed as soon as the stage ends, so a later stage that fails loses nothing), and a later run with
+``--from detect`` re-measures the later stages only.
 """
 
 from __future__ import annotations
@@ -126,6 +127,49 @@ def _verdict(name: str, value: float, below: bool = True) -> str:
     return f"target {'<' if below else '≥'} {target:,}: {'met' if met else 'NOT met'}"
 
 
+def _show_generate(g: dict[str, Any]) -> None:
+    print(f"  generate {g['seconds']:.1f} s, peak {g['peak_mb']:,.0f} MB: {g['settlements']:,} settlements")
+
+
+def _show_ingest(i: dict[str, Any]) -> None:
+    rows = sum(f["rows"] for f in i["files"])
+    rate = rows / i["seconds"]
+    print(f"  ingest {i['seconds']:.1f} s, peak {i['peak_mb']:,.0f} MB: {rows:,} rows, {rate:,.0f} rows/s "
+          f"({_verdict('ingest rows/s', rate, below=False)}; peak {_verdict('ingest peak MB', i['peak_mb'])})")
+    stages = ("read", "validate", "address_keys", "references", "store", "rejects")
+    summed = {s: sum(f["stages"].get(s, 0.0) for f in i["files"]) for s in stages}
+    print("    seconds by stage, summed over files (they overlap: reading and validating the next batch run "
+          "beside storing this one): " + ", ".join(f"{s} {v:.1f}" for s, v in summed.items()))
+    for f in i["files"]:
+        print(f"    {f['file']:<20} {f['rows']:>12,} rows {f['stages'].get('file', 0.0):>8.1f} s")
+
+
+def _show_ceiling(c: dict[str, Any]) -> None:
+    rows = sum(f["rows"] for f in c["files"])
+    print(f"  DuckDB read_csv, all text, no validation (the ceiling): {c['seconds']:.1f} s, peak {c['peak_mb']:,.0f} MB, "
+          f"{rows / c['seconds']:,.0f} rows/s")
+
+
+def _show_detect(d: dict[str, Any]) -> None:
+    print(f"  detect {d['seconds']:.1f} s, peak {d['peak_mb']:,.0f} MB: {d['findings']:,} findings, {d['rings']:,} rings "
+          f"({_verdict('detect s', d['seconds'])}; peak {_verdict('detect peak MB', d['peak_mb'])})")
+    for name, seconds in sorted(d["stages"].items(), key=lambda kv: -kv[1]):
+        print(f"    {name:<28} {seconds:>8.1f} s")
+    if "quality" in d:
+        print("    against the truth: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                               for k, v in d["quality"].items()))
+
+
+def _show_index(x: dict[str, Any]) -> None:
+    seconds = x["stages"]["prepare_reads"]
+    print(f"  index (prepare_reads) {seconds:.1f} s, process peak {x['peak_mb']:,.0f} MB ({_verdict('index s', seconds)})")
+
+
+_SHOW: dict[str, Callable[[dict[str, Any]], None]] = {
+    "generate": _show_generate, "ingest": _show_ingest, "ceiling": _show_ceiling, "detect": _show_detect,
+    "index": _show_index}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--persons", type=int, default=10_000_000)
@@ -149,57 +193,31 @@ def main() -> None:
     city, home = work / "city", work / "home"
     truth = work / "city-truth.json"  # generate_city writes the truth beside the folder
     todo = STAGES[STAGES.index(args.start):]
-    results: dict[str, dict[str, Any]] = {}
+
+    def stage(kind: str, *stage_args: str) -> dict[str, Any]:
+        # Kept and shown as soon as measured: a later stage that fails loses nothing of the earlier ones.
+        result = measure(kind, *stage_args)
+        (work / f"{kind}.json").write_text(json.dumps(result))
+        _SHOW[kind](result)
+        sys.stdout.flush()
+        return result
 
     if "generate" in todo and not city.exists():
-        results["generate"] = measure("generate", str(city), str(args.persons), str(args.seed), args.realism)
+        stage("generate", str(city), str(args.persons), str(args.seed), args.realism)
     csv_mb = sum(p.stat().st_size for p in city.glob("*.csv")) / 2**20
+    print(f"city {city}: {args.persons:,} persons, seed {args.seed}, {args.realism}; {csv_mb:,.0f} MiB of CSV")
     if "ingest" in todo:
         shutil.rmtree(home, ignore_errors=True)
-        results["ingest"] = measure("ingest", str(city), str(home))
+        stage("ingest", str(city), str(home))
         if not args.skip_ceiling:
             db = work / "ceiling.duckdb"
             db.unlink(missing_ok=True)
-            results["ceiling"] = measure("ceiling", str(city), str(db))
+            stage("ceiling", str(city), str(db))
             db.unlink(missing_ok=True)
     if "detect" in todo:
-        results["detect"] = measure("detect", str(home), args.memory_limit, str(truth))
+        stage("detect", str(home), args.memory_limit, str(truth))
     if "index" in todo:
-        results["index"] = measure("index", str(home), args.memory_limit)
-
-    print(f"\ncity {city}: {args.persons:,} persons, seed {args.seed}, {args.realism}; {csv_mb:,.0f} MiB of CSV")
-    print(f"{'stage':<10} {'seconds':>9} {'peak MB':>9}  figures")
-    if "generate" in results:
-        g = results["generate"]
-        print(f"{'generate':<10} {g['seconds']:>9.1f} {g['peak_mb']:>9,.0f}  {g['settlements']:,} settlements")
-    if "ingest" in results:
-        i = results["ingest"]
-        rows = sum(f["rows"] for f in i["files"])
-        rate = rows / i["seconds"]
-        print(f"{'ingest':<10} {i['seconds']:>9.1f} {i['peak_mb']:>9,.0f}  {rows:,} rows, {rate:,.0f} rows/s "
-              f"({_verdict('ingest rows/s', rate, below=False)}; peak {_verdict('ingest peak MB', i['peak_mb'])})")
-        stages = ("read", "validate", "address_keys", "references", "store", "rejects")
-        summed = {s: sum(f["stages"].get(s, 0.0) for f in i["files"]) for s in stages}
-        print("           stages summed over files (they overlap: reading and validating the next batch run "
-              "beside storing this one): " + ", ".join(f"{s} {v:.1f} s" for s, v in summed.items()))
-        if "ceiling" in results:
-            c = results["ceiling"]
-            crows = sum(f["rows"] for f in c["files"])
-            print(f"{'read_csv':<10} {c['seconds']:>9.1f} {c['peak_mb']:>9,.0f}  {crows:,} rows, "
-                  f"{crows / c['seconds']:,.0f} rows/s: DuckDB's read_csv, all text, no validation (the ceiling)")
-    if "detect" in results:
-        d = results["detect"]
-        print(f"{'detect':<10} {d['seconds']:>9.1f} {d['peak_mb']:>9,.0f}  {d['findings']:,} findings, {d['rings']:,} "
-              f"rings ({_verdict('detect s', d['seconds'])}; peak {_verdict('detect peak MB', d['peak_mb'])})")
-        for stage, seconds in sorted(d["stages"].items(), key=lambda kv: -kv[1]):
-            print(f"           {stage:<28} {seconds:>8.1f} s")
-        if "quality" in d:
-            print("           against the truth: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                                          for k, v in d["quality"].items()))
-    if "index" in results:
-        x = results["index"]
-        print(f"{'index':<10} {x['seconds']:>9.1f} {x['peak_mb']:>9,.0f}  prepare_reads "
-              f"{x['stages']['prepare_reads']:.1f} s ({_verdict('index s', x['stages']['prepare_reads'])})")
+        stage("index", str(home), args.memory_limit)
     sys.stdout.flush()
     if "serve" in todo:
         print("\nserve: bench/api_benchmark.py, 50 clients (targets: ring detail p99 < 100 ms, "
