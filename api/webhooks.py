@@ -183,6 +183,7 @@ class Webhooks:
         self._thread: threading.Thread | None = None
         self._pending: dict[str, _Pending] = {}
         self._delivered = 0
+        self._given_up = 0
         self._busy = False
         self._outbox = _outbox_id(settings.home)
 
@@ -359,10 +360,11 @@ class Webhooks:
         with self._idle:
             return self._idle.wait_for(lambda: not self._pending and not self._busy, timeout=timeout)
 
-    def counts(self) -> tuple[int, int]:
-        """Deliveries made since this object was made, and deliveries pending now."""
+    def counts(self) -> tuple[int, int, int]:
+        """Deliveries made and deliveries given up (failed for good) since this object was made, and
+        deliveries pending now."""
         with self._lock:
-            return self._delivered, len(self._pending)
+            return self._delivered, self._given_up, len(self._pending)
 
     def _save_outbox(self) -> None:
         """Store the pending deliveries' ids (call with the lock held)."""
@@ -433,16 +435,17 @@ class Webhooks:
             self._store.put_record(kind, pending.delivery_id, {**delivery, "attempts": attempts,
                                                                "state": "delivered" if delivered else "failed",
                                                                "next_attempt_at": None})
-            self._finish(pending, delivered)
+            self._finish(pending, delivered=delivered, given_up=not delivered)
             return
         wait = self._settings.webhook_backoff_s * 2 ** (len(attempts) - 1)
         next_at = datetime.fromtimestamp(time.time() + wait).astimezone().isoformat(timespec="milliseconds")
         self._store.put_record(kind, pending.delivery_id, {**delivery, "attempts": attempts, "next_attempt_at": next_at})
         pending.due = time.monotonic() + wait
 
-    def _finish(self, pending: _Pending, delivered: bool = False) -> None:
+    def _finish(self, pending: _Pending, delivered: bool = False, given_up: bool = False) -> None:
         with self._lock:
             self._delivered += delivered
+            self._given_up += given_up
             self._pending.pop(pending.delivery_id, None)
             self._save_outbox()
 

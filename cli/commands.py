@@ -288,9 +288,10 @@ def _case_systems(settings: Settings, store: GraphStore) -> Iterator[RingsPublis
         hooks.wait_idle(timeout=settings.webhook_timeout_s)
     finally:
         hooks.close()
-    sent, pending = hooks.counts()
-    print(f"案件系统通知 webhooks: 已送达 {sent} 次，待重试 {pending} 次 "
-          f"({sent} deliveries made, {pending} pending: the server retries them when it starts)")
+    sent, given_up, pending = hooks.counts()
+    print(f"案件系统通知 webhooks: 已送达 {sent} 次，投递失败 {given_up} 次，待重试 {pending} 次 "
+          f"({sent} deliveries made, {given_up} failed after their last attempt (GET /webhooks/{{id}}/deliveries "
+          f"says why), {pending} pending: the server retries them when it starts)")
 
 
 def _kind(kind: str) -> str:

@@ -364,7 +364,7 @@ def test_graphsvc_detect_on_the_command_line_tells_case_systems_too(undetected, 
     assert sorted(g["data"]["ring"]["id"] for g in got if g["event"] == "ring.created") == [
         "R-000001", "R-000002", "R-000003"]
     assert [g["data"]["job"]["id"] for g in got if g["event"] == "job.finished"] == ["J-before-the-stop"]
-    assert "已送达 4 次，待重试 0 次" in done.stdout and "(4 deliveries made, 0 pending" in done.stdout
+    assert "已送达 4 次，投递失败 0 次，待重试 0 次" in done.stdout and "(4 deliveries made, 0 failed" in done.stdout
     assert BROKER_PHONE not in done.stdout
     with open_store(settings) as store:
         _, log = store.list_records(f"webhook_delivery:{hook['id']}", limit=10)

@@ -99,12 +99,17 @@ function show(section) {
   for (const id of ["signin", "queue", "ring", "entity", "risk", "report", "webhooks"]) $(id).hidden = id !== section;
 }
 
+// The next person at this screen signs in on a blank console: no key to sign back in with one click, no
+// table, typed secret or note of the one before, and the queue rather than the page they left open.
 function signOut() {
   key = null;
-  $("key").value = "";  // the next person at this screen must not sign back in with one click
+  document.querySelectorAll("form").forEach((form) => form.reset());
+  document.querySelectorAll("table tbody, table tfoot").forEach((rows) => rows.replaceChildren());
+  $("deliveries-title").hidden = $("delivery-table").hidden = true;
   $("who").textContent = "";
   $("signout").hidden = true;
   $("nav").hidden = true;
+  history.replaceState(null, "", "#/");
   show("signin");
 }
 
@@ -537,9 +542,10 @@ async function loadEntity(type, id, page = 1) {
 
 // ---- institution risk and the monthly report ---------------------------------------------------
 
+// Pages some roles may not read ask first and show after, so a refused role never sees the section.
 async function loadRisk() {
-  show("risk");
   const ranking = await (await api("/institutions/risk?limit=100")).json();
+  show("risk");
   $("risk-table").tHead.rows[0].replaceChildren(
     ...["rank", "institution", "riskscore", "suspicion", "impact", "peer", "reasons"]
       .map((c) => el("th", {}, c === "institution" ? typeName(c) : t(c))));
@@ -556,9 +562,9 @@ function reportMonth() {
 }
 
 async function loadReport() {
-  show("report");
   const month = reportMonth();
   const report = await (await api(`/reports/monthly?${new URLSearchParams({month})}`)).json();
+  show("report");
   const cells = (row) => report.columns.map((c) =>
     el("td", {}, typeof row[c.key] === "number" ? row[c.key].toLocaleString() : row[c.key]));
   $("report-table").tHead.rows[0].replaceChildren(...report.columns.map((c) =>
@@ -577,8 +583,8 @@ async function loadReport() {
 const when = (stamp) => (stamp ? stamp.slice(0, 19).replace("T", " ") : "");
 
 async function loadWebhooks(shown = null) {
-  show("webhooks");
   const list = await (await api("/webhooks")).json();
+  show("webhooks");
   $("webhook-table").tHead.rows[0].replaceChildren(
     ...["id", "url", "hookevents", "secrethint", "created", "createdby", ""].map((c) => el("th", {}, c && t(c))));
   $("webhook-table").tBodies[0].replaceChildren(...list.items.map((w) =>
