@@ -177,6 +177,22 @@ def test_cards_misused_after_death_in_two_places_and_for_outsiders():
     assert [f.persons for f in scan] == [tuple(planted["persons"])]
 
 
+def test_a_card_in_two_places_names_its_holder_from_cards_or_else_from_the_claim():
+    """The holder of a card is its cards row's person; a card missing from ``cards`` (an export without
+    cards.csv) is held by the person of the claim, as before the window stopped carrying claimants."""
+    from graphsvc.detect.finding import in_memory_claims
+
+    def swipes(card: str, person: str) -> list[dict]:
+        return [{"settlement_id": f"{card}-{i}", "kind": "pharmacy", "person_id": person, "card_id": card,
+                 "institution_id": place, "start_time": f"2026-03-05 10:{10 * i:02d}", "fund_amount": 50.0}
+                for i, place in enumerate(("PH1", "PH2"))]
+    con = in_memory_claims(persons=[{"person_id": p} for p in ("P1", "P2", "P3")],
+                           cards=[{"card_id": "C1", "person_id": "P1"}],
+                           settlements=swipes("C1", "P2") + swipes("C9", "P3"))
+    two = {f.facts["card"]: f.facts["holder"] for f in shared_card_findings(con) if f.kind == "card_in_two_places"}
+    assert two == {"C1": "P1", "C9": "P3"}
+
+
 def test_trace_code_sold_twice_links_the_buyers():
     scene = Scene()
     planted = scenes.trace_code_resale(scene)
