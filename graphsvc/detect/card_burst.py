@@ -59,8 +59,10 @@ def card_burst_findings(con: SessionLike, config: CardBurstConfig | None = None)
     """
     config = config or CardBurstConfig()
     session = session_of(con)
+    # Only what finding bursts reads: the swipes in bursts are fetched whole at the end. Copying every
+    # swipe's drug list here took half of this detector's time at 3M persons.
     session.create_table("d_swipes", """
-        SELECT settlement_id, institution_id, operator_id, card_id, device_id, person_id, start_time, fund_amount, items
+        SELECT settlement_id, institution_id, start_time
         FROM settlements WHERE list_contains(?, kind) AND card_id IS NOT NULL""", [list(config.kinds)])
     # A pharmacy's usual day is its median day, which a collector's few burst days do not move.
     traffic = session.rows("""
@@ -87,8 +89,12 @@ def card_burst_findings(con: SessionLike, config: CardBurstConfig | None = None)
     if not starts:
         return []
     rows = session.rows(f"""
-        SELECT DISTINCT s.* FROM d_swipes s JOIN d_burst_starts b ON b.institution_id = s.institution_id
-            AND s.start_time BETWEEN b.start_time AND b.start_time + INTERVAL {int(config.minutes)} MINUTE
+        WITH burst AS (
+            SELECT DISTINCT s.settlement_id FROM d_swipes s JOIN d_burst_starts b ON b.institution_id = s.institution_id
+                AND s.start_time BETWEEN b.start_time AND b.start_time + INTERVAL {int(config.minutes)} MINUTE)
+        SELECT s.settlement_id, s.institution_id, s.operator_id, s.card_id, s.device_id, s.person_id, s.start_time,
+               s.fund_amount, s.items
+        FROM settlements s SEMI JOIN burst b ON b.settlement_id = s.settlement_id
         ORDER BY s.institution_id, s.start_time, s.settlement_id""")
     swipes = group_rows(rows, lambda r: r["institution_id"])
     findings = []
