@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium import webdriver
@@ -84,6 +85,17 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield server
     finally:
         server.kill()  # its data folder is thrown away: no clean shutdown (about 10 s) to wait for
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark for the test session. One fixture for every module: ``getOrCreate`` hands all
+    callers the process's one session, so a module that stopped "its own" stopped everyone's."""
+    from graphsvc.store.engine import local_spark
+
+    session = local_spark("local[2]")
+    yield session
+    session.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ docstring. Spark tests are ``slow`` (one local Spark session serves them all); N
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,6 @@ from helpers import scenes
 from helpers.scenes import Scene
 
 # ---- Spark --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from graphsvc.store.engine import local_spark
-
-    session = local_spark("local[1]")
-    yield session
-    session.stop()
 
 
 def _lake(con: duckdb.DuckDBPyConnection, folder: Path, replace: dict[str, str] | None = None) -> Path:

@@ -10,7 +10,7 @@ session serves the whole test session; each run on it takes seconds, hence ``slo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,12 @@ from graphsvc.detect import DetectionConfig, DetectionResult, detect_rings_in
 from graphsvc.detect.config import CoAdmissionLockstepConfig
 from graphsvc.model import ENTITY_TABLES
 from graphsvc.store import open_store
-from graphsvc.store.engine import SparkSQLSession, local_spark, spark_sql
+from graphsvc.store.engine import SparkSQLSession, spark_sql
 from helpers import api_city, scenes
 from helpers.scenes import Scene
 from ingest.pipeline import ingest_folder
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    session = local_spark("local[2]")
-    yield session
-    session.stop()
 
 
 def _schemes(scene: Scene) -> None:
