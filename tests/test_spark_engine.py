@@ -109,11 +109,17 @@ def test_every_detector_scene_gives_the_same_findings_and_rings_on_both_engines(
     scene = Scene()
     build(scene)
     on_duckdb = detect_rings_in(scene.connection(), config)
+    def kept() -> int:
+        return spark.sparkContext._jsc.sc().getPersistentRDDs().size()
+
+    before = kept()
     session = _on_spark(spark, scene.connection(), tmp_path / "parquet")
     try:
         on_spark = detect_rings_in(session, config)
+        assert kept() > before  # detection's tables are kept in Spark...
     finally:
         session.close()
+    assert kept() == before  # ...and closing the session frees every one of them
     assert on_duckdb.findings and on_duckdb.rings or on_duckdb.explained  # the scene has something to compare
     assert _everything(on_spark) == _everything(on_duckdb)
 
