@@ -252,10 +252,16 @@ def _literal_glob(path: str) -> str:
     return "file://" + escaped
 
 
-def _release(frame: Any) -> None:
-    """Free the rows of a locally checkpointed ``frame``: its plan is a scan of one persisted RDD, which
-    ``DataFrame.unpersist`` does not reach (Spark's cleaner would, only once the frame is collected)."""
-    frame._jdf.queryExecution().analyzed().rdd().unpersist(False)
+def keeps_lineage(master: str) -> bool:
+    """Whether detection's tables on Spark ``master`` are cached (keeping their lineage) rather than
+    checkpointed locally. On a cluster a lost executor takes its blocks with it: a cached table is
+    recomputed from its lineage and the run goes on, a local checkpoint has none and the run fails.
+    On ``local[N]`` the executors are the driver's own process, lost only with the whole run.
+
+    >>> keeps_lineage("local[2]"), keeps_lineage("local[*]"), keeps_lineage("spark://master:7077")
+    (False, False, True)
+    """
+    return not master.startswith("local")
 
 
 class SparkSQLSession(Session):
@@ -263,13 +269,14 @@ class SparkSQLSession(Session):
     table (``persons/``, ``persons.parquet``) under a local folder or an ``hdfs://`` / ``s3a://`` URI.
 
     The stored tables are the temp views ``stored_<table>`` and, until resolution shadows them, ``<table>``;
-    temp tables are cached temp views.
+    temp tables are temp views over rows computed once (see ``_keep``).
     """
 
     def __init__(self, spark: pyspark.sql.SparkSession, location: str) -> None:
         check_parquet_location(location)
         self.spark = spark
-        self._cached: dict[str, Any] = {}
+        self._kept: dict[str, Any] = {}
+        self._lineage = keeps_lineage(spark.sparkContext.master or "local")
         for table in ENTITY_TABLES.values():
             frame = self._read(location, table.name)
             missing = sorted({c.name for c in table.columns} - set(frame.columns))
@@ -355,17 +362,27 @@ class SparkSQLSession(Session):
     def _keep(self, name: str, frame: Any) -> None:
         """``frame`` computed now and kept as the temp view ``name``, in place of an earlier one of that name.
 
-        A local checkpoint, not ``cache()``: a cached frame keeps its whole lineage in the plan of every
-        query that reads it, and Spark plans and stages through that lineage again each time (61 jobs
-        and 6 s for one query of shared_address on a 200-person scene, 0.7 s and 15 jobs checkpointed).
-        The rows stay in the executors' block managers (memory, then disk), as cached ones do.
+        On this machine (``local[N]``) a local checkpoint, not ``cache()``: a cached frame keeps its whole
+        lineage in the plan of every query that reads it, and Spark plans and stages through that
+        lineage again each time (61 jobs and 6 s for one query of shared_address on a 200-person
+        scene, 0.7 s and 15 jobs checkpointed). On a cluster, cached (``keeps_lineage``). A replaced
+        table's rows are freed: only views defined in SQL, which look their tables up by name, may
+        read these tables, never a DataFrame held over an earlier one.
         """
-        frame = frame.localCheckpoint(eager=True)
+        frame = frame.cache() if self._lineage else frame.localCheckpoint(eager=True)
         frame.createOrReplaceTempView(name)
-        previous = self._cached.pop(name, None)
+        previous = self._kept.pop(name, None)
         if previous is not None:
-            _release(previous)
-        self._cached[name] = frame
+            self._release(previous)
+        self._kept[name] = frame
+
+    def _release(self, frame: Any) -> None:
+        if self._lineage:
+            frame.unpersist()
+        else:
+            # A local checkpoint's plan is a scan of one persisted RDD, which ``DataFrame.unpersist``
+            # does not reach (Spark's cleaner would, only once the frame is garbage-collected).
+            frame._jdf.queryExecution().analyzed().rdd().unpersist(False)
 
     def rows(self, query: str, params: Params = ()) -> list[dict[str, Any]]:
         return [row.asDict() for row in self.spark.sql(spark_sql(query), args=list(params) or None).collect()]
@@ -374,7 +391,7 @@ class SparkSQLSession(Session):
         return list(self.spark.table(relation).columns)
 
     def close(self) -> None:
-        for name, frame in self._cached.items():
-            _release(frame)
+        for name, frame in self._kept.items():
+            self._release(frame)
             self.spark.catalog.dropTempView(name)
-        self._cached.clear()
+        self._kept.clear()
