@@ -84,7 +84,7 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     try:
         yield server
     finally:
-        server.kill()  # its data folder is thrown away: no clean shutdown (about 10 s) to wait for
+        server.kill()  # its data folder is thrown away: no clean shutdown to wait for
 
 
 @pytest.fixture(scope="session")
