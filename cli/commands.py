@@ -420,7 +420,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     _require_graph(settings)
     _check_store(settings)
     first_key = _first_admin_key(settings)
-    app = create_app(settings)
+    app = create_app(settings, own_process=True)
     print(f"preparing network reads of {settings.home} (built once per data version)...", flush=True)
     started = time.perf_counter()
     app.state.services.store.prepare_reads()

@@ -90,3 +90,26 @@ def test_more_heavy_reads_than_server_threads_are_all_answered(served):
 
     assert asyncio.run(all_at_once()) == [200] * len(urls)
     assert httpx.get(f"{base}/health", timeout=10).status_code == 200
+
+
+def test_only_a_serving_process_freezes_what_start_up_and_warming_made(cities, tmp_path):
+    """``graphsvc serve`` (``own_process``) moves start-up's objects and the warmed rings out of the
+    collector's full passes (150-200 ms each at 1M persons, every few seconds under load); an app
+    made in a process that makes many, as here, freezes nothing: its garbage must stay collectable."""
+    import gc
+
+    settings = Settings(home=cities.home(tmp_path))
+    gc.unfreeze()
+    try:
+        with open_store(settings) as store:
+            with TestClient(create_app(settings, store=store)) as client:
+                assert client.get("/health").status_code == 200
+            assert gc.get_freeze_count() == 0
+            app = create_app(settings, store=store, own_process=True)
+            with TestClient(app) as client:
+                assert client.get("/health").status_code == 200
+            # the lifespan waits for the warming thread on shutdown: its rings are warm, then frozen
+            assert app.state.services.book.snapshot().details
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
