@@ -95,11 +95,13 @@ class RingBook:
 
     def __init__(self, store: GraphStore) -> None:
         self.store = store
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one thread asks the store which run is current
         self._snapshot: _Snapshot | None = None
         self._checked = 0.0
+        self._casework_lock = threading.Lock()  # one thread re-reads casework
         self._casework: _Casework | None = None
         self._casework_read = 0.0
+        self._casework_writes = 0  # a read that a write overtook is answered, not kept
 
     def invalidate(self) -> None:
         with self._lock:
@@ -108,32 +110,64 @@ class RingBook:
 
     def casework_changed(self) -> None:
         """A disposition or tip was written: read casework again on the next request."""
+        self._casework_writes += 1
         self._casework = None
 
     def casework(self) -> _Casework:
+        """Dispositions and tips as of at most ``_STALE_AFTER_S`` ago, or as of now after a write.
+
+        One thread re-reads them when they grow stale; the others answer from the last read
+        meanwhile. (When every thread that found them stale read the store, 40 server threads read
+        it together once a second, and that second's requests all waited: ring detail's p99.)
+        """
         snap = self.snapshot()
-        now = time.monotonic()
         cached = self._casework
-        if cached is not None and cached.run_id == snap.run_id and now - self._casework_read < _STALE_AFTER_S:
-            return cached
+        if cached is not None and cached.run_id == snap.run_id:
+            if time.monotonic() - self._casework_read < _STALE_AFTER_S:
+                return cached
+            if not self._casework_lock.acquire(blocking=False):
+                return cached  # another thread is reading them
+        else:  # none yet, or cleared by a write this caller may be about to read back: wait for a fresh read
+            self._casework_lock.acquire()
+        try:
+            cached = self._casework  # read by another thread while this one waited?
+            if cached is not None and cached.run_id == snap.run_id and \
+                    time.monotonic() - self._casework_read < _STALE_AFTER_S:
+                return cached
+            return self._read_casework(snap)
+        finally:
+            self._casework_lock.release()
+
+    def _read_casework(self, snap: _Snapshot) -> _Casework:
+        now, writes = time.monotonic(), self._casework_writes
         _, decisions = self.store.list_records("disposition", limit=1_000_000)
         _, tips = self.store.list_records("tip", limit=1_000_000)
         by_ring: dict[str, list[dict[str, Any]]] = {}
         for tip in tips:
             for ring in self.rings_touching(set(tip["touches"])):
                 by_ring.setdefault(ring["id"], []).append({k: tip[k] for k in ("client_key", "type", "id", "note", "at")})
-        self._casework = _Casework(snap.run_id, {d["ring_id"]: d for d in decisions}, by_ring)
-        self._casework_read = now
-        return self._casework
+        read = _Casework(snap.run_id, {d["ring_id"]: d for d in decisions}, by_ring)
+        if writes == self._casework_writes:
+            self._casework, self._casework_read = read, now
+        return read
 
     def snapshot(self) -> _Snapshot:
-        now = time.monotonic()
+        """The current run's rings, checked against the store at most once per ``_STALE_AFTER_S`` by
+        one thread at a time; the others answer from the copy they have meanwhile."""
         snap = self._snapshot
-        if snap is not None and now - self._checked < _STALE_AFTER_S:
-            return snap
-        runs = self.store.detection_runs()
-        run_id = runs[-1].run_id if runs else None
-        with self._lock:
+        if snap is not None:
+            if time.monotonic() - self._checked < _STALE_AFTER_S:
+                return snap
+            if not self._lock.acquire(blocking=False):
+                return snap  # another thread is asking the store
+        else:
+            self._lock.acquire()
+        try:
+            now = time.monotonic()
+            if self._snapshot is not None and now - self._checked < _STALE_AFTER_S:
+                return self._snapshot  # checked by another thread while this one waited
+            runs = self.store.detection_runs()
+            run_id = runs[-1].run_id if runs else None
             if self._snapshot is None or self._snapshot.run_id != run_id:
                 rings = self.store.rings()
                 self._snapshot = _Snapshot(
@@ -141,6 +175,8 @@ class RingBook:
                     {r["id"]: frozenset(node_key(m["type"], m["id"]) for m in r["members"]) for r in rings})
             self._checked = now
             return self._snapshot
+        finally:
+            self._lock.release()
 
     def rings_touching(self, keys: set[str]) -> list[dict[str, Any]]:
         snap = self.snapshot()

@@ -113,3 +113,48 @@ def test_only_a_serving_process_freezes_what_start_up_and_warming_made(cities, t
             assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_one_thread_rereads_stale_casework_and_the_others_answer_from_the_last_read(cities, tmp_path, monkeypatch):
+    """Once a second the book's casework grows stale; when every server thread that found it so
+    read the store, 40 of them read it together and that second's requests all waited."""
+    import threading
+    import time
+
+    from queries import rings as ring_book
+
+    with cities.copy(Settings(home=tmp_path / "home")) as city:
+        book = ring_book.RingBook(city.store)
+        first = book.casework()
+        reads: list[str] = []
+        real = city.store.list_records
+
+        def slow(kind: str, **kwargs: object) -> object:
+            reads.append(kind)
+            time.sleep(0.5)
+            return real(kind, **kwargs)
+
+        monkeypatch.setattr(city.store, "list_records", slow)
+        monkeypatch.setattr(ring_book, "_STALE_AFTER_S", 0.2)
+        time.sleep(0.3)  # stale now
+        answered: list[tuple[object, float]] = []
+
+        def ask() -> None:
+            started = time.perf_counter()
+            answered.append((book.casework(), time.perf_counter() - started))
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert reads == ["disposition", "tip"]  # one thread read the store
+        quick = [took for work, took in answered if work is first]
+        assert len(quick) == 7 and max(quick) < 0.5  # the others did not wait for it
+        # A write is read back at once, however fresh the copy: the next caller waits for a new read.
+        ring = book.snapshot().rings[0]
+        from queries.casework import set_disposition
+
+        set_disposition(city.store, ring, "confirmed", "seen", by="tester")
+        book.casework_changed()
+        assert book.casework().dispositions[ring["id"]]["status"] == "confirmed"
