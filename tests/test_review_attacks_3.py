@@ -47,10 +47,17 @@ def test_card_in_two_places_treats_fractional_seconds_alike_on_spark_and_duckdb(
     from graphsvc.resolution import resolve_entities
     from graphsvc.store.engine import SparkSQLSession, session_of
 
-    def card_findings(con: Any) -> list[Any]:
+    def card_findings(con: Any) -> list[str]:
         session = session_of(con)
         resolve_entities(session)
-        return shared_card_findings(session, SharedCardConfig())
+        return [f.kind for f in shared_card_findings(session, SharedCardConfig())]
+
+    def on_both(lake: str) -> tuple[list[str], list[str]]:
+        session = SparkSQLSession(spark, str(_lake(scene.connection(), tmp_path / lake)))
+        try:
+            return card_findings(session), card_findings(scene.connection())
+        finally:
+            session.close()
 
     scene = Scene()
     holder = scene.person("PA")
@@ -59,24 +66,13 @@ def test_card_in_two_places_treats_fractional_seconds_alike_on_spark_and_duckdb(
     card = scene.card("C1", holder)
     scene.claim("pharmacy", holder, "PH1", "2026-03-05 10:00:00.900", card_id=card)
     scene.claim("pharmacy", holder, "PH2", "2026-03-05 10:30:01.100", card_id=card)
-
-    on_duckdb = card_findings(scene.connection())
-    session = SparkSQLSession(spark, str(_lake(scene.connection(), tmp_path / "lake")))
-    try:
-        on_spark = card_findings(session)
-    finally:
-        session.close()
-    assert [f.kind for f in on_spark] == [f.kind for f in on_duckdb] == []
+    on_spark, on_duckdb = on_both("lake")
+    assert on_spark == on_duckdb == []
     # 30 minutes on the dot is within the window on both: the comparison above is not vacuous
     scene.claim("pharmacy", holder, "PH2", "2026-03-06 10:30:00.900", card_id=card)
     scene.claim("pharmacy", holder, "PH1", "2026-03-06 10:00:00.900", card_id=card)
-    on_duckdb = card_findings(scene.connection())
-    session = SparkSQLSession(spark, str(_lake(scene.connection(), tmp_path / "lake2")))
-    try:
-        on_spark = card_findings(session)
-    finally:
-        session.close()
-    assert [f.kind for f in on_spark] == [f.kind for f in on_duckdb] == ["card_in_two_places"]
+    on_spark, on_duckdb = on_both("lake2")
+    assert on_spark == on_duckdb == ["card_in_two_places"]
 
 
 @pytest.mark.slow
