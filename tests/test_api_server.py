@@ -158,3 +158,59 @@ def test_one_thread_rereads_stale_casework_and_the_others_answer_from_the_last_r
         set_disposition(city.store, ring, "confirmed", "seen", by="tester")
         book.casework_changed()
         assert book.casework().dispositions[ring["id"]]["status"] == "confirmed"
+
+
+def test_one_health_probe_reads_the_store_and_the_others_answer_from_its_last_answer(cities, tmp_path, monkeypatch):
+    """/health reads the store at most once a second; when every probe that found that second over
+    read it, 40 threads read it at once and every probe of that second waited (p99 350 ms at 1M).
+    A store that fails its read is still reported by the probe that reads it, and once the last
+    answer is too old to vouch for the store, every probe waits for the read in flight."""
+    import threading
+    import time
+
+    from fastapi import Response
+
+    import api.app
+
+    monkeypatch.setattr(api.app, "_STORE_CHECK_S", 0.2)
+    with open_store(Settings(home=cities.home(tmp_path))) as store:
+        app = create_app(Settings(home=tmp_path / "home"), store=store)
+        health = next(r.endpoint for r in app.routes if getattr(r, "path", None) == "/health")
+        assert health(Response()).status == "ok"  # the first probe reads the store
+        reads: list[float] = []
+        real = store.check
+
+        def slow(**kwargs: object) -> None:
+            reads.append(time.perf_counter())
+            time.sleep(0.4)
+            real(**kwargs)
+
+        monkeypatch.setattr(store, "check", slow)
+        time.sleep(0.3)  # its answer is over the 0.2 s, within three times that
+
+        def probe(out: list[tuple[str, float]]) -> None:
+            started = time.perf_counter()
+            out.append((health(Response()).status, time.perf_counter() - started))
+
+        answered: list[tuple[str, float]] = []
+        threads = [threading.Thread(target=probe, args=(answered,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(reads) == 1 and [status for status, _ in answered] == ["ok"] * 8
+        assert sorted(took for _, took in answered)[:7][-1] < 0.4  # seven answered without waiting for it
+
+        def broken(**kwargs: object) -> None:
+            reads.append(time.perf_counter())
+            raise OSError("disk gone")
+
+        monkeypatch.setattr(store, "check", broken)
+        time.sleep(0.7)  # the last answer is over three times 0.2 s old: no probe may vouch for the store
+        answered.clear()
+        threads = [threading.Thread(target=probe, args=(answered,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [status for status, _ in answered] == ["unavailable"] * 4
