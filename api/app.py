@@ -6,8 +6,6 @@ and hung on ``app.state.services``; tests pass their own store.
 
 from __future__ import annotations
 
-import functools
-import gc
 import logging
 import secrets
 import threading
@@ -90,26 +88,13 @@ def server_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def _warm_then_freeze(book: RingBook) -> None:
-    """Every ring's detail computed, then everything the process holds so far (modules, the
-    network index's maps, the details) moved out of the garbage collector's sight.
-
-    A full collection walks every tracked object with the GIL held: at 1M persons about 300,000
-    of them, nearly all made at start-up and alive until exit, 150-200 ms a pass and a pass every
-    few seconds under load; every request in flight waited (GET /health's p99 was 360 ms).
-    Frozen objects are still freed by reference counting; a later snapshot's are collected as usual.
-    """
-    book.warm()
-    gc.freeze()
-
-
 def create_app(settings: Settings | None = None, *, store: GraphStore | None = None,
                own_process: bool = False) -> FastAPI:
     """The API over ``store`` (opened from ``settings`` when not given; then closed on shutdown).
 
-    ``own_process``: the app is all this process serves (``graphsvc serve``), so once its rings
-    are warmed it may freeze the process's objects (``_warm_then_freeze``); not in a process that
-    makes many apps and throws them away, such as the tests', where frozen garbage stays.
+    ``own_process``: the app is all this process serves (``graphsvc serve``), so each time its rings
+    are warm it may freeze the process's objects (``RingBook.warm``); not in a process that makes
+    many apps and throws them away, such as the tests', where frozen garbage would stay.
     """
     settings = settings or Settings()
     owns_store = store is None
@@ -118,8 +103,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         remove_stale_uploads(settings.home)
-        warm = functools.partial(_warm_then_freeze, services.book) if own_process else services.book.warm
-        warming = threading.Thread(target=warm, name="warm-rings", daemon=True)
+        warming = threading.Thread(target=services.book.warm, name="warm-rings", daemon=True)
         warming.start()
         services.webhooks.start()
         yield
@@ -134,7 +118,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     # fastapi-offline serves Swagger UI and ReDoc from the package, not a CDN: fund offices'
     # networks are often closed, and /docs must work there.
     app = FastAPIOffline(title="graphsvc", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
-    book, secret = RingBook(store), server_secret(settings)
+    book, secret = RingBook(store, freeze_when_warm=own_process), server_secret(settings)
     hooks = Webhooks(store, book, settings, secret=secret)
     services = Services(settings=settings, store=store, book=book, audit=AuditLog(store),
                         jobs=JobRunner(store, on_finished=hooks.job_finished),

@@ -21,6 +21,7 @@ day of a slider is one read of the ring's claims and of its persons' claims.
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
@@ -90,18 +91,37 @@ class _Casework:
     tips_by_ring: dict[str, list[dict[str, Any]]]
 
 
-class RingBook:
-    """The current rings of a store, re-read when a new detection run is saved."""
+@dataclass(frozen=True)
+class _CaseworkRead:
+    casework: _Casework
+    writes: int
+    """``casework_changed`` calls before the read began: it shows those writes."""
+    at: float
 
-    def __init__(self, store: GraphStore) -> None:
+    def usable(self, snap: _Snapshot, writes: int) -> bool:
+        """Of the current run, and begun after the ``writes`` a caller knows of."""
+        return self.casework.run_id == snap.run_id and self.writes >= writes
+
+
+class RingBook:
+    """The current rings of a store, re-read when a new detection run is saved.
+
+    ``freeze_when_warm``: the book is its process's only one (``graphsvc serve``), so each time
+    its rings are warm the process's objects are frozen out of the garbage collector's full passes
+    (see ``warm``); not in a process that makes many books and throws them away (the tests').
+    """
+
+    def __init__(self, store: GraphStore, *, freeze_when_warm: bool = False) -> None:
         self.store = store
+        self._freeze_when_warm = freeze_when_warm
         self._lock = threading.Lock()  # one thread asks the store which run is current
         self._snapshot: _Snapshot | None = None
         self._checked = 0.0
-        self._casework_lock = threading.Lock()  # one thread re-reads casework
-        self._casework: _Casework | None = None
-        self._casework_read = 0.0
-        self._casework_writes = 0  # a read that a write overtook is answered, not kept
+        self._casework_turn = threading.Condition()  # one thread reads casework at a time
+        self._casework_reading = False
+        self._casework: _CaseworkRead | None = None
+        self._writes_lock = threading.Lock()
+        self._casework_writes = 0  # casework writes so far: a read counts those before it began
 
     def invalidate(self) -> None:
         with self._lock:
@@ -109,36 +129,44 @@ class RingBook:
             self._casework = None
 
     def casework_changed(self) -> None:
-        """A disposition or tip was written: read casework again on the next request."""
-        self._casework_writes += 1
-        self._casework = None
+        """A disposition or tip was written: the writer's next read, and everyone's, shows it."""
+        with self._writes_lock:
+            self._casework_writes += 1
 
     def casework(self) -> _Casework:
-        """Dispositions and tips as of at most ``_STALE_AFTER_S`` ago, or as of now after a write.
+        """Dispositions and tips from a read at most ``_STALE_AFTER_S`` old and begun after every
+        write this caller could know of (``casework_changed`` before this call).
 
-        One thread re-reads them when they grow stale; the others answer from the last read
-        meanwhile. (When every thread that found them stale read the store, 40 server threads read
-        it together once a second, and that second's requests all waited: ring detail's p99.)
+        One thread reads at a time. When the last read is merely stale, the others answer from it
+        meanwhile (when every thread that found it stale read the store, 40 server threads read
+        together once a second, and that second's requests all waited: ring detail's p99). After
+        a write, callers wait for a read begun after it and all take the first such read, so under
+        a stream of writes a caller waits for at most the read in flight and the next.
         """
         snap = self.snapshot()
-        cached = self._casework
-        if cached is not None and cached.run_id == snap.run_id:
-            if time.monotonic() - self._casework_read < _STALE_AFTER_S:
-                return cached
-            if not self._casework_lock.acquire(blocking=False):
-                return cached  # another thread is reading them
-        else:  # none yet, or cleared by a write this caller may be about to read back: wait for a fresh read
-            self._casework_lock.acquire()
+        writes = self._casework_writes
+        with self._casework_turn:
+            while True:
+                last = self._casework
+                if last is not None and last.usable(snap, writes) and (
+                        self._casework_reading or time.monotonic() - last.at < _STALE_AFTER_S):
+                    return last.casework
+                if not self._casework_reading:
+                    self._casework_reading = True  # this thread reads
+                    break
+                self._casework_turn.wait()  # for the read in flight, then look again
+        read: _CaseworkRead | None = None
         try:
-            cached = self._casework  # read by another thread while this one waited?
-            if cached is not None and cached.run_id == snap.run_id and \
-                    time.monotonic() - self._casework_read < _STALE_AFTER_S:
-                return cached
-            return self._read_casework(snap)
+            read = self._read_casework(snap)
+            return read.casework
         finally:
-            self._casework_lock.release()
+            with self._casework_turn:
+                if read is not None:
+                    self._casework = read
+                self._casework_reading = False
+                self._casework_turn.notify_all()
 
-    def _read_casework(self, snap: _Snapshot) -> _Casework:
+    def _read_casework(self, snap: _Snapshot) -> _CaseworkRead:
         now, writes = time.monotonic(), self._casework_writes
         _, decisions = self.store.list_records("disposition", limit=1_000_000)
         _, tips = self.store.list_records("tip", limit=1_000_000)
@@ -146,10 +174,7 @@ class RingBook:
         for tip in tips:
             for ring in self.rings_touching(set(tip["touches"])):
                 by_ring.setdefault(ring["id"], []).append({k: tip[k] for k in ("client_key", "type", "id", "note", "at")})
-        read = _Casework(snap.run_id, {d["ring_id"]: d for d in decisions}, by_ring)
-        if writes == self._casework_writes:
-            self._casework, self._casework_read = read, now
-        return read
+        return _CaseworkRead(_Casework(snap.run_id, {d["ring_id"]: d for d in decisions}, by_ring), writes, now)
 
     def snapshot(self) -> _Snapshot:
         """The current run's rings, checked against the store at most once per ``_STALE_AFTER_S`` by
@@ -193,9 +218,20 @@ class RingBook:
 
     def warm(self) -> None:
         """Compute every ring's detail now (a big ring's subgraph takes a few hundred ms at 1M
-        persons), so the first investigator to open it does not wait."""
+        persons), so the first investigator to open it does not wait.
+
+        With ``freeze_when_warm``, then move everything the process holds (modules, the network
+        index's maps, these details) out of the garbage collector's sight. A full collection walks
+        every tracked object with the GIL held: at 1M persons about 300,000 of them, nearly all alive
+        until exit, 150-200 ms a pass and a pass every few seconds under load, which every request in
+        flight waited for. Frozen objects are still freed by reference counting (a replaced
+        snapshot's are: they hold no cycles); the cyclic garbage of the moment is collected first.
+        """
         for ring in self.snapshot().rings:
             self.detail(ring["id"])
+        if self._freeze_when_warm:
+            gc.collect()
+            gc.freeze()
 
     def per_run(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, computed once per detection run for ``key`` (e.g. a ring's view as an answer)."""

@@ -109,8 +109,19 @@ def test_only_a_serving_process_freezes_what_start_up_and_warming_made(cities, t
             with TestClient(app) as client:
                 assert client.get("/health").status_code == 200
             # the lifespan waits for the warming thread on shutdown: its rings are warm, then frozen
-            assert app.state.services.book.snapshot().details
-            assert gc.get_freeze_count() > 10_000
+            details = app.state.services.book.snapshot().details
+            assert details and gc.get_freeze_count() > 10_000
+            detail = next(iter(details.values()))
+            assert not any(o is detail for o in gc.get_objects())  # frozen objects are out of the collector's sight
+            # a detection run published later is warmed and frozen in its turn
+            from graphsvc.detect import DetectionConfig
+            from services import detect_and_publish
+
+            gc.unfreeze()
+            detect_and_publish(store, DetectionConfig(), book=app.state.services.book)
+            details = app.state.services.book.snapshot().details
+            detail = next(iter(details.values()))
+            assert gc.get_freeze_count() > 10_000 and not any(o is detail for o in gc.get_objects())
     finally:
         gc.unfreeze()
 
@@ -152,10 +163,14 @@ def test_one_thread_rereads_stale_casework_and_the_others_answer_from_the_last_r
         quick = [took for work, took in answered if work is first]
         assert len(quick) == 7 and max(quick) < 0.5  # the others did not wait for it
         # A write is read back at once, however fresh the copy: the next caller waits for a new read.
-        ring = book.snapshot().rings[0]
         from queries.casework import set_disposition
 
+        monkeypatch.setattr(city.store, "list_records", real)
+        monkeypatch.setattr(ring_book, "_STALE_AFTER_S", 60.0)
+        ring = book.snapshot().rings[0]
+        assert ring["id"] not in book.casework().dispositions  # a fresh copy, kept for a minute
         set_disposition(city.store, ring, "confirmed", "seen", by="tester")
+        assert ring["id"] not in book.casework().dispositions  # the copy is kept: nobody said it changed
         book.casework_changed()
         assert book.casework().dispositions[ring["id"]]["status"] == "confirmed"
 
@@ -169,21 +184,22 @@ def test_one_health_probe_reads_the_store_and_the_others_answer_from_its_last_an
     import time
 
     from fastapi import Response
+    from fastapi.routing import APIRoute
 
     import api.app
 
     monkeypatch.setattr(api.app, "_STORE_CHECK_S", 0.2)
     with open_store(Settings(home=cities.home(tmp_path))) as store:
         app = create_app(Settings(home=tmp_path / "home"), store=store)
-        health = next(r.endpoint for r in app.routes if getattr(r, "path", None) == "/health")
+        health = next(r.endpoint for r in app.routes if isinstance(r, APIRoute) and r.path == "/health")
         assert health(Response()).status == "ok"  # the first probe reads the store
         reads: list[float] = []
         real = store.check
 
-        def slow(**kwargs: object) -> None:
+        def slow(*, thorough: bool = False) -> None:
             reads.append(time.perf_counter())
             time.sleep(0.4)
-            real(**kwargs)
+            real(thorough=thorough)
 
         monkeypatch.setattr(store, "check", slow)
         time.sleep(0.3)  # its answer is over the 0.2 s, within three times that
@@ -201,7 +217,7 @@ def test_one_health_probe_reads_the_store_and_the_others_answer_from_its_last_an
         assert len(reads) == 1 and [status for status, _ in answered] == ["ok"] * 8
         assert sorted(took for _, took in answered)[:7][-1] < 0.4  # seven answered without waiting for it
 
-        def broken(**kwargs: object) -> None:
+        def broken(*, thorough: bool = False) -> None:
             reads.append(time.perf_counter())
             raise OSError("disk gone")
 
@@ -214,3 +230,47 @@ def test_one_health_probe_reads_the_store_and_the_others_answer_from_its_last_an
         for thread in threads:
             thread.join()
         assert [status for status, _ in answered] == ["unavailable"] * 4
+
+
+def test_casework_reads_keep_up_with_a_stream_of_writes(cities, tmp_path, monkeypatch):
+    """Writes arriving faster than a read takes (a case system posting tips in bulk): each caller
+    waits for the read in flight and the next at most, never for a queue of reads."""
+    import threading
+    import time
+
+    from queries import rings as ring_book
+
+    with cities.copy(Settings(home=tmp_path / "home")) as city:
+        book = ring_book.RingBook(city.store)
+        book.casework()
+        real = city.store.list_records
+
+        def slow(kind: str, **kwargs: object) -> object:
+            time.sleep(0.1)  # a read of both kinds: 0.2 s
+            return real(kind, **kwargs)
+
+        monkeypatch.setattr(city.store, "list_records", slow)
+        stop = threading.Event()
+        waits: list[float] = []
+
+        def write() -> None:
+            while not stop.is_set():
+                book.casework_changed()
+                stop.wait(0.15)
+
+        def read() -> None:
+            for _ in range(5):
+                started = time.perf_counter()
+                book.casework()
+                waits.append(time.perf_counter() - started)
+
+        writer = threading.Thread(target=write)
+        readers = [threading.Thread(target=read) for _ in range(16)]
+        writer.start()
+        for thread in readers:
+            thread.start()
+        for thread in readers:
+            thread.join()
+        stop.set()
+        writer.join()
+        assert len(waits) == 80 and max(waits) < 1.0  # two reads are 0.4 s; a queue of them was seconds

@@ -115,10 +115,9 @@ def write_conf(data: Path, *, pagecache: str, port: int | None = None) -> Path:
         f"server.directories.import={data / 'import'}",
         f"server.memory.pagecache.size={pagecache}",
         "dbms.security.auth_enabled=true",
-        # Bolt otherwise waits 5 s for its thread pool and 5 s more for its connections on every
-        # stop, even with none open; 1 s each still lets a running reply finish.
-        "internal.server.bolt.thread_pool_shutdown_wait_time=1s",
-        "internal.server.bolt.connection_shutdown_wait_time=1s",
+        # Bolt's two Netty event loop groups each wait a quiet period of 5 s on every stop, after
+        # both databases have stopped and with no connection left: 10 s of nothing per stop.
+        "internal.dbms.bolt.netty_server_shutdown_quiet_period=0",
     ]) + "\n")
     return conf
 
