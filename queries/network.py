@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, SerializationInfo, field_serializer
 
-from graphsvc.network import NETWORK_RELATIONSHIPS, Edge, split_key
+from graphsvc.network import NETWORK_RELATIONSHIPS, Edge, Neighbourhood, split_key
 from graphsvc.store import GraphStore
 from queries.masking import NodeKey, NodeType, masker_in
 
@@ -42,12 +42,12 @@ def ego_network(store: GraphStore, key: str, *, hops: int = 2, limit: int = 200,
     frontier = [key]
     for _ in range(hops):
         reached: list[str] = []
-        for node in frontier:
+        expand = [node for node in frontier if node == key or nodes[node][0] <= hub_degree]
+        hubs += [node for node in frontier if node != key and nodes[node][0] > hub_degree]
+        found = store.network_neighbourhoods(expand, max(limit, hub_degree))
+        for node in expand:
             degree = nodes[node][0]
-            if node != key and degree > hub_degree:
-                hubs.append(node)
-                continue
-            around = store.network_edges(node, min(degree, max(limit, hub_degree)))
+            around = found.get(node, Neighbourhood(0, [], {}))
             truncated |= len(around.edges) < degree
             for e in around.edges:
                 other = e.target if e.source == node else e.source

@@ -19,6 +19,7 @@ import json
 import shutil
 from datetime import date, timedelta
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 
 import duckdb
@@ -162,32 +163,48 @@ class AdjacencyIndex:
         offsets = self._arrays["offsets"]
         return int(offsets[i + 1] - offsets[i]), self._labels[i].as_py()
 
+    def label(self, key: str) -> str | None:
+        """A known node's label (a person's name, an institution's...)."""
+        i = self.index_of(key)
+        return None if i is None else self._labels[i].as_py()
+
     def edges(self, key: str, limit: int) -> Neighbourhood:
         """The node's degree, its ``limit`` edges with the most claims, and those neighbours' degrees
         and labels; an unknown key has degree 0."""
-        i = self.index_of(key)
-        if i is None:
-            return Neighbourhood(0, [], {})
+        return self.edges_of([key], limit).get(key, Neighbourhood(0, [], {}))
+
+    def edges_of(self, keys: list[str], limit: int) -> dict[str, Neighbourhood]:
+        """``edges`` of each known key among ``keys``, looked up together: one gather of the
+        neighbours' keys and labels for all of them (a 2-hop network expands a whole frontier;
+        one Arrow ``take`` per node cost more than the rest of its lookup)."""
+        found = [(key, i) for key in keys if (i := self.index_of(key)) is not None]
+        if not found:
+            return {}
         a = self._arrays
         offsets = a["offsets"]
-        start, end = int(offsets[i]), int(offsets[i + 1])
-        stop = min(end, start + limit)
-        others = np.asarray(a["other"][start:stop])
+        rows = np.fromiter((i for _, i in found), dtype=np.int64, count=len(found))
+        starts, ends = offsets[rows], offsets[rows + 1]
+        counts = np.minimum(ends - starts, limit)
+        at = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts) + np.arange(counts.sum())
+        others = np.asarray(a["other"][at])
         other_keys = self._key_array.take(others).to_pylist()
         if len(self._recent) > _RECENT_MAX:
             self._recent = {}
         self._recent.update(zip(other_keys, others.tolist()))
         degrees = (offsets[others + 1] - offsets[others]).tolist()
         labels = self._labels.take(others).to_pylist()
-        edges = [
-            Edge(key, _REL_NAMES[rel], other, claims, round(fund, 2), _day(first), _day(last)) if outgoing
-            else Edge(other, _REL_NAMES[rel], key, claims, round(fund, 2), _day(first), _day(last))
-            for other, rel, outgoing, claims, fund, first, last in zip(
-                other_keys, a["rel"][start:stop].tolist(), a["outgoing"][start:stop].tolist(),
-                a["claims"][start:stop].tolist(), a["fund"][start:stop].tolist(), a["first"][start:stop].tolist(),
-                a["last"][start:stop].tolist())
-        ]
-        return Neighbourhood(end - start, edges, dict(zip(other_keys, zip(degrees, labels))))
+        columns = zip(other_keys, a["rel"][at].tolist(), a["outgoing"][at].tolist(), a["claims"][at].tolist(),
+                      a["fund"][at].tolist(), a["first"][at].tolist(), a["last"][at].tolist(), degrees, labels)
+        out = {}
+        for (key, _), degree, count in zip(found, (ends - starts).tolist(), counts.tolist()):
+            edges, neighbours = [], {}
+            for other, rel, outgoing, claims, fund, first, last, other_degree, label in islice(columns, count):
+                edges.append(Edge(key, _REL_NAMES[rel], other, claims, round(fund, 2), _day(first), _day(last))
+                             if outgoing else
+                             Edge(other, _REL_NAMES[rel], key, claims, round(fund, 2), _day(first), _day(last)))
+                neighbours[other] = (other_degree, label)
+            out[key] = Neighbourhood(degree, edges, neighbours)
+        return out
 
     def find_terms(self, text: str, limit: int) -> list[dict[str, str]]:
         """Persons, intermediaries, institutions and prescribers whose name or ID number is ``text``

@@ -597,6 +597,14 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         return found[1] if found is not None else Neighbourhood(0, [], {})
 
     @final
+    def network_neighbourhoods(self, keys: list[str], limit: int) -> dict[str, Neighbourhood]:
+        """``network_edges`` of each known node among ``keys``, looked up together (a traversal's
+        whole frontier: one query on Neo4j, one gather in the embedded index)."""
+        for key in keys:
+            split_key(key)
+        return {key: found for key, (_, found) in self._neighbours(keys, limit).items()} if keys else {}
+
+    @final
     def check(self, *, thorough: bool = False) -> None:
         """Raise if the store cannot answer reads (``/health``); ``thorough`` reads every stored
         value, which finds a damaged file anywhere in it (a server's start, a restore)."""

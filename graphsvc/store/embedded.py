@@ -409,12 +409,7 @@ class EmbeddedStore(GraphStore):
 
     def _neighbours(self, keys: list[str], limit: int) -> dict[str, tuple[str | None, Neighbourhood]]:
         index = self.adjacency()
-        found = {}
-        for key in keys:
-            node = index.node(key)
-            if node is not None:
-                found[key] = (node[1], index.edges(key, limit))
-        return found
+        return {key: (index.label(key), around) for key, around in index.edges_of(keys, limit).items()}
 
     def _prepare_reads(self) -> None:
         self.adjacency(now=True)
