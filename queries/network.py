@@ -42,8 +42,9 @@ def ego_network(store: GraphStore, key: str, *, hops: int = 2, limit: int = 200,
     frontier = [key]
     for _ in range(hops):
         reached: list[str] = []
-        expand = [node for node in frontier if node == key or nodes[node][0] <= hub_degree]
-        hubs += [node for node in frontier if node != key and nodes[node][0] > hub_degree]
+        expand: list[str] = []
+        for node in frontier:
+            (expand if node == key or nodes[node][0] <= hub_degree else hubs).append(node)
         found = store.network_neighbourhoods(expand, max(limit, hub_degree))
         for node in expand:
             degree = nodes[node][0]

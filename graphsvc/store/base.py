@@ -592,9 +592,7 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
     @final
     def network_edges(self, key: str, limit: int) -> Neighbourhood:
         """The node's degree, its ``limit`` heaviest edges and their far ends (``key`` is ``"type:id"``)."""
-        split_key(key)
-        found = self._neighbours([key], limit).get(key)
-        return found[1] if found is not None else Neighbourhood(0, [], {})
+        return self.network_neighbourhoods([key], limit).get(key, Neighbourhood(0, [], {}))
 
     @final
     def network_neighbourhoods(self, keys: list[str], limit: int) -> dict[str, Neighbourhood]:
