@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import zipfile
+from typing import Any
 
 import httpx
 import pytest
@@ -289,7 +290,13 @@ def test_the_ordered_queue_is_kept_per_casework_read_filter_role_and_sort(cities
         book = ring_book.RingBook(city.store)
         built: list[ring_book.RingFilter] = []
         real = ring_book._queue
-        monkeypatch.setattr(ring_book, "_queue", lambda b, s, c, flt, m: built.append(flt) or real(b, s, c, flt, m))
+
+        def counted(book_: ring_book.RingBook, snap: ring_book._Snapshot, casework: ring_book._Casework,
+                    flt: ring_book.RingFilter, masker: Masker) -> list[dict[str, Any]]:
+            built.append(flt)
+            return real(book_, snap, casework, flt, masker)
+
+        monkeypatch.setattr(ring_book, "_queue", counted)
         everyone, analyst = Masker("investigator", secret="s" * 32), Masker("analyst", secret="s" * 32)
         plain = ring_book.RingFilter()
 
