@@ -107,28 +107,35 @@ class AdjacencyIndex:
         _write_arrow(staging / "keys.arrow", keys)
         _write_arrow(staging / "terms.arrow", con.sql(_TERMS).to_arrow_table())
         codes = ", ".join(f"('{name}', {code})" for name, code in _REL_CODES.items())
-        directed_rows = 2 * con.execute("SELECT count(*) FROM net_edges").fetchall()[0][0]
-        batches = con.sql(f"""
-            WITH rel_codes(rel, code) AS (VALUES {codes}),
-            directed AS (
-                SELECT a AS node, b AS other, rel, true AS outgoing, n, fund, first_day, last_day FROM net_edges
-                UNION ALL SELECT b, a, rel, false, n, fund, first_day, last_day FROM net_edges)
-            SELECT x.ix AS node, o.ix AS other, rc.code::UTINYINT AS rel, d.outgoing, d.n::INTEGER AS claims,
-                   d.fund, coalesce(d.first_day - DATE '1970-01-01', {_NO_DAY})::INTEGER AS first,
-                   coalesce(d.last_day - DATE '1970-01-01', {_NO_DAY})::INTEGER AS last
-            FROM directed d JOIN net_nodes x ON x.key = d.node JOIN net_nodes o ON o.key = d.other
-            JOIN rel_codes rc ON rc.rel = d.rel
+        # The edges by node number, held by Arrow outside DuckDB's memory limit, so that the string
+        # tables can go before the sort; each edge is sorted twice (once per end) through a cross
+        # join with two rows, so the join to node numbers runs once per edge, not once per direction.
+        # 3M persons, 12 GB limit: 25.7 -> 13.2 s for these steps (an in-DuckDB temporary table in
+        # place of Arrow ran out of memory under a tight limit: its blocks stay pinned beside the sort).
+        numbered = con.sql(f"""
+            WITH rel_codes(rel, code) AS (VALUES {codes})
+            SELECT x.ix AS a, o.ix AS b, rc.code::UTINYINT AS rel, e.n::INTEGER AS claims, e.fund,
+                   coalesce(e.first_day - DATE '1970-01-01', {_NO_DAY})::INTEGER AS first,
+                   coalesce(e.last_day - DATE '1970-01-01', {_NO_DAY})::INTEGER AS last
+            FROM net_edges e JOIN net_nodes x ON x.key = e.a JOIN net_nodes o ON o.key = e.b
+            JOIN rel_codes rc ON rc.rel = e.rel""").to_arrow_table()
+        con.execute("DROP TABLE net_edges")
+        con.execute("DROP TABLE net_nodes")
+        directed_rows = 2 * numbered.num_rows
+        degree = sum(np.bincount(numbered.column(end).to_numpy(), minlength=keys.num_rows) for end in ("a", "b"))
+        con.register("net_numbered", numbered)
+        batches = con.sql("""
+            SELECT CASE WHEN d.outgoing THEN a ELSE b END AS node, CASE WHEN d.outgoing THEN b ELSE a END AS other,
+                   rel, d.outgoing, claims, fund, first, last
+            FROM net_numbered CROSS JOIN (VALUES (true), (false)) d(outgoing)
             ORDER BY node, claims DESC, other""").to_arrow_reader(_BATCH_ROWS)
         # Streamed into arrays mapped on their files: at 10M persons the directed edges are some 300M
         # rows, and the whole result as one Arrow table beside DuckDB's sort took more than 24 GB.
         arrays = {field.name: np.lib.format.open_memmap(staging / f"{field.name}.npy", mode="w+",
                                                         dtype=field.type.to_pandas_dtype(), shape=(directed_rows,))
                   for field in batches.schema if field.name != "node"}
-        degree = np.zeros(keys.num_rows, dtype=np.int64)
         at = 0
         for batch in batches:
-            nodes, counts = np.unique(batch.column("node").to_numpy(), return_counts=True)
-            degree[nodes] += counts
             for name, array in arrays.items():
                 array[at:at + batch.num_rows] = batch.column(name).to_numpy(zero_copy_only=False)
             at += batch.num_rows
@@ -140,8 +147,7 @@ class AdjacencyIndex:
         np.save(staging / "offsets.npy", offsets)
         (staging / "version").write_text(version)
         (staging / "summary.json").write_text(json.dumps({"nodes": keys.num_rows, "edges": directed_rows // 2}))
-        con.execute("DROP TABLE net_edges")
-        con.execute("DROP TABLE net_nodes")
+        con.unregister("net_numbered")
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
         return cls(folder)
