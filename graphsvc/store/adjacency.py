@@ -212,6 +212,17 @@ class AdjacencyIndex:
             out[key] = Neighbourhood(degree, edges, neighbours)
         return out
 
+    def related(self, key: str, rel: str, *, outgoing: bool) -> list[str]:
+        """The far ends of the node's ``rel`` edges in one direction (``outgoing``: the node is their
+        source), without building its other edges: a person's SAME_PERSON link among hundreds of claims."""
+        i = self.index_of(key)
+        if i is None:
+            return []
+        a = self._arrays
+        start, end = a["offsets"][i], a["offsets"][i + 1]
+        picked = np.flatnonzero((a["rel"][start:end] == _REL_CODES[rel]) & (a["outgoing"][start:end] == outgoing))
+        return self._key_array.take(a["other"][start + picked]).to_pylist()
+
     def find_terms(self, text: str, limit: int) -> list[dict[str, str]]:
         """Persons, intermediaries, institutions and prescribers whose name or ID number is ``text``
         (``matched``: the field) or starts with it (``name_prefix``), exact matches first."""

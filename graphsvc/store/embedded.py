@@ -392,18 +392,16 @@ class EmbeddedStore(GraphStore):
         # From the neighbour index's SAME_PERSON edges (each record to its person's key record), not by
         # person_key in the table: that is a scan of every person, 100-150 ms at 10M persons, paid by
         # every search that finds one.
+        # Only those edges are read: building every edge of each person found (their claims too) made a
+        # search by a common name 8 ms of 10 at 3M persons.
         index = self.adjacency()
         records: dict[str, list[str]] = {}
         for person_id in person_ids:
             node = f"person:{person_id}"
-            found = index.node(node)
-            if found is None:
+            if index.index_of(node) is None:
                 continue
-            key = next((e.target for e in index.edges(node, found[0]).edges
-                        if e.type == "SAME_PERSON" and e.source == node), node)
-            held = index.node(key)
-            around = index.edges(key, held[0]).edges if held is not None else []
-            same = {key} | {e.source for e in around if e.type == "SAME_PERSON" and e.target == key}
+            key = next(iter(index.related(node, "SAME_PERSON", outgoing=True)), node)
+            same = {key, *index.related(key, "SAME_PERSON", outgoing=False)}
             records[person_id] = sorted(k.partition(":")[2] for k in same)
         return records
 
