@@ -205,3 +205,18 @@ def test_the_records_of_a_person_come_from_the_index_as_from_the_table(store: Gr
     assert store._same_person(asked) == from_table
     assert [(h["id"], h["matched"]) for h in store.search("P7") if h["type"] == "person"] == [
         ("P7", "id"), ("P0", "same_person"), ("P1", "same_person")]
+
+
+def test_search_finds_institutions_by_a_part_of_their_name_on_every_backend(store: GraphStore, tmp_path):
+    """"人民医院" finds every 人民医院 of the city: by the start of the name first (name_prefix), then
+    those with it inside (name_part), by institution id, at most ``limit``."""
+    folder = tmp_path / "named"
+    write_csv(folder / "institutions.csv", ["institution_id", "name", "kind"], [
+        ["H3", "岳麓区人民医院", "hospital"], ["H1", "长沙市第一人民医院", "hospital"],
+        ["H2", "人民医院门诊部", "clinic"], ["P1", "仁和大药房", "pharmacy"], ["H4", "湘雅医院", "hospital"]])
+    ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
+    hits = [(h["id"], h["matched"]) for h in store.search("人民医院")]
+    assert hits == [("H2", "name_prefix"), ("H1", "name_part"), ("H3", "name_part")]
+    assert [(h["id"], h["matched"]) for h in store.search("人民医院", limit=2)] == [("H2", "name_prefix"), ("H1", "name_part")]
+    assert [(h["id"], h["label"]) for h in store.search("药房")] == [("P1", "仁和大药房")]
+    assert store.search("儿童医院") == []

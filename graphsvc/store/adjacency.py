@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphsvc.network import NETWORK_RELATIONSHIPS, Edge, Neighbourhood
 from graphsvc.store.schema import NETWORK_EDGES_SQL
@@ -91,6 +92,9 @@ class AdjacencyIndex:
         self._recent: dict[str, int] = {}
         self._terms = _read_arrow(folder / "terms.arrow")
         self._term_keys = _Keys(self._terms.column("term").combine_chunks())
+        names = self._terms.filter(pc.and_(pc.equal(self._terms.column("type"), "institution"),
+                                           pc.equal(self._terms.column("field"), "name")))
+        self._institution_names = sorted(zip(names.column("id").to_pylist(), names.column("label").to_pylist()))
 
     @classmethod
     def build(cls, con: duckdb.DuckDBPyConnection, folder: Path, version: str) -> AdjacencyIndex:
@@ -190,6 +194,8 @@ class AdjacencyIndex:
         offsets = a["offsets"]
         rows = np.fromiter((i for _, i in found), dtype=np.int64, count=len(found))
         starts, ends = offsets[rows], offsets[rows + 1]
+        if limit <= 0:  # degrees only (``network_nodes``): no gather at all
+            return {key: Neighbourhood(degree, [], {}) for (key, _), degree in zip(found, (ends - starts).tolist())}
         counts = np.minimum(ends - starts, limit)
         at = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts) + np.arange(counts.sum())
         others = np.asarray(a["other"][at])
@@ -240,6 +246,12 @@ class AdjacencyIndex:
                 prefix.append({**{k: row[k] for k in ("type", "id", "label")}, "matched": "name_prefix"})
             i += 1
         return exact + prefix
+
+    def institutions_naming(self, text: str, limit: int) -> list[dict[str, str]]:
+        """Institutions whose name has ``text`` inside but does not start with it ("人民医院"), by id:
+        a few thousand names in memory, where a query per search queued behind the server's others."""
+        return [{"type": "institution", "id": i, "label": name, "matched": "name_part"}
+                for i, name in self._institution_names if text in name and not name.startswith(text)][:limit]
 
 
 def _read_arrow(path: Path) -> pa.Table:

@@ -383,10 +383,8 @@ class EmbeddedStore(GraphStore):
         found = index.find_terms(text, limit)
         if text.upper() != text:
             found = index.find_terms(text.upper(), limit) + found  # ID numbers end in an upper-case X
-        # Institution names are searched inside too ("人民医院"): the table is small.
-        return found + [{"type": "institution", "id": i, "label": n, "matched": "name_part"} for i, n in self._db.execute(
-            "SELECT institution_id, name FROM institutions WHERE contains(name, ?) AND NOT starts_with(name, ?) "
-            "ORDER BY institution_id LIMIT ?", [text, text, limit]).fetchall()]
+        # Institution names are searched inside too ("人民医院").
+        return found + index.institutions_naming(text, limit)
 
     def _same_person(self, person_ids: list[str]) -> dict[str, list[str]]:
         # From the neighbour index's SAME_PERSON edges (each record to its person's key record), not by
