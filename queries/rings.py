@@ -47,7 +47,7 @@ SORT_KEYS = ("priority", "score", "fund_amount", "persons", "first_seen", "last_
 _STALE_AFTER_S = 1.0
 """How long the book trusts its copy before asking the store which detection run is current."""
 _QUEUES_KEPT = 64
-"""Ordered queues kept per detection run (per filter, role and sort) before they are all dropped."""
+"""Ordered queues kept per casework read (per filter, role and sort); past it the oldest goes."""
 T = TypeVar("T")
 if TYPE_CHECKING:  # the roles are the vocabulary's, known when it is loaded: a str to the type checker
     MemberRole = str
@@ -84,8 +84,8 @@ class _Snapshot:
     """Names of each ring's persons and intermediaries, masked wherever a note mentions them."""
     memo: dict[Hashable, Any] = field(default_factory=dict)
     """What callers computed from this run's rings (``RingBook.per_run``)."""
-    queues: dict[Hashable, tuple[_Casework, list[dict[str, Any]]]] = field(default_factory=dict)
-    """The ordered queue per filter, role and sort, with the casework read it shows (``list_rings``)."""
+    queues: _Queues = field(default_factory=lambda: _Queues())  # defined below
+    """The ordered queues of the last casework read (``list_rings``)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,16 @@ class _Casework:
     run_id: str | None
     dispositions: dict[str, dict[str, Any]]
     tips_by_ring: dict[str, list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class _Queues:
+    read: _Casework | None = None
+    """The casework read the queues show."""
+    kept: dict[Hashable, list[dict[str, Any]]] = field(default_factory=dict)
+    """The ordered queue per filter, role and sort, oldest first."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held to add a queue (and drop the oldest): callers' threads add at once."""
 
 
 @dataclass(frozen=True)
@@ -280,19 +290,21 @@ def list_rings(book: RingBook, flt: RingFilter, masker: Masker, *, sort: str = "
     casework = book.casework()
     # The whole ordered queue is kept per casework read: every page of it was O(rings) in Python
     # (dispositions, priorities, a sort), which at 425 rings (3M persons) put /rings at p99 450 ms
-    # under 50 clients. A new read (a write, or once a second) makes a new one; bounded, as the
-    # filters come from callers.
+    # under 50 clients. A new read (a write, or once a second) starts them afresh; bounded, the
+    # oldest going first, as the filters come from callers.
+    queues = snap.queues
+    if queues.read is not casework:  # replaced whole, so no thread takes a queue of another read
+        queues = snap.queues = _Queues(casework)
     key = (flt, masker.active, sort, descending)
-    kept = snap.queues.get(key)
-    if kept is not None and kept[0] is casework:
-        items = kept[1]
-    else:
+    items = queues.kept.get(key)
+    if items is None:
         items = _queue(book, snap, casework, flt, masker)
         items.sort(key=lambda r: (r[sort] is not None, r[sort] if r[sort] is not None else 0, r["id"]),
                    reverse=descending)
-        if len(snap.queues) >= _QUEUES_KEPT:
-            snap.queues.clear()
-        snap.queues[key] = (casework, items)
+        with queues.lock:
+            if len(queues.kept) >= _QUEUES_KEPT:
+                del queues.kept[next(iter(queues.kept))]
+            queues.kept[key] = items
     start = (page - 1) * size
     return {"total": len(items), "page": page, "size": size, "pages": (len(items) + size - 1) // size,
             "run_id": snap.run_id, "items": items[start:start + size]}

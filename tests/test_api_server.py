@@ -318,3 +318,11 @@ def test_the_ordered_queue_is_kept_per_casework_read_filter_role_and_sort(cities
         book.casework_changed()
         assert ids() == first[1:] and len(built) == 6
         assert ids(ring_book.RingFilter(status=("dismissed",))) == [first[0]]
+        kept = book.snapshot().queues
+        assert kept.read is book.casework() and len(kept.kept) == 2  # the older read's queues are gone
+        # Past the bound the oldest queue goes, not all of them (a webhook's or a caller's filters
+        # would otherwise keep emptying the queue everyone pages through).
+        monkeypatch.setattr(ring_book, "_QUEUES_KEPT", 2)
+        ids(sort="score")
+        assert len(built) == 8 and ids(ring_book.RingFilter(status=("dismissed",))) == [first[0]]
+        assert len(built) == 8 and ids() == first[1:] and len(built) == 9  # the first went

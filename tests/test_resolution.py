@@ -10,6 +10,7 @@ import pytest
 from graphsvc.detect.finding import in_memory_claims
 from graphsvc.resolution import resolve_entities
 from graphsvc.store import GraphStore
+from graphsvc.store.embedded import EmbeddedStore
 from helpers.csv_files import write_csv
 from ingest.pipeline import ingest_folder
 from ingest.resolve import ADDRESS_COMPLETION_SQL, canonical_account, canonical_address
@@ -220,3 +221,7 @@ def test_search_finds_institutions_by_a_part_of_their_name_on_every_backend(stor
     assert [(h["id"], h["matched"]) for h in store.search("人民医院", limit=2)] == [("H2", "name_prefix"), ("H1", "name_part")]
     assert [(h["id"], h["label"]) for h in store.search("药房")] == [("P1", "仁和大药房")]
     assert store.search("儿童医院") == []
+    if isinstance(store, EmbeddedStore):  # search drops repeats and cuts to the limit after it: asked alone
+        index = store.adjacency()
+        assert [h["id"] for h in index.institutions_naming("人民医院", 5)] == ["H1", "H3"]
+        assert [h["id"] for h in index.institutions_naming("人民医院", 1)] == ["H1"]
