@@ -135,22 +135,24 @@ def canonical_addresses(values: Iterable[str | None]) -> list[str | None]:
     and a second batch repeats the first one's.
     """
     values = list(values)
-    missing = sorted({v for v in values if v is not None and v not in _cache})
+    # This call's keys are kept here, not read back from the cache: when the new ones overflow it,
+    # it is emptied, and the values it held were then resolved one ``cpca`` call each (10M persons,
+    # 2.8M addresses against a cache of 2M: 170 s of address keys where 1M persons took 6.8 s).
+    keys: dict[str, str] = {}
+    for v in values:
+        if v is not None and v not in keys and (known := _cache.get(v)) is not None:
+            keys[v] = known
+    missing = sorted({v for v in values if v is not None and v not in keys})
     if missing:
         tidy = [_tidy(v) for v in missing]
         todo = [t for t in dict.fromkeys(tidy) if t]
         resolved = dict(zip(todo, _resolve(todo))) if todo else {}
-        if len(_cache) + len(missing) > _CACHE_MAX:
+        fresh = {value: resolved.get(t, "") for value, t in zip(missing, tidy)}
+        if len(_cache) + len(fresh) > _CACHE_MAX:
             _cache.clear()
-        for value, t in zip(missing, tidy):
-            _cache[value] = resolved.get(t, "")
-    out = []
-    for v in values:
-        key = None if v is None else _cache.get(v)
-        if v is not None and key is None:  # evicted between filling and reading: resolve alone
-            key = canonical_addresses([v])[0]
-        out.append(key or None)
-    return out
+        _cache.update(fresh)
+        keys.update(fresh)
+    return [None if v is None else keys[v] or None for v in values]
 
 
 def canonical_address(raw: str | None) -> str | None:
