@@ -118,7 +118,8 @@ class AdjacencyIndex:
         # tables can go before the sort; each edge is sorted twice (once per end) through a cross
         # join with two rows, so the join to node numbers runs once per edge, not once per direction.
         # 3M persons, 12 GB limit: 25.7 -> 13.2 s for these steps (an in-DuckDB temporary table in
-        # place of Arrow ran out of memory under a tight limit: its blocks stay pinned beside the sort).
+        # place of Arrow ran out of memory under a tight limit, on a connection that preserved
+        # insertion order; the store's does not, and that form was not measured there).
         numbered = con.sql(f"""
             WITH rel_codes(rel, code) AS (VALUES {codes})
             SELECT x.ix AS a, o.ix AS b, rc.code::UTINYINT AS rel, e.n::INTEGER AS claims, e.fund,
@@ -138,13 +139,13 @@ class AdjacencyIndex:
         pending, schema = deque(numbered.to_batches()), numbered.schema
         del numbered
         con.register("net_numbered", pa.RecordBatchReader.from_batches(schema, _drain(pending)))
+        # Rel and direction last: a pair linked twice with as many claims keeps one order, so a
+        # rebuild keeps the same edges under a limit.
         batches = con.sql("""
             SELECT CASE WHEN d.outgoing THEN a ELSE b END AS node, CASE WHEN d.outgoing THEN b ELSE a END AS other,
                    rel, d.outgoing, claims, fund, first, last
             FROM net_numbered CROSS JOIN (VALUES (true), (false)) d(outgoing)
             ORDER BY node, claims DESC, other, rel, d.outgoing""").to_arrow_reader(_BATCH_ROWS)
-        # (rel and direction last: a pair linked twice with as many claims keeps one order, so a
-        # rebuild keeps the same edges under a limit)
         # Streamed into arrays mapped on their files: at 10M persons the directed edges are some 300M
         # rows, and the whole result as one Arrow table beside DuckDB's sort took more than 24 GB.
         arrays = {field.name: np.lib.format.open_memmap(staging / f"{field.name}.npy", mode="w+",
