@@ -19,6 +19,7 @@ import json
 import shutil
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from functools import lru_cache
 from itertools import islice
@@ -106,11 +107,14 @@ class AdjacencyIndex:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         con.execute(f"CREATE OR REPLACE TEMP TABLE net_edges AS {NETWORK_EDGES_SQL}")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE net_nodes AS
-            SELECT k.key, (row_number() OVER (ORDER BY k.key) - 1)::INTEGER AS ix, l.label
+        # A node's number is its row in the sorted keys: numbered here, not by a window over the sort
+        # in DuckDB, and handed back to DuckDB as an Arrow table for the join below (10M persons:
+        # 37.7 -> 30.4 s for the nodes, the join 38.7 -> 35.9 s).
+        keys = con.sql(f"""SELECT k.key, l.label
             FROM (SELECT a AS key FROM net_edges UNION SELECT b FROM net_edges) k
-            LEFT JOIN ({_LABELS}) l ON l.key = k.key""")
-        keys = con.sql("SELECT key, label FROM net_nodes ORDER BY ix").to_arrow_table()
+            LEFT JOIN ({_LABELS}) l ON l.key = k.key ORDER BY k.key""").to_arrow_table()
+        con.register("net_nodes", pa.table({"key": keys.column("key"),
+                                            "ix": pa.array(np.arange(keys.num_rows, dtype=np.int32))}))
         _write_arrow(staging / "keys.arrow", keys)
         _write_arrow(staging / "terms.arrow", con.sql(_TERMS).to_arrow_table())
         codes = ", ".join(f"('{name}', {code})" for name, code in _REL_CODES.items())
@@ -128,9 +132,8 @@ class AdjacencyIndex:
             FROM net_edges e JOIN net_nodes x ON x.key = e.a JOIN net_nodes o ON o.key = e.b
             JOIN rel_codes rc ON rc.rel = e.rel""").to_arrow_table()
         con.execute("DROP TABLE net_edges")
-        con.execute("DROP TABLE net_nodes")
+        con.unregister("net_nodes")
         directed_rows = 2 * numbered.num_rows
-        degree = sum(np.bincount(numbered.column(end).to_numpy(), minlength=keys.num_rows) for end in ("a", "b"))
         # Handed to DuckDB as a stream that lets each batch go once read. DuckDB takes it as the build
         # side of the cross join, so it keeps a copy, but inside its memory limit (it may spill): held
         # here as a table, the edges were 4 GB beside DuckDB's 12 GB at 10M persons (peak 22.4 GB of
@@ -151,10 +154,16 @@ class AdjacencyIndex:
         arrays = {field.name: np.lib.format.open_memmap(staging / f"{field.name}.npy", mode="w+",
                                                         dtype=field.type.to_pandas_dtype(), shape=(directed_rows,))
                   for field in batches.schema if field.name != "node"}
+        # Degrees are counted from the sorted nodes, a batch's few consecutive ones at a time (a
+        # bincount of both ends of every edge over all nodes took 7 s at 10M persons, out of cache).
+        degree = np.zeros(keys.num_rows, dtype=np.int64)
         at = 0
-        for batch in batches:
+        for batch in _ahead(batches):
             for name, array in arrays.items():
                 array[at:at + batch.num_rows] = batch.column(name).to_numpy(zero_copy_only=False)
+            nodes = batch.column("node").to_numpy()
+            if len(nodes):
+                degree[nodes[0]:nodes[-1] + 1] += np.bincount(nodes - nodes[0])
             at += batch.num_rows
         if at != directed_rows:  # never seen; arrays short of their offsets would answer wrong edges
             raise StoreError(f"network index build got {at:,} of {directed_rows:,} directed edges")
@@ -267,6 +276,20 @@ class AdjacencyIndex:
         a few thousand names in memory, where a query per search queued behind the server's others."""
         return [{"type": "institution", "id": i, "label": name, "matched": "name_part"}
                 for i, name in self._institution_names if text in name and not name.startswith(text)][:limit]
+
+
+def _ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """``reader``'s batches, the next one fetched in a thread while the caller works on this one:
+    DuckDB merges its sort while numpy writes the mapped arrays (neither holds the GIL meanwhile)."""
+    with ThreadPoolExecutor(1) as pool:
+        coming = pool.submit(reader.read_next_batch)
+        while True:
+            try:
+                batch = coming.result()
+            except StopIteration:
+                return
+            coming = pool.submit(reader.read_next_batch)
+            yield batch
 
 
 def _drain(batches: deque[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

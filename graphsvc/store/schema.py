@@ -218,27 +218,33 @@ _REGISTERED = [
     ("'intermediary:' || intermediary_id", "LIVES_AT", "'address:' || address", "intermediaries",
      "address IS NOT NULL"),
 ]
+# Grouped on the raw ids, the node type put in front after: a prefix concatenated before grouping
+# made every claim (89M at 10M persons) a new string and a longer hash key (claim edges 51.6 -> 37.7 s there).
 _CLAIMS = """
-    SELECT 'person:' || person_id AS a, rel, b, count(*) AS n, coalesce(sum(fund_amount), 0)::DOUBLE AS fund,
+    SELECT 'person:' || person_id AS a, rel,
+           (CASE rel WHEN 'SETTLED_AT' THEN 'institution:' WHEN 'USED_CARD' THEN 'card:'
+                     WHEN 'PRESCRIBED_BY' THEN 'prescriber:' WHEN 'CONTACT_PHONE' THEN 'phone:'
+                     WHEN 'HANDLED_BY' THEN (CASE WHEN by_person THEN 'person:' ELSE 'intermediary:' END)
+                     WHEN 'PAID_TO' THEN 'account:' WHEN 'SCANNED_ON' THEN 'device:' END) || id AS b,
+           count(*) AS n, coalesce(sum(fund_amount), 0)::DOUBLE AS fund,
            min(start_time)::DATE AS first_day, max(start_time)::DATE AS last_day
     FROM (
-        SELECT person_id, 'SETTLED_AT' AS rel, 'institution:' || institution_id AS b, fund_amount, start_time
+        SELECT person_id, 'SETTLED_AT' AS rel, institution_id AS id, NULL::BOOLEAN AS by_person, fund_amount, start_time
         FROM settlements
-        UNION ALL SELECT s.person_id, 'USED_CARD', 'card:' || s.card_id, s.fund_amount, s.start_time
+        UNION ALL SELECT s.person_id, 'USED_CARD', s.card_id, NULL, s.fund_amount, s.start_time
         FROM settlements s JOIN cards c ON c.card_id = s.card_id WHERE c.person_id <> s.person_id
-        UNION ALL SELECT person_id, 'PRESCRIBED_BY', 'prescriber:' || prescriber_id, fund_amount, start_time
+        UNION ALL SELECT person_id, 'PRESCRIBED_BY', prescriber_id, NULL, fund_amount, start_time
         FROM settlements WHERE prescriber_id IS NOT NULL
-        UNION ALL SELECT person_id, 'CONTACT_PHONE', 'phone:' || contact_phone, fund_amount, start_time
+        UNION ALL SELECT person_id, 'CONTACT_PHONE', contact_phone, NULL, fund_amount, start_time
         FROM settlements WHERE contact_phone IS NOT NULL
-        UNION ALL SELECT person_id, 'HANDLED_BY',
-               (CASE WHEN agent_type = 'person' THEN 'person:' ELSE 'intermediary:' END) || agent_id,
-               fund_amount, start_time
+        UNION ALL SELECT person_id, 'HANDLED_BY', agent_id, coalesce(agent_type = 'person', false), fund_amount,
+               start_time
         FROM settlements WHERE agent_id IS NOT NULL
-        UNION ALL SELECT person_id, 'PAID_TO', 'account:' || payee_account, fund_amount, start_time
+        UNION ALL SELECT person_id, 'PAID_TO', payee_account, NULL, fund_amount, start_time
         FROM settlements WHERE payee_account IS NOT NULL
-        UNION ALL SELECT person_id, 'SCANNED_ON', 'device:' || device_id, fund_amount, start_time
+        UNION ALL SELECT person_id, 'SCANNED_ON', device_id, NULL, fund_amount, start_time
         FROM settlements WHERE device_id IS NOT NULL
-    ) GROUP BY ALL
+    ) GROUP BY person_id, rel, id, by_person
 """
 NETWORK_EDGES_SQL = " UNION ALL ".join(
     [_LINK.format(a=a, rel=rel, b=b, table=t, where=w) for a, rel, b, t, w in _REGISTERED] + [_CLAIMS])
