@@ -14,16 +14,14 @@ from __future__ import annotations
 import _csv
 import csv
 import json
-import queue
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TextIO
 
 import duckdb
 import pyarrow as pa
@@ -32,14 +30,13 @@ from tqdm import tqdm
 
 from graphsvc.errors import InputError
 from graphsvc.model import ENTITY_TABLES, LOAD_ORDER, EntityTable
+from graphsvc.prefetch import one_ahead
 from graphsvc.store import GraphStore, IngestFileRecord
 from graphsvc.store.base import LINE
 from ingest.aliases import FILE_ALIASES, map_headers
 from ingest.mapping import SourceMapping
 from ingest.readers import SUFFIXES, RawBatch, SourceFile, open_source
 from ingest.validate import REASON, STATUS, BatchValidator
-
-T = TypeVar("T")
 
 __all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder", "STAGES"]
 
@@ -180,7 +177,7 @@ class _FileLoader:
             checked = ((batch, self._validate(validator, batch)) for batch in self._timed_batches(advance))
             # Reading and validating the next batch overlaps storing this one: both engines
             # release the GIL, so the two cores work at once.
-            for batch, validated in _one_ahead(checked):
+            for batch, validated in one_ahead(checked, name="ingest-reader"):
                 self._store(batch, validated)
         finally:
             validator.close()
@@ -294,49 +291,6 @@ class _FileLoader:
     def _reject(self, line: int, reason: str, row: str) -> None:
         self.report.rejected += 1
         self.rejects.write(self.report.file, line, reason, row)
-
-
-def _one_ahead(items: Iterator[T]) -> Iterator[T]:
-    """Yield ``items`` while a worker thread already produces the next one.
-
-    An exception in the worker is raised in the consumer; a consumer that stops early
-    stops the worker.
-    """
-    slot: queue.Queue = queue.Queue(maxsize=1)
-    finished = object()
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                slot.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(finished)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            put(exc)
-
-    worker = threading.Thread(target=work, name="ingest-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = slot.get()
-            if item is finished:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 @dataclass(frozen=True)

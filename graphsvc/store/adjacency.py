@@ -19,7 +19,6 @@ import json
 import shutil
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from functools import lru_cache
 from itertools import islice
@@ -32,6 +31,7 @@ import pyarrow.compute as pc
 
 from graphsvc.errors import StoreError
 from graphsvc.network import NETWORK_RELATIONSHIPS, Edge, Neighbourhood
+from graphsvc.prefetch import one_ahead
 from graphsvc.store.schema import NETWORK_EDGES_SQL
 
 __all__ = ["AdjacencyIndex"]
@@ -158,7 +158,7 @@ class AdjacencyIndex:
         # bincount of both ends of every edge over all nodes took 7 s at 10M persons, out of cache).
         degree = np.zeros(keys.num_rows, dtype=np.int64)
         at = 0
-        for batch in _ahead(batches):
+        for batch in one_ahead(iter(batches), name="index-sort-reader"):
             for name, array in arrays.items():
                 array[at:at + batch.num_rows] = batch.column(name).to_numpy(zero_copy_only=False)
             nodes = batch.column("node").to_numpy()
@@ -276,20 +276,6 @@ class AdjacencyIndex:
         a few thousand names in memory, where a query per search queued behind the server's others."""
         return [{"type": "institution", "id": i, "label": name, "matched": "name_part"}
                 for i, name in self._institution_names if text in name and not name.startswith(text)][:limit]
-
-
-def _ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-    """``reader``'s batches, the next one fetched in a thread while the caller works on this one:
-    DuckDB merges its sort while numpy writes the mapped arrays (neither holds the GIL meanwhile)."""
-    with ThreadPoolExecutor(1) as pool:
-        coming = pool.submit(reader.read_next_batch)
-        while True:
-            try:
-                batch = coming.result()
-            except StopIteration:
-                return
-            coming = pool.submit(reader.read_next_batch)
-            yield batch
 
 
 def _drain(batches: deque[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
