@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from api.deps import AdminDep, AuditDep, PrincipalDep, ServicesDep, StoreDep
+from api.deps import AdminDep, CallerDep
 from api.keys import ENV_ADMIN_ID, create_api_key, list_api_keys, revoke_api_key
 from api.models import ApiKeyCreated, ApiKeyInfo, ApiKeyList, AuditPage, Me, Role
 
@@ -31,25 +31,25 @@ class ApiKeyIn(BaseModel):
 
 
 @router.get("/me", response_model=Me, summary="Who the key belongs to and its role (the console shows it)")
-async def get_me(principal: PrincipalDep) -> Me:
-    return Me(key_id=principal.key_id, name=principal.name, role=principal.role)
+async def get_me(caller: CallerDep) -> Me:
+    return Me(key_id=caller.principal.key_id, name=caller.principal.name, role=caller.principal.role)
 
 
 @router.post("/apikeys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated,
              summary="Create an API key (shown once)")
-def post_apikey(body: ApiKeyIn, store: StoreDep, _: AdminDep, audit: AuditDep) -> ApiKeyCreated:
+def post_apikey(body: ApiKeyIn, caller: AdminDep) -> ApiKeyCreated:
     # Made before it is audited: if the audit log cannot be written the answer is a 503,
     # and a key nobody was shown opens nothing.
-    key, principal = create_api_key(store, body.role, body.name, expires_at=body.expires_at)
-    audit("create_api_key", principal.key_id, role=body.role, name=body.name, expires_at=body.expires_at)
+    key, principal = create_api_key(caller.store, body.role, body.name, expires_at=body.expires_at)
+    caller.audit("create_api_key", principal.key_id, role=body.role, name=body.name, expires_at=body.expires_at)
     return ApiKeyCreated(key=key, key_id=principal.key_id, name=principal.name, role=principal.role,
                          expires_at=body.expires_at)
 
 
 @router.get("/apikeys", response_model=ApiKeyList,
             summary="The API keys (ids, names, roles, expiry, revocation; never the keys)")
-def get_apikeys(store: StoreDep, _: AdminDep) -> ApiKeyList:
-    keys = list_api_keys(store)
+def get_apikeys(caller: AdminDep) -> ApiKeyList:
+    keys = list_api_keys(caller.store)
     return ApiKeyList.model_validate({"total": len(keys), "items": keys})
 
 
@@ -57,23 +57,23 @@ def get_apikeys(store: StoreDep, _: AdminDep) -> ApiKeyList:
                summary="Revoke an API key: refused at once here, within 10 s on other servers",
                responses={404: {"description": "no such key"},
                           409: {"description": "the key from GRAPHSVC_ADMIN_KEY: unset it instead"}})
-def delete_apikey(key_id: Annotated[str, Path(max_length=64)], services: ServicesDep, _: AdminDep,
-                  audit: AuditDep) -> ApiKeyInfo:
+def delete_apikey(key_id: Annotated[str, Path(max_length=64)], caller: AdminDep) -> ApiKeyInfo:
     if key_id == ENV_ADMIN_ID:
         raise HTTPException(status.HTTP_409_CONFLICT, "the GRAPHSVC_ADMIN_KEY key is not stored and cannot be "
                                                       "revoked; remove it from the environment and restart")
-    with audit.change("revoke_api_key", key_id):
-        record = revoke_api_key(services.store, key_id)
+    with caller.audit.change("revoke_api_key", key_id):
+        record = revoke_api_key(caller.store, key_id)
         if record is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no API key with id {key_id!r}")
-    services.forget_keys()
+    caller.services.forget_keys()
     return ApiKeyInfo.model_validate(record)
 
 
 @router.get("/audit", response_model=AuditPage,
             summary="The audit log, newest first: who read or exported what, when, from where")
-def get_audit(services: ServicesDep, _: AdminDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+def get_audit(caller: AdminDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
               size: Annotated[int, Query(ge=1, le=1000)] = 100) -> AuditPage:
+    services = caller.services
     services.audit.flush(timeout=5.0)
     total, entries = services.store.list_records("audit", offset=(page - 1) * size, limit=size)
     # Entries safe on disk that a failing store has not taken yet: listed once it recovers.

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import StreamingResponse
 
-from api.deps import AdminDep, AuditDep, ServicesDep
+from api.deps import AdminDep
 from graphsvc.store.backup import tar_stream, write_backup
 
 router = APIRouter(tags=["admin"])
@@ -20,11 +20,12 @@ router = APIRouter(tags=["admin"])
              responses={200: {"content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
                               "description": "the backup's files and manifest.json (SHA-256 of each)"},
                         503: {"description": "the audit log could not be stored first"}})
-def post_backup(services: ServicesDep, _: AdminDep, audit: AuditDep) -> StreamingResponse:
+def post_backup(caller: AdminDep) -> StreamingResponse:
     """The store (keys, casework, jobs, audit log; on Neo4j all but the graph, which is re-ingested),
     the masking secret and the admin key file. ``graphsvc backup HOME OUT`` calls this when a
     server holds HOME and writes OUT from the stream."""
-    audit("backup", "store")
+    services = caller.services
+    caller.audit("backup", "store")
     # Every entry recorded before this one (and this one) goes into the copy.
     if not services.audit.flush():
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Literal
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
-from api.deps import AuditDep, BookDep, MaskerDep, NoPoliceDep, StoreDep
+from api.deps import NoPoliceDep
 from api.models import TipReceipt, answer
-from api.routes.entities import LookupGuardDep
+from api.routes.entities import LookupGuard
 from queries.casework import TIP_TYPES, TipConflict, submit_tip
 
 router = APIRouter(tags=["casework"])
@@ -31,15 +31,15 @@ class TipIn(BaseModel):
              summary="Report a lead; idempotent by client_key",
              responses={200: {"model": TipReceipt,
                               "description": "this client_key was already submitted with the same content"}})
-def post_tip(body: TipIn, store: StoreDep, book: BookDep, principal: NoPoliceDep,
-             masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep) -> Response:
+def post_tip(body: TipIn, caller: NoPoliceDep) -> Response:
     # An analyst names a phone or account by the pseudonym it was shown; a clear one would make
     # the tip (found or not, which rings it lifts) an oracle on that value.
+    guard, principal, masker = LookupGuard.of(caller), caller.principal, caller.masker
     guard.check_budget()
     node_id = guard.resolve(body.type, body.id, lookup="submit_tip")
     try:
-        with audit.change("submit_tip", f"{body.type}:{node_id}", client_key=body.client_key):
-            tip, created = submit_tip(store, body.client_key, body.type, node_id, body.note,
+        with caller.audit.change("submit_tip", f"{body.type}:{node_id}", client_key=body.client_key):
+            tip, created = submit_tip(caller.store, body.client_key, body.type, node_id, body.note,
                                       by=f"{principal.name} ({principal.key_id})")
     except TipConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
@@ -47,6 +47,6 @@ def post_tip(body: TipIn, store: StoreDep, book: BookDep, principal: NoPoliceDep
         guard.missed(f"{body.type}:{node_id}", lookup="submit_tip")
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     if created:
-        book.casework_changed()
+        caller.book.casework_changed()
     shown = TipReceipt.model_validate({**tip, "note": masker.text(tip["note"]), "touches": len(tip["touches"])})
     return answer(shown, masker, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.bulkhead import HeavyReadDep
-from api.deps import AuditDep, Auditor, BookDep, MaskerDep, NoPoliceDep, PrincipalDep, ServicesDep, StoreDep
+from api.deps import Auditor, Caller, NoPoliceDep
 from api.models import (
     CoAdmittedPairs,
     EntityClaims,
@@ -35,7 +35,7 @@ from queries.entities import entity_claims, entity_network, entity_profile, path
 from queries.investigative import co_admitted_pairs, persons_behind_device, shared_identifiers
 from queries.masking import MaskedIdentifier, Masker
 
-__all__ = ["router", "LookupGuard", "LookupGuardDep"]
+__all__ = ["router", "LookupGuard"]
 
 router = APIRouter(tags=["entities"])
 
@@ -53,6 +53,11 @@ class LookupGuard:
     limiter: RateLimiter
     key_id: str
     per_minute: int
+
+    @classmethod
+    def of(cls, caller: Caller) -> LookupGuard:
+        return cls(caller.masker, caller.audit, caller.services.failed_lookups, caller.principal.key_id,
+                   caller.settings.failed_lookups_per_minute)
 
     def check_budget(self) -> None:
         """429 while a masked caller's budget of failed lookups is spent, for every lookup: refusing
@@ -79,65 +84,47 @@ class LookupGuard:
             self.limiter.acquire(self.key_id)
 
 
-async def get_lookup_guard(services: ServicesDep, principal: PrincipalDep, masker: MaskerDep,
-                           audit: AuditDep) -> LookupGuard:
-    return LookupGuard(masker, audit, services.failed_lookups, principal.key_id,
-                       services.settings.failed_lookups_per_minute)
-
-
-LookupGuardDep = Annotated[LookupGuard, Depends(get_lookup_guard)]
-
-
 @router.get("/entities/{node_type}/{node_id}", response_model=EntityProfile,
             summary="Attributes, claim summary, rings and flags of an entity")
-def get_entity(node_type: NodeType, node_id: str, store: StoreDep, book: BookDep, masker: MaskerDep,
-               audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep) -> Response:
-    guard.check_budget()
-    clear = guard.resolve(node_type, node_id, lookup="read_entity")
-    profile = entity_profile(store, book, node_type, clear)
-    if profile is None:
-        guard.missed(node_key(node_type, clear), lookup="read_entity")
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph")
-    audit("read_entity", node_key(node_type, clear))
-    return answer(EntityProfile.model_validate(profile), masker)
+def get_entity(node_type: NodeType, node_id: str, caller: NoPoliceDep) -> Response:
+    clear, profile = _ask(LookupGuard.of(caller), node_type, node_id, "read_entity",
+                          lambda entity: entity_profile(caller.store, caller.book, node_type, entity))
+    caller.audit("read_entity", node_key(node_type, clear))
+    return answer(EntityProfile.model_validate(profile), caller.masker)
 
 
 @router.get("/entities/{node_type}/{node_id}/claims", response_model=EntityClaims,
             summary="The claims naming an entity (a person's, a card's, an institution's...), newest first, paged")
-def get_entity_claims(node_type: NodeType, node_id: str, store: StoreDep, masker: MaskerDep, audit: AuditDep,
-                      guard: LookupGuardDep, _: NoPoliceDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+def get_entity_claims(node_type: NodeType, node_id: str, caller: NoPoliceDep,
+                      page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                       size: Annotated[int, Query(ge=1, le=500)] = 50, _heavy: HeavyReadDep = None) -> Response:
-    clear, claims = _ask(guard, node_type, node_id, "read_entity_claims",
-                         lambda entity: entity_claims(store, node_type, entity, page=page, size=size))
-    audit("read_entity_claims", node_key(node_type, clear), page=page, size=size, claims=len(claims["items"]))
-    return answer(EntityClaims.model_validate(claims), masker)
+    clear, claims = _ask(LookupGuard.of(caller), node_type, node_id, "read_entity_claims",
+                         lambda entity: entity_claims(caller.store, node_type, entity, page=page, size=size))
+    caller.audit("read_entity_claims", node_key(node_type, clear), page=page, size=size, claims=len(claims["items"]))
+    return answer(EntityClaims.model_validate(claims), caller.masker)
 
 
 @router.get("/entities/{node_type}/{node_id}/network", response_model=Network,
             summary="Ego network: nodes + edges, capped, hubs not expanded")
-def get_network(node_type: NodeType, node_id: str, store: StoreDep, services: ServicesDep, masker: MaskerDep,
-                audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep, hops: Annotated[int, Query(ge=1, le=3)] = 1,
+def get_network(node_type: NodeType, node_id: str, caller: NoPoliceDep,
+                hops: Annotated[int, Query(ge=1, le=3)] = 1,
                 limit: Annotated[int, Query(ge=1, le=2000, description="most nodes returned")] = 200,
                 _heavy: HeavyReadDep = None) -> Response:
-    guard.check_budget()
-    clear = guard.resolve(node_type, node_id, lookup="read_network")
-    network = entity_network(store, node_type, clear, hops=hops, limit=limit,
-                             hub_degree=services.settings.hub_degree)
-    if network is None:
-        guard.missed(node_key(node_type, clear), lookup="read_network")
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph")
-    audit("read_network", node_key(node_type, clear), hops=hops, limit=limit, nodes=len(network["nodes"]))
-    return answer(Network.model_validate(network), masker)
+    clear, network = _ask(LookupGuard.of(caller), node_type, node_id, "read_network",
+                          lambda entity: entity_network(caller.store, node_type, entity, hops=hops, limit=limit,
+                                                        hub_degree=caller.settings.hub_degree))
+    caller.audit("read_network", node_key(node_type, clear), hops=hops, limit=limit, nodes=len(network["nodes"]))
+    return answer(Network.model_validate(network), caller.masker)
 
 
 @router.get("/paths", response_model=Paths, summary="Shortest paths between two entities (not through hubs)")
-def get_paths(store: StoreDep, services: ServicesDep, masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep,
-              _: NoPoliceDep,
+def get_paths(caller: NoPoliceDep,
               # long enough for an address's pseudonym (the address sealed, base64)
               source: Annotated[str, Query(alias="from", max_length=1000, description="TYPE:ID, e.g. person:P0001")],
               target: Annotated[str, Query(alias="to", max_length=1000, description="TYPE:ID")],
               max_hops: Annotated[int, Query(ge=1, le=6)] = 4,
               _heavy: HeavyReadDep = None) -> Response:
+    guard = LookupGuard.of(caller)
     guard.check_budget()
     ends = []
     for key in (source, target):
@@ -148,26 +135,26 @@ def get_paths(store: StoreDep, services: ServicesDep, masker: MaskerDep, audit: 
         ends.append(node_key(node_type, guard.resolve(node_type, node_id, lookup="read_paths")))
     if ends[0] == ends[1]:  # said before any lookup, so it tells nothing about the entity
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from and to name the same entity")
-    found = paths_between(store, ends[0], ends[1], max_hops=max_hops, hub_degree=services.settings.hub_degree)
+    found = paths_between(caller.store, ends[0], ends[1], max_hops=max_hops, hub_degree=caller.settings.hub_degree)
     if found is None:
         guard.missed(f"{ends[0]} -> {ends[1]}", lookup="read_paths")
         raise HTTPException(status.HTTP_404_NOT_FOUND, "one of the two entities is not in the graph")
-    audit("read_paths", f"{ends[0]} -> {ends[1]}", max_hops=max_hops, found=len(found["paths"]))
-    return answer(Paths.model_validate(found), masker)
+    caller.audit("read_paths", f"{ends[0]} -> {ends[1]}", max_hops=max_hops, found=len(found["paths"]))
+    return answer(Paths.model_validate(found), caller.masker)
 
 
 @router.get("/search", response_model=SearchResult,
             summary="Find entities by name, phone, ID number, card, institution or prescriber code")
-def get_search(store: StoreDep, masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep, _: NoPoliceDep,
-               q: Annotated[str, Query(min_length=1, max_length=100)],
+def get_search(caller: NoPoliceDep, q: Annotated[str, Query(min_length=1, max_length=100)],
                limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Response:
     if not q.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "q must not be blank")
+    guard, masker = LookupGuard.of(caller), caller.masker
     guard.check_budget()
-    hits = search_entities(store, q, masker, limit=limit)
+    hits = search_entities(caller.store, q, masker, limit=limit)
     # The clear query is kept: the audit log is for admins, who must see what was looked up.
     if hits:
-        audit("search", q, hits=len(hits))
+        caller.audit("search", q, hits=len(hits))
     else:
         guard.missed(q, lookup="search")
     return answer(SearchResult.model_validate({"q": masker.text(q), "hits": hits}), masker)
@@ -191,31 +178,29 @@ def _ask(guard: LookupGuard, node_type: str, node_id: str, lookup: str,
 
 @router.get("/entities/person/{person_id}/shared-identifiers", response_model=SharedIdentifiers,
             summary="Phones, addresses, devices and accounts a person shares with other persons, and with whom")
-def get_shared_identifiers(person_id: str, store: StoreDep, masker: MaskerDep, audit: AuditDep,
-                           guard: LookupGuardDep, _: NoPoliceDep, _heavy: HeavyReadDep = None) -> Response:
-    clear, shared = _ask(guard, "person", person_id, "read_shared_identifiers",
-                         lambda person: shared_identifiers(store, person))
-    audit("read_shared_identifiers", node_key("person", clear), identifiers=len(shared))
-    return answer(SharedIdentifiers.model_validate({"person": clear, "shared": shared}), masker)
+def get_shared_identifiers(person_id: str, caller: NoPoliceDep, _heavy: HeavyReadDep = None) -> Response:
+    clear, shared = _ask(LookupGuard.of(caller), "person", person_id, "read_shared_identifiers",
+                         lambda person: shared_identifiers(caller.store, person))
+    caller.audit("read_shared_identifiers", node_key("person", clear), identifiers=len(shared))
+    return answer(SharedIdentifiers.model_validate({"person": clear, "shared": shared}), caller.masker)
 
 
 @router.get("/entities/device/{device_id}/persons", response_model=PersonsBehindDevice,
             summary="Persons behind a device: holders of e-vouchers on it and persons whose cards it scanned")
-def get_persons_behind_device(device_id: str, store: StoreDep, masker: MaskerDep, audit: AuditDep,
-                              guard: LookupGuardDep, _: NoPoliceDep, _heavy: HeavyReadDep = None) -> Response:
-    clear, persons = _ask(guard, "device", device_id, "read_device_persons",
-                          lambda device: persons_behind_device(store, device))
-    audit("read_device_persons", node_key("device", clear), persons=len(persons))
-    return answer(PersonsBehindDevice.model_validate({"device": clear, "persons": persons}), masker)
+def get_persons_behind_device(device_id: str, caller: NoPoliceDep, _heavy: HeavyReadDep = None) -> Response:
+    clear, persons = _ask(LookupGuard.of(caller), "device", device_id, "read_device_persons",
+                          lambda device: persons_behind_device(caller.store, device))
+    caller.audit("read_device_persons", node_key("device", clear), persons=len(persons))
+    return answer(PersonsBehindDevice.model_validate({"device": clear, "persons": persons}), caller.masker)
 
 
 @router.get("/entities/institution/{institution_id}/co-admitted", response_model=CoAdmittedPairs,
             summary="Pairs of persons admitted to an institution on the same day on several separate days")
-def get_co_admitted(institution_id: str, store: StoreDep, masker: MaskerDep, audit: AuditDep, guard: LookupGuardDep,
-                    _: NoPoliceDep, min_times: Annotated[int, Query(ge=2, le=366, description="days together")] = 2,
+def get_co_admitted(institution_id: str, caller: NoPoliceDep,
+                    min_times: Annotated[int, Query(ge=2, le=366, description="days together")] = 2,
                     _heavy: HeavyReadDep = None) -> Response:
-    clear, pairs = _ask(guard, "institution", institution_id, "read_co_admitted",
-                        lambda institution: co_admitted_pairs(store, institution, min_times=min_times))
-    audit("read_co_admitted", node_key("institution", clear), min_times=min_times, pairs=len(pairs))
+    clear, pairs = _ask(LookupGuard.of(caller), "institution", institution_id, "read_co_admitted",
+                        lambda institution: co_admitted_pairs(caller.store, institution, min_times=min_times))
+    caller.audit("read_co_admitted", node_key("institution", clear), min_times=min_times, pairs=len(pairs))
     return answer(CoAdmittedPairs.model_validate({"institution": clear, "min_times": min_times, "pairs": pairs}),
-                  masker)
+                  caller.masker)

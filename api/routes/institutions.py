@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.bulkhead import HeavyReadDep
-from api.deps import AuditDep, BookDep, NoPoliceDep, StoreDep
+from api.deps import NoPoliceDep
 from graphsvc.risk import store_risk
 
 router = APIRouter(prefix="/institutions", tags=["institutions"])
@@ -44,14 +44,14 @@ class InstitutionRiskPage(BaseModel):
 # run (its ring points change with the rings; data loaded since the last detection shows after the next).
 @router.get("/risk", response_model=InstitutionRiskPage,
             summary="Institutions ranked for inspection: ring involvement and peer-group outliers, each reason stated")
-def get_institution_risk(store: StoreDep, book: BookDep, _: NoPoliceDep, audit: AuditDep,
+def get_institution_risk(caller: NoPoliceDep,
                          limit: Annotated[int, Query(ge=1, le=500)] = 50,
                          offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
                          _heavy: HeavyReadDep = None) -> InstitutionRiskPage:
-    ranking = book.per_run(("institution_risk",), lambda: store_risk(store))
+    ranking = caller.book.per_run(("institution_risk",), lambda: store_risk(caller.store))
     shown = ranking[offset:offset + limit]
     # Reasons state figures about the institution and ring ids, never a person's identifier: the
     # same answer serves every role that may read it, and masking has nothing to take out.
-    audit("read_institution_risk", "institutions", offset=offset, returned=len(shown))
+    caller.audit("read_institution_risk", "institutions", offset=offset, returned=len(shown))
     return InstitutionRiskPage(total=len(ranking), limit=limit, offset=offset,
                                institutions=[InstitutionRisk.model_validate(e) for e in shown])

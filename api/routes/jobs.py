@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AuditDep, InvestigatorDep, ServicesDep
+from api.deps import InvestigatorDep
 from api.uploads import UPLOAD_BODY, UploadLimits, new_upload_folder, receive_files, unpack_zips
 from graphsvc.detect import DetectionConfig
 from graphsvc.errors import InputError, NotFound
@@ -74,11 +74,10 @@ def _check_contract_files(folder: Path, names: list[str]) -> None:
 
 @router.post("/ingest", status_code=status.HTTP_202_ACCEPTED, openapi_extra=UPLOAD_BODY, response_model=Job,
              summary="Upload contract files (or zips of them) to load")
-async def post_ingest(request: Request, services: ServicesDep, principal: InvestigatorDep,
-                      audit: AuditDep) -> dict[str, Any]:
+async def post_ingest(request: Request, caller: InvestigatorDep) -> dict[str, Any]:
     """The body is multipart/form-data with the files in the field ``files``; limits on its size,
     on what its zips unpack to, their compression ratio and their number of files are settings."""
-    settings = services.settings
+    services, principal, settings = caller.services, caller.principal, caller.settings
     limits = UploadLimits.of(settings)
     folder = await run_in_threadpool(new_upload_folder, settings.home)
 
@@ -102,7 +101,7 @@ async def post_ingest(request: Request, services: ServicesDep, principal: Invest
 
         def submit() -> dict[str, Any]:  # a store write and an fsync: off the event loop
             job_id = services.jobs.new_id()
-            with audit.change("submit_ingest", job_id, files=names):
+            with caller.audit.change("submit_ingest", job_id, files=names):
                 return services.jobs.submit(job_id, "ingest", work, by=f"{principal.name} ({principal.key_id})",
                                             parameters={"files": names})
 
@@ -115,8 +114,8 @@ async def post_ingest(request: Request, services: ServicesDep, principal: Invest
 
 @router.post("/detect", status_code=status.HTTP_202_ACCEPTED, response_model=Job,
              summary="Run ring detection on what is loaded")
-def post_detect(services: ServicesDep, principal: InvestigatorDep, audit: AuditDep,
-                body: DetectIn | None = None) -> dict[str, Any]:
+def post_detect(caller: InvestigatorDep, body: DetectIn | None = None) -> dict[str, Any]:
+    services, principal = caller.services, caller.principal
     try:
         config = DetectionConfig.model_validate(body.config or {}) if body else DetectionConfig()
     except ValidationError as exc:
@@ -129,22 +128,22 @@ def post_detect(services: ServicesDep, principal: InvestigatorDep, audit: AuditD
                 "retired_ids": run.retired_ids, "seconds": run.seconds}
 
     job_id = services.jobs.new_id()
-    with audit.change("submit_detect", job_id):
+    with caller.audit.change("submit_detect", job_id):
         return services.jobs.submit(job_id, "detect", work, by=f"{principal.name} ({principal.key_id})")
 
 
 @router.get("/jobs/{job_id}", response_model=Job, summary="A job's state and progress (investigators and admins)")
-def get_job(job_id: str, services: ServicesDep, _: InvestigatorDep) -> dict[str, Any]:
-    job = services.jobs.get(job_id)
+def get_job(job_id: str, caller: InvestigatorDep) -> dict[str, Any]:
+    job = caller.services.jobs.get(job_id)
     if job is None:
         raise NotFound(f"no job {job_id!r}")
     return job
 
 
 @router.get("/jobs", response_model=JobPage, summary="Recent jobs, newest first (investigators and admins)")
-def get_jobs(services: ServicesDep, _: InvestigatorDep, page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+def get_jobs(caller: InvestigatorDep, page: Annotated[int, Query(ge=1, le=100_000)] = 1,
              size: Annotated[int, Query(ge=1, le=200)] = 20) -> dict[str, Any]:
     # The response model keeps a job's declared fields only: the traceback earlier releases
     # stored with a failed job is not answered.
-    total, jobs = services.jobs.list(offset=(page - 1) * size, limit=size)
+    total, jobs = caller.services.jobs.list(offset=(page - 1) * size, limit=size)
     return {"total": total, "page": page, "size": size, "items": jobs}

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 import services
-from api.deps import AuditDep, BookDep, NoPoliceDep, StoreDep
+from api.deps import NoPoliceDep
 from api.models import MonthlyReport
 from queries.report import MONTH_PATTERN
 
@@ -21,8 +21,8 @@ _MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 @router.get("/monthly", response_model=MonthlyReport,
             summary="The monthly report by region: the rings' institutions, persons, claims and fund that month, and "
                     "the rings new, confirmed, dismissed and referred to police that month")
-def get_monthly(month: Month, store: StoreDep, book: BookDep, audit: AuditDep, _: NoPoliceDep) -> MonthlyReport:
-    content = services.monthly_report(store, book, month, "json", audit=audit)
+def get_monthly(month: Month, caller: NoPoliceDep) -> MonthlyReport:
+    content = services.monthly_report(caller.store, caller.book, month, "json", audit=caller.audit)
     return MonthlyReport.model_validate(json.loads(content))
 
 
@@ -30,8 +30,8 @@ def _file_route(fmt: str, what: str) -> None:
     @router.get(f"/monthly.{fmt}", response_class=Response, summary=f"The monthly report as {what}, Chinese headers first",
                 responses={200: {"content": {_MEDIA[fmt]: {"schema": {"type": "string", "format": "binary"}}},
                                  "description": f"the report as {what}"}})
-    def get_monthly_file(month: Month, store: StoreDep, book: BookDep, audit: AuditDep, _: NoPoliceDep) -> Response:
-        content = services.monthly_report(store, book, month, fmt, audit=audit)
+    def get_monthly_file(month: Month, caller: NoPoliceDep) -> Response:
+        content = services.monthly_report(caller.store, caller.book, month, fmt, audit=caller.audit)
         return Response(content, media_type=_MEDIA[fmt],
                         headers={"Content-Disposition": f'attachment; filename="monthly-report-{month}.{fmt}"'})
 

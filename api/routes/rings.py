@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 import services
 from api.bulkhead import HeavyAsOfDep, HeavyReadDep
-from api.deps import AuditDep, Auditor, BookDep, InvestigatorDep, MaskerDep, PrincipalDep, ServicesDep, StoreDep
+from api.deps import Caller, CallerDep, InvestigatorDep
 from api.models import (
     CalendarDay,
     Casework,
@@ -48,20 +48,20 @@ def _referred(book: RingBook) -> frozenset[str]:
     return frozenset(ring_id for ring_id, d in book.casework().dispositions.items() if d["status"] == "referred_to_police")
 
 
-def _visible_ring(book: RingBook, principal: PrincipalDep, ring_id: str, audit: Auditor, action: str) -> None:
+def _visible_ring(caller: Caller, ring_id: str, action: str) -> None:
     """404 for a ring not in the current run, 403 for police liaison on a ring not referred; both audited."""
-    if book.snapshot().by_id.get(ring_id) is None:
-        audit("lookup_missed", ring_id, lookup=action)
+    if caller.book.snapshot().by_id.get(ring_id) is None:
+        caller.audit("lookup_missed", ring_id, lookup=action)
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
-    if principal.role == "police_liaison" and ring_id not in _referred(book):
-        audit("denied", ring_id, lookup=action)
+    if caller.principal.role == "police_liaison" and ring_id not in _referred(caller.book):
+        caller.audit("denied", ring_id, lookup=action)
         raise HTTPException(status.HTTP_403_FORBIDDEN, "police liaison sees only rings referred to police")
 
 
 # Plain ``def`` routes run in the thread pool: even answers from memory (RingBook) re-read the
 # store now and then, and any such wait on the event loop would stall every request, /health too.
 @router.get("", response_model=RingPage, summary="The ring queue: filter, sort, paginate")
-def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
+def get_rings(caller: CallerDep,
               pattern: Annotated[list[Pattern] | None, Query(description="keep these patterns")] = None,
               min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
               region: Annotated[str | None, Query(max_length=32, description="institution region code")] = None,
@@ -74,7 +74,8 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
               size: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
     if since and until and since > until:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must not be after until")
-    police = principal.role == "police_liaison"
+    book, masker = caller.book, caller.masker
+    police = caller.principal.role == "police_liaison"
     flt = RingFilter(pattern=tuple(pattern or ()), min_score=min_score, region=region, institution=institution,
                      since=since, until=until, status=tuple(disposition or ()),
                      ring_ids=_referred(book) if police else None)
@@ -84,13 +85,13 @@ def get_rings(book: BookDep, principal: PrincipalDep, masker: MaskerDep,
 
 @router.get("/{ring_id}", response_model=RingDetail,
             summary="A ring: members with roles, evidence, fund, timeline and its subgraph")
-def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: MaskerDep, audit: AuditDep,
-             _heavy: HeavyAsOfDep,
+def get_ring(ring_id: str, caller: CallerDep, _heavy: HeavyAsOfDep,
              lang: Annotated[Lang, Query(description="the language of the evidence sentences: zh (default) or en")] = "zh",
              as_of: Annotated[CalendarDay | None, Query(
                  description="the ring as it stood at the end of this day (YYYY-MM-DD): its claims, members and "
                              "claim edges up to it; a day before its first claim gives an empty ring")] = None) -> Response:
-    _visible_ring(book, principal, ring_id, audit, "read_ring")
+    book, masker, audit = caller.book, caller.masker, caller.audit
+    _visible_ring(caller, ring_id, "read_ring")
     # as_of: computed afresh from the claims of the ring's persons, a heavy read (one slot of the bulkhead)
     view = ring_view(book, ring_id, masker, lang, as_of)
     if view is None:
@@ -106,16 +107,16 @@ def get_ring(ring_id: str, book: BookDep, principal: PrincipalDep, masker: Maske
 
 @router.put("/{ring_id}/disposition", response_model=DispositionRecord,
             summary="Confirm, dismiss or refer a ring to police, with a note")
-def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: StoreDep,
-                    principal: InvestigatorDep, audit: AuditDep, state: ServicesDep) -> DispositionRecord:
+def put_disposition(ring_id: str, body: DispositionIn, caller: InvestigatorDep) -> DispositionRecord:
+    book, principal = caller.book, caller.principal
     ring = book.snapshot().by_id.get(ring_id)
     if ring is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
     previous = book.casework().dispositions.get(ring_id)
-    with audit.change("set_disposition", ring_id, status=body.status):
-        record = set_disposition(store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")
+    with caller.audit.change("set_disposition", ring_id, status=body.status):
+        record = set_disposition(caller.store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")
     book.casework_changed()
-    state.webhooks.disposition_changed(ring, previous)
+    caller.services.webhooks.disposition_changed(ring, previous)
     return DispositionRecord.model_validate(record)
 
 
@@ -124,14 +125,14 @@ def put_disposition(ring_id: str, body: DispositionIn, book: BookDep, store: Sto
             response_class=Response,
             responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
                              "description": "a zip of the package's folder"}})
-def export_ring(ring_id: str, book: BookDep, store: StoreDep, principal: PrincipalDep, masker: MaskerDep,
-                audit: AuditDep, state: ServicesDep, format: ExportFormat = "xlsx",
+def export_ring(ring_id: str, caller: CallerDep, format: ExportFormat = "xlsx",
                 _heavy: HeavyReadDep = None) -> Response:
-    _visible_ring(book, principal, ring_id, audit, "export_ring")
+    _visible_ring(caller, ring_id, "export_ring")
     # The command line's export too: one package, audited the same way (a ring gone since the check is a 404).
-    files = services.export_ring(store, book, ring_id, format, masker,
-                                 generated_by=f"{principal.name} ({principal.role})", audit=audit,
-                                 home=state.settings.home)
+    principal = caller.principal
+    files = services.export_ring(caller.store, caller.book, ring_id, format, caller.masker,
+                                 generated_by=f"{principal.name} ({principal.role})", audit=caller.audit,
+                                 home=caller.settings.home)
     name = f"{ring_id}-{format}"
     return Response(zip_package(files, name), media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})

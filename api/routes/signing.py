@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import AuditDep, PrincipalDep, ServicesDep
+from api.deps import CallerDep
 from graphsvc.signing import fingerprint, home_key, printable, public_pem
 
 __all__ = ["router", "SigningKey"]
@@ -37,9 +37,9 @@ class SigningKey(BaseModel):
 @router.get("/signing-key", response_model=SigningKey,
             summary="The fund's public Ed25519 key that signs every police package's manifest (公钥), with its "
                     "fingerprint")
-async def get_signing_key(_: PrincipalDep, state: ServicesDep, audit: AuditDep) -> SigningKey:
+async def get_signing_key(caller: CallerDep) -> SigningKey:
     # made on the first export or read; the file read and the audit's fsync wait in the thread pool
-    public = (await run_in_threadpool(home_key, state.settings.home)).public_key()
+    public = (await run_in_threadpool(home_key, caller.settings.home)).public_key()
     digest = fingerprint(public)
-    await run_in_threadpool(audit, "read_signing_key", digest)
+    await run_in_threadpool(caller.audit, "read_signing_key", digest)
     return SigningKey(public_key_pem=public_pem(public), fingerprint_sha256=digest, printable=printable(digest))

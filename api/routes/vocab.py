@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep
+from api.deps import CallerDep
 from api.models import Vocabulary
 from graphsvc.vocab import vocabulary
 
@@ -15,5 +15,5 @@ router = APIRouter(tags=["vocab"])
 @router.get("/vocab", response_model=Vocabulary, response_model_exclude_none=True,
             summary="Patterns, roles, node types, member roles, dispositions and export formats, with Chinese and "
                     "English labels")
-async def get_vocab(_: PrincipalDep) -> Vocabulary:
+async def get_vocab(_: CallerDep) -> Vocabulary:
     return Vocabulary.model_validate(vocabulary())

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, AuditDep, ServicesDep
+from api.deps import AdminDep
 from api.models import Webhook, WebhookDeliveryPage, WebhookEvent, WebhookList
 from api.webhooks import MIN_SECRET, host_of
 from graphsvc.errors import NotFound
@@ -40,36 +40,37 @@ def _shown(webhook: dict[str, Any]) -> Webhook:
              responses={409: {"description": "as many webhooks as GRAPHSVC_WEBHOOK_MAX_SUBSCRIPTIONS allows"},
                         422: {"description": "a target not allowed (scheme, credentials, host, address) or a short "
                                              "secret; the message says how to allow it"}})
-def post_webhook(body: WebhookIn, services: ServicesDep, principal: AdminDep, audit: AuditDep) -> Webhook:
+def post_webhook(body: WebhookIn, caller: AdminDep) -> Webhook:
+    services, principal = caller.services, caller.principal
     # The URL's host, not the URL: a query string may carry the receiver's own token.
     webhook_id = services.webhooks.new_id()
-    with audit.change("create_webhook", webhook_id, host=host_of(body.url), events=body.events or "all"):
+    with caller.audit.change("create_webhook", webhook_id, host=host_of(body.url), events=body.events or "all"):
         webhook = services.webhooks.create(webhook_id, body.url, body.secret, body.events,
                                            by=f"{principal.name} ({principal.key_id})")
     return _shown(webhook)
 
 
 @router.get("", response_model=WebhookList, summary="The webhooks in force (admins); secrets are not shown")
-def get_webhooks(services: ServicesDep, _: AdminDep, audit: AuditDep) -> WebhookList:
-    found = services.webhooks.active()
-    audit("list_webhooks", "webhooks", count=len(found))
+def get_webhooks(caller: AdminDep) -> WebhookList:
+    found = caller.services.webhooks.active()
+    caller.audit("list_webhooks", "webhooks", count=len(found))
     return WebhookList(items=[_shown(w) for w in found])
 
 
 @router.delete("/{webhook_id}", response_model=Webhook,
                summary="Stop a webhook; its deliveries not yet made are cancelled, its log kept (admins)",
                responses={404: {"description": "no such webhook, or deleted already"}})
-def delete_webhook(webhook_id: WebhookId, services: ServicesDep, _: AdminDep, audit: AuditDep) -> Webhook:
-    with audit.change("delete_webhook", webhook_id):
-        return _shown(services.webhooks.delete(webhook_id))
+def delete_webhook(webhook_id: WebhookId, caller: AdminDep) -> Webhook:
+    with caller.audit.change("delete_webhook", webhook_id):
+        return _shown(caller.services.webhooks.delete(webhook_id))
 
 
 @router.get("/{webhook_id}/deliveries", response_model=WebhookDeliveryPage,
             summary="A webhook's delivery log, newest first: each attempt's status or error, the next retry (admins)",
             responses={404: {"description": "no such webhook"}})
-def get_deliveries(webhook_id: WebhookId, services: ServicesDep, _: AdminDep, audit: AuditDep,
-                   page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+def get_deliveries(webhook_id: WebhookId, caller: AdminDep, page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                    size: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+    services, audit = caller.services, caller.audit
     if services.webhooks.get(webhook_id) is None:
         audit("lookup_missed", webhook_id, lookup="webhook_deliveries")
         raise NotFound(f"no webhook {webhook_id!r}")
