@@ -290,12 +290,14 @@ class Neo4jStore(GraphStore):
 
     def complete_bulk_import(self, log: Sequence[IngestFileRecord]) -> None:
         """Finish a database ``neo4j-admin`` just imported (``graphsvc.store.neo4j_import``): its
-        constraints and indexes, online before the first query, and the ingest log of the load."""
+        constraints and indexes, online before the first query, the ingest log of the load, and its
+        ``NET`` relationships (imported with it) recorded as the network of this data version."""
         self._create_indexes()
         self._run("CALL db.awaitIndexes(3600)")
         for record in log:
             self.record_ingest(record)
         self.finish_ingest()
+        self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=self._data_version()[0])
 
     def _key(self, table: EntityTable) -> str:
         return _TYPE_OF_TABLE[table.name] + ":"
