@@ -97,8 +97,9 @@ def test_each_route_asks_for_its_caller_once_and_every_keyed_route_says_so(tmp_p
     app = create_app(Settings(home=tmp_path / "home"))
     spec = app.openapi()
     routes = [context.route for context in iter_route_contexts(app.routes)]
-    sizes = {f"{sorted(route.methods)[0]} {route.path}": _dependants(route.dependant) - 1
-             for route in routes if isinstance(route, APIRoute) and route.include_in_schema}
+    sizes = {f"{method} {route.path}": _dependants(route.dependant) - 1
+             for route in routes if isinstance(route, APIRoute) and route.include_in_schema
+             for method in route.methods or ()}
     assert sizes["GET /entities/{node_type}/{node_id}/network"] == 4
     assert max(sizes.values()) <= 4, {route: n for route, n in sizes.items() if n > 4}
     # the OpenAPI spec still names both ways to send the key on every route that wants one
