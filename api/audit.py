@@ -39,8 +39,12 @@ _COMMIT_TIMEOUT_S = 10.0
 """A request waits this long for its entry's fsync before it is refused (a hung disk)."""
 _STORE_BATCH = 2000
 """Entries per store write: a backlog after an outage is written in bounded transactions."""
-_STORE_EVERY_S = 0.2
-"""How long the writer lets entries gather before a store write (unless someone is waiting to read them)."""
+_STORE_EVERY_S = 1.0
+"""How long the writer lets entries gather before a store write (unless someone is waiting to read them:
+``/audit``, a backup). Entries are durable once in the write-ahead file, so this trades only how soon a
+reader that does not flush sees them: at 10M persons and 50 clients on 2 cores, 2-hop network
+requests went from 576 to 633 a second (p99 115 -> 106 ms) from 0.2 s to 1 s, fewer and larger
+store transactions competing with the event loop for the cores."""
 _RETRY_FIRST_S, _RETRY_MAX_S = 0.05, 5.0
 _ORPHAN = 0
 """Segment number given to replayed entries: below every segment of the running log."""
