@@ -187,3 +187,18 @@ def test_a_batch_updates_the_network_in_place_to_what_a_rebuild_makes(neo4j_serv
     assert updated == rebuilt
     assert (f"person:{twin['person_id']}", "SAME_PERSON", "person:0TWIN") in {k[:3] for k in updated}
     assert any(k[0] in {f"person:{p}" for p in later} for k in updated)
+
+
+def test_an_import_short_of_heap_says_why_and_a_rerun_with_the_default_completes(tmp_path):
+    """A 1M-person city failed in neo4j-admin's 1 GB heap with nothing but "Critical error occurred";
+    the error now names the cause and the heap, and the default heap is sized to the machine."""
+    scene, _ = city_scene()
+    folder = scene.write_folder(tmp_path / "city")
+    with pytest.raises(StoreError, match=r"with heap 24m: .*OutOfMemoryError: Java heap space"):
+        import_folder(folder, tmp_path / "neo4j", home=tmp_path / "home", admin_heap="24m")
+    load = import_folder(folder, tmp_path / "neo4j", home=tmp_path / "home")
+    try:
+        with closing(Neo4jStore(load.server.uri, load.server.user, load.server.password, tmp_path / "home")) as store:
+            assert store.node_counts()["Person"] == len(_rows(folder / "persons.csv"))
+    finally:
+        load.server.stop()

@@ -40,7 +40,7 @@ from graphsvc.store.neo4j_server import Neo4jServer, fetch_neo4j, start_neo4j, w
 from graphsvc.store.schema import NETWORK_EDGES_SQL, fields
 from ingest.pipeline import IngestReport, ingest_folder
 
-__all__ = ["BulkLoad", "import_folder", "write_import_csv"]
+__all__ = ["BulkLoad", "import_folder", "import_heap", "write_import_csv"]
 
 _TABLE_OF_LABEL = {t.label: t for t in ENTITY_TABLES.values()}
 _ARRAY_DELIMITER = ";"
@@ -180,27 +180,44 @@ def _holds_graph(server: Neo4jServer) -> bool:
     return bool(records)
 
 
+def import_heap() -> str:
+    """The importer's heap when none is given: a quarter of this machine's memory, at least 1 GB.
+
+    The import runs alone (the server is stopped) and its heap grows with the graph: a 1M-person
+    city (18.9M nodes, 76M relationships with the network) failed in 1 GB, where neo4j-admin asked
+    for 1.006 GiB; 10M persons need about ten times that."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(1, total // 4 // 2**30)}g"
+
+
 def _admin_import(data: Path, args: list[str], heap: str, off_heap: str) -> None:
     lib = fetch_neo4j()
     env = {**os.environ, "NEO4J_HOME": str(data), "NEO4J_CONF": str(data / "conf")}
-    # the database name comes first: each --nodes/--relationships takes every file after it
+    # the database name comes first: each --nodes/--relationships takes every file after it;
+    # --verbose: a failure's cause (its exception) goes to the log, not only "Critical error occurred"
     command = ["java", f"-Xmx{heap}", "-cp", f"{lib}/*", "org.neo4j.cli.AdminTool", "database", "import", "full", "neo4j",
-               "--overwrite-destination=true", "--multiline-fields=true", f"--array-delimiter={_ARRAY_DELIMITER}",
-               f"--max-off-heap-memory={off_heap}", f"--report-file={data / 'logs' / 'import.report'}",
-               *args]
+               "--verbose", "--overwrite-destination=true", "--multiline-fields=true",
+               f"--array-delimiter={_ARRAY_DELIMITER}", f"--max-off-heap-memory={off_heap}",
+               f"--report-file={data / 'logs' / 'import.report'}", *args]
     (data / "logs").mkdir(exist_ok=True)
     with open(data / "logs" / "import.out", "wb") as log:
         done = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     if done.returncode != 0:
-        tail = (data / "logs" / "import.out").read_text(encoding="utf-8", errors="replace")[-2000:]
-        raise StoreError(f"neo4j-admin database import failed (exit {done.returncode}); "
-                         f"see {data / 'logs' / 'import.out'}:\n{tail}")
+        lines = (data / "logs" / "import.out").read_text(encoding="utf-8", errors="replace").splitlines()
+        # what explains the failure, not the progress dots before it
+        said = [line.strip() for line in lines if re.search(r"WARNING|ERROR|Exception|Error:|Caused by", line)]
+        raise StoreError(f"neo4j-admin database import failed (exit {done.returncode}) with heap {heap}: "
+                         + ("; ".join(dict.fromkeys(said))[:2000] or "no reason given")
+                         + f" (the whole log: {data / 'logs' / 'import.out'})")
 
 
 def import_folder(folder: Path, data: Path, *, home: Path, heap: str = "1g", pagecache: str = "512m",
-                  off_heap: str = "2G", memory_limit: str = "4GB", progress: bool = False) -> BulkLoad:
+                  off_heap: str = "2G", memory_limit: str = "4GB", progress: bool = False,
+                  admin_heap: str | None = None) -> BulkLoad:
     """Load ``folder`` into the empty database of the server managed in ``data`` with neo4j-admin,
     and leave that server running (started if it was not). Rejects go to ``home/rejects``.
+    ``heap`` and ``pagecache`` are the server's; ``admin_heap`` the importer's (``import_heap()``
+    when not given).
 
     ``data`` may also be a new folder: a server is made there. Raises ``StoreError`` when
     ``data`` is another folder or its database holds a
@@ -239,7 +256,7 @@ def import_folder(folder: Path, data: Path, *, home: Path, heap: str = "1g", pag
                 con.close()
         seconds["csv"] = time.perf_counter() - started
         started = time.perf_counter()
-        _admin_import(data, args, heap, off_heap)
+        _admin_import(data, args, admin_heap or import_heap(), off_heap)
         seconds["import"] = time.perf_counter() - started
         shutil.rmtree(work / "csv")
     started = time.perf_counter()

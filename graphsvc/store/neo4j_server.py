@@ -225,7 +225,8 @@ def _import(args: argparse.Namespace) -> int:
                   "constraints and indexes. Its ingest log stays empty (a later graphsvc ingest of this folder "
                   "counts each row unchanged).")
             return 0
-        load = import_folder(Path(args.folder), Path(args.data), home=Path(args.home), progress=True)
+        load = import_folder(Path(args.folder), Path(args.data), home=Path(args.home), progress=True,
+                             heap=args.heap, pagecache=args.pagecache, admin_heap=args.import_heap)
     except (GraphsvcError, RuntimeError) as exc:
         print(f"neo4j_server: error: {exc}", file=sys.stderr)
         return 2
@@ -246,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv-only", metavar="OUT",
                         help="import into a server not managed here (docker-compose): validate the folder, write "
                              "the import CSVs into OUT and print the neo4j-admin command to run beside that server")
+    parser.add_argument("--heap", default="1g", help="start, import: the server's heap")
+    parser.add_argument("--pagecache", default="512m", help="start, import: the server's page cache")
+    parser.add_argument("--import-heap", help="import: neo4j-admin's heap (default: a quarter of this machine's "
+                                              "memory; a 1M-person city needs more than 1g)")
     args = parser.parse_args(argv)
     if args.action == "import":
         return _import(args)
@@ -254,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "fetch":
             print(fetch_neo4j())
         elif args.action == "start":
-            server = start_neo4j(data)
+            server = start_neo4j(data, heap=args.heap, pagecache=args.pagecache)
             print(f"NEO4J_URI={server.uri}\nNEO4J_USER={server.user}\nNEO4J_PASSWORD={server.password}")
         else:
             pid_file = data / "pid"
