@@ -183,9 +183,10 @@ def _holds_graph(server: Neo4jServer) -> bool:
 def import_heap() -> str:
     """The importer's heap when none is given: a quarter of this machine's memory, at least 1 GB.
 
-    The import runs alone (the server is stopped) and its heap grows with the graph: a 1M-person
-    city (18.9M nodes, 76M relationships with the network) failed in 1 GB, where neo4j-admin asked
-    for 1.006 GiB; 10M persons need about ten times that."""
+    The import runs alone (the server is stopped) and the heap it asks for grows with the graph:
+    for a 1M-person city (18.9M nodes, 76M relationships with the network) neo4j-admin warned that
+    1 GB "may be too small" and suggested 1.006 GiB (it completed in 1 GB); 10 times the persons,
+    about 10 times that."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return f"{max(1, total // 4 // 2**30)}g"
 
@@ -206,7 +207,10 @@ def _admin_import(data: Path, args: list[str], heap: str, off_heap: str) -> None
         lines = (data / "logs" / "import.out").read_text(encoding="utf-8", errors="replace").splitlines()
         # what explains the failure, not the progress dots before it
         said = [line.strip() for line in lines if re.search(r"WARNING|ERROR|Exception|Error:|Caused by", line)]
-        raise StoreError(f"neo4j-admin database import failed (exit {done.returncode}) with heap {heap}: "
+        # A full disk is the other usual cause, and neo4j-admin does not always say so.
+        free = shutil.disk_usage(data).free / 2**30
+        raise StoreError(f"neo4j-admin database import failed (exit {done.returncode}) with heap {heap} and "
+                         f"{free:.1f} GB free on {data}'s disk: "
                          + ("; ".join(dict.fromkeys(said))[:2000] or "no reason given")
                          + f" (the whole log: {data / 'logs' / 'import.out'})")
 
