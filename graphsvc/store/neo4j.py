@@ -297,7 +297,7 @@ class Neo4jStore(GraphStore):
         for record in log:
             self.record_ingest(record)
         self.finish_ingest()
-        self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=self._data_version()[0])
+        self._network_is(self._data_version()[0])
 
     def _key(self, table: EntityTable) -> str:
         return _TYPE_OF_TABLE[table.name] + ":"
@@ -582,6 +582,10 @@ class Neo4jStore(GraphStore):
         edges = self._network_edge_rows(tables, None)
         self._run_in_transactions("MATCH ()-[r:NET]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS")
         self._write_batches(_NET_CREATE, edges)
+        self._network_is(version)
+
+    def _network_is(self, version: str) -> None:
+        """Record that the NET relationships are those of data version ``version``."""
         self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=version)
 
     def _update_network(self, version: str) -> None:
@@ -632,7 +636,7 @@ class Neo4jStore(GraphStore):
             # a node's old edges go and its new ones come in one transaction: readers never see it bare
             for start in range(0, len(starts), _BATCH):
                 session.execute_write(swap, starts[start:start + _BATCH])
-        self._run("MERGE (m:Meta {id: 'network'}) SET m.version = $version", version=version)
+        self._network_is(version)
         keys = [r["k"] for r in pending]
         for start in range(0, len(keys), _BATCH):
             self._run(f"UNWIND $keys AS k MATCH (n:Node {{_key: k}}) REMOVE n:{_PENDING}", keys=keys[start:start + _BATCH])
