@@ -202,3 +202,14 @@ def test_an_import_short_of_heap_says_why_and_a_rerun_with_the_default_completes
             assert store.node_counts()["Person"] == len(_rows(folder / "persons.csv"))
     finally:
         load.server.stop()
+
+
+def test_a_memory_size_that_is_not_one_is_refused_before_any_work(tmp_path, capsys):
+    from graphsvc.store.neo4j_server import main
+
+    for option in ("--import-heap", "--heap", "--pagecache"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["import", str(tmp_path / "city"), "--data", str(tmp_path / "data"), option, "lots"])
+        assert exit_.value.code == 2
+        assert "'lots' is not a memory size such as 512m or 4g" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()

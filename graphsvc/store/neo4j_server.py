@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -237,6 +238,13 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _memory_size(text: str) -> str:
+    """A JVM memory size (``-Xmx`` / page cache form: digits and k, m or g), checked before any work starts."""
+    if not re.fullmatch(r"[1-9][0-9]*[kmgKMG]?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size such as 512m or 4g")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A development Neo4j from Maven Central, on loopback.")
     parser.add_argument("action", choices=["fetch", "start", "stop", "import"])
@@ -247,9 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv-only", metavar="OUT",
                         help="import into a server not managed here (docker-compose): validate the folder, write "
                              "the import CSVs into OUT and print the neo4j-admin command to run beside that server")
-    parser.add_argument("--heap", default="1g", help="start, import: the server's heap")
-    parser.add_argument("--pagecache", default="512m", help="start, import: the server's page cache")
-    parser.add_argument("--import-heap", help="import: neo4j-admin's heap (default: a quarter of this machine's "
+    parser.add_argument("--heap", default="1g", type=_memory_size, help="start, import: the server's heap")
+    parser.add_argument("--pagecache", default="512m", type=_memory_size, help="start, import: the server's page cache")
+    parser.add_argument("--import-heap", type=_memory_size, help="import: neo4j-admin's heap (default: a quarter of this machine's "
                                               "memory; a 1M-person city needs more than 1g)")
     args = parser.parse_args(argv)
     if args.action == "import":
