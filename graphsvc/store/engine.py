@@ -47,9 +47,11 @@ class ComputeEngine(ABC):
         """One query over Arrow ``tables``, each read by its name; the answer as Arrow."""
 
     @abstractmethod
-    def load(self, tables: Mapping[str, pa.Table]) -> Connection:
+    def load(self, tables: Mapping[str, pa.Table | pa.RecordBatchReader]) -> Connection:
         """A new session holding every entity table of the model (typed as the schema says),
-        filled with the rows of ``tables`` (their stored columns; a table left out is empty)."""
+        filled with the rows of ``tables`` (their stored columns; a table left out is empty). A
+        reader is consumed a batch at a time, so a store can stream a table larger than memory
+        would hold as Python objects."""
 
 
 class DuckDBEngine(ComputeEngine):
@@ -67,13 +69,13 @@ class DuckDBEngine(ComputeEngine):
         finally:
             con.close()
 
-    def load(self, tables: Mapping[str, pa.Table]) -> Connection:
+    def load(self, tables: Mapping[str, pa.Table | pa.RecordBatchReader]) -> Connection:
         con = self._session()
         for table in ENTITY_TABLES.values():
             con.execute(create_sql(table))
             rows = tables.get(table.name)
-            if rows is not None:
-                con.register("_rows", rows)
+            for batch in [rows] if isinstance(rows, pa.Table) else rows or ():
+                con.register("_rows", batch)
                 con.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM _rows")
                 con.unregister("_rows")
         return con

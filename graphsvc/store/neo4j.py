@@ -27,7 +27,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -74,6 +74,8 @@ _AGGREGATES = {"count": "count(n)", "sum": "coalesce(sum({}), 0)", "min": "min({
 """``GraphStore._summarise``'s functions in Cypher."""
 _EPOCH = datetime(1970, 1, 1)
 _BATCH = 5_000
+_READ_BATCH = 50_000
+"""Rows per Arrow batch of a table streamed out of the server (``Neo4jStore._stream``)."""
 _NET_FORMAT = "3"
 _VERSION_CHECK_S = 1.0
 _INGEST_QUIET_S = 60
@@ -241,9 +243,25 @@ class Neo4jStore(GraphStore):
         with self._driver.session(database=self._database) as session:
             session.run(query).consume()
 
-    def _write_batches(self, query: str, rows: list[dict[str, Any]]) -> None:
-        for start in range(0, len(rows), _BATCH):
-            self._run(query, rows=rows[start:start + _BATCH])
+    def _write_batches(self, query: str, rows: Iterable[dict[str, Any]]) -> None:
+        rows = iter(rows)
+        while batch := list(itertools.islice(rows, _BATCH)):
+            self._run(query, rows=batch)
+
+    def _stream(self, table: str, columns: Sequence[str] | None = None) -> pa.RecordBatchReader:
+        """Every row of entity table ``table`` (its ``columns``), read from one result a batch at a
+        time. Whole tables as the driver's records first, as ``_select`` reads, took 20.6 GB for
+        detection at 1M persons before the kernel killed it; a batch is what is held now."""
+        schema = arrow_schema(table, columns)
+        query = f"{self._match(table)} RETURN " + ", ".join(f"{_property(table, c)} AS `{c}`" for c in schema.names)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            with self._driver.session(database=self._database, fetch_size=_READ_BATCH) as session:
+                records = iter(session.run(query))
+                while rows := [record.values() for record in itertools.islice(records, _READ_BATCH)]:
+                    yield pa.RecordBatch.from_arrays([_arrow_column(list(values), field)
+                                                      for values, field in zip(zip(*rows), schema)], schema=schema)
+        return pa.RecordBatchReader.from_batches(schema, batches())
 
     def _open_schema(self) -> None:
         """Create the constraints and indexes of a new database, or bring an older one up to
@@ -496,7 +514,7 @@ class Neo4jStore(GraphStore):
         self._run("MATCH (r:Record) RETURN count(r) AS n")
 
     def _analysis_connection(self) -> Connection:
-        return self.engine.load({name: self._select(name) for name in ENTITY_TABLES})
+        return self.engine.load({name: self._stream(name) for name in ENTITY_TABLES})
 
     def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
         self._net_checked = float("-inf")
@@ -578,7 +596,7 @@ class Neo4jStore(GraphStore):
         # Pending marks go first: a batch committed from here on keeps its mark for the next update.
         self._run_in_transactions(f"MATCH (n:{_PENDING}) CALL (n) {{ REMOVE n:{_PENDING} }} IN TRANSACTIONS OF 10000 ROWS")
         self._run(_NET_TYPE_INDEX)  # a database made before the network was updated in place
-        tables = {name: self._network_rows(name, None, None) for name in ENTITY_TABLES}
+        tables = {name: self._stream(name, _network_columns(name)) for name in ENTITY_TABLES}
         edges = self._network_edge_rows(tables, None)
         self._run_in_transactions("MATCH ()-[r:NET]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS")
         self._write_batches(_NET_CREATE, edges)
@@ -641,29 +659,28 @@ class Neo4jStore(GraphStore):
         for start in range(0, len(keys), _BATCH):
             self._run(f"UNWIND $keys AS k MATCH (n:Node {{_key: k}}) REMOVE n:{_PENDING}", keys=keys[start:start + _BATCH])
 
-    def _network_rows(self, name: str, column: str | None, values: list[str] | None) -> pa.Table:
-        """The columns ``NETWORK_EDGES_SQL`` reads of table ``name``'s rows: all of them, or those
-        whose ``column`` is one of ``values`` (through its index)."""
+    def _network_rows(self, name: str, column: str, values: list[str]) -> pa.Table:
+        """The columns ``NETWORK_EDGES_SQL`` reads of table ``name``'s rows whose ``column`` is one
+        of ``values`` (through its index)."""
         spec = ENTITY_TABLES[name]
         schema = arrow_schema(name, _network_columns(name))
         returned = ", ".join(f"n.`{c}` AS `{c}`" for c in schema.names)
-        if values is None:
-            rows = self._run(f"MATCH (n:{spec.label}) WHERE n.{ROW_HASH} IS NOT NULL RETURN {returned}")
-        else:
-            # A row by its table's key is found through the unique ``_key`` (the key column has no
-            # index of its own: matching on it scans the label once per value, 17 s for the 5,000
-            # persons of a 5,000-person city, growing with the square); other columns (a
-            # settlement's person) have their index.
-            match, prefix = (("(n:Node {_key: $prefix + v})", self._key(spec)) if column == spec.key
-                             else (f"(n:{spec.label} {{`{column}`: v}})", ""))
-            rows = []
-            for start in range(0, len(values), _BATCH):
-                rows += self._run(f"UNWIND $values AS v MATCH {match} WHERE n.{ROW_HASH} IS NOT NULL RETURN {returned}",
-                                  values=values[start:start + _BATCH], prefix=prefix)
+        # A row by its table's key is found through the unique ``_key`` (the key column has no
+        # index of its own: matching on it scans the label once per value, 17 s for the 5,000
+        # persons of a 5,000-person city, growing with the square); other columns (a
+        # settlement's person) have their index.
+        match, prefix = (("(n:Node {_key: $prefix + v})", self._key(spec)) if column == spec.key
+                         else (f"(n:{spec.label} {{`{column}`: v}})", ""))
+        rows = []
+        for start in range(0, len(values), _BATCH):
+            rows += self._run(f"UNWIND $values AS v MATCH {match} WHERE n.{ROW_HASH} IS NOT NULL RETURN {returned}",
+                              values=values[start:start + _BATCH], prefix=prefix)
         return pa.table([_arrow_column([r[f.name] for r in rows], f) for f in schema], schema=schema)
 
-    def _network_edge_rows(self, tables: dict[str, pa.Table], starts: list[str] | None) -> list[dict[str, Any]]:
-        """The network edges over ``tables`` (those starting at ``starts`` when given), as NET rows."""
+    def _network_edge_rows(self, tables: Mapping[str, pa.Table | pa.RecordBatchReader],
+                           starts: list[str] | None) -> Iterator[dict[str, Any]]:
+        """The network edges over ``tables`` (those starting at ``starts`` when given), as NET rows.
+        The tables are read now; the edges are fetched a batch at a time (a city's are millions)."""
         con = self.engine.load(tables)
         try:
             query = (f"SELECT a, rel, b, n, fund, first_day::VARCHAR AS first, last_day::VARCHAR AS last "
@@ -671,11 +688,19 @@ class Neo4jStore(GraphStore):
             if starts is not None:
                 con.register("_starts", pa.table({"k": pa.array(starts, pa.string())}))
                 query += " WHERE a IN (SELECT k FROM _starts)"
-            edges = con.execute(query).fetchall()
-        finally:
+            con.execute(query)
+        except BaseException:
             con.close()
-        return [{"a": a, "rel": rel, "b": b, "n": n, "fund": float(fund), "first": first, "last": last}
-                for a, rel, b, n, fund, first, last in edges]
+            raise
+
+        def fetched() -> Iterator[dict[str, Any]]:
+            try:
+                while edges := con.fetchmany(_BATCH):
+                    yield from ({"a": a, "rel": rel, "b": b, "n": n, "fund": float(fund), "first": first, "last": last}
+                                for a, rel, b, n, fund, first, last in edges)
+            finally:
+                con.close()
+        return fetched()
 
     def _backup(self, folder: Path) -> list[str]:
         # The graph comes back by ingesting its folders again (the manifest names them); what
