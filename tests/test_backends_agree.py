@@ -7,7 +7,9 @@ from pathlib import Path
 
 from graphsvc.config import Settings
 from graphsvc.model import ENTITY_TABLES
-from graphsvc.store import neo4j
+from graphsvc.store import neo4j, open_store
+from helpers.scenes import Scene
+from ingest.pipeline import ingest_folder
 from graphsvc.store.neo4j_server import Neo4jServer
 from queries.entities import entity_network, paths_between, search_entities
 from queries.masking import Masker
@@ -113,3 +115,37 @@ def test_neo4j_streams_whole_tables_a_batch_at_a_time_and_reads_every_row(cities
                 assert sum(n.degree for n in before.values()) > 40
     embedded, in_neo4j = tables
     assert in_neo4j == embedded and len(embedded["settlements"]) > 100
+
+
+def test_streamed_columns_keep_fractions_of_seconds_cents_nulls_and_lists(neo4j_server, tmp_path, monkeypatch):
+    """The stream converts a column at a time in Arrow (times as Neo4j's ISO text, amounts as floats):
+    fractions of a second, whole minutes, large amounts, cents, missing values and lists come out
+    as the embedded store holds them, two rows a batch."""
+    monkeypatch.setattr(neo4j, "_READ_BATCH", 2)
+    scene = Scene()
+    scene.institution("H1", "hospital", level="三级")
+    scene.person("P1", birth_date="1931-02-28", death_date="2026-03-01")
+    scene.person("P2", birth_date="2000-12-31")
+    scene.card("C1", "P1")
+    starts = ["2026-01-03 10:15:00.123456", "2026-01-03 10:15:00", "2026-01-04 00:00:00.5", "2026-12-31 23:59:59.999999"]
+    amounts = [0.1, 99.99, 123456789.01, 0.0]
+    for i, (start, fund) in enumerate(zip(starts, amounts)):
+        scene.claim("inpatient", "P1" if i % 2 else "P2", "H1", start, fund_amount=fund,
+                    card_id="C1" if i == 1 else None, end_time=None if i else "2026-01-09 08:00:00.25",
+                    items=["A01", "B02"] if i == 2 else None)
+    folder = scene.write_folder(tmp_path / "city")
+    tables = []
+    for settings in _both_backends(tmp_path, neo4j_server):
+        with open_store(settings) as store:
+            if isinstance(store, neo4j.Neo4jStore):
+                store.clear()
+            ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
+            con = store.analysis_connection()
+            try:
+                tables.append({name: sorted(con.sql(f"SELECT * FROM {name}").fetchall(), key=repr)
+                               for name in ENTITY_TABLES})
+            finally:
+                con.close()
+    embedded, in_neo4j = tables
+    assert in_neo4j == embedded
+    assert len(embedded["settlements"]) == 4 and len(embedded["persons"]) == 2

@@ -148,6 +148,19 @@ def _arrow_column(values: list[Any], field: pa.Field) -> pa.Array:
     return pa.array(values, field.type)
 
 
+def _streamed_column(values: Sequence[Any], field: pa.Field) -> pa.Array:
+    """A column of ``Neo4jStore._stream``'s rows, converted by Arrow a column at a time, not a value at
+    a time in Python as ``_arrow_column`` does (half the read's time at 1M persons): dates and times
+    come as ISO text, amounts as floats (rounded to their scale, as they were written), row hashes signed."""
+    if field.type == pa.uint64():
+        return pa.array(values, pa.int64()).cast(pa.uint64(), safe=False)  # two's complement back
+    if pa.types.is_decimal(field.type):
+        return pc.round(pa.array(values, pa.float64()), field.type.scale).cast(field.type)
+    if pa.types.is_date(field.type) or pa.types.is_timestamp(field.type):
+        return pa.array(values, pa.string()).cast(field.type)
+    return pa.array(values, field.type)
+
+
 def _neo4j_value(value: Any) -> Any:
     """A value written to a store table's node: local times as ISO text, which sorts as they do;
     times with a zone as Neo4j's (the ingest log's ``updated_at``, compared with ``datetime()``)."""
@@ -253,13 +266,16 @@ class Neo4jStore(GraphStore):
         time. Whole tables as the driver's records first, as ``_select`` reads, took 20.6 GB for
         detection at 1M persons before the kernel killed it; a batch is what is held now."""
         schema = arrow_schema(table, columns)
-        query = f"{self._match(table)} RETURN " + ", ".join(f"{_property(table, c)} AS `{c}`" for c in schema.names)
+        temporal = {name for name, _ in _temporal_columns(schema)}
+        query = f"{self._match(table)} RETURN " + ", ".join(
+            f"toString({_property(table, c)}) AS `{c}`" if c in temporal else f"{_property(table, c)} AS `{c}`"
+            for c in schema.names)
 
         def batches() -> Iterator[pa.RecordBatch]:
             with self._driver.session(database=self._database, fetch_size=_READ_BATCH) as session:
                 records = iter(session.run(query))
                 while rows := [record.values() for record in itertools.islice(records, _READ_BATCH)]:
-                    yield pa.RecordBatch.from_arrays([_arrow_column(list(values), field)
+                    yield pa.RecordBatch.from_arrays([_streamed_column(values, field)
                                                       for values, field in zip(zip(*rows), schema)], schema=schema)
         return pa.RecordBatchReader.from_batches(schema, batches())
 
