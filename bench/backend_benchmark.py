@@ -1,5 +1,6 @@
 """The two backends on the same city: a first load, a later batch of new rows and the network
-after it, then p50/p99 of a 2-hop network and a shortest path.
+after it, p50/p99 of a 2-hop network and a shortest path, then detection (the store's tables read
+into the compute engine, then the detectors) with a check that both find the same rings.
 
 The city's settlements of its last ``--holdback-days`` days (pharmacy prescriptions among them)
 are held back as a separate folder: the rest is the first load, the held-back rows a later batch
@@ -34,6 +35,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from graphsvc.detect import detect_rings_in
 from graphsvc.store import neo4j as neo4j_store
 from graphsvc.store.embedded import EmbeddedStore
 from graphsvc.store.neo4j import Neo4jStore
@@ -106,6 +108,26 @@ def _queries(store: Any, samples: int) -> dict[str, float]:
             "path_p50": statistics.median(path_ms), "path_p99": _percentile(path_ms, 0.99), "paths": len(pairs)}
 
 
+def _detection(store: Any) -> dict[str, Any]:
+    """Detection's two stages timed apart: reading the store's tables into the engine, the detectors."""
+    started = time.perf_counter()
+    con = store.analysis_connection()
+    try:
+        read_s = time.perf_counter() - started
+        result = detect_rings_in(con)
+    finally:
+        con.close()
+    return {"read_s": read_s, "detect_s": time.perf_counter() - started - read_s,
+            "rings": [ring.document() for ring in result.rings]}
+
+
+def _print_detection(name: str, row: dict[str, Any]) -> None:
+    rows = row["first_rows"] + row["batch_rows"]
+    read = (f"tables read in {row['read_s']:.1f}s ({rows:,} rows given to ingest, {rows / row['read_s']:,.0f} rows/s)"
+            if name == "neo4j" else "the store's own database queried in place")
+    print(f"{name:<9} detection: {read}, detectors {row['detect_s']:.1f}s, {len(row['rings'])} rings", flush=True)
+
+
 def _print_queries(name: str, q: dict[str, float]) -> None:
     print(f"{name:<9} 2-hop network p50 {q['network_p50']:.1f} ms p99 {q['network_p99']:.1f} ms; shortest path "
           f"p50 {q['path_p50']:.1f} ms p99 {q['path_p99']:.1f} ms ({q['paths']} pairs)", flush=True)
@@ -123,11 +145,13 @@ def _embedded(first: Path, batch: Path, work: Path, samples: int) -> dict[str, A
         row["batch_s"] = time.perf_counter() - started
         row["network_after_s"] = _timed(store.prepare_reads)
         row.update(_queries(store, samples))
+        row.update(_detection(store))
     print(f"embedded  first load {row['first_rows']:,} rows in {row['first_s']:.1f}s "
           f"({row['first_rows'] / row['first_s']:,.0f} rows/s); network index {row['index_s']:.1f}s; batch "
           f"{row['batch_rows']:,} rows in {row['batch_s']:.1f}s ({row['batch_rows'] / row['batch_s']:,.0f} rows/s); "
           f"network index after it {row['network_after_s']:.1f}s", flush=True)
     _print_queries("embedded", row)
+    _print_detection("embedded", row)
     return row
 
 
@@ -144,6 +168,7 @@ def _neo4j(first: Path, batch: Path, work: Path, samples: int, heap: str, pageca
             row["batch_s"] = time.perf_counter() - started
             row["network_after_s"] = _timed(store.prepare_reads)
             row.update(_queries(store, samples))
+            row.update(_detection(store))
     finally:
         load.server.stop()
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in load.seconds.items())
@@ -157,6 +182,7 @@ def _neo4j(first: Path, batch: Path, work: Path, samples: int, heap: str, pageca
           f"({row['batch_rows'] / row['batch_s']:,.0f} rows/s); network updated in place in "
           f"{row['network_after_s']:.1f}s", flush=True)
     _print_queries("neo4j", row)
+    _print_detection("neo4j", row)
     return row
 
 
@@ -185,6 +211,9 @@ def main() -> None:
               "embedded index's time".format(
                   embedded["first_s"] / neo4j["first_s"], embedded["batch_s"] / neo4j["batch_s"],
                   neo4j["network_after_s"] / embedded["network_after_s"]))
+        print("detection on neo4j / embedded: {:.1f}x the time; the same ring documents: {}".format(
+            (neo4j["read_s"] + neo4j["detect_s"]) / (embedded["read_s"] + embedded["detect_s"]),
+            neo4j["rings"] == embedded["rings"]))
         print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
 
 
