@@ -925,7 +925,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args)
     try:
-        return args.func(args)
+        try:
+            return args.func(args)
+        except Exception as exc:
+            from graphsvc.store import store_error_of
+
+            if (lost := store_error_of(exc)) is None:
+                raise
+            raise lost from exc
     except (GraphsvcError, KeyboardInterrupt) as exc:
         code = _exit_code(exc)
         _log.info("%s ended", args.command, extra={"fields": {"command": args.command, "error": type(exc).__name__,

@@ -8,9 +8,9 @@ from pathlib import Path
 from graphsvc.config import Settings
 from graphsvc.model import ENTITY_TABLES
 from graphsvc.store import neo4j, open_store
+from graphsvc.store.neo4j_server import Neo4jServer
 from helpers.scenes import Scene
 from ingest.pipeline import ingest_folder
-from graphsvc.store.neo4j_server import Neo4jServer
 from queries.entities import entity_network, paths_between, search_entities
 from queries.masking import Masker
 from queries.rings import RingBook, ring_detail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 import pytest
@@ -74,5 +75,47 @@ def test_ingest_interrupted_by_a_killed_server_completes_on_rerun(tmp_path, monk
             assert rerun.totals["loaded"] > 0
             assert (store.node_counts(), store.relationship_counts(),
                     sorted(store.rows("settlements").column("settlement_id").to_pylist())) == expected
+    finally:
+        server.stop()
+
+
+@pytest.mark.neo4j  # a server of its own, killed
+def test_detect_reading_from_a_server_killed_under_it_says_so_in_one_line_and_a_rerun_completes(
+        tmp_path, monkeypatch, capsys):
+    """Detection streams the tables out of Neo4j; the server dies after the first batch. The command
+    says in one line that the connection was lost (no traceback, not "an internal error"), exits 2,
+    and once the server is back the same command finds the rings."""
+    from cli.commands import main
+
+    city = city_scene()[0].write_folder(tmp_path / "city")
+    server = start_neo4j(tmp_path / "neo4j")
+    port = int(server.uri.rsplit(":", 1)[1])
+    home = tmp_path / "home"
+    with Neo4jStore(server.uri, server.user, server.password, home) as store:
+        ingest_folder(store, city, rejects_dir=tmp_path / "rejects", progress=False)
+    for name, value in (("GRAPHSVC_BACKEND", "neo4j"), ("NEO4J_URI", server.uri), ("NEO4J_USER", server.user),
+                        ("NEO4J_PASSWORD", server.password)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(neo4j_store, "_READ_BATCH", 5)
+    convert = neo4j_store._streamed_column
+
+    def kill_after_the_first_batch(values: Any, field: Any) -> Any:
+        server.kill()
+        return convert(values, field)
+
+    monkeypatch.setattr(neo4j_store, "_streamed_column", kill_after_the_first_batch)
+    out = tmp_path / "rings.json"
+    assert main(["detect", "--quiet", "--home", str(home), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("graphsvc: error: lost the connection to Neo4j") and "run the command again" in err
+    assert "\n" not in err and "Traceback" not in err and "internal error" not in err
+    assert not out.exists()
+
+    monkeypatch.setattr(neo4j_store, "_streamed_column", convert)
+    server = start_neo4j(tmp_path / "neo4j", bolt_port=port)
+    try:
+        assert main(["detect", "--quiet", "--home", str(home), "--out", str(out)]) == 0
+        assert {r["pattern"] for r in json.loads(out.read_text(encoding="utf-8"))["rings"]} >= {
+            "black_intermediary", "card_collector"}
     finally:
         server.stop()

@@ -71,13 +71,17 @@ class DuckDBEngine(ComputeEngine):
 
     def load(self, tables: Mapping[str, pa.Table | pa.RecordBatchReader]) -> Connection:
         con = self._session()
-        for table in ENTITY_TABLES.values():
-            con.execute(create_sql(table))
-            rows = tables.get(table.name)
-            for batch in [rows] if isinstance(rows, pa.Table) else rows or ():
-                con.register("_rows", batch)
-                con.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM _rows")
-                con.unregister("_rows")
+        try:
+            for table in ENTITY_TABLES.values():
+                con.execute(create_sql(table))
+                rows = tables.get(table.name)
+                for batch in [rows] if isinstance(rows, pa.Table) else rows or ():
+                    con.register("_rows", batch)
+                    con.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM _rows")
+                    con.unregister("_rows")
+        except BaseException:  # a stream that failed half-way (its server gone): no half-filled session left open
+            con.close()
+            raise
         return con
 
 
