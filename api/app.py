@@ -33,7 +33,7 @@ from api.webhooks import Webhooks
 from graphsvc.config import Settings
 from graphsvc.errors import Conflict, Forbidden, GraphsvcError, InputError, NotFound, StoreError, Unavailable
 from graphsvc.files import create_once
-from graphsvc.store import GraphStore, open_store
+from graphsvc.store import GraphStore, lost_connection_errors, open_store, store_error_of
 from queries.rings import RingBook
 
 __all__ = ["create_app", "server_secret"]
@@ -65,6 +65,10 @@ _STATUSES: list[tuple[type[GraphsvcError], int, str | None]] = [
     (Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE, "a service this request needs does not answer now; retry later"),
 ]
 """Each kind of error's HTTP status, and the text answered instead of its message (None: the message)."""
+
+
+def _lost_store(request: Request, exc: Exception) -> JSONResponse:
+    return _answer(request, store_error_of(exc) or StoreError(type(exc).__name__))
 
 
 def _answer(request: Request, exc: Exception) -> JSONResponse:
@@ -103,7 +107,13 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         remove_stale_uploads(settings.home)
-        warming = threading.Thread(target=services.book.warm, name="warm-rings", daemon=True)
+        def warm_rings() -> None:
+            try:
+                services.book.warm()
+            except Exception as exc:  # only a head start: a detail not warmed is built when first asked for
+                _log.warning("rings not warmed", extra={"fields": {"error": type(exc).__name__}})
+
+        warming = threading.Thread(target=warm_rings, name="warm-rings", daemon=True)
         warming.start()
         services.webhooks.start()
         yield
@@ -128,6 +138,8 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     app.state.services = services
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(GraphsvcError, _answer)
+    for lost in lost_connection_errors():  # the store's server gone mid-request: 503, as any StoreError
+        app.add_exception_handler(lost, _lost_store)
 
     store_answered = [-_STORE_CHECK_S]  # when the store last answered /health's read
     store_checking = threading.Lock()

@@ -119,3 +119,31 @@ def test_detect_reading_from_a_server_killed_under_it_says_so_in_one_line_and_a_
             "black_intermediary", "card_collector"}
     finally:
         server.stop()
+
+
+def test_the_api_answers_503_when_neo4j_goes_away_in_the_middle_of_a_request(cities, neo4j_server, tmp_path,
+                                                                                monkeypatch):
+    """The driver's own error for a server gone (after its retries) is the store not answering: 503 and
+    the store's summary, as any StoreError, not a 500; the next request, the server back, is answered."""
+    from fastapi.testclient import TestClient
+    from neo4j.exceptions import ServiceUnavailable, SessionExpired
+
+    from api.app import create_app
+    from graphsvc.config import Settings
+
+    settings = Settings(home=tmp_path / "home", backend="neo4j", neo4j_uri=neo4j_server.uri,
+                        neo4j_user=neo4j_server.user, neo4j_password=neo4j_server.password)
+    with cities.copy(settings) as city, TestClient(create_app(settings, store=city.store)) as client:
+        person = f"/entities/person/{city.bi['persons'][0]}/network"
+        assert client.get(person, headers=city.headers("admin")).status_code == 200
+        run = city.store._run
+        for error in (ServiceUnavailable("Failed to read from defunct connection"), SessionExpired("gone")):
+            def gone(*args: Any, error: Exception = error, **kwargs: Any) -> Any:
+                raise error
+
+            monkeypatch.setattr(city.store, "_run", gone)
+            answer = client.get("/search", params={"q": "BI000"}, headers=city.headers("admin"))
+            assert answer.status_code == 503, answer.text
+            assert answer.json() == {"detail": "the store does not answer now; retry later"}
+            monkeypatch.setattr(city.store, "_run", run)
+            assert client.get("/search", params={"q": "BI000"}, headers=city.headers("admin")).status_code == 200

@@ -8,7 +8,8 @@ from graphsvc.config import Settings
 from graphsvc.errors import InputError, StoreError
 from graphsvc.store.base import GraphStore, IngestFileRecord, LoadResult, StoreBusy
 
-__all__ = ["GraphStore", "IngestFileRecord", "LoadResult", "StoreBusy", "open_store", "store_error_of"]
+__all__ = ["GraphStore", "IngestFileRecord", "LoadResult", "StoreBusy", "lost_connection_errors", "open_store",
+           "store_error_of"]
 
 
 def open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
@@ -27,16 +28,21 @@ def open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
     raise InputError(f"unknown backend {settings.backend!r}")
 
 
+def lost_connection_errors() -> tuple[type[Exception], ...]:
+    """The errors by which a store's driver says its server went away in the middle of a command,
+    past its retries: Neo4j's. Its module is looked up, not imported: while it is not loaded, no
+    store could have raised them."""
+    exceptions = sys.modules.get("neo4j.exceptions")
+    return () if exceptions is None else (exceptions.ServiceUnavailable, exceptions.SessionExpired)
+
+
 def store_error_of(exc: BaseException) -> StoreError | None:
-    """``exc`` as the ``StoreError`` it means when a store's server went away in the middle of a command
-    (Neo4j's driver raises its own errors then, past its retries), else None. The driver's module is
-    looked up, not imported: a command that never opened Neo4j has none of its errors.
+    """``exc`` as the ``StoreError`` it means when it is one of ``lost_connection_errors``, else None.
 
     >>> store_error_of(ValueError("x")) is None
     True
     """
-    exceptions = sys.modules.get("neo4j.exceptions")
-    if exceptions is not None and isinstance(exc, (exceptions.ServiceUnavailable, exceptions.SessionExpired)):
+    if isinstance(exc, lost_connection_errors()):
         return StoreError(f"lost the connection to Neo4j ({exc}); run the command again once it answers: "
                           "loading and detection are safe to repeat (与 Neo4j 的连接中断，恢复后重新运行即可)")
     return None
