@@ -106,7 +106,8 @@ def test_neo4j_streams_whole_tables_a_batch_at_a_time_and_reads_every_row(cities
             finally:
                 con.close()
             if isinstance(city.store, neo4j.Neo4jStore):
-                batches = [len(b) for b in city.store._stream("settlements")]
+                with city.store._streams({"settlements": None}) as streams:
+                    batches = [len(b) for b in streams["settlements"]]
                 assert max(batches) == 7 and len(batches) == math.ceil(len(tables[-1]["settlements"]) / 7)
                 people = [f"person:{row[0]}" for row in tables[-1]["persons"][:40]]
                 before = city.store.network_neighbourhoods(people, 50)
@@ -149,3 +150,18 @@ def test_streamed_columns_keep_fractions_of_seconds_cents_nulls_and_lists(neo4j_
     embedded, in_neo4j = tables
     assert in_neo4j == embedded
     assert len(embedded["settlements"]) == 4 and len(embedded["persons"]) == 2
+
+
+def test_a_value_graphsvc_does_not_write_is_a_clear_store_error_naming_its_table(cities, neo4j_server, tmp_path):
+    """A time with a zone, set in Neo4j by hand, cannot be read as the contract's local time: the
+    read stops with a StoreError naming the table, not an Arrow error reported as a defect."""
+    import pytest
+
+    from graphsvc.errors import StoreError
+
+    _, settings = _both_backends(tmp_path, neo4j_server)
+    with cities.copy(settings) as city:
+        city.store._run("MATCH (s:Settlement) WITH s LIMIT 1 SET s.start_time = datetime('2026-01-03T10:15:00+08:00')")
+        with pytest.raises(StoreError, match="Neo4j holds a value in settlements that graphsvc does not write"):
+            city.store.analysis_connection()
+        assert city.store._driver.get_server_info()  # its sessions were given back: the store still answers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -83,8 +84,9 @@ def test_ingest_interrupted_by_a_killed_server_completes_on_rerun(tmp_path, monk
 def test_detect_reading_from_a_server_killed_under_it_says_so_in_one_line_and_a_rerun_completes(
         tmp_path, monkeypatch, capsys):
     """Detection streams the tables out of Neo4j; the server dies after the first batch. The command
-    says in one line that the connection was lost (no traceback, not "an internal error"), exits 2,
-    and once the server is back the same command finds the rings."""
+    says in one line that the connection was lost (no traceback, not "an internal error"), exits 2.
+    Back up, the same command is run and the server killed again as detection starts to read, then
+    restarted: the read waits for it (as the driver's own queries do) and the rings are found."""
     from cli.commands import main
 
     city = city_scene()[0].write_folder(tmp_path / "city")
@@ -97,12 +99,19 @@ def test_detect_reading_from_a_server_killed_under_it_says_so_in_one_line_and_a_
                         ("NEO4J_PASSWORD", server.password)):
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(neo4j_store, "_READ_BATCH", 5)
-    convert = neo4j_store._streamed_column
+    convert, analysis_connection = neo4j_store._streamed_column, Neo4jStore._analysis_connection
+    detecting = threading.Event()
+
+    def reading_for_detection(self: Neo4jStore) -> Any:
+        detecting.set()
+        return analysis_connection(self)
 
     def kill_after_the_first_batch(values: Any, field: Any) -> Any:
-        server.kill()
+        if detecting.is_set():  # detection's read, not a network rebuilt before it
+            server.kill()
         return convert(values, field)
 
+    monkeypatch.setattr(Neo4jStore, "_analysis_connection", reading_for_detection)
     monkeypatch.setattr(neo4j_store, "_streamed_column", kill_after_the_first_batch)
     out = tmp_path / "rings.json"
     assert main(["detect", "--quiet", "--home", str(home), "--out", str(out)]) == 2
@@ -113,12 +122,24 @@ def test_detect_reading_from_a_server_killed_under_it_says_so_in_one_line_and_a_
 
     monkeypatch.setattr(neo4j_store, "_streamed_column", convert)
     server = start_neo4j(tmp_path / "neo4j", bolt_port=port)
+    servers, restarts = [server], []
+
+    def kill_then_restart(self: Neo4jStore) -> Any:
+        servers[-1].kill()
+        restarts.append(threading.Thread(target=lambda: servers.append(start_neo4j(tmp_path / "neo4j", bolt_port=port))))
+        restarts[-1].start()
+        return analysis_connection(self)
+
+    monkeypatch.setattr(Neo4jStore, "_analysis_connection", kill_then_restart)
     try:
-        assert main(["detect", "--quiet", "--home", str(home), "--out", str(out)]) == 0
+        assert main(["detect", "--quiet", "--home", str(home), "--out", str(out)]) == 0, capsys.readouterr().err
+        assert len(servers) == 2  # the read waited for the restarted server
         assert {r["pattern"] for r in json.loads(out.read_text(encoding="utf-8"))["rings"]} >= {
             "black_intermediary", "card_collector"}
     finally:
-        server.stop()
+        for restart in restarts:
+            restart.join()
+        servers[-1].stop()
 
 
 def test_the_api_answers_503_when_neo4j_goes_away_in_the_middle_of_a_request(cities, neo4j_server, tmp_path,

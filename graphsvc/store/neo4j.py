@@ -21,13 +21,14 @@ columns; the time of its first write is ``seq``, nanoseconds since 1970); a ring
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -149,9 +150,12 @@ def _arrow_column(values: list[Any], field: pa.Field) -> pa.Array:
 
 
 def _streamed_column(values: Sequence[Any], field: pa.Field) -> pa.Array:
-    """A column of ``Neo4jStore._stream``'s rows, converted by Arrow a column at a time, not a value at
+    """A column of ``Neo4jStore._streams``' rows, converted by Arrow a column at a time, not a value at
     a time in Python as ``_arrow_column`` does (half the read's time at 1M persons): dates and times
-    come as ISO text, amounts as floats (rounded to their scale, as they were written), row hashes signed."""
+    come as ISO text, amounts as floats (rounded to their scale, as they were written), row hashes signed.
+
+    A value graphsvc does not write (a time with a zone or nanoseconds, set in Neo4j by hand) is
+    refused by Arrow's cast."""
     if field.type == pa.uint64():
         return pa.array(values, pa.int64()).cast(pa.uint64(), safe=False)  # two's complement back
     if pa.types.is_decimal(field.type):
@@ -224,6 +228,7 @@ class Neo4jStore(GraphStore):
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self._database = database
+        self._retry_seconds = retry_seconds
         # notifications off: Neo4j warns about property keys it has not seen yet on every fresh database
         self._driver = GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF",
                                             max_transaction_retry_time=retry_seconds)
@@ -261,23 +266,53 @@ class Neo4jStore(GraphStore):
         while batch := list(itertools.islice(rows, _BATCH)):
             self._run(query, rows=batch)
 
-    def _stream(self, table: str, columns: Sequence[str] | None = None) -> pa.RecordBatchReader:
-        """Every row of entity table ``table`` (its ``columns``), read from one result a batch at a
-        time. Whole tables as the driver's records first, as ``_select`` reads, took 20.6 GB for
-        detection at 1M persons before the kernel killed it; a batch is what is held now."""
-        schema = arrow_schema(table, columns)
+    @contextlib.contextmanager
+    def _streams(self, columns: Mapping[str, Sequence[str] | None]) -> Iterator[dict[str, pa.RecordBatchReader]]:
+        """Every row of each entity table named (its ``columns``, all when None), each read from one
+        result a batch at a time as it is consumed. Whole tables as the driver's records first, as
+        ``_select`` reads, took 20.6 GB for detection at 1M persons before the kernel killed it; a
+        batch is what is held now. A stream left half-read gives its session back on leaving."""
+        generators = {table: self._batches(table, arrow_schema(table, names)) for table, names in columns.items()}
+        try:
+            yield {table: pa.RecordBatchReader.from_batches(arrow_schema(table, columns[table]), batches)
+                   for table, batches in generators.items()}
+        finally:
+            for batches in generators.values():
+                batches.close()
+
+    def _batches(self, table: str, schema: pa.Schema) -> Generator[pa.RecordBatch, None, None]:
+        from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+
         temporal = {name for name, _ in _temporal_columns(schema)}
         query = f"{self._match(table)} RETURN " + ", ".join(
             f"toString({_property(table, c)}) AS `{c}`" if c in temporal else f"{_property(table, c)} AS `{c}`"
             for c in schema.names)
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            with self._driver.session(database=self._database, fetch_size=_READ_BATCH) as session:
+        # Until the first batch is read, a server restarting (or a transient error) is waited for as
+        # the driver's managed queries wait (``retry_seconds``); once rows are out, a loss ends the read.
+        deadline = time.monotonic() + self._retry_seconds
+        while True:
+            session = self._driver.session(database=self._database, fetch_size=_READ_BATCH)
+            try:
                 records = iter(session.run(query))
-                while rows := [record.values() for record in itertools.islice(records, _READ_BATCH)]:
+                rows = [record.values() for record in itertools.islice(records, _READ_BATCH)]
+                break
+            except (ServiceUnavailable, SessionExpired, TransientError):
+                session.close()
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(1.0)
+            except BaseException:
+                session.close()
+                raise
+        with session:
+            while rows:
+                try:
                     yield pa.RecordBatch.from_arrays([_streamed_column(values, field)
                                                       for values, field in zip(zip(*rows), schema)], schema=schema)
-        return pa.RecordBatchReader.from_batches(schema, batches())
+                except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                    raise StoreError(f"Neo4j holds a value in {table} that graphsvc does not write ({exc}); "
+                                     f"re-load the table with graphsvc ingest (Neo4j 中有非本系统写入的值)") from None
+                rows = [record.values() for record in itertools.islice(records, _READ_BATCH)]
 
     def _open_schema(self) -> None:
         """Create the constraints and indexes of a new database, or bring an older one up to
@@ -530,7 +565,8 @@ class Neo4jStore(GraphStore):
         self._run("MATCH (r:Record) RETURN count(r) AS n")
 
     def _analysis_connection(self) -> Connection:
-        return self.engine.load({name: self._stream(name) for name in ENTITY_TABLES})
+        with self._streams(dict.fromkeys(ENTITY_TABLES)) as tables:
+            return self.engine.load(tables)
 
     def _set_column(self, table: EntityTable, column: str, rows: pa.Table) -> None:
         self._net_checked = float("-inf")
@@ -612,10 +648,14 @@ class Neo4jStore(GraphStore):
         # Pending marks go first: a batch committed from here on keeps its mark for the next update.
         self._run_in_transactions(f"MATCH (n:{_PENDING}) CALL (n) {{ REMOVE n:{_PENDING} }} IN TRANSACTIONS OF 10000 ROWS")
         self._run(_NET_TYPE_INDEX)  # a database made before the network was updated in place
-        tables = {name: self._stream(name, _network_columns(name)) for name in ENTITY_TABLES}
-        edges = self._network_edge_rows(tables, None)
-        self._run_in_transactions("MATCH ()-[r:NET]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS")
-        self._write_batches(_NET_CREATE, edges)
+        with self._streams({name: _network_columns(name) for name in ENTITY_TABLES}) as tables:
+            edges = self._network_edge_rows(tables, None)
+        try:
+            first = list(itertools.islice(edges, _BATCH))  # computed before the old edges go
+            self._run_in_transactions("MATCH ()-[r:NET]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS")
+            self._write_batches(_NET_CREATE, itertools.chain(first, edges))
+        finally:
+            edges.close()
         self._network_is(version)
 
     def _network_is(self, version: str) -> None:
@@ -694,7 +734,7 @@ class Neo4jStore(GraphStore):
         return pa.table([_arrow_column([r[f.name] for r in rows], f) for f in schema], schema=schema)
 
     def _network_edge_rows(self, tables: Mapping[str, pa.Table | pa.RecordBatchReader],
-                           starts: list[str] | None) -> Iterator[dict[str, Any]]:
+                           starts: list[str] | None) -> Generator[dict[str, Any], None, None]:
         """The network edges over ``tables`` (those starting at ``starts`` when given), as NET rows.
         The tables are read now; the edges are fetched a batch at a time (a city's are millions)."""
         con = self.engine.load(tables)
@@ -709,7 +749,7 @@ class Neo4jStore(GraphStore):
             con.close()
             raise
 
-        def fetched() -> Iterator[dict[str, Any]]:
+        def fetched() -> Generator[dict[str, Any], None, None]:
             try:
                 while edges := con.fetchmany(_BATCH):
                     yield from ({"a": a, "rel": rel, "b": b, "n": n, "fund": float(fund), "first": first, "last": last}
