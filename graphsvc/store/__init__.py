@@ -42,11 +42,10 @@ def store_error_of(exc: BaseException) -> StoreError | None:
     >>> store_error_of(ValueError("x")) is None
     True
     """
-    exceptions = sys.modules.get("neo4j.exceptions")
-    if exceptions is not None and isinstance(exc, exceptions.IncompleteCommit):
+    if not isinstance(exc, lost_connection_errors()):
+        return None
+    if isinstance(exc, sys.modules["neo4j.exceptions"].IncompleteCommit):  # a kind of ServiceUnavailable
         return StoreError(f"lost the connection to Neo4j while a write was committing ({exc}): it may or may not "
                           "be stored; look before running the command again (提交时连接中断，请先核实再重新运行)")
-    if isinstance(exc, lost_connection_errors()):
-        return StoreError(f"lost the connection to Neo4j ({exc}); run the command again once it answers: "
-                          "loading and detection are safe to repeat (与 Neo4j 的连接中断，恢复后重新运行即可)")
-    return None
+    return StoreError(f"lost the connection to Neo4j ({exc}); run the command again once it answers: "
+                      "loading and detection are safe to repeat (与 Neo4j 的连接中断，恢复后重新运行即可)")

@@ -272,9 +272,10 @@ class Neo4jStore(GraphStore):
         result a batch at a time as it is consumed. Whole tables as the driver's records first, as
         ``_select`` reads, took 20.6 GB for detection at 1M persons before the kernel killed it; a
         batch is what is held now. A stream left half-read gives its session back on leaving."""
-        generators = {table: self._batches(table, arrow_schema(table, names)) for table, names in columns.items()}
+        schemas = {table: arrow_schema(table, names) for table, names in columns.items()}
+        generators = {table: self._batches(table, schema) for table, schema in schemas.items()}
         try:
-            yield {table: pa.RecordBatchReader.from_batches(arrow_schema(table, columns[table]), batches)
+            yield {table: pa.RecordBatchReader.from_batches(schemas[table], batches)
                    for table, batches in generators.items()}
         finally:
             for batches in generators.values():
