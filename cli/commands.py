@@ -454,6 +454,10 @@ def _check_store(settings: Settings) -> None:
     try:
         store.check(thorough=True)
     except Exception as exc:  # whatever the engine raises on a damaged file: none of it can be served
+        from graphsvc.store import store_error_of
+
+        if (lost := store_error_of(exc)) is not None:  # a server gone away is not a damaged store
+            raise lost from None
         raise StoreError(f"the store in {settings.home} is damaged and is not served ({type(exc).__name__}: {exc}); "
                        f"restore the last backup: graphsvc restore BACKUP {settings.home} --force") from None
     finally:

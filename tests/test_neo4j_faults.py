@@ -168,3 +168,25 @@ def test_the_api_answers_503_when_neo4j_goes_away_in_the_middle_of_a_request(cit
             assert answer.json() == {"detail": "the store does not answer now; retry later"}
             monkeypatch.setattr(city.store, "_run", run)
             assert client.get("/search", params={"q": "BI000"}, headers=city.headers("admin")).status_code == 200
+
+
+def test_serve_calls_a_server_gone_during_its_store_check_lost_not_damaged(neo4j_server, tmp_path, monkeypatch):
+    """``graphsvc serve`` reads the store before serving and calls what fails there damaged, with
+    "restore the last backup --force": for a Neo4j gone away meanwhile, that advice would replace a
+    sound store. It says the connection was lost instead."""
+    from neo4j.exceptions import ServiceUnavailable
+
+    from cli.commands import _check_store
+    from graphsvc.config import Settings
+    from graphsvc.errors import StoreError
+
+    settings = Settings(home=tmp_path / "home", backend="neo4j", neo4j_uri=neo4j_server.uri,
+                        neo4j_user=neo4j_server.user, neo4j_password=neo4j_server.password)
+
+    def gone(self: Neo4jStore, thorough: bool) -> None:
+        raise ServiceUnavailable("Failed to read from defunct connection")
+
+    monkeypatch.setattr(Neo4jStore, "_check", gone)
+    with pytest.raises(StoreError) as refused:
+        _check_store(settings)
+    assert str(refused.value).startswith("lost the connection to Neo4j") and "restore" not in str(refused.value)
