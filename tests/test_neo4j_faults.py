@@ -99,7 +99,7 @@ def test_detect_reading_from_a_server_killed_under_it_says_so_in_one_line_and_a_
                         ("NEO4J_PASSWORD", server.password)):
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(neo4j_store, "_READ_BATCH", 5)
-    convert, analysis_connection = neo4j_store._streamed_column, Neo4jStore._analysis_connection
+    convert, analysis_connection = neo4j_store._bolt_column, Neo4jStore._analysis_connection
     detecting = threading.Event()
 
     def reading_for_detection(self: Neo4jStore) -> Any:
@@ -112,7 +112,7 @@ def test_detect_reading_from_a_server_killed_under_it_says_so_in_one_line_and_a_
         return convert(values, field)
 
     monkeypatch.setattr(Neo4jStore, "_analysis_connection", reading_for_detection)
-    monkeypatch.setattr(neo4j_store, "_streamed_column", kill_after_the_first_batch)
+    monkeypatch.setattr(neo4j_store, "_bolt_column", kill_after_the_first_batch)
     out = tmp_path / "rings.json"
     assert main(["detect", "--quiet", "--home", str(home), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
@@ -120,7 +120,7 @@ def test_detect_reading_from_a_server_killed_under_it_says_so_in_one_line_and_a_
     assert "\n" not in err and "Traceback" not in err and "internal error" not in err
     assert not out.exists()
 
-    monkeypatch.setattr(neo4j_store, "_streamed_column", convert)
+    monkeypatch.setattr(neo4j_store, "_bolt_column", convert)
     server = start_neo4j(tmp_path / "neo4j", bolt_port=port)
     servers, restarts = [server], []
 

@@ -149,13 +149,29 @@ def _arrow_column(values: list[Any], field: pa.Field) -> pa.Array:
     return pa.array(values, field.type)
 
 
-def _streamed_column(values: Sequence[Any], field: pa.Field) -> pa.Array:
-    """A column of ``Neo4jStore._streams``' rows, converted by Arrow a column at a time, not a value at
-    a time in Python as ``_arrow_column`` does (half the read's time at 1M persons): dates and times
-    come as ISO text, amounts as floats (rounded to their scale, as they were written), row hashes signed.
+def _returned(table: str, schema: pa.Schema) -> str:
+    """What a query returns of a table's node ``n`` for ``_converted``: its columns by name, dates and
+    times as ISO text."""
+    temporal = {name for name, _ in _temporal_columns(schema)}
+    return ", ".join(f"toString({_property(table, c)}) AS `{c}`" if c in temporal else f"{_property(table, c)} AS `{c}`"
+                     for c in schema.names)
 
-    A value graphsvc does not write (a time with a zone or nanoseconds, set in Neo4j by hand) is
-    refused by Arrow's cast."""
+
+def _converted(table: str, columns: Iterable[Sequence[Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Rows of ``table`` read with ``_returned``, a list of values per column, as Arrow; a value
+    graphsvc does not write (a time with a zone or nanoseconds, set in Neo4j by hand) refused by name."""
+    try:
+        return pa.RecordBatch.from_arrays([_bolt_column(values, field) for values, field in zip(columns, schema)],
+                                          schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise StoreError(f"Neo4j holds a value in {table} that graphsvc does not write ({exc}); "
+                         f"re-load the table with graphsvc ingest (Neo4j 中有非本系统写入的值)") from None
+
+
+def _bolt_column(values: Sequence[Any], field: pa.Field) -> pa.Array:
+    """A column read with ``_returned``, converted by Arrow a column at a time, not a value at a time
+    in Python as ``_arrow_column`` does (half of a whole table's read at 1M persons): dates and times
+    come as ISO text, amounts as floats (rounded to their scale, as they were written), row hashes signed."""
     if field.type == pa.uint64():
         return pa.array(values, pa.int64()).cast(pa.uint64(), safe=False)  # two's complement back
     if pa.types.is_decimal(field.type):
@@ -284,10 +300,7 @@ class Neo4jStore(GraphStore):
     def _batches(self, table: str, schema: pa.Schema) -> Generator[pa.RecordBatch, None, None]:
         from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
-        temporal = {name for name, _ in _temporal_columns(schema)}
-        query = f"{self._match(table)} RETURN " + ", ".join(
-            f"toString({_property(table, c)}) AS `{c}`" if c in temporal else f"{_property(table, c)} AS `{c}`"
-            for c in schema.names)
+        query = f"{self._match(table)} RETURN {_returned(table, schema)}"
         # Until the first batch is read, a server restarting (or a transient error) is waited for as
         # the driver's managed queries wait (``retry_seconds``); once rows are out, a loss ends the read.
         deadline = time.monotonic() + self._retry_seconds
@@ -307,12 +320,7 @@ class Neo4jStore(GraphStore):
                 raise
         with session:
             while rows:
-                try:
-                    yield pa.RecordBatch.from_arrays([_streamed_column(values, field)
-                                                      for values, field in zip(zip(*rows), schema)], schema=schema)
-                except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                    raise StoreError(f"Neo4j holds a value in {table} that graphsvc does not write ({exc}); "
-                                     f"re-load the table with graphsvc ingest (Neo4j 中有非本系统写入的值)") from None
+                yield _converted(table, zip(*rows), schema)
                 rows = [record.values() for record in itertools.islice(records, _READ_BATCH)]
 
     def _open_schema(self) -> None:
@@ -721,7 +729,7 @@ class Neo4jStore(GraphStore):
         of ``values`` (through its index)."""
         spec = ENTITY_TABLES[name]
         schema = arrow_schema(name, _network_columns(name))
-        returned = ", ".join(f"n.`{c}` AS `{c}`" for c in schema.names)
+        returned = _returned(name, schema)
         # A row by its table's key is found through the unique ``_key`` (the key column has no
         # index of its own: matching on it scans the label once per value, 17 s for the 5,000
         # persons of a 5,000-person city, growing with the square); other columns (a
@@ -732,7 +740,7 @@ class Neo4jStore(GraphStore):
         for start in range(0, len(values), _BATCH):
             rows += self._run(f"UNWIND $values AS v MATCH {match} WHERE n.{ROW_HASH} IS NOT NULL RETURN {returned}",
                               values=values[start:start + _BATCH], prefix=prefix)
-        return pa.table([_arrow_column([r[f.name] for r in rows], f) for f in schema], schema=schema)
+        return pa.Table.from_batches([_converted(name, ([r[f.name] for r in rows] for f in schema), schema)])
 
     def _network_edge_rows(self, tables: Mapping[str, pa.Table | pa.RecordBatchReader],
                            starts: list[str] | None) -> Generator[dict[str, Any], None, None]:
