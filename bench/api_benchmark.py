@@ -161,9 +161,10 @@ def main() -> None:
         served.stop()
 
     alternative = None
-    if Settings(home=home).backend != "embedded":
+    backend = Settings(home=home).backend
+    if backend != "embedded":
         print("alternative left out: it compares the embedded store's index, and this home is served from "
-              f"{Settings(home=home).backend}", flush=True)
+              f"{backend}", flush=True)
     elif not args.skip_alternative:
         alternative = _alternative(home, persons)
     print(json.dumps({"results": results, "alternative": alternative}, indent=1))

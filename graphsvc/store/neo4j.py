@@ -76,7 +76,7 @@ _AGGREGATES = {"count": "count(n)", "sum": "coalesce(sum({}), 0)", "min": "min({
 _EPOCH = datetime(1970, 1, 1)
 _BATCH = 5_000
 _READ_BATCH = 50_000
-"""Rows per Arrow batch of a table streamed out of the server (``Neo4jStore._stream``)."""
+"""Rows per Arrow batch of a table streamed out of the server (``Neo4jStore._streams``)."""
 _NET_FORMAT = "3"
 _VERSION_CHECK_S = 1.0
 _INGEST_QUIET_S = 60
