@@ -98,6 +98,22 @@ def test_unreachable_or_misconfigured_neo4j_is_a_clear_error(tmp_path):
     assert unset.returncode == 2 and "needs NEO4J_URI and NEO4J_PASSWORD" in unset.stderr
 
 
+def test_a_malformed_or_non_bolt_neo4j_address_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    """The driver refuses some addresses while it is being made, before any connection: a bad IPv6
+    bracket (ValueError), an HTTP scheme (its preview HTTP support needs a package graphsvc does not
+    install: ModuleNotFoundError), an unknown scheme. Each was "an internal error" (exit 1)."""
+    from cli.commands import main
+
+    monkeypatch.setenv("GRAPHSVC_BACKEND", "neo4j")
+    monkeypatch.setenv("NEO4J_PASSWORD", "anything-will-do")
+    for uri, said in (("bolt://[::1", "is not a valid address (Invalid IPv6 URL)"),
+                      ("http://127.0.0.1:7474", "is not a Bolt address"), ("neo4j+zz://h", "is not a Bolt address")):
+        monkeypatch.setenv("NEO4J_URI", uri)
+        assert main(["stats", "--home", str(tmp_path)]) == 2, uri
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"graphsvc: error: NEO4J_URI {uri!r} {said}") and "\n" not in err, err
+
+
 def test_apikey_revoke_and_expiry(tmp_path):
     from api.keys import principal_for
     from graphsvc.config import Settings

@@ -40,7 +40,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graphsvc.errors import StoreError
+from graphsvc.errors import InputError, StoreError
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import Edge, Neighbourhood
 from graphsvc.store.base import GraphStore, IngestFileRecord
@@ -75,6 +75,7 @@ _AGGREGATES = {"count": "count(n)", "sum": "coalesce(sum({}), 0)", "min": "min({
 """``GraphStore._summarise``'s functions in Cypher."""
 _EPOCH = datetime(1970, 1, 1)
 _BATCH = 5_000
+_BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 _READ_BATCH = 50_000
 """Rows per Arrow batch of a table streamed out of the server (``Neo4jStore._streams``)."""
 _NET_FORMAT = "3"
@@ -239,15 +240,22 @@ class Neo4jStore(GraphStore):
     def __init__(self, uri: str, user: str, password: str, home: str | Path, *, database: str = "neo4j",
                  retry_seconds: float = 30.0) -> None:
         from neo4j import GraphDatabase
-        from neo4j.exceptions import AuthError, ServiceUnavailable
+        from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
 
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self._database = database
         self._retry_seconds = retry_seconds
-        # notifications off: Neo4j warns about property keys it has not seen yet on every fresh database
-        self._driver = GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF",
-                                            max_transaction_retry_time=retry_seconds)
+        # Bolt only: the driver's HTTP schemes are a preview needing a package graphsvc does not install.
+        if uri.partition("://")[0] not in _BOLT_SCHEMES:
+            raise InputError(f"NEO4J_URI {uri!r} is not a Bolt address such as bolt://host:7687 or neo4j://host "
+                             f"(NEO4J_URI 须为 Bolt 地址; schemes: {', '.join(_BOLT_SCHEMES)})")
+        try:
+            # notifications off: Neo4j warns about property keys it has not seen yet on every fresh database
+            self._driver = GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF",
+                                                max_transaction_retry_time=retry_seconds)
+        except (ValueError, ConfigurationError) as exc:  # a malformed address: "Invalid IPv6 URL"
+            raise InputError(f"NEO4J_URI {uri!r} is not a valid address ({exc}) (NEO4J_URI 地址无效)") from None
         try:
             self._driver.verify_connectivity()
         except AuthError:
