@@ -221,7 +221,7 @@ def _import(args: argparse.Namespace) -> int:
                     con.close()
             print(f"validated {report.totals['read']:,} rows ({report.totals['rejected']:,} rejected); on the server, "
                   f"with the database neo4j stopped and empty, and {out / 'csv'} readable there, run:\n"
-                  f"  neo4j-admin database import full neo4j --overwrite-destination=true --multiline-fields=true "
+                  f"  neo4j-admin database import full neo4j --overwrite-destination=true "
                   f"{' '.join(files)}\nthen start it and run graphsvc stats against it once: that creates the "
                   "constraints and indexes. Its ingest log stays empty (a later graphsvc ingest of this folder "
                   "counts each row unchanged).")
