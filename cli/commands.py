@@ -64,6 +64,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise InputError(f"bad GRAPHSVC_* environment: {exc}") from None
     if getattr(args, "home", None):
         settings = settings.model_copy(update={"home": Path(args.home)})
+    if settings.home.exists() and not settings.home.is_dir():
+        raise InputError(f"{settings.home} is a file, not a folder (不是文件夹): the home is the folder graphsvc keeps "
+                         "its store in; give another with --home or GRAPHSVC_HOME")
     if settings.log_json and not args.log_json:  # GRAPHSVC_LOG_JSON: a server's environment asks for JSON lines
         args.log_json = True
         _configure_logging(args)

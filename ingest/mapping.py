@@ -135,7 +135,7 @@ class SourceMapping:
     path: Path
     tables: list[TableRule]
     _scratch: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
-    _lookups: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _lookups: dict[str, tuple[dict[str, str], list[str]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> SourceMapping:
@@ -183,9 +183,16 @@ class SourceMapping:
         rule = next(r for r in self.tables if r.table == table)
         source = self._open_raw(path)
         folder = path.parent
-        lookups = {target: self._lookup(folder, c) for target, c in rule.columns.items() if c.lookup}
+        looked_up = {target: self._lookup(folder, c) for target, c in rule.columns.items() if c.lookup}
+        lookups = {target: found for target, (found, _) in looked_up.items()}
+        unread = list(dict.fromkeys(line for _, lines in looked_up.values() for line in lines))
+        note = source.note
+        if unread:
+            note = "; ".join(filter(None, [note, (
+                f"{len(unread)} row(s) of its lookup file(s) could not be read and were not used (查找表行无法读取): "
+                + "; ".join(unread[:5]) + ("; ..." if len(unread) > 5 else "") + ": fix them and ingest again")]))
         read = source.batches
-        return replace(source, headers=list(rule.columns),
+        return replace(source, headers=list(rule.columns), note=note,
                        batches=lambda advance: (self._mapped(rule, b, lookups) for b in read(advance)))
 
     def close(self) -> None:
@@ -196,9 +203,13 @@ class SourceMapping:
     # ---- reading ---------------------------------------------------------------------------
 
     def _matches(self, folder: Path, pattern: str, where: str) -> list[Path]:
-        matched = sorted(p for p in folder.iterdir() if p.is_file() and fnmatch.fnmatch(p.name, pattern))
+        """The data files (by suffix) of ``folder`` matching ``pattern``: a note or a checksum the
+        supplier put beside the export is not read (and is listed as such), whatever the glob says."""
+        matched = sorted(p for p in folder.iterdir() if p.is_file() and fnmatch.fnmatch(p.name, pattern)
+                         and p.suffix.lower() in (*SUFFIXES, ".zip"))
         if not matched:
-            raise MappingError(f"{self.path.name}: {where}: no file in {folder} matches {pattern!r}")
+            raise MappingError(f"{self.path.name}: {where}: no data file ({', '.join(SUFFIXES)}, .zip) in {folder} "
+                               f"matches {pattern!r}")
         return matched
 
     def _open_raw(self, path: Path) -> SourceFile:
@@ -233,7 +244,10 @@ class SourceMapping:
         return unpacked
 
     def _check_headers(self, rule: TableRule, path: Path) -> None:
-        headers = self._open_raw(path).headers
+        try:
+            headers = self._open_raw(path).headers
+        except Exception:  # noqa: BLE001 -- a damaged file: ingest says so when it opens it, and loads the others
+            return
         for column in rule.columns.values():
             for source in column.sources():
                 if source not in headers:
@@ -244,26 +258,37 @@ class SourceMapping:
         patterns = [c.lookup["file"] for r in self.tables for c in r.columns.values() if c.lookup]
         return [p for p in folder.iterdir() if any(fnmatch.fnmatch(p.name, pat) for pat in patterns)]
 
-    def _lookup(self, folder: Path, rule: ColumnRule) -> dict[str, str]:
-        """key -> value of the lookup file (the first row of a repeated key wins)."""
+    def _lookup(self, folder: Path, rule: ColumnRule) -> tuple[dict[str, str], list[str]]:
+        """(key -> value of the lookup file, the first row of a repeated key winning; where and why each
+        row that could not be read was left out). A row with an empty key is no one's: an empty cell
+        is a missing value, and matching it would give every row without one the same value."""
         assert rule.lookup is not None
         spec = rule.lookup
         cache_key = f"{spec['file']}\x1f{spec['key']}\x1f{spec['column']}"
         if cache_key in self._lookups:
             return self._lookups[cache_key]
         found: dict[str, str] = {}
+        unread: list[str] = []
         for path in self._matches(folder, spec["file"], f"{rule.where}.lookup.file"):
-            source = self._open_raw(path)
-            for name in (spec["key"], spec["column"]):
-                if name not in source.headers:
-                    raise MappingError(f"{self.path.name}: {rule.where}.lookup: {path.name} has no column {name!r} "
-                                       f"(its columns: {', '.join(source.headers[:40])})")
-            for batch in source.batches(lambda _n: None):
-                for key, value in zip(batch.table.column(spec["key"]).to_pylist(),
-                                      batch.table.column(spec["column"]).to_pylist()):
-                    found.setdefault(key, value)
-        self._lookups[cache_key] = found
-        return found
+            try:
+                source = self._open_raw(path)
+                for name in (spec["key"], spec["column"]):
+                    if name not in source.headers:
+                        raise MappingError(f"{self.path.name}: {rule.where}.lookup: {path.name} has no column "
+                                           f"{name!r} (its columns: {', '.join(source.headers[:40])})")
+                for batch in source.batches(lambda _n: None):
+                    unread += [f"{path.name} line {bad.line}: {bad.reason}" for bad in batch.malformed]
+                    for key, value in zip(batch.table.column(spec["key"]).to_pylist(),
+                                          batch.table.column(spec["column"]).to_pylist()):
+                        if key is not None and key.strip():
+                            found.setdefault(key, value)
+            except MappingError:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- a damaged lookup file: its table's file is not loaded without it
+                raise MappingError(f"{self.path.name}: {rule.where}.lookup: {path.name} could not be read ({exc})"
+                                   ) from None
+        self._lookups[cache_key] = (found, unread)
+        return found, unread
 
     # ---- applying the rules ------------------------------------------------------------------
 

@@ -172,7 +172,7 @@ def row_hash_sql(text: str) -> str:
 
 
 MAX_VALUE_CHARS = 1_000
-"""The longest value of one column (a name, an address, an id...) that loads; lists may be longer.
+"""The longest value of one column (a name, an address, an id...), or element of a list, that loads.
 Longer than any real value of these kinds, and within what Neo4j can index (a range index refuses
 values over about 8 KB, which would fail a whole batch): such a row is rejected with its reason."""
 
@@ -199,6 +199,12 @@ def validation_sql(table: EntityTable, relation: str) -> str:
             too_long = f"length({cleaned}) > {MAX_VALUE_CHARS}"
             problems.append((too_long, f"CASE WHEN {too_long} THEN '{col.name} over {MAX_VALUE_CHARS:,} characters "
                                        f"(超过 {MAX_VALUE_CHARS} 个字符)' END"))
+        else:  # an element is a value too: a trace code is a node of its own, keyed and indexed
+            # Elements looked at only where the whole text is that long: 9M lists, 0.21 s -> 0.04 s.
+            too_long = (f"length({cleaned}) > {MAX_VALUE_CHARS} "
+                        f"AND list_max(list_transform({typed}, lambda x: length(x))) > {MAX_VALUE_CHARS}")
+            problems.append((too_long, f"CASE WHEN {too_long} THEN '{col.name} has an element over "
+                                       f"{MAX_VALUE_CHARS:,} characters (某项超过 {MAX_VALUE_CHARS} 个字符)' END"))
         as_text = f"array_to_string({typed}, ';')" if col.kind == "list" else f"CAST({typed} AS VARCHAR)"
         hash_parts.append(f"coalesce({as_text}, '')")
         if col.kind == "id_number":

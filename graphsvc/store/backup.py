@@ -125,6 +125,8 @@ def write_backup(store: GraphStore, home: Path, out: Path) -> dict[str, Any]:
 def verify_backup(folder: Path) -> dict[str, Any]:
     """The manifest of the backup in ``folder`` once every file it lists is there with its size and
     SHA-256; raises ``BackupError`` saying what is wrong."""
+    if not folder.is_dir():
+        raise BackupError(f"{folder} is not a folder: a backup is the folder graphsvc backup writes (备份是文件夹)")
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -246,6 +246,26 @@ def check_parquet_location(location: str) -> None:
     if missing:
         raise InputError(f"{location} has no Parquet table(s) {', '.join(missing)} (缺少 Parquet 表): each table is "
                          "a folder or a .parquet file named as the table, e.g. persons/ or persons.parquet")
+    for table in ENTITY_TABLES:
+        if (folder / table).is_dir():
+            _check_parquet_files(folder / table)
+
+
+def _check_parquet_files(folder: Path) -> None:
+    """Raise ``InputError`` naming a file of a table's folder that is not Parquet (an ETL's README.txt):
+    Spark reads every file there but those named ``_*`` or ``.*`` as a part of the table, and fails on
+    it mid-query. Parts are told by their magic bytes, not their names: Hive writes parts named
+    ``000000_0``."""
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or any(part.startswith(("_", ".")) for part in path.relative_to(folder).parts):
+            continue
+        with path.open("rb") as f:
+            head = f.read(4)
+            f.seek(max(path.stat().st_size - 4, 0))
+            tail = f.read(4)
+        if head != b"PAR1" or tail != b"PAR1":
+            raise InputError(f"{path} is not a Parquet file (不是 Parquet 文件): Spark would read it as a part of "
+                             f"table {folder.name}; move it out of the table's folder")
 
 
 def _literal_glob(path: str) -> str:
@@ -305,11 +325,19 @@ class SparkSQLSession(Session):
 
     def _check_types(self, location: str, table: Any) -> None:
         """Raise ``InputError`` naming each column of ``table`` with values that do not cast to its type."""
+        from pyspark.errors import AnalysisException
+
         columns = table.columns
         bad = " , ".join(
             f"count(*) FILTER ({_quoted(c.name)} IS NOT NULL AND TRY_CAST({_quoted(c.name)} AS {DUCKDB_TYPES[c.kind]})"
             f" IS NULL) AS {_quoted(c.name)}" for c in columns)
-        [counts] = self.rows(f"SELECT {bad} FROM parquet_{table.name}")
+        try:
+            [counts] = self.rows(f"SELECT {bad} FROM parquet_{table.name}")
+        except AnalysisException:
+            # A column of a type Spark will not cast at all (text to a list, a number to a time) fails
+            # the whole query before any value is looked at: found column by column, only then.
+            self._check_castable(location, table)
+            raise
         wrong = {name: n for name, n in counts.items() if n}
         if not wrong:
             return
@@ -323,6 +351,23 @@ class SparkSQLSession(Session):
         raise InputError(f"{location}: values of the wrong type (类型不符的值): " + "; ".join(examples)
                          + ". Fix them in the lake, or load the tables through graphsvc ingest, which rejects such "
                          "rows with their line")
+
+    def _check_castable(self, location: str, table: Any) -> None:
+        """Raise ``InputError`` naming the first column of ``table`` whose stored type Spark cannot cast to
+        the contract's."""
+        from pyspark.errors import AnalysisException
+
+        stored = dict(self.spark.table(f"parquet_{table.name}").dtypes)
+        for c in table.columns:
+            try:
+                self.spark.sql(spark_sql(f"SELECT TRY_CAST({_quoted(c.name)} AS {DUCKDB_TYPES[c.kind]}) "
+                                         f"FROM parquet_{table.name}"))
+            except AnalysisException:
+                raise InputError(
+                    f"{location}: {table.name}.{c.name} is stored as {stored.get(c.name)}, which cannot be read as "
+                    f"{DUCKDB_TYPES[c.kind]} (列类型不符): write it as the contract's type in the lake"
+                    + (" (a list: an array of text, not ';'-separated text)" if c.kind == "list" else "")
+                    + ", or load the tables through graphsvc ingest") from None
 
     def _read(self, location: str, table: str) -> Any:
         from pyspark.errors import AnalysisException

@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,10 +210,22 @@ def _import(args: argparse.Namespace) -> int:
     if not args.folder:
         print("neo4j_server: error: import needs the contract folder: import CITY --data DIR", file=sys.stderr)
         return 2
+    for option, given in (("--data", args.data), ("--csv-only", args.csv_only)):
+        if given and Path(given).exists() and not Path(given).is_dir():
+            print(f"neo4j_server: error: {option} {given} is a file; it names a folder (不是文件夹)", file=sys.stderr)
+            return 2
     try:
         if args.csv_only:
             out = Path(args.csv_only).resolve()
-            with EmbeddedStore(out / "validated") as validated:
+            if (out / "csv").exists() and any((out / "csv").iterdir()):
+                # CSVs of an earlier run beside this one's would be imported with them by a glob
+                print(f"neo4j_server: error: {out / 'csv'} holds files already (an earlier --csv-only?): give a new "
+                      "folder, or remove that one first (输出文件夹非空)", file=sys.stderr)
+                return 2
+            out.mkdir(parents=True, exist_ok=True)
+            # validated in a scratch store of this run alone: one left from an earlier run would hold its rows
+            with tempfile.TemporaryDirectory(prefix="graphsvc-validated-", dir=out) as scratch, \
+                    EmbeddedStore(Path(scratch)) as validated:
                 report = ingest_folder(validated, Path(args.folder), rejects_dir=Path(args.home) / "rejects")
                 con = validated.analysis_connection()
                 try:
@@ -230,6 +243,9 @@ def _import(args: argparse.Namespace) -> int:
                              heap=args.heap, pagecache=args.pagecache, admin_heap=args.import_heap)
     except (GraphsvcError, RuntimeError) as exc:
         print(f"neo4j_server: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a folder that cannot be made or written: the operator's to fix
+        print(f"neo4j_server: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     took = sum(load.seconds.values())
     print(f"imported {load.rows:,} rows in {took:.1f}s ({load.rows / took:,.0f} rows/s; "
@@ -254,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="import: the graphsvc home (its rejects folder gets the rejected rows)")
     parser.add_argument("--csv-only", metavar="OUT",
                         help="import into a server not managed here (docker-compose): validate the folder, write "
-                             "the import CSVs into OUT and print the neo4j-admin command to run beside that server")
+                             "the import CSVs into OUT/csv (a new or empty folder) and print the neo4j-admin command to run "
+                             "beside that server")
     parser.add_argument("--heap", default="1g", type=_memory_size, help="start, import: the server's heap")
     parser.add_argument("--pagecache", default="512m", type=_memory_size, help="start, import: the server's page cache")
     parser.add_argument("--import-heap", type=_memory_size, help="import: neo4j-admin's heap (default: a quarter of this machine's "
