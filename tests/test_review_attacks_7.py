@@ -357,3 +357,24 @@ def test_a_table_folder_holding_a_stray_file_is_a_one_line_input_error_with_exit
     err = capsys.readouterr().err
     assert "internal error" not in err, err
     assert code == 2 and "README.txt is not a Parquet file" in err and "\n" not in err.strip(), (code, err)
+
+
+def test_parts_are_told_from_strays_by_their_bytes_not_their_names(tmp_path):
+    """The stray-file check reads a part's magic bytes: Hive's suffixless part (``000000_0``) passes,
+    as do the files Spark itself leaves out (``_SUCCESS``, ``.part.crc``); a file of other bytes named
+    like a part is refused by name."""
+    from graphsvc.errors import InputError
+    from graphsvc.store.engine import check_parquet_location
+
+    scene = Scene()
+    scenes.card_collector(scene)
+    lake = _lake(scene.connection(), tmp_path / "lake", {})
+    (lake / "settlements.parquet").rename(tmp_path / "000000_0")
+    (lake / "settlements").mkdir()
+    (tmp_path / "000000_0").rename(lake / "settlements" / "000000_0")
+    (lake / "settlements" / "_SUCCESS").write_bytes(b"")
+    (lake / "settlements" / ".000000_0.crc").write_bytes(b"crc\x00")
+    check_parquet_location(str(lake))
+    (lake / "settlements" / "000001_0").write_bytes(b"PAR1 cut short")
+    with pytest.raises(InputError, match="000001_0 is not a Parquet file"):
+        check_parquet_location(str(lake))
