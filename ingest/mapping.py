@@ -205,8 +205,7 @@ class SourceMapping:
     def _matches(self, folder: Path, pattern: str, where: str) -> list[Path]:
         """The data files (by suffix) of ``folder`` matching ``pattern``: a note or a checksum the
         supplier put beside the export is not read (and is listed as such), whatever the glob says."""
-        matched = sorted(p for p in folder.iterdir() if p.is_file() and fnmatch.fnmatch(p.name, pattern)
-                         and p.suffix.lower() in (*SUFFIXES, ".zip"))
+        matched = sorted(p for p in folder.iterdir() if _data_file(p) and fnmatch.fnmatch(p.name, pattern))
         if not matched:
             raise MappingError(f"{self.path.name}: {where}: no data file ({', '.join(SUFFIXES)}, .zip) in {folder} "
                                f"matches {pattern!r}")
@@ -256,7 +255,7 @@ class SourceMapping:
 
     def _lookup_files(self, folder: Path) -> list[Path]:
         patterns = [c.lookup["file"] for r in self.tables for c in r.columns.values() if c.lookup]
-        return [p for p in folder.iterdir() if any(fnmatch.fnmatch(p.name, pat) for pat in patterns)]
+        return [p for p in folder.iterdir() if _data_file(p) and any(fnmatch.fnmatch(p.name, pat) for pat in patterns)]
 
     def _lookup(self, folder: Path, rule: ColumnRule) -> tuple[dict[str, str], list[str]]:
         """(key -> value of the lookup file, the first row of a repeated key winning; where and why each
@@ -317,6 +316,11 @@ class SourceMapping:
                                              raw.filter(bad).to_pylist())]
         keep = pc.invert(bad)
         return RawBatch(table.filter(keep), batch.lines.filter(keep), batch.malformed + refused)
+
+
+def _data_file(path: Path) -> bool:
+    """Whether ``path`` is a file a mapping may read: by its suffix, a data file or a zip of one."""
+    return path.is_file() and path.suffix.lower() in (*SUFFIXES, ".zip")
 
 
 def _apply(rule: ColumnRule, raw: pa.Table, n: int, lookup: dict[str, str] | None,

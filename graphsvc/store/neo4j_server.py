@@ -245,7 +245,8 @@ def _import(args: argparse.Namespace) -> int:
         print(f"neo4j_server: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a folder that cannot be made or written: the operator's to fix
-        print(f"neo4j_server: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"neo4j_server: error: {exc.filename}: {exc.strerror}" if exc.filename else f"neo4j_server: error: {exc}",
+              file=sys.stderr)
         return 2
     took = sum(load.seconds.values())
     print(f"imported {load.rows:,} rows in {took:.1f}s ({load.rows / took:,.0f} rows/s; "
