@@ -16,7 +16,8 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,8 @@ class JobRunner:
         self._jobs: dict[str, dict[str, Any]] = {}
         self._queue: queue.Queue[tuple[str, Callable[[Progress], dict[str, Any]]] | None] = queue.Queue()
         self._lock = threading.Lock()
+        self._working = threading.Lock()
+        """Held while a job's work runs: ``between_jobs`` takes it to read the store whole."""
         self._thread = threading.Thread(target=self._run, name="jobs", daemon=True)
         self._thread.start()
 
@@ -92,7 +95,7 @@ class JobRunner:
                 job["progress"] = {"stage": stage, "done": done, "total": total}
 
             try:
-                with timed(_log, "job", job_id=job_id, kind=job["kind"]):
+                with self._working, timed(_log, "job", job_id=job_id, kind=job["kind"]):
                     job["result"] = work(progress)
                 job.update(state="succeeded", progress={**job["progress"], "stage": "done",
                                                         "done": job["progress"]["total"]})
@@ -106,6 +109,14 @@ class JobRunner:
                     self._on_finished(dict(job))
                 except Exception:  # a listener's failure is logged; the job's outcome is stored already
                     _log.exception("job %s: telling of its end failed", job_id)
+
+    @contextmanager
+    def between_jobs(self) -> Iterator[None]:
+        """Wait for the running job's work to end and hold off the next while the caller reads the store
+        whole (a backup): on Neo4j a read sees each write as it commits, and a detection job replacing
+        the rings under a backup's read left rings with no properties in it."""
+        with self._working:
+            yield
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until every submitted job has finished (tests, shutdown); False on timeout."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,11 +20,12 @@ from graphsvc.store import GraphStore
 from queries.masking import ROLES
 
 __all__ = ["Principal", "create_api_key", "revoke_api_key", "list_api_keys", "principal_for", "digest", "KEY_PREFIX",
-           "ENV_ADMIN_ID"]
+           "ENV_ADMIN_ID", "MAX_KEY_NAME", "key_name_problem"]
 
 KEY_PREFIX = "gsk_"
 ENV_ADMIN_ID = "env-admin"
 """The key id of GRAPHSVC_ADMIN_KEY: not stored, so it cannot be revoked, only unset."""
+MAX_KEY_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,29 @@ def _now() -> datetime:
     return datetime.now().astimezone()
 
 
+def key_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a key (None when it can): the audit log names a key's holder by it, and
+    ``graphsvc apikey list`` prints it on a terminal.
+
+    >>> key_name_problem("王分析"), key_name_problem("  "), key_name_problem("a\x1b[2Jb")
+    (None, 'a key names who it is for: give a name', 'a control character in the name')
+    """
+    if not name.strip():
+        return "a key names who it is for: give a name"
+    if len(name) > MAX_KEY_NAME:
+        return f"over {MAX_KEY_NAME} characters"
+    if any(unicodedata.category(c) == "Cc" and c != "\t" for c in name):  # a tab moves no cursor but along
+        return "a control character in the name"
+    return None
+
+
 def create_api_key(store: GraphStore, role: str, name: str, *,
                    expires_at: datetime | None = None) -> tuple[str, Principal]:
     """Make and store a new key; the clear key is returned once and never stored."""
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}")
+    if (problem := key_name_problem(name)) is not None:
+        raise InputError(f"key name {name!r}: {problem}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     hashed = digest(key)
     principal = Principal(hashed[:12], name, role)

@@ -82,6 +82,16 @@ def _configure_logging(args: argparse.Namespace) -> None:
     configure_logging(json_lines=args.log_json, level=level.upper())
 
 
+def _count(value: int, option: str) -> int:
+    """A count the user gave (``--top``): 0 or more, or a one-line error (a negative one would slice from the end)."""
+    if value < 0:
+        raise InputError(f"{option} {value}: a count is 0 or more")
+    return value
+
+
+_MAX_KEY_DAYS = 36_500
+
+
 def _exit_code(exc: BaseException) -> int:
     return next((code for kind in type(exc).__mro__ if (code := _EXIT_CODES.get(kind)) is not None), 1)
 
@@ -204,6 +214,7 @@ def _print_stats(stats: dict) -> None:
 def cmd_stats(args: argparse.Namespace) -> int:
     from queries.stats import graph_stats
 
+    _count(args.top, "--top")
     settings = _settings(args)
     _require_graph(settings)
     store = _open_store(settings, read_only=True)
@@ -330,6 +341,7 @@ def _print_rings(documents: list[dict], top: int) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    _count(args.top, "--top")
     settings = _settings(args)
     if args.input is None:  # a lake's tables need no graph here: the rings are stored in a new one
         _require_graph(settings)
@@ -340,6 +352,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_risk(args: argparse.Namespace) -> int:
     from graphsvc.risk import store_risk
 
+    _count(args.top, "--top")
     settings = _settings(args)
     _require_graph(settings)
     store = _open_store(settings, read_only=True)
@@ -489,13 +502,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_apikey(args: argparse.Namespace) -> int:
     from datetime import datetime, timedelta
 
-    from api.keys import ENV_ADMIN_ID, create_api_key, list_api_keys, revoke_api_key
+    from api.keys import ENV_ADMIN_ID, create_api_key, key_name_problem, list_api_keys, revoke_api_key
 
     if (args.action == "revoke") != (args.key_id is not None):
         raise InputError("give a key id to revoke, e.g. graphsvc apikey revoke 3f9a0c12b7de (ids: graphsvc apikey list), "
                        "and only to revoke")
-    if args.expires_days is not None and (args.action != "create" or args.expires_days < 1):
-        raise InputError("--expires-days goes with create and is a whole number of days, at least 1")
+    if args.expires_days is not None and (args.action != "create" or not 1 <= args.expires_days <= _MAX_KEY_DAYS):
+        raise InputError(f"--expires-days goes with create and is a whole number of days, at least 1 and at most "
+                         f"{_MAX_KEY_DAYS:,} (100 years); leave it out for a key that lasts until revoked")
+    if args.action == "create":
+        problem = key_name_problem(args.name)
+        if problem:
+            raise InputError(f"--name {args.name!r}: {problem}")
     if args.key_id == ENV_ADMIN_ID:
         raise Conflict("the GRAPHSVC_ADMIN_KEY key is not stored and cannot be revoked; remove it from the "
                        "server's environment and restart it")

@@ -256,3 +256,37 @@ def test_backup_and_restore_on_each_backend(cities, settings, tmp_path):
         for kind, records in expected.items():
             assert again.list_records(kind, limit=10_000) == records, kind
     restore_backup(backup, restored, force=True)  # forced over itself: the same home again
+
+
+def test_a_backup_asked_for_while_a_job_runs_waits_for_the_job_to_end(city, settings):
+    """Found by the API fuzz on Neo4j: a detection job replacing the rings while POST /admin/backup read
+    them gave the backup rings with no properties (KeyError, a 500). The backup now reads between
+    jobs: asked for while a job works, it answers only once the job's work has ended."""
+    app = create_app(settings, store=city.store)
+    jobs = app.state.services.jobs
+    working, release, order = threading.Event(), threading.Event(), []
+
+    def held_job(progress):
+        working.set()
+        release.wait(60)
+        order.append("job")
+        return {}
+
+    with TestClient(app) as client:
+        jobs.submit(jobs.new_id(), "test", held_job, by="test")
+        assert working.wait(30)
+        answers = []
+
+        def back_up() -> None:
+            answers.append(client.post("/admin/backup", headers=city.headers("admin")))
+            order.append("backup")
+
+        backup = threading.Thread(target=back_up)
+        backup.start()
+        backup.join(3)  # a backup of this city takes well under a second when nothing holds it
+        waited = backup.is_alive()
+        release.set()
+        backup.join(60)
+        assert jobs.wait_idle(30)
+    assert waited and order == ["job", "backup"]
+    assert [a.status_code for a in answers] == [200]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from api.deps import AdminDep, CallerDep
-from api.keys import ENV_ADMIN_ID, create_api_key, list_api_keys, revoke_api_key
+from api.keys import ENV_ADMIN_ID, MAX_KEY_NAME, create_api_key, key_name_problem, list_api_keys, revoke_api_key
 from api.models import ApiKeyCreated, ApiKeyInfo, ApiKeyList, AuditPage, Me, Role
 
 router = APIRouter(tags=["admin"])
@@ -17,15 +17,29 @@ router = APIRouter(tags=["admin"])
 
 class ApiKeyIn(BaseModel):
     role: Role
-    name: str = Field(min_length=1, max_length=100, description="who the key is for")
+    name: str = Field(min_length=1, max_length=MAX_KEY_NAME, description="who the key is for")
     expires_at: AwareDatetime | None = Field(
         default=None, description="when the key stops working, with its time zone, e.g. 2026-12-31T18:00:00+08:00; "
                                   "absent: until revoked")
 
+    @field_validator("name")
+    @classmethod
+    def _a_name(cls, value: str) -> str:
+        if (problem := key_name_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("expires_at")
     @classmethod
     def _in_the_future(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value <= datetime.now().astimezone():
+        if value is None:
+            return value
+        try:  # the server keeps it in its own zone: the calendar's last day west of UTC is past year 9999 here
+            value.astimezone()
+        except (OverflowError, ValueError):
+            raise ValueError("beyond the calendar this server can keep: leave it out for a key that lasts until "
+                             "revoked") from None
+        if value <= datetime.now().astimezone():
             raise ValueError("must be in the future")
         return value
 

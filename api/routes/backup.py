@@ -33,7 +33,8 @@ def post_backup(caller: AdminDep) -> StreamingResponse:
     home = Path(services.settings.home)
     staging = Path(tempfile.mkdtemp(prefix=".backup-", dir=home))  # 0700, on the store's disk
     try:
-        manifest = write_backup(services.store, home, staging / "backup")
+        with services.jobs.between_jobs():
+            manifest = write_backup(services.store, home, staging / "backup")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

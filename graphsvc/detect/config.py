@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "DetectionConfig", "SharedCardConfig", "SharedIdentifierConfig", "CoAdmissionLockstepConfig", "SharedAddressConfig",
@@ -39,15 +39,30 @@ def saturate(x: float, half: float) -> float:
     return max(x, 0.0) / (max(x, 0.0) + half)
 
 
+_DAYS = 366
+"""Longest window in days, and ``_DAYS`` × 1440 in minutes: a year, which detection reads a city over.
+A window beyond the calendar (a few zeros too many) is refused, not handed to the SQL as an interval."""
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are not thresholds: JSON's 1e999 reads as infinity, and every comparison
+    # with NaN is false, so either would switch a detector off silently.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_flags(cls, value: Any) -> Any:
+        """JSON's ``true`` is not a count or a share (pydantic would read it as 1)."""
+        if isinstance(value, bool):
+            raise ValueError("true/false where a number goes")
+        return value
 
 
 class SharedCardConfig(_Section):
     two_places_minutes: int = Field(
-        30, ge=1, description="one card at two institutions within this many minutes is in two places at once")
+        30, ge=1, le=_DAYS * 1440, description="one card at two institutions within this many minutes is in two places at once")
     after_death_grace_days: int = Field(
-        1, ge=0, description="claims dated up to this many days after a death date are the settling of the final stay")
+        1, ge=0, le=_DAYS, description="claims dated up to this many days after a death date are the settling of the final stay")
     min_other_users: int = Field(
         4, ge=1, description="a card must pay for at least this many persons outside its holder's household; up to "
                              "three are most often close relatives living elsewhere (parents in a care home, a child "
@@ -62,6 +77,13 @@ class SharedCardConfig(_Section):
                                        description="strength of one card in two places; chance makes some of these")
 
 
+_BASE_STRENGTH: dict[str, float] = {
+    "agent": 0.9, "payee_account": 0.95, "contact_phone": 0.8, "bound_phone": 0.9,
+    "card_device": 0.9, "scan_device": 0.85, "own_phone": 0.6,
+}
+"""Strength ceiling of a shared identifier per way of sharing (``SharedIdentifierConfig.base_strength``)."""
+
+
 class SharedIdentifierConfig(_Section):
     min_households: int = Field(
         3, ge=2, description="an identifier must link persons of at least this many households; "
@@ -71,11 +93,9 @@ class SharedIdentifierConfig(_Section):
     households_half: float = Field(
         4.0, gt=0, description="extra households (beyond the first) at which a shared identifier's strength is half its base")
     base_strength: dict[str, float] = Field(
-        default_factory=lambda: {
-            "agent": 0.9, "payee_account": 0.95, "contact_phone": 0.8, "bound_phone": 0.9,
-            "card_device": 0.9, "scan_device": 0.85, "own_phone": 0.6,
-        },
-        description="strength ceiling per way of sharing: money flowing to one account weighs most")
+        default_factory=lambda: dict(_BASE_STRENGTH),
+        description="strength ceiling per way of sharing: money flowing to one account weighs most; a file "
+                    "names the ways it changes, the others keep these")
     routine_claims_per_person: float = Field(
         1.5, gt=0, description="an agent or contact phone with at most this many claims per person may be routine "
                                "agency work (a village agent files one claim per household a year)...")
@@ -87,16 +107,32 @@ class SharedIdentifierConfig(_Section):
                                       "its persons' regions predict with this probability, times the institutions it "
                                       "used (the busiest is picked after the fact): a handful of an agent's claims at "
                                       "one hospital happen, dozens at a hospital the region seldom uses do not")
-    together_days: int = Field(2, ge=0, description="admissions this many days apart at one institution are together")
+    together_days: int = Field(2, ge=0, le=_DAYS,
+                               description="admissions this many days apart at one institution are together")
     adult_ages: tuple[int, int] = Field(
         (18, 70), description="when a phone is a household's, its adults (ages in [lo, hi)) are taken as its users; "
                               "children and the very old give a relative's phone")
+
+    @field_validator("base_strength", mode="before")
+    @classmethod
+    def _base_strengths(cls, given: Any) -> Any:
+        """The defaults with the ways a file names changed; an unknown way, or a strength that is not a
+        share, is refused (a score outside [0, 1], or NaN dropping every ring, would follow)."""
+        if not isinstance(given, dict):
+            return given
+        unknown = sorted(set(given) - set(_BASE_STRENGTH))
+        if unknown:
+            raise ValueError(f"unknown way(s) of sharing {unknown}; known: {sorted(_BASE_STRENGTH)}")
+        for way, strength in given.items():
+            if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength < 1:
+                raise ValueError(f"base_strength.{way} is {strength!r}: a strength is a number between 0 and 1")
+        return {**_BASE_STRENGTH, **given}
 
 
 class CoAdmissionLockstepConfig(_Section):
     admission_kinds: tuple[str, ...] = Field(
         ("inpatient",), description="settlement kinds that count as admissions")
-    window_days: int = Field(2, ge=0, description="admissions this many days apart or closer are together")
+    window_days: int = Field(2, ge=0, le=_DAYS, description="admissions this many days apart or closer are together")
     min_pair_repeats: int = Field(
         2, ge=2, description="two persons together on at least this many separate occasions are a lockstep pair")
     min_persons: int = Field(3, ge=2, description="a lockstep group has at least this many persons")
@@ -106,7 +142,7 @@ class CoAdmissionLockstepConfig(_Section):
                               "(dialysis, chemotherapy) and explained")
     schedule_max_gap_days: float = Field(7.0, gt=0, description="median days between meetings of a treatment schedule")
     schedule_max_stay_days: int = Field(
-        0, ge=0, description="…whose sessions last at most this many days (dialysis billed as a stay is a same-day "
+        0, ge=0, le=_DAYS, description="…whose sessions last at most this many days (dialysis billed as a stay is a same-day "
                              "session); a group staying longer every week is frequent stays (频繁住院), not treatment")
     strength_half: float = Field(
         6.0, gt=0, description="(waves beyond 2) × (persons beyond 1) at which lockstep strength is 0.5")
@@ -136,7 +172,8 @@ class CoAdmissionLockstepConfig(_Section):
 
 
 class SharedAddressConfig(_Section):
-    window_days: int = Field(2, ge=0, description="persons of one address admitted this many days apart are together")
+    window_days: int = Field(2, ge=0, le=_DAYS,
+                             description="persons of one address admitted this many days apart are together")
     min_occasions: int = Field(
         3, ge=2, description="…on at least this many occasions: an address shared by persons who fall ill apart "
                              "(a group rental) is no evidence; two chance co-admissions in a year happen")
@@ -149,7 +186,8 @@ class SharedAddressConfig(_Section):
 
 
 class CardBurstConfig(_Section):
-    minutes: int = Field(15, ge=1, description="a burst is many cards swiped within this many minutes")
+    minutes: int = Field(15, ge=1, le=1440, description="a burst is many cards swiped within this many minutes "
+                                                       "(at most a day)")
     min_cards: int = Field(6, ge=3, description="…at least this many distinct cards at one pharmacy")
     p_value: float = Field(
         1e-7, gt=0, lt=1, description="a window is a burst only if the pharmacy's usual traffic (Poisson) brings that "
@@ -172,7 +210,8 @@ class PrescriberCollusionConfig(_Section):
 
 
 class CareHomeWavesConfig(_Section):
-    window_days: int = Field(3, ge=0, description="residents admitted this many days apart or closer form one wave")
+    window_days: int = Field(3, ge=0, le=_DAYS,
+                             description="residents admitted this many days apart or closer form one wave")
     min_wave_residents: int = Field(3, ge=2, description="a wave holds at least this many residents of one home")
     min_waves: int = Field(3, ge=2, description="a home sending waves to one hospital at least this often is flagged")
     waves_half: float = Field(1.0, gt=0, description="waves beyond 2 at which strength is 0.5")
@@ -188,10 +227,20 @@ class TraceCodeResoldConfig(_Section):
 
 class CommunityConfig(_Section):
     resolution: float = Field(
-        0.5, gt=0, description="Leiden resolution (modularity); higher splits more. Below 1 so a "
-                                "ring that is a large share of a small city's suspicion graph is not split")
+        0.5, gt=0, le=10, description="Leiden resolution (modularity); higher splits more. Below 1 so a "
+                                      "ring that is a large share of a small city's suspicion graph is not split; "
+                                      "at 10 and beyond nearly every person is a community of one")
     seed: int = Field(42, description="Leiden's random seed: the same data and seed give the same rings")
-    iterations: int = Field(-1, description="Leiden iterations; -1 runs until no improvement")
+    iterations: int = Field(-1, ge=-1, description="Leiden iterations; -1 runs until no improvement (0 would run "
+                                                   "none: every person a community of one)")
+
+    @field_validator("iterations")
+    @classmethod
+    def _some_iterations(cls, iterations: int) -> int:
+        if iterations == 0:
+            raise ValueError("0 iterations leave every person a community of one: give -1 (until no improvement) "
+                             "or a count")
+        return iterations
 
 
 class RingConfig(_Section):
@@ -264,5 +313,10 @@ class DetectionConfig(_Section):
 
     @classmethod
     def from_file(cls, path: Path) -> DetectionConfig:
-        """Read overrides from JSON; sections and keys left out keep their defaults."""
-        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        """Read overrides from JSON; sections and keys left out keep their defaults. Raises ``ValueError``
+        for a file that is not such JSON (nested past what the parser takes, too)."""
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except RecursionError:
+            raise ValueError("nested too deeply to be a detection config") from None
+        return cls.model_validate(document)

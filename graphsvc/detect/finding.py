@@ -67,14 +67,32 @@ def poisson_threshold(expected: float, p_value: float, minimum: int) -> int:
 
     >>> poisson_threshold(0.5, 1e-7, 6), poisson_threshold(3.0, 1e-7, 6), poisson_threshold(2.2, 1e-4, 3)
     (8, 17, 11)
+
+    A mean whose ``exp(-mean)`` is 0 in floating point (a pharmacy stamping a day's 3,000 swipes in one
+    hour), or a ``p_value`` below what ``1 - P(X < n)`` can resolve, is searched on the exact upper tail:
+
+    >>> poisson_threshold(750.0, 1e-7, 6), poisson_threshold(3.0, 1e-30, 6)
+    (898, 40)
     """
-    term = math.exp(-expected)
-    below, n = term, 0
-    while 1.0 - below >= p_value:
-        n += 1
-        term *= expected / n
-        below += term
-    return max(n + 1, minimum)
+    if expected < 700.0 and p_value > 1e-12:  # the sum stays exact here (and gives the thresholds it always gave)
+        term = math.exp(-expected)
+        below, n = term, 0
+        while 1.0 - below >= p_value:
+            n += 1
+            term *= expected / n
+            below += term
+        return max(n + 1, minimum)
+    # The fewest k with P(X >= k) < p_value: the tail falls as k grows, so a bisection finds it.
+    low, high = 0, int(expected) + 1
+    while poisson_tail(expected, high) >= p_value:
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if poisson_tail(expected, middle) >= p_value:
+            low = middle
+        else:
+            high = middle
+    return max(high, minimum)
 
 
 def poisson_tail(expected: float, observed: int) -> float:

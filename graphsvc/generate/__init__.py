@@ -36,6 +36,10 @@ def truth_path(out: Path) -> Path:
     return out.parent / f"{out.name}-truth.json"
 
 
+MAX_PERSONS = 20_000_000
+"""Most persons a city may have: the generator draws it whole in memory (10 million: 6.3 GB peak)."""
+
+
 def generate_city(out: Path, *, persons: int, seed: int, dirt: float = 0.001, progress: bool = True,
                   realism: str = "plain") -> dict[str, Any]:
     """Write a demo city of ``persons`` insured persons and return a summary.
@@ -59,6 +63,13 @@ def generate_city(out: Path, *, persons: int, seed: int, dirt: float = 0.001, pr
         raise InputError(f"realism must be one of {REALISMS}, not {realism!r}")
     if persons < 5_000:
         raise InputError("a demo city needs at least 5000 persons to hold its look-alikes and rings")
+    if persons > MAX_PERSONS:
+        raise InputError(f"--persons {persons:,}: the generator holds a city in memory and goes up to "
+                         f"{MAX_PERSONS:,} persons (10 million took 6.3 GB); load bigger data from a real export")
+    if seed < 0:
+        raise InputError(f"--seed {seed}: a seed is a whole number, 0 or more")
+    if not 0 <= dirt <= 1:  # NaN too
+        raise InputError(f"--dirt {dirt}: the share of dirty claim rows is between 0 and 1 (0.001 is one in a thousand)")
     rng = np.random.default_rng(seed)
     hard = realism == "hard"
     hard_rng = np.random.default_rng([seed, 2026]) if hard else None

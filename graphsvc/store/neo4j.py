@@ -792,6 +792,9 @@ class Neo4jStore(GraphStore):
 
         with self._driver.session(database=self._database) as session:
             casework = session.execute_read(read)
+        if any("id" not in r["ring"] for r in casework["rings"]):  # deleted as the read went by them
+            raise StoreError("the rings changed while the backup read them (a detection run was publishing its "
+                             "rings): take the backup again when it has ended")
         name = "casework.json"
         (folder / name).write_text(json.dumps(casework, ensure_ascii=False), encoding="utf-8")
         return [name]
