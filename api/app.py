@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        remove_stale_uploads(settings.home)
+        remove_stale_uploads(settings.home, sole_server=store.backend_name == "embedded")
         def warm_rings() -> None:
             try:
                 services.book.warm()
@@ -116,6 +116,8 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
         warming = threading.Thread(target=warm_rings, name="warm-rings", daemon=True)
         warming.start()
         services.webhooks.start()
+        if store.backend_name == "embedded":  # its one server: what the store holds as running was cut off
+            services.jobs.settle_cut_off()
         yield
         warming.join(timeout=60)
         services.jobs.wait_idle(timeout=30)

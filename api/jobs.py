@@ -31,6 +31,9 @@ __all__ = ["JobRunner"]
 _log = logging.getLogger(__name__)
 
 
+_CUT_OFF = "the server stopped before this job finished"
+
+
 def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -69,7 +72,7 @@ class JobRunner:
                 return dict(job)
         stored = self._store.get_record("job", job_id)
         if stored is not None and stored["state"] in ("queued", "running"):
-            stored = {**stored, "state": "interrupted", "error": "the server stopped before this job finished"}
+            stored = {**stored, "state": "interrupted", "error": _CUT_OFF}
         return stored
 
     def list(self, *, offset: int = 0, limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
@@ -109,6 +112,25 @@ class JobRunner:
                     self._on_finished(dict(job))
                 except Exception:  # a listener's failure is logged; the job's outcome is stored already
                     _log.exception("job %s: telling of its end failed", job_id)
+
+    def settle_cut_off(self) -> int:
+        """Record the jobs a stop cut off (stored as queued or running, not this server's) as interrupted,
+        and tell of their end as of any job's (job.finished): a case system waiting for it is not left
+        waiting. For a server that is the home's only one (embedded): where servers share a home,
+        another may be running them. Returns how many."""
+        cut_off, offset = [], 0
+        while True:  # read whole before writing: a write reorders the pages (newest first)
+            total, page = self._store.list_records("job", offset=offset, limit=500)
+            cut_off += [j for j in page if j["state"] in ("queued", "running") and j["id"] not in self._jobs]
+            offset += len(page)
+            if not page or offset >= total:
+                break
+        for job in cut_off:
+            job.update(state="interrupted", error=_CUT_OFF, finished_at=_now())
+            self._store.put_record("job", job["id"], job)
+            if self._on_finished is not None:
+                self._on_finished(dict(job))
+        return len(cut_off)
 
     @contextmanager
     def between_jobs(self) -> Iterator[None]:

@@ -106,12 +106,14 @@ STALE_UPLOAD_S = 24 * 3600
 """An upload folder older than this at start-up belongs to a job cut off by a stop (a job removes its own)."""
 
 
-def remove_stale_uploads(home: Path) -> int:
-    """Remove upload folders left by jobs a stop cut off; how many. Age, not ownership, decides,
-    since another server may share a Neo4j deployment's home and be receiving an upload now."""
+def remove_stale_uploads(home: Path, *, sole_server: bool) -> int:
+    """Remove upload folders left by jobs a stop cut off; how many. ``sole_server``: no other server
+    can use this home (an embedded store has one writer), so every folder there is a cut-off job's
+    (they hold personal data: gone at once). Otherwise age decides, since another server may share a
+    Neo4j deployment's home and be receiving an upload now."""
     removed = 0
     for folder in (home / "uploads").glob("upload-*"):
-        if folder.is_dir() and time.time() - folder.stat().st_mtime > STALE_UPLOAD_S:
+        if folder.is_dir() and (sole_server or time.time() - folder.stat().st_mtime > STALE_UPLOAD_S):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed

@@ -16,7 +16,8 @@ of deliveries still to be made one ``webhook_outbox`` record per server (its key
 server's home), read at start-up, so a delivery pending when the server stopped is tried again
 when it starts (that try counts as an attempt).
 A delivery is written before the outbox names it: a crash between the two leaves a delivery
-in the log that is never sent, never a send without its log.
+pending in the log that no outbox names, which the next start takes into its own outbox; never a
+send without its log.
 
 What a case system is sent (``payload``): the event, its time, an id for idempotency (the
 same on every retry and for every subscriber) and the ring's summary as the analyst role
@@ -78,6 +79,10 @@ MIN_SECRET = 16
 _RESPONSE_KEPT = 200
 """Characters of a receiver's answer kept in the delivery log (an error page's first line, not a document)."""
 _SUBSCRIPTION, _OUTBOX = "webhook", "webhook_outbox"
+_OWED = ("webhook_rings_owed", "rings")
+"""The record (kind, key) of what case systems were last told of the rings, written before a run stores
+its rings and cleared once they are announced: a process killed in between leaves it, and the next
+run announces from it (else it would take the stored, never announced rings as already told)."""
 _OUTBOX_ID = "webhook-outbox-id"
 """The file under the home naming this server's outbox record."""
 _WATCHED = ("pattern", "score", "persons", "fund_amount", "first_seen", "last_seen")
@@ -278,30 +283,44 @@ class Webhooks:
             self._save_outbox()
         self._wake.set()
 
+    def rings_publishing(self, previous: list[dict[str, Any]]) -> None:
+        """Before a detection run stores its rings: what case systems know of ``previous`` (the stored
+        rings), written ahead unless an earlier run's announcement is still owed (then that one stands)."""
+        owed = self._store.get_record(*_OWED)
+        if owed is not None and owed.get("told") is not None:
+            return
+        dismissed = self._dismissed()
+        self._store.put_record(*_OWED, {"told": {r["id"]: _told(r, dismissed.get(r["id"])) for r in previous}})
+
     def rings_published(self, previous: list[dict[str, Any]], current: list[dict[str, Any]]) -> None:
         """After a detection run: ``ring.created`` for each new id, ``ring.updated`` for a kept ring that
-        changed, ``ring.reopened`` for a dismissed ring this run's evidence reopened."""
+        changed, ``ring.reopened`` for a dismissed ring this run's evidence reopened; against what case
+        systems were told (``rings_publishing``'s record: an announcement a killed process owed is
+        made now), else ``previous``."""
+        dismissed = self._dismissed()
+        owed = self._store.get_record(*_OWED)
+        told = (owed["told"] if owed is not None and owed.get("told") is not None else
+                {r["id"]: _told(r, dismissed.get(r["id"])) for r in previous})
         webhooks = [w for w in self.active() if {"ring.created", "ring.updated", "ring.reopened"} & set(w["events"])]
-        if not webhooks:
-            return
-        before = {r["id"]: r for r in previous}
-        _, decisions = self._store.list_records("disposition", limit=1_000_000)
-        dismissed = {d["ring_id"]: d for d in decisions if d["status"] == "dismissed"}
         events: list[tuple[str, str]] = []
         for ring in current:
-            old = before.get(ring["id"])
+            old, now = told.get(ring["id"]), _told(ring, dismissed.get(ring["id"]))
             if old is None:
                 events.append(("ring.created", ring["id"]))
                 continue
-            if _fingerprint(old) != _fingerprint(ring):
+            if old["fingerprint"] != now["fingerprint"]:
                 events.append(("ring.updated", ring["id"]))
-            record = dismissed.get(ring["id"])
-            if (record is not None and "reopened" in effective_disposition(record, ring)
-                    and "reopened" not in effective_disposition(record, old)):
+            if now["reopened"] and not old["reopened"]:
                 events.append(("ring.reopened", ring["id"]))
-        summaries = self.ring_summaries({ring_id for _, ring_id in events}) if events else {}
-        self._publish([(event, {"ring": summaries[ring_id]}) for event, ring_id in events if ring_id in summaries],
-                      webhooks)
+        if webhooks and events:
+            summaries = self.ring_summaries({ring_id for _, ring_id in events})
+            self._publish([(event, {"ring": summaries[ring_id]}) for event, ring_id in events if ring_id in summaries],
+                          webhooks)
+        self._store.put_record(*_OWED, {"told": None})  # announced (stored in the deliveries' log and outbox)
+
+    def _dismissed(self) -> dict[str, dict[str, Any]]:
+        _, decisions = self._store.list_records("disposition", limit=1_000_000)
+        return {d["ring_id"]: d for d in decisions if d["status"] == "dismissed"}
 
     def disposition_changed(self, ring: dict[str, Any], previous: dict[str, Any] | None) -> None:
         """A decision on ``ring`` was stored; ``previous`` is the disposition record before it."""
@@ -340,11 +359,20 @@ class Webhooks:
     # ---- delivery -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load what was pending when the server stopped and start delivering."""
+        """Load what was pending when the server stopped, and the deliveries a process killed between
+        logging them and naming them in its outbox left pending in the log with no outbox naming them;
+        start delivering."""
         outbox = self._store.get_record(_OUTBOX, self._outbox) or {"deliveries": {}}
+        _, outboxes = self._store.list_records(_OUTBOX, limit=1_000_000)
+        named = {delivery_id for box in outboxes for delivery_id in box["deliveries"]}
+        orphans = {d["id"]: d["webhook_id"] for webhook in self.active()
+                   for d in self._store.list_records(_log_kind(webhook["id"]), limit=1_000_000)[1]
+                   if d["state"] == "pending" and d["id"] not in named}
         with self._lock:
-            for delivery_id, webhook_id in outbox["deliveries"].items():
+            for delivery_id, webhook_id in {**outbox["deliveries"], **orphans}.items():
                 self._pending.setdefault(delivery_id, _Pending(webhook_id, delivery_id, time.monotonic()))
+            if orphans:
+                self._save_outbox()
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self._thread.start()
 
@@ -507,5 +535,13 @@ def _outbox_id(home: Path) -> str:
     return path.read_text().strip()
 
 
-def _fingerprint(ring: dict[str, Any]) -> tuple[Any, ...]:
-    return (*(ring.get(k) for k in _WATCHED), len(ring.get("members", ())), len(ring.get("evidence", ())))
+def _fingerprint(ring: dict[str, Any]) -> list[Any]:
+    """What a ``ring.updated`` is about, as JSON keeps it (written ahead in ``_OWED``)."""
+    return json.loads(json.dumps([*(ring.get(k) for k in _WATCHED), len(ring.get("members", ())),
+                                  len(ring.get("evidence", ()))], default=str))
+
+
+def _told(ring: dict[str, Any], dismissal: dict[str, Any] | None) -> dict[str, Any]:
+    """What a case system told of ``ring`` knows: its fingerprint and whether it was shown reopened."""
+    return {"fingerprint": _fingerprint(ring),
+            "reopened": dismissal is not None and "reopened" in effective_disposition(dismissal, ring)}

@@ -298,7 +298,7 @@ def _case_systems(settings: Settings, store: GraphStore) -> Iterator[RingsPublis
         return
     hooks.start()
     try:
-        yield hooks.rings_published
+        yield hooks
         hooks.wait_idle(timeout=settings.webhook_timeout_s)
     finally:
         hooks.close()

@@ -37,12 +37,14 @@ def set_disposition(store: GraphStore, ring: dict[str, Any], status: str, note: 
     """Record a decision on ``ring``; the evidence it was taken on is kept for the reopen rule."""
     if status not in DECISIONS:
         raise InputError(f"status must be one of {', '.join(DECISIONS)}")
-    previous = store.get_record("disposition", ring["id"])
-    entry = {"status": status, "note": note, "by": by, "at": datetime.now().astimezone().isoformat(timespec="seconds"),
-             "evidence": len(ring["evidence"]), "persons": ring["persons"]}
-    history = (previous or {}).get("history", []) + [entry]
-    record = {"ring_id": ring["id"], **entry, "history": history}
-    store.put_record("disposition", ring["id"], record)
+    with store.record_update():
+        previous = store.get_record("disposition", ring["id"])
+        entry = {"status": status, "note": note, "by": by,
+                 "at": datetime.now().astimezone().isoformat(timespec="seconds"),
+                 "evidence": len(ring["evidence"]), "persons": ring["persons"]}
+        history = (previous or {}).get("history", []) + [entry]
+        record = {"ring_id": ring["id"], **entry, "history": history}
+        store.put_record("disposition", ring["id"], record)
     return record
 
 
@@ -76,12 +78,18 @@ def submit_tip(store: GraphStore, client_key: str, node_type: str, node_id: str,
     """Store a tip once per client key; returns (tip, created). Raises ``TipConflict`` when the key
     was used for another tip, ``LookupError`` when nothing in the graph has that node."""
     content = {"type": node_type, "id": node_id, "note": note}
-    existing = store.get_record("tip", client_key)
-    if existing is not None:
-        if {k: existing[k] for k in content} != content:
-            # Says nothing of the stored tip: whoever reuses a key must not learn what it was used for.
-            raise TipConflict("this client key was already used for another tip; use a new key")
-        return existing, False
+    with store.record_update():  # two requests with one key at once: one stores it, the other finds it
+        existing = store.get_record("tip", client_key)
+        if existing is not None:
+            if {k: existing[k] for k in content} != content:
+                # Says nothing of the stored tip: whoever reuses a key must not learn what it was used for.
+                raise TipConflict("this client key was already used for another tip; use a new key")
+            return existing, False
+        return _new_tip(store, client_key, content, by=by), True
+
+
+def _new_tip(store: GraphStore, client_key: str, content: dict[str, str], *, by: str) -> dict[str, Any]:
+    node_type, node_id = content["type"], content["id"]
     key = node_key(node_type, node_id)
     if store.entity(node_type, node_id) is None:
         raise NotFound(f"no such {node_type} in the graph")
@@ -93,7 +101,7 @@ def submit_tip(store: GraphStore, client_key: str, node_type: str, node_id: str,
     tip = {"client_key": client_key, **content, "by": by,
            "at": datetime.now().astimezone().isoformat(timespec="seconds"), "touches": sorted(touched)}
     store.put_record("tip", client_key, tip)
-    return tip, True
+    return tip
 
 
 def priority(score: float, tips: int) -> float:

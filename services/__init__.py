@@ -39,8 +39,13 @@ _log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 """(stage, done, total): what a long step reports as it goes."""
-RingsPublished = Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]
-"""(previous run's rings, this run's rings): told when a detection run's rings are published."""
+class RingsPublished(Protocol):
+    """Told of a detection run's rings (the webhooks): before they are stored, the stored ones; once
+    they are published, those and this run's."""
+
+    def rings_publishing(self, previous: list[dict[str, Any]]) -> None: ...
+
+    def rings_published(self, previous: list[dict[str, Any]], current: list[dict[str, Any]]) -> None: ...
 
 
 class Auditor(Protocol):
@@ -75,6 +80,8 @@ def detect_and_publish(store: GraphStore, config: DetectionConfig, *, book: Ring
     ``session``: detect there (Spark, see ``spark_detection``) instead of on the store's own tables.
     ``on_published`` is told the previous run's rings and this run's once the book shows them."""
     previous = store.rings() if on_published is not None else []
+    if on_published is not None:
+        on_published.rings_publishing(previous)
     with timed(_log, "detect") as outcome:
         run, documents = detect_and_save(store, config, progress=progress, on_stage=on_stage, session=session)
         outcome.update(run_id=run.run_id, rings=run.rings, kept_ids=run.kept_ids, new_ids=run.new_ids,
@@ -83,7 +90,7 @@ def detect_and_publish(store: GraphStore, config: DetectionConfig, *, book: Ring
             book.invalidate()
             book.warm()
     if on_published is not None:
-        on_published(previous, documents)
+        on_published.rings_published(previous, documents)
     return run, documents
 
 

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,6 +39,7 @@ import ingest.pipeline
 from api import create_app
 from api.keys import create_api_key
 from api.process import start_serve
+from api.uploads import remove_stale_uploads
 from graphsvc.config import Settings
 from graphsvc.store import open_store
 from helpers.csv_files import read_rejects, write_csv
@@ -300,17 +302,25 @@ def test_upload_folder_and_files_are_private_and_removed_when_the_job_ends(api, 
 
 
 def test_upload_folders_a_stop_cut_off_are_removed_at_the_next_start(api):
-    store = api.app.state.services.store
-    old, recent = (api.home / "uploads" / name for name in ("upload-old", "upload-recent"))
-    for folder in (old, recent):
-        folder.mkdir(parents=True)
-        (folder / "persons.csv").write_bytes(persons_csv())
-    two_days_ago = time.time() - 2 * 24 * 3600
-    os.utime(old, (two_days_ago, two_days_ago))
-    with TestClient(create_app(api.app.state.services.settings, store=store)):
-        pass
-    # the recent one may be another server's upload in progress (a shared Neo4j deployment's home)
+    def left_by_a_stop() -> None:
+        old, recent = (api.home / "uploads" / name for name in ("upload-old", "upload-recent"))
+        for folder in (old, recent):
+            folder.mkdir(parents=True)
+            (folder / "persons.csv").write_bytes(persons_csv())
+        two_days_ago = time.time() - 2 * 24 * 3600
+        os.utime(old, (two_days_ago, two_days_ago))
+
+    # Where servers may share the home (a Neo4j deployment's), the recent one may be another server's
+    # upload in progress: age decides.
+    left_by_a_stop()
+    assert remove_stale_uploads(api.home, sole_server=False) == 1
     assert uploads_left(api) == ["upload-recent"]
+    # An embedded home has one server: at its start, every upload folder is a cut-off job's.
+    shutil.rmtree(api.home / "uploads")
+    left_by_a_stop()
+    with TestClient(create_app(api.app.state.services.settings, store=api.app.state.services.store)):
+        pass
+    assert uploads_left(api) == []
 
 
 def test_jobs_are_for_investigators_and_admins_and_show_no_server_path(api):

@@ -123,7 +123,7 @@ def post_detect(caller: InvestigatorDep, body: DetectIn | None = None) -> dict[s
 
     def work(progress: Progress) -> dict[str, Any]:
         run, _ = detect_and_publish(services.store, config, book=services.book, on_stage=progress,
-                                    on_published=services.webhooks.rings_published)
+                                    on_published=services.webhooks)
         return {"run_id": run.run_id, "rings": run.rings, "kept_ids": run.kept_ids, "new_ids": run.new_ids,
                 "retired_ids": run.retired_ids, "seconds": run.seconds}
 

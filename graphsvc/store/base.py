@@ -13,8 +13,10 @@ to ``GraphStore`` alone, so a new backend changes neither.
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -622,6 +624,19 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         if not keys:
             return {}
         return {key: (found.degree, label) for key, (label, found) in self._neighbours(keys, 0).items()}
+
+    _record_update = threading.Lock()
+    """Held by ``record_update``: one read-then-write of casework records at a time in this process."""
+
+    @final
+    @contextmanager
+    def record_update(self) -> Iterator[None]:
+        """Read records and write what follows from them with no other update between: two
+        investigators deciding on one ring at once each add to its history (one replaced the other's,
+        or their writes collided into a 500). In this process: the embedded store has one writer
+        process, the server."""
+        with GraphStore._record_update:
+            yield
 
     @final
     def put_record(self, kind: str, key: str, document: dict[str, Any]) -> None:
