@@ -39,6 +39,8 @@ _log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 """(stage, done, total): what a long step reports as it goes."""
+
+
 class RingsPublished(Protocol):
     """Told of a detection run's rings (the webhooks): before they are stored, the stored ones; once
     they are published, those and this run's."""
