@@ -289,6 +289,18 @@ def _detect_killed_at(script: str, marker: Path, home: Path, env: dict[str, str]
         killed.wait(60)
 
 
+def _detect_again(home: Path, env: dict[str, str], receiver: Receiver) -> list[dict[str, Any]]:  # noqa: F811
+    """``graphsvc detect`` run again to the end; what the case system received meanwhile (the command
+    returns once its deliveries are made)."""
+    again = subprocess.run([sys.executable, "-m", "cli", "detect", "--quiet", "--home", str(home)],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stderr
+    got: list[dict[str, Any]] = []
+    while not receiver.received.empty():
+        got.append(_verified(receiver.received.get_nowait()))
+    return got
+
+
 @pytest.fixture
 def undetected_home(cities: Cities, tmp_path: Path) -> Iterator[City]:
     with cities.copy(Settings(home=tmp_path / "home", backend="embedded"), _loaded_not_detected) as made:
@@ -318,12 +330,7 @@ def test_rings_a_killed_detect_published_are_still_announced_to_case_systems(und
         published = sorted(r["id"] for r in store.rings())
     assert published == ["R-000001", "R-000002", "R-000003"]  # committed, served from now on
 
-    again = subprocess.run([sys.executable, "-m", "cli", "detect", "--quiet", "--home", str(home)],
-                           capture_output=True, text=True, timeout=300, env=env)
-    assert again.returncode == 0, again.stderr
-    got: list[dict[str, Any]] = []
-    while not receiver.received.empty():  # the command returns once its deliveries are made
-        got.append(_verified(receiver.received.get_nowait()))
+    got = _detect_again(home, env, receiver)
     announced = sorted({g["data"]["ring"]["id"] for g in got if g["event"] == "ring.created"})
     assert announced == published, f"case systems were never told of {sorted(set(published) - set(announced))}"
 
@@ -368,12 +375,7 @@ def test_a_delivery_logged_as_pending_when_the_process_was_killed_is_sent_later(
         _, log = store.list_records(f"webhook_delivery:{hook['id']}", limit=100)
     assert sorted(d["state"] for d in log) == ["pending"] * 3 and receiver.received.empty()
 
-    again = subprocess.run([sys.executable, "-m", "cli", "detect", "--quiet", "--home", str(home)],
-                           capture_output=True, text=True, timeout=300, env=env)
-    assert again.returncode == 0, again.stderr
-    got: list[dict[str, Any]] = []
-    while not receiver.received.empty():  # the command returns once its deliveries are made
-        got.append(_verified(receiver.received.get_nowait()))
+    got = _detect_again(home, env, receiver)
     with open_store(Settings(home=home, backend="embedded")) as store:
         _, log = store.list_records(f"webhook_delivery:{hook['id']}", limit=100)
     assert not [d["id"] for d in log if d["state"] == "pending"], "deliveries left pending for ever"
