@@ -239,7 +239,7 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
     from graphsvc.detect import DetectionConfig
     from services import detect_and_publish, spark_detection
 
-    if engine != "spark" and (spark_master or location):
+    if engine != "spark" and (spark_master is not None or location is not None):
         raise InputError("--spark-master and --input go with --engine spark (仅用于 Spark 引擎)")
     try:
         config = DetectionConfig.from_file(Path(config_path)) if config_path else DetectionConfig()
@@ -251,7 +251,8 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
             raise NotFound(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR")
         with _case_systems(settings, store) as on_published:
             if engine == "spark":
-                with spark_detection(store, spark_master or "local[*]", location) as session:
+                with spark_detection(store, "local[*]" if spark_master is None else spark_master,
+                                     location) as session:
                     run, documents = detect_and_publish(store, config, progress=not quiet, session=session,
                                                         on_published=on_published)
             else:
@@ -378,6 +379,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from queries.stats import graph_stats
 
     settings = _settings(args)
+    if args.serve:  # before minutes of generating and detecting, not after
+        _check_listen(args.host, args.port)
     city = settings.home / "demo-city" / (f"seed{args.seed}-{args.persons}" + ("-hard" if args.realism == "hard" else ""))
     if not city.exists():
         print(f"1/4 generating a demo city of {args.persons:,} persons in {city}")
@@ -428,11 +431,30 @@ def _first_admin_key(settings: Settings) -> str | None:
     return key
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Raise ``InputError`` when ``host:port`` cannot be listened on (a port outside 1-65535 would be
+    taken modulo 65536 or as 'any'; one in use or a host that does not resolve ended the server after
+    its start-up, with uvicorn's log line and exit 3), before the store is opened or a key made."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port must be 1 to 65535; got {port} (端口超出范围)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (无法监听)") from None
+
+
 def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from api import create_app
 
+    _check_listen(host, port)
     _require_graph(settings)
     _check_store(settings)
     first_key = _first_admin_key(settings)

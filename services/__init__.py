@@ -22,7 +22,7 @@ from graphsvc.errors import InputError, NotFound
 from graphsvc.logs import timed
 from graphsvc.signing import home_key
 from graphsvc.store import GraphStore
-from graphsvc.store.engine import Session, SparkSQLSession, check_parquet_location, local_spark
+from graphsvc.store.engine import Session, SparkSQLSession, check_parquet_location, check_spark_master, local_spark
 from ingest import pipeline as ingest_pipeline  # the module: tests replace its ingest_folder to make an ingest fail
 from ingest.mapping import SourceMapping
 from ingest.pipeline import IngestReport
@@ -101,8 +101,9 @@ def spark_detection(store: GraphStore, master: str, location: str | None) -> Ite
     """A Spark session holding the model's tables for detection: read from Parquet at ``location`` (a
     folder, ``hdfs://`` or ``s3a://``: the fund's lake), or, with none, exported from ``store`` to a
     temporary folder, which only a local master's executors can read."""
+    check_spark_master(master)  # before Spark's start-up: a typo costs seconds, not a minute
     if location is not None:
-        check_parquet_location(location)  # before Spark's start-up: a typo costs seconds, not a minute
+        check_parquet_location(location)
     elif not master.startswith("local"):
         raise InputError(f"a Spark cluster ({master}) reads the tables from the lake: give --input with their "
                          "Parquet folder or URI (集群模式须指定 --input)")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ComputeEngine", "Connection", "DuckDBEngine", "DUCKDB", "Session", "SessionLike", "DuckDBSession",
            "SparkSQLSession", "session_of", "spark_sql", "local_spark",
-           "check_parquet_location"]
+           "check_parquet_location", "check_spark_master"]
 
 Connection = duckdb.DuckDBPyConnection
 """A session of the engine holding the model's tables by name: what the detectors query."""
@@ -230,6 +232,38 @@ def local_spark(master: str = "local[2]") -> pyspark.sql.SparkSession:
 
     PySparkLogger.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL + 1)
     return spark
+
+
+_LOCAL_MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,\s*[1-9][0-9]*)?\])?")
+
+
+def check_spark_master(master: str) -> None:
+    """Raise ``InputError`` for a master Spark cannot use, before a session starts: an unparsable one
+    ended in Spark's stack trace, and a standalone master nobody answers for in about a minute of
+    retries. A ``spark://`` master (several, comma-separated, for standby masters) must take a
+    connection on its port.
+
+    >>> for master in ("local", "local[*]", "local[2]", "local[2, 3]", "yarn", "k8s://https://k8s:6443"):
+    ...     check_spark_master(master)
+    >>> check_spark_master("local[0]")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    graphsvc.errors.InputError: --spark-master 'local[0]' is not a Spark master (不是 Spark 主节点): local, local[N], ...
+    """
+    if _LOCAL_MASTER.fullmatch(master) or master == "yarn" or master.startswith(("k8s://", "mesos://")):
+        return
+    if master.startswith("spark://") and master[len("spark://"):]:
+        for address in master[len("spark://"):].split(","):
+            host, _, port = address.strip().rpartition(":")
+            try:
+                socket.create_connection((host, int(port)), timeout=5).close()
+                return
+            except (OSError, ValueError):
+                continue
+        raise InputError(f"--spark-master {master}: no Spark master answers there (Spark 主节点无法连接): check the "
+                         "address and that the cluster is up")
+    raise InputError(f"--spark-master {master!r} is not a Spark master (不是 Spark 主节点): local, local[N], local[*], "
+                     "spark://HOST:PORT, yarn or k8s://URL")
 
 
 def check_parquet_location(location: str) -> None:

@@ -263,7 +263,8 @@ class Neo4jStore(GraphStore):
             raise StoreError(f"Neo4j at {uri} refused user {user!r}: check NEO4J_USER and NEO4J_PASSWORD") from None
         except (ServiceUnavailable, OSError, ValueError) as exc:
             self._driver.close()
-            raise StoreError(f"cannot reach Neo4j at {uri} ({exc}); is it running? check NEO4J_URI") from None
+            said = " ".join(str(exc).split())  # the driver's message runs over lines: the error is one
+            raise StoreError(f"cannot reach Neo4j at {uri} ({said}); is it running? check NEO4J_URI") from None
         self._net_version: str | None = None
         self._net_checked = float("-inf")
         self._net_lock = threading.Lock()
