@@ -26,6 +26,7 @@ KEY_PREFIX = "gsk_"
 ENV_ADMIN_ID = "env-admin"
 """The key id of GRAPHSVC_ADMIN_KEY: not stored, so it cannot be revoked, only unset."""
 MAX_KEY_NAME = 100
+"""Longest key name, the same for the command line and POST /apikeys."""
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ def _count(value: int, option: str) -> int:
 
 
 _MAX_KEY_DAYS = 36_500
+"""Longest ``--expires-days``: 100 years (a billion days overflowed the calendar); none at all is a key until revoked."""
 
 
 def _exit_code(exc: BaseException) -> int:
@@ -243,7 +244,10 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
         raise InputError("--spark-master and --input go with --engine spark (仅用于 Spark 引擎)")
     try:
         config = DetectionConfig.from_file(Path(config_path)) if config_path else DetectionConfig()
-    except (OSError, ValueError) as exc:  # a missing file, bad JSON, a threshold pydantic refuses
+    except ValidationError as exc:  # a threshold pydantic refuses: each named by its key, on one line
+        said = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"cannot use detection config {config_path}: {said}") from None
+    except (OSError, ValueError) as exc:  # a missing file, bad JSON
         raise InputError(f"cannot use detection config {config_path}: {exc}") from None
     store = _open_store(settings)
     try:

@@ -126,6 +126,7 @@ def test_a_true_for_a_number_of_minutes_is_refused(cities, tmp_path, capsys):
     code, err, out = _detect_with(cities, tmp_path, capsys, '{"card_burst": {"minutes": true}}')
     assert code == 2, err
     assert "card_burst.minutes" in err, err
+    assert "\n" not in err.strip(), err  # pydantic's report of several lines, said on one
     assert not out.exists()
 
 
