@@ -530,17 +530,14 @@ def cmd_apikey(args: argparse.Namespace) -> int:
 
     from api.keys import ENV_ADMIN_ID, create_api_key, key_name_problem, list_api_keys, revoke_api_key
 
-    if (args.action == "revoke") != (args.key_id is not None):
-        raise InputError("give a key id to revoke, e.g. graphsvc apikey revoke 3f9a0c12b7de (ids: graphsvc apikey list), "
-                       "and only to revoke")
-    if args.expires_days is not None and (args.action != "create" or not 1 <= args.expires_days <= _MAX_KEY_DAYS):
-        raise InputError(f"--expires-days goes with create and is a whole number of days, at least 1 and at most "
-                         f"{_MAX_KEY_DAYS:,} (100 years); leave it out for a key that lasts until revoked")
     if args.action == "create":
+        if args.expires_days is not None and not 1 <= args.expires_days <= _MAX_KEY_DAYS:
+            raise InputError(f"--expires-days is a whole number of days, at least 1 and at most {_MAX_KEY_DAYS:,} "
+                             "(100 years); leave it out for a key that lasts until revoked")
         problem = key_name_problem(args.name)
         if problem:
             raise InputError(f"--name {args.name!r}: {problem}")
-    if args.key_id == ENV_ADMIN_ID:
+    if args.action == "revoke" and args.key_id == ENV_ADMIN_ID:
         raise Conflict("the GRAPHSVC_ADMIN_KEY key is not stored and cannot be revoked; remove it from the "
                        "server's environment and restart it")
     settings = _settings(args)
@@ -895,13 +892,26 @@ def build_parser() -> argparse.ArgumentParser:
         "apikey", help="create, list or revoke API keys (stored hashed; a key is shown once)",
         description="With the embedded store, a running server holds it: revoke there with "
                     "DELETE /apikeys/KEY_ID (admin) instead."))
-    k.add_argument("action", choices=["create", "list", "revoke"])
-    k.add_argument("key_id", nargs="?", help="with revoke: the key's id (from list)")
-    k.add_argument("--role", choices=list(vocab.ROLES), default="investigator",
-                   help="investigator: everything; police_liaison: rings referred to police and their exports; "
-                        "analyst: ID numbers, names and phones masked; admin: also keys and the audit log")
-    k.add_argument("--name", default="unnamed", help="who the key is for (shown in the audit log)")
-    k.add_argument("--expires-days", type=int, help="with create: the key stops working after this many days")
+    # One parser per action, so that options may come before or after a key id ("revoke --home H ID"):
+    # an optional key id beside the action made argparse refuse the id after an option.
+    actions = k.add_subparsers(dest="action", required=True, metavar="{create,list,revoke}")
+    # The options every command has are taken before the action or after it; after it they must not
+    # overwrite what was given before with their defaults.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--home", default=argparse.SUPPRESS, help="store folder (default: $GRAPHSVC_HOME or ./graphsvc-home)")
+    after.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+    after.add_argument("--log-json", action="store_true", default=argparse.SUPPRESS, help="as graphsvc apikey --log-json")
+    after.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=argparse.SUPPRESS,
+                       help="as graphsvc apikey --log-level")
+    created = actions.add_parser("create", parents=[after], help="make a key for a role and print it once")
+    created.add_argument("--role", choices=list(vocab.ROLES), default="investigator",
+                         help="investigator: everything; police_liaison: rings referred to police and their exports; "
+                              "analyst: ID numbers, names and phones masked; admin: also keys and the audit log")
+    created.add_argument("--name", default="unnamed", help="who the key is for (shown in the audit log)")
+    created.add_argument("--expires-days", type=int, help="the key stops working after this many days")
+    actions.add_parser("list", parents=[after], help="every key: id, role, name, created, expiry, revocation")
+    revoked = actions.add_parser("revoke", parents=[after], help="stop a key from working")
+    revoked.add_argument("key_id", help="the key's id (from list)")
     k.set_defaults(func=cmd_apikey)
 
     x = with_home(sub.add_parser("export", help="write the police liaison package (线索移送) of one ring"))

@@ -114,7 +114,7 @@ def test_a_malformed_or_non_bolt_neo4j_address_is_a_clear_error(tmp_path, monkey
         assert err.startswith(f"graphsvc: error: NEO4J_URI {uri!r} {said}") and "\n" not in err, err
 
 
-def test_apikey_revoke_and_expiry(tmp_path):
+def test_apikey_revoke_and_expiry(tmp_path, capsys):
     from api.keys import principal_for
     from graphsvc.config import Settings
     from graphsvc.store import open_store
@@ -131,6 +131,18 @@ def test_apikey_revoke_and_expiry(tmp_path):
     assert "REVOKED" in graphsvc("apikey", "list", home=home).stdout
     with open_store(Settings(home=home)) as store:
         assert principal_for(store, key) is None
+    # Options before the key id, and before the action, as people type them.
+    from cli.commands import main
+
+    assert main(["apikey", "create", "--home", str(home), "--quiet", "--name", "二号"]) == 0
+    second = capsys.readouterr().err.split("key id ")[1].split(",")[0]
+    assert main(["apikey", "revoke", "--home", str(home), "--quiet", second]) == 0
+    assert main(["apikey", "--home", str(tmp_path / "elsewhere"), "list", "--home", str(home)]) == 0
+    assert sum("REVOKED" in line for line in capsys.readouterr().out.splitlines()) == 2
+    with pytest.raises(SystemExit) as refused_option:  # argparse's own exit: create's option, not list's
+        main(["apikey", "list", "--home", str(home), "--role", "admin"])
+    assert refused_option.value.code == 2
+    assert "unrecognized arguments: --role admin" in capsys.readouterr().err
     for args, message in ((("revoke", "000000000000"), "no API key with id 000000000000"),
                           (("revoke", "env-admin"), "cannot be revoked"),
                           (("create", "--expires-days", "0"), "at least 1")):
