@@ -51,8 +51,9 @@ COLUMNS: list[tuple[str, str, str]] = [
 """The report's columns: key, Chinese header, English header, in the ledgers' order."""
 
 _DECIDED = {"confirmed": "rings_confirmed", "dismissed": "rings_dismissed", "referred_to_police": "rings_referred"}
-MONTH_PATTERN = "[0-9]{4}-(0[1-9]|1[0-2])"
-"""A month, ``YYYY-MM``, here and in the API's query parameter. ASCII digits only: ``\\d`` takes any
+MONTH_PATTERN = "(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])"
+"""A month, ``YYYY-MM`` of the years 1900–2999, here and in the API's query parameter (0000-01 is no
+month, and 9999-12 a typo a report of zeros would hide). ASCII digits only: ``\\d`` takes any
 script's (２０２６-01, a month no ledger row equals, and a file name no HTTP header can carry)."""
 _MONTH = re.compile(MONTH_PATTERN)
 _RING_NUMBER = re.compile(r"R-([0-9]+)")
@@ -66,10 +67,10 @@ def check_month(month: str) -> str:
     >>> check_month("2026-13")
     Traceback (most recent call last):
     ...
-    graphsvc.errors.InputError: month must be YYYY-MM (年-月), e.g. 2026-03; got '2026-13'
+    graphsvc.errors.InputError: month must be YYYY-MM (年-月) of the years 1900-2999, e.g. 2026-03; got '2026-13'
     """
     if not isinstance(month, str) or not _MONTH.fullmatch(month):
-        raise InputError(f"month must be YYYY-MM (年-月), e.g. 2026-03; got {str(month)[:20]!r}")
+        raise InputError(f"month must be YYYY-MM (年-月) of the years 1900-2999, e.g. 2026-03; got {str(month)[:20]!r}")
     return month
 
 
@@ -86,7 +87,8 @@ def monthly_report(store: GraphStore, book: RingBook, month: str) -> dict[str, A
     def row(region: str) -> dict[str, Any]:
         return rows.setdefault(region, {key: 0 for key, _, _ in COLUMNS} | {"region": region, "fund_amount": 0.0})
 
-    for entry in store.ledger():
+    ledger = store.ledger()
+    for entry in ledger:
         if entry["month"] == month:
             row(entry["region"]).update({k: entry[k] for k in ("institutions", "persons", "claims", "fund_amount")})
 
@@ -135,8 +137,20 @@ def monthly_report(store: GraphStore, book: RingBook, month: str) -> dict[str, A
             "新发现：当月检测运行新编号的团伙（含此后不再出现的）；确认/排除/移送：当月最后一次处置。"
             " New: ring ids issued by that month's detection runs (also those no longer found since);"
             " confirmed/dismissed/referred: the last decision of the month on each ring.",
+            *_coverage_note(month, sorted({str(entry["month"]) for entry in ledger})),
         ],
     }
+
+
+def _coverage_note(month: str, months: list[str]) -> list[str]:
+    """A note when the month holds none of the rings' claims, saying which months do: a mistyped
+    month (2062-03) would otherwise read as a month with nothing to report."""
+    if month in months:
+        return []
+    if not months:
+        return ["当前没有线索团伙的结算。 The current rings have no claims (no detection run yet, or no rings found)."]
+    return [f"当前线索团伙在 {month} 没有结算；其结算月份为 {months[0]} 至 {months[-1]}。"
+            f" The current rings have no claims settled in {month}; theirs were settled from {months[0]} to {months[-1]}."]
 
 
 def _ids_issued(store: GraphStore, month: str) -> tuple[int, int]:

@@ -111,9 +111,18 @@ def test_the_command_line_writes_each_format(tmp_path: Path, capsys: pytest.Capt
     assert "合计 total" in capsys.readouterr().out
     assert main(["report", "--home", home, "--month", "March", "--out", str(tmp_path / "r.xlsx")]) == 2
     assert main(["report", "--home", home, "--month", "２０２６-03", "--out", str(tmp_path / "r.xlsx")]) == 2  # full-width
+    for no_month in ("0000-01", "9999-12"):  # no calendar month, and a typo a report of zeros would hide
+        assert main(["report", "--home", home, "--month", no_month, "--out", str(tmp_path / "r.xlsx")]) == 2
     assert main(["report", "--home", home, "--month", "2026-03", "--out", str(tmp_path / "r.doc")]) == 2
     assert not (tmp_path / "r.doc").exists() and not (tmp_path / "r.xlsx").exists()
     assert "month must be YYYY-MM" in capsys.readouterr().err
     (tmp_path / "taken.xlsx").mkdir()  # a path that cannot be written is the user's to change: exit 2, one line
     assert main(["report", "--home", home, "--month", "2026-03", "--out", str(tmp_path / "taken.xlsx")]) == 2
     assert "cannot write" in capsys.readouterr().err
+    # A month none of the rings' claims fall in says which months they do fall in, not only zeros.
+    assert main(["report", "--home", home, "--month", "2062-03"]) == 0
+    printed = capsys.readouterr().out
+    assert "合计 total  0  0  0  0.00" in printed
+    assert "当前线索团伙在 2062-03 没有结算；其结算月份为 2026-01 至 2026-06" in printed
+    assert main(["report", "--home", home, "--month", "2026-03"]) == 0
+    assert "没有结算" not in capsys.readouterr().out
