@@ -667,6 +667,7 @@ _BACKUP_TIMEOUT_S = 3600
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from graphsvc.signing import load_public_pem, printable
+    from graphsvc.terminal import terminal_text
     from queries.export import read_package, verify_package
 
     key = None
@@ -678,12 +679,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except InputError as exc:
             raise InputError(f"--key {args.key}: {exc}") from None
     verdict = verify_package(read_package(Path(args.package)), key)
+    # The package's names and ring id are the sender's text: a forger's escape codes would hide or
+    # rewrite the lines below on the receiver's terminal.
     if not verdict.ok:
-        print(f"核验失败 verification FAILED: {args.package}", file=sys.stderr)
+        print(f"核验失败 verification FAILED: {terminal_text(args.package)}", file=sys.stderr)
         for problem in verdict.problems:
-            print(f"  {problem.file}: {problem.zh} / {problem.en}", file=sys.stderr)
+            print(terminal_text(f"  {problem.file}: {problem.zh} / {problem.en}"), file=sys.stderr)
         return _REFUSED
-    print(f"核验通过 verified: 线索 {verdict.ring_id}，{verdict.files} 个文件的 SHA-256 摘要、清单签名与 PDF 页脚摘要均相符 "
+    print(f"核验通过 verified: 线索 {terminal_text(str(verdict.ring_id))}，{verdict.files} 个文件的 SHA-256 摘要、清单签名与 PDF 页脚摘要均相符 "
           f"(every file's SHA-256, the manifest's signature and the PDF footers' digest match)")
     print("签名公钥指纹 signing key fingerprint (SHA-256):")
     print(printable(verdict.key_fingerprint or ""))
@@ -693,7 +696,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
               "  The signature was checked with the key bundled in the package: this proves integrity only, not "
               "origin. Compare the fingerprint above with the one the fund gave you, or pass --key.")
     else:
-        print(f"签名来自所给公钥 signed by the key of --key {args.key}")
+        print(f"签名来自所给公钥 signed by the key of --key {terminal_text(args.key)}")
     return 0
 
 
@@ -979,6 +982,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     import os
+    import signal
+
+    from graphsvc.terminal import terminal_text
 
     # Everything graphsvc writes (store, rejects, uploads, keys, audit files, exports) holds
     # personal data: private to this user from the moment it is created, not chmod-ed after.
@@ -1001,8 +1007,14 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, KeyboardInterrupt):
             print("graphsvc: interrupted; re-run the same command: loading is idempotent", file=sys.stderr)
         else:
-            print(f"graphsvc: error: {exc}", file=sys.stderr)
+            print(f"graphsvc: error: {terminal_text(str(exc))}", file=sys.stderr)
         return code
+    except BrokenPipeError:
+        # The reader of the output went away (graphsvc detect | head -1): what was done stays done, and
+        # like any Unix tool the command ends quietly with SIGPIPE's status. Standard output goes to
+        # /dev/null so that Python's own flush at exit does not fail on the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # a defect: where it happened goes to the log, not a traceback to the user
         _log.debug("%s failed", args.command, exc_info=True)
         print(f"graphsvc: error: an internal error ({type(exc).__name__}); run again with --log-level debug "

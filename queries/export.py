@@ -344,7 +344,13 @@ def _digest_problems(files: dict[str, bytes], manifest: dict[str, Any], listed: 
     try:
         from pypdf import PdfReader
 
-        pages = [page.extract_text() for page in PdfReader(io.BytesIO(files[PDF])).pages]
+        reader = PdfReader(io.BytesIO(files[PDF]))
+        others = sum(len(content) for name, content in files.items() if name != PDF)
+        drawn = _drawn_bytes(reader.pages, _MAX_PDF_CONTENT + 2 * others)
+        if drawn is not None:
+            return [*problems, Problem(PDF, f"PDF 的页面内容超过 {drawn}，不是线索移送函",
+                                       f"the PDF's pages draw more than {drawn}: not a referral letter")]
+        pages = [page.extract_text() for page in reader.pages]
     except Exception as exc:  # a damaged PDF fails anywhere in the parser, with any exception; it is refused, not a defect
         return [*problems, Problem(PDF, f"PDF 无法读取（{type(exc).__name__}）", "the PDF cannot be read")]
     for number, text in enumerate(pages, 1):
@@ -354,6 +360,31 @@ def _digest_problems(files: dict[str, bytes], manifest: dict[str, Any], listed: 
     if not pages:
         problems.append(Problem(PDF, "PDF 没有页面", "the PDF has no page"))
     return problems
+
+
+_MAX_PAGE_CONTENT = 512 << 10
+"""The most content one page of a referral letter draws, in bytes (ours: at most some 42 KB)."""
+_MAX_PDF_CONTENT = 24 << 20
+"""The most content all pages draw together beyond twice the size of the package's other files (a
+claim's row draws some 1.5 KB and takes some 3 KB in the data files). Text extraction costs about a
+second a megabyte of drawing operators, and pages may share one stream: a forger's 1.5 MB file of
+5,000 pages drawing one 700 KB stream each kept verify busy for an hour. Signed with a key the
+package itself bundles, anyone's PDF reaches this check, so its work is bounded by the package's
+size before it is read."""
+
+
+def _drawn_bytes(pages: Any, limit: int) -> str | None:
+    """None if ``pages`` draw no more than a referral letter does, else the limit they pass."""
+    total = 0
+    for page in pages:
+        content = page.get_contents()
+        size = 0 if content is None else len(content.get_data())
+        if size > _MAX_PAGE_CONTENT:
+            return f"{_MAX_PAGE_CONTENT >> 10} KB a page"
+        total += size
+        if total > limit:
+            return f"{limit >> 20} MB in all"
+    return None
 
 
 def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> str:
