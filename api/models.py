@@ -448,7 +448,11 @@ class ReportRing(BaseModel):
     events: list[str]
     """``new``, or the month's last decision: confirmed, dismissed, referred_to_police."""
     regions: list[str]
-    fund_amount: float
+    fund_amount: float | None
+    """The ring's fund now, or when it was decided for a ring the current results no longer hold
+    (None where that decision was kept before the ring was: pattern then ``unknown``)."""
+    found_now: bool
+    """False for a ring decided that month that later runs no longer found."""
 
 
 class MonthlyReport(BaseModel):

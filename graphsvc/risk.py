@@ -6,7 +6,8 @@ Chinese and English with its figure:
 
 * **Suspicion** (异常分, the likelihood), the sum of
   - ring involvement (团伙关联): ``RING_SHARE_POINTS`` × the share of its fund paid on claims of the
-    current rings, plus a point per ring touching it (at most ``RING_COUNT_CAP``);
+    current rings (paid: reversals are not netted off, as for impact below), plus a point per ring
+    touching it (at most ``RING_COUNT_CAP``);
   - peer-group outliers (同类机构比较): each indicator of ``INDICATORS``, a figure per institution
     drawn from the schemes the notices name, compared with institutions of the same kind, level
     and region (the finest of those groups holding ``MIN_PEERS`` institutions; kind alone, then
@@ -236,9 +237,11 @@ def institution_risk(con: SessionLike, ring_claims: Sequence[tuple[str, str]] = 
                CASE WHEN s.mad > 0 THEN (v.x - s.med_x) / (1.4826 * s.mad)
                     WHEN s.mean_ad > 0 THEN (v.x - s.med_x) / (1.2533 * s.mean_ad) ELSE 0 END AS z
         FROM r_values v JOIN r_stats s USING (peer, indicator)""")
+    # The ring share is of the fund paid, as impact is: netted with a reversal it ran past 100%, or
+    # below 0 (negative points for an institution a ring runs through).
     rings = session.rows("""
-        SELECT c.institution_id, sum(c.fund) FILTER (WHERE r.settlement_id IS NOT NULL) AS ring_fund,
-               sum(c.fund) AS fund, list(DISTINCT r.ring_id ORDER BY r.ring_id) FILTER (WHERE r.ring_id IS NOT NULL)
+        SELECT c.institution_id, sum(greatest(c.fund, 0)) FILTER (WHERE r.settlement_id IS NOT NULL) AS ring_fund,
+               sum(greatest(c.fund, 0)) AS fund, list(DISTINCT r.ring_id ORDER BY r.ring_id) FILTER (WHERE r.ring_id IS NOT NULL)
                    AS rings
         FROM r_claims c LEFT JOIN (SELECT DISTINCT ring_id, settlement_id FROM r_ring_claims) r USING (settlement_id)
         GROUP BY c.institution_id""")

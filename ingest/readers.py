@@ -144,7 +144,9 @@ def _clean_headers(raw: Sequence[object]) -> tuple[list[str], str | None]:
     headers: list[str] = []
     repeated: list[str] = []
     for position, value in enumerate(raw, start=1):
-        name = _printable(str(value)).strip()[:_MAX_HEADER_CHARS] or f"(column {position})"
+        # A byte-order mark or zero-width space kept by a converter (CSV → XLSX or Parquet) is invisible:
+        # left in, the column reads both as missing and as ignored under what looks like its own name.
+        name = _printable(str(value).strip().strip("\ufeff\u200b")).strip()[:_MAX_HEADER_CHARS] or f"(column {position})"
         if name in headers:
             repeated.append(name)
             name = next(f"{name} ({n})" for n in count(2) if f"{name} ({n})" not in headers)

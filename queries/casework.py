@@ -43,7 +43,11 @@ def set_disposition(store: GraphStore, ring: dict[str, Any], status: str, note: 
                  "at": datetime.now().astimezone().isoformat(timespec="seconds"),
                  "evidence": len(ring["evidence"]), "persons": ring["persons"]}
         history = (previous or {}).get("history", []) + [entry]
-        record = {"ring_id": ring["id"], **entry, "history": history}
+        # What the ring was when decided: the monthly report counts a decision in its month even after
+        # later runs no longer find the ring, and names its pattern and regions from here.
+        decided = {"pattern": ring.get("pattern"), "regions": ring.get("regions") or [],
+                   "fund_amount": ring.get("fund_amount")}
+        record = {"ring_id": ring["id"], **entry, "history": history, "ring": decided}
         store.put_record("disposition", ring["id"], record)
     return record
 

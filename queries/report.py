@@ -98,15 +98,21 @@ def monthly_report(store: GraphStore, book: RingBook, month: str) -> dict[str, A
         number = _RING_NUMBER.fullmatch(ring["id"])
         if number and issued_before < int(number.group(1)) <= issued_before + issued_in:
             events.setdefault(ring["id"], []).append("new")
+    # A decision is counted in its month whatever later runs find: a ring referred to police in March
+    # stays referred in March's report after a run in April no longer finds it (then described as it
+    # was when decided; a record from before that was kept: pattern and regions unknown).
+    decided_rings: dict[str, dict[str, Any]] = {}
     for record in book.casework().dispositions.values():
         in_month = [h for h in record.get("history", [record]) if str(h.get("at", "")).startswith(month)]
-        if in_month and in_month[-1]["status"] in _DECIDED and record["ring_id"] in snap.by_id:
+        if in_month and in_month[-1]["status"] in _DECIDED:
             events.setdefault(record["ring_id"], []).append(in_month[-1]["status"])
+            decided_rings[record["ring_id"]] = {"pattern": "unknown", "regions": [], "fund_amount": None,
+                                                **(record.get("ring") or {}), "found_now": False}
 
     totals: dict[str, Any] = {key: 0 for key, _, _ in COLUMNS} | {"region": "合计 total", "fund_amount": 0.0}
     annex = []
     for ring_id, happened in sorted(events.items()):
-        ring = snap.by_id[ring_id]
+        ring = snap.by_id.get(ring_id) or decided_rings[ring_id]
         regions = ring["regions"] or ["unknown"]
         for event in happened:
             column = "rings_new" if event == "new" else _DECIDED[event]
@@ -115,7 +121,8 @@ def monthly_report(store: GraphStore, book: RingBook, month: str) -> dict[str, A
                 row(region)[column] += 1
         pattern = vocab.PATTERNS.get(ring["pattern"])
         annex.append({"id": ring_id, "pattern": ring["pattern"], "pattern_zh": pattern.zh if pattern else ring["pattern"],
-                      "events": happened, "regions": regions, "fund_amount": ring["fund_amount"]})
+                      "events": happened, "regions": regions, "fund_amount": ring["fund_amount"],
+                      "found_now": ring.get("found_now", True)})
     # Ids issued that month whose rings a later run no longer found are new that month all the same.
     totals["rings_new"] = issued_in
     ordered = [rows[r] for r in sorted(rows)]
@@ -199,11 +206,17 @@ def report_xlsx(report: dict[str, Any]) -> bytes:
         cell.font = Font(bold=True)
     for ring in report["rings"]:
         append_row(rings, [ring["id"], f"{ring['pattern_zh']} {ring['pattern']}",
-                           "、".join(_event_label(e) for e in ring["events"]), "、".join(ring["regions"]),
+                           _events_text(ring), "、".join(ring["regions"]),
                            ring["fund_amount"]])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _events_text(ring: dict[str, Any]) -> str:
+    """The month's events of an annex ring, and whether the current results still hold it."""
+    text = "、".join(_event_label(e) for e in ring["events"])
+    return text if ring.get("found_now", True) else f"{text}（当前结果中已无此团伙 no longer found）"
 
 
 def _event_label(event: str) -> str:
@@ -250,10 +263,10 @@ def report_pdf(report: dict[str, Any]) -> bytes:
             table.row(["线索编号 ring", "模式 pattern", "当月事项 events", "区划 regions", "涉案统筹金额 fund"])
             for ring in report["rings"]:
                 table.row([ring["id"], f"{ring['pattern_zh']} {ring['pattern']}",
-                           "、".join(_event_label(e) for e in ring["events"]), "、".join(ring["regions"]),
+                           _events_text(ring), "、".join(ring["regions"]),
                            _cell(ring["fund_amount"])])
     return bytes(pdf.output())
 
 
 def _cell(value: Any) -> str:
-    return f"{value:,.2f}" if isinstance(value, float) else str(value)
+    return f"{value:,.2f}" if isinstance(value, float) else "—" if value is None else str(value)

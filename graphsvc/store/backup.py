@@ -33,6 +33,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import BaseModel, StrictInt, ValidationError
+
 from graphsvc.config import Settings
 from graphsvc.errors import GraphsvcError
 from graphsvc.files import fsync_path
@@ -122,6 +124,27 @@ def write_backup(store: GraphStore, home: Path, out: Path) -> dict[str, Any]:
     return manifest
 
 
+class _ListedFile(BaseModel):
+    sha256: str
+    bytes: StrictInt
+
+
+class _Contents(BaseModel):
+    records: dict[str, int]
+    rings: list[str]
+
+
+class _Manifest(BaseModel):
+    """What ``write_backup`` writes and restore reads: a hand-edited or cut manifest is named damaged,
+    not met with a KeyError half-way through the restore."""
+
+    format: int
+    backend: str
+    files: dict[str, _ListedFile]
+    contents: _Contents
+    ingested_folders: list[str]
+
+
 def verify_backup(folder: Path) -> dict[str, Any]:
     """The manifest of the backup in ``folder`` once every file it lists is there with its size and
     SHA-256; raises ``BackupError`` saying what is wrong."""
@@ -133,8 +156,16 @@ def verify_backup(folder: Path) -> dict[str, Any]:
         raise BackupError(f"{folder} has no {MANIFEST}: not a backup, or one that did not finish") from None
     except ValueError as exc:
         raise BackupError(f"{folder / MANIFEST} is damaged ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise BackupError(f"{folder / MANIFEST} is damaged: not an object")
     if manifest.get("format") != FORMAT:
         raise BackupError(f"{folder} is a backup of format {manifest.get('format')!r}; this graphsvc reads {FORMAT}")
+    try:
+        _Manifest.model_validate(manifest)
+    except ValidationError as exc:
+        wrong = exc.errors()[0]
+        where = ".".join(str(part) for part in wrong["loc"])
+        raise BackupError(f"{folder / MANIFEST} is damaged: {where}: {wrong['msg']}") from None
     problems = []
     for name, expected in manifest["files"].items():
         path = folder / name
