@@ -15,9 +15,9 @@ subscriptions are records of kind ``webhook``; each delivery, with its attempts 
 of deliveries still to be made one ``webhook_outbox`` record per server (its key made once in the
 server's home), read at start-up, so a delivery pending when the server stopped is tried again
 when it starts (that try counts as an attempt).
-A delivery is written before the outbox names it: a crash between the two leaves a delivery
-pending in the log that no outbox names, which the next start takes into its own outbox; never a
-send without its log.
+The outbox names a delivery before it is written to the log (write-ahead): a crash between the two
+leaves an id the next start finds no delivery for and drops, never a delivery no outbox names, so a
+start reads its outbox and no log; never a send without its log.
 
 What a case system is sent (``payload``): the event, its time, an id for idempotency (the
 same on every retry and for every subscriber) and the ring's summary as the analyst role
@@ -187,6 +187,8 @@ class Webhooks:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pending: dict[str, _Pending] = {}
+        self._announcing: dict[str, str] = {}
+        """Deliveries named in the outbox and being written to their logs: delivery id → webhook id."""
         self._delivered = 0
         self._given_up = 0
         self._busy = False
@@ -274,13 +276,20 @@ class Webhooks:
                     by_webhook.setdefault(webhook["id"], []).append((delivery["id"], delivery))
         if not by_webhook:
             return
-        for webhook_id, deliveries in by_webhook.items():
-            self._store.put_records(_log_kind(webhook_id), deliveries)
+        announced = {delivery_id: webhook_id for webhook_id, deliveries in by_webhook.items()
+                     for delivery_id, _ in deliveries}
         with self._lock:
-            for webhook_id, deliveries in by_webhook.items():
-                for delivery_id, _ in deliveries:
-                    self._pending[delivery_id] = _Pending(webhook_id, delivery_id, time.monotonic())
+            self._announcing.update(announced)
             self._save_outbox()
+        try:
+            for webhook_id, deliveries in by_webhook.items():
+                self._store.put_records(_log_kind(webhook_id), deliveries)
+        finally:
+            with self._lock:
+                for delivery_id, webhook_id in announced.items():
+                    self._announcing.pop(delivery_id, None)
+                    # Written or not, each is tried: one whose log write failed is found missing and dropped.
+                    self._pending[delivery_id] = _Pending(webhook_id, delivery_id, time.monotonic())
         self._wake.set()
 
     def rings_publishing(self, previous: list[dict[str, Any]]) -> None:
@@ -359,20 +368,12 @@ class Webhooks:
     # ---- delivery -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load what was pending when the server stopped, and the deliveries a process killed between
-        logging them and naming them in its outbox left pending in the log with no outbox naming them;
-        start delivering."""
+        """Load what was pending when the server stopped (its outbox; a delivery it names that was
+        never logged is dropped when its turn comes); start delivering."""
         outbox = self._store.get_record(_OUTBOX, self._outbox) or {"deliveries": {}}
-        _, outboxes = self._store.list_records(_OUTBOX, limit=1_000_000)
-        named = {delivery_id for box in outboxes for delivery_id in box["deliveries"]}
-        orphans = {d["id"]: d["webhook_id"] for webhook in self.active()
-                   for d in self._store.list_records(_log_kind(webhook["id"]), limit=1_000_000)[1]
-                   if d["state"] == "pending" and d["id"] not in named}
         with self._lock:
-            for delivery_id, webhook_id in {**outbox["deliveries"], **orphans}.items():
+            for delivery_id, webhook_id in outbox["deliveries"].items():
                 self._pending.setdefault(delivery_id, _Pending(webhook_id, delivery_id, time.monotonic()))
-            if orphans:
-                self._save_outbox()
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self._thread.start()
 
@@ -396,8 +397,8 @@ class Webhooks:
 
     def _save_outbox(self) -> None:
         """Store the pending deliveries' ids (call with the lock held)."""
-        self._store.put_record(_OUTBOX, self._outbox,
-                               {"deliveries": {p.delivery_id: p.webhook_id for p in self._pending.values()}})
+        self._store.put_record(_OUTBOX, self._outbox, {"deliveries": {
+            **{p.delivery_id: p.webhook_id for p in self._pending.values()}, **self._announcing}})
 
     def _run(self) -> None:
         # No kept-alive connections: each attempt opens its own, so its deadline has a socket to shut.

@@ -330,13 +330,17 @@ def test_rings_a_killed_detect_published_are_still_announced_to_case_systems(und
 _LOG_THEN_HANG = """
 import sys, threading
 from pathlib import Path
-from api.webhooks import Webhooks
+from graphsvc.store.base import GraphStore
 
-def hang(self):
-    Path(sys.argv[1]).write_text("logged")  # the deliveries are in the log, the outbox not yet written
-    threading.Event().wait()
+put_records = GraphStore.put_records
 
-Webhooks._save_outbox = hang
+def put_then_hang(self, kind, records):
+    put_records(self, kind, records)
+    if kind.startswith("webhook_delivery:"):
+        Path(sys.argv[1]).write_text("logged")  # the deliveries are in the log, the process not yet on
+        threading.Event().wait()
+
+GraphStore.put_records = put_then_hang
 from cli.commands import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -348,7 +352,7 @@ def test_a_delivery_logged_as_pending_when_the_process_was_killed_is_sent_later(
                                                                                 receiver: Receiver) -> None:  # noqa: F811
     """Attack: a case system subscribes to ring.created; ``graphsvc detect`` (or a server's detect job)
     is SIGKILLed after ``Webhooks._publish`` has stored the run's deliveries (state ``pending``) and
-    before it has written the outbox record naming them; then detection runs again.
+    before it has gone on (the outbox, written ahead since, names them); then detection runs again.
 
     Before a fix: the three deliveries stay ``pending`` in the log (GET /webhooks/{id}/deliveries shows
     them with a ``next_attempt_at`` in the past) and are never attempted: a process loads only the

@@ -227,6 +227,25 @@ def test_a_delivery_pending_at_a_restart_is_made_after_it(city, settings, receiv
         assert log["items"][0]["state"] == "delivered"
 
 
+def test_a_delivery_named_in_the_outbox_but_never_logged_is_dropped_at_the_start(city, settings, receiver):
+    """The outbox is written ahead of the log: a process killed between the two leaves an id with no
+    delivery. The next start tries it, finds nothing to send and drops it; what was logged is sent."""
+    from api.webhooks import _OUTBOX, _outbox_id
+
+    with TestClient(create_app(_hooked(settings), store=city.store)) as client:
+        hook = _subscribe(client, city, receiver.url, events=["disposition.changed"])
+    assert city.store.get_record(_OUTBOX, _outbox_id(settings.home)) in (None, {"deliveries": {}})
+    city.store.put_record(_OUTBOX, _outbox_id(settings.home), {"deliveries": {"dlv_never_logged": hook["id"]}})
+    app = create_app(_hooked(settings), store=city.store)
+    with TestClient(app) as restarted:
+        assert app.state.services.webhooks.wait_idle(WAIT_S)
+        assert city.store.get_record(_OUTBOX, _outbox_id(settings.home)) == {"deliveries": {}}
+        assert app.state.services.webhooks.counts() == (0, 0, 0)
+        restarted.put("/rings/R-000002/disposition", json={"status": "confirmed"}, headers=city.headers("investigator"))
+        assert _verified(receiver.next())["event"] == "disposition.changed"
+    assert receiver.received.empty()
+
+
 @pytest.mark.parametrize("settings", ["embedded"], indirect=True)  # checks made before anything is stored
 def test_only_admins_subscribe_and_only_to_allowed_public_or_listed_targets(city, settings, receiver):
     admin = city.headers("admin")
