@@ -391,3 +391,21 @@ def test_evidence_facts_name_no_address_and_no_shared_value_in_clear(tmp_path):
         text = "".join(package.read(n).decode("utf-8", "replace") for n in package.namelist())
     text += json.dumps(details, ensure_ascii=False)
     assert flat["address"] not in text and BROKER_PHONE not in text
+
+
+def test_a_network_lists_its_nodes_and_edges_in_an_order_the_hidden_values_do_not_set():
+    """Twenty phones that mask alike (138****0000 to 138****0019 share what an analyst sees but the
+    middle digits): listed in the order of their clear numbers, their positions would tell an
+    analyst which hidden number is lower. The order is a digest's: the same on every call."""
+    from graphsvc.network import Edge
+    from queries.network import graph_json
+
+    phones = [f"phone:1380000{n:04d}" for n in range(20)]
+    nodes = {key: (1, None) for key in [*phones, "person:P1"]}
+    edges = [Edge(source="person:P1", target=key, type="HAS_PHONE", claims=0, fund_amount=0.0, first=None, last=None)
+             for key in phones]
+    graph = graph_json(nodes, edges)
+    listed = [n.id for n in graph.nodes if n.type == "phone"]
+    assert sorted(listed) == phones and listed != phones and listed != phones[::-1]
+    assert [e.target for e in graph.edges] != phones
+    assert graph == graph_json(dict(reversed(list(nodes.items()))), edges[::-1])
