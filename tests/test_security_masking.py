@@ -401,7 +401,7 @@ def test_a_network_lists_its_nodes_and_edges_in_an_order_the_hidden_values_do_no
     from queries.network import graph_json
 
     phones = [f"phone:1380000{n:04d}" for n in range(20)]
-    nodes = {key: (1, None) for key in [*phones, "person:P1"]}
+    nodes: dict[str, tuple[int, str | None]] = {key: (1, None) for key in [*phones, "person:P1"]}
     edges = [Edge(source="person:P1", target=key, type="HAS_PHONE", claims=0, fund_amount=0.0, first=None, last=None)
              for key in phones]
     graph = graph_json(nodes, edges)
