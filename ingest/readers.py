@@ -488,7 +488,17 @@ def _as_text(column: pa.Array) -> pa.Array:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return column.cast(pa.string()).fill_null("")
     if pa.types.is_timestamp(column.type):
-        return pc.strftime(column, format="%Y-%m-%d %H:%M:%S").fill_null("")
+        # Arrow's %S carries the unit's fraction (pandas writes nanoseconds: "09:00:00.000000000",
+        # which no format reads): whole seconds as such, a fraction to the microsecond as a CSV has it.
+        text = pc.strftime(column.cast(pa.timestamp("us", column.type.tz), safe=False), format="%Y-%m-%d %H:%M:%S")
+        return pc.replace_substring_regex(text, r"\.0+$", "").fill_null("")
+    if pa.types.is_floating(column.type):
+        # pandas writes a phone or id column with a gap in it as float64: 13800138000.0 is cast to
+        # "1.3800138e+10". Whole values below 2^53 (exact in a double) are written as the integers they
+        # are, as the XLSX reader writes Excel's numbers.
+        whole = pc.and_(pc.equal(pc.floor(column), column), pc.less(pc.abs(column), 2.0 ** 53))
+        integers = pc.if_else(whole, column, 0).cast(pa.int64()).cast(pa.string())
+        return pc.if_else(whole, integers, column.cast(pa.string())).fill_null("")
     return column.cast(pa.string()).fill_null("")
 
 

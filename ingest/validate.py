@@ -101,12 +101,21 @@ def _enum_spellings(table: EntityTable, col: Column) -> dict[str, str]:
     return spellings
 
 
+_BEFORE_YEAR_1_DATE = "DATE '0000-12-31'"
+_BEFORE_YEAR_1_TIME = "TIMESTAMP '0000-12-31 23:59:59.999999'"
+
+
 def _typed(table: EntityTable, col: Column, cleaned: str) -> str:
     """The column's stored value; NULL where the cleaned text does not parse."""
+    # DuckDB reads year 0000 (1 BC) and stores it; Python's dates start at year 1, so such a value
+    # failed every reader of the row afterwards (detection, the entity page). greatest/nullif: NULL
+    # below year 1 with one parse per value.
     if col.kind == "date":
-        return f"CAST(try_strptime({cleaned}, {_formats(_DATE_FORMATS)}) AS DATE)"
+        return (f"nullif(greatest(CAST(try_strptime({cleaned}, {_formats(_DATE_FORMATS)}) AS DATE), "
+                f"{_BEFORE_YEAR_1_DATE}), {_BEFORE_YEAR_1_DATE})")
     if col.kind == "datetime":
-        return f"try_strptime({cleaned}, {_formats(_DATETIME_FORMATS)})"
+        return (f"nullif(greatest(try_strptime({cleaned}, {_formats(_DATETIME_FORMATS)}), {_BEFORE_YEAR_1_TIME}), "
+                f"{_BEFORE_YEAR_1_TIME})")
     if col.kind == "amount":
         # The regex only where the plain cast fails: it removes nothing from a value that casts.
         return (f"coalesce(try_cast({cleaned} AS DECIMAL(14,2)), "

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from graphsvc.detect.co_admission_lockstep import waves_of
 from graphsvc.detect.config import CareHomeWavesConfig, saturate
-from graphsvc.detect.finding import Finding, group_rows, poisson_tail
+from graphsvc.detect.finding import Finding, covered_days, group_rows, poisson_tail
 from graphsvc.evidence import render
 from graphsvc.store.engine import SessionLike, session_of
 
@@ -71,8 +71,7 @@ def care_home_wave_findings(con: SessionLike,
         ORDER BY r.home, hospital, day, s.person_id, s.settlement_id""")
     if not rows:
         return []
-    first_day, last_day = session.one("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements")
-    period_days = (last_day - first_day).days + 1
+    period_days = covered_days(session, "SELECT start_time::DATE AS day FROM settlements")
     findings = []
     for (home, hospital), admissions in group_rows(rows, lambda r: (r["home"], r["hospital"])).items():
         every_wave = waves_of(admissions, config.window_days)

@@ -40,7 +40,7 @@ from typing import Any
 import igraph as ig
 
 from graphsvc.detect.config import CoAdmissionLockstepConfig, saturate
-from graphsvc.detect.finding import Finding, group_rows, poisson_tail, poisson_threshold
+from graphsvc.detect.finding import Finding, covered_days, group_rows, poisson_tail, poisson_threshold
 from graphsvc.detect.suspicion_graph import leiden_communities
 from graphsvc.evidence import render
 from graphsvc.store.engine import Session, SessionLike, session_of
@@ -118,8 +118,7 @@ def co_admission_lockstep_findings(con: SessionLike,
         for inst in pair["institutions"]:
             pairs_at[inst] = pairs_at.get(inst, 0) + 1
     chance = _address_base_rates(session, candidates, config)
-    first_day, last_day = session.one("SELECT min(day), max(day) FROM d_admissions")
-    days = (last_day - first_day).days + 1
+    days = covered_days(session, "SELECT day FROM d_admissions")
     findings = []
     for members in candidates:
         mine = sorted((r for p in members for r in admissions.get(p, ())),
@@ -261,8 +260,7 @@ def _address_base_rates(session: Session, groups: list[set[str]],
         SELECT p.household, a.institution_id, a.person_id
         FROM d_admissions a JOIN persons p USING (person_id) SEMI JOIN d_lockstep_homes USING (household)
         ORDER BY p.household, a.institution_id, a.person_id""")
-    first_day, last_day = session.one("SELECT min(day), max(day) FROM d_admissions")
-    days = (last_day - first_day).days + 1
+    days = covered_days(session, "SELECT day FROM d_admissions")
     at_home = group_rows(rows, lambda r: (r["household"], r["institution_id"]))
     result = {}
     for h in homes:

@@ -22,7 +22,7 @@ from graphsvc import vocab
 from graphsvc.model import ENTITY_TABLES
 
 __all__ = ["Finding", "PATTERNS", "in_memory_claims", "linked_groups", "group_rows",
-           "poisson_threshold", "poisson_tail"]
+           "poisson_threshold", "poisson_tail", "covered_days", "BRIDGED_GAP_DAYS"]
 
 PATTERNS = tuple(vocab.PATTERNS)
 """The contract's ring patterns (their labels are in ``graphsvc.vocab``)."""
@@ -126,6 +126,31 @@ def poisson_tail(expected: float, observed: int) -> float:
         if ratio == 0.0:
             break
     return min(1.0, math.exp(log_term) * total)
+
+
+BRIDGED_GAP_DAYS = 31
+"""The longest gap between two days with claims that ``covered_days`` counts in full."""
+
+
+def covered_days(session: Any, days_sql: str) -> int:
+    """The days claims cover, for the chance rates (claims a day) of the detectors that test a pattern
+    against chance: from the first day to the last, but a gap between two days with claims longer
+    than ``BRIDGED_GAP_DAYS`` counts as that many. From the first to the last day, one stray date (a
+    1900-01-01 placeholder, one claim a year older than the export's others) stretched the period
+    by its whole distance, thinned every rate over it and made a regular care home a ring (p 0.46
+    to 1e-112); bridged, it adds a month at most. ``days_sql`` is a query with a DATE column ``day``.
+
+    >>> from graphsvc.store.engine import session_of
+    >>> con = in_memory_claims(settlements=[{"settlement_id": str(n), "start_time": day} for n, day in enumerate(
+    ...     ["1900-01-01 00:00", "2026-03-01 09:00", "2026-03-01 10:00", "2026-03-05 09:00", "2026-04-30 09:00"])])
+    >>> covered_days(session_of(con), "SELECT start_time::DATE AS day FROM settlements")
+    67
+    """
+    (days,) = session.one(f"""
+        SELECT 1 + coalesce(sum(CASE WHEN gap > {BRIDGED_GAP_DAYS} THEN {BRIDGED_GAP_DAYS} ELSE gap END), 0) FROM (
+            SELECT date_diff('day', lag(day) OVER (ORDER BY day), day) AS gap
+            FROM (SELECT DISTINCT day FROM ({days_sql}) claim_days WHERE day IS NOT NULL) distinct_days) gaps""")
+    return int(days)
 
 
 def group_rows(rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], Hashable]) -> dict[Any, list[dict[str, Any]]]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphsvc.detect.config import SharedIdentifierConfig, saturate
-from graphsvc.detect.finding import Finding, group_rows, poisson_tail
+from graphsvc.detect.finding import Finding, covered_days, group_rows, poisson_tail
 from graphsvc.evidence import render
 from graphsvc.store.engine import Session, SessionLike, session_of
 
@@ -227,7 +227,6 @@ def _usual_institutions(session: Session) -> _Norms:
         SELECT p.region_code, s.kind, s.institution_id,
                count(*) / sum(count(*)) OVER (PARTITION BY p.region_code, s.kind) AS share
         FROM settlements s LEFT JOIN persons p USING (person_id) GROUP BY p.region_code, s.kind, s.institution_id""")
-    first, last = session.one("SELECT min(start_time)::DATE, max(start_time)::DATE FROM settlements")
     own_rows = session.rows(f"""
         SELECT s.person_id, s.kind, s.institution_id, s.settlement_id FROM settlements s
         WHERE s.kind IN ('inpatient', 'outpatient') AND s.person_id IN (
@@ -237,7 +236,7 @@ def _usual_institutions(session: Session) -> _Norms:
     for r in own_rows:
         own[(r["person_id"], r["kind"])][r["institution_id"]].add(r["settlement_id"])
     return _Norms({(r["region_code"], r["kind"], r["institution_id"]): float(r["share"]) for r in rows},
-                  (last - first).days + 1 if first else 1, own)
+                  covered_days(session, "SELECT start_time::DATE AS day FROM settlements"), own)
 
 
 def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfig) -> dict[str, Any] | None:
