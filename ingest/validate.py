@@ -117,9 +117,13 @@ def _typed(table: EntityTable, col: Column, cleaned: str) -> str:
         return (f"nullif(greatest(try_strptime({cleaned}, {_formats(_DATETIME_FORMATS)}), {_BEFORE_YEAR_1_TIME}), "
                 f"{_BEFORE_YEAR_1_TIME})")
     if col.kind == "amount":
-        # The regex only where the plain cast fails: it removes nothing from a value that casts.
+        # The regex only where the plain cast fails: it removes nothing from a value that casts. Commas
+        # are taken out only as thousands separators (1,234.50): a European 1.234,50 became 1.23 and
+        # 1,2 became 12, wrong amounts stored without a word; now they are unparseable.
         return (f"coalesce(try_cast({cleaned} AS DECIMAL(14,2)), "
-                rf"try_cast(regexp_replace({cleaned}, '[,¥元\s]', '', 'g') AS DECIMAL(14,2)))")
+                rf"CASE WHEN regexp_matches({cleaned}, '^[¥\s]*[-+]?[0-9]{{1,3}}(,[0-9]{{3}})*(\.[0-9]*)?[元\s]*$') "
+                rf"OR NOT contains({cleaned}, ',') "
+                rf"THEN try_cast(regexp_replace({cleaned}, '[,¥元\s]', '', 'g') AS DECIMAL(14,2)) END)")
     if col.kind == "phone":
         return f"CASE WHEN len({cleaned}) BETWEEN 7 AND 12 THEN {cleaned} END"
     if col.kind == "enum":

@@ -148,6 +148,20 @@ def test_real_world_dirt_is_normalised_not_rejected(store, tmp_path):
     assert store.identifier_hubs(1)["Phone"] == [{"value": "13800138000", "persons": 1}]
 
 
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)  # validation is the same for both stores
+def test_commas_are_taken_out_of_an_amount_only_as_thousands_separators(store, tmp_path):
+    """1,234.50元 and ¥1234 are amounts as exports write them; 1.234,50 (European), 1,2 and 12,3456 are
+    not: taking every comma out stored 1.23, 12 and 123456 without a word."""
+    amounts = {"S1": "1,234.50元", "S2": "¥1234", "S3": "-1,000,000.5", "S4": "1.234,50", "S5": "1,2", "S6": "12,3456"}
+    rows = [[sid, "outpatient", "P1", "", "H1", "2026-03-05 09:00:00", "", amount, "1", "", ""]
+            for sid, amount in amounts.items()]
+    report = ingest(store, city_folder(tmp_path, rows), tmp_path)
+    stored = {r["settlement_id"]: str(r["total_amount"]) for r in store.rows("settlements").to_pylist()}
+    assert stored == {"S1": "1234.50", "S2": "1234.00", "S3": "-1000000.50"}
+    rejects = [r for r in read_rejects(report.rejects_path) if r["file"] == "settlements.csv"]
+    assert sorted(r["reason"] for r in rejects) == sorted(f"unparseable total_amount \"{amounts[s]}\"" for s in ("S4", "S5", "S6"))
+
+
 def test_reingest_adds_nothing_and_a_new_folder_adds_its_settlements(store, tmp_path):
     folder = city_folder(tmp_path)
     first = ingest(store, folder, tmp_path)
