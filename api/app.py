@@ -6,6 +6,7 @@ and hung on ``app.state.services``; tests pass their own store.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -15,6 +16,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -82,6 +85,15 @@ def _answer(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": public or str(exc)}, status_code=code)
 
 
+def _invalid_request(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 for a request its models refuse, written as ASCII JSON: its errors echo the input,
+    and a lone surrogate in a JSON body (valid JSON, not text: a note cut in the middle of 𠮷 by the
+    sender) cannot be encoded as UTF-8, which turned the 422 into a 500."""
+    assert isinstance(exc, RequestValidationError)
+    return Response(json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True),
+                    status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, media_type="application/json")
+
+
 def server_secret(settings: Settings) -> str:
     """The secret keying masked pseudonyms: from the settings, else made once under the home folder."""
     if settings.secret_key is not None:
@@ -140,6 +152,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     app.state.services = services
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(GraphsvcError, _answer)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     for lost in lost_connection_errors():  # the store's server gone mid-request: 503, as any StoreError
         app.add_exception_handler(lost, _lost_store)
 

@@ -82,6 +82,8 @@ class _Snapshot:
     """Each ring's detail as seen unmasked / masked, in each language, without casework."""
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Names of each ring's persons and intermediaries, masked wherever a note mentions them."""
+    addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Addresses of each ring's persons and its shared address nodes, masked as its names are."""
     memo: dict[Hashable, Any] = field(default_factory=dict)
     """What callers computed from this run's rings (``RingBook.per_run``)."""
     queues: _Queues = field(default_factory=lambda: _Queues())  # defined below
@@ -228,6 +230,17 @@ class RingBook:
         if found is None:
             keys = [k for k in snap.member_keys[ring_id] if k.startswith(("person:", "intermediary:"))]
             found = snap.names[ring_id] = tuple(label for _, label in self.store.network_nodes(keys).values() if label)
+        return found
+
+    def member_addresses(self, ring_id: str) -> tuple[str, ...]:
+        """Addresses of the ring's persons and its address members (what a note may write out)."""
+        snap = self.snapshot()
+        found = snap.addresses.get(ring_id)
+        if found is None:
+            keys = snap.member_keys[ring_id]
+            persons = [k.split(":", 1)[1] for k in keys if k.startswith("person:")]
+            shared = [k.split(":", 1)[1] for k in keys if k.startswith("address:")]
+            found = snap.addresses[ring_id] = tuple(sorted({*self.store.person_addresses(persons), *shared}))
         return found
 
     def warm(self) -> None:
@@ -403,8 +416,10 @@ def _disposition(book: RingBook, ring: dict[str, Any], record: dict[str, Any] | 
 
 def _note(book: RingBook, ring_id: str, text: str, masker: Masker) -> str:
     """Free text written about a ring (notes, tip keys) as the role may see it: investigators write
-    phones, ID numbers and the names of the ring's members into them."""
-    return masker.text(text, book.member_names(ring_id)) if masker.active and text else text
+    phones, ID numbers and the names and addresses of the ring's members into them."""
+    if not masker.active or not text:
+        return text
+    return masker.text(text, book.member_names(ring_id), book.member_addresses(ring_id))
 
 
 def member_roles(members: list[tuple[str, str]], edges: list[Any]) -> dict[str, str]:

@@ -127,9 +127,13 @@ def post_detect(caller: InvestigatorDep, body: DetectIn | None = None) -> dict[s
         return {"run_id": run.run_id, "rings": run.rings, "kept_ids": run.kept_ids, "new_ids": run.new_ids,
                 "retired_ids": run.retired_ids, "seconds": run.seconds}
 
+    # What the caller changed, kept with the job and its audit entry: a run with a higher min_score
+    # retires rings (one referred to police among them), and the job list must say why.
+    overrides = config.model_dump(mode="json", exclude_unset=True)
     job_id = services.jobs.new_id()
-    with caller.audit.change("submit_detect", job_id):
-        return services.jobs.submit(job_id, "detect", work, by=f"{principal.name} ({principal.key_id})")
+    with caller.audit.change("submit_detect", job_id, config=overrides):
+        return services.jobs.submit(job_id, "detect", work, by=f"{principal.name} ({principal.key_id})",
+                                    parameters={"config": overrides})
 
 
 @router.get("/jobs/{job_id}", response_model=Job, summary="A job's state and progress (investigators and admins)")

@@ -529,6 +529,14 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         return {"value": node_id} if self.network_nodes([node_key(node_type, node_id)]) else None
 
     @final
+    def person_addresses(self, person_ids: Sequence[str]) -> list[str]:
+        """The registered addresses of ``person_ids`` (those that have one)."""
+        if not person_ids:
+            return []
+        found = self._select("persons", where={"person_id": list(person_ids)}, columns=["address"])
+        return [a for a in found.column("address").to_pylist() if a]
+
+    @final
     def claim_summary(self, node_type: str, node_id: str) -> dict[str, Any]:
         """How many claims the node appears in, how much fund they drew, when, of which kinds."""
         column = CLAIM_COLUMN_OF.get(node_type)
