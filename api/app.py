@@ -91,7 +91,7 @@ def _invalid_request(request: Request, exc: Exception) -> Response:
     sender) cannot be encoded as UTF-8, which turned the 422 into a 500."""
     assert isinstance(exc, RequestValidationError)
     return Response(json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True),
-                    status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, media_type="application/json")
+                    status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, media_type="application/json")
 
 
 def server_secret(settings: Settings) -> str:

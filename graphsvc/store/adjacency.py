@@ -133,7 +133,9 @@ class AdjacencyIndex:
             JOIN rel_codes rc ON rc.rel = e.rel""").to_arrow_table()
         con.execute("DROP TABLE net_edges")
         con.unregister("net_nodes")
-        directed_rows = 2 * numbered.num_rows
+        # A self-loop (a person named as their own agent) is one edge: listed once, as outgoing, as
+        # Neo4j lists it; every other edge once from each end.
+        directed_rows = 2 * numbered.num_rows - (pc.sum(pc.equal(numbered.column("a"), numbered.column("b"))).as_py() or 0)
         # Handed to DuckDB as a stream that lets each batch go once read. DuckDB takes it as the build
         # side of the cross join, so it keeps a copy, but inside its memory limit (it may spill): held
         # here as a table, the edges were 4 GB beside DuckDB's 12 GB at 10M persons (peak 22.4 GB of
@@ -148,6 +150,7 @@ class AdjacencyIndex:
             SELECT CASE WHEN d.outgoing THEN a ELSE b END AS node, CASE WHEN d.outgoing THEN b ELSE a END AS other,
                    rel, d.outgoing, claims, fund, first, last
             FROM net_numbered CROSS JOIN (VALUES (true), (false)) d(outgoing)
+            WHERE d.outgoing OR a <> b
             ORDER BY node, claims DESC, other, rel, d.outgoing""").to_arrow_reader(_BATCH_ROWS)
         # Streamed into arrays mapped on their files: at 10M persons the directed edges are some 300M
         # rows, and the whole result as one Arrow table beside DuckDB's sort took more than 24 GB.

@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 
 from graphsvc.errors import InputError, StoreError
 from graphsvc.model import ENTITY_TABLES, RELATIONSHIPS, EntityTable, Relationship
-from graphsvc.network import Edge, Neighbourhood
+from graphsvc.network import NETWORK_RELATIONSHIPS, Edge, Neighbourhood
 from graphsvc.store.base import GraphStore, IngestFileRecord
 from graphsvc.store.engine import Connection
 from graphsvc.store.schema import (
@@ -71,8 +71,14 @@ _MATCHED_BY_KEY = {"ingest_log"}
 _RING_CLAIMS = "MATCH (g:Ring)-[:INVOLVES]->(n:Settlement) WHERE true"
 """The ``ring_claims`` table: a ring's links to its settlements (``ring_id`` is ``g.id``)."""
 _UNLINK_CLAIMS = "MATCH (:Ring)-[c:INVOLVES]->() DELETE c"
-_AGGREGATES = {"count": "count(n)", "sum": "coalesce(sum({}), 0)", "min": "min({})", "max": "max({})"}
-"""``GraphStore._summarise``'s functions in Cypher."""
+_REL_ORDER = {name: rank for rank, name in enumerate(NETWORK_RELATIONSHIPS)}
+"""Network relationship types in the order the embedded index numbers them: ties under a limit
+are broken the same way on both stores."""
+_AGGREGATES = {"count": "count(n)", "sum": "coalesce(sum(toInteger(round({} * 100))), 0) / 100.0", "min": "min({})",
+               "max": "max({})"}
+"""``GraphStore._summarise``'s functions in Cypher. Sums are of amounts (DECIMAL(14,2) in the model,
+floats in Neo4j), added up in whole fen as the embedded store adds decimals: summed as floats, 100
+claims of 999,999,999,999.99 came to …998.88."""
 _EPOCH = datetime(1970, 1, 1)
 _BATCH = 5_000
 _BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
@@ -623,7 +629,7 @@ class Neo4jStore(GraphStore):
             return {r["k"]: (r["label"], Neighbourhood(r["degree"], [], {}))
                     for r in self._run(_cypher("network_nodes"), keys=keys)}
         found = {}
-        for r in self._run(_cypher("network_edges"), keys=keys, limit=limit):
+        for r in self._run(_cypher("network_edges"), keys=keys, limit=limit, rel_order=_REL_ORDER):
             key, edges = r["k"], r["edges"]
             found[key] = (r["label"], Neighbourhood(
                 r["degree"],
