@@ -79,7 +79,7 @@ class _Keys:
 class AdjacencyIndex:
     """Every node's edges, both directions, as slices of flat arrays."""
 
-    FORMAT = "3"
+    FORMAT = "4"
     """Part of the version an index is built for: bumped when what ``build`` writes changes."""
 
     _ARRAYS = ("offsets", "other", "rel", "outgoing", "claims", "fund", "first", "last")
