@@ -74,6 +74,13 @@ def cities(tmp_path_factory: pytest.TempPathFactory) -> Cities:
 
 
 @pytest.fixture
+def embedded_city(cities: Cities, tmp_path: Path) -> Iterator[City]:
+    """The API test city on the embedded store, for tests whose subject does not depend on the backend."""
+    with cities.copy(Settings(home=tmp_path / "home", backend="embedded")) as city:
+        yield city
+
+
+@pytest.fixture
 def city(cities: Cities, settings: Settings) -> Iterator[City]:
     """The API test city (``helpers.api_city``) in this test's own copy of the session's one on its backend."""
     with cities.copy(settings) as city:

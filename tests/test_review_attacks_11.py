@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -215,10 +215,9 @@ def test_verify_of_a_forgers_package_does_not_spend_hours_in_its_pdf(tmp_path: P
 
 
 @pytest.fixture
-def city(cities: Cities, tmp_path: Path) -> Iterator[City]:
-    """The API test city on the embedded store (the attacks do not depend on the backend)."""
-    with cities.copy(Settings(home=tmp_path / "home", backend="embedded")) as made:
-        yield made
+def city(embedded_city: City) -> City:
+    """The API test city on the embedded store: these attacks do not depend on the backend."""
+    return embedded_city
 
 
 def test_a_referral_to_police_stays_in_its_months_report_after_a_later_run_no_longer_finds_the_ring(

@@ -22,16 +22,16 @@ from fastapi.testclient import TestClient
 from api import create_app
 from api.bulkhead import Bulkhead
 from graphsvc.config import Settings
-from helpers.api_city import Cities, City
+from helpers.api_city import City
 from test_console import _sign_in, _wait, server  # noqa: F401 (server is a fixture)
 
 RING = "R-000003"
 
 
 @pytest.fixture
-def city(cities: Cities, tmp_path: Path) -> Iterator[City]:
-    with cities.copy(Settings(home=tmp_path / "home", backend="embedded")) as made:
-        yield made
+def city(embedded_city: City) -> City:
+    """The API test city on the embedded store: these attacks do not depend on the backend."""
+    return embedded_city
 
 
 @pytest.fixture
