@@ -981,6 +981,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import contextlib
     import os
     import signal
 
@@ -1013,7 +1014,8 @@ def main(argv: list[str] | None = None) -> int:
         # The reader of the output went away (graphsvc detect | head -1): what was done stays done, and
         # like any Unix tool the command ends quietly with SIGPIPE's status. Standard output goes to
         # /dev/null so that Python's own flush at exit does not fail on the closed pipe again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):  # a stdout with no file descriptor: nothing to silence
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     except Exception as exc:  # a defect: where it happened goes to the log, not a traceback to the user
         _log.debug("%s failed", args.command, exc_info=True)
