@@ -238,6 +238,7 @@ def _require_graph(settings: Settings) -> None:
 def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet: bool, top: int, *,
             engine: str = "duckdb", spark_master: str | None = None, location: str | None = None) -> int:
     from graphsvc.detect import DetectionConfig
+    from graphsvc.detect.config import config_problems
     from services import detect_and_publish, spark_detection
 
     if engine != "spark" and (spark_master is not None or location is not None):
@@ -245,8 +246,7 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
     try:
         config = DetectionConfig.from_file(Path(config_path)) if config_path else DetectionConfig()
     except ValidationError as exc:  # a threshold pydantic refuses: each named by its key, on one line
-        said = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InputError(f"cannot use detection config {config_path}: {said}") from None
+        raise InputError(f"cannot use detection config {config_path}: {config_problems(exc)}") from None
     except (OSError, ValueError) as exc:  # a missing file, bad JSON
         raise InputError(f"cannot use detection config {config_path}: {exc}") from None
     store = _open_store(settings)

@@ -323,7 +323,11 @@ def test_upload_ingest_and_detect_run_as_jobs(client, city, tmp_path):
     client.app.state.services.jobs.wait_idle()
     result = client.get(f"/jobs/{detect.json()['id']}", headers=headers).json()
     assert result["state"] == "succeeded" and result["result"]["rings"] == 3 and result["result"]["kept_ids"] == 3
-    assert client.post("/detect", json={"config": {"ring": {"min_persons": "many"}}}, headers=headers).status_code == 422
+    refused = client.post("/detect", json={"config": {"ring": {"min_persons": "many"}, "card_burst": {"minutes": -1}}},
+                          headers=headers)
+    assert refused.status_code == 422
+    said = refused.json()["detail"]  # one line, each refused value named by its key, as the command line says it
+    assert "ring.min_persons: " in said and "card_burst.minutes: " in said and "\n" not in said and "pydantic" not in said
     assert client.post("/ingest", files={"files": ("bad name?.csv", b"x", "text/csv")}, headers=headers).status_code == 422
     assert client.post("/detect", headers=city.headers("analyst")).status_code == 403
     assert client.get("/jobs/J-nope", headers=headers).status_code == 404

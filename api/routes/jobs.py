@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import InvestigatorDep
 from api.uploads import UPLOAD_BODY, UploadLimits, new_upload_folder, receive_files, unpack_zips
 from graphsvc.detect import DetectionConfig
+from graphsvc.detect.config import config_problems
 from graphsvc.errors import InputError, NotFound
 from graphsvc.model import LOAD_ORDER
 from ingest.pipeline import IngestError, discover
@@ -119,7 +120,7 @@ def post_detect(caller: InvestigatorDep, body: DetectIn | None = None) -> dict[s
     try:
         config = DetectionConfig.model_validate(body.config or {}) if body else DetectionConfig()
     except ValidationError as exc:
-        raise InputError(f"bad detection config: {exc}") from None
+        raise InputError(f"bad detection config: {config_problems(exc)}") from None
 
     def work(progress: Progress) -> dict[str, Any]:
         run, _ = detect_and_publish(services.store, config, book=services.book, on_stage=progress,

@@ -12,12 +12,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "DetectionConfig", "SharedCardConfig", "SharedIdentifierConfig", "CoAdmissionLockstepConfig", "SharedAddressConfig",
     "CardBurstConfig", "PrescriberCollusionConfig", "CareHomeWavesConfig", "TraceCodeResoldConfig", "CommunityConfig",
-    "RingConfig", "saturate",
+    "RingConfig", "saturate", "config_problems",
 ]
 
 _log = logging.getLogger(__name__)
@@ -320,3 +320,10 @@ class DetectionConfig(_Section):
         except RecursionError:
             raise ValueError("nested too deeply to be a detection config") from None
         return cls.model_validate(document)
+
+
+def config_problems(exc: ValidationError) -> str:
+    """What pydantic refused in a detection config, on one line, each value named by its key
+    (``ring.min_score: Input should be ...``), without the value itself or pydantic's links: for the
+    command line and the API alike."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
