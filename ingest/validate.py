@@ -121,7 +121,7 @@ def _typed(table: EntityTable, col: Column, cleaned: str) -> str:
         # are taken out only as thousands separators (1,234.50): a European 1.234,50 became 1.23 and
         # 1,2 became 12, wrong amounts stored without a word; now they are unparseable.
         return (f"coalesce(try_cast({cleaned} AS DECIMAL(14,2)), "
-                rf"CASE WHEN regexp_matches({cleaned}, '^[¥\s]*[-+]?[0-9]{{1,3}}(,[0-9]{{3}})*(\.[0-9]*)?[元\s]*$') "
+                rf"CASE WHEN regexp_matches({cleaned}, '^[-+]?[¥\s]*[-+]?[0-9]{{1,3}}(,[0-9]{{3}})*(\.[0-9]*)?[元¥\s]*$') "
                 rf"OR NOT contains({cleaned}, ',') "
                 rf"THEN try_cast(regexp_replace({cleaned}, '[,¥元\s]', '', 'g') AS DECIMAL(14,2)) END)")
     if col.kind == "phone":

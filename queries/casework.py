@@ -39,15 +39,16 @@ def set_disposition(store: GraphStore, ring: dict[str, Any], status: str, note: 
         raise InputError(f"status must be one of {', '.join(DECISIONS)}")
     with store.record_update():
         previous = store.get_record("disposition", ring["id"])
-        entry = {"status": status, "note": note, "by": by,
-                 "at": datetime.now().astimezone().isoformat(timespec="seconds"),
-                 "evidence": len(ring["evidence"]), "persons": ring["persons"]}
-        history = (previous or {}).get("history", []) + [entry]
-        # What the ring was when decided: the monthly report counts a decision in its month even after
-        # later runs no longer find the ring, and names its pattern and regions from here.
+        # What the ring was when decided, with each decision: the monthly report counts a decision in
+        # its month even after later runs no longer find the ring, and names its pattern and regions
+        # as they were then.
         decided = {"pattern": ring.get("pattern"), "regions": ring.get("regions") or [],
                    "fund_amount": ring.get("fund_amount")}
-        record = {"ring_id": ring["id"], **entry, "history": history, "ring": decided}
+        entry = {"status": status, "note": note, "by": by,
+                 "at": datetime.now().astimezone().isoformat(timespec="seconds"),
+                 "evidence": len(ring["evidence"]), "persons": ring["persons"], "ring": decided}
+        history = (previous or {}).get("history", []) + [entry]
+        record = {"ring_id": ring["id"], **entry, "history": history}
         store.put_record("disposition", ring["id"], record)
     return record
 

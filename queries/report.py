@@ -107,7 +107,7 @@ def monthly_report(store: GraphStore, book: RingBook, month: str) -> dict[str, A
         if in_month and in_month[-1]["status"] in _DECIDED:
             events.setdefault(record["ring_id"], []).append(in_month[-1]["status"])
             decided_rings[record["ring_id"]] = {"pattern": "unknown", "regions": [], "fund_amount": None,
-                                                **(record.get("ring") or {}), "found_now": False}
+                                                **(in_month[-1].get("ring") or {}), "found_now": False}
 
     totals: dict[str, Any] = {key: 0 for key, _, _ in COLUMNS} | {"region": "合计 total", "fund_amount": 0.0}
     annex = []

@@ -233,14 +233,19 @@ class RingBook:
         return found
 
     def member_addresses(self, ring_id: str) -> tuple[str, ...]:
-        """Addresses of the ring's persons and its address members (what a note may write out)."""
+        """Addresses of the ring's persons and intermediaries and its address members (what a note may
+        write out)."""
         snap = self.snapshot()
         found = snap.addresses.get(ring_id)
         if found is None:
-            keys = snap.member_keys[ring_id]
-            persons = [k.split(":", 1)[1] for k in keys if k.startswith("person:")]
-            shared = [k.split(":", 1)[1] for k in keys if k.startswith("address:")]
-            found = snap.addresses[ring_id] = tuple(sorted({*self.store.person_addresses(persons), *shared}))
+            ids: dict[str, list[str]] = {"person": [], "intermediary": [], "address": []}
+            for key in snap.member_keys[ring_id]:
+                node_type, _, node_id = key.partition(":")
+                if node_type in ids:
+                    ids[node_type].append(node_id)
+            found = snap.addresses[ring_id] = tuple(sorted({
+                *self.store.registered_addresses("person", ids["person"]),
+                *self.store.registered_addresses("intermediary", ids["intermediary"]), *ids["address"]}))
         return found
 
     def warm(self) -> None:

@@ -529,11 +529,12 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         return {"value": node_id} if self.network_nodes([node_key(node_type, node_id)]) else None
 
     @final
-    def person_addresses(self, person_ids: Sequence[str]) -> list[str]:
-        """The registered addresses of ``person_ids`` (those that have one)."""
-        if not person_ids:
+    def registered_addresses(self, node_type: str, ids: Sequence[str]) -> list[str]:
+        """The registered addresses of the persons or intermediaries ``ids`` (those that have one)."""
+        table = ENTITY_TYPES[node_type]
+        if not ids:
             return []
-        found = self._select("persons", where={"person_id": list(person_ids)}, columns=["address"])
+        found = self._select(table, where={ENTITY_TABLES[table].key: list(ids)}, columns=["address"])
         return [a for a in found.column("address").to_pylist() if a]
 
     @final
