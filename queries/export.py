@@ -379,12 +379,30 @@ def _drawn_bytes(pages: Any, limit: int) -> str | None:
     for page in pages:
         content = page.get_contents()
         size = 0 if content is None else len(content.get_data())
+        size += _forms_bytes(page.get("/Resources"), _MAX_PAGE_CONTENT - size)
         if size > _MAX_PAGE_CONTENT:
             return f"{_MAX_PAGE_CONTENT >> 10} KB a page"
         total += size
         if total > limit:
             return f"{limit >> 20} MB in all"
     return None
+
+
+def _forms_bytes(resources: Any, budget: int, depth: int = 0) -> int:
+    """What the form XObjects of ``resources`` draw (text extraction reads a form each time a page
+    draws it, and a form may draw others), counted until it passes ``budget``."""
+    if depth > 8:  # forms inside forms deeper than a letter has: counted as over
+        return budget + 1
+    forms = (resources.get_object() or {}).get("/XObject") if resources is not None else None
+    total = 0
+    for form in (forms.get_object() or {}).values() if forms is not None else ():
+        form = form.get_object()
+        if form.get("/Subtype") != "/Form":
+            continue
+        total += len(form.get_data()) + _forms_bytes(form.get("/Resources"), budget - total, depth + 1)
+        if total > budget:
+            break
+    return total
 
 
 def network_svg(graph: dict[str, list[dict[str, Any]]], *, size: int = 900) -> str:

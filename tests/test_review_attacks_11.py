@@ -187,6 +187,46 @@ def _heavy_pdf(digest: str, *, pages: int = 5_000, operators: int = 100_000) -> 
     return out.getvalue()
 
 
+def _form_pdf(digest: str, *, pages: int = 5_000, operators: int = 100_000) -> bytes:
+    """As ``_heavy_pdf``, but each page's own content is a line: the 700 KB of text operators are in a
+    form XObject every page draws (``/X1 Do``), which text extraction reads once a page as well."""
+    form = b"BT /F1 1 Tf " + b"(A) Tj " * operators + b" ET"
+    page = b"/X1 Do BT /F1 8 Tf 10 10 Td (" + digest.encode() + b") Tj ET"
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % (6 + i) for i in range(pages))
+               + b"] /Count %d >>" % pages,
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+               b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+               b"/Length %d >>\nstream\n" % len(form) + form + b"\nendstream",
+               b"<< /Length %d >>\nstream\n" % len(page) + page + b"\nendstream"]
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> "
+                b"/XObject << /X1 4 0 R >> >> /Contents 5 0 R >>"] * pages
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def test_verify_counts_what_a_page_draws_through_a_form(tmp_path: Path) -> None:
+    """The drawing bound counts the form XObjects a page draws: pages of one line each, drawing a
+    700 KB form, are refused as quickly as pages drawing it themselves."""
+    package = _forged_package(tmp_path / "pkg", "R-000009", pdf=_form_pdf)
+    started = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-m", "cli", "verify", str(package)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=12)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"graphsvc verify still running after {time.monotonic() - started:.0f} s on a PDF drawing a form")
+    assert done.returncode == 3 and "512 KB a page" in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("operators", [100_000, 50_000], ids=["700-KB-a-page", "350-KB-a-page"])
 def test_verify_of_a_forgers_package_does_not_spend_hours_in_its_pdf(tmp_path: Path, operators: int) -> None:
     """Attack (forger): a package signed with his own key (bundled; the receiver runs ``graphsvc verify
