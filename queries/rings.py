@@ -83,7 +83,8 @@ class _Snapshot:
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Names of each ring's persons and intermediaries, masked wherever a note mentions them."""
     addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Addresses of each ring's persons and its shared address nodes, masked as its names are."""
+    """Addresses of each ring's persons and intermediaries and its address members, masked in notes
+    as its names are."""
     memo: dict[Hashable, Any] = field(default_factory=dict)
     """What callers computed from this run's rings (``RingBook.per_run``)."""
     queues: _Queues = field(default_factory=lambda: _Queues())  # defined below
@@ -240,7 +241,7 @@ class RingBook:
         if found is None:
             ids: dict[str, list[str]] = {"person": [], "intermediary": [], "address": []}
             for key in snap.member_keys[ring_id]:
-                node_type, _, node_id = key.partition(":")
+                node_type, node_id = split_key(key)
                 if node_type in ids:
                     ids[node_type].append(node_id)
             found = snap.addresses[ring_id] = tuple(sorted({
