@@ -1,7 +1,7 @@
 """Normalise and validate one batch of raw rows, vectorised in an in-memory DuckDB.
 
 What real exports get wrong and is repaired here: full-width digits, letters and spaces
-(NFKC), phones written as ``+86 138-0013-8000`` or ``0086...``, bank accounts written in
+(NFKC), phones written as ``+86 138-0013-8000``, ``0571-8888 8888转123`` (``graphsvc.phones``), bank accounts written in
 groups (``6222 0000 0000 0017``, stored as digits only), ID numbers with a lower-case x or
 spaces (stored upper-cased, without spaces), trailing spaces in ids,
 ``1,234.50元`` amounts, ``2024/03/05`` dates, Chinese enum values (住院, 男, 城乡居民).
@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphsvc.model import Column, EntityTable
+from graphsvc.phones import PHONE_KEY_PATTERN, phone_keys
 from graphsvc.store.base import LINE, ROW_HASH
 from graphsvc.xmltext import XML_UNFIT
 from ingest.aliases import VALUE_ALIASES
@@ -80,14 +81,8 @@ def _cleaned(col: Column) -> str:
         # Chinese addresses carry no meaningful spaces; stray ones would split one address in two.
         tidy = rf"regexp_replace({raw}, '\s+', '', 'g')"
         return f"nullif(upper({tidy}), '')" if col.kind == "id_number" else f"nullif({tidy}, '')"
-    if col.kind == "phone":
-        # A cell with no digit at all (无, -, N/A) means "no phone", not a bad one.
-        digits = f"regexp_replace({raw}, '[^0-9]', '', 'g')"
-        national = (
-            f"CASE WHEN len({digits}) = 13 AND {digits} LIKE '861%' THEN substr({digits}, 3) "
-            f"WHEN len({digits}) = 15 AND {digits} LIKE '00861%' THEN substr({digits}, 5) ELSE {digits} END"
-        )
-        return f"nullif({national}, '')"
+    if col.kind == "phone":  # keyed before the query (``BatchValidator.validate``); no digit: NULL
+        return f"nullif({raw}, '')"
     if col.kind == "account":
         return account_sql(raw)
     return f"nullif({raw}, '')"
@@ -124,8 +119,8 @@ def _typed(table: EntityTable, col: Column, cleaned: str) -> str:
                 rf"CASE WHEN regexp_matches({cleaned}, '^[-+]?[¥\s]*[-+]?[0-9]{{1,3}}(,[0-9]{{3}})*(\.[0-9]*)?[元¥\s]*$') "
                 rf"OR NOT contains({cleaned}, ',') "
                 rf"THEN try_cast(regexp_replace({cleaned}, '[,¥元\s]', '', 'g') AS DECIMAL(14,2)) END)")
-    if col.kind == "phone":
-        return f"CASE WHEN len({cleaned}) BETWEEN 7 AND 12 THEN {cleaned} END"
+    if col.kind == "phone":  # what phone_keys could not read is left as written: not a key
+        return f"CASE WHEN regexp_full_match({cleaned}, {_lit(PHONE_KEY_PATTERN)}) THEN {cleaned} END"
     if col.kind == "enum":
         cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in _enum_spellings(table, col).items())
         return f"CASE lower({cleaned}) {cases} END"
@@ -340,7 +335,11 @@ class BatchValidator:
     def validate(self, raw: pa.Table, lines: pa.Array) -> pa.Table:
         """``raw`` has the table's canonical columns as strings (absent ones all null)."""
         columns = {name: _normalise(raw.column(name)) for name in self.table.column_names}
-        normalised = pa.table(columns | {LINE: lines, _UNFIT: _unfit_reasons(columns, raw.num_rows)})
+        unfit = _unfit_reasons(columns, raw.num_rows)
+        for col in self.table.columns:
+            if col.kind == "phone":
+                columns[col.name] = phone_keys(columns[col.name])
+        normalised = pa.table(columns | {LINE: lines, _UNFIT: unfit})
         self._con.register("batch", normalised)
         try:
             checked = self._resolved(self._con.sql(self._sql).to_arrow_table())

@@ -148,6 +148,42 @@ def test_real_world_dirt_is_normalised_not_rejected(store, tmp_path):
     assert store.identifier_hubs(1)["Phone"] == [{"value": "13800138000", "persons": 1}]
 
 
+def test_one_phone_written_as_exports_write_it_is_one_phone_node(store, tmp_path):
+    """A household's landline with and without its country code, in brackets and spaced; a hospital's
+    switchboard with an extension behind 转, a dash or #; a Hong Kong mobile. Before graphsvc.phones,
+    +86 571 8888 8888 became 865718888888 (not the same phone as 0571-88888888, so the household's
+    link was lost) and a number with an extension or +86 before a landline's 11 digits was rejected,
+    the person and every claim of his with it. A float's text and two numbers in one cell are still
+    rejected: a key made of half a text would link strangers."""
+    folder = tmp_path / "phones"
+    written = {"P1": "0571-88888888", "P2": "+86 571 8888 8888", "P3": "(0571)8888 8888", "P4": "0086-571-88888888",
+               "P5": "+852 9123 4567", "P6": "+86 (0)10 1234 5678", "P7": "1.3800138e+10", "P8": "13800138000/13900139000",
+               "P9": "无"}
+    write_csv(folder / "persons.csv", ["person_id", "phone"], [[p, phone] for p, phone in written.items()])
+    write_csv(folder / "institutions.csv", INST_HEADER, [
+        ["H1", "康民医院", "hospital", "1", "private", "", "0571-87236114转8001", "330106"]])
+    write_csv(folder / "settlements.csv", SETTLE_HEADER, [
+        [f"S{i}", "outpatient", "P1", "", "H1", "2026-03-05 09:00:00", "", "10", "5", phone, ""]
+        for i, phone in enumerate(["0571 8723 6114-8002", "0571-87236114#8001", "0571-87236114"], start=1)])
+    report = ingest(store, folder, tmp_path)
+    rejects = {(r["file"], int(r["line"])): r["reason"] for r in read_rejects(report.rejects_path)}
+    assert rejects == {("persons.csv", 8): 'unparseable phone "1.3800138e+10"',
+                       ("persons.csv", 9): 'unparseable phone "13800138000/13900139000"'}
+    phones = dict(zip(*store.rows("persons").select(["person_id", "phone"]).to_pydict().values()))
+    assert phones == {"P1": "057188888888", "P2": "057188888888", "P3": "057188888888", "P4": "057188888888",
+                      "P5": "+85291234567", "P6": "01012345678", "P9": None}
+    contact = dict(zip(*store.rows("settlements").select(["settlement_id", "contact_phone"]).to_pydict().values()))
+    assert contact == {"S1": "057187236114-8002", "S2": "057187236114-8001", "S3": "057187236114"}
+    [institution] = store.rows("institutions").to_pylist()
+    assert institution["phone"] == "057187236114-8001"
+    assert store.identifier_hubs(1)["Phone"][0] == {"value": "057188888888", "persons": 4}
+    # An investigator finds the household by the phone as anyone writes it.
+    store.prepare_reads()
+    for typed in ("0571-8888 8888", "+86 571 88888888"):
+        found = {(hit["type"], hit["id"]) for hit in store.search(typed)}
+        assert {("person", p) for p in ("P1", "P2", "P3", "P4")} | {("phone", "057188888888")} <= found, (typed, found)
+
+
 @pytest.mark.parametrize("settings", ["embedded"], indirect=True)  # validation is the same for both stores
 def test_commas_are_taken_out_of_an_amount_only_as_thousands_separators(store, tmp_path):
     """1,234.50元 and ¥1234 are amounts as exports write them; 1.234,50 (European), 1,2 and 12,3456 are

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from graphsvc.errors import StoreError
 from graphsvc.model import ENTITY_TABLES, IDENTIFIER_LABELS, RELATIONSHIPS, EntityTable, Relationship
 from graphsvc.network import ENTITY_TYPES, Neighbourhood, node_key, split_key
+from graphsvc.phones import phone_key
 from graphsvc.store.engine import DUCKDB, ComputeEngine, Connection
 from graphsvc.store.schema import RING_CLAIM_COLUMNS, ROW_HASH, arrow_schema
 
@@ -575,15 +576,17 @@ label: self._identifier_hubs(label, limit) for label in IDENTIFIER_LABELS
         """
         text = text.strip()
         key_of = {t: f"{t}:{text}" for t in _SEARCHED_TYPES}
-        known = self.network_nodes([*key_of.values(), f"phone:{text}"])
+        # A phone is found as it was written in the search box too (+86 138-0013-8000): by its key.
+        phone = phone_key(text) or text
+        known = self.network_nodes([*key_of.values(), f"phone:{phone}"])
         found: list[dict[str, Any]] = [{"type": t, "id": text, "label": known[k][1], "matched": "id"}
                                        for t, k in key_of.items() if k in known]
-        if f"phone:{text}" in known:
-            around = self.network_edges(f"phone:{text}", 50)
+        if f"phone:{phone}" in known:
+            around = self.network_edges(f"phone:{phone}", 50)
             found += [{"type": e.source.partition(":")[0], "id": e.source.partition(":")[2],
                        "label": around.neighbours[e.source][1], "matched": "phone"}
                       for e in around.edges if e.type == "HAS_PHONE"]
-            found.append({"type": "phone", "id": text, "label": text, "matched": "id"})
+            found.append({"type": "phone", "id": phone, "label": phone, "matched": "id"})
         found += self._search(text, limit)
         # A person with two records (two 参保人编号 under one ID number) is found by either id:
         # the other records follow the hit.
