@@ -8,11 +8,12 @@ order: where a file has two headers that mean the same column, the earlier alias
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from graphsvc.model import ENTITY_TABLES
 
-__all__ = ["map_headers", "VALUE_ALIASES", "FILE_ALIASES"]
+__all__ = ["map_headers", "VALUE_ALIASES", "MISSING_VALUES", "FILE_ALIASES"]
 
 _COMMON: dict[str, tuple[str, ...]] = {
     "person_id": ("参保人编号", "个人编号", "人员编号", "参保人id", "参保人员编号"),
@@ -61,17 +62,45 @@ _PER_TABLE: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 VALUE_ALIASES: dict[str, dict[str, str]] = {
-    "gender": {"m": "M", "f": "F", "男": "M", "女": "F", "male": "M", "female": "F", "1": "M", "2": "F"},
-    "insurance_type": {"职工": "employee", "城镇职工": "employee", "职工医保": "employee",
-                       "居民": "resident", "城乡居民": "resident", "居民医保": "resident"},
-    "settlements.kind": {"住院": "inpatient", "门诊": "outpatient", "门急诊": "outpatient",
-                         "药店": "pharmacy", "购药": "pharmacy", "药店购药": "pharmacy", "零售药店": "pharmacy"},
-    "institutions.kind": {"医院": "hospital", "卫生院": "hospital", "诊所": "clinic", "门诊部": "clinic",
-                          "药店": "pharmacy", "零售药店": "pharmacy", "药房": "pharmacy",
-                          "养老院": "nursing_home", "养老机构": "nursing_home", "护理院": "nursing_home"},
+    # GB/T 2261.1 codes 1 and 2; its 0 and 9 (unknown, not stated) are MISSING_VALUES.
+    "gender": {"m": "M", "f": "F", "男": "M", "女": "F", "男性": "M", "女性": "F", "male": "M", "female": "F",
+               "1": "M", "2": "F"},
+    # The 医保信息平台's 险种 names and codes (310 职工基本医疗保险, 390 城乡居民基本医疗保险); 新农合 and
+    # 城镇居民 were merged into the residents' scheme in 2016-2019, and old records still say them.
+    "insurance_type": {"职工": "employee", "城镇职工": "employee", "职工医保": "employee", "职工基本医疗保险": "employee",
+                       "城镇职工基本医疗保险": "employee", "310": "employee",
+                       "居民": "resident", "城乡居民": "resident", "居民医保": "resident", "城乡居民基本医疗保险": "resident",
+                       "城镇居民基本医疗保险": "resident", "新农合": "resident", "新型农村合作医疗": "resident",
+                       "390": "resident"},
+    # The platform's 医疗类别 names: 普通门诊, 急诊, 门诊慢特病, 普通住院, 日间手术 (settled as a stay), 定点药店购药.
+    "settlements.kind": {"住院": "inpatient", "普通住院": "inpatient", "日间手术": "inpatient",
+                         "门诊": "outpatient", "门急诊": "outpatient", "普通门诊": "outpatient", "急诊": "outpatient",
+                         "门诊慢特病": "outpatient", "门诊慢性病": "outpatient", "门诊特殊病": "outpatient",
+                         "门诊统筹": "outpatient",
+                         "药店": "pharmacy", "购药": "pharmacy", "药店购药": "pharmacy", "零售药店": "pharmacy",
+                         "定点药店购药": "pharmacy"},
+    # 定点机构 lists: township and community health centres have wards (hospital); village clinics and
+    # community health stations do not (clinic).
+    "institutions.kind": {"医院": "hospital", "卫生院": "hospital", "乡镇卫生院": "hospital", "综合医院": "hospital",
+                          "中医院": "hospital", "中医医院": "hospital", "中西医结合医院": "hospital", "专科医院": "hospital",
+                          "妇幼保健院": "hospital", "社区卫生服务中心": "hospital",
+                          "诊所": "clinic", "门诊部": "clinic", "村卫生室": "clinic", "社区卫生服务站": "clinic",
+                          "卫生室": "clinic", "医务室": "clinic",
+                          "药店": "pharmacy", "零售药店": "pharmacy", "药房": "pharmacy", "定点零售药店": "pharmacy",
+                          "连锁药店": "pharmacy", "单体药店": "pharmacy",
+                          "养老院": "nursing_home", "养老机构": "nursing_home", "护理院": "nursing_home",
+                          "敬老院": "nursing_home"},
     "cards.kind": {"医保卡": "card", "社保卡": "card", "电子凭证": "evoucher", "医保电子凭证": "evoucher"},
     "ownership": {"公立": "public", "民营": "private", "私立": "private"},
 }
+
+MISSING_VALUES: dict[str, tuple[str, ...]] = {
+    "*": ("未知", "不详", "未说明", "unknown"),
+    "gender": ("0", "9", "未知的性别", "未说明的性别"),
+}
+"""Coded values that say the value is not known: the cell is empty, not a reason to lose the row (an
+unknown sex cost a person and every claim of his). By column, ``*`` for every coded column; a column
+that must be filled is then missing, and its row rejected for that."""
 
 FILE_ALIASES: dict[str, tuple[str, ...]] = {
     "persons": ("参保人",),
@@ -84,7 +113,18 @@ FILE_ALIASES: dict[str, tuple[str, ...]] = {
 
 
 def _fold(header: str) -> str:
-    return unicodedata.normalize("NFKC", header).strip().lower().replace(" ", "_")
+    """A header as aliases are compared: NFKC, lower case; spaces are '_' between Latin words and
+    nothing between Chinese characters (``姓　名`` is 姓名, padded to the width of a longer header).
+
+    >>> [_fold(h) for h in ("Person ID", "姓　名", " 性 别 ")]
+    ['person_id', '姓名', '性别']
+    """
+    folded = unicodedata.normalize("NFKC", header).strip().lower()
+    return re.sub(r"\s+", "" if not folded.isascii() else "_", folded)
+
+
+_UNIT = re.compile(r"\((?:元|人民币元|人民币|rmb|cny)\)$")
+"""A unit after a header, which NFKC has made ASCII: 统筹支付金额（元）."""
 
 
 def _alias_table(table: str) -> dict[str, tuple[int, str]]:
@@ -109,10 +149,13 @@ def map_headers(table: str, headers: list[str]) -> tuple[dict[str, str], list[st
 
     >>> map_headers("settlements", ["结算流水号", "结算时间", "入院时间", "备注"])
     ({'结算流水号': 'settlement_id', '入院时间': 'start_time'}, ['结算时间', '备注'])
+    >>> map_headers("settlements", ["统筹支付金额（元）", "医疗费总额(元)"])[0]
+    {'统筹支付金额（元）': 'fund_amount', '医疗费总额(元)': 'total_amount'}
     """
     best: dict[str, tuple[int, str]] = {}
     for raw in headers:
-        hit = _ALIASES[table].get(_fold(raw))
+        folded = _fold(raw)
+        hit = _ALIASES[table].get(folded) or _ALIASES[table].get(_UNIT.sub("", folded))
         if hit and (hit[1] not in best or hit[0] < best[hit[1]][0]):
             best[hit[1]] = (hit[0], raw)
     mapping = {raw: canonical for canonical, (_, raw) in best.items()}

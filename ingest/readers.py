@@ -518,6 +518,24 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+_XLSX_TITLE_ROWS = 10
+"""How far down a workbook's first sheet its header is looked for, below a report's title rows."""
+
+
+def _header_row(top: list[list[str]]) -> int:
+    """Index of the header among a sheet's first rows: the first naming two columns or more, and at least
+    half as many as the widest of them (a merged title above it fills one cell).
+
+    >>> _header_row([["某市医疗保障局2024年1月结算明细"], [], ["结算流水号", "参保人编号", "结算时间"], ["S1", "P1", "2024-01-05"]])
+    2
+    >>> _header_row([["person_id", "name"], ["P1", "张三"]]), _header_row([["person_id"], ["P1"]]), _header_row([])
+    (0, 0, 0)
+    """
+    filled = [sum(1 for text in row if text) for row in top]
+    widest = max(filled, default=0)
+    return next((i for i, n in enumerate(filled) if n >= 2 and 2 * n >= widest), 0)
+
+
 def _open_xlsx(path: Path) -> SourceFile:
     import openpyxl
 
@@ -528,12 +546,21 @@ def _open_xlsx(path: Path) -> SourceFile:
         return _unread(path, f"its shared strings unpack to {shared:,} bytes, over the {_XLSX_SHARED_STRINGS_BYTES:,} "
                              "an XLSX is read with; save it as CSV UTF-8")
     workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    sheet = workbook.worksheets[0]
-    first = [_cell_text(v).strip() for v in next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), ())]
+    top = [[_cell_text(v).strip() for v in row]
+           for row in workbook.worksheets[0].iter_rows(min_row=1, max_row=_XLSX_TITLE_ROWS + 1, values_only=True)]
+    # Only the first sheet is read: a row's line is its row in that sheet, and the rejects name a file and a line.
+    unread = [ws.title for ws in workbook.worksheets[1:]
+              if any(_cell_text(v).strip() for row in ws.iter_rows(min_row=1, max_row=2, values_only=True) for v in row)]
     workbook.close()
+    header_row = _header_row(top)
+    first = top[header_row] if top else []
     while first and not first[-1]:  # formatted but empty cells right of the header
         first.pop()
     headers, note = _clean_headers(first)
+    note = _notes(note,
+                  f"row(s) 1-{header_row} above the header skipped (a title)" if header_row else None,
+                  f"sheet(s) {', '.join(unread)} not read: only the first sheet of a workbook is; save each sheet as "
+                  f"a file of its own ({path.stem}_{unread[0]}{path.suffix}) and ingest again" if unread else None)
 
     def batches(advance: Callable[[int], object]) -> Iterator[RawBatch]:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -552,7 +579,8 @@ def _open_xlsx(path: Path) -> SourceFile:
 
         line = 1
         try:
-            for line, values in enumerate(book.worksheets[0].iter_rows(min_row=2, values_only=True), start=2):
+            rows = book.worksheets[0].iter_rows(min_row=header_row + 2, values_only=True)
+            for line, values in enumerate(rows, start=header_row + 2):
                 texts = [_cell_text(v) for v in values[: len(headers)]]
                 if not any(t.strip() for t in texts):
                     continue

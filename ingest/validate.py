@@ -33,7 +33,7 @@ from graphsvc.model import Column, EntityTable
 from graphsvc.phones import PHONE_KEY_PATTERN, phone_keys
 from graphsvc.store.base import LINE, ROW_HASH
 from graphsvc.xmltext import XML_UNFIT
-from ingest.aliases import VALUE_ALIASES
+from ingest.aliases import MISSING_VALUES, VALUE_ALIASES
 from ingest.resolve import account_sql, address_keys
 
 __all__ = ["BatchValidator", "validation_sql", "row_hash_sql", "STATUS", "REASON", "MAX_VALUE_CHARS"]
@@ -47,12 +47,20 @@ _CONTROL_CHARS = f"[{XML_UNFIT}]"
 """The characters XML, and so an XLSX export or the package's SVG, cannot hold: C0 controls but tab
 and line breaks (a quoted line break in items is real), U+FFFE and U+FFFF."""
 
+# The contract's forms first (tried in order: most values parse at the first), then what Chinese Excel
+# and fund systems write: 2024/3/5 15:05, 2024年3月5日 15:05, 2024.03.05, 下午3:05 (read as PM3:05).
 _DATETIME_FORMATS = [
     "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f",
     "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y%m%d%H%M%S",
     "%Y-%m-%d", "%Y/%m/%d",
+    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日%H:%M", "%Y年%m月%d日", "%Y.%m.%d %H:%M:%S",
+    "%Y.%m.%d %H:%M", "%Y.%m.%d", "%Y/%m/%d %p%I:%M:%S", "%Y/%m/%d %p%I:%M", "%Y-%m-%d %p%I:%M:%S",
+    "%Y-%m-%d %p%I:%M", "%Y年%m月%d日 %p%I:%M", "%Y年%m月%d日%p%I:%M",
 ]
-_DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+_DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
+                 "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y年%m月%d日", "%Y.%m.%d"]
+_MERIDIEM = {"上午": "AM", "早上": "AM", "凌晨": "AM", "中午": "PM", "下午": "PM", "晚上": "PM"}
+"""Chinese for AM and PM, written before the hour (下午3:05): made %p's words before the formats read them."""
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
 
@@ -75,12 +83,20 @@ def _cleaned(col: Column) -> str:
     Values arrive NFKC-normalised and trimmed of white space (see ``_normalise``).
     """
     raw = _ident(col.name)
+    if col.kind == "enum":
+        missing = [v.lower() for v in MISSING_VALUES.get("*", ()) + MISSING_VALUES.get(col.name, ())]
+        return f"CASE WHEN lower({raw}) IN ({', '.join(map(_lit, missing))}) THEN NULL ELSE nullif({raw}, '') END"
+    if col.kind in ("date", "datetime"):
+        said = raw
+        for word, meridiem in _MERIDIEM.items():
+            said = f"replace({said}, {_lit(word)}, {_lit(meridiem)})"
+        return f"nullif(CASE WHEN contains({raw}, '午') OR contains({raw}, '晨') OR contains({raw}, '上') THEN {said} ELSE {raw} END, '')"
     if col.kind == "text":
         return rf"nullif(regexp_replace({raw}, '\s+', ' ', 'g'), '')"
     if col.kind in ("address", "id_number"):
         # Chinese addresses carry no meaningful spaces; stray ones would split one address in two.
         tidy = rf"regexp_replace({raw}, '\s+', '', 'g')"
-        return f"nullif(upper({tidy}), '')" if col.kind == "id_number" else f"nullif({tidy}, '')"
+        return f"nullif(upper({_eighteen_digits(tidy)}), '')" if col.kind == "id_number" else f"nullif({tidy}, '')"
     if col.kind == "phone":  # keyed before the query (``BatchValidator.validate``); no digit: NULL
         return f"nullif({raw}, '')"
     if col.kind == "account":
@@ -151,8 +167,26 @@ def _problem(col: Column, cleaned: str, typed: str, typed_sql: str) -> tuple[str
     return f"({cleaned} IS NOT NULL AND {typed} IS NULL)", reason
 
 
+def _eighteen_digits(value: str) -> str:
+    """A first-generation 15-digit ID number (GB 11643-1989: region, YYMMDD, sequence) as its 18-digit
+    form: the century 19 put in and the check digit added, as the public-security upgrade makes it;
+    anything else as it is. The same person's records then share one ID number (``PERSON_KEY_SQL``).
+
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {_eighteen_digits(repr('110105491231002'))}").fetchall()[0][0]
+    '11010519491231002X'
+    """
+    upgraded = f"(substr({value}, 1, 6) || '19' || substr({value}, 7, 9))"
+    return (f"CASE WHEN regexp_full_match({value}, '[0-9]{{15}}') THEN {upgraded} || "
+            f"substr({_lit(_ID_CHECK_CHARS)}, (({_digit_sum(upgraded)}) % 11) + 1, 1) ELSE {value} END")
+
+
+def _digit_sum(value: str) -> str:
+    return " + ".join(f"CAST(substr({value}, {i + 1}, 1) AS INTEGER) * {w}" for i, w in enumerate(_ID_WEIGHTS))
+
+
 def _id_number_valid(value: str) -> str:
-    digit_sum = " + ".join(f"CAST(substr({value}, {i + 1}, 1) AS INTEGER) * {w}" for i, w in enumerate(_ID_WEIGHTS))
+    digit_sum = _digit_sum(value)
     return (
         f"CASE WHEN {value} IS NULL THEN NULL "
         f"WHEN NOT regexp_full_match({value}, '[0-9]{{17}}[0-9X]') THEN false "
@@ -267,6 +301,11 @@ def _ranked_sql(table: EntityTable, relation: str) -> str:
 
 _NEEDS_NFKC = "[\u00a0\u2000-\u200a\u202f\u205f\u3000\uff01-\uff5e\uffe0-\uffe6]"
 """Full-width forms and odd spaces: the characters NFKC repairs in real exports."""
+_INVISIBLE = "[\u200b-\u200d\u2060\ufeff]"
+"""Zero-width characters pasted in from a web page or a chat (NFKC keeps them): an ID number with one
+was another ID number, and invalid."""
+_EXCEL_GUARD = r"^=\"(.*)\"$|^'"
+"""What keeps Excel from reading 18 digits as 1.10105E+17, left in a CSV it saved: ``="…"`` or a leading '."""
 
 
 def _unfit_reasons(columns: dict[str, pa.ChunkedArray], rows: int) -> pa.Array:
@@ -309,11 +348,15 @@ def _normalise(column: pa.ChunkedArray) -> pa.ChunkedArray:
     names costs more than all of validation's SQL, and after NFKC every white space left
     at the ends is ASCII, which the fast ASCII trim removes safely from UTF-8.
     """
-    if pc.all(pc.string_is_ascii(column)).as_py() is False and pc.any(
-        pc.match_substring_regex(column, _NEEDS_NFKC)
-    ).as_py():
-        column = pc.utf8_normalize(column, "NFKC")
-    return pc.ascii_trim_whitespace(column)
+    if pc.all(pc.string_is_ascii(column)).as_py() is False:
+        if pc.any(pc.match_substring_regex(column, _NEEDS_NFKC)).as_py():
+            column = pc.utf8_normalize(column, "NFKC")
+        if pc.any(pc.match_substring_regex(column, _INVISIBLE)).as_py():
+            column = pc.replace_substring_regex(column, _INVISIBLE, "")
+    column = pc.ascii_trim_whitespace(column)
+    if pc.any(pc.or_(pc.starts_with(column, "="), pc.starts_with(column, "'"))).as_py():
+        column = pc.replace_substring_regex(column, _EXCEL_GUARD, r"\1")
+    return column
 
 
 class BatchValidator:
