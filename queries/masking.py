@@ -43,6 +43,7 @@ from graphsvc import vocab
 from graphsvc.errors import Forbidden
 from graphsvc.model import ENTITY_TABLES
 from graphsvc.network import ENTITY_TYPES
+from graphsvc.phones import is_phone_key, phone_key
 from graphsvc.store.base import SHOWN_DERIVED
 from graphsvc.vocab import IDENTITY_ROLES, ROLES
 
@@ -58,6 +59,11 @@ _NAMED_TYPES = ("person", "intermediary")
 _ID_NUMBER = re.compile(r"\d{17}[0-9Xx]|\d{15}")
 # Phones are written 13812345678, 138-1234-5678 or 138 1234 5678 in notes.
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(1\d{2})[- ]?\d{4}[- ]?(\d{4})(?!\d)")
+# ...and, as graphsvc.phones reads them, landlines with their area code (0571-8723 6114), numbers of other
+# countries (+852 9123 4567) and local numbers written in two halves (8888-6666).
+_LANDLINE_IN_TEXT = re.compile(r"(?<![\d+*])(0\d{2,3})[- ]?\d{3,4}[- ]?(\d{4})(?!\d)")
+_FOREIGN_IN_TEXT = re.compile(r"(?<![\d*])(\+\d{1,3})[- ]?\d[\d -]{4,12}(\d{4})(?!\d)")
+_LOCAL_IN_TEXT = re.compile(r"(?<![\d*-])(\d{2})\d{1,2}-\d{2}(\d{2})(?![\d-])")
 _ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 _ACCOUNT_IN_TEXT = re.compile(r"(?<![0-9A-Za-z*])(\d{4})\d{4,11}(\d{4})(?![0-9A-Za-z])")
 
@@ -78,14 +84,24 @@ def mask_id_number(value: str | None) -> str | None:
 
 
 def mask_phone(value: str | None) -> str | None:
-    """Keep the carrier prefix (3) and the last 4 digits of a phone.
+    """Keep the carrier or area prefix (3) and the last 4 digits of a phone (``graphsvc.phones`` keys);
+    of a local number 2 and 2, so that 4 digits at least are always hidden; an extension as it is.
 
-    >>> mask_phone("13000052230")
-    '130****2230'
+    >>> mask_phone("13000052230"), mask_phone("057187236114-8001"), mask_phone("+85291234567")
+    ('130****2230', '057****6114-8001', '+85****4567')
+    >>> mask_phone("88886666"), mask_phone("8888888-1"), mask_phone("95518")
+    ('88****66', '88****88-1', '*****')
     """
     if not value:
         return value
-    return value[:3] + "****" + value[-4:] if len(value) >= 8 else "*" * len(value)
+    number, dash, extension = value.partition("-")
+    if len(number) >= 11:
+        shown = number[:3] + "****" + number[-4:]
+    elif len(number) >= 7:
+        shown = number[:2] + "****" + number[-2:]
+    else:
+        shown = "*" * len(number)
+    return shown + dash + extension
 
 
 def mask_name(value: str | None) -> str | None:
@@ -106,10 +122,15 @@ def mask_text(text: str) -> str:
     'contact phone 130****2230 of 430102********945X, paid to 6222****0001'
     >>> mask_text("举报人电话 138-1234-5678 或 138 1234 5678")
     '举报人电话 138****5678 或 138****5678'
+    >>> mask_text("诊所 0571-8723 6114转8001, 香港 +852 9123 4567, 小卖部 8888-6666, 2026-03-05")
+    '诊所 0571****6114转8001, 香港 +852****4567, 小卖部 88****66, 2026-03-05'
     """
     text = _ID_IN_TEXT.sub(lambda m: m.group(1) + "********" + m.group(2), text)
     text = _ACCOUNT_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
-    return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    text = _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    text = _FOREIGN_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    text = _LANDLINE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    return _LOCAL_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
 
 
 class MaskedIdentifier(Forbidden):
@@ -258,7 +279,9 @@ class Masker:
         id they were shown is its pseudonym): the message names only the type.
         """
         if not self.active:
-            return node_id
+            # A phone as an investigator writes it (+86 159-0000-0017) is looked up by its key, as search finds it.
+            key = phone_key(node_id) if node_type == "phone" else None
+            return key if key is not None and is_phone_key(key) else node_id
         clear = self.reveal(node_type, node_id)
         if clear is not None:
             return clear
