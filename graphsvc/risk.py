@@ -12,13 +12,17 @@ Chinese and English with its figure:
     drawn from the schemes the notices name, compared with institutions of the same kind, level
     and region (the finest of those groups holding ``MIN_PEERS`` institutions; kind alone, then
     all, when none does) by a robust z-score: (value − peer median) / (1.4826 × MAD), or the mean
-    absolute deviation (× 1.2533) where more than half the peers share one value. A z above 0
-    adds ``min(z, Z_CAP)`` × credibility, credibility being n / (n + ``CREDIBILITY_CLAIMS``) for
-    an institution of n settlements: a rate on three claims says little.
+    absolute deviation (× 1.2533) where more than half the peers share one value, and for a share
+    never finer than one of its base (one settlement in 600 is not an outlier). A z above 0 adds
+    ``min(z, Z_CAP)`` × credibility, credibility being n / (n + ``CREDIBILITY_CLAIMS``) for a figure
+    over n (settlements, or admissions for the inpatient figures): a rate on three claims, or on two
+    admissions of a hospital of outpatients, says little. Patients from another region are from
+    another prefecture (pooling is by prefecture: a district's code is of its city).
 * **Impact** (基金规模): the institution's fund over its peer group's median fund: the money an
-  inspection puts right. Paid fund, that is: reversals (negative amounts) are not netted off, or an
-  institution whose corrections outweigh its payments in the window would get a negative impact,
-  turning its suspicion into the lowest score of all. Volume enters the score here and only here, as a multiplier: a big
+  inspection puts right. Paid fund, that is: reversals (rows with negative amounts) are left out of
+  every figure, or an institution whose corrections outweigh its payments in the window would get a
+  negative impact, turning its suspicion into the lowest score of all; a reversal of a stay is no
+  admission, and a refund no share of key drugs. Volume enters the score here and only here, as a multiplier: a big
   hospital whose per-person, per-admission and per-physician figures are its peers' has no
   suspicion, and ranks at the bottom however big it is; of two equally odd institutions, the one
   paid more is inspected first.
@@ -86,6 +90,9 @@ class Indicator:
     en: str
     unit: str
     """How the figure is written: ``ratio`` (3.1), ``share`` (35%), ``days`` (8.2), ``money`` (12,300)."""
+    base: str = "claims"
+    """How many the figure is over (settlements, admissions, persons...): its credibility, and for a share
+    the least difference it can show (one of them)."""
 
 
 FUND_SHARE = Indicator("fund_share", "fund / nullif(sum(fund) OVER (), 0)",
@@ -95,19 +102,19 @@ shipped score weighs volume as impact instead; ``bench/risk_kaggle.py`` reports 
 
 INDICATORS: tuple[Indicator, ...] = (
     Indicator("admissions_per_person", "admissions / nullif(inpatient_persons, 0)",
-              "住院人次/服务人数", "admissions per person", "ratio"),
-    Indicator("length_of_stay", "stay_days", "平均住院日", "mean length of stay", "days"),
+              "住院人次/服务人数", "admissions per person", "ratio", "admissions"),
+    Indicator("length_of_stay", "stay_days", "平均住院日", "mean length of stay", "days", "admissions"),
     Indicator("readmission_share", "readmissions / nullif(admissions, 0)",
-              f"{READMISSION_DAYS}日内再入院占比", f"readmissions within {READMISSION_DAYS} days", "share"),
+              f"{READMISSION_DAYS}日内再入院占比", f"readmissions within {READMISSION_DAYS} days", "share", "admissions"),
     Indicator("fund_per_claim", "fund / nullif(claims, 0)", "次均统筹支付", "fund per claim", "money"),
     Indicator("key_drug_share", "CASE WHEN any_items THEN key_drug_fund / nullif(fund, 0) END",
               "重点药品金额占比", "key-drug share of fund", "share"),
     Indicator("off_hours_share", "off_hours / nullif(claims, 0)",
               "夜间及节假日结算占比", "settlements at night, weekends or holidays", "share"),
     Indicator("distant_patient_share", "CASE WHEN regions_known > 0 THEN distant / regions_known END",
-              "异地（非本统筹区）患者占比", "patients from another region", "share"),
+              "异地（非本统筹区）患者占比", "patients from another region", "share", "regions_known"),
     Indicator("claims_per_prescriber", "prescribed / nullif(prescribers, 0)",
-              "医师人均结算次数", "settlements per physician", "ratio"),
+              "医师人均结算次数", "settlements per physician", "ratio", "prescribed"),
     Indicator("after_death_share", "CASE WHEN deaths_known > 0 THEN after_death / claims END",
               "死亡后结算占比", "settlements after the person's death", "share"),
 )
@@ -164,7 +171,9 @@ def institution_risk(con: SessionLike, ring_claims: Sequence[tuple[str, str]] = 
                        PARTITION BY s.institution_id, coalesce(p.person_key, s.person_id), s.kind
                        ORDER BY s.start_time, s.settlement_id),
                    s.start_time::DATE) END AS days_since_discharge
-        FROM settlements s LEFT JOIN persons p ON p.person_id = s.person_id""",
+        FROM settlements s LEFT JOIN persons p ON p.person_id = s.person_id
+        -- a reversal (negative amounts) takes a payment back: it is no admission, visit or purchase
+        WHERE NOT coalesce(s.fund_amount < 0 OR s.total_amount < 0, false)""",
                          ["|".join(re.escape(d) for d in drugs) if drugs else "(?!)"])
     # An institution's region: its own where given, else where most of its patients live.
     session.create_table("r_home", """
@@ -184,8 +193,9 @@ def institution_risk(con: SessionLike, ring_claims: Sequence[tuple[str, str]] = 
                sum(c.fund) FILTER (WHERE c.key_drug) AS key_drug_fund,
                count(*) FILTER (WHERE c.off_hours) AS off_hours,
                count(DISTINCT c.person) FILTER (WHERE c.person_region IS NOT NULL) AS regions_known,
-               count(DISTINCT c.person) FILTER (WHERE c.person_region <> coalesce(i.region_code, h.patients_region))
-                   AS distant,
+               -- pooling is by prefecture (地市级统筹): a district's code (430102) is of its city (4301)
+               count(DISTINCT c.person) FILTER (
+                   WHERE left(c.person_region, 4) <> left(coalesce(i.region_code, h.patients_region), 4)) AS distant,
                count(c.prescriber_id) AS prescribed, count(DISTINCT c.prescriber_id) AS prescribers,
                count(c.death_date) AS deaths_known,
                count(*) FILTER (WHERE c.after_death) AS after_death
@@ -219,8 +229,8 @@ def institution_risk(con: SessionLike, ring_claims: Sequence[tuple[str, str]] = 
         SELECT p.*, coalesce(p.paid / nullif(m.paid, 0), 1.0) AS impact
         FROM r_peers p JOIN medians m USING (peer)""")
     values = " UNION ALL ".join(
-        f"SELECT institution_id, peer, claims, impact, '{i.id}' AS indicator, ({i.sql})::DOUBLE AS value "
-        "FROM r_measures"
+        f"SELECT institution_id, peer, ({i.base})::DOUBLE AS base, impact, '{i.id}' AS indicator, "
+        f"({i.sql})::DOUBLE AS value, {str(i.unit == 'share').upper()} AS share FROM r_measures"
         for i in indicators)
     session.create_table("r_values", f"""
         SELECT *, CASE WHEN indicator = 'fund_share' THEN ln(greatest(value, 1e-12)) ELSE value END AS x
@@ -232,10 +242,13 @@ def institution_risk(con: SessionLike, ring_claims: Sequence[tuple[str, str]] = 
         SELECT m.peer, m.indicator, m.med_x, m.peer_median, median(abs(x - med_x)) AS mad,
                avg(abs(x - med_x)) AS mean_ad
         FROM members JOIN m USING (peer, indicator) GROUP BY ALL""")
+    # A share is never judged finer than one of its base: where nearly every peer is at 0, one
+    # settlement after a death date in 600 is not an outlier.
     rows = session.rows("""
-        SELECT v.institution_id, v.peer, v.claims, v.indicator, v.value, s.peer_median, v.impact,
-               CASE WHEN s.mad > 0 THEN (v.x - s.med_x) / (1.4826 * s.mad)
-                    WHEN s.mean_ad > 0 THEN (v.x - s.med_x) / (1.2533 * s.mean_ad) ELSE 0 END AS z
+        SELECT v.institution_id, v.peer, v.base, v.indicator, v.value, s.peer_median, v.impact,
+               coalesce((v.x - s.med_x) / greatest(
+                   CASE WHEN s.mad > 0 THEN 1.4826 * s.mad WHEN s.mean_ad > 0 THEN 1.2533 * s.mean_ad END,
+                   CASE WHEN v.share THEN 1.0 / v.base END), 0) AS z
         FROM r_values v JOIN r_stats s USING (peer, indicator)""")
     # The ring share is of the fund paid, as impact is: netted with a reversal it ran past 100%, or
     # below 0 (negative points for an institution a ring runs through).
@@ -264,7 +277,7 @@ def _ranked(rows: list[dict[str, Any]], rings: Mapping[str, dict[str, Any]],
         entry["impact"] = row["impact"]
         indicator = _BY_ID[row["indicator"]]
         entry["figures"][indicator.id] = row["value"]
-        credibility = row["claims"] / (row["claims"] + credibility_claims)
+        credibility = row["base"] / (row["base"] + credibility_claims)
         points = min(max(row["z"], 0.0), Z_CAP) * credibility
         if points <= 0:
             continue
