@@ -52,10 +52,10 @@ FACTS: dict[str, str] = {
     "months": "count", "institutions_used": "count", "busiest": "institution", "busiest_claims": "count",
     "chance_pairs": "number", "busiest_expected": "number", "family_tie": "word", "beyond_chance": "count",
     "rate_institutions": "institution", "rates": "number", "rate_needed": "count", "median_gap_days": "number",
-    "searched_pairs": "count",
+    "searched_pairs": "count", "booked_persons": "count", "booked_institutions": "count",
     "fund": "money", "key_drug_share": "share", "concentration": "share", "chance_waves": "number",
     "p_value": "number",
-    "death_date": "date", "wave_dates": "date", "example_dates": "date", "first_script": "date",
+    "death_date": "date", "booking_day": "date", "wave_dates": "date", "example_dates": "date", "first_script": "date",
     "last_script": "date", "first_use": "time", "last_use": "time", "burst_times": "time", "from_times": "time",
 }
 """What each fact holds: the node type of the ids it names, or the kind of value. Lists hold the same
@@ -358,6 +358,16 @@ REASONS: dict[str, _Template] = {
         "同院入院 {pairs_together} 对，偶然即有约 {chance_pairs:.1f} 对；历时 {months} 个月，涉及 {institutions_used} 家"
         "机构；最多的 {busiest} 有 {busiest_claims} 笔，按这些人在别处的就诊预计约 {busiest_expected:.1f} 笔",
         _routine),
+    "group_booking": _Template(
+        "one group booking: outpatient visits of {booked_persons} persons on {booking_day}, one each, at "
+        "{booked_institutions} institution(s) (a company's health check, a school's vaccination)",
+        "一次团体预约：{booking_day} 当天 {booked_persons} 人门诊就诊，每人一次，涉及 {booked_institutions} 家机构（单位体检、学校接种等）",
+        _no_parts),
+    "family_binding": _Template(
+        "a family's e-vouchers on one phone (the app's family accounts): {cards} card(s) of {households} households, "
+        "no more than one's own, one's parents' and one's spouse's parents'",
+        "亲情账户：同一手机绑定 {households} 户的 {cards} 张电子凭证，未超出本人、父母和配偶父母三户",
+        _no_parts),
     "family_at_address": _Template(
         "a family at one address: {tie} ties the {persons} persons admitted together",
         "同住一址的一家人：一同入院的 {persons} 人{tie}",

@@ -22,7 +22,8 @@ from typing import Any
 from graphsvc import network
 
 __all__ = ["Term", "PATTERNS", "FINDING_KINDS", "FLAGS", "ROLES", "IDENTITY_ROLES", "NODE_TYPES", "MEMBER_ROLES",
-           "DISPOSITIONS", "EXPORT_FORMATS", "WEBHOOK_EVENTS", "COLUMNS", "VALUES", "member_role_of_type", "vocabulary"]
+           "DISPOSITIONS", "EXPORT_FORMATS", "WEBHOOK_EVENTS", "COLUMNS", "VALUES", "LEAD_SOURCE_WORDS",
+           "known_from_lead", "member_role_of_type", "vocabulary"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,21 @@ FINDING_KINDS = _terms(
 )
 """What a detector reports (an evidence entry's ``kind``), each kind once: the evidence sentences
 (``graphsvc.evidence``) say what one finding found, these labels name the kind."""
+
+LEAD_SOURCE_WORDS = ("举报", "线索", "公安", "警方", "情报", "tip", "police", "intelligence", "informant")
+"""Words of an intermediary's ``source`` (free text in the contract) saying he is known from a lead, a tip or
+police intelligence, not from a registration with the fund: his claims are never explained as a registered
+agent's routine work (``known_from_lead``)."""
+
+
+def known_from_lead(source: str | None) -> bool:
+    """Whether an intermediary's ``source`` says he is known from a lead.
+
+    >>> [known_from_lead(s) for s in ("举报线索", "Police intelligence", "agent_registration", "经办人字段", None)]
+    [True, True, False, False, False]
+    """
+    return source is not None and any(word in source.lower() for word in LEAD_SOURCE_WORDS)
+
 
 FLAGS = {kind: FINDING_KINDS[kind] for kind in ("card_used_after_death", "card_used_by_others",
                                                 "card_in_two_places", "trace_code_resold", "unseen_prescriptions")}

@@ -105,7 +105,8 @@ def test_dialysis_sessions_counted_as_admissions_are_explained_by_their_schedule
     assert explain(schedule.explained, schedule.facts).startswith("a treatment schedule (dialysis, chemotherapy): 26 same-day sessions")
     assert explain(schedule.explained, schedule.facts, "zh").startswith("规律治疗（透析、化疗）：同日一起就诊 26 次")
     # Without the schedule rule, sessions three times a week are still what the members' own visits bring.
-    no_schedule_rule = CoAdmissionLockstepConfig(admission_kinds=("inpatient", "outpatient"), schedule_min_waves=1000)
+    no_schedule_rule = CoAdmissionLockstepConfig(admission_kinds=("inpatient", "outpatient"), schedule_min_waves=1000,
+                                                 cycle_min_waves=1000)
     [found] = co_admission_lockstep_findings(scene.connection(), no_schedule_rule)
     assert found.explained == "within_chance"
     assert explain(found.explained, found.facts).startswith("co-admissions within chance for persons admitted this often")

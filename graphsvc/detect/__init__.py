@@ -31,7 +31,7 @@ from graphsvc.detect.rings import Ring, assemble_rings
 from graphsvc.detect.shared_address import shared_address_findings
 from graphsvc.detect.shared_card import shared_card_findings
 from graphsvc.detect.shared_identifier import shared_identifier_findings
-from graphsvc.detect.suspicion_graph import leiden_communities, suspicion_graph
+from graphsvc.detect.suspicion_graph import leiden_communities, suspicion_graph, whole_small_components
 from graphsvc.detect.trace_code_resold import trace_code_resold_findings
 from graphsvc.evidence import explain
 from graphsvc.resolution import resolve_entities
@@ -162,6 +162,7 @@ def detect_rings_in(con: SessionLike, config: DetectionConfig | None = None, *,
     started = time.perf_counter()
     communities = leiden_communities(graph, resolution=config.community.resolution, seed=config.community.seed,
                                      iterations=config.community.iterations)
+    communities = whole_small_components(graph, communities, config.ring.min_persons)
     seconds["leiden"] = time.perf_counter() - started
     started = time.perf_counter()
     rings = assemble_rings(graph, communities, findings, _claim_facts(session, findings), config.ring)

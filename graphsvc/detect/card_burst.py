@@ -4,7 +4,8 @@ A card collector (卡贩子) holds dozens of others' cards or e-vouchers and swi
 after another at a complicit pharmacy, usually for high-value key drugs (seed 003,
 attachment 1) and usually from few devices. A neighbourhood pharmacy's rush hour brings
 many customers too, but not ``min_cards`` different cards within ``minutes``, again and
-again, for albumin and osimertinib.
+again, for albumin and osimertinib; and a rush at the same hour every day (the clinic across
+the road letting out) is measured against that hour's usual traffic, not the day's.
 
 Reports, per pharmacy: each burst's date, time, length and card count, the cards and their
 holders, the devices and operators used, the share of key drugs, and the fund amount.
@@ -74,17 +75,32 @@ def card_burst_findings(con: SessionLike, config: CardBurstConfig | None = None)
                   FROM d_swipes GROUP BY institution_id)
         SELECT institution_id, median(swipes) AS daily_swipes, any_value(early) AS early, any_value(late) AS late
         FROM daily JOIN hours USING (institution_id) GROUP BY institution_id""")
+    expected = {t["institution_id"]: _expected_swipes(t, config) for t in traffic}
     session.temp_table("d_burst_thresholds", {
-        "institution_id": [t["institution_id"] for t in traffic],
-        "threshold": [str(burst_threshold(_expected_swipes(t, config), config)) for t in traffic]})
+        "institution_id": list(expected), "threshold": [str(burst_threshold(e, config)) for e in expected.values()]})
+    # A rush at the same hour every day (a hospital's morning clinic letting out across the road) is the
+    # pharmacy's usual day at that hour: where an hour's swipes per open day exceed what the day spread
+    # evenly brings, a window starting in it is measured against the hour. A collector's bursts on a few
+    # days of the year add little to an hour's mean over all of them.
+    hourly = session.rows(f"""
+        WITH days AS (SELECT institution_id, count(DISTINCT start_time::DATE) AS open_days FROM d_swipes GROUP BY ALL)
+        SELECT institution_id, hour(start_time) AS hour, count(*) / any_value(open_days) AS per_day
+        FROM d_swipes JOIN days USING (institution_id) GROUP BY ALL
+        HAVING count(*) / any_value(open_days) * {config.minutes / 60} > {_SLOT_FLOOR}""")
+    busy = [(h["institution_id"], h["hour"], float(h["per_day"]) * config.minutes / 60) for h in hourly]
+    busy = [(i, h, e) for i, h, e in busy if e > expected.get(i, 0.0)]
+    session.temp_table("d_burst_hours", {
+        "institution_id": [i for i, _, _ in busy], "hour": [str(h) for _, h, _ in busy],
+        "threshold": [str(burst_threshold(e, config)) for _, _, e in busy]})
     session.create_table("d_burst_starts", f"""
-        SELECT institution_id, start_time FROM (
+        SELECT w.institution_id, w.start_time FROM (
             SELECT institution_id, start_time,
                    count(*) OVER (PARTITION BY institution_id ORDER BY start_time
                                   RANGE BETWEEN CURRENT ROW AND INTERVAL {int(config.minutes)} MINUTE FOLLOWING) AS n
-            FROM d_swipes)
-        JOIN d_burst_thresholds USING (institution_id)
-        WHERE n >= threshold::INTEGER""")
+            FROM d_swipes) w
+        JOIN d_burst_thresholds t ON t.institution_id = w.institution_id
+        LEFT JOIN d_burst_hours h ON h.institution_id = w.institution_id AND h.hour::INTEGER = hour(w.start_time)
+        WHERE w.n >= coalesce(h.threshold, t.threshold)::INTEGER""")
     starts = session.rows("SELECT DISTINCT institution_id, start_time FROM d_burst_starts ORDER BY 1, 2")
     if not starts:
         return []
@@ -130,6 +146,10 @@ def burst_threshold(expected: float, config: CardBurstConfig) -> int:
     (8, 17)
     """
     return poisson_threshold(expected, config.p_value, config.min_cards)
+
+
+_SLOT_FLOOR = 0.5
+"""Swipes per window below which an hour is not looked at on its own: the day's threshold holds there."""
 
 
 def _expected_swipes(traffic: dict[str, Any], config: CardBurstConfig) -> float:

@@ -315,8 +315,28 @@ def _groups(pairs: list[dict], config: CoAdmissionLockstepConfig) -> list[set[st
 
 
 def _on_treatment_schedule(waves: list[list[dict]], config: CoAdmissionLockstepConfig) -> bool:
-    if len(waves) < config.schedule_min_waves or any(
-            (r["stay_days"] or 0) > config.schedule_max_stay_days for wave in waves for r in wave):
+    """Same-day sessions together either weekly or faster many times (dialysis), or on a fixed cycle
+    of up to a few weeks (chemotherapy: every 14, 21 or 28 days, a day or two moved for a holiday).
+
+    A gang's fake stays last days; when its waves come at a steady pace their stays still do.
+
+    >>> from datetime import date, timedelta
+    >>> def sessions(gaps, stay=0):
+    ...     days = [date(2026, 1, 5) + timedelta(days=sum(gaps[:i])) for i in range(len(gaps) + 1)]
+    ...     return [[{"day": d, "stay_days": stay}, {"day": d, "stay_days": stay}] for d in days]
+    >>> config = CoAdmissionLockstepConfig()
+    >>> _on_treatment_schedule(sessions([21, 22, 21, 20, 21]), config)   # six three-weekly cycles
+    True
+    >>> _on_treatment_schedule(sessions([21, 22, 21, 20, 21], stay=6), config)   # six-day stays at that pace
+    False
+    >>> _on_treatment_schedule(sessions([9, 40, 21, 70, 15]), config)   # waves at no steady pace
+    False
+    """
+    if any((r["stay_days"] or 0) > config.schedule_max_stay_days for wave in waves for r in wave):
         return False
     gaps = [(b[0]["day"] - a[0]["day"]).days for a, b in zip(waves, waves[1:])]
-    return statistics.median(gaps) <= config.schedule_max_gap_days
+    median = statistics.median(gaps)
+    if len(waves) >= config.schedule_min_waves and median <= config.schedule_max_gap_days:
+        return True
+    return (len(waves) >= config.cycle_min_waves and median <= config.cycle_max_days
+            and all(abs(gap - median) <= config.cycle_tolerance_days for gap in gaps))

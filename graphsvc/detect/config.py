@@ -67,6 +67,9 @@ class SharedCardConfig(_Section):
         4, ge=1, description="a card must pay for at least this many persons outside its holder's household; up to "
                              "three are most often close relatives living elsewhere (parents in a care home, a child "
                              "in a dormitory), which mutual aid (家庭共济) allows")
+    min_other_households: int = Field(
+        3, ge=1, description="…who live in at least this many households: a worker's card paying for his parents, wife "
+                             "and child at the family home, or for his parents and his wife's, is mutual aid")
     used_by_others_strength: float = Field(
         0.5, gt=0, lt=1, description="strength of a card used for persons outside the holder's household")
     after_death_strength: float = Field(0.9, gt=0, lt=1, description="strength of a dead holder's card being used")
@@ -85,9 +88,15 @@ _BASE_STRENGTH: dict[str, float] = {
 
 
 class SharedIdentifierConfig(_Section):
+    collector_pharmacy_share: float = Field(
+        0.9, gt=0, le=1, description="others' e-vouchers on one phone or device whose claims are at least this share "
+                                     "pharmacy purchases, none of a dead holder, suggest a card collector")
     min_households: int = Field(
         3, ge=2, description="an identifier must link persons of at least this many households; "
                              "a family sharing a phone is one household")
+    family_binding_households: int = Field(
+        3, ge=0, description="e-vouchers of at most this many households on one phone or device are a family's "
+                             "(亲情账户: one's own, one's parents', one's spouse's parents'), explained; 0 explains none")
     max_households: int = Field(
         300, ge=10, description="more households than this is a switchboard or placeholder value, not a person's")
     households_half: float = Field(
@@ -141,6 +150,12 @@ class CoAdmissionLockstepConfig(_Section):
         12, ge=3, description="a group meeting this often at a weekly cadence or faster is on a treatment schedule "
                               "(dialysis, chemotherapy) and explained")
     schedule_max_gap_days: float = Field(7.0, gt=0, description="median days between meetings of a treatment schedule")
+    cycle_min_waves: int = Field(
+        4, ge=3, description="…or this often on a fixed cycle (chemotherapy: every 14, 21 or 28 days)")
+    cycle_max_days: int = Field(28, ge=1, le=_DAYS, description="the longest cycle of a treatment schedule, in days")
+    cycle_tolerance_days: int = Field(
+        3, ge=0, le=_DAYS, description="…each gap between sessions within this many days of the cycle's median "
+                                       "(a session moved for a holiday)")
     schedule_max_stay_days: int = Field(
         0, ge=0, le=_DAYS, description="…whose sessions last at most this many days (dialysis billed as a stay is a same-day "
                              "session); a group staying longer every week is frequent stays (频繁住院), not treatment")

@@ -202,7 +202,9 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
     for persons, found in zip(members, evidence):
         for part, part_evidence in split_by_organiser(persons, found, config, person_of_claim):
             ring = _ring(part, part_evidence, claims, config) if len(part) >= config.min_persons else None
-            if ring and ring.score >= config.min_score:
+            # A ring is the fund's money taken: persons who only registered one phone, with no claim
+            # behind any finding (a village doctor's number on his villagers' records), are none.
+            if ring and ring.score >= config.min_score and ring.settlements:
                 rings.append(ring)
     rings.sort(key=lambda r: (-r.score, -len(r.persons), -r.fund_amount, r.persons[0]))
     return rings

@@ -2,11 +2,13 @@
 
 Three facts, each reported per card:
 
-- ``card_used_by_others``: a card pays for persons outside its holder's household (family
-  mutual aid, 家庭共济, shares a card within a household legally and is not reported);
+- ``card_used_by_others``: a card pays for persons of several households besides its holder's
+  (family mutual aid, 家庭共济, shares a card with close relatives legally, within the holder's
+  household or at the family home elsewhere, and is not reported);
 - ``card_used_after_death``: a card is used after its holder's death date (weakly when only
   relatives at his address go on using it for themselves);
-- ``card_in_two_places``: one card settles at two institutions minutes apart.
+- ``card_in_two_places``: one card settles at two institutions minutes apart (not a visit and then
+  the same doctor's script filled at a pharmacy: one trip).
 
 Each names the card, its holder, the persons, institutions, dates and fund amounts.
 """
@@ -55,7 +57,8 @@ def shared_card_findings(con: SessionLike, config: SharedCardConfig | None = Non
 
 def _used_by_others(session: Session, config: SharedCardConfig) -> list[Finding]:
     rows = session.rows("""
-        SELECT s.card_id, c.person_id AS holder, s.person_id AS user_id, s.settlement_id, s.fund_amount
+        SELECT s.card_id, c.person_id AS holder, s.person_id AS user_id, u.household AS user_household,
+               s.settlement_id, s.fund_amount
         FROM settlements s
         JOIN cards c ON c.card_id = s.card_id
         LEFT JOIN persons h ON h.person_id = c.person_id
@@ -68,7 +71,8 @@ def _used_by_others(session: Session, config: SharedCardConfig) -> list[Finding]
     for card, uses in group_rows(rows, lambda r: r["card_id"]).items():
         holder = uses[0]["holder"]
         users = sorted({u["user_id"] for u in uses})
-        if len(users) < config.min_other_users:
+        households = {u["user_household"] or u["user_id"] for u in uses}
+        if len(users) < config.min_other_users or len(households) < config.min_other_households:
             continue
         facts = {"card": card, "holder": holder, "users": users, "claims": len(uses),
                  "fund": round(sum(float(u["fund_amount"] or 0) for u in uses), 2)}
@@ -138,14 +142,18 @@ def _in_two_places(session: Session, config: SharedCardConfig) -> list[Finding]:
         SELECT u.card_id, c.person_id AS holder, u.settlement_id, u.institution_id,
                u.start_time, u.prev_id, u.prev_institution, u.prev_time
         FROM (
-            SELECT card_id, settlement_id, institution_id, start_time,
+            SELECT card_id, settlement_id, institution_id, start_time, kind, prescriber_id,
                    lag(settlement_id) OVER w AS prev_id, lag(institution_id) OVER w AS prev_institution,
-                   lag(start_time) OVER w AS prev_time
+                   lag(start_time) OVER w AS prev_time, lag(kind) OVER w AS prev_kind,
+                   lag(prescriber_id) OVER w AS prev_prescriber
             FROM settlements
             WHERE card_id IS NOT NULL AND kind <> 'inpatient'
             WINDOW w AS (PARTITION BY card_id ORDER BY start_time, settlement_id)) u
         LEFT JOIN cards c ON c.card_id = u.card_id
         WHERE u.prev_institution <> u.institution_id AND u.start_time <= u.prev_time + ? * INTERVAL '1 minute'
+          -- a visit, then its doctor's script filled at the pharmacy across the road: one trip, not two places
+          AND NOT coalesce(u.prev_kind = 'outpatient' AND u.kind = 'pharmacy' AND u.prescriber_id = u.prev_prescriber,
+                           false)
         ORDER BY u.card_id, u.start_time, u.settlement_id""", [config.two_places_minutes])
     unheld = [r["settlement_id"] for r in rows if r["holder"] is None]
     if unheld:

@@ -12,8 +12,8 @@ one that links more households than ``max_households`` is a placeholder value. A
 registered agent (代办员, a village health worker) files claims for many households too, but
 one routine claim each, spread over the year, at the hospitals villagers use anyway: an agent
 or contact phone judged routine by its own base rates (``_routine_work``) is explained with its
-figures and joins no ring. A broker's recruits are admitted again and again, in bunches, at
-his hospital.
+figures and joins no ring, unless a tip or police intelligence names the intermediary (his
+``source``). A broker's recruits are admitted again and again, in bunches, at his hospital.
 
 Ways of sharing (``via``) and what each suggests:
 
@@ -23,8 +23,9 @@ via            what links the persons                      suggests
 contact_phone  the contact phone of their claims           (broker's: black_intermediary)
 agent          the agent who handled their claims          black_intermediary
 payee_account  the account their claims were paid to       black_intermediary
-bound_phone    the phone their e-vouchers are bound to     (collector's or thief's)
-card_device    the device their e-vouchers sit on          (collector's or thief's)
+bound_phone    the phone their e-vouchers are bound to     card_collector when spent
+                                                           mostly at pharmacies
+card_device    the device their e-vouchers sit on          (as bound_phone)
 scan_device    a device scanning their cards that are      identity_misuse
                not registered on it
 own_phone      the phone in their person records           (none)
@@ -41,6 +42,7 @@ from graphsvc.detect.config import SharedIdentifierConfig, saturate
 from graphsvc.detect.finding import Finding, covered_days, group_rows, poisson_tail
 from graphsvc.evidence import render
 from graphsvc.store.engine import Session, SessionLike, session_of
+from graphsvc.vocab import known_from_lead
 
 __all__ = ["shared_identifier_findings", "VIA_NODE_TYPES"]
 
@@ -59,7 +61,7 @@ _LINKS = """
 """
 
 # Others' e-vouchers on one phone or device are a collector's and an identity thief's alike: what they
-# did with them (bursts at a pharmacy; the dead's cards, two places at once) names the scheme.
+# did with them names the scheme (spent mostly at pharmacies, below; the dead's cards, two places at once).
 _SUGGESTS = {"agent": "black_intermediary", "payee_account": "black_intermediary", "scan_device": "identity_misuse"}
 VIA_NODE_TYPES = {"contact_phone": "phone", "bound_phone": "phone", "own_phone": "phone", "payee_account": "account",
                   "card_device": "device", "scan_device": "device", "agent": "intermediary"}
@@ -120,9 +122,11 @@ def shared_identifier_findings(con: SessionLike,
     session.temp_table("d_link_groups", {"via": [g["via"] for g in groups], "value": [g["value"] for g in groups]})
     institution_ids = {r["value"] for r in session.rows("""
         SELECT g.value FROM d_link_groups g JOIN institutions i ON g.value IN (i.phone, i.address, i.address_key)""")}
-    intermediary_of_phone = {r["phone"]: r["intermediary_id"] for r in session.rows(
-        "SELECT phone, intermediary_id FROM intermediaries WHERE phone IS NOT NULL")}
-    intermediaries = {r["intermediary_id"] for r in session.rows("SELECT intermediary_id FROM intermediaries")}
+    known = session.rows("SELECT intermediary_id, phone, source FROM intermediaries")
+    intermediary_of_phone = {r["phone"]: r["intermediary_id"] for r in known if r["phone"] is not None}
+    intermediaries = {r["intermediary_id"] for r in known}
+    # A tip or police intelligence names him: whatever his claims look like, they are not a registered agent's routine.
+    from_leads = {r["intermediary_id"] for r in known if known_from_lead(r["source"])}
     members = session.rows("""
         SELECT l.via, l.value, l.person_id, l.settlement_id, l.card_id, s.fund_amount, s.kind, s.institution_id,
                s.start_time::DATE AS day, p.region_code, p.death_date
@@ -161,22 +165,40 @@ def shared_identifier_findings(con: SessionLike,
         cards = sorted({r["card_id"] for r in rows if r["card_id"]})
         entities += [("card", c) for c in cards]
         settlements = {r["settlement_id"] for r in rows if r["settlement_id"]}
-        for card in cards:
-            settlements.update(card_claims.get(card, ()))
+        kinds = [kind for card in cards for _, kind in card_claims.get(card, ())]
+        settlements.update(s for card in cards for s, _ in card_claims.get(card, ()))
+        if (suggests is None and kinds and kinds.count("pharmacy") >= config.collector_pharmacy_share * len(kinds)
+                and not any(r["death_date"] for r in rows)):
+            # Others' e-vouchers on one phone or device, of living holders and spent (nearly) only at pharmacies:
+            # a collector's, even when he spreads his swipes over pharmacies so that none sees a burst. A thief
+            # with others' cards is treated on them too, and uses the dead's.
+            suggests = "card_collector"
         fund = sum(float(r["fund_amount"] or 0) for r in rows if r["settlement_id"])
-        routine = _routine_work(rows, norms, config) if via in _AGENCY else None
+        led = (value if via == "agent" else broker) in from_leads
+        routine = None
+        if via in _AGENCY and not led:
+            booking = _one_day_booking(rows)
+            routine = booking or _routine_work(rows, norms, config)
+        explained = None if routine is None else "group_booking" if "booking_day" in routine else "routine_agency_work"
+        if via in _FAMILY_BINDING and g["households"] <= config.family_binding_households and not broker:
+            # The national app binds relatives' e-vouchers to one phone (亲情账户): a woman's husband, parents
+            # and in-laws are three households. A collector holds strangers' cards, of many households.
+            routine, explained = {}, "family_binding"
         facts = {"via": via, "value": value, "value_type": entity_type, "broker": broker,
                  "households": g["households"], "persons": len(persons), "claims": len(settlements),
                  "fund": round(fund, 2), "cards": len(cards), **(routine or {})}
         findings.append(Finding(
             kind=f"shared_{via}", detail=render(f"shared_{via}", facts),
             persons=tuple(persons), entities=tuple(entities),
-            strength=0.0 if routine else config.base_strength[via] * saturate(g["households"] - 1, config.households_half),
+            strength=0.0 if explained else config.base_strength[via] * saturate(g["households"] - 1, config.households_half),
             suggests=suggests, settlements=tuple(sorted(settlements)),
-            facts=facts, explained="routine_agency_work" if routine else None,
+            facts=facts, explained=explained,
         ))
     return findings
 
+
+_FAMILY_BINDING = ("bound_phone", "card_device")
+"""Ways of sharing that a family's e-vouchers on one phone produce as well as a collector's."""
 
 _AGENCY = ("agent", "contact_phone")
 """Ways of sharing that a registered agent's routine work produces as well as a broker's. Not a payee
@@ -237,6 +259,28 @@ def _usual_institutions(session: Session) -> _Norms:
         own[(r["person_id"], r["kind"])][r["institution_id"]].add(r["settlement_id"])
     return _Norms({(r["region_code"], r["kind"], r["institution_id"]): float(r["share"]) for r in rows},
                   covered_days(session, "SELECT start_time::DATE AS day FROM settlements"), own)
+
+
+def _one_day_booking(rows: list[dict]) -> dict[str, Any] | None:
+    """The facts of one group booking (``graphsvc.evidence.REASONS["group_booking"]``), or None: every claim
+    behind the phone or agent an outpatient visit on one day, one a person (a company's health check booked by
+    its office, a school's vaccination). A broker's recruits stay in hospital, and come back.
+
+    >>> from datetime import date
+    >>> visits = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "outpatient", "institution_id": "H1",
+    ...            "day": date(2026, 5, 11)} for i in range(45)]
+    >>> _one_day_booking(visits)
+    {'booking_day': '2026-05-11', 'booked_persons': 45, 'booked_institutions': 1}
+    >>> _one_day_booking(visits + [dict(visits[0], settlement_id="S99", day=date(2026, 8, 3))]) is None
+    True
+    """
+    claims = list({r["settlement_id"]: r for r in rows if r["settlement_id"]}.values())
+    persons = {r["person_id"] for r in claims}
+    if (not claims or len(persons) < len(claims) or len({r["day"] for r in claims}) > 1
+            or any(r["kind"] != "outpatient" for r in claims)):
+        return None
+    return {"booking_day": f"{claims[0]['day']:%Y-%m-%d}", "booked_persons": len(persons),
+            "booked_institutions": len({r["institution_id"] for r in claims})}
 
 
 def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfig) -> dict[str, Any] | None:
@@ -324,12 +368,13 @@ def _phone_users(session: Session,
     return owners, {phone: {p for p, _ in people} for phone, people in by_phone.items()}
 
 
-def _claims_of_linked_cards(session: Session) -> dict[str, list[str]]:
+def _claims_of_linked_cards(session: Session) -> dict[str, list[tuple[str, str]]]:
+    """(settlement id, kind) of each claim paid by a card of a flagged phone or device."""
     rows = session.rows("""
-        SELECT s.card_id, s.settlement_id FROM settlements s
+        SELECT s.card_id, s.settlement_id, s.kind FROM settlements s
         WHERE s.card_id IN (SELECT l.card_id FROM d_links l JOIN d_link_groups g USING (via, value)
                             WHERE l.card_id IS NOT NULL)""")
-    claims: dict[str, list[str]] = defaultdict(list)
+    claims: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in rows:
-        claims[r["card_id"]].append(r["settlement_id"])
+        claims[r["card_id"]].append((r["settlement_id"], r["kind"]))
     return claims

@@ -24,7 +24,7 @@ import igraph as ig
 
 from graphsvc.detect.finding import Finding
 
-__all__ = ["suspicion_graph", "leiden_communities", "louvain_communities_networkx", "FINDING"]
+__all__ = ["suspicion_graph", "leiden_communities", "whole_small_components", "louvain_communities_networkx", "FINDING"]
 
 FINDING = "finding"
 """Node type of the finding nodes."""
@@ -106,6 +106,35 @@ def leiden_communities(graph: ig.Graph, *, resolution: float = 1.0, seed: int = 
     finally:
         ig.set_random_number_generator(random)
     return sorted((list(c) for c in partition), key=len, reverse=True)
+
+
+def whole_small_components(graph: ig.Graph, communities: Sequence[Sequence[int]], min_persons: int) -> list[list[int]]:
+    """``communities``, with each connected component of the graph too small to hold two rings (fewer
+    than ``2 * min_persons`` persons) made one community again, biggest first.
+
+    Modularity judges a cut against the whole graph: among a city's findings it keeps a gang of four
+    sharing one device whole, but in a small export (a county's month, a handful of findings) it cuts
+    the same gang into pieces under ``min_persons``, and the gang is no ring.
+
+    >>> g = ig.Graph(edges=[(0, 1), (0, 2), (3, 1), (3, 2), (3, 4)])   # two findings over four persons
+    >>> g.vs["type"] = ["finding", "person", "person", "finding", "person"]
+    >>> whole_small_components(g, [[0, 1, 2], [3, 4]], min_persons=3)
+    [[0, 1, 2, 3, 4]]
+    """
+    component_of = graph.connected_components().membership
+    persons: dict[int, int] = {}
+    for v, kind in enumerate(graph.vs["type"]):
+        if kind == "person":
+            persons[component_of[v]] = persons.get(component_of[v], 0) + 1
+    kept: list[list[int]] = []
+    merged: dict[int, list[int]] = {}
+    for community in communities:
+        component = component_of[community[0]]  # a Leiden community lies in one component
+        if persons.get(component, 0) < 2 * min_persons:
+            merged.setdefault(component, []).extend(community)
+        else:
+            kept.append(list(community))
+    return sorted(kept + [sorted(c) for c in merged.values()], key=len, reverse=True)
 
 
 def louvain_communities_networkx(graph: ig.Graph, *, resolution: float = 1.0, seed: int = 42) -> list[list[int]]:

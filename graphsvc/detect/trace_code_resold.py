@@ -50,14 +50,16 @@ def trace_code_resold_findings(con: SessionLike,
     config = config or TraceCodeResoldConfig()
     session = session_of(con)
     # Each code carries its sale's facts: joining the few repeated codes back to every settlement by id
-    # cost a third of this detector's time at 10M persons.
+    # cost a third of this detector's time at 10M persons. A refund (a row of the code with a negative amount)
+    # takes its sale back: a box bought, returned and sold to someone else was sold once.
     rows = session.rows("""
         WITH codes AS (SELECT unnest(trace_codes) AS code, settlement_id, person_id, institution_id, start_time,
-                              fund_amount
+                              fund_amount, coalesce(total_amount < 0 OR fund_amount < 0, false) AS refund
                        FROM settlements WHERE trace_codes IS NOT NULL),
-        repeated AS (SELECT code FROM codes GROUP BY code HAVING count(*) > 1)
+        repeated AS (SELECT code FROM codes GROUP BY code HAVING sum(CASE WHEN refund THEN -1 ELSE 1 END) > 1)
         SELECT c.code, c.settlement_id, c.person_id, c.institution_id, c.start_time, c.fund_amount
         FROM codes c SEMI JOIN repeated r USING (code)
+        WHERE NOT c.refund
         ORDER BY c.code, c.start_time, c.settlement_id""")
     by_code = group_rows(rows, lambda r: r["code"])
     buyers_of_group = linked_groups([s["person_id"] for s in sales] for sales in by_code.values())
