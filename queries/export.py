@@ -100,7 +100,7 @@ def build_package(store: GraphStore, book: RingBook, ring_id: str, fmt: str, mas
     intermediaries = {split_key(k)[1] for k in store.network_nodes(agents)} if masker.active else set()
     claims = [_claim_row(c, masker, intermediaries) for c in ring_claims]
     evidence = [{**e, "entities": "; ".join(f"{x['type']}:{x['id']}" for x in e["entities"])} for e in detail["evidence"]]
-    summary = _summary(detail, len(claims), generated_by)
+    summary = _summary(detail, claims, generated_by)
     files: dict[str, bytes] = {}
     stem = f"ring-{ring_id}"
     if fmt == "xlsx":
@@ -353,8 +353,10 @@ def _digest_problems(files: dict[str, bytes], manifest: dict[str, Any], listed: 
         pages = [page.extract_text() for page in reader.pages]
     except Exception as exc:  # a damaged PDF fails anywhere in the parser, with any exception; it is refused, not a defect
         return [*problems, Problem(PDF, f"PDF 无法读取（{type(exc).__name__}）", "the PDF cannot be read")]
+    # Footers show the digest the manifest signed: a data file changed after signing is named by its own
+    # SHA-256 line above, and does not make the genuine letter look forged.
     for number, text in enumerate(pages, 1):
-        if digest not in text:
+        if manifest["data_digest"]["sha256"] not in text:
             problems.append(Problem(PDF, f"第 {number} 页页脚的数据清单摘要与文件不符",
                                     f"page {number}'s footer does not show the files' data digest"))
     if not pages:
@@ -477,16 +479,21 @@ def _claim_row(claim: dict[str, Any], masker: Masker, intermediaries: set[str]) 
     return row
 
 
-def _summary(detail: dict[str, Any], claims: int, generated_by: str) -> dict[str, Any]:
+def _summary(detail: dict[str, Any], claims: list[dict[str, Any]], generated_by: str) -> dict[str, Any]:
     persons = [m for m in detail["members"] if m["type"] == "person"]
-    institutions = [m["id"] for m in detail["members"] if m["type"] == "institution"]
+    # The institutions its findings name, and those where its claims were made: a broker's ring found by
+    # his phone and account names no hospital, yet the letter to the police must say where the stays were.
+    institutions = list(dict.fromkeys([m["id"] for m in detail["members"] if m["type"] == "institution"]
+                                      + sorted({c["institution_id"] for c in claims if c.get("institution_id")})))
+    status = detail["casework"]["disposition"]["status"]
     why = "；".join(e["detail"] for e in detail["evidence"][:3])
     return {
         "线索编号": detail["id"], "团伙类型": f"{vocab.PATTERNS[detail['pattern']].zh} ({detail['pattern']})",
         "可疑度": detail["score"], "涉及人数": len(persons), "涉及机构": "、".join(institutions),
-        "涉案结算笔数": claims, "涉及统筹基金金额（元）": detail["fund_amount"],
+        "涉案结算笔数": len(claims), "涉及统筹基金金额（元）": detail["fund_amount"],
         "首次发生": detail["first_seen"], "最近发生": detail["last_seen"], "所在区划": "、".join(detail["regions"]),
-        "处置状态": detail["casework"]["disposition"]["status"], "主要依据": why,
+        "处置状态": f"{vocab.DISPOSITIONS[status].zh} ({status})" if status in vocab.DISPOSITIONS else status,
+        "主要依据": why,
         "生成时间": datetime.now().astimezone().isoformat(timespec="seconds"), "生成人": generated_by,
     }
 

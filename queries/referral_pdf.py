@@ -105,7 +105,7 @@ class _Letter(FPDF):
                         headings_style=FontFace(emphasis="", fill_color=_GREY)) as table:
             table.row([zh for _, zh, _ in columns])
             for row in rows:
-                texts = [_text(row.get(key)) for key, _, _ in columns]
+                texts = [_label(key, row.get(key)) for key, _, _ in columns]
                 cells = [_shortened(text, width, size) for text, (_, _, width) in zip(texts, columns)]
                 shortened = shortened or cells != texts
                 table.row(cells)
@@ -177,6 +177,13 @@ def _cover(pdf: _Letter, summary: dict[str, Any], detail: dict[str, Any], claims
                   "密钥签名（manifest.sig）。接收方可用 graphsvc verify 及线下取得的公钥核验。"
                   "The files' SHA-256 digests are listed in manifest.json, signed with the fund office's Ed25519 key "
                   "(manifest.sig); check them with graphsvc verify and the public key received out of band.", size=8)
+
+
+def _label(key: str, value: Any) -> str:
+    """A cell of the letter: a claim's coded kind in Chinese (住院, not inpatient), else ``_text``."""
+    if key == "kind" and value in vocab.VALUES["settlement.kind"]:
+        return vocab.VALUES["settlement.kind"][value].zh
+    return _text(value)
 
 
 def _text(value: Any) -> str:

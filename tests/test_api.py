@@ -354,6 +354,11 @@ def test_default_or_short_secrets_are_refused(tmp_path):
 def test_admin_key_from_the_environment_and_new_keys_over_the_api(client, city, settings, store):
     made = client.post("/apikeys", json={"role": "analyst", "name": "王分析"}, headers=city.headers("admin"))
     assert made.status_code == 201 and made.json()["key"].startswith("gsk_")
+    # A field the body does not have (the CLI's --expires-days, spelt as a field) is refused, not ignored
+    # into a key that never expires.
+    misspelt = client.post("/apikeys", json={"role": "analyst", "name": "x", "expires_days": 90},
+                           headers=city.headers("admin"))
+    assert misspelt.status_code == 422 and "expires_days" in misspelt.text, misspelt.text
     assert client.get("/rings", headers={"X-API-Key": made.json()["key"]}).status_code == 200
     listed = client.get("/apikeys", headers=city.headers("admin")).json()["items"]
     assert "王分析" in {k["name"] for k in listed} and not any("key" in k for k in listed)

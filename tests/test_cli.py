@@ -56,6 +56,25 @@ def test_clear_errors_and_nonzero_exit(tmp_path):
     assert all(word in help_text.stdout for word in ("generate", "ingest", "stats", "demo"))
 
 
+def test_a_home_another_process_holds_names_the_process_and_what_to_use_instead(tmp_path):
+    """While a server holds a home, every CLI command that writes it is refused: the message names the
+    holder's PID (not DuckDB's internals) and the API to use meanwhile, in one line, exit 2."""
+    home = tmp_path / "home"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from graphsvc.store.embedded import "
+                               "EmbeddedStore; s = EmbeddedStore(sys.argv[1]); print('open', flush=True); time.sleep(60)",
+                               str(home)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        refused = graphsvc("apikey", "create", "--role", "analyst", home=home)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert refused.returncode == 2, refused
+    [line] = refused.stderr.strip().splitlines()
+    assert f"is in use by process {holder.pid}" in line and "POST /apikeys" in line, line
+    assert "IO Error" not in line and "duckdb.org" not in line, line
+
+
 def test_export_and_apikey_commands(tmp_path):
     import hashlib
 

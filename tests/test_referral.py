@@ -22,6 +22,7 @@ from pypdf import PdfReader
 
 from api import create_app
 from cli.commands import main
+from graphsvc import vocab
 from graphsvc.config import Settings
 from graphsvc.errors import StoreError
 from graphsvc.signing import KEY_FILE, fingerprint, home_key, public_pem
@@ -75,8 +76,13 @@ def test_pdf_has_the_cover_members_evidence_and_the_data_digest_on_every_page(ci
     cover = _flat(pages[0])
     starts = sorted(str(c["start_time"])[:10] for c in city.store.ring_claims(RING))
     for field in ("医保基金欺诈线索移送书", "接收单位", "案件编号", RING, "黑中介", "H100", "430102",
-                  f"{starts[0]}至{starts[-1]}", "90,000.00"):
+                  f"{starts[0]}至{starts[-1]}", "90,000.00", "待处置(open)"):
         assert field in cover, field
+    # where its claims were made, though no finding names it; claim kinds in Chinese
+    where = {c["institution_id"] for c in city.store.ring_claims(RING)}
+    assert where and all(i in cover for i in where), (where, cover)
+    kinds = {c["kind"] for c in city.store.ring_claims(RING)}
+    assert all(vocab.VALUES["settlement.kind"][k].zh in text for k in kinds) and "inpatient" not in text
     document = json.loads(files[f"ring-{RING}.json"])
     member_ids = [m["id"] for m in document["members"]]
     assert "IBI" in member_ids and all(member_id in text for member_id in member_ids)
@@ -186,6 +192,9 @@ def test_every_attack_on_a_package_is_refused_naming_the_file(city: City, tmp_pa
         refused = _refused_files({**files, name: bytes(tampered)})
         # a changed manifest is caught by its signature; every other file by its own name
         assert (name in refused) or (name == "manifest.json" and "manifest.sig" in refused), (name, refused)
+        # a data file changed after signing does not make the genuine letter look forged
+        if name not in ("report.pdf", "manifest.json", "manifest.sig", "manifest.sha256"):
+            assert "report.pdf" not in refused, (name, refused)
     for name in files:
         missing = {n: b for n, b in files.items() if n != name}
         assert name in _refused_files(missing) or (name == "manifest.json" and _refused_files(missing) == {name})

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import AdminDep, CallerDep
 from api.keys import ENV_ADMIN_ID, MAX_KEY_NAME, create_api_key, key_name_problem, list_api_keys, revoke_api_key
@@ -16,6 +16,9 @@ router = APIRouter(tags=["admin"])
 
 
 class ApiKeyIn(BaseModel):
+    # A misspelt field (expires_days, as the CLI's option) must not make a key that never expires.
+    model_config = ConfigDict(extra="forbid")
+
     role: Role
     name: str = Field(min_length=1, max_length=MAX_KEY_NAME, description="who the key is for")
     expires_at: AwareDatetime | None = Field(

@@ -213,10 +213,14 @@ class EmbeddedStore(GraphStore):
         except duckdb.IOException as exc:
             if "lock" not in str(exc):
                 raise StoreError(_unreadable(self.path, exc)) from exc
-            # DuckDB takes a file lock: one process writes a store (a running server holds it)
+            # DuckDB takes a file lock: one process writes a store (a running server holds it). Its own
+            # message names the holder's PID among internals: the PID is what the user needs.
+            holder = re.search(r"\(PID (\d+)\)", str(exc))
+            who = f"process {holder[1]}" if holder else "another process"
             raise StoreBusy(
-                f"cannot open the embedded store at {self.path}: {exc}. "
-                "Another graphsvc process may hold it; stop it or use another --home."
+                f"the home {self.path.parent} is in use by {who} (a graphsvc serve, ingest or detect; "
+                f"主目录正被进程占用): stop it or use another --home; while a server runs, use its API instead "
+                "(POST /apikeys, GET /institutions/risk, GET /reports/monthly.xlsx, GET /rings/ID/export)"
             ) from exc
         except duckdb.Error as exc:  # a damaged file: DuckDB checks the checksum of each block it reads
             raise StoreError(_unreadable(self.path, exc)) from exc
