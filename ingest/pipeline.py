@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import duckdb
 import pyarrow as pa
@@ -38,7 +38,7 @@ from ingest.mapping import SourceMapping
 from ingest.readers import SUFFIXES, RawBatch, SourceFile, open_source
 from ingest.validate import REASON, STATUS, BatchValidator
 
-__all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder", "STAGES"]
+__all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder", "read_rejects", "STAGES"]
 
 STAGES = ("read", "validate", "address_keys", "references", "store", "rejects")
 """What ``FileReport.seconds`` times: parsing the file into text batches; normalising,
@@ -111,6 +111,18 @@ def discover(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
         expected = ", ".join(f"{n}.csv" for n in LOAD_ORDER)
         raise IngestError(f"no contract files in {folder}: expected some of {expected} (or .parquet / .xlsx)")
     return files, unrecognised
+
+
+def read_rejects(path: Path, *, offset: int = 0, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """(how many rows a rejects file holds, those from ``offset``, at most ``limit``): file, line, reason and
+    the row as read, as ``_RejectsWriter`` wrote them."""
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(f)
+        total, page = 0, list[dict[str, Any]]()
+        for total, row in enumerate(rows, 1):
+            if total > offset and (limit is None or len(page) < limit):
+                page.append({"file": row["file"], "line": int(row["line"]), "reason": row["reason"], "row": row["row"]})
+    return total, page
 
 
 class _RejectsWriter:

@@ -333,6 +333,26 @@ def test_upload_ingest_and_detect_run_as_jobs(client, city, tmp_path):
     assert client.get("/jobs/J-nope", headers=headers).status_code == 404
 
 
+def test_an_uploads_rejects_are_read_through_its_job(client, city, tmp_path):
+    """The uploader has no way to the server's rejects file: the job answers its rows, paged, audited;
+    analysts may not read them (the rows as read hold names and ID numbers)."""
+    headers = city.headers("investigator")
+    rows = "settlement_id,kind,person_id,institution_id,start_time\nS-U1,outpatient,P-U1,H-U1,2026-13-45 09:00\n" \
+           "S-U2,看病,P-U1,H-U1,2026-03-05 09:00\nS-U3,outpatient,P-U1,H-U1,2026-03-05 09:00\n"
+    job = client.post("/ingest", files={"files": ("settlements.csv", rows.encode(), "text/csv")}, headers=headers)
+    client.app.state.services.jobs.wait_idle()
+    job_id = job.json()["id"]
+    rejects = client.get(f"/jobs/{job_id}/rejects", params={"size": 1, "page": 2}, headers=headers)
+    assert rejects.status_code == 200, rejects.text
+    page = rejects.json()
+    assert page["total"] == 3 and [(r["file"], r["line"]) for r in page["items"]] == [("settlements.csv", 3)]  # P-U1 unknown too
+    assert page["items"][0]["reason"].startswith('invalid kind "看病"') and "S-U2" in page["items"][0]["row"]
+    assert client.get(f"/jobs/{job_id}/rejects", headers=city.headers("analyst")).status_code == 403
+    assert client.get("/jobs/J-nope/rejects", headers=headers).status_code == 404
+    audit = client.get("/audit", headers=city.headers("admin")).json()["items"]
+    assert any(e["action"] == "read_rejects" and e["target"] == job_id for e in audit)
+
+
 def test_stats_give_the_monthly_ledger_over_ring_claims(client, city):
     stats = _get(client, city, "analyst", "/stats").json()
     assert stats["rings"]["by_pattern"] == {"identity_misuse": 1, "card_collector": 1, "black_intermediary": 1}

@@ -21,7 +21,7 @@ from graphsvc.detect import DetectionConfig
 from graphsvc.detect.config import config_problems
 from graphsvc.errors import InputError, NotFound
 from graphsvc.model import LOAD_ORDER
-from ingest.pipeline import IngestError, discover
+from ingest.pipeline import IngestError, discover, read_rejects
 from services import Progress, detect_and_publish, ingest_and_prepare
 
 router = APIRouter(tags=["jobs"])
@@ -143,6 +143,41 @@ def get_job(job_id: str, caller: InvestigatorDep) -> dict[str, Any]:
     if job is None:
         raise NotFound(f"no job {job_id!r}")
     return job
+
+
+class Reject(BaseModel):
+    file: str
+    line: int
+    reason: str
+    row: str
+    """the row as read (JSON of its cells): what to correct in the export"""
+
+
+class RejectPage(BaseModel):
+    total: int
+    page: int
+    size: int
+    items: list[Reject]
+
+
+@router.get("/jobs/{job_id}/rejects", response_model=RejectPage,
+            summary="The rows an ingest job rejected: file, line, reason and the row as read (investigators and admins)")
+def get_job_rejects(job_id: str, caller: InvestigatorDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+                    size: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    # An upload's rejects are read here: the uploader has no other way to the server's file.
+    job = caller.services.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id!r}")
+    named = (job.get("result") or {}).get("rejects_file") if job.get("kind") == "ingest" else None
+    if not named:
+        return {"total": 0, "page": page, "size": size, "items": []}
+    rejects = caller.settings.home / "rejects"
+    path = (caller.settings.home / named).resolve()
+    if path.parent != rejects.resolve() or not path.is_file():
+        raise NotFound(f"the rejects of job {job_id!r} are kept by the server that ran it, or were removed")
+    total, items = read_rejects(path, offset=(page - 1) * size, limit=size)
+    caller.audit("read_rejects", job_id, page=page, size=size, rows=len(items))
+    return {"total": total, "page": page, "size": size, "items": items}
 
 
 @router.get("/jobs", response_model=JobPage, summary="Recent jobs, newest first (investigators and admins)")
