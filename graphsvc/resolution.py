@@ -98,7 +98,7 @@ def resolve_entities(con: SessionLike) -> None:
 
     # ---- person keys (recomputed: a NULL id_number_valid is checked here)
     valid = "id_number_valid" if "id_number_valid" in columns["persons"] else "NULL"
-    person_rows = (f"SELECT person_id, id_number, coalesce({valid}, {_id_number_valid('id_number')}) AS id_number_valid "
+    person_rows = (f"SELECT person_id, id_number, coalesce({valid}, {_id_number_valid('id_number', first_generation=True)}) AS id_number_valid "
                    f"FROM {stored('persons')}")
     session.create_table("resolved_person_keys", PERSON_KEY_SQL.format(persons=person_rows))
     session.create_table("resolved_person_aliases",

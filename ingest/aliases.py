@@ -13,7 +13,7 @@ import unicodedata
 
 from graphsvc.model import ENTITY_TABLES
 
-__all__ = ["map_headers", "VALUE_ALIASES", "MISSING_VALUES", "FILE_ALIASES"]
+__all__ = ["map_headers", "header_cells", "VALUE_ALIASES", "MISSING_VALUES", "FILE_ALIASES"]
 
 _COMMON: dict[str, tuple[str, ...]] = {
     "person_id": ("参保人编号", "个人编号", "人员编号", "参保人id", "参保人员编号"),
@@ -139,6 +139,19 @@ def _alias_table(table: str) -> dict[str, tuple[int, str]]:
 
 
 _ALIASES = {table: _alias_table(table) for table in ENTITY_TABLES}
+
+
+_EVERY_ALIAS = frozenset(alias for aliases in _ALIASES.values() for alias in aliases)
+
+
+def header_cells(cells: list[str]) -> int:
+    """How many of a row's cells name a column of some table: a header's do, a title's and a data row's
+    do not (a workbook's header is found below its title rows by it).
+
+    >>> header_cells(["某市医疗保障局2024年1月结算明细", "制表日期：2024-02-01"]), header_cells(["医保卡号", "参保人编号", "卡类型"])
+    (0, 3)
+    """
+    return sum(1 for cell in cells if cell and (_fold(cell) in _EVERY_ALIAS or _UNIT.sub("", _fold(cell)) in _EVERY_ALIAS))
 
 
 def map_headers(table: str, headers: list[str]) -> tuple[dict[str, str], list[str]]:

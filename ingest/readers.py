@@ -36,6 +36,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from ingest.aliases import header_cells
+
 __all__ = ["RawBatch", "Malformed", "SourceFile", "open_source", "SUFFIXES", "MAX_FIELD_CHARS"]
 
 SUFFIXES = (".csv", ".parquet", ".xlsx")
@@ -523,14 +525,18 @@ _XLSX_TITLE_ROWS = 10
 
 
 def _header_row(top: list[list[str]]) -> int:
-    """Index of the header among a sheet's first rows: the first naming two columns or more, and at least
-    half as many as the widest of them (a merged title above it fills one cell).
+    """Index of the header among a sheet's first rows: the first that names the most known columns
+    (``header_cells``); where none names any, the first filling two cells or more, and at least half as
+    many as the widest of them (a merged title above it fills one cell).
 
     >>> _header_row([["某市医疗保障局2024年1月结算明细"], [], ["结算流水号", "参保人编号", "结算时间"], ["S1", "P1", "2024-01-05"]])
     2
     >>> _header_row([["person_id", "name"], ["P1", "张三"]]), _header_row([["person_id"], ["P1"]]), _header_row([])
     (0, 0, 0)
     """
+    named = [header_cells(row) for row in top]
+    if max(named, default=0) > 0:
+        return named.index(max(named))
     filled = [sum(1 for text in row if text) for row in top]
     widest = max(filled, default=0)
     return next((i for i, n in enumerate(filled) if n >= 2 and 2 * n >= widest), 0)

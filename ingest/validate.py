@@ -34,7 +34,7 @@ from graphsvc.phones import PHONE_KEY_PATTERN, phone_keys
 from graphsvc.store.base import LINE, ROW_HASH
 from graphsvc.xmltext import XML_UNFIT
 from ingest.aliases import MISSING_VALUES, VALUE_ALIASES
-from ingest.resolve import account_sql, address_keys
+from ingest.resolve import ID_CHECK_CHARS, account_sql, address_keys, id_digit_sum_sql
 
 __all__ = ["BatchValidator", "validation_sql", "row_hash_sql", "STATUS", "REASON", "MAX_VALUE_CHARS"]
 
@@ -54,15 +54,15 @@ _DATETIME_FORMATS = [
     "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y%m%d%H%M%S",
     "%Y-%m-%d", "%Y/%m/%d",
     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日%H:%M", "%Y年%m月%d日", "%Y.%m.%d %H:%M:%S",
-    "%Y.%m.%d %H:%M", "%Y.%m.%d", "%Y/%m/%d %p%I:%M:%S", "%Y/%m/%d %p%I:%M", "%Y-%m-%d %p%I:%M:%S",
-    "%Y-%m-%d %p%I:%M", "%Y年%m月%d日 %p%I:%M", "%Y年%m月%d日%p%I:%M",
+    "%Y.%m.%d %H:%M", "%Y.%m.%d", "%Y/%m/%d %p%I:%M:%S", "%Y/%m/%d %p%I:%M", "%Y/%m/%d%p%I:%M",
+    "%Y-%m-%d %p%I:%M:%S", "%Y-%m-%d %p%I:%M", "%Y年%m月%d日 %p%I:%M", "%Y年%m月%d日%p%I:%M",
 ]
 _DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
                  "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y年%m月%d日", "%Y.%m.%d"]
-_MERIDIEM = {"上午": "AM", "早上": "AM", "凌晨": "AM", "中午": "PM", "下午": "PM", "晚上": "PM"}
-"""Chinese for AM and PM, written before the hour (下午3:05): made %p's words before the formats read them."""
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK_CHARS = "10X98765432"
+_MERIDIEM = ((r"中午\s*(1[01])", r"AM\1"), (r"(上午|早上|凌晨)\s*", "AM"), (r"(下午|中午|晚上)\s*", "PM"))
+"""Chinese for AM and PM, written before the hour (下午3:05, Windows' 上午 9:30), made %p's words before the
+formats read them, in order: 中午 (about 11 to 13 o'clock) is AM at 11. 晚上12 (midnight, the next day's
+00:00) is left to be refused: a date a day early is worse than a reject."""
 
 
 def _lit(value: str) -> str:
@@ -88,15 +88,16 @@ def _cleaned(col: Column) -> str:
         return f"CASE WHEN lower({raw}) IN ({', '.join(map(_lit, missing))}) THEN NULL ELSE nullif({raw}, '') END"
     if col.kind in ("date", "datetime"):
         said = raw
-        for word, meridiem in _MERIDIEM.items():
-            said = f"replace({said}, {_lit(word)}, {_lit(meridiem)})"
+        for pattern, meridiem in _MERIDIEM:
+            said = f"regexp_replace({said}, {_lit(pattern)}, {_lit(meridiem)}, 'g')"
+        said = rf"CASE WHEN regexp_matches({raw}, '晚上\s*12') THEN {raw} ELSE {said} END"
         return f"nullif(CASE WHEN contains({raw}, '午') OR contains({raw}, '晨') OR contains({raw}, '上') THEN {said} ELSE {raw} END, '')"
     if col.kind == "text":
         return rf"nullif(regexp_replace({raw}, '\s+', ' ', 'g'), '')"
     if col.kind in ("address", "id_number"):
         # Chinese addresses carry no meaningful spaces; stray ones would split one address in two.
         tidy = rf"regexp_replace({raw}, '\s+', '', 'g')"
-        return f"nullif(upper({_eighteen_digits(tidy)}), '')" if col.kind == "id_number" else f"nullif({tidy}, '')"
+        return f"nullif(upper({tidy}), '')" if col.kind == "id_number" else f"nullif({tidy}, '')"
     if col.kind == "phone":  # keyed before the query (``BatchValidator.validate``); no digit: NULL
         return f"nullif({raw}, '')"
     if col.kind == "account":
@@ -112,21 +113,21 @@ def _enum_spellings(table: EntityTable, col: Column) -> dict[str, str]:
     return spellings
 
 
-_BEFORE_YEAR_1_DATE = "DATE '0000-12-31'"
-_BEFORE_YEAR_1_TIME = "TIMESTAMP '0000-12-31 23:59:59.999999'"
+_BEFORE_YEAR_1000_DATE = "DATE '0999-12-31'"
+_BEFORE_YEAR_1000_TIME = "TIMESTAMP '0999-12-31 23:59:59.999999'"
 
 
 def _typed(table: EntityTable, col: Column, cleaned: str) -> str:
     """The column's stored value; NULL where the cleaned text does not parse."""
-    # DuckDB reads year 0000 (1 BC) and stores it; Python's dates start at year 1, so such a value
-    # failed every reader of the row afterwards (detection, the entity page). greatest/nullif: NULL
-    # below year 1 with one parse per value.
+    # %Y reads any number of digits: 24.3.5 was the year 24 (and 0000, 1 BC, failed every Python reader
+    # of the row afterwards). No claim or birth is before the year 1000: greatest/nullif make such a value
+    # NULL, a reject, with one parse per value.
     if col.kind == "date":
         return (f"nullif(greatest(CAST(try_strptime({cleaned}, {_formats(_DATE_FORMATS)}) AS DATE), "
-                f"{_BEFORE_YEAR_1_DATE}), {_BEFORE_YEAR_1_DATE})")
+                f"{_BEFORE_YEAR_1000_DATE}), {_BEFORE_YEAR_1000_DATE})")
     if col.kind == "datetime":
-        return (f"nullif(greatest(try_strptime({cleaned}, {_formats(_DATETIME_FORMATS)}), {_BEFORE_YEAR_1_TIME}), "
-                f"{_BEFORE_YEAR_1_TIME})")
+        return (f"nullif(greatest(try_strptime({cleaned}, {_formats(_DATETIME_FORMATS)}), {_BEFORE_YEAR_1000_TIME}), "
+                f"{_BEFORE_YEAR_1000_TIME})")
     if col.kind == "amount":
         # The regex only where the plain cast fails: it removes nothing from a value that casts. Commas
         # are taken out only as thousands separators (1,234.50): a European 1.234,50 became 1.23 and
@@ -159,6 +160,9 @@ def _problem(col: Column, cleaned: str, typed: str, typed_sql: str) -> tuple[str
     else:
         bad = f"'unparseable {col.name} \"' || {raw} || '\"'"
     missing = f"'missing required {col.name}'" if col.required else "NULL"
+    if col.required and col.kind == "enum":  # 未知 is emptied by ``_cleaned``: the reason quotes it
+        missing = (f"CASE WHEN nullif({_ident(col.name)}, '') IS NULL THEN {missing} ELSE 'required {col.name} is "
+                   f"\"' || {raw} || '\", which says it is unknown' END")
     reason = f"CASE WHEN {cleaned} IS NULL THEN {missing} WHEN {typed} IS NULL THEN {bad} END"
     if col.required:
         return f"{typed} IS NULL", reason
@@ -167,31 +171,19 @@ def _problem(col: Column, cleaned: str, typed: str, typed_sql: str) -> tuple[str
     return f"({cleaned} IS NOT NULL AND {typed} IS NULL)", reason
 
 
-def _eighteen_digits(value: str) -> str:
-    """A first-generation 15-digit ID number (GB 11643-1989: region, YYMMDD, sequence) as its 18-digit
-    form: the century 19 put in and the check digit added, as the public-security upgrade makes it;
-    anything else as it is. The same person's records then share one ID number (``PERSON_KEY_SQL``).
-
-    >>> import duckdb
-    >>> duckdb.sql(f"SELECT {_eighteen_digits(repr('110105491231002'))}").fetchall()[0][0]
-    '11010519491231002X'
-    """
-    upgraded = f"(substr({value}, 1, 6) || '19' || substr({value}, 7, 9))"
-    return (f"CASE WHEN regexp_full_match({value}, '[0-9]{{15}}') THEN {upgraded} || "
-            f"substr({_lit(_ID_CHECK_CHARS)}, (({_digit_sum(upgraded)}) % 11) + 1, 1) ELSE {value} END")
-
-
-def _digit_sum(value: str) -> str:
-    return " + ".join(f"CAST(substr({value}, {i + 1}, 1) AS INTEGER) * {w}" for i, w in enumerate(_ID_WEIGHTS))
-
-
-def _id_number_valid(value: str) -> str:
-    digit_sum = _digit_sum(value)
+def _id_number_valid(value: str, *, first_generation: bool) -> str:
+    """Whether an ID number is well formed: 18 characters whose birth date is a date and whose check
+    character is right; with ``first_generation`` (persons' records, which may be 20 years old) also
+    15 digits whose YYMMDD is a date of the 1900s. Elsewhere (an intermediary's 证件号码 may be a
+    15-digit business registration number) 15 digits are not a person's ID number."""
+    digit_sum = id_digit_sum_sql(value)
+    old = (f"WHEN regexp_full_match({value}, '[0-9]{{15}}') THEN try_strptime('19' || substr({value}, 7, 6), '%Y%m%d') "
+           "IS NOT NULL " if first_generation else "")
     return (
-        f"CASE WHEN {value} IS NULL THEN NULL "
+        f"CASE WHEN {value} IS NULL THEN NULL {old}"
         f"WHEN NOT regexp_full_match({value}, '[0-9]{{17}}[0-9X]') THEN false "
         f"WHEN try_strptime(substr({value}, 7, 8), '%Y%m%d') IS NULL THEN false "
-        f"ELSE substr({_lit(_ID_CHECK_CHARS)}, (({digit_sum}) % 11) + 1, 1) = substr({value}, 18, 1) END"
+        f"ELSE substr({_lit(ID_CHECK_CHARS)}, (({digit_sum}) % 11) + 1, 1) = substr({value}, 18, 1) END"
     )
 
 
@@ -250,7 +242,7 @@ def validation_sql(table: EntityTable, relation: str) -> str:
         as_text = f"array_to_string({typed}, ';')" if col.kind == "list" else f"CAST({typed} AS VARCHAR)"
         hash_parts.append(f"coalesce({as_text}, '')")
         if col.kind == "id_number":
-            out_cols.append(f"{_id_number_valid(typed)} AS {col.name}_valid")
+            out_cols.append(f"{_id_number_valid(typed, first_generation=table.name == 'persons')} AS {col.name}_valid")
     problems += [(check, f"CASE WHEN {check} THEN {reason} END") for check, reason in _row_checks(table, typed_of)]
     # The reasons are joined only for the rows a condition flags: on a clean batch that is none.
     bad = " OR ".join(f"coalesce({check}, false)" for check, _ in problems if check is not None)
@@ -301,9 +293,9 @@ def _ranked_sql(table: EntityTable, relation: str) -> str:
 
 _NEEDS_NFKC = "[\u00a0\u2000-\u200a\u202f\u205f\u3000\uff01-\uff5e\uffe0-\uffe6]"
 """Full-width forms and odd spaces: the characters NFKC repairs in real exports."""
-_INVISIBLE = "[\u200b-\u200d\u2060\ufeff]"
-"""Zero-width characters pasted in from a web page or a chat (NFKC keeps them): an ID number with one
-was another ID number, and invalid."""
+_INVISIBLE = r"\p{Cf}"
+"""Format characters (Unicode Cf: zero-width spaces and joiners, bidi marks, the soft hyphen, BOM) pasted
+in from a web page or a chat (NFKC keeps them): an id with one was another id, invisibly."""
 _EXCEL_GUARD = r"^=\"(.*)\"$|^'"
 """What keeps Excel from reading 18 digits as 1.10105E+17, left in a CSV it saved: ``="…"`` or a leading '."""
 
@@ -355,7 +347,8 @@ def _normalise(column: pa.ChunkedArray) -> pa.ChunkedArray:
             column = pc.replace_substring_regex(column, _INVISIBLE, "")
     column = pc.ascii_trim_whitespace(column)
     if pc.any(pc.or_(pc.starts_with(column, "="), pc.starts_with(column, "'"))).as_py():
-        column = pc.replace_substring_regex(column, _EXCEL_GUARD, r"\1")
+        # ="P001  ": a padded field inside the guard is trimmed too
+        column = pc.ascii_trim_whitespace(pc.replace_substring_regex(column, _EXCEL_GUARD, r"\1"))
     return column
 
 
