@@ -145,7 +145,7 @@ def _print_ingest(report: IngestReport, elapsed: float) -> None:
     for name in report.unrecognised_files:
         print(f"  note: {name} matches no contract file and was not read")
     if report.rejects_path:
-        print(f"rejected rows (file, line, reason, row): {report.rejects_path}")
+        print(f"被拒行（文件、行号、原因、原始行）rejected rows (file, line, reason, row): {report.rejects_path}")
     print(f"run {report.run_id} took {elapsed:.1f}s")
 
 

@@ -36,6 +36,7 @@ from graphsvc.store.base import LINE
 from ingest.aliases import FILE_ALIASES, map_headers
 from ingest.mapping import SourceMapping
 from ingest.readers import SUFFIXES, RawBatch, SourceFile, open_source
+from ingest.reasons import chinese_reason
 from ingest.validate import REASON, STATUS, BatchValidator
 
 __all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder", "read_rejects", "STAGES"]
@@ -114,14 +115,17 @@ def discover(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
 
 
 def read_rejects(path: Path, *, offset: int = 0, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
-    """(how many rows a rejects file holds, those from ``offset``, at most ``limit``): file, line, reason and
-    the row as read, as ``_RejectsWriter`` wrote them."""
+    """(how many rows a rejects file holds, those from ``offset``, at most ``limit``): file, line, reason (in
+    Chinese and English) and the row as read, as ``_RejectsWriter`` wrote them (files of earlier releases,
+    without ``reason_zh``, get it said now)."""
     with path.open(newline="", encoding="utf-8") as f:
         rows = csv.DictReader(f)
         total, page = 0, list[dict[str, Any]]()
         for total, row in enumerate(rows, 1):
             if total > offset and (limit is None or len(page) < limit):
-                page.append({"file": row["file"], "line": int(row["line"]), "reason": row["reason"], "row": row["row"]})
+                page.append({"file": row["file"], "line": int(row["line"]),
+                             "reason_zh": row.get("reason_zh") or chinese_reason(row["reason"]), "reason": row["reason"],
+                             "row": row["row"]})
     return total, page
 
 
@@ -138,8 +142,8 @@ class _RejectsWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("w", newline="", encoding="utf-8")
             self._writer = csv.writer(self._file)
-            self._writer.writerow(["file", "line", "reason", "row"])
-        self._writer.writerow([file, line, reason, row])
+            self._writer.writerow(["file", "line", "reason_zh", "reason", "row"])
+        self._writer.writerow([file, line, chinese_reason(reason), reason, row])
 
     @property
     def used(self) -> bool:

@@ -347,6 +347,7 @@ def test_an_uploads_rejects_are_read_through_its_job(client, city, tmp_path):
     page = rejects.json()
     assert page["total"] == 3 and [(r["file"], r["line"]) for r in page["items"]] == [("settlements.csv", 3)]  # P-U1 unknown too
     assert page["items"][0]["reason"].startswith('invalid kind "看病"') and "S-U2" in page["items"][0]["row"]
+    assert page["items"][0]["reason_zh"].startswith('类别（kind） 取值无效："看病"'), page
     assert client.get(f"/jobs/{job_id}/rejects", headers=city.headers("analyst")).status_code == 403
     assert client.get("/jobs/J-nope/rejects", headers=headers).status_code == 404
     audit = client.get("/audit", headers=city.headers("admin")).json()["items"]

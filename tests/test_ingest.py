@@ -78,6 +78,19 @@ def test_each_kind_of_bad_row_is_rejected_with_line_and_reason_and_good_rows_loa
     }
     loaded = set(store.rows("settlements").column("settlement_id").to_pylist())
     assert loaded == {"S1", "S2", "S3", "S18"}
+    # Chinese first beside each, the column named as the clerk's header says it
+    chinese = {int(r["line"]): r["reason_zh"] for r in read_rejects(report.rejects_path) if r["file"] == "settlements.csv"}
+    assert chinese == {
+        5: "缺少必填项 参保人编号（person_id）",
+        6: '就诊时间（start_time） 无法识别："2026-02-30 09:00:00"',
+        7: '医疗费总额（total_amount） 无法识别："ten yuan"',
+        8: "参保人编号（person_id） P404 不存在（参保人中没有）",
+        9: '类别（kind） 取值无效："checkup"（应为 inpatient, outpatient, pharmacy）',
+        10: "出院时间早于入院时间",
+        11: "结算编号（settlement_id） S1 重复且内容不同（首次出现在第 2 行）",
+        12: "定点机构编码（institution_id） H9 不存在（定点机构中没有）",
+        13: '联系电话（contact_phone） 无法识别："12"',
+    }
 
 
 def test_a_value_longer_than_any_real_one_is_rejected_and_the_rest_of_its_batch_loads(store, tmp_path):

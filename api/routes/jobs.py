@@ -148,6 +148,8 @@ def get_job(job_id: str, caller: InvestigatorDep) -> dict[str, Any]:
 class Reject(BaseModel):
     file: str
     line: int
+    reason_zh: str
+    """the reason in Chinese, the column named by its header label (就诊时间)"""
     reason: str
     row: str
     """the row as read (JSON of its cells): what to correct in the export"""
