@@ -237,6 +237,10 @@ def test_police_liaison_gets_no_link_to_the_pages_it_is_refused(server, browser)
     assert not browser.find_element(By.ID, "nav-risk").is_displayed()
     assert not browser.find_element(By.ID, "nav-report").is_displayed()
     assert httpx.get(f"{base}/institutions/risk", headers={"X-API-Key": police}).status_code == 403
+    # Sent straight to a page it is refused, it is told so in the console's language, the server's words after
+    _js(browser, "location.hash = '#/report'")
+    said = _wait(browser, lambda d: d.find_element(By.ID, "error").get_attribute("textContent"))
+    assert said.startswith("无权执行此操作（403）: ") and "police_liaison" in said, said
 
 
 def test_an_administrator_subscribes_reads_the_delivery_log_and_deletes_a_webhook(server, browser):

@@ -16,7 +16,9 @@ const I18N = {
        wholeperiod: "（全期证据，含此日后的结算）", webhooks: "案件系统推送", newhook: "新增订阅", url: "接收地址",
        secret: "签名密钥（至少 16 位）", subscribe: "订阅", hookevents: "事件", secrethint: "密钥尾号", created: "创建时间",
        createdby: "创建人", deliveries: "投递记录", delete: "删除", state: "状态", attempts: "尝试次数",
-       lastanswer: "最近一次结果", nextattempt: "下次重试", confirmdelete: "停止向此地址推送？尚未送达的通知将取消。"},
+       lastanswer: "最近一次结果", nextattempt: "下次重试", confirmdelete: "停止向此地址推送？尚未送达的通知将取消。",
+       http403: "无权执行此操作", http404: "未找到", http409: "与已有记录冲突", http413: "文件过大", http422: "输入有误",
+       http429: "请求过于频繁，请稍后再试", http503: "服务暂不可用", httperror: "请求失败"},
   en: {badlink: "Invalid link", title: "Medical-insurance fraud rings", signin: "Sign in", signout: "Sign out", apikey: "API key",
        queue: "Ring queue", pattern: "Pattern", minscore: "Min score", disposition: "Disposition", search: "Search",
        back: "← Back to the queue", timeline: "Claims timeline", evidence: "Evidence", members: "Members",
@@ -35,7 +37,10 @@ const I18N = {
        newhook: "New subscription", url: "URL", secret: "Signing secret (16 characters or more)", subscribe: "Subscribe",
        hookevents: "Events", secrethint: "Secret ends", created: "Created", createdby: "Created by",
        deliveries: "Deliveries", delete: "Delete", state: "State", attempts: "Attempts", lastanswer: "Last result",
-       nextattempt: "Next retry", confirmdelete: "Stop posting to this URL? Deliveries not yet made are cancelled."},
+       nextattempt: "Next retry", confirmdelete: "Stop posting to this URL? Deliveries not yet made are cancelled.",
+       http403: "Not allowed", http404: "Not found", http409: "Conflicts with a record", http413: "Too large",
+       http422: "Invalid input", http429: "Too many requests, try again later", http503: "Service unavailable",
+       httperror: "Request failed"},
 };
 let lang = localStorage.getItem("lang") || "zh";
 let key = null;  // in memory only, never web storage: nothing in another tab or a later script reads it; reloads ask again
@@ -80,12 +85,22 @@ function keyLink(key) {
 }
 
 function report(error) { $("error").textContent = error.message; }
+
+// What went wrong, in the console's language first (the server's own words follow, in English): a
+// validation error's detail is a list of problems, each said as "field: message".
+async function failure(response) {
+  let detail = "";
+  try { detail = (await response.json()).detail; } catch { detail = response.statusText; }
+  if (Array.isArray(detail)) detail = detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+  const said = Object.hasOwn(I18N[lang], `http${response.status}`) ? t(`http${response.status}`) : t("httperror");
+  return `${said}（${response.status}）${detail ? `: ${detail}` : ""}`;
+}
 const guarded = (action) => (...args) => action(...args).catch(report);
 
 async function api(path, options = {}) {
   const response = await fetch(path, {...options, headers: {"X-API-Key": key, ...(options.headers || {})}});
   if (response.status === 401) { signOut(); throw new Error(t("badkey")); }
-  if (!response.ok) { throw new Error((await response.json()).detail); }
+  if (!response.ok) { throw new Error(await failure(response)); }
   return response;
 }
 
