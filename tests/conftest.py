@@ -74,6 +74,13 @@ def cities(tmp_path_factory: pytest.TempPathFactory) -> Cities:
 
 
 @pytest.fixture
+def embedded_store(tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty embedded store, for tests whose subject (validation, detection) does not depend on the backend."""
+    with open_store(Settings(home=tmp_path / "home", backend="embedded")) as s:
+        yield s
+
+
+@pytest.fixture
 def embedded_city(cities: Cities, tmp_path: Path) -> Iterator[City]:
     """The API test city on the embedded store, for tests whose subject does not depend on the backend."""
     with cities.copy(Settings(home=tmp_path / "home", backend="embedded")) as city:

@@ -4,38 +4,21 @@ that are rejected, silently changed or merged wrongly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import openpyxl
 import pytest
 
-from graphsvc.config import Settings
-from graphsvc.store import GraphStore, open_store
-from helpers.csv_files import read_rejects, write_csv
-from ingest.pipeline import IngestReport, ingest_folder
+from graphsvc.store import GraphStore
+from helpers.csv_files import ingest_into as _ingest
+from helpers.csv_files import reject_reasons as _reasons
+from helpers.csv_files import rows_by as _rows
+from helpers.csv_files import write_csv
 
 # Validation is the same for both backends: the embedded store alone keeps these fast.
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[GraphStore]:
-    with open_store(Settings(home=tmp_path / "home", backend="embedded")) as s:
-        yield s
-
-
-def _ingest(store: GraphStore, folder: Path, tmp_path: Path) -> IngestReport:
-    return ingest_folder(store, folder, rejects_dir=tmp_path / "rejects", progress=False)
-
-
-def _reasons(report: IngestReport) -> list[str]:
-    if report.rejects_path is None:
-        return []
-    return [f"{r['file']}:{r['line']}: {r['reason']}" for r in read_rejects(report.rejects_path)]
-
-
-def _rows(store: GraphStore, table: str, key: str) -> dict[str, dict]:
-    return {r[key]: r for r in store.rows(table).to_pylist()}
+def store(embedded_store: GraphStore) -> GraphStore:
+    return embedded_store
 
 
 SETTLE_HEADER = ["settlement_id", "kind", "person_id", "institution_id", "start_time", "fund_amount"]

@@ -162,7 +162,7 @@ def detect_rings_in(con: SessionLike, config: DetectionConfig | None = None, *,
     started = time.perf_counter()
     communities = leiden_communities(graph, resolution=config.community.resolution, seed=config.community.seed,
                                      iterations=config.community.iterations)
-    communities = whole_small_components(graph, communities, config.ring.min_persons)
+    communities = whole_small_components(graph, communities, config.ring.min_persons, config.ring.min_pattern_strength)
     seconds["leiden"] = time.perf_counter() - started
     started = time.perf_counter()
     rings = assemble_rings(graph, communities, findings, _claim_facts(session, findings), config.ring)

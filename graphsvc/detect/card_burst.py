@@ -79,14 +79,21 @@ def card_burst_findings(con: SessionLike, config: CardBurstConfig | None = None)
     session.temp_table("d_burst_thresholds", {
         "institution_id": list(expected), "threshold": [str(burst_threshold(e, config)) for e in expected.values()]})
     # A rush at the same hour every day (a hospital's morning clinic letting out across the road) is the
-    # pharmacy's usual day at that hour: where an hour's swipes per open day exceed what the day spread
-    # evenly brings, a window starting in it is measured against the hour. A collector's bursts on a few
-    # days of the year add little to an hour's mean over all of them.
+    # pharmacy's usual day at that hour: where an hour's swipes on its median open day exceed what the day
+    # spread evenly brings, a window starting in it is measured against the hour. The median, not the
+    # mean: a collector coming at 15:20 twice a week made the mean of his own hour his alibi. The median
+    # of an hour over the open days (the days without a swipe in it count 0) is the count on the day
+    # ranked at half of them, most swipes first; none when fewer days than half have one.
     hourly = session.rows(f"""
-        WITH days AS (SELECT institution_id, count(DISTINCT start_time::DATE) AS open_days FROM d_swipes GROUP BY ALL)
-        SELECT institution_id, hour(start_time) AS hour, count(*) / any_value(open_days) AS per_day
-        FROM d_swipes JOIN days USING (institution_id) GROUP BY ALL
-        HAVING count(*) / any_value(open_days) * {config.minutes / 60} > {_SLOT_FLOOR}""")
+        WITH days AS (SELECT institution_id, count(DISTINCT start_time::DATE) AS open_days FROM d_swipes GROUP BY ALL),
+        per_day AS (SELECT institution_id, hour(start_time) AS hour, start_time::DATE AS day, count(*) AS swipes
+                    FROM d_swipes GROUP BY ALL),
+        ranked AS (SELECT institution_id, hour, swipes,
+                          row_number() OVER (PARTITION BY institution_id, hour ORDER BY swipes DESC, day) AS place
+                   FROM per_day)
+        SELECT r.institution_id, r.hour, r.swipes AS per_day
+        FROM ranked r JOIN days d ON d.institution_id = r.institution_id
+        WHERE r.place = CAST(ceil(d.open_days / 2.0) AS BIGINT) AND r.swipes * {config.minutes / 60} > {_SLOT_FLOOR}""")
     busy = [(h["institution_id"], h["hour"], float(h["per_day"]) * config.minutes / 60) for h in hourly]
     busy = [(i, h, e) for i, h, e in busy if e > expected.get(i, 0.0)]
     session.temp_table("d_burst_hours", {

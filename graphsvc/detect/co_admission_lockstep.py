@@ -84,7 +84,9 @@ def co_admission_lockstep_findings(con: SessionLike,
     w = config.window_days
     session.create_table("d_admissions", """
         SELECT settlement_id, person_id, institution_id, start_time::DATE AS day, fund_amount,
-               date_diff('day', start_time::DATE, coalesce(end_time, start_time)::DATE) AS stay_days
+               -- a stay exported without its discharge is of unknown length, not a same-day session
+               CASE WHEN kind = 'inpatient' AND end_time IS NULL THEN NULL
+                    ELSE date_diff('day', start_time::DATE, coalesce(end_time, start_time)::DATE) END AS stay_days
         FROM settlements WHERE list_contains(?, kind)""", [list(config.admission_kinds)])
     # Each admission probes the next ``w`` days: an equi-join on (institution, day), not a band join.
     # Occasions are per institution; their repeats are counted per pair across institutions.
@@ -315,10 +317,12 @@ def _groups(pairs: list[dict], config: CoAdmissionLockstepConfig) -> list[set[st
 
 
 def _on_treatment_schedule(waves: list[list[dict]], config: CoAdmissionLockstepConfig) -> bool:
-    """Same-day sessions together either weekly or faster many times (dialysis), or on a fixed cycle
-    of up to a few weeks (chemotherapy: every 14, 21 or 28 days, a day or two moved for a holiday).
+    """Same-day sessions together at one centre, either weekly or faster many times (dialysis), or on a
+    fixed cycle of up to a few weeks (chemotherapy: every 14, 21 or 28 days, a day or two moved for a
+    holiday).
 
-    A gang's fake stays last days; when its waves come at a steady pace their stays still do.
+    A gang's fake stays last days; when its waves come at a steady pace their stays still do; and a
+    gang rotates hospitals where a cohort keeps to its centre.
 
     >>> from datetime import date, timedelta
     >>> def sessions(gaps, stay=0):
@@ -332,7 +336,10 @@ def _on_treatment_schedule(waves: list[list[dict]], config: CoAdmissionLockstepC
     >>> _on_treatment_schedule(sessions([9, 40, 21, 70, 15]), config)   # waves at no steady pace
     False
     """
-    if any((r["stay_days"] or 0) > config.schedule_max_stay_days for wave in waves for r in wave):
+    rows = [r for wave in waves for r in wave]
+    if any(r["stay_days"] is None or r["stay_days"] > config.schedule_max_stay_days for r in rows):
+        return False
+    if len({r.get("institution_id") for r in rows}) > 1:
         return False
     gaps = [(b[0]["day"] - a[0]["day"]).days for a, b in zip(waves, waves[1:])]
     median = statistics.median(gaps)

@@ -70,6 +70,9 @@ class SharedCardConfig(_Section):
     min_other_households: int = Field(
         3, ge=1, description="…who live in at least this many households: a worker's card paying for his parents, wife "
                              "and child at the family home, or for his parents and his wife's, is mutual aid")
+    family_max_users: int = Field(
+        7, ge=1, description="…unless they are more than this many, more than a worker's spouse, children, parents and "
+                             "parents-in-law: then their households do not make it mutual aid")
     used_by_others_strength: float = Field(
         0.5, gt=0, lt=1, description="strength of a card used for persons outside the holder's household")
     after_death_strength: float = Field(0.9, gt=0, lt=1, description="strength of a dead holder's card being used")

@@ -72,7 +72,10 @@ def _used_by_others(session: Session, config: SharedCardConfig) -> list[Finding]
         holder = uses[0]["holder"]
         users = sorted({u["user_id"] for u in uses})
         households = {u["user_household"] or u["user_id"] for u in uses}
-        if len(users) < config.min_other_users or len(households) < config.min_other_households:
+        # A worker's close relatives are few and live in a home or two; more persons than any family has
+        # (8 strangers of two group-rental flats) are not mutual aid, whatever their addresses.
+        if len(users) < config.min_other_users or (
+                len(households) < config.min_other_households and len(users) <= config.family_max_users):
             continue
         facts = {"card": card, "holder": holder, "users": users, "claims": len(uses),
                  "fund": round(sum(float(u["fund_amount"] or 0) for u in uses), 2)}
@@ -131,6 +134,24 @@ def _used_after_death(session: Session, config: SharedCardConfig) -> list[Findin
     return findings
 
 
+def _without_filled_scripts(session: Session, rows: list[dict]) -> list[dict]:
+    """``rows`` without a pharmacy claim whose prescriber saw the card's holder in a visit earlier that day:
+    the visit(s), then the scripts filled across the road, are one trip, not two places. Any such visit,
+    not only the one just before (two doctors in one morning, then both scripts)."""
+    scripts = [r for r in rows if r["kind"] == "pharmacy" and r["prescriber_id"]]
+    if not scripts:
+        return rows
+    session.temp_table("d_scripts_near", {"settlement_id": [r["settlement_id"] for r in scripts],
+                                          "card_id": [r["card_id"] for r in scripts],
+                                          "prescriber_id": [r["prescriber_id"] for r in scripts]})
+    filled = {r["settlement_id"] for r in session.rows("""
+        SELECT DISTINCT n.settlement_id FROM d_scripts_near n
+        JOIN settlements s ON s.settlement_id = n.settlement_id
+        JOIN settlements v ON v.card_id = n.card_id AND v.prescriber_id = n.prescriber_id AND v.kind = 'outpatient'
+        WHERE v.start_time <= s.start_time AND CAST(v.start_time AS DATE) = CAST(s.start_time AS DATE)""")}
+    return [r for r in rows if r["settlement_id"] not in filled]
+
+
 def _in_two_places(session: Session, config: SharedCardConfig) -> list[Finding]:
     # Consecutive uses of a card only: two places at once always shows between neighbours in time.
     # Elapsed time is compared exactly: a count of second boundaries (DuckDB's date_diff) and of whole
@@ -139,22 +160,19 @@ def _in_two_places(session: Session, config: SharedCardConfig) -> list[Finding]:
     # (a claim's person costs a fifth of it at 3M persons), and the holder is looked up for the few
     # pairs found, from the card, or from the claim where the card is not in ``cards``.
     rows = session.rows("""
-        SELECT u.card_id, c.person_id AS holder, u.settlement_id, u.institution_id,
+        SELECT u.card_id, c.person_id AS holder, u.settlement_id, u.institution_id, u.kind, u.prescriber_id,
                u.start_time, u.prev_id, u.prev_institution, u.prev_time
         FROM (
             SELECT card_id, settlement_id, institution_id, start_time, kind, prescriber_id,
                    lag(settlement_id) OVER w AS prev_id, lag(institution_id) OVER w AS prev_institution,
-                   lag(start_time) OVER w AS prev_time, lag(kind) OVER w AS prev_kind,
-                   lag(prescriber_id) OVER w AS prev_prescriber
+                   lag(start_time) OVER w AS prev_time
             FROM settlements
             WHERE card_id IS NOT NULL AND kind <> 'inpatient'
             WINDOW w AS (PARTITION BY card_id ORDER BY start_time, settlement_id)) u
         LEFT JOIN cards c ON c.card_id = u.card_id
         WHERE u.prev_institution <> u.institution_id AND u.start_time <= u.prev_time + ? * INTERVAL '1 minute'
-          -- a visit, then its doctor's script filled at the pharmacy across the road: one trip, not two places
-          AND NOT coalesce(u.prev_kind = 'outpatient' AND u.kind = 'pharmacy' AND u.prescriber_id = u.prev_prescriber,
-                           false)
         ORDER BY u.card_id, u.start_time, u.settlement_id""", [config.two_places_minutes])
+    rows = _without_filled_scripts(session, rows)
     unheld = [r["settlement_id"] for r in rows if r["holder"] is None]
     if unheld:
         session.temp_table("d_unheld", {"settlement_id": unheld})

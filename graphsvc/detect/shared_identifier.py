@@ -38,7 +38,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from graphsvc.detect.config import SharedIdentifierConfig, saturate
+from graphsvc.detect.config import CardBurstConfig, SharedIdentifierConfig, saturate
 from graphsvc.detect.finding import Finding, covered_days, group_rows, poisson_tail
 from graphsvc.evidence import render
 from graphsvc.store.engine import Session, SessionLike, session_of
@@ -137,6 +137,7 @@ def shared_identifier_findings(con: SessionLike,
     norms = _usual_institutions(session) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1, {})
     owners, registered = _phone_users(session, config)
     card_claims = _claims_of_linked_cards(session)
+    key_drugs = CardBurstConfig().key_drugs
     by_group = group_rows(members, lambda r: (r["via"], r["value"]))
     findings = []
     for g in groups:
@@ -165,8 +166,10 @@ def shared_identifier_findings(con: SessionLike,
         cards = sorted({r["card_id"] for r in rows if r["card_id"]})
         entities += [("card", c) for c in cards]
         settlements = {r["settlement_id"] for r in rows if r["settlement_id"]}
-        kinds = [kind for card in cards for _, kind in card_claims.get(card, ())]
-        settlements.update(s for card in cards for s, _ in card_claims.get(card, ()))
+        kinds = [kind for card in cards for _, kind, _ in card_claims.get(card, ())]
+        settlements.update(s for card in cards for s, _, _ in card_claims.get(card, ()))
+        key_drug_claims = sum(1 for card in cards for _, _, items in card_claims.get(card, ())
+                              if any(k in item for item in items or () for k in key_drugs))
         if (suggests is None and kinds and kinds.count("pharmacy") >= config.collector_pharmacy_share * len(kinds)
                 and not any(r["death_date"] for r in rows)):
             # Others' e-vouchers on one phone or device, of living holders and spent (nearly) only at pharmacies:
@@ -177,12 +180,18 @@ def shared_identifier_findings(con: SessionLike,
         led = (value if via == "agent" else broker) in from_leads
         routine = None
         if via in _AGENCY and not led:
-            booking = _one_day_booking(rows)
+            # An intermediary's bus of villagers to a 'free check-up day' is no company's health check.
+            an_intermediary = broker is not None or (via == "agent" and value in intermediaries)
+            booking = None if an_intermediary else _one_day_booking(rows)
             routine = booking or _routine_work(rows, norms, config)
         explained = None if routine is None else "group_booking" if "booking_day" in routine else "routine_agency_work"
-        if via in _FAMILY_BINDING and g["households"] <= config.family_binding_households and not broker:
+        if (via in _FAMILY_BINDING and g["households"] <= config.family_binding_households and not broker
+                and 2 * key_drug_claims < len(kinds) and not any(r["death_date"] for r in rows)):
             # The national app binds relatives' e-vouchers to one phone (亲情账户): a woman's husband, parents
-            # and in-laws are three households. A collector holds strangers' cards, of many households.
+            # and in-laws are three households, their everyday medicine bought with them (on her phone, or a
+            # grandson's insured elsewhere). What is bought tells a collector's burner phones, three
+            # strangers' cards each, apart: key drugs (albumin) for resale, or the dead's cards; whose
+            # name a phone is registered in, a collector writes on a victim's record.
             routine, explained = {}, "family_binding"
         facts = {"via": via, "value": value, "value_type": entity_type, "broker": broker,
                  "households": g["households"], "persons": len(persons), "claims": len(settlements),
@@ -368,13 +377,13 @@ def _phone_users(session: Session,
     return owners, {phone: {p for p, _ in people} for phone, people in by_phone.items()}
 
 
-def _claims_of_linked_cards(session: Session) -> dict[str, list[tuple[str, str]]]:
-    """(settlement id, kind) of each claim paid by a card of a flagged phone or device."""
+def _claims_of_linked_cards(session: Session) -> dict[str, list[tuple[str, str, list[str] | None]]]:
+    """(settlement id, kind, items) of each claim paid by a card of a flagged phone or device."""
     rows = session.rows("""
-        SELECT s.card_id, s.settlement_id, s.kind FROM settlements s
+        SELECT s.card_id, s.settlement_id, s.kind, s.items FROM settlements s
         WHERE s.card_id IN (SELECT l.card_id FROM d_links l JOIN d_link_groups g USING (via, value)
                             WHERE l.card_id IS NOT NULL)""")
-    claims: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    claims: dict[str, list[tuple[str, str, list[str] | None]]] = defaultdict(list)
     for r in rows:
-        claims[r["card_id"]].append((r["settlement_id"], r["kind"]))
+        claims[r["card_id"]].append((r["settlement_id"], r["kind"], r["items"]))
     return claims

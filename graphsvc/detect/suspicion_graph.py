@@ -108,33 +108,37 @@ def leiden_communities(graph: ig.Graph, *, resolution: float = 1.0, seed: int = 
     return sorted((list(c) for c in partition), key=len, reverse=True)
 
 
-def whole_small_components(graph: ig.Graph, communities: Sequence[Sequence[int]], min_persons: int) -> list[list[int]]:
+def whole_small_components(graph: ig.Graph, communities: Sequence[Sequence[int]], min_persons: int,
+                           min_strength: float) -> list[list[int]]:
     """``communities``, with each connected component of the graph too small to hold two rings (fewer
-    than ``2 * min_persons`` persons) made one community again, biggest first.
+    than ``2 * min_persons`` persons) cut along its weak ties instead: its groups are those its edges of
+    weight ``min_strength`` or more join; biggest first.
 
     Modularity judges a cut against the whole graph: among a city's findings it keeps a gang of four
     sharing one device whole, but in a small export (a county's month, a handful of findings) it cuts
-    the same gang into pieces under ``min_persons``, and the gang is no ring.
+    the same gang into pieces under ``min_persons``, and the gang is no ring. Keeping such a component
+    whole would drag in whoever a weak finding ties to it (a gang member's number on two elderly
+    neighbours' records): its strong findings say who belongs together.
 
-    >>> g = ig.Graph(edges=[(0, 1), (0, 2), (3, 1), (3, 2), (3, 4)])   # two findings over four persons
-    >>> g.vs["type"] = ["finding", "person", "person", "finding", "person"]
-    >>> whole_small_components(g, [[0, 1, 2], [3, 4]], min_persons=3)
-    [[0, 1, 2, 3, 4]]
+    >>> g = ig.Graph(edges=[(0, 1), (0, 2), (0, 3), (4, 3), (4, 5)])   # a strong finding of three, a weak one
+    >>> g.vs["type"] = ["finding", "person", "person", "person", "finding", "person"]
+    >>> g.es["weight"] = [0.7, 0.7, 0.7, 0.2, 0.2]
+    >>> whole_small_components(g, [[0, 1, 2], [3, 4, 5]], min_persons=3, min_strength=0.3)
+    [[0, 1, 2, 3], [4], [5]]
     """
     component_of = graph.connected_components().membership
     persons: dict[int, int] = {}
     for v, kind in enumerate(graph.vs["type"]):
         if kind == "person":
             persons[component_of[v]] = persons.get(component_of[v], 0) + 1
-    kept: list[list[int]] = []
-    merged: dict[int, list[int]] = {}
-    for community in communities:
-        component = component_of[community[0]]  # a Leiden community lies in one component
-        if persons.get(component, 0) < 2 * min_persons:
-            merged.setdefault(component, []).extend(community)
-        else:
-            kept.append(list(community))
-    return sorted(kept + [sorted(c) for c in merged.values()], key=len, reverse=True)
+    small = {c for c, n in persons.items() if n < 2 * min_persons} | (set(component_of) - set(persons))
+    kept = [list(c) for c in communities if component_of[c[0]] not in small]  # a Leiden community lies in one
+    strong = graph.subgraph_edges([e.index for e in graph.es if e["weight"] >= min_strength], delete_vertices=False)
+    groups: dict[int, list[int]] = {}
+    for v, group in enumerate(strong.connected_components().membership):
+        if component_of[v] in small:
+            groups.setdefault(group, []).append(v)
+    return sorted(kept + list(groups.values()), key=lambda c: (-len(c), c[0]))
 
 
 def louvain_communities_networkx(graph: ig.Graph, *, resolution: float = 1.0, seed: int = 42) -> list[list[int]]:

@@ -51,12 +51,21 @@ def trace_code_resold_findings(con: SessionLike,
     session = session_of(con)
     # Each code carries its sale's facts: joining the few repeated codes back to every settlement by id
     # cost a third of this detector's time at 10M persons. A refund (a row of the code with a negative amount)
-    # takes its sale back: a box bought, returned and sold to someone else was sold once.
+    # takes back a sale of the box at the same pharmacy before it: a box bought, returned and sold to someone
+    # else was sold once; a 'refund' written by a pharmacy that had not sold the box takes nothing back.
     rows = session.rows("""
         WITH codes AS (SELECT unnest(trace_codes) AS code, settlement_id, person_id, institution_id, start_time,
                               fund_amount, coalesce(total_amount < 0 OR fund_amount < 0, false) AS refund
                        FROM settlements WHERE trace_codes IS NOT NULL),
-        repeated AS (SELECT code FROM codes GROUP BY code HAVING sum(CASE WHEN refund THEN -1 ELSE 1 END) > 1)
+        in_turn AS (SELECT code, refund,
+                           sum(CASE WHEN refund THEN 0 ELSE 1 END) OVER w AS sold_so_far,
+                           sum(CASE WHEN refund THEN 1 ELSE 0 END) OVER w AS returned_so_far
+                    FROM codes
+                    WINDOW w AS (PARTITION BY code, institution_id ORDER BY start_time, settlement_id
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)),
+        repeated AS (SELECT code FROM in_turn GROUP BY code
+                     HAVING sum(CASE WHEN refund THEN 0 ELSE 1 END)
+                            - sum(CASE WHEN refund AND sold_so_far >= returned_so_far THEN 1 ELSE 0 END) > 1)
         SELECT c.code, c.settlement_id, c.person_id, c.institution_id, c.start_time, c.fund_amount
         FROM codes c SEMI JOIN repeated r USING (code)
         WHERE NOT c.refund

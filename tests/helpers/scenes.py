@@ -488,3 +488,32 @@ def duplicate_record_gang(scene: Scene) -> dict[str, Any]:
                         fund_amount=5100.0 + 100 * i)
     scene.claim("outpatient", "P1B", hospitals[0], day(170, 10), fund_amount=90.0)
     return {"persons": ["P1", *others], "records": ["P1", "P1B"], "hospitals": hospitals}
+
+
+def burner_phone_collector(scene: Scene, *, prefix: str, on_victims_records: bool = False) -> list[str]:
+    """A card collector's 30 elderly strangers (30 villages) whose e-vouchers sit three to each of his ten
+    burner phones and handsets, never more than three households on one, swiped for albumin two or three
+    at a time over four pharmacies so that none sees a burst (reviews 23 and 24). With
+    ``on_victims_records`` he wrote each burner's number on the record of one of its three holders, as a
+    family account's phone would be. The holders, who must all be in card_collector rings."""
+    pharmacies = [scene.institution(f"PH{prefix}{k}", "pharmacy") for k in range(4)]
+    for k, pharmacy in enumerate(pharmacies):
+        neighbourhood_pharmacy(scene, pharmacy, prefix=f"{prefix}N{k}", customers=20)
+    towns = ["花明楼", "黄材", "双江口", "回龙铺", "夏铎铺", "灰汤"]
+    holders = [scene.person(f"{prefix}{i:02d}", name=name_of(i), address=house(towns[i % 6], f"村{i}", i),
+                            birth_date=f"{1938 + i % 15}-0{1 + i % 9}-1{i % 9}",
+                            phone=f"1707310{i // 3:04d}" if on_victims_records and i % 3 == 0 else None)
+               for i in range(30)]
+    if on_victims_records:  # Scene.person fills a phone when given None: the other two keep their own
+        for p in scene.tables["persons"]:
+            if p["person_id"] in holders and int(p["person_id"][len(prefix):]) % 3:
+                p["phone"] = f"1390731{int(p['person_id'][len(prefix):]):04d}"
+    cards = [scene.card(f"K{prefix}{i:02d}", p, kind="evoucher", bound_phone=f"1707310{i // 3:04d}",
+                        device_id=f"D{prefix}{i // 3}") for i, p in enumerate(holders)]
+    for trip in range(8):
+        for k, pharmacy in enumerate(pharmacies):
+            for j in range(3):
+                i = (trip * 7 + k * 3 + j) % 30
+                scene.claim("pharmacy", holders[i], pharmacy, day(20 + 40 * trip, 14 + k, 6 * j), card_id=cards[i],
+                            device_id=f"D{prefix}{i // 3}", items=[ALBUMIN], fund_amount=880.0)
+    return holders
