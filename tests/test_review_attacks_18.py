@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from graphsvc.detect import detect_rings_in
+from graphsvc.detect import DetectionConfig, detect_rings_in
 from graphsvc.detect.shared_card import shared_card_findings
 from helpers import scenes
 from helpers.scenes import Scene, day, house, name_of, until
@@ -81,6 +81,10 @@ def test_a_daughters_phone_holding_her_parents_and_in_laws_e_vouchers_is_no_card
                         device_id=device, items=["苯磺酸氨氯地平片"], fund_amount=32.0 + i)
     result = detect_rings_in(scene.connection())
     assert _ringed(result, list(family)) == [], describe(result)
+    # A key drug is what the run's card_burst.key_drugs says: a fund that lists this one reads the same six
+    # vouchers as a collector's (the family rule follows the configuration, not a copy of its default).
+    listed = DetectionConfig.model_validate({"card_burst": {"key_drugs": ["氨氯地平"]}})
+    assert _ringed(detect_rings_in(scene.connection(), listed), list(family)), "a listed key drug still read as family"
 
 
 @pytest.mark.xfail(strict=True, reason=(

@@ -42,7 +42,8 @@ __all__ = ["DetectionConfig", "DetectionResult", "Finding", "Ring", "detect_ring
 
 DETECTORS: dict[str, Callable[[SessionLike, DetectionConfig], list[Finding]]] = {
     "shared_card": lambda con, c: shared_card_findings(con, c.shared_card),
-    "shared_identifier": lambda con, c: shared_identifier_findings(con, c.shared_identifier),
+    "shared_identifier": lambda con, c: shared_identifier_findings(con, c.shared_identifier,
+                                                                   key_drugs=c.card_burst.key_drugs),
     "co_admission_lockstep": lambda con, c: co_admission_lockstep_findings(con, c.co_admission_lockstep),
     "shared_address": lambda con, c: shared_address_findings(con, c.shared_address),
     "card_burst": lambda con, c: card_burst_findings(con, c.card_burst),

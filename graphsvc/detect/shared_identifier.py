@@ -35,6 +35,7 @@ own_phone      the phone in their person records           (none)
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +69,8 @@ VIA_NODE_TYPES = {"contact_phone": "phone", "bound_phone": "phone", "own_phone":
 """The node type of each way of sharing's value (a finding's ``facts["value"]``)."""
 
 
-def shared_identifier_findings(con: SessionLike,
-                               config: SharedIdentifierConfig | None = None) -> list[Finding]:
+def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig | None = None, *,
+                               key_drugs: Sequence[str] | None = None) -> list[Finding]:
     """Find identifiers that link persons of several households, with the look-alikes explained.
 
     Parameters
@@ -78,6 +79,8 @@ def shared_identifier_findings(con: SessionLike,
         Holds the model's tables (see ``graphsvc.detect.finding``).
     config : SharedIdentifierConfig
         Household thresholds and strengths; defaults when None.
+    key_drugs : drug names (substrings of items) whose purchase tells a collector's e-vouchers from a
+        family's; the run's ``card_burst.key_drugs``, its default when None.
 
     Returns
     -------
@@ -137,7 +140,7 @@ def shared_identifier_findings(con: SessionLike,
     norms = _usual_institutions(session) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1, {})
     owners, registered = _phone_users(session, config)
     card_claims = _claims_of_linked_cards(session)
-    key_drugs = CardBurstConfig().key_drugs
+    key_drugs = CardBurstConfig().key_drugs if key_drugs is None else key_drugs
     by_group = group_rows(members, lambda r: (r["via"], r["value"]))
     findings = []
     for g in groups:

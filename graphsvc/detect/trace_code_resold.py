@@ -57,10 +57,11 @@ def trace_code_resold_findings(con: SessionLike,
         WITH codes AS (SELECT unnest(trace_codes) AS code, settlement_id, person_id, institution_id, start_time,
                               fund_amount, coalesce(total_amount < 0 OR fund_amount < 0, false) AS refund
                        FROM settlements WHERE trace_codes IS NOT NULL),
+        twice AS (SELECT code FROM codes GROUP BY code HAVING count(*) > 1),
         in_turn AS (SELECT code, refund,
                            sum(CASE WHEN refund THEN 0 ELSE 1 END) OVER w AS sold_so_far,
                            sum(CASE WHEN refund THEN 1 ELSE 0 END) OVER w AS returned_so_far
-                    FROM codes
+                    FROM codes SEMI JOIN twice USING (code)
                     WINDOW w AS (PARTITION BY code, institution_id ORDER BY start_time, settlement_id
                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)),
         repeated AS (SELECT code FROM in_turn GROUP BY code
