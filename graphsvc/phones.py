@@ -20,6 +20,7 @@ column speed; the library reads the rest, each distinct value once.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 import pyarrow as pa
@@ -59,10 +60,16 @@ def phone_key(text: str | None) -> str | None:
     ['01012345678-9', '01012345678', '88886666-12', '88886666', '057188888888-123']
     >>> phone_key("1.38e+10"), is_phone_key(phone_key("1.38e+10"))
     ('1.38e+10', False)
+    >>> phone_key("１３８－００１３－８０００"), phone_key("13800138000\u200b")
+    ('13800138000', '13800138000')
     """
     if text is None:
         return None
-    return phone_keys(pa.chunked_array([[text]], pa.string()))[0].as_py()
+    # As ingest has it before keying (a search box gets full-width digits from a Chinese IME, and invisible
+    # characters from a pasted chat message).
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
+    return phone_keys(pa.chunked_array([[text.strip()]], pa.string()))[0].as_py()
 
 
 def is_phone_key(value: str) -> bool:
