@@ -32,14 +32,14 @@ LANGUAGES: tuple[Lang, ...] = ("zh", "en")
 
 FACTS: dict[str, str] = {
     # ids of the network's nodes: their node type (``value`` has its type in ``value_type``)
-    "holder": "person", "users": "person", "buyers": "person", "broker": "intermediary",
+    "holder": "person", "holders": "person", "users": "person", "buyers": "person", "broker": "intermediary",
     "card": "card", "used_cards": "card", "devices": "device", "prescriber": "prescriber",
     "address": "address", "address_key": "address",
-    "pharmacy": "institution", "home": "institution", "hospital": "institution", "institutions": "institution",
+    "pharmacy": "institution", "home": "institution", "hospitals": "institution", "institutions": "institution",
     "wave_institutions": "institution", "resellers": "institution", "prescriber_institution": "institution",
-    "from_institutions": "institution", "to_institutions": "institution", "example_institutions": "institution",
+    "institution": "institution", "from_institutions": "institution", "to_institutions": "institution", "example_institutions": "institution",
     # other ids and words
-    "operators": "operator", "codes": "trace_code", "example_code": "trace_code", "via": "word", "value_type": "word",
+    "operator": "operator", "operators": "operator", "codes": "trace_code", "example_code": "trace_code", "via": "word", "value_type": "word",
     # how many, how much, when
     "households": "count", "persons": "count", "claims": "count", "cards": "count", "uses": "count",
     "occasions": "count", "waves": "count", "admissions": "count", "surnames": "count", "bursts": "count",
@@ -53,6 +53,8 @@ FACTS: dict[str, str] = {
     "chance_pairs": "number", "busiest_expected": "number", "family_tie": "word", "beyond_chance": "count",
     "rate_institutions": "institution", "rates": "number", "rate_needed": "count", "median_gap_days": "number",
     "searched_pairs": "count", "booked_persons": "count", "booked_institutions": "count",
+    "account_claims": "count", "institution_claims": "count", "institution_uses": "count",
+    "operator_share": "share",
     "fund": "money", "key_drug_share": "share", "concentration": "share", "chance_waves": "number",
     "p_value": "number",
     "death_date": "date", "booking_day": "date", "wave_dates": "date", "example_dates": "date", "first_script": "date",
@@ -196,6 +198,11 @@ def _used_by_others(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
     return {"n_users": len(facts["users"]), "user_list": _join(facts["users"], lang, limit=5)}
 
 
+def _one_operator(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    return {"n_holders": len(facts["holders"]), "holder_list": _join(facts["holders"], lang, limit=5),
+            "p": _probability(facts["p_value"], lang)}
+
+
 def _after_death(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
     cards = _join(facts["used_cards"], lang)
     first, last = facts["first_use"][:10], facts["last_use"][:10]
@@ -251,7 +258,10 @@ def _unseen(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
 
 
 def _care_home(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
-    return {"wave_list": _waves(facts, lang, False), "p": _probability(facts["p_value"], lang)}
+    several = len(facts["hospitals"]) > 1  # each wave then says where it went
+    return {"hospital_list": _join(facts["hospitals"], lang), "wave_list": _waves(facts, lang, several),
+            "where": " hospital" if several else "", "where_zh": " 医院" if several else "",
+            "p": _probability(facts["p_value"], lang)}
 
 
 def _trace_code_resold(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
@@ -269,6 +279,14 @@ KINDS: dict[str, _Template] = {
         "{holder} died {death_date}; {what}; fund {fund:,.2f}",
         "参保人 {holder} 已于 {death_date} 死亡，{what}；统筹金额 {fund:,.2f} 元",
         _after_death),
+    "dead_cards_one_operator": _Template(
+        "operator {operator} at {institution} settled {uses} claim(s) on the cards of {n_holders} persons after their "
+        "deaths ({holder_list}), {first_use} to {last_use}, fund {fund:,.2f}; {uses} of the {institution_uses} such "
+        "claims there, where his {operator_share:.0%} of its claims brings that many with p = {p}",
+        "{institution} 的操作员 {operator} 在 {n_holders} 名参保人死亡后用其医保卡结算 {uses} 笔（{holder_list}），"
+        "{first_use} 至 {last_use}，统筹金额 {fund:,.2f} 元；该机构此类结算 {institution_uses} 笔中 {uses} 笔经其手，"
+        "按其经手全部结算的 {operator_share:.0%} 偶然如此的概率为 {p}",
+        _one_operator),
     "card_in_two_places": _Template(
         "card {card} of {holder} settled at two places at once: {places}",
         "持卡人 {holder} 的医保卡 {card} 同一时间在两地结算：{places}",
@@ -301,12 +319,13 @@ KINDS: dict[str, _Template] = {
         "{first_script} 至 {last_script}，统筹金额 {fund:,.2f} 元",
         _unseen),
     "care_home_waves": _Template(
-        "residents of {home} admitted to {hospital} in {waves} waves (date (residents): {wave_list}); {persons} "
-        "residents, {admissions} admissions, fund {fund:,.2f}; {home_admissions} admissions of {home_residents} "
-        "residents there in {period_days} days bring {chance_waves:.2f} waves of {wave_size}+ by chance, {waves} seen (p = {p})",
-        "养老机构 {home} 的入住老人分 {waves} 批住进 {hospital}（日期（人数）：{wave_list}）；共 {persons} 人、入院 "
-        "{admissions} 人次，统筹金额 {fund:,.2f} 元；{period_days} 天内该机构 {home_residents} 名老人在此入院 "
-        "{home_admissions} 人次，按此频率偶然出现 {wave_size} 人以上的批次约 {chance_waves:.2f} 批，实际 {waves} 批"
+        "residents of {home} admitted to {hospital_list} in {waves} waves (date{where} (residents): {wave_list}); "
+        "{persons} residents, {admissions} admissions, fund {fund:,.2f}; {home_admissions} hospital admissions of "
+        "{home_residents} residents in {period_days} days, at the home's rate at each hospital, bring "
+        "{chance_waves:.2f} waves of {wave_size}+ by chance, {waves} seen (p = {p})",
+        "养老机构 {home} 的入住老人分 {waves} 批住进 {hospital_list}（日期{where_zh}（人数）：{wave_list}）；共 {persons} 人、"
+        "入院 {admissions} 人次，统筹金额 {fund:,.2f} 元；{period_days} 天内该机构 {home_residents} 名老人住院 "
+        "{home_admissions} 人次，按其在各医院的频率偶然出现 {wave_size} 人以上的批次约 {chance_waves:.2f} 批，实际 {waves} 批"
         "（偶然概率 {p}）",
         _care_home),
     "trace_code_resold": _Template(
@@ -358,6 +377,13 @@ REASONS: dict[str, _Template] = {
         "同院入院 {pairs_together} 对，偶然即有约 {chance_pairs:.1f} 对；历时 {months} 个月，涉及 {institutions_used} 家"
         "机构；最多的 {busiest} 有 {busiest_claims} 笔，按这些人在别处的就诊预计约 {busiest_expected:.1f} 笔",
         _routine),
+    "institution_account": _Template(
+        "the institution's own settlement account: payee of {account_claims} of the {institution_claims} claims at "
+        "{institution}, {pairs_together} admission pair(s) within {together_days} days where chance brings "
+        "{chance_pairs:.1f}",
+        "定点机构自身的结算账户：{institution} 的 {institution_claims} 笔结算中 {account_claims} 笔付至该账户，"
+        "{together_days} 天内同院入院 {pairs_together} 对，偶然即有约 {chance_pairs:.1f} 对",
+        _no_parts),
     "group_booking": _Template(
         "one group booking: outpatient visits of {booked_persons} persons on {booking_day}, one each, at "
         "{booked_institutions} institution(s) (a company's health check, a school's vaccination)",
@@ -373,11 +399,11 @@ REASONS: dict[str, _Template] = {
         "同住一址的一家人：一同入院的 {persons} 人{tie}",
         _family),
     "care_home_chance": _Template(
-        "regular admissions of a home's residents: its waves are what chance brings ({home_admissions} admissions "
-        "of {home_residents} residents there in {period_days} days bring {chance_waves:.2f} waves of {wave_size}+ by "
-        "chance, {waves} seen (p = {p}))",
-        "养老机构老人的正常住院：成批入院在偶然范围内（{period_days} 天内 {home_residents} 名老人在此入院 "
-        "{home_admissions} 人次，偶然即有 {wave_size} 人以上的批次约 {chance_waves:.2f} 批，实际 {waves} 批，偶然概率 {p}）",
+        "regular admissions of a home's residents: its waves are what chance brings ({home_admissions} hospital "
+        "admissions of {home_residents} residents in {period_days} days, at the home's rate at each hospital, bring "
+        "{chance_waves:.2f} waves of {wave_size}+ by chance, {waves} seen (p = {p}))",
+        "养老机构老人的正常住院：成批入院在偶然范围内（{period_days} 天内 {home_residents} 名老人住院 "
+        "{home_admissions} 人次，按其在各医院的频率偶然即有 {wave_size} 人以上的批次约 {chance_waves:.2f} 批，实际 {waves} 批，偶然概率 {p}）",
         _chance),
     "address_base_rate": _Template(
         "co-admissions of persons at one address ({address_key}) within its base rate: {waves} occasions of 2+, "

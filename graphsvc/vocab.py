@@ -64,6 +64,7 @@ FINDING_KINDS = _terms(
     Term("card_used_by_others", "医保卡被他人使用", "card used by persons outside the holder's household"),
     Term("card_used_after_death", "参保人死亡后仍在使用医保卡", "card used after the holder's death"),
     Term("card_in_two_places", "同一医保卡短时间内在两地使用", "card used at two institutions minutes apart"),
+    Term("dead_cards_one_operator", "同一操作员使用多名已故人员医保卡", "dead persons' cards used through one operator"),
     Term("co_admission_lockstep", "结伴同进同出住院", "admitted together again and again"),
     Term("shared_address", "多户同一地址", "many households at one address"),
     Term("card_burst", "医保卡集中突击使用", "cards used in a burst"),

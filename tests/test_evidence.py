@@ -48,6 +48,7 @@ def _scenes() -> list[Scene]:
         others.claim("pharmacy", stranger, "PHOX", day(200 + i), card_id=card)
     for i in range(3):  # three persons in three houses registered with one phone
         others.person(f"OP{i}", phone="13912340000")
+    scenes.dead_cards_one_cashier(others)
     alone = []
     for plant in (scenes.rotating_gang, scenes.gang_flat, scenes.registered_agent, scenes.regular_care_home):
         alone.append(Scene())
@@ -107,6 +108,8 @@ _REASON_FACTS: dict[str, dict[str, Any]] = {  # each reason's facts as its detec
     "within_chance": {"pairs_together": 12, "waves": 5, "chance_pairs": 9.5, "p_value": 0.21, "searched_pairs": 300},
     "group_booking": {"booking_day": "2026-05-11", "booked_persons": 45, "booked_institutions": 2},
     "family_binding": {"households": 3, "cards": 6},
+    "institution_account": {"institution": "H1", "account_claims": 40, "institution_claims": 42, "pairs_together": 3,
+                            "together_days": 2, "chance_pairs": 10.7},
 }
 
 
@@ -137,7 +140,7 @@ def test_sentences_say_the_planted_facts(findings: list[Finding]) -> None:
                                                    "统筹金额 4,000.00 元")
     home = _one(findings, "care_home_waves", home="NHRC")  # explained: what chance brings
     assert home.explained and render(home.kind, home.facts, "zh").endswith(
-        "按此频率偶然出现 4 人以上的批次约 19.27 批，实际 20 批（偶然概率 0.5）")
+        "按其在各医院的频率偶然出现 4 人以上的批次约 19.27 批，实际 20 批（偶然概率 0.5）")
 
 
 def test_chinese_sentences_have_no_english_words_only_ids(findings: list[Finding]) -> None:

@@ -137,7 +137,8 @@ def test_hard_mode_is_deterministic_per_seed_and_differs_from_plain(tmp_path):
 def test_hard_mode_plants_every_new_scheme_and_lookalike(hard_city):
     _, _, truth = hard_city
     schemes = Counter(r["scheme"] for r in truth["rings"])
-    assert {"rotating_gang", "gang_flat", "black_intermediary_shared_hospital"} <= schemes.keys()
+    assert {"rotating_gang", "rotating_care_home", "gang_flat", "black_intermediary_shared_hospital",
+            "dead_card_cashier"} <= schemes.keys()
     assert {r["pattern"] for r in truth["rings"]} == PATTERNS
     kinds = {g["kind"] for g in truth["lookalikes"]}
     assert kinds >= {"care_home", "dialysis_cohort", "dormitory_health_check", "family",
@@ -172,15 +173,17 @@ def test_complicit_hospital_takes_brokers_in_the_same_weeks_and_pharmacy_serves_
     assert any({"card_collector", "prescriber_pharmacy_collusion"} <= p for p in pharmacy_rings.values())
 
 
-def test_rotating_gang_never_sees_one_hospital_three_times(hard_city):
+def test_rotating_gangs_and_care_homes_never_show_one_hospital_three_waves(hard_city):
     folder, _, truth = hard_city
-    gangs = [r for r in truth["rings"] if r["scheme"] == "rotating_gang"]
-    assert gangs
+    gangs = [r for r in truth["rings"] if r["scheme"] in ("rotating_gang", "rotating_care_home")]
+    assert {g["scheme"] for g in gangs} == {"rotating_gang", "rotating_care_home"}
     settlements = _rows(folder, "settlements")
     for gang in gangs:
-        assert 4 <= gang["facts"]["waves"] <= 8
+        assert 4 <= gang["facts"]["waves"] <= (8 if gang["scheme"] == "rotating_gang" else 6)
         per_hospital = Counter(gang["facts"]["wave_hospitals"])
         assert 2 <= len(per_hospital) <= 4 and max(per_hospital.values()) <= 2
+        if gang["scheme"] == "rotating_care_home":
+            assert gang["members"][len(gang["persons"])]["id"].startswith("NH"), "the home is the organiser"
         members = set(gang["persons"])
         days: dict[str, list[date]] = defaultdict(list)
         for row in settlements:
@@ -188,8 +191,29 @@ def test_rotating_gang_never_sees_one_hospital_three_times(hard_city):
                 days[row["institution_id"]].append(date.fromisoformat(row["start_time"][:10]))
         for hospital, seen in days.items():
             seen.sort()
-            waves = 1 + sum((b - a).days > 2 for a, b in zip(seen, seen[1:]))
+            # a wave is two or more members within 3 days; an old resident's own stay is none
+            runs = [[seen[0]]]
+            for a, b in zip(seen, seen[1:]):
+                if (b - a).days <= 2:
+                    runs[-1].append(b)
+                else:
+                    runs.append([b])
+            waves = sum(len(run) >= 2 for run in runs)
             assert waves <= 2, f"{hospital} saw the gang {waves} times"
+
+
+def test_a_cashier_swipes_dead_persons_cards_through_his_own_login_only(hard_city):
+    folder, _, truth = hard_city
+    died = {r["person_id"]: date.fromisoformat(r["death_date"]) for r in _rows(folder, "persons") if r["death_date"]}
+    settlements = _rows(folder, "settlements")
+    for ring in (r for r in truth["rings"] if r["scheme"] == "dead_card_cashier"):
+        operator, dead = ring["facts"]["operator"], set(ring["persons"])
+        assert 3 <= len(dead) <= 9 and dead <= died.keys()
+        through = [row for row in settlements if row["operator_id"] == operator]
+        holders = [row["person_id"].removesuffix("-2") for row in through]  # a duplicate record is the same person
+        assert set(holders) == dead
+        assert all(date.fromisoformat(row["start_time"][:10]) > died[p] for row, p in zip(through, holders))
+        assert len(through) == ring["facts"]["uses"]
 
 
 def test_registered_agents_file_one_stay_per_household_over_the_year(hard_city):

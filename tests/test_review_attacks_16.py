@@ -242,9 +242,6 @@ def test_prescriber_who_saw_strangers_once_and_scripts_them_for_months_is_collus
     assert ("prescriber", "DRPS") in rings[0].members, why
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: the CPM grouping of lockstep pairs merges a gang with a broker's recruits it met twice at "
-    "his hospital, and the gang has no organiser finding to split on"))
 def test_a_gang_that_meets_a_brokers_recruits_at_his_hospital_twice_is_its_own_ring():
     """Attack: a broker's seven recruits (his phone, agent id and account) are admitted at his private hospital
     four times; a separate gang of four (no identifiers in common, city addresses) rotates over four private

@@ -87,9 +87,6 @@ def test_a_daughters_phone_holding_her_parents_and_in_laws_e_vouchers_is_no_card
     assert _ringed(detect_rings_in(scene.connection(), listed), list(family)), "a listed key drug still read as family"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap, a judgement call: the contract has no institution account, so an account paid for every "
-    "claim of one institution reads as a broker's"))
 def test_a_township_hospitals_settlement_account_as_payee_of_all_its_claims_is_no_broker():
     """Attack: a public township health centre's export fills payee_account with its own settlement account
     (written in groups of four) on every direct-settled stay: forty villagers of forty houses, one ordinary stay
@@ -125,9 +122,6 @@ def _care_home(scene: Scene, prefix: str) -> tuple[str, list[str], list[str]]:
     return home, hospitals, residents
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: care_home_waves judges each home and hospital apart, so a home alternating hospitals "
-    "makes one finding per hospital and one ring each"))
 def test_a_care_home_alternating_its_waves_between_two_hospitals_is_one_ring():
     """Attack: a 40-resident private care home sells its residents' stays in six waves over the year (six
     residents each, whoever is available), alternating between two private hospitals: three waves at each.
@@ -156,9 +150,6 @@ def test_a_care_home_alternating_its_waves_between_two_hospitals_is_one_ring():
     assert {("institution", home), *(("institution", h) for h in hospitals)} <= set(ring.members), why
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: care_home_waves judges each home and hospital apart, so four waves over two hospitals are "
-    "two under min_waves"))
 def test_a_care_home_rotating_four_waves_over_two_hospitals_is_care_home_collusion():
     """Attack: the same home sends seven residents in each of four waves (a few of them differ from wave to
     wave), alternating between two private hospitals: two waves at each. Found: no care_home_waves finding (two
@@ -219,9 +210,6 @@ def test_boxes_returned_for_a_refund_and_sold_again_are_not_resold_drugs():
 # ---- shared cards -------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: operators are not in the suspicion graph and institutions are left out of it, so the "
-    "dead's cards swiped by one cashier stay six findings"))
 def test_dead_persons_cards_swiped_by_one_cashier_at_one_pharmacy_are_an_identity_misuse_ring():
     """Attack: six persons who died in 2025; in 2026 their physical cards are swiped for human albumin at one
     pharmacy, all by the same cashier (operator_id), four times each, months apart so there is no burst; the
@@ -276,9 +264,6 @@ def test_a_prescription_filled_next_door_twenty_minutes_after_the_visit_is_not_t
 # ---- ring assembly -------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: a burst shared by two collectors is one finding; cut to each ring it keeps every device "
-    "it names"))
 def test_two_collectors_at_one_pharmacy_on_the_same_afternoons_each_ring_names_only_its_own_devices():
     """Attack: two card collectors, each with his own phone and two devices, swipe their cards at one complicit
     pharmacy on the same afternoons (its 'swiping days'). Found: two card_collector rings, rightly split, but

@@ -62,11 +62,14 @@ def _base_rates(scene: Scene) -> None:
     scenes.dormitory(scene)
     scenes.group_rental(scene)
     scenes.variant_address_family(scene)
+    scenes.hospital_account(scene)
 
 
 def _cards_and_dialysis_stays(scene: Scene) -> None:
-    """A dead man's card used by his family, then in his name; a card lent to four outsiders and one shared
-    within a family living apart (mutual aid); dialysis sessions counted as admissions."""
+    """A dead man's card used by his family, then in his name; the dead's cards through one cashier; a card lent
+    to four outsiders and one shared within a family living apart (mutual aid); dialysis sessions counted as
+    admissions."""
+    scenes.dead_cards_one_cashier(scene)
     holder = scene.card("CHX", scene.person("HX"))
     for i, other in enumerate(scene.people("OX", 4)):
         scene.claim("pharmacy", other, "PHD", scenes.day(200 + i), card_id=holder)

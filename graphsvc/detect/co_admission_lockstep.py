@@ -115,6 +115,7 @@ def co_admission_lockstep_findings(con: SessionLike,
         FROM d_admissions a SEMI JOIN d_lockstep_members m USING (person_id)
         ORDER BY a.institution_id, a.day, a.person_id, a.settlement_id""")
     admissions = group_rows(rows, lambda r: r["person_id"])
+    candidates = [part for members in candidates for part in _apart(members, pairs, admissions, config)]
     pairs_at: dict[str, int] = {}
     for pair in pairs:
         for inst in pair["institutions"]:
@@ -314,6 +315,58 @@ def _groups(pairs: list[dict], config: CoAdmissionLockstepConfig) -> list[set[st
     graph.es["weight"] = [float(p["repeats"]) for p in pairs]
     communities = leiden_communities(graph, seed=config.seed, objective="CPM", resolution=config.group_density)
     return sorted(({names[v] for v in community} for community in communities), key=min)
+
+
+def _apart(members: set[str], pairs: list[dict], admissions: dict[str, list[dict]],
+           config: CoAdmissionLockstepConfig) -> list[set[str]]:
+    """A group of lockstep pairs as the groups it is made of, when they only met now and then.
+
+    A complicit hospital takes a broker's recruits and a gang in the same weeks: on each week they
+    share, every member of one pairs with every member of the other, and two shared weeks make
+    each of those pairs a lockstep pair. CPM keeps the two together when those many cross pairs
+    outweigh ``group_density`` (a gang of 4 meeting 7 recruits twice: 28 pairs of 2). Modularity
+    over the group's own pairs proposes its parts; they are kept apart only when each is a group
+    by itself (``min_persons``, ``min_waves`` of its own) and each of any two had the other
+    admitted within ``window_days`` of it, at any institution, in at most half of its waves. A
+    gang's members, however its waves are drawn from it, are admitted together in nearly all of
+    them, and a gang splitting itself over two hospitals on the same days is together on those
+    days: a gang is never cut in two this way.
+
+    >>> from datetime import date
+    >>> def stay(p, d, h="H1"):
+    ...     return {"person_id": p, "institution_id": h, "day": date(2026, 1, d)}
+    >>> gang, crew = ["G1", "G2", "G3"], ["R1", "R2", "R3"]
+    >>> rows = [stay(p, d) for d in (1, 10) for p in gang + crew]
+    >>> rows += [stay(p, d, "H2") for d in (20, 25) for p in gang] + [stay(p, d, "H3") for d in (14, 29) for p in crew]
+    >>> admissions = {p: [r for r in rows if r["person_id"] == p] for p in gang + crew}
+    >>> pairs = [{"p1": min(a, b), "p2": max(a, b), "repeats": 4 if (a in gang) == (b in gang) else 2}
+    ...          for i, a in enumerate(gang + crew) for b in (gang + crew)[i + 1:]]
+    >>> sorted(sorted(part) for part in _apart(set(gang + crew), pairs, admissions, CoAdmissionLockstepConfig()))
+    [['G1', 'G2', 'G3'], ['R1', 'R2', 'R3']]
+    """
+    if len(members) < 2 * config.min_persons:
+        return [members]
+    names = sorted(members)
+    index = {n: i for i, n in enumerate(names)}
+    inside = [p for p in pairs if p["p1"] in index and p["p2"] in index]
+    graph = ig.Graph(n=len(names), edges=[(index[p["p1"]], index[p["p2"]]) for p in inside])
+    graph.es["weight"] = [float(p["repeats"]) for p in inside]
+    parts = [{names[v] for v in community} for community in leiden_communities(graph, seed=config.seed)]
+    if len(parts) < 2 or any(len(part) < config.min_persons for part in parts):
+        return [members]
+    rows = sorted((r for p in names for r in admissions.get(p, ())), key=lambda r: (r["institution_id"], r["day"]))
+    waves = [(wave[0]["day"], {r["person_id"] for r in wave})
+             for at in group_rows(rows, lambda r: r["institution_id"]).values()
+             for wave in waves_of(at, config.window_days)]
+    days = [[day for day, persons in waves if len(persons & part) >= 2] for part in parts]  # each part's waves
+    if min(len(d) for d in days) < config.min_waves:
+        return [members]
+    for i, mine in enumerate(days):
+        for j, theirs in enumerate(days):
+            met = sum(1 for d in mine if any(abs((d - e).days) <= config.window_days for e in theirs))
+            if i != j and 2 * met > len(mine):
+                return [members]
+    return sorted(parts, key=min)
 
 
 def _on_treatment_schedule(waves: list[list[dict]], config: CoAdmissionLockstepConfig) -> bool:

@@ -79,6 +79,14 @@ class SharedCardConfig(_Section):
     after_death_family_strength: float = Field(
         0.25, gt=0, lt=1, description="…by his own household only: improper, but a family's, not a scheme's; "
                                       "below a ring's minimum score, kept as a finding")
+    operator_min_dead_holders: int = Field(
+        3, ge=2, description="one operator (cashier) at one institution settling on the cards of at least this many "
+                             "dead persons, after their deaths and not for their households, links them: one "
+                             "scheme through his till (at the after-death strength)...")
+    operator_p_value: float = Field(
+        1e-3, gt=0, lt=1, description="...when chance puts that many of the institution's after-death claims on his "
+                                      "login with a smaller probability, at his share of all its claims (Binomial): "
+                                      "a pharmacy ringing every sale up under one till login links nobody")
     two_places_strength: float = Field(0.3, gt=0, lt=1,
                                        description="strength of one card in two places; chance makes some of these")
 
@@ -121,6 +129,12 @@ class SharedIdentifierConfig(_Section):
                                       "one hospital happen, dozens at a hospital the region seldom uses do not")
     together_days: int = Field(2, ge=0, le=_DAYS,
                                description="admissions this many days apart at one institution are together")
+    institution_account_share: float = Field(
+        0.9, gt=0, le=1, description="a payee account of all its claims at one institution, and of at least this share "
+                                     "of that institution's claims, is the institution's settlement account (a direct "
+                                     "settlement exported with the hospital's account), unless its patients stay more "
+                                     "than routine_claims_per_person times each or its admissions are together more "
+                                     "often than chance (routine_p_value)")
     adult_ages: tuple[int, int] = Field(
         (18, 70), description="when a phone is a household's, its adults (ages in [lo, hi)) are taken as its users; "
                               "children and the very old give a relative's phone")

@@ -41,7 +41,8 @@ ORGANISER_KINDS = frozenset({
     "shared_address", "trace_code_resold"})
 """Findings that name whoever runs a scheme: a broker's agent id, phone or account, a collector's phone
 or devices, a prescriber, a home, a flat, the buyers whose boxes came back. Co-admissions and card
-facts name only what was done."""
+facts name only what was done; so does the till the dead's cards went through: a cashier taking them
+from two gangs, like a pharmacy serving two collectors, joins each ring, not the two into one."""
 
 _MEMBER_ORDER = {t: i for i, t in enumerate(
     ["person", "intermediary", "institution", "prescriber", "card", "phone", "device", "account"])}
@@ -213,14 +214,18 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
 def _cut(f: Finding, persons: Sequence[str], person_of_claim: Mapping[str, str] | None) -> Finding:
     """``f`` restricted to ``persons`` and, where known, their claims.
 
-    The cards it names are dropped (a finding does not say whose they are, and the other part's
-    cards are not this ring's); its facts say it was cut, its detail still describes the whole.
+    The cards and devices it names are dropped, unless one is the identifier the finding is about (a
+    shared device's): a finding does not say whose they are, and the other part's are not this ring's
+    (two collectors swiping at one pharmacy on the same afternoons are one burst; a referral naming
+    the other gang's devices sends police to the wrong phones). A ring's own cards and devices come in
+    through its own findings. Its facts say it was cut, its detail still describes the whole.
     """
     keep = set(persons)
     claims = f.settlements if person_of_claim is None else tuple(
         s for s in f.settlements if person_of_claim.get(s) in keep)
     return replace(f, persons=tuple(p for p in f.persons if p in keep), settlements=claims,
-                   entities=tuple(e for e in f.entities if e[0] != "card"),
+                   entities=tuple(e for e in f.entities
+                                  if e[0] not in ("card", "device") or e[1] == f.facts.get("value")),
                    facts={**f.facts, "cut_to_persons": len(keep), "persons_in_whole": len(f.persons)})
 
 

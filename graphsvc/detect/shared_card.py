@@ -8,7 +8,10 @@ Three facts, each reported per card:
 - ``card_used_after_death``: a card is used after its holder's death date (weakly when only
   relatives at his address go on using it for themselves);
 - ``card_in_two_places``: one card settles at two institutions minutes apart (not a visit and then
-  the same doctor's script filled at a pharmacy: one trip).
+  the same doctor's script filled at a pharmacy: one trip);
+- ``dead_cards_one_operator``: one operator (cashier) at one institution settles on the cards of
+  several dead persons: each card alone is one holder's finding, the till they went through is
+  what links them into one scheme.
 
 Each names the card, its holder, the persons, institutions, dates and fund amounts.
 """
@@ -16,7 +19,7 @@ Each names the card, its holder, the persons, institutions, dates and fund amoun
 from __future__ import annotations
 
 from graphsvc.detect.config import SharedCardConfig, saturate
-from graphsvc.detect.finding import Finding, group_rows
+from graphsvc.detect.finding import Finding, binomial_tail, group_rows
 from graphsvc.evidence import render
 from graphsvc.store.engine import Session, SessionLike, session_of
 
@@ -36,7 +39,8 @@ def shared_card_findings(con: SessionLike, config: SharedCardConfig | None = Non
     Returns
     -------
     list of Finding
-        Kinds ``card_used_by_others``, ``card_used_after_death``, ``card_in_two_places``;
+        Kinds ``card_used_by_others``, ``card_used_after_death``, ``card_in_two_places``,
+        ``dead_cards_one_operator``;
         they suggest ``identity_misuse``.
 
     Examples
@@ -52,7 +56,9 @@ def shared_card_findings(con: SessionLike, config: SharedCardConfig | None = Non
     """
     config = config or SharedCardConfig()
     session = session_of(con)
-    return _used_by_others(session, config) + _used_after_death(session, config) + _in_two_places(session, config)
+    dead_uses = _after_death_uses(session, config)
+    return (_used_by_others(session, config) + _used_after_death(dead_uses, config)
+            + _dead_cards_one_operator(session, dead_uses, config) + _in_two_places(session, config))
 
 
 def _used_by_others(session: Session, config: SharedCardConfig) -> list[Finding]:
@@ -89,29 +95,34 @@ def _used_by_others(session: Session, config: SharedCardConfig) -> list[Finding]
     return findings
 
 
-def _used_after_death(session: Session, config: SharedCardConfig) -> list[Finding]:
+def _after_death_uses(session: Session, config: SharedCardConfig) -> list[dict]:
+    """Claims on a dead person's card (or in his name, with no card) after his death, by holder and time."""
     # A claim's holder is its card's person, or the claimant where the card has none (or is not in
     # ``cards``). Read from the few dead persons outwards: joining every claim to its card first and
     # only then to the dead took a tenth of detection at 10M persons.
-    rows = session.rows("""
+    return session.rows("""
         WITH dead AS (SELECT person_id, death_date, household FROM persons WHERE death_date IS NOT NULL),
         uses AS (
-            SELECT s.card_id, c.person_id AS holder, s.settlement_id, s.person_id, s.institution_id, s.start_time,
-                   s.fund_amount
+            SELECT s.card_id, c.person_id AS holder, s.settlement_id, s.person_id, s.institution_id, s.operator_id,
+                   s.start_time, s.fund_amount
             FROM settlements s JOIN cards c ON c.card_id = s.card_id
             WHERE c.person_id IN (SELECT person_id FROM dead)
             UNION ALL
-            SELECT s.card_id, s.person_id, s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount
+            SELECT s.card_id, s.person_id, s.settlement_id, s.person_id, s.institution_id, s.operator_id, s.start_time,
+                   s.fund_amount
             FROM settlements s LEFT JOIN cards c ON c.card_id = s.card_id
             WHERE s.person_id IN (SELECT person_id FROM dead) AND c.person_id IS NULL)
         SELECT coalesce(s.card_id, '') AS card_id, s.holder, p.death_date,
-               s.settlement_id, s.person_id, s.institution_id, s.start_time, s.fund_amount,
+               s.settlement_id, s.person_id, s.institution_id, s.operator_id, s.start_time, s.fund_amount,
                coalesce(u.person_id <> p.person_id AND u.household = p.household, false) AS relative
         FROM uses s
         JOIN dead p ON p.person_id = s.holder
         LEFT JOIN persons u ON u.person_id = s.person_id
         WHERE date_diff('day', p.death_date, s.start_time::DATE) > ?
         ORDER BY s.holder, s.start_time, s.settlement_id""", [config.after_death_grace_days])
+
+
+def _used_after_death(rows: list[dict], config: SharedCardConfig) -> list[Finding]:
     findings = []
     for holder, uses in group_rows(rows, lambda r: r["holder"]).items():
         cards = sorted({u["card_id"] for u in uses if u["card_id"]})
@@ -130,6 +141,49 @@ def _used_after_death(session: Session, config: SharedCardConfig) -> list[Findin
                       else config.after_death_strength), suggests="identity_misuse",
             settlements=tuple(u["settlement_id"] for u in uses),
             facts=facts,
+        ))
+    return findings
+
+
+def _dead_cards_one_operator(session: Session, rows: list[dict], config: SharedCardConfig) -> list[Finding]:
+    """Dead persons' cards settled through one operator at one institution (a relative's use for himself
+    excepted: a family's, not a till's), more of them on his login than his share of the institution's
+    claims brings: a pharmacy whose every sale is rung up under one login, three families each buying
+    their late grandfather's medicine on his card, is no scheme of its till."""
+    uses = sorted((u for u in rows if not u["relative"]),
+                  key=lambda u: (u["institution_id"], str(u["operator_id"]), u["start_time"], u["settlement_id"]))
+    at_institution = {i: len(us) for i, us in group_rows(uses, lambda u: u["institution_id"]).items()}
+    groups = group_rows([u for u in uses if u["operator_id"]], lambda u: (u["institution_id"], u["operator_id"]))
+    groups = {key: through for key, through in groups.items()
+              if len({u["holder"] for u in through}) >= config.operator_min_dead_holders}
+    if not groups:
+        return []
+    session.temp_table("d_dead_card_tills", {"institution_id": sorted({i for i, _ in groups})})
+    claims = session.rows("""
+        SELECT s.institution_id, s.operator_id, count(*) AS claims
+        FROM settlements s SEMI JOIN d_dead_card_tills t ON t.institution_id = s.institution_id
+        GROUP BY s.institution_id, s.operator_id""")
+    total = {i: sum(r["claims"] for r in rs) for i, rs in group_rows(claims, lambda r: r["institution_id"]).items()}
+    share = {(r["institution_id"], r["operator_id"]): r["claims"] / total[r["institution_id"]] for r in claims}
+    findings = []
+    for (institution, operator), through in groups.items():
+        holders = sorted({u["holder"] for u in through})
+        p_value = binomial_tail(at_institution[institution], len(through), share.get((institution, operator), 1.0))
+        if p_value >= config.operator_p_value:
+            continue
+        facts = {"institution": institution, "operator": operator, "holders": holders, "uses": len(through),
+                 "institution_uses": at_institution[institution],
+                 "operator_share": round(share.get((institution, operator), 1.0), 4), "p_value": p_value,
+                 "first_use": f"{through[0]['start_time']:%Y-%m-%d %H:%M}",
+                 "last_use": f"{through[-1]['start_time']:%Y-%m-%d %H:%M}",
+                 "fund": round(sum(float(u["fund_amount"] or 0) for u in through), 2)}
+        cards = sorted({u["card_id"] for u in through if u["card_id"]})
+        findings.append(Finding(
+            kind="dead_cards_one_operator", detail=render("dead_cards_one_operator", facts),
+            persons=tuple(sorted(set(holders) | {u["person_id"] for u in through})),
+            entities=(("institution", institution), *(("card", c) for c in cards)),
+            strength=config.after_death_strength, suggests="identity_misuse",
+            settlements=tuple(u["settlement_id"] for u in through), facts=facts,
         ))
     return findings
 

@@ -138,10 +138,16 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
         LEFT JOIN persons p ON p.person_id = l.person_id
         ORDER BY l.via, l.value, l.person_id, l.settlement_id, l.card_id""")
     norms = _usual_institutions(session) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1, {})
+    paid_at = _claims_of_payee_institutions(session) if any(g["via"] == "payee_account" for g in groups) else {}
     owners, registered = _phone_users(session, config)
     card_claims = _claims_of_linked_cards(session)
     key_drugs = CardBurstConfig().key_drugs if key_drugs is None else key_drugs
     by_group = group_rows(members, lambda r: (r["via"], r["value"]))
+    # Claims filed by an intermediary a lead names (his agent id, or his phone as the contact): an account
+    # paid on them is his, whatever share of a hospital's claims it takes.
+    led_claims = {r["settlement_id"] for (via, value), rows in by_group.items() for r in rows
+                  if (via == "agent" and value in from_leads)
+                  or (via == "contact_phone" and intermediary_of_phone.get(value) in from_leads)}
     findings = []
     for g in groups:
         via, value = g["via"], g["value"]
@@ -180,7 +186,8 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
             # with others' cards is treated on them too, and uses the dead's.
             suggests = "card_collector"
         fund = sum(float(r["fund_amount"] or 0) for r in rows if r["settlement_id"])
-        led = (value if via == "agent" else broker) in from_leads
+        led = (value if via == "agent" else broker) in from_leads or (
+            via == "payee_account" and not settlements.isdisjoint(led_claims))
         routine = None
         if via in _AGENCY and not led:
             # An intermediary's bus of villagers to a 'free check-up day' is no company's health check.
@@ -188,6 +195,9 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
             booking = None if an_intermediary else _one_day_booking(rows)
             routine = booking or _routine_work(rows, norms, config)
         explained = None if routine is None else "group_booking" if "booking_day" in routine else "routine_agency_work"
+        if via == "payee_account" and not led:
+            routine = _institution_account(rows, paid_at, config)
+            explained = None if routine is None else "institution_account"
         if (via in _FAMILY_BINDING and g["households"] <= config.family_binding_households and not broker
                 and 2 * key_drug_claims < len(kinds) and not any(r["death_date"] for r in rows)):
             # The national app binds relatives' e-vouchers to one phone (亲情账户): a woman's husband, parents
@@ -330,18 +340,7 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     if any(r.get("death_date") and r["day"] > r["death_date"] for r in claims):
         return None  # no agent files claims for the dead
     w = config.together_days
-    # Chance over the fortnights the agent worked, not the whole export: a village agent busy in the
-    # flu season files his claims closer together than the year would suggest.
-    worked = min(norms.days, 14 * max(2, len({r["day"].toordinal() // 14 for r in claims})))
-    pairs, expected = 0, 0.0
-    for _, at in group_rows([r for r in claims if r["kind"] == "inpatient"], lambda r: r["institution_id"]).items():
-        days = sorted(r["day"] for r in at)
-        lo = 0
-        for hi, day in enumerate(days):
-            while (day - days[lo]).days > w:
-                lo += 1
-            pairs += hi - lo
-        expected += len(days) * (len(days) - 1) / 2 * min(1.0, (2 * w + 1) / worked)
+    pairs, expected = _admissions_together(claims, w, norms.days)
     if poisson_tail(expected, pairs) < config.routine_p_value:
         return None
     by_place = group_rows(claims, lambda r: r["institution_id"])
@@ -357,6 +356,82 @@ def _routine_work(rows: list[dict], norms: _Norms, config: SharedIdentifierConfi
     return {"agent_claims": len(claims), "agent_persons": len(persons), "pairs_together": pairs, "together_days": w,
             "chance_pairs": round(expected, 4), "months": months, "institutions_used": places, "busiest": at_top[0],
             "busiest_claims": len(at_top[1]), "busiest_expected": round(usual, 4)}
+
+
+def _admissions_together(claims: list[dict], w: int, period_days: int) -> tuple[int, float]:
+    """Pairs of inpatient admissions at one institution within ``w`` days of each other among ``claims``,
+    and how many chance brings for that many admissions there.
+
+    Chance over the fortnights the claims span, not the whole export: a village agent busy in the flu
+    season files his claims closer together than the year would suggest.
+    """
+    worked = min(period_days, 14 * max(2, len({r["day"].toordinal() // 14 for r in claims})))
+    pairs, expected = 0, 0.0
+    for _, at in group_rows([r for r in claims if r["kind"] == "inpatient"], lambda r: r["institution_id"]).items():
+        days = sorted(r["day"] for r in at)
+        lo = 0
+        for hi, day in enumerate(days):
+            while (day - days[lo]).days > w:
+                lo += 1
+            pairs += hi - lo
+        expected += len(days) * (len(days) - 1) / 2 * min(1.0, (2 * w + 1) / worked)
+    return pairs, expected
+
+
+def _claims_of_payee_institutions(session: Session) -> dict[str, Any]:
+    """Claims paid (not reversed) per institution where a shared payee account was paid, and the period in days."""
+    rows = session.rows("""
+        SELECT s.institution_id, count(*) AS claims FROM settlements s
+        WHERE NOT coalesce(s.fund_amount < 0 OR s.total_amount < 0, false) AND s.institution_id IN (
+            SELECT p.institution_id FROM d_links l JOIN d_link_groups g USING (via, value)
+            JOIN settlements p ON p.settlement_id = l.settlement_id WHERE l.via = 'payee_account')
+        GROUP BY s.institution_id""")
+    return {"claims": {r["institution_id"]: r["claims"] for r in rows},
+            "days": covered_days(session, "SELECT start_time::DATE AS day FROM settlements")}
+
+
+def _institution_account(rows: list[dict], paid_at: dict[str, Any],
+                         config: SharedIdentifierConfig) -> dict[str, Any] | None:
+    """The facts that show a shared payee account is an institution's own settlement account
+    (``graphsvc.evidence.REASONS["institution_account"]``), or None.
+
+    The contract has no column for an institution's account, and an export of direct settlements may
+    write the hospital's account as every claim's payee: many households, one account, no broker.
+    It is the institution's when all its claims are at one institution, it was paid on at least
+    ``institution_account_share`` of that institution's claims (a broker's recruits are a few of a
+    hospital's patients), its patients were admitted about once each (``routine_claims_per_person``
+    stays a person: a hospital's account serves whoever walks in, a broker's recruits come back
+    again and again, 频繁住院), and their admissions are no more together than chance brings
+    (``routine_p_value``): a hospital that only admits a broker's recruits in waves stays a lead.
+
+    >>> from datetime import date, timedelta
+    >>> stays = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": "H1",
+    ...           "day": date(2026, 1, 1) + timedelta(days=9 * i)} for i in range(40)]
+    >>> paid_at = {"claims": {"H1": 42}, "days": 365}
+    >>> _institution_account(stays, paid_at, SharedIdentifierConfig())
+    {'institution': 'H1', 'account_claims': 40, 'institution_claims': 42, 'pairs_together': 0, 'together_days': 2, 'chance_pairs': 10.7143}
+    >>> _institution_account(stays, {"claims": {"H1": 400}, "days": 365}, SharedIdentifierConfig()) is None
+    True
+    >>> waves = [dict(r, day=date(2026, 3 + i % 4, 1)) for i, r in enumerate(stays)]
+    >>> _institution_account(waves, paid_at, SharedIdentifierConfig()) is None
+    True
+    """
+    claims = list({r["settlement_id"]: r for r in rows if r["settlement_id"]}.values())
+    places = {r["institution_id"] for r in claims}
+    if len(places) != 1 or any(r.get("death_date") and r["day"] > r["death_date"] for r in claims):
+        return None  # a claim for a dead person is no hospital's routine either
+    [institution] = places
+    total = paid_at["claims"].get(institution, 0)
+    if len(claims) < config.institution_account_share * total:
+        return None
+    stays = [r for r in claims if r["kind"] == "inpatient"]
+    if len(stays) > config.routine_claims_per_person * len({r["person_id"] for r in stays}):
+        return None
+    pairs, expected = _admissions_together(claims, config.together_days, paid_at["days"])
+    if poisson_tail(expected, pairs) < config.routine_p_value:
+        return None
+    return {"institution": institution, "account_claims": len(claims), "institution_claims": total,
+            "pairs_together": pairs, "together_days": config.together_days, "chance_pairs": round(expected, 4)}
 
 
 def _phone_users(session: Session,

@@ -111,14 +111,19 @@ def leiden_communities(graph: ig.Graph, *, resolution: float = 1.0, seed: int = 
 def whole_small_components(graph: ig.Graph, communities: Sequence[Sequence[int]], min_persons: int,
                            min_strength: float) -> list[list[int]]:
     """``communities``, with each connected component of the graph too small to hold two rings (fewer
-    than ``2 * min_persons`` persons) cut along its weak ties instead: its groups are those its edges of
-    weight ``min_strength`` or more join; biggest first.
+    than ``2 * min_persons`` persons), or whose persons one strong finding names all of, cut along its
+    weak ties instead: its groups are those its edges of weight ``min_strength`` or more join; biggest
+    first.
 
     Modularity judges a cut against the whole graph: among a city's findings it keeps a gang of four
     sharing one device whole, but in a small export (a county's month, a handful of findings) it cuts
-    the same gang into pieces under ``min_persons``, and the gang is no ring. Keeping such a component
-    whole would drag in whoever a weak finding ties to it (a gang member's number on two elderly
-    neighbours' records): its strong findings say who belongs together.
+    the same gang into pieces under ``min_persons``, and the gang is no ring. It cuts a star too: six
+    dead persons' cards that went through one cashier's till are six findings of one card each and
+    the one finding of the till, which Leiden split four and two. A strong finding naming every person
+    of its component says they belong together; organisers, not modularity, then say whether several
+    schemes meet there (``graphsvc.detect.rings.split_by_organiser``). Keeping such a component whole
+    would drag in whoever a weak finding ties to it (a gang member's number on two elderly neighbours'
+    records): its strong findings say who belongs together.
 
     >>> g = ig.Graph(edges=[(0, 1), (0, 2), (0, 3), (4, 3), (4, 5)])   # a strong finding of three, a weak one
     >>> g.vs["type"] = ["finding", "person", "person", "person", "finding", "person"]
@@ -127,11 +132,19 @@ def whole_small_components(graph: ig.Graph, communities: Sequence[Sequence[int]]
     [[0, 1, 2, 3], [4], [5]]
     """
     component_of = graph.connected_components().membership
+    types = graph.vs["type"]
     persons: dict[int, int] = {}
-    for v, kind in enumerate(graph.vs["type"]):
+    for v, kind in enumerate(types):
         if kind == "person":
             persons[component_of[v]] = persons.get(component_of[v], 0) + 1
     small = {c for c, n in persons.items() if n < 2 * min_persons} | (set(component_of) - set(persons))
+    named: dict[int, int] = {}  # strong finding → the persons it names
+    for e in graph.es:
+        if e["weight"] >= min_strength:
+            ends = (e.source, e.target) if types[e.source] == FINDING else (e.target, e.source)  # undirected: either order
+            if types[ends[0]] == FINDING and types[ends[1]] == "person":
+                named[ends[0]] = named.get(ends[0], 0) + 1
+    small |= {component_of[f] for f, n in named.items() if n == persons[component_of[f]]}
     kept = [list(c) for c in communities if component_of[c[0]] not in small]  # a Leiden community lies in one
     strong = graph.subgraph_edges([e.index for e in graph.es if e["weight"] >= min_strength], delete_vertices=False)
     groups: dict[int, list[int]] = {}

@@ -6,7 +6,9 @@ scheme's shape drawn per seed from ranges that are themselves drawn per seed:
 - complicit institutions: a private hospital taking recruits from two or three brokers in the
   same weeks (and a gang using it too); a pharmacy serving a card collector and a colluding
   prescriber's scripts, sometimes a second collector; each scheme its own ring and organiser;
-- gangs rotating over two to four hospitals, never more than two waves at one;
+- gangs rotating over two to four hospitals, never more than two waves at one; private care homes
+  alternating their residents' waves over two or three hospitals the same way; a pharmacy cashier
+  swiping the cards of persons who died early in the year, months apart, in their own names;
 - gangs living at one rented flat, admitted together;
 - look-alikes: registered agents (代办员) filing one routine stay for each of many households,
   care homes whose residents go to the nearby hospital at a realistic rate, group-rental flats;
@@ -30,6 +32,7 @@ from graphsvc.generate import text
 from graphsvc.generate.city import COUNTIES, DAY, City, _choose_institutions, county_prefix
 from graphsvc.generate.groups import (
     Planted,
+    _any_drugs,
     _black_intermediary,
     _card_collector,
     _care_home,
@@ -86,6 +89,10 @@ def draw_params(rng: np.random.Generator, persons: int) -> HardParams:
         care_home_stays=(float(rng.uniform(1.0, 1.6)), float(rng.uniform(2.2, 3.0))),
         rentals=max(2, round(scale * 4 * u())),
         rental_size=_span(rng, (5, 7), (8, 12)),
+        rotating_care_homes=max(1, round(scale * 0.3 * u())),
+        rotating_care_home_waves=_span(rng, (4, 4), (5, 6)),
+        dead_card_cashiers=max(1, round(scale * 0.3 * u())),
+        cashier_dead_cards=_span(rng, (3, 5), (6, 9)),
     )
 
 
@@ -112,7 +119,12 @@ def plant_hard(city: City, planted: Planted, params: HardParams) -> np.ndarray:
     for _ in range(params["agents"]):
         _registered_agent(city, planted, params, int(rng.integers(0, regions)))
     k = max(1, round(city.n * params["duplicate_share"]))
-    return np.sort(rng.choice(city.n, k, replace=False))
+    duplicated = np.sort(rng.choice(city.n, k, replace=False))
+    for _ in range(params["rotating_care_homes"]):
+        _rotating_care_home(city, planted, params, int(rng.integers(0, regions)))
+    for _ in range(params["dead_card_cashiers"]):
+        _dead_card_cashier(city, planted, params, int(rng.integers(0, regions)))
+    return duplicated
 
 
 def _draw(rng: np.random.Generator, span: tuple[int, int]) -> int:
@@ -180,6 +192,51 @@ def _rotating_gang(city: City, planted: Planted, params: HardParams, region: int
     planted.ring("professional_gang", "rotating_gang", gang, [("institution", city.institution_id(h)) for h in hospitals],
                  {"waves": waves, "admissions": len(who_a),
                   "wave_hospitals": [city.institution_id(h) for h in wave_hospital]})
+
+
+def _rotating_care_home(city: City, planted: Planted, params: HardParams, region: int) -> None:
+    """A private home selling its residents' stays in waves, alternated over two or three private
+    hospitals so that none sees more than two of its waves (and so fewer than a home's three at one)."""
+    rng = city.rng
+    home, residents = _care_home(city, planted, region, int(rng.integers(20, 41)), private=True)
+    private = city.institutions_of("hospital", region=region, private=True)
+    hospitals = rng.choice(private, min(len(private), int(rng.integers(2, 4))), replace=False)
+    waves = min(_draw(rng, params["rotating_care_home_waves"]), 2 * len(hospitals))
+    wave_hospital = rng.permutation(np.repeat(hospitals, 2))[:waves]
+    days = np.sort(rng.choice(np.arange(10, text.PERIOD_DAYS - 30), waves, replace=False))
+    parts = [_waves(rng, residents, 1, share=(0.4, 0.8), stay_days=(7, 15), spread_days=2, wave_days=np.array([d]))
+             for d in days]
+    who, start, end = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    where = np.concatenate([np.full(len(part[0]), h) for part, h in zip(parts, wave_hospital)])
+    planted.frames.append(_frame("inpatient", who, where, start, end=end, total=rng.uniform(5000, 14000, len(who)),
+                                 fund_share=0.75, items="住院床位费;护理费;治疗费", rng=rng,
+                                 contact_phone=np.full(len(who), city.inst_phone[home])))
+    used = sorted({int(h) for h in wave_hospital})
+    planted.ring("care_home_collusion", "rotating_care_home", residents,
+                 [("institution", city.institution_id(home)), *(("institution", city.institution_id(h)) for h in used)],
+                 {"waves": waves, "admissions": len(who),
+                  "wave_hospitals": [city.institution_id(h) for h in wave_hospital]})
+
+
+def _dead_card_cashier(city: City, planted: Planted, params: HardParams, region: int) -> None:
+    """A pharmacy cashier (his own operator id) swiping the physical cards of persons who died early in the
+    year, each a few times months apart, in their own names: no device, no phone, no burst."""
+    rng = city.rng
+    dead = city.free(city.age >= 70, _draw(rng, params["cashier_dead_cards"]))
+    city.death_minute[dead] = rng.integers(10, 90, len(dead)) * DAY
+    pharmacy = int(rng.choice(city.institutions_of("pharmacy", region=region)))
+    uses = rng.integers(2, 6, len(dead))
+    who = np.repeat(dead, uses)
+    first = city.death_minute[who] // DAY + 2
+    start = np.minimum(first + rng.integers(5, 250, len(who)), text.PERIOD_DAYS - 2) * DAY + rng.integers(9 * 60, 19 * 60,
+                                                                                                          len(who))
+    frame = _frame("pharmacy", who, pharmacy, start, total=rng.uniform(300, 1800, len(who)), fund_share=0.65,
+                   items=_any_drugs(rng, len(who)), rng=rng)
+    frame["operator_no"] = np.full(len(who), 7)  # the cashier's own login, none of the till's usual three
+    planted.frames.append(frame)
+    planted.ring("identity_misuse", "dead_card_cashier", dead,
+                 [("institution", city.institution_id(pharmacy))] + [("card", f"C{d:07d}") for d in dead],
+                 {"operator": f"{city.institution_id(pharmacy)}-OP7", "uses": len(who)})
 
 
 def _unrelated(city: City, region: int, k: int) -> np.ndarray:

@@ -182,6 +182,34 @@ def identity_misuse(scene: Scene, *, prefix: str = "IM") -> dict[str, Any]:
     return {"persons": victims, "dead": victims[:2], "device": device}
 
 
+def dead_cards_one_cashier(scene: Scene, *, prefix: str = "DC", dead: int = 3) -> dict[str, Any]:
+    """The cards of persons who died last year swiped by one cashier at one pharmacy, months apart (no burst),
+    among its everyday sales."""
+    pharmacy = scene.institution(f"PH{prefix}", "pharmacy")
+    neighbourhood_pharmacy(scene, pharmacy, prefix=f"{prefix}N")
+    holders = [scene.person(f"{prefix}{i:02d}", birth_date=f"{1932 + i}-05-0{1 + i % 9}",
+                            death_date=f"2025-{3 + i % 9:02d}-15") for i in range(dead)]
+    for i, p in enumerate(holders):
+        card = scene.card(f"C{p}", p)
+        for k in range(3):
+            scene.claim("pharmacy", p, pharmacy, day(20 + 60 * k + 9 * i, 14), card_id=card,
+                        operator_id=f"{pharmacy}-OP7", items=[ALBUMIN], fund_amount=850.0)
+    return {"persons": holders, "pharmacy": pharmacy, "operator": f"{pharmacy}-OP7"}
+
+
+def hospital_account(scene: Scene, *, prefix: str = "HA", patients: int = 12) -> dict[str, Any]:
+    """A township health centre exporting its own settlement account as the payee of every direct-settled stay:
+    one ordinary stay each, spread over the year."""
+    hospital = scene.institution(f"H{prefix}", "hospital", ownership="public", level="1")
+    account = f"4300155800{len(scene.tables['persons']):06d}"
+    people = [scene.person(f"{prefix}{i:02d}", address=house("花明楼", "刘家台", 40 + i)) for i in range(patients)]
+    for i, p in enumerate(people):
+        admitted = day(5 + 29 * i, 9)
+        scene.claim("inpatient", p, hospital, admitted, end_time=until(admitted, 5), payee_account=account,
+                    fund_amount=2500.0 + 10 * i)
+    return {"persons": people, "hospital": hospital, "account": account}
+
+
 def trace_code_resale(scene: Scene, *, prefix: str = "TR") -> dict[str, Any]:
     first, second = scene.institution(f"PH{prefix}1", "pharmacy"), scene.institution(f"PH{prefix}2", "pharmacy")
     buyers = scene.people(prefix, 3)
