@@ -21,10 +21,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit import AuditLog
 from api.bulkhead import Bulkhead
 from api.deps import Services
+from api.errors import chinese_detail, http_error
 from api.headers import SecurityHeaders
 from api.jobs import JobRunner
 from api.models import AuditHealth, Health
@@ -82,7 +84,7 @@ def _answer(request: Request, exc: Exception) -> JSONResponse:
     route = getattr(request.scope.get("route"), "path", None)
     _log.log(logging.WARNING if code >= 500 else logging.INFO, "request refused",
              extra={"fields": {"route": route, "status": code, "error": type(exc).__name__}})
-    return JSONResponse({"detail": public or str(exc)}, status_code=code)
+    return JSONResponse({"detail": public or str(exc), "detail_zh": chinese_detail(code, exc)}, status_code=code)
 
 
 def _invalid_request(request: Request, exc: Exception) -> Response:
@@ -90,7 +92,8 @@ def _invalid_request(request: Request, exc: Exception) -> Response:
     and a lone surrogate in a JSON body (valid JSON, not text: a note cut in the middle of 𠮷 by the
     sender) cannot be encoded as UTF-8, which turned the 422 into a 500."""
     assert isinstance(exc, RequestValidationError)
-    return Response(json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True),
+    return Response(json.dumps({"detail": jsonable_encoder(exc.errors()), "detail_zh": chinese_detail(
+                        status.HTTP_422_UNPROCESSABLE_CONTENT)}, ensure_ascii=True),
                     status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, media_type="application/json")
 
 
@@ -151,6 +154,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
                         heavy_reads=Bulkhead(settings.heavy_reads), secret=secret, webhooks=hooks)
     app.state.services = services
     app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(GraphsvcError, _answer)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for lost in lost_connection_errors():  # the store's server gone mid-request: 503, as any StoreError

@@ -17,12 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import Depends, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import AuditLog, AuditUnavailable
 from api.bulkhead import Bulkhead
+from api.errors import ApiError
 from api.jobs import JobRunner
 from api.keys import Principal, digest, principal_for
 from api.ratelimit import RateLimiter
@@ -101,9 +102,10 @@ _bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer
 async def _authenticate(request: Request, services: Services, key: str | None) -> Principal:
     """The key's principal; a 401 (audited, rate-limited per address) when there is none or it is not valid."""
     if not key:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "send an API key in the X-API-Key header; an admin makes one with "
-                            "`graphsvc apikey create --role investigator`",
+        raise ApiError(status.HTTP_401_UNAUTHORIZED,
+                       "send an API key in the X-API-Key header; an admin makes one with "
+                       "`graphsvc apikey create --role investigator`",
+                       "请在 X-API-Key 请求头中提供 API 密钥；管理员可用 `graphsvc apikey create --role investigator` 创建",
                             headers={"WWW-Authenticate": "Bearer"})
     fresh, principal = services.known(key)
     if not fresh:  # the store may be busy with an ingest: never wait for it on the event loop
@@ -115,8 +117,8 @@ async def _authenticate(request: Request, services: Services, key: str | None) -
         _rate_limit(services, f"client:{request.client.host if request.client else '-'}")
         await _record(services.audit, who=digest(key)[:12], name="", role="", action="unknown_key",
                       target=f"{request.method} {request.url.path}", client=_client(request))
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown, revoked or expired API key",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(status.HTTP_401_UNAUTHORIZED, "unknown, revoked or expired API key",
+                       "API 密钥无效、已吊销或已过期", headers={"WWW-Authenticate": "Bearer"})
     _rate_limit(services, principal.key_id)
     return principal
 
@@ -124,9 +126,11 @@ async def _authenticate(request: Request, services: Services, key: str | None) -
 def _rate_limit(services: Services, bucket: str) -> None:
     wait = services.limiter.acquire(bucket)
     if wait:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                            f"rate limit of {services.settings.rate_limit_per_minute} requests a minute reached; "
-                            f"retry in {wait:.1f}s", headers={"Retry-After": str(max(1, round(wait)))})
+        raise ApiError(status.HTTP_429_TOO_MANY_REQUESTS,
+                       f"rate limit of {services.settings.rate_limit_per_minute} requests a minute reached; "
+                       f"retry in {wait:.1f}s",
+                       f"已达每分钟 {services.settings.rate_limit_per_minute} 次请求的上限，请 {wait:.1f} 秒后重试",
+                       headers={"Retry-After": str(max(1, round(wait)))})
 
 
 def _client(request: Request) -> str | None:
@@ -143,14 +147,14 @@ async def _record(log: AuditLog, **entry: Any) -> None:
         raise _unaudited(exc) from None
 
 
-def _unaudited(exc: AuditUnavailable) -> HTTPException:
+def _unaudited(exc: AuditUnavailable) -> ApiError:
     # An OSError's own words name the server's files: the caller gets its reason (a full disk) without them.
     cause = exc.__cause__
     reason = f" ({cause.strerror})" if isinstance(cause, OSError) and cause.strerror else ""
     _log.error("audit log unavailable: %s%s", type(cause or exc).__name__, reason)
-    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                         f"the audit log cannot be written now{reason}; the request was not answered",
-                         headers={"Retry-After": "5"})
+    return ApiError(status.HTTP_503_SERVICE_UNAVAILABLE,
+                    f"the audit log cannot be written now{reason}; the request was not answered",
+                    "审计日志暂时无法写入，本次请求未予应答（每次读取都须留痕）", headers={"Retry-After": "5"})
 
 
 @dataclass(frozen=True)
@@ -228,8 +232,10 @@ def caller_with_role(*roles: str) -> Callable[..., Awaitable[Caller]]:
 
 def _deny(audit: Auditor, request: Request, roles: tuple[str, ...]) -> None:
     audit("denied", f"{request.method} {request.url.path}", allowed=list(roles))
-    raise HTTPException(status.HTTP_403_FORBIDDEN,
-                        f"the {audit.principal.role} role may not do this; allowed: {', '.join(roles)}")
+    raise ApiError(status.HTTP_403_FORBIDDEN,
+                   f"the {audit.principal.role} role may not do this; allowed: {', '.join(roles)}",
+                   f"{ROLES[audit.principal.role].zh}无权执行此操作；允许的角色："
+                   f"{'、'.join(ROLES[r].zh if r in ROLES else r for r in roles)}")
 
 
 CallerDep = Annotated[Caller, Depends(caller_with_role(*ROLES))]

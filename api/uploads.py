@@ -34,11 +34,12 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request, status
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from api.errors import ApiError
 from graphsvc.config import Settings
 
 if TYPE_CHECKING:  # python_multipart defines its callbacks' TypedDict for type checkers only
@@ -81,12 +82,12 @@ class UploadLimits:
                    settings.upload_max_members)
 
 
-def _too_large(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail)
+def _too_large(detail: str) -> ApiError:
+    return ApiError(status.HTTP_413_CONTENT_TOO_LARGE, detail, "上传内容超过大小或文件数量限制，未予接收")
 
 
-def _unprocessable(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+def _unprocessable(detail: str) -> ApiError:
+    return ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, detail, "上传的文件无法读取或不完整，未予接收")
 
 
 def _private(path: str, flags: int) -> int:
@@ -226,8 +227,9 @@ async def receive_files(request: Request, folder: Path, limits: UploadLimits) ->
     """Write the ``files`` parts of a multipart body into ``folder``; the names written, in order."""
     content_type, params = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                            f"send multipart/form-data with the files in the field {FIELD!r}")
+        raise ApiError(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                       f"send multipart/form-data with the files in the field {FIELD!r}",
+                       f"请以 multipart/form-data 上传，文件放在字段 {FIELD} 中")
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limits.max_bytes:
         raise _too_large(f"the upload is {int(declared):,} bytes, over the limit of {limits.max_bytes:,}; "

@@ -240,7 +240,8 @@ def test_police_liaison_gets_no_link_to_the_pages_it_is_refused(server, browser)
     # Sent straight to a page it is refused, it is told so in the console's language, the server's words after
     _js(browser, "location.hash = '#/report'")
     said = _wait(browser, lambda d: d.find_element(By.ID, "error").get_attribute("textContent"))
-    assert said.startswith("无权执行此操作（403）: ") and "police_liaison" in said, said
+    assert said.startswith("公安联络员无权执行此操作；允许的角色：") and "（403）: " in said, said
+    assert "police_liaison" in said.split("（403）: ", 1)[1], said
 
 
 def test_an_administrator_subscribes_reads_the_delivery_log_and_deletes_a_webhook(server, browser):

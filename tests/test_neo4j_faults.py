@@ -165,7 +165,8 @@ def test_the_api_answers_503_when_neo4j_goes_away_in_the_middle_of_a_request(cit
             monkeypatch.setattr(city.store, "_run", gone)
             answer = client.get("/search", params={"q": "BI000"}, headers=city.headers("admin"))
             assert answer.status_code == 503, answer.text
-            assert answer.json() == {"detail": "the store does not answer now; retry later"}
+            assert answer.json() == {"detail": "the store does not answer now; retry later",
+                                     "detail_zh": "服务暂时不可用，请稍后重试"}
             monkeypatch.setattr(city.store, "_run", run)
             assert client.get("/search", params={"q": "BI000"}, headers=city.headers("admin")).status_code == 200
 

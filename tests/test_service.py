@@ -98,9 +98,9 @@ def test_each_kind_of_error_has_one_status_and_a_store_error_tells_nothing_inter
         answers = {path: client.get(path, headers={"X-API-Key": key}) for path in failures}
         job = client.get("/jobs/J-nope", headers={"X-API-Key": key})
     assert {p: a.status_code for p, a in answers.items()} == {"/bad": 422, "/none": 404, "/taken": 409, "/store": 503}
-    assert answers["/bad"].json() == {"detail": "sort must be one of score"}
+    assert answers["/bad"].json() == {"detail": "sort must be one of score", "detail_zh": "请求内容有误"}
     assert str(settings.home) not in answers["/store"].text and "Traceback" not in answers["/store"].text
-    assert job.status_code == 404 and job.json() == {"detail": "no job 'J-nope'"}
+    assert job.status_code == 404 and job.json() == {"detail": "no job 'J-nope'", "detail_zh": "未找到所请求的内容"}
 
 
 def _json_lines(text: str) -> list[dict]:

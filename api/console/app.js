@@ -86,13 +86,17 @@ function keyLink(key) {
 
 function report(error) { $("error").textContent = error.message; }
 
-// What went wrong, in the console's language first (the server's own words follow, in English): a
-// validation error's detail is a list of problems, each said as "field: message".
+// What went wrong, in the console's language first (the server's Chinese sentence, detail_zh, when
+// the console speaks Chinese), the server's English words after it: a validation error's detail is
+// a list of problems, each said as "field: message".
 async function failure(response) {
-  let detail = "";
-  try { detail = (await response.json()).detail; } catch { detail = response.statusText; }
+  let body = {};
+  try { body = await response.json(); } catch { body = {detail: response.statusText}; }
+  if (body === null || typeof body !== "object") body = {detail: String(body)};
+  let detail = body.detail || "";
   if (Array.isArray(detail)) detail = detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-  const said = Object.hasOwn(I18N[lang], `http${response.status}`) ? t(`http${response.status}`) : t("httperror");
+  const said = lang === "zh" && typeof body.detail_zh === "string" ? body.detail_zh
+    : Object.hasOwn(I18N[lang], `http${response.status}`) ? t(`http${response.status}`) : t("httperror");
   return `${said}（${response.status}）${detail ? `: ${detail}` : ""}`;
 }
 const guarded = (action) => (...args) => action(...args).catch(report);

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import AdminDep, CallerDep
+from api.errors import ApiError
 from api.keys import ENV_ADMIN_ID, MAX_KEY_NAME, create_api_key, key_name_problem, list_api_keys, revoke_api_key
 from api.models import ApiKeyCreated, ApiKeyInfo, ApiKeyList, AuditPage, Me, Role
 
@@ -76,12 +77,13 @@ def get_apikeys(caller: AdminDep) -> ApiKeyList:
                           409: {"description": "the key from GRAPHSVC_ADMIN_KEY: unset it instead"}})
 def delete_apikey(key_id: Annotated[str, Path(max_length=64)], caller: AdminDep) -> ApiKeyInfo:
     if key_id == ENV_ADMIN_ID:
-        raise HTTPException(status.HTTP_409_CONFLICT, "the GRAPHSVC_ADMIN_KEY key is not stored and cannot be "
-                                                      "revoked; remove it from the environment and restart")
+        raise ApiError(status.HTTP_409_CONFLICT, "the GRAPHSVC_ADMIN_KEY key is not stored and cannot be "
+                                                 "revoked; remove it from the environment and restart",
+                       "GRAPHSVC_ADMIN_KEY 密钥来自环境变量，未存入库中，无法吊销；请从环境中删除后重启服务")
     with caller.audit.change("revoke_api_key", key_id):
         record = revoke_api_key(caller.store, key_id)
         if record is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no API key with id {key_id!r}")
+            raise ApiError(status.HTTP_404_NOT_FOUND, f"no API key with id {key_id!r}", f"没有编号为 {key_id} 的 API 密钥")
     caller.services.forget_keys()
     return ApiKeyInfo.model_validate(record)
 

@@ -7,10 +7,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from fastapi.responses import StreamingResponse
 
 from api.deps import AdminDep
+from api.errors import ApiError
 from graphsvc.store.backup import tar_stream, write_backup
 
 router = APIRouter(tags=["admin"])
@@ -28,8 +29,9 @@ def post_backup(caller: AdminDep) -> StreamingResponse:
     caller.audit("backup", "store")
     # Every entry recorded before this one (and this one) goes into the copy.
     if not services.audit.flush():
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "the audit log could not be written to the store; a backup now would miss entries")
+        raise ApiError(status.HTTP_503_SERVICE_UNAVAILABLE,
+                       "the audit log could not be written to the store; a backup now would miss entries",
+                       "审计日志未能写入数据库，此时备份会缺少记录，请稍后重试")
     home = Path(services.settings.home)
     staging = Path(tempfile.mkdtemp(prefix=".backup-", dir=home))  # 0700, on the store's disk
     try:

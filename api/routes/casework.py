@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import NoPoliceDep
+from api.errors import ApiError
 from api.models import TipReceipt, answer
 from api.routes.entities import LookupGuard
 from queries.casework import TIP_TYPES, TipConflict, submit_tip
@@ -42,10 +43,10 @@ def post_tip(body: TipIn, caller: NoPoliceDep) -> Response:
             tip, created = submit_tip(caller.store, body.client_key, body.type, node_id, body.note,
                                       by=f"{principal.name} ({principal.key_id})")
     except TipConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise ApiError(status.HTTP_409_CONFLICT, str(exc), "同一 client_key 已提交过内容不同的线索") from None
     except LookupError as exc:
         guard.missed(f"{body.type}:{node_id}", lookup="submit_tip")
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        raise ApiError(status.HTTP_404_NOT_FOUND, str(exc), "线索所指的实体不在关系图中") from None
     if created:
         caller.book.casework_changed()
     shown = TipReceipt.model_validate({**tip, "note": masker.text(tip["note"]), "touches": len(tip["touches"])})

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.bulkhead import HeavyReadDep
 from api.deps import Auditor, Caller, NoPoliceDep
+from api.errors import ApiError
 from api.models import (
     CoAdmittedPairs,
     EntityClaims,
@@ -30,6 +31,7 @@ from api.models import (
     answer,
 )
 from api.ratelimit import RateLimiter
+from graphsvc import vocab
 from graphsvc.network import NODE_TYPES, node_key, split_key
 from queries.entities import entity_claims, entity_network, entity_profile, paths_between, search_entities
 from queries.investigative import co_admitted_pairs, persons_behind_device, shared_identifiers
@@ -64,9 +66,10 @@ class LookupGuard:
         only the failing ones would answer the very question the budget is there to slow down."""
         wait = self.limiter.wait(self.key_id) if self.masker.active else 0.0
         if wait:
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                                f"{self.per_minute} failed lookups a minute reached; retry in {wait:.0f}s",
-                                headers={"Retry-After": str(max(1, round(wait)))})
+            raise ApiError(status.HTTP_429_TOO_MANY_REQUESTS,
+                           f"{self.per_minute} failed lookups a minute reached; retry in {wait:.0f}s",
+                           f"已达每分钟 {self.per_minute} 次查询失败的上限，请 {wait:.0f} 秒后重试",
+                           headers={"Retry-After": str(max(1, round(wait)))})
 
     def resolve(self, node_type: str, node_id: str, *, lookup: str) -> str:
         """The clear id behind ``node_id`` for this caller; 403 (audited, counted) for a refused one."""
@@ -75,7 +78,8 @@ class LookupGuard:
         except MaskedIdentifier as exc:
             self.audit("lookup_refused", f"{node_type}:{node_id}", lookup=lookup)
             self.limiter.acquire(self.key_id)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+            raise ApiError(status.HTTP_403_FORBIDDEN, str(exc),
+                           "脱敏角色不能以明文标识查询，请使用页面上显示的脱敏编号") from None
 
     def missed(self, target: str, *, lookup: str) -> None:
         """A lookup found nothing: audit it (with the clear target) and spend the caller's budget."""
@@ -131,14 +135,14 @@ def get_paths(caller: NoPoliceDep,
         try:
             node_type, node_id = split_key(key)
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+            raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), "实体须写作 类型:编号，例如 person:P0001") from None
         ends.append(node_key(node_type, guard.resolve(node_type, node_id, lookup="read_paths")))
     if ends[0] == ends[1]:  # said before any lookup, so it tells nothing about the entity
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from and to name the same entity")
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "from and to name the same entity", "起点与终点是同一实体")
     found = paths_between(caller.store, ends[0], ends[1], max_hops=max_hops, hub_degree=caller.settings.hub_degree)
     if found is None:
         guard.missed(f"{ends[0]} -> {ends[1]}", lookup="read_paths")
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "one of the two entities is not in the graph")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "one of the two entities is not in the graph", "两个实体中有一个不在关系图中")
     caller.audit("read_paths", f"{ends[0]} -> {ends[1]}", max_hops=max_hops, found=len(found["paths"]))
     return answer(Paths.model_validate(found), caller.masker)
 
@@ -148,7 +152,7 @@ def get_paths(caller: NoPoliceDep,
 def get_search(caller: NoPoliceDep, q: Annotated[str, Query(min_length=1, max_length=100)],
                limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Response:
     if not q.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "q must not be blank")
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "q must not be blank", "搜索内容不能为空")
     guard, masker = LookupGuard.of(caller), caller.masker
     guard.check_budget()
     hits = search_entities(caller.store, q, masker, limit=limit)
@@ -172,7 +176,8 @@ def _ask(guard: LookupGuard, node_type: str, node_id: str, lookup: str,
     found = question(clear)
     if found is None:
         guard.missed(node_key(node_type, clear), lookup=lookup)
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph")
+        raise ApiError(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph",
+                       f"关系图中没有该{vocab.NODE_TYPES[node_type].zh}：{node_id}")
     return clear, found
 
 

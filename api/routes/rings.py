@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 import services
 from api.bulkhead import HeavyAsOfDep, HeavyReadDep
 from api.deps import Caller, CallerDep, InvestigatorDep
+from api.errors import ApiError
 from api.models import (
     CalendarDay,
     Casework,
@@ -52,10 +53,12 @@ def _visible_ring(caller: Caller, ring_id: str, action: str) -> None:
     """404 for a ring not in the current run, 403 for police liaison on a ring not referred; both audited."""
     if caller.book.snapshot().by_id.get(ring_id) is None:
         caller.audit("lookup_missed", ring_id, lookup=action)
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
+        raise ApiError(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run",
+                       f"当前检测结果中没有团伙 {ring_id}")
     if caller.principal.role == "police_liaison" and ring_id not in _referred(caller.book):
         caller.audit("denied", ring_id, lookup=action)
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "police liaison sees only rings referred to police")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "police liaison sees only rings referred to police",
+                       "公安联络员只能查看已移送公安的团伙")
 
 
 # Plain ``def`` routes run in the thread pool: even answers from memory (RingBook) re-read the
@@ -73,7 +76,7 @@ def get_rings(caller: CallerDep,
               page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
               size: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
     if since and until and since > until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must not be after until")
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must not be after until", "起始日期不能晚于截止日期")
     book, masker = caller.book, caller.masker
     police = caller.principal.role == "police_liaison"
     flt = RingFilter(pattern=tuple(pattern or ()), min_score=min_score, region=region, institution=institution,
@@ -95,7 +98,7 @@ def get_ring(ring_id: str, caller: CallerDep, _heavy: HeavyAsOfDep,
     # as_of: computed afresh from the claims of the ring's persons, a heavy read (one slot of the bulkhead)
     view = ring_view(book, ring_id, masker, lang, as_of)
     if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}")
+        raise ApiError(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}", f"没有团伙 {ring_id}")
     if as_of is None:
         audit("read_ring", ring_id, persons=view["persons"])
         shown = book.per_run(("ring_view_json", ring_id, masker.active, lang), lambda: view_json(view, masker))
@@ -111,7 +114,8 @@ def put_disposition(ring_id: str, body: DispositionIn, caller: InvestigatorDep) 
     book, principal = caller.book, caller.principal
     ring = book.snapshot().by_id.get(ring_id)
     if ring is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run")
+        raise ApiError(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run",
+                       f"当前检测结果中没有团伙 {ring_id}")
     previous = book.casework().dispositions.get(ring_id)
     with caller.audit.change("set_disposition", ring_id, status=body.status):
         record = set_disposition(caller.store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")

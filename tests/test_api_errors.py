@@ -1,0 +1,49 @@
+"""Every refusal the API answers says itself in Chinese (``detail_zh``) beside the English ``detail``
+clients have always read, whichever layer refused: a route, a dependency, the router, FastAPI's
+validation, or an error raised in graphsvc."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api import create_app
+from graphsvc.config import Settings
+from helpers.api_city import City
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def client(embedded_city: City, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(Settings(home=tmp_path / "home", backend="embedded"), store=embedded_city.store)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_every_kind_of_refusal_says_itself_in_chinese_and_english(client: TestClient, embedded_city: City) -> None:
+    admin, analyst, police = (embedded_city.headers(r) for r in ("admin", "analyst", "police_liaison"))
+    refusals = {
+        "no key (a dependency)": (client.get("/rings"), 401, "X-API-Key"),
+        "a bad key": (client.get("/rings", headers={"X-API-Key": "not-a-key"}), 401, "无效"),
+        "a role refused": (client.get("/stats", headers=police), 403, "公安联络员无权执行此操作"),
+        "no such ring (a route)": (client.get("/rings/R-999999", headers=admin), 404, "没有团伙 R-999999"),
+        "a blank search": (client.get("/search", params={"q": " "}, headers=admin), 422, "搜索内容不能为空"),
+        "validation (FastAPI)": (client.get("/rings", params={"min_score": "high"}, headers=analyst), 422, "请求内容有误"),
+        "no such route (the router)": (client.get("/no/such/page", headers=analyst), 404, "未找到"),
+        "a method not allowed": (client.delete("/rings", headers=analyst), 405, "不支持"),
+    }
+    for what, (answer, status, chinese) in refusals.items():
+        assert answer.status_code == status, (what, answer.status_code, answer.text)
+        body = answer.json()
+        assert body["detail"], (what, body)
+        assert chinese in body["detail_zh"], (what, body)
+        english = body["detail"] if isinstance(body["detail"], str) else str(body["detail"])
+        assert not _HAN.search(english), (what, body)
+    refused = refusals["a role refused"][0].json()
+    assert "police_liaison" in refused["detail"] and "管理员" in refused["detail_zh"], refused
+    assert refusals["a bad key"][0].headers["www-authenticate"] == "Bearer"  # headers kept by the one handler
