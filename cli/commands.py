@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -129,24 +130,46 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+_INGEST_COLUMNS = (("文件 file", "<"), ("读入 read", ">"), ("载入 loaded", ">"), ("未变 unchanged", ">"),
+                   ("被拒 rejected", ">"))
+"""The ingest summary's columns, Chinese first, and how each is aligned."""
+
+
+def _shown_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _table_row(cells: list[str], widths: list[int]) -> str:
+    padded = []
+    for cell, width, (_, align) in zip(cells, widths, _INGEST_COLUMNS):
+        gap = " " * (width - _shown_width(cell))
+        padded.append(cell + gap if align == "<" else gap + cell)
+    return "  ".join(padded).rstrip()
+
+
 def _print_ingest(report: IngestReport, elapsed: float) -> None:
-    width = max([len(f.file) for f in report.files] + [4])
-    print(f"{'file':<{width}}  {'read':>11}  {'loaded':>11}  {'unchanged':>11}  {'rejected':>9}")
-    for f in report.files:
-        print(f"{f.file:<{width}}  {f.read:>11,}  {f.loaded:>11,}  {f.unchanged:>11,}  {f.rejected:>9,}")
-        if f.missing_columns:
-            print(f"  ! {f.file} lacks required column(s) {', '.join(f.missing_columns)}: its rows were rejected")
-        if f.ignored_columns:
-            print(f"  note: ignored column(s) {', '.join(f.ignored_columns)}")
-        if f.note:
-            print(f"  note: {f.note}")
     t = report.totals
-    print(f"{'total':<{width}}  {t['read']:>11,}  {t['loaded']:>11,}  {t['unchanged']:>11,}  {t['rejected']:>9,}")
+    rows = [[f.file, f"{f.read:,}", f"{f.loaded:,}", f"{f.unchanged:,}", f"{f.rejected:,}"] for f in report.files]
+    total = ["合计 total", f"{t['read']:,}", f"{t['loaded']:,}", f"{t['unchanged']:,}", f"{t['rejected']:,}"]
+    header = [label for label, _ in _INGEST_COLUMNS]
+    widths = [max(_shown_width(row[i]) for row in [header, total, *rows]) for i in range(len(header))]
+    print(_table_row(header, widths))
+    for f, row in zip(report.files, rows):
+        print(_table_row(row, widths))
+        if f.missing_columns:
+            print(f"  ! {f.file} 缺少必需列 {'、'.join(f.missing_columns)}，其行均被拒 / lacks required column(s) "
+                  f"{', '.join(f.missing_columns)}: its rows were rejected")
+        if f.ignored_columns:
+            print(f"  说明 note: 已忽略列 ignored column(s) {', '.join(f.ignored_columns)}")
+        if f.note:
+            print(f"  说明 note: {f.note}")
+    print(_table_row(total, widths))
     for name in report.unrecognised_files:
-        print(f"  note: {name} matches no contract file and was not read")
+        print(f"  说明 note: {name} 不是约定的输入文件，未读取 / matches no contract file and was not read")
     if report.rejects_path:
         print(f"被拒行（文件、行号、原因、原始行）rejected rows (file, line, reason, row): {report.rejects_path}")
-    print(f"run {report.run_id} took {elapsed:.1f}s")
+    print(f"导入批次 run {report.run_id}，用时 took {elapsed:.1f}s")
 
 
 def _ingest(settings: Settings, folder: Path, quiet: bool) -> int:
@@ -168,7 +191,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.mapping:
         return _ingest_mapped(settings, Path(args.folder), Path(args.mapping), args.quiet)
-    print(f"loading {args.folder} into {settings.home} ({settings.backend})")
+    print(f"正在导入 loading {args.folder} into {settings.home} ({settings.backend})")
     return _ingest(settings, Path(args.folder), args.quiet)
 
 
@@ -180,7 +203,7 @@ def _ingest_mapped(settings: Settings, folder: Path, mapping_path: Path, quiet: 
 
     mapping = SourceMapping.load(mapping_path)
     mapping.discover(folder)
-    print(f"loading {folder} through {mapping_path.name} into {settings.home} ({settings.backend})")
+    print(f"正在导入 loading {folder} through {mapping_path.name} into {settings.home} ({settings.backend})")
     store = _open_store(settings)
     started = time.perf_counter()
     try:

@@ -43,8 +43,11 @@ def test_ingest_reports_counts_and_rejects_and_exits_zero(tmp_path):
     result = graphsvc("ingest", str(folder), "--quiet", home=tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert "settlements.csv" in result.stdout and "rejected rows" in result.stdout
-    total = next(line for line in result.stdout.splitlines() if line.startswith("total"))
-    assert total.split()[1:] == ["2", "1", "0", "1"]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("正在导入 loading ")
+    assert lines[1].split()[:4] == ["文件", "file", "读入", "read"]
+    total = next(line for line in result.stdout.splitlines() if line.startswith("合计 total"))
+    assert total.split()[2:] == ["2", "1", "0", "1"]
 
 
 def test_clear_errors_and_nonzero_exit(tmp_path):
