@@ -54,7 +54,7 @@ FACTS: dict[str, str] = {
     "rate_institutions": "institution", "rates": "number", "rate_needed": "count", "median_gap_days": "number",
     "searched_pairs": "count", "booked_persons": "count", "booked_institutions": "count",
     "account_claims": "count", "institution_claims": "count", "institution_uses": "count",
-    "operator_share": "share",
+    "chance_uses": "number",
     "fund": "money", "key_drug_share": "share", "concentration": "share", "chance_waves": "number",
     "p_value": "number",
     "death_date": "date", "booking_day": "date", "wave_dates": "date", "example_dates": "date", "first_script": "date",
@@ -282,10 +282,10 @@ KINDS: dict[str, _Template] = {
     "dead_cards_one_operator": _Template(
         "operator {operator} at {institution} settled {uses} claim(s) on the cards of {n_holders} persons after their "
         "deaths ({holder_list}), {first_use} to {last_use}, fund {fund:,.2f}; {uses} of the {institution_uses} such "
-        "claims there, where his {operator_share:.0%} of its claims brings that many with p = {p}",
+        "claims there, where his share of its other claims at those hours brings {chance_uses:.1f} (p = {p})",
         "{institution} 的操作员 {operator} 在 {n_holders} 名参保人死亡后用其医保卡结算 {uses} 笔（{holder_list}），"
         "{first_use} 至 {last_use}，统筹金额 {fund:,.2f} 元；该机构此类结算 {institution_uses} 笔中 {uses} 笔经其手，"
-        "按其经手全部结算的 {operator_share:.0%} 偶然如此的概率为 {p}",
+        "按其在相同时段经手其他结算的比例，偶然约 {chance_uses:.1f} 笔（偶然概率 {p}）",
         _one_operator),
     "card_in_two_places": _Template(
         "card {card} of {holder} settled at two places at once: {places}",

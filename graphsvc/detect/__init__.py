@@ -172,15 +172,16 @@ def detect_rings_in(con: SessionLike, config: DetectionConfig | None = None, *,
                            {"vertices": graph.vcount(), "edges": graph.ecount(), "communities": len(communities)})
 
 
-def _claim_facts(session: Session, findings: list[Finding]) -> dict[str, tuple[float, Any, Any, str | None, str]]:
+def _claim_facts(session: Session,
+                 findings: list[Finding]) -> dict[str, tuple[float, Any, Any, str | None, str, str | None]]:
     ids = sorted({s for f in findings for s in f.settlements})
     if not ids:
         return {}
     session.temp_table("d_ring_claims", {"settlement_id": ids})
     rows = session.rows("""
         SELECT s.settlement_id, coalesce(s.fund_amount, 0) AS fund, s.start_time::DATE AS first_day,
-               coalesce(s.end_time, s.start_time)::DATE AS last_day, i.region_code, s.person_id
+               coalesce(s.end_time, s.start_time)::DATE AS last_day, i.region_code, s.person_id, s.device_id
         FROM settlements s SEMI JOIN d_ring_claims USING (settlement_id)
         LEFT JOIN institutions i ON i.institution_id = s.institution_id""")
-    return {r["settlement_id"]: (float(r["fund"]), r["first_day"], r["last_day"], r["region_code"], r["person_id"])
-            for r in rows}
+    return {r["settlement_id"]: (float(r["fund"]), r["first_day"], r["last_day"], r["region_code"], r["person_id"],
+                                 r["device_id"]) for r in rows}

@@ -85,8 +85,9 @@ class SharedCardConfig(_Section):
                              "scheme through his till (at the after-death strength)...")
     operator_p_value: float = Field(
         1e-3, gt=0, lt=1, description="...when chance puts that many of the institution's after-death claims on his "
-                                      "login with a smaller probability, at his share of all its claims (Binomial): "
-                                      "a pharmacy ringing every sale up under one till login links nobody")
+                                      "login with a smaller probability, each at his share of its other claims of that "
+                                      "hour: a pharmacy ringing every sale up under one till login, or an evening "
+                                      "login taking every sale after work, links nobody")
     two_places_strength: float = Field(0.3, gt=0, lt=1,
                                        description="strength of one card in two places; chance makes some of these")
 
@@ -130,11 +131,12 @@ class SharedIdentifierConfig(_Section):
     together_days: int = Field(2, ge=0, le=_DAYS,
                                description="admissions this many days apart at one institution are together")
     institution_account_share: float = Field(
-        0.9, gt=0, le=1, description="a payee account of all its claims at one institution, and of at least this share "
-                                     "of that institution's claims, is the institution's settlement account (a direct "
-                                     "settlement exported with the hospital's account), unless its patients stay more "
-                                     "than routine_claims_per_person times each or its admissions are together more "
-                                     "often than chance (routine_p_value)")
+        0.75, gt=0, le=1, description="a payee account of all its claims at one institution, and of at least this share "
+                                      "of that institution's claims, is the institution's settlement account (a direct "
+                                      "settlement exported with the hospital's account; patients insured elsewhere, "
+                                      "reimbursed by hand, are paid to their own cards), unless its patients stay more "
+                                      "than routine_claims_per_person times each or its admissions are together more "
+                                      "often than chance (routine_p_value)")
     adult_ages: tuple[int, int] = Field(
         (18, 70), description="when a phone is a household's, its adults (ages in [lo, hi)) are taken as its users; "
                               "children and the very old give a relative's phone")

@@ -21,7 +21,7 @@ import duckdb
 from graphsvc import vocab
 from graphsvc.model import ENTITY_TABLES
 
-__all__ = ["Finding", "PATTERNS", "in_memory_claims", "linked_groups", "group_rows", "binomial_tail",
+__all__ = ["Finding", "PATTERNS", "in_memory_claims", "linked_groups", "group_rows", "chance_tail",
            "poisson_threshold", "poisson_tail", "covered_days", "BRIDGED_GAP_DAYS"]
 
 PATTERNS = tuple(vocab.PATTERNS)
@@ -128,25 +128,26 @@ def poisson_tail(expected: float, observed: int) -> float:
     return min(1.0, math.exp(log_term) * total)
 
 
-def binomial_tail(n: int, k: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p): how often chance puts at least ``k`` of ``n`` events on one side,
-    each falling there with probability ``p``; summed in logs, so a tail far out stays exact.
+def chance_tail(probabilities: Sequence[float], k: int) -> float:
+    """P(X >= k) where X counts the events that happen, each independently with its own probability
+    (Poisson binomial): how often chance puts at least ``k`` of them on one side.
 
-    >>> binomial_tail(3, 0, 0.5), round(binomial_tail(3, 3, 0.5), 6), binomial_tail(10, 11, 0.5), binomial_tail(4, 4, 1.0)
-    (1.0, 0.125, 0.0, 1.0)
-    >>> f"{binomial_tail(24, 24, 0.1):.1e}"
-    '1.0e-24'
+    >>> chance_tail([0.5, 0.5, 0.5], 0), round(chance_tail([0.5, 0.5, 0.5], 3), 6), chance_tail([0.5], 2)
+    (1.0, 0.125, 0.0)
+    >>> chance_tail([1.0] * 11, 11), f"{chance_tail([0.1] * 24, 24):.1e}"
+    (1.0, '1.0e-24')
     """
     if k <= 0:
         return 1.0
-    if k > n or p <= 0:
-        return 0.0
-    if p >= 1:
-        return 1.0
-    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p)
-            + (n - i) * math.log1p(-p) for i in range(k, n + 1)]
-    top = max(logs)
-    return min(1.0, math.exp(top) * sum(math.exp(x - top) for x in logs))
+    # reached[j]: the chance that j events happened so far (j < k), the rest at k or more
+    reached = [1.0] + [0.0] * k
+    for p in probabilities:
+        p = min(1.0, max(0.0, p))
+        reached[k] += reached[k - 1] * p
+        for j in range(k - 1, 0, -1):
+            reached[j] = reached[j] * (1 - p) + reached[j - 1] * p
+        reached[0] *= 1 - p
+    return min(1.0, reached[k])
 
 
 BRIDGED_GAP_DAYS = 31

@@ -44,6 +44,11 @@ or devices, a prescriber, a home, a flat, the buyers whose boxes came back. Co-a
 facts name only what was done; so does the till the dead's cards went through: a cashier taking them
 from two gangs, like a pharmacy serving two collectors, joins each ring, not the two into one."""
 
+ClaimOwner = tuple[str, str | None]
+"""Who made a claim and on which device (a card's device or the scanning one; None when not recorded)."""
+ClaimFacts = tuple[float, date, date, str | None, str, str | None]
+"""A claim's fund amount, first and last day, institution region, person and device."""
+
 _MEMBER_ORDER = {t: i for i, t in enumerate(
     ["person", "intermediary", "institution", "prescriber", "card", "phone", "device", "account"])}
 
@@ -113,14 +118,14 @@ def ring_pattern(findings: Sequence[Finding], config: RingConfig) -> str:
 
 
 def split_by_organiser(persons: Sequence[str], findings: Sequence[Finding], config: RingConfig,
-                       person_of_claim: Mapping[str, str] | None = None) -> list[tuple[list[str], list[Finding]]]:
+                       owner_of_claim: Mapping[str, ClaimOwner] | None = None) -> list[tuple[list[str], list[Finding]]]:
     """Cut a community into one part per organiser; a community with one organiser or none stays whole.
 
     Organisers are the person sets of strong organiser findings (``ORGANISER_KINDS``), those
     overlapping by half or more merged. A person in one organiser's set is his; any other goes
     to the organiser whose persons its findings share most (strength-weighted), or to the
     biggest when it shares none. A finding spanning parts is cut to each part's persons (and, with
-    ``person_of_claim``, their claims) where it keeps two persons there.
+    ``owner_of_claim``, their claims) where it keeps two persons there.
 
     >>> broker = lambda n, ps: Finding("shared_agent", "", ps, (("intermediary", n),), 0.8, "black_intermediary")
     >>> a, b = ("A1", "A2", "A3"), ("B1", "B2", "B3")
@@ -162,7 +167,7 @@ def split_by_organiser(persons: Sequence[str], findings: Sequence[Finding], conf
             if len(mine) == len(f.persons) and mine:
                 evidence.append(f)
             elif len(mine) >= 2:
-                evidence.append(_cut(f, mine, person_of_claim))
+                evidence.append(_cut(f, mine, owner_of_claim))
         result.append((sorted(part), evidence))
     return result
 
@@ -172,15 +177,16 @@ def _overlap(a: Sequence[str], b: Sequence[str]) -> float:
 
 
 def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findings: Sequence[Finding],
-                   claims: Mapping[str, tuple[float, date, date, str | None, str]], config: RingConfig) -> list[Ring]:
+                   claims: Mapping[str, ClaimFacts], config: RingConfig) -> list[Ring]:
     """Turn communities of the suspicion graph into rings, sorted by score (highest first).
 
     A community's evidence is every finding that names two or more of its persons (all of a
     one-person finding's), cut to them: a finding's node sits in one community, but the
     co-admissions at a hospital two brokers share are evidence for each broker's ring.
-    ``claims`` maps a settlement id to (fund amount, first day, last day, institution region, person).
+    ``claims`` maps a settlement id to (fund amount, first day, last day, institution region, person,
+    device).
     """
-    person_of_claim = {s: c[4] for s, c in claims.items()}
+    owner_of_claim = {s: (c[4], c[5]) for s, c in claims.items()}
     community_of: dict[str, int] = {}
     members: list[list[str]] = []
     for community in communities:
@@ -198,10 +204,10 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
             if len(mine) == len(f.persons):
                 evidence[c].append(f)
             elif len(mine) >= 2:
-                evidence[c].append(_cut(f, mine, person_of_claim))
+                evidence[c].append(_cut(f, mine, owner_of_claim))
     rings = []
     for persons, found in zip(members, evidence):
-        for part, part_evidence in split_by_organiser(persons, found, config, person_of_claim):
+        for part, part_evidence in split_by_organiser(persons, found, config, owner_of_claim):
             ring = _ring(part, part_evidence, claims, config) if len(part) >= config.min_persons else None
             # A ring is the fund's money taken: persons who only registered one phone, with no claim
             # behind any finding (a village doctor's number on his villagers' records), are none.
@@ -211,25 +217,30 @@ def assemble_rings(graph: ig.Graph, communities: Sequence[Sequence[int]], findin
     return rings
 
 
-def _cut(f: Finding, persons: Sequence[str], person_of_claim: Mapping[str, str] | None) -> Finding:
+def _cut(f: Finding, persons: Sequence[str], owner_of_claim: Mapping[str, ClaimOwner] | None) -> Finding:
     """``f`` restricted to ``persons`` and, where known, their claims.
 
-    The cards and devices it names are dropped, unless one is the identifier the finding is about (a
-    shared device's): a finding does not say whose they are, and the other part's are not this ring's
-    (two collectors swiping at one pharmacy on the same afternoons are one burst; a referral naming
-    the other gang's devices sends police to the wrong phones). A ring's own cards and devices come in
-    through its own findings. Its facts say it was cut, its detail still describes the whole.
+    The cards it names are dropped, and the devices but the one the finding is about (a shared
+    device's) and, where the claims' owners are known, those its kept claims were made on: a
+    finding does not say whose they are, and the other part's are not this ring's (two collectors
+    swiping at one pharmacy on the same afternoons are one burst; a referral naming the other gang's
+    devices sends police to the wrong phones, one leaving out the handsets this gang's own swipes
+    were made on sends them to none). A ring's own cards come in through its own findings. Its facts
+    say it was cut, its detail still describes the whole.
     """
     keep = set(persons)
-    claims = f.settlements if person_of_claim is None else tuple(
-        s for s in f.settlements if person_of_claim.get(s) in keep)
+    if owner_of_claim is None:
+        claims, devices = f.settlements, set()
+    else:
+        claims = tuple(s for s in f.settlements if s in owner_of_claim and owner_of_claim[s][0] in keep)
+        devices = {owner_of_claim[s][1] for s in claims}
     return replace(f, persons=tuple(p for p in f.persons if p in keep), settlements=claims,
-                   entities=tuple(e for e in f.entities
-                                  if e[0] not in ("card", "device") or e[1] == f.facts.get("value")),
+                   entities=tuple(e for e in f.entities if e[0] != "card" and (
+                       e[0] != "device" or e[1] == f.facts.get("value") or e[1] in devices)),
                    facts={**f.facts, "cut_to_persons": len(keep), "persons_in_whole": len(f.persons)})
 
 
-def _ring(persons: list[str], evidence: list[Finding], claims: Mapping[str, tuple[float, date, date, str | None, str]],
+def _ring(persons: list[str], evidence: list[Finding], claims: Mapping[str, ClaimFacts],
           config: RingConfig) -> Ring:
     members = {("person", p) for p in persons}
     members |= {e for f in evidence for e in f.entities if e[0] != "person"}

@@ -19,7 +19,7 @@ Each names the card, its holder, the persons, institutions, dates and fund amoun
 from __future__ import annotations
 
 from graphsvc.detect.config import SharedCardConfig, saturate
-from graphsvc.detect.finding import Finding, binomial_tail, group_rows
+from graphsvc.detect.finding import Finding, chance_tail, group_rows
 from graphsvc.evidence import render
 from graphsvc.store.engine import Session, SessionLike, session_of
 
@@ -147,34 +147,51 @@ def _used_after_death(rows: list[dict], config: SharedCardConfig) -> list[Findin
 
 def _dead_cards_one_operator(session: Session, rows: list[dict], config: SharedCardConfig) -> list[Finding]:
     """Dead persons' cards settled through one operator at one institution (a relative's use for himself
-    excepted: a family's, not a till's), more of them on his login than his share of the institution's
-    claims brings: a pharmacy whose every sale is rung up under one login, three families each buying
-    their late grandfather's medicine on his card, is no scheme of its till."""
+    excepted: a family's, not a till's), more of them on his login than chance brings.
+
+    Chance: each after-death claim falls on his login as the institution's other claims of that hour
+    (within an hour either side) do; the claims tested are left out of that share, or a cashier whose
+    login rings up only the dead's cards would make his own base rate. A pharmacy whose every sale is
+    rung up under one till login, or whose evening login takes every sale after work (three families
+    buying their late grandfather's medicine on his card on the way home), links nobody.
+    """
     uses = sorted((u for u in rows if not u["relative"]),
                   key=lambda u: (u["institution_id"], str(u["operator_id"]), u["start_time"], u["settlement_id"]))
-    at_institution = {i: len(us) for i, us in group_rows(uses, lambda u: u["institution_id"]).items()}
     groups = group_rows([u for u in uses if u["operator_id"]], lambda u: (u["institution_id"], u["operator_id"]))
     groups = {key: through for key, through in groups.items()
               if len({u["holder"] for u in through}) >= config.operator_min_dead_holders}
     if not groups:
         return []
-    session.temp_table("d_dead_card_tills", {"institution_id": sorted({i for i, _ in groups})})
-    claims = session.rows("""
-        SELECT s.institution_id, s.operator_id, count(*) AS claims
+    institutions = sorted({i for i, _ in groups})
+    session.temp_table("d_dead_card_tills", {"institution_id": institutions})
+    session.temp_table("d_dead_card_uses", {"settlement_id": [u["settlement_id"] for u in uses
+                                                              if u["institution_id"] in set(institutions)]})
+    hourly = session.rows("""
+        SELECT s.institution_id, s.operator_id, hour(s.start_time) AS hour, count(*) AS claims
         FROM settlements s SEMI JOIN d_dead_card_tills t ON t.institution_id = s.institution_id
-        GROUP BY s.institution_id, s.operator_id""")
-    total = {i: sum(r["claims"] for r in rs) for i, rs in group_rows(claims, lambda r: r["institution_id"]).items()}
-    share = {(r["institution_id"], r["operator_id"]): r["claims"] / total[r["institution_id"]] for r in claims}
+        ANTI JOIN d_dead_card_uses d ON d.settlement_id = s.settlement_id
+        GROUP BY s.institution_id, s.operator_id, hour(s.start_time)""")
+    at = {(r["institution_id"], r["operator_id"], r["hour"]): r["claims"] for r in hourly}
+    total: dict[tuple[str, int], int] = {}
+    for r in hourly:
+        total[(r["institution_id"], r["hour"])] = total.get((r["institution_id"], r["hour"]), 0) + r["claims"]
+
+    def share(institution: str, operator: str, hour: int) -> float:
+        band = [(hour + d) % 24 for d in (-1, 0, 1)]
+        others = sum(total.get((institution, h), 0) for h in band)
+        return sum(at.get((institution, operator, h), 0) for h in band) / others if others else 0.0
+
+    at_institution = group_rows(uses, lambda u: u["institution_id"])
     findings = []
     for (institution, operator), through in groups.items():
         holders = sorted({u["holder"] for u in through})
-        p_value = binomial_tail(at_institution[institution], len(through), share.get((institution, operator), 1.0))
+        chances = [share(institution, operator, u["start_time"].hour) for u in at_institution[institution]]
+        p_value = chance_tail(chances, len(through))
         if p_value >= config.operator_p_value:
             continue
         facts = {"institution": institution, "operator": operator, "holders": holders, "uses": len(through),
-                 "institution_uses": at_institution[institution],
-                 "operator_share": round(share.get((institution, operator), 1.0), 4), "p_value": p_value,
-                 "first_use": f"{through[0]['start_time']:%Y-%m-%d %H:%M}",
+                 "institution_uses": len(at_institution[institution]), "chance_uses": round(sum(chances), 4),
+                 "p_value": p_value, "first_use": f"{through[0]['start_time']:%Y-%m-%d %H:%M}",
                  "last_use": f"{through[-1]['start_time']:%Y-%m-%d %H:%M}",
                  "fund": round(sum(float(u["fund_amount"] or 0) for u in through), 2)}
         cards = sorted({u["card_id"] for u in through if u["card_id"]})

@@ -407,7 +407,7 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
     >>> from datetime import date, timedelta
     >>> stays = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": "H1",
     ...           "day": date(2026, 1, 1) + timedelta(days=9 * i)} for i in range(40)]
-    >>> paid_at = {"claims": {"H1": 42}, "days": 365}
+    >>> paid_at = {"claims": {"H1": 42}, "days": 365}   # 40 of its 42 claims
     >>> _institution_account(stays, paid_at, SharedIdentifierConfig())
     {'institution': 'H1', 'account_claims': 40, 'institution_claims': 42, 'pairs_together': 0, 'together_days': 2, 'chance_pairs': 10.7143}
     >>> _institution_account(stays, {"claims": {"H1": 400}, "days": 365}, SharedIdentifierConfig()) is None

@@ -222,7 +222,12 @@ def _dead_card_cashier(city: City, planted: Planted, params: HardParams, region:
     """A pharmacy cashier (his own operator id) swiping the physical cards of persons who died early in the
     year, each a few times months apart, in their own names: no device, no phone, no burst."""
     rng = city.rng
-    dead = city.free(city.age >= 70, _draw(rng, params["cashier_dead_cards"]))
+    # Not a person the year's other planted claims already name (an agent's client): he would have died
+    # before the stay the agent filed for him.
+    named = np.zeros(city.n, bool)
+    for frame in planted.frames:
+        named[frame["person"]] = True
+    dead = city.free((city.age >= 70) & ~named, _draw(rng, params["cashier_dead_cards"]))
     city.death_minute[dead] = rng.integers(10, 90, len(dead)) * DAY
     pharmacy = int(rng.choice(city.institutions_of("pharmacy", region=region)))
     uses = rng.integers(2, 6, len(dead))
