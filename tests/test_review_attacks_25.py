@@ -76,26 +76,8 @@ def test_three_families_using_their_dead_relatives_cards_at_a_pharmacy_with_one_
     pharmacies serving the same building' are a legitimate structure: three families at the one pharmacy of
     their estate are not one organised ring."""
     scene = Scene()
-    ph = scene.institution("PHNB", "pharmacy", name="益丰大药房(东塘店)")
-    login = "PHNB-POS"
-    for i in range(60):
-        p = scene.person(f"NB{i:03d}", name=name_of(i), address=f"湖南省长沙市雨花区东塘街道东塘小区{1 + i % 12}栋{100 + i}室")
-        card = scene.card(f"CNB{i:03d}", p)
-        for k in range(22):
-            scene.claim("pharmacy", p, ph, day((3 + 5 * i + 16 * k) % 364, 8 + (i + k) % 12, (7 * k) % 60),
-                        card_id=card, operator_id=login, items=["苯磺酸氨氯地平片"], fund_amount=28.0 + i % 7)
-    dead = []
-    for j in range(3):
-        p = scene.person(f"NBD{j}", name=name_of(80 + j), birth_date=f"{1933 + j}-03-1{j}",
-                         address=f"湖南省长沙市雨花区东塘街道东塘小区{3 + 4 * j}栋{501 + j}室",
-                         death_date=f"2025-{4 + 3 * j:02d}-2{j}")
-        scene.person(f"NBD{j}F", name=name_of(90 + j), birth_date=f"{1962 + j}-07-0{1 + j}",
-                     address=f"湖南省长沙市雨花区东塘街道东塘小区{3 + 4 * j}栋{501 + j}室")
-        card = scene.card(f"CNBD{j}", p)
-        for k in range(11):
-            scene.claim("pharmacy", p, ph, day(10 + 9 * j + 31 * k, 18, 20 + j), card_id=card, operator_id=login,
-                        items=["硝苯地平控释片"], fund_amount=42.0)
-        dead.append(p)
+    dead = scenes.families_on_dead_grandparents_cards(scene, lambda hour: "PHNB-POS", prefix="NB", name="益丰大药房(东塘店)",
+                                                      estate="湖南省长沙市雨花区东塘街道东塘小区")
     result = detect_rings_in(scene.connection())
     joined = [r for r in result.rings if len(set(r.persons) & set(dead)) >= 2]
     assert joined == [], short(result)

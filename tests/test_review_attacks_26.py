@@ -108,27 +108,9 @@ def test_three_families_buying_a_dead_grandparents_usual_medicine_after_work_at_
     pharmacies serving the same building' are legitimate: three families who never met, each shopping for
     itself after work, are not one organised ring."""
     scene = Scene()
-    ph = scene.institution("PHSH", "pharmacy", name="老百姓大药房(砂子塘店)")
-    estate = "湖南省长沙市雨花区砂子塘街道砂子塘小区"
-    for i in range(60):
-        p = scene.person(f"SH{i:03d}", name=name_of(i), address=f"{estate}{1 + i % 12}栋{100 + i}室")
-        card = scene.card(f"CSH{i:03d}", p)
-        for k in range(22):
-            hour = 8 + (i + k) % 13
-            scene.claim("pharmacy", p, ph, day((3 + 5 * i + 16 * k) % 364, hour, (7 * k) % 60), card_id=card,
-                        operator_id="PHSH-AM" if hour < 14 else "PHSH-PM", items=["苯磺酸氨氯地平片"],
-                        fund_amount=28.0 + i % 7)
-    dead = []
-    for j in range(3):
-        p = scene.person(f"SHD{j}", name=name_of(80 + j), birth_date=f"{1933 + j}-03-1{j}",
-                         address=f"{estate}{3 + 4 * j}栋{501 + j}室", death_date=f"2025-{4 + 3 * j:02d}-2{j}")
-        scene.person(f"SHD{j}F", name=name_of(90 + j), birth_date=f"{1962 + j}-07-0{1 + j}",
-                     address=f"{estate}{3 + 4 * j}栋{501 + j}室")
-        card = scene.card(f"CSHD{j}", p)
-        for k in range(11):
-            scene.claim("pharmacy", p, ph, day(10 + 9 * j + 31 * k, 18, 20 + j), card_id=card, operator_id="PHSH-PM",
-                        items=["硝苯地平控释片"], fund_amount=42.0)
-        dead.append(p)
+    dead = scenes.families_on_dead_grandparents_cards(
+        scene, lambda hour: "PHSH-AM" if hour < 14 else "PHSH-PM", prefix="SH", name="老百姓大药房(砂子塘店)",
+        estate="湖南省长沙市雨花区砂子塘街道砂子塘小区")
     result = detect_rings_in(scene.connection())
     joined = [r for r in result.rings if len(set(r.persons) & set(dead)) >= 2]
     assert joined == [], describe(result)

@@ -9,6 +9,7 @@ a scene plants links them.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,33 @@ def hospital_account(scene: Scene, *, prefix: str = "HA", patients: int = 12) ->
         scene.claim("inpatient", p, hospital, admitted, end_time=until(admitted, 5), payee_account=account,
                     fund_amount=2500.0 + 10 * i)
     return {"persons": people, "hospital": hospital, "account": account}
+
+
+def families_on_dead_grandparents_cards(scene: Scene, login: Callable[[int], str], *, prefix: str, name: str,
+                                        estate: str) -> list[str]:
+    """A neighbourhood pharmacy of an estate (60 regulars buying everyday medicine every few weeks, each sale
+    under ``login(hour)``), where three unrelated families go on buying their late grandparent's usual
+    medicine on his card, monthly at 18:20 on the way home. Returns the three dead holders."""
+    ph = scene.institution(f"PH{prefix}", "pharmacy", name=name)
+    for i in range(60):
+        p = scene.person(f"{prefix}{i:03d}", name=name_of(i), address=f"{estate}{1 + i % 12}栋{100 + i}室")
+        card = scene.card(f"C{prefix}{i:03d}", p)
+        for k in range(22):
+            hour = 8 + (i + k) % 13
+            scene.claim("pharmacy", p, ph, day((3 + 5 * i + 16 * k) % 364, hour, (7 * k) % 60), card_id=card,
+                        operator_id=login(hour), items=["苯磺酸氨氯地平片"], fund_amount=28.0 + i % 7)
+    dead = []
+    for j in range(3):
+        p = scene.person(f"{prefix}D{j}", name=name_of(80 + j), birth_date=f"{1933 + j}-03-1{j}",
+                         address=f"{estate}{3 + 4 * j}栋{501 + j}室", death_date=f"2025-{4 + 3 * j:02d}-2{j}")
+        scene.person(f"{prefix}D{j}F", name=name_of(90 + j), birth_date=f"{1962 + j}-07-0{1 + j}",
+                     address=f"{estate}{3 + 4 * j}栋{501 + j}室")
+        card = scene.card(f"C{prefix}D{j}", p)
+        for k in range(11):
+            scene.claim("pharmacy", p, ph, day(10 + 9 * j + 31 * k, 18, 20 + j), card_id=card, operator_id=login(18),
+                        items=["硝苯地平控释片"], fund_amount=42.0)
+        dead.append(p)
+    return dead
 
 
 def trace_code_resale(scene: Scene, *, prefix: str = "TR") -> dict[str, Any]:
