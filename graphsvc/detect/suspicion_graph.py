@@ -138,15 +138,17 @@ def whole_small_components(graph: ig.Graph, communities: Sequence[Sequence[int]]
         if kind == "person":
             persons[component_of[v]] = persons.get(component_of[v], 0) + 1
     small = {c for c, n in persons.items() if n < 2 * min_persons} | (set(component_of) - set(persons))
+    strong_edges = [i for i, w in enumerate(graph.es["weight"]) if w >= min_strength]
     named: dict[int, int] = {}  # strong finding → the persons it names
-    for e in graph.es:
-        if e["weight"] >= min_strength:
-            ends = (e.source, e.target) if types[e.source] == FINDING else (e.target, e.source)  # undirected: either order
-            if types[ends[0]] == FINDING and types[ends[1]] == "person":
-                named[ends[0]] = named.get(ends[0], 0) + 1
+    edges = graph.get_edgelist()
+    for i in strong_edges:
+        a, b = edges[i]
+        finding, person = (a, b) if types[a] == FINDING else (b, a)  # undirected: either order
+        if types[finding] == FINDING and types[person] == "person":
+            named[finding] = named.get(finding, 0) + 1
     small |= {component_of[f] for f, n in named.items() if n == persons[component_of[f]]}
     kept = [list(c) for c in communities if component_of[c[0]] not in small]  # a Leiden community lies in one
-    strong = graph.subgraph_edges([e.index for e in graph.es if e["weight"] >= min_strength], delete_vertices=False)
+    strong = graph.subgraph_edges(strong_edges, delete_vertices=False)
     groups: dict[int, list[int]] = {}
     for v, group in enumerate(strong.connected_components().membership):
         if component_of[v] in small:
