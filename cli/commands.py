@@ -158,15 +158,15 @@ def _print_ingest(report: IngestReport, elapsed: float) -> None:
     for f, row in zip(report.files, rows):
         print(_table_row(row, widths))
         if f.missing_columns:
-            print(f"  ! {f.file} 缺少必需列 {'、'.join(f.missing_columns)}，其行均被拒 / lacks required column(s) "
-                  f"{', '.join(f.missing_columns)}: its rows were rejected")
+            print(f"  ! {f.file} 缺少必需列 {'、'.join(f.missing_columns)}，其行均被拒 / {f.file} lacks required "
+                  f"column(s) {', '.join(f.missing_columns)}: its rows were rejected")
         if f.ignored_columns:
             print(f"  说明 note: 已忽略列 ignored column(s) {', '.join(f.ignored_columns)}")
         if f.note:
             print(f"  说明 note: {f.note}")
     print(_table_row(total, widths))
     for name in report.unrecognised_files:
-        print(f"  说明 note: {name} 不是约定的输入文件，未读取 / matches no contract file and was not read")
+        print(f"  说明 note: {name} 不是约定的输入文件，未读取 / {name} matches no contract file and was not read")
     if report.rejects_path:
         print(f"被拒行（文件、行号、原因、原始行）rejected rows (file, line, reason, row): {report.rejects_path}")
     print(f"导入批次 run {report.run_id}，用时 took {elapsed:.1f}s")
