@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.audit import AuditLog
 from api.bulkhead import Bulkhead
 from api.deps import Services
-from api.errors import chinese_detail, http_error
+from api.errors import chinese_detail, http_error, internal_error
 from api.headers import SecurityHeaders
 from api.jobs import JobRunner
 from api.models import AuditHealth, Health
@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None, *, store: GraphStore | None = N
     app.state.services = services
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(GraphsvcError, _answer)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for lost in lost_connection_errors():  # the store's server gone mid-request: 503, as any StoreError

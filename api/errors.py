@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ApiError", "STATUS_ZH", "chinese_detail", "http_error"]
+__all__ = ["ApiError", "STATUS_ZH", "chinese_detail", "http_error", "internal_error", "escaped"]
 
 STATUS_ZH: dict[int, str] = {
     400: "请求有误",
@@ -47,6 +47,16 @@ class ApiError(StarletteHTTPException):
         self.zh = zh
 
 
+def escaped(value: str) -> str:
+    r"""``value`` as a refusal quotes it: characters that would not print (a line break, a right-to-left
+    override in a crafted link) escaped, as the English sentence's ``repr`` escapes them.
+
+    >>> escaped("R-1\u202egnp.exe"), escaped("张三")
+    ('R-1\\u202egnp.exe', '张三')
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+
+
 def chinese_detail(status_code: int, exc: BaseException | None = None) -> str:
     """An error's Chinese sentence: its own where it has one, else its status's.
 
@@ -61,3 +71,9 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return JSONResponse({"detail": exc.detail, "detail_zh": chinese_detail(exc.status_code, exc)},
                         status_code=exc.status_code, headers=exc.headers)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """An error no handler above knows: 500 in both languages, its text kept for the log (Starlette's
+    middleware logs it after this answer), never for the caller."""
+    return JSONResponse({"detail": "an internal error", "detail_zh": STATUS_ZH[500]}, status_code=500)

@@ -86,8 +86,12 @@ def _too_large(detail: str) -> ApiError:
     return ApiError(status.HTTP_413_CONTENT_TOO_LARGE, detail, "上传内容超过大小或文件数量限制，未予接收")
 
 
-def _unprocessable(detail: str) -> ApiError:
-    return ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, detail, "上传的文件无法读取或不完整，未予接收")
+def _unprocessable(detail: str, zh: str = "上传的文件无法读取或不完整，未予接收") -> ApiError:
+    return ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, detail, zh)
+
+
+_BAD_NAME_ZH = "上传的文件名不可用：文件名只能含字母、数字、汉字、_ . - ( ) 和空格，且不能重名，请改名后再上传"
+"""What a refused file name is told in Chinese (the English names the file and the problem)."""
 
 
 def _private(path: str, flags: int) -> int:
@@ -142,7 +146,7 @@ def _plain_name(name: str, what: str) -> str:
                             or len(name.encode()) > _NAME_BYTES):
         problem = f"is not a plain file name (letters, digits, _ . - ( ) and spaces, at most {_NAME_BYTES} bytes)"
     if problem:
-        raise _unprocessable(f"{what} {name!r} {problem}")
+        raise _unprocessable(f"{what} {name!r} {problem}", _BAD_NAME_ZH)
     return name
 
 
@@ -187,18 +191,19 @@ class _Receiver:
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
         if options.get(b"name") != FIELD.encode() or b"filename" not in options:
-            raise _unprocessable(f"send the files as the multipart form field {FIELD!r}, each with its file name")
+            raise _unprocessable(f"send the files as the multipart form field {FIELD!r}, each with its file name",
+                                 f"请把文件放在表单字段 {FIELD} 中上传，每个文件带文件名")
         try:
             name = options[b"filename"].decode("utf-8")
         except UnicodeDecodeError:
-            raise _unprocessable(f"the file name {options[b'filename']!r} is not UTF-8") from None
+            raise _unprocessable(f"the file name {options[b'filename']!r} is not UTF-8", _BAD_NAME_ZH) from None
         _plain_name(name, "the uploaded file")
         if len(self.names) >= self.limits.max_files:
             raise _too_large(f"more than {self.limits.max_files} files in one upload")
         try:
             self.current = open(self.folder / name, "xb", opener=_private)  # noqa: SIM115 (closed by flush)
         except FileExistsError:
-            raise _unprocessable(f"two uploaded files are named {name!r}") from None
+            raise _unprocessable(f"two uploaded files are named {name!r}", _BAD_NAME_ZH) from None
         self.opened.append(self.current)
         self.names.append(name)
 
@@ -264,7 +269,7 @@ async def receive_files(request: Request, folder: Path, limits: UploadLimits) ->
     if receiver.current is not None:
         raise _unprocessable(f"the upload ended inside the file {receiver.names[-1]!r}")
     if not receiver.names:
-        raise _unprocessable("no files in the upload")
+        raise _unprocessable("no files in the upload", "上传内容中没有文件")
     return receiver.names
 
 
@@ -315,14 +320,16 @@ def _checked_members(zip_name: str, archive: zipfile.ZipFile, present: set[str],
         path = _member_path(info)
         problem = _name_problem(path)
         if problem:
-            raise _unprocessable(f"{zip_name}: the member {path!r} {problem}")
+            raise _unprocessable(f"{zip_name}: the member {path!r} {problem}", _BAD_NAME_ZH)
         if info.is_dir():
             continue
         name = _plain_name(PurePosixPath(path).name, f"{zip_name}: the member")
         if name in present:
-            raise _unprocessable(f"{zip_name}: two files are named {name!r} (folders in a zip are flattened)")
+            raise _unprocessable(f"{zip_name}: two files are named {name!r} (folders in a zip are flattened)",
+                                 _BAD_NAME_ZH)
         if info.flag_bits & 0x1:
-            raise _unprocessable(f"{zip_name}: the member {info.filename!r} is encrypted")
+            raise _unprocessable(f"{zip_name}: the member {info.filename!r} is encrypted",
+                                 "压缩包中的文件已加密，无法读取，请解密后再上传")
         present.add(name)
         members.append((info, name))
     if files + len(members) > limits.max_files:

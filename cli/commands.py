@@ -136,8 +136,13 @@ _INGEST_COLUMNS = (("文件 file", "<"), ("读入 read", ">"), ("载入 loaded",
 
 
 def _shown_width(text: str) -> int:
-    """Columns ``text`` takes in a terminal: a Chinese character takes two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    """Columns ``text`` takes in a terminal: a Chinese character takes two, a combining accent none (an é
+    written as e and its accent, as macOS and many zips write file names).
+
+    >>> _shown_width("合计 total"), _shown_width("café.csv"), _shown_width("cafe\u0301.csv")
+    (10, 8, 8)
+    """
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _table_row(cells: list[str], widths: list[int]) -> str:
@@ -149,6 +154,8 @@ def _table_row(cells: list[str], widths: list[int]) -> str:
 
 
 def _print_ingest(report: IngestReport, elapsed: float) -> None:
+    from ingest.reasons import chinese_note
+
     t = report.totals
     rows = [[f.file, f"{f.read:,}", f"{f.loaded:,}", f"{f.unchanged:,}", f"{f.rejected:,}"] for f in report.files]
     total = ["合计 total", f"{t['read']:,}", f"{t['loaded']:,}", f"{t['unchanged']:,}", f"{t['rejected']:,}"]
@@ -161,12 +168,12 @@ def _print_ingest(report: IngestReport, elapsed: float) -> None:
             print(f"  ! {f.file} 缺少必需列 {'、'.join(f.missing_columns)}，其行均被拒 / {f.file} lacks required "
                   f"column(s) {', '.join(f.missing_columns)}: its rows were rejected")
         if f.ignored_columns:
-            print(f"  说明 note: 已忽略列 ignored column(s) {', '.join(f.ignored_columns)}")
+            print(f"  说明：已忽略列 {'、'.join(f.ignored_columns)} / note: ignored column(s) {', '.join(f.ignored_columns)}")
         if f.note:
-            print(f"  说明 note: {f.note}")
+            print(f"  说明：{chinese_note(f.note)} / note: {f.note}")
     print(_table_row(total, widths))
     for name in report.unrecognised_files:
-        print(f"  说明 note: {name} 不是约定的输入文件，未读取 / {name} matches no contract file and was not read")
+        print(f"  说明：{name} 不是约定的输入文件，未读取 / note: {name} matches no contract file and was not read")
     if report.rejects_path:
         print(f"被拒行（文件、行号、原因、原始行）rejected rows (file, line, reason, row): {report.rejects_path}")
     print(f"导入批次 run {report.run_id}，用时 took {elapsed:.1f}s")

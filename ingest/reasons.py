@@ -1,4 +1,5 @@
-"""Why a row was rejected, in Chinese first for the clerk who corrects the export, English beside it.
+"""Why a row was rejected, and what was noted of a file, in Chinese first for the clerk who corrects the
+export, English beside it.
 
 Ingest says each reason in English where it finds it (validation SQL, reference checks, the readers);
 the rejects file and ``GET /jobs/{id}/rejects`` carry this Chinese sentence beside it, the column named
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from graphsvc import vocab
 from ingest.aliases import FILE_ALIASES
 
-__all__ = ["chinese_reason"]
+__all__ = ["chinese_reason", "chinese_note"]
 
 
 def _column(name: str) -> str:
@@ -60,9 +61,48 @@ def chinese_reason(reason: str) -> str:
     >>> chinese_reason("something new")
     'something new'
     """
+    return _say(reason, _RULES)
+
+
+_NOTES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = tuple(
+    (re.compile(pattern, re.DOTALL), say) for pattern, say in (
+        (r"not UTF-8", lambda m: "不是 UTF-8 编码"),
+        (r"read as GB18030", lambda m: "已按 GB18030 读取"),
+        (r"empty file: no header row, nothing to read", lambda m: "空文件：没有表头，未读取"),
+        (r"not CSV text: ([\d,]+) of its first ([\d,]+) bytes are control characters or not UTF-8 or GB18030 text",
+         lambda m: f"不是 CSV 文本：前 {m[2]} 字节中有 {m[1]} 个控制字符或非 UTF-8/GB18030 文本"),
+        (r"nothing of it was read \(save it as CSV UTF-8\)", lambda m: "未读取任何内容（请另存为 CSV UTF-8）"),
+        (r"no header row: its first line is longer than ([\d,]+) bytes", lambda m: f"没有表头：第一行超过 {m[1]} 字节"),
+        (r"no header row: its first line holds .*", lambda m: "没有表头：第一行有超长字段"),
+        (r"no rows after the header", lambda m: "表头之后没有数据行"),
+        (r"repeated column\(s\) (.*): the first of each is read", lambda m: f"列名重复：{m[1]}，每列只读取第一个"),
+        (r"row\(s\) 1-(\d+) above the header skipped \(a title\)", lambda m: f"表头上方第 1-{m[1]} 行（标题）已跳过"),
+        (r"sheet\(s\) (.*) not read: only the first sheet of a workbook is",
+         lambda m: f"工作表 {m[1]} 未读取：只读取工作簿的第一个工作表"),
+        (r"save each sheet as a file of its own \((.*)\) and ingest again",
+         lambda m: f"请将各工作表另存为单独文件（{m[1]}）后再导入"),
+        (r"could not be read \((.*)\)", lambda m: f"无法读取（{m[1]}）"),
+        (r"nothing of it was loaded: re-export it and ingest again", lambda m: "未载入任何内容：请重新导出后再导入"),
+    ))
+"""What ingest notes of a file (``SourceFile.note``), said in Chinese."""
+
+
+def chinese_note(note: str) -> str:
+    """The Chinese of what ingest noted of a file (its parts, joined with "; ", each said in turn).
+
+    >>> chinese_note("not UTF-8; read as GB18030; repeated column(s) 姓名: the first of each is read")
+    '不是 UTF-8 编码；已按 GB18030 读取；列名重复：姓名，每列只读取第一个'
+    >>> chinese_note("something new")
+    'something new'
+    """
+    return _say(note, _NOTES)
+
+
+def _say(text: str, rules: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...]) -> str:
+    """``text``'s parts (joined with "; "), each said by the first rule that matches it whole, else as it is."""
     said = []
-    for part in reason.split("; "):
-        for pattern, say in _RULES:
+    for part in text.split("; "):
+        for pattern, say in rules:
             if (match := pattern.fullmatch(part)) is not None:
                 said.append(say(match))
                 break

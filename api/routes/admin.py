@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import AdminDep, CallerDep
-from api.errors import ApiError
+from api.errors import ApiError, escaped
 from api.keys import ENV_ADMIN_ID, MAX_KEY_NAME, create_api_key, key_name_problem, list_api_keys, revoke_api_key
 from api.models import ApiKeyCreated, ApiKeyInfo, ApiKeyList, AuditPage, Me, Role
 
@@ -83,7 +83,7 @@ def delete_apikey(key_id: Annotated[str, Path(max_length=64)], caller: AdminDep)
     with caller.audit.change("revoke_api_key", key_id):
         record = revoke_api_key(caller.store, key_id)
         if record is None:
-            raise ApiError(status.HTTP_404_NOT_FOUND, f"no API key with id {key_id!r}", f"没有编号为 {key_id} 的 API 密钥")
+            raise ApiError(status.HTTP_404_NOT_FOUND, f"no API key with id {key_id!r}", f"没有编号为 {escaped(key_id)} 的 API 密钥")
     caller.services.forget_keys()
     return ApiKeyInfo.model_validate(record)
 

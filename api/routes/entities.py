@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.bulkhead import HeavyReadDep
 from api.deps import Auditor, Caller, NoPoliceDep
-from api.errors import ApiError
+from api.errors import ApiError, escaped
 from api.models import (
     CoAdmittedPairs,
     EntityClaims,
@@ -177,7 +177,7 @@ def _ask(guard: LookupGuard, node_type: str, node_id: str, lookup: str,
     if found is None:
         guard.missed(node_key(node_type, clear), lookup=lookup)
         raise ApiError(status.HTTP_404_NOT_FOUND, f"no {node_type} {node_id!r} in the graph",
-                       f"关系图中没有该{vocab.NODE_TYPES[node_type].zh}：{node_id}")
+                       f"关系图中没有该{vocab.NODE_TYPES[node_type].zh}：{escaped(node_id)}")
     return clear, found
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 import services
 from api.bulkhead import HeavyAsOfDep, HeavyReadDep
 from api.deps import Caller, CallerDep, InvestigatorDep
-from api.errors import ApiError
+from api.errors import ApiError, escaped
 from api.models import (
     CalendarDay,
     Casework,
@@ -54,7 +54,7 @@ def _visible_ring(caller: Caller, ring_id: str, action: str) -> None:
     if caller.book.snapshot().by_id.get(ring_id) is None:
         caller.audit("lookup_missed", ring_id, lookup=action)
         raise ApiError(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run",
-                       f"当前检测结果中没有团伙 {ring_id}")
+                       f"当前检测结果中没有团伙 {escaped(ring_id)}")
     if caller.principal.role == "police_liaison" and ring_id not in _referred(caller.book):
         caller.audit("denied", ring_id, lookup=action)
         raise ApiError(status.HTTP_403_FORBIDDEN, "police liaison sees only rings referred to police",
@@ -98,7 +98,7 @@ def get_ring(ring_id: str, caller: CallerDep, _heavy: HeavyAsOfDep,
     # as_of: computed afresh from the claims of the ring's persons, a heavy read (one slot of the bulkhead)
     view = ring_view(book, ring_id, masker, lang, as_of)
     if view is None:
-        raise ApiError(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}", f"没有团伙 {ring_id}")
+        raise ApiError(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r}", f"没有团伙 {escaped(ring_id)}")
     if as_of is None:
         audit("read_ring", ring_id, persons=view["persons"])
         shown = book.per_run(("ring_view_json", ring_id, masker.active, lang), lambda: view_json(view, masker))
@@ -115,7 +115,7 @@ def put_disposition(ring_id: str, body: DispositionIn, caller: InvestigatorDep) 
     ring = book.snapshot().by_id.get(ring_id)
     if ring is None:
         raise ApiError(status.HTTP_404_NOT_FOUND, f"no ring {ring_id!r} in the current detection run",
-                       f"当前检测结果中没有团伙 {ring_id}")
+                       f"当前检测结果中没有团伙 {escaped(ring_id)}")
     previous = book.casework().dispositions.get(ring_id)
     with caller.audit.change("set_disposition", ring_id, status=body.status):
         record = set_disposition(caller.store, ring, body.status, body.note, by=f"{principal.name} ({principal.key_id})")
