@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from api import create_app
 from graphsvc.config import Settings
 from graphsvc.store import GraphStore, open_store
 from graphsvc.store.neo4j import Neo4jStore
@@ -85,6 +87,15 @@ def embedded_city(cities: Cities, tmp_path: Path) -> Iterator[City]:
     """The API test city on the embedded store, for tests whose subject does not depend on the backend."""
     with cities.copy(Settings(home=tmp_path / "home", backend="embedded")) as city:
         yield city
+
+
+@pytest.fixture
+def embedded_client(embedded_city: City, tmp_path: Path) -> Iterator[TestClient]:
+    """The API over ``embedded_city`` in process; a 500 is what the caller gets: answered, not raised into
+    the test."""
+    app = create_app(Settings(home=tmp_path / "home", backend="embedded"), store=embedded_city.store)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
 
 
 @pytest.fixture

@@ -5,24 +5,18 @@ validation, or an error raised in graphsvc."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_app
-from graphsvc.config import Settings
 from helpers.api_city import City
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
-def client(embedded_city: City, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(Settings(home=tmp_path / "home", backend="embedded"), store=embedded_city.store)
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
+def client(embedded_client: TestClient) -> TestClient:
+    return embedded_client
 
 
 def test_every_kind_of_refusal_says_itself_in_chinese_and_english(client: TestClient, embedded_city: City) -> None:

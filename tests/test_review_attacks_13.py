@@ -12,8 +12,6 @@ black intermediary ring (broker IBI, six recruits BI000-BI005 at H100, score 0.9
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import cast
 
 import httpx
@@ -21,19 +19,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api import create_app
-from graphsvc.config import Settings
 from helpers.api_city import City
 
 RING = "R-000003"
 
 
 @pytest.fixture
-def client(embedded_city: City, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(Settings(home=tmp_path / "home", backend="embedded"), store=embedded_city.store)
-    # a 500 is what the caller gets: answered, not raised into the test
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
+def client(embedded_client: TestClient) -> TestClient:
+    return embedded_client
 
 
 def _get(client: TestClient, embedded_city: City, role: str, url: str, **params: object) -> httpx.Response:

@@ -10,14 +10,11 @@ import re
 import subprocess
 import sys
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_app
-from graphsvc.config import Settings
 from helpers.api_city import City
 from helpers.csv_files import write_csv
 
@@ -25,10 +22,8 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
-def client(embedded_city: City, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(Settings(home=tmp_path / "home", backend="embedded"), store=embedded_city.store)
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
+def client(embedded_client: TestClient) -> TestClient:
+    return embedded_client
 
 
 # ---- the API's Chinese sentence -------------------------------------------------------------------
