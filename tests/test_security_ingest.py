@@ -352,6 +352,9 @@ def test_an_upload_job_reports_each_bad_file_and_loads_the_others(api, tmp_path)
     assert job["state"] == "succeeded", job
     files = {f["file"]: f for f in job["result"]["files"]}
     check_bad_folder_report(files, job["result"]["totals"])
+    # what was noted of each file, in Chinese beside the English, as the CLI prints it
+    assert files["cards.csv"]["note_zh"].startswith("不是 CSV 文本") and files["prescribers.csv"]["note_zh"].startswith("空文件")
+    assert files["intermediaries.xlsx"]["note_zh"].startswith("无法读取") and files["persons.csv"]["note_zh"] is None
 
 
 # ---- the real server: refusals come before the body ----------------------------------------

@@ -22,6 +22,7 @@ from graphsvc.detect.config import config_problems
 from graphsvc.errors import InputError, NotFound
 from graphsvc.model import LOAD_ORDER
 from ingest.pipeline import IngestError, discover, read_rejects
+from ingest.reasons import chinese_note
 from services import Progress, detect_and_publish, ingest_and_prepare
 
 router = APIRouter(tags=["jobs"])
@@ -90,7 +91,8 @@ async def post_ingest(request: Request, caller: InvestigatorDep) -> dict[str, An
             shutil.rmtree(folder, ignore_errors=True)
         return {"run_id": report.run_id, "totals": report.totals,
                 "files": [{"file": f.file, "read": f.read, "loaded": f.loaded, "unchanged": f.unchanged,
-                           "rejected": f.rejected, "note": f.note, "ignored_columns": f.ignored_columns,
+                           "rejected": f.rejected, "note": f.note,
+                           "note_zh": chinese_note(f.note) if f.note else None, "ignored_columns": f.ignored_columns,
                            "missing_columns": f.missing_columns} for f in report.files],
                 "rejects_file": str(report.rejects_path.relative_to(settings.home)) if report.rejects_path else None,
                 "unrecognised_files": report.unrecognised_files}
