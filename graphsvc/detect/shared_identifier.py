@@ -137,8 +137,12 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
         LEFT JOIN settlements s ON s.settlement_id = l.settlement_id
         LEFT JOIN persons p ON p.person_id = l.person_id
         ORDER BY l.via, l.value, l.person_id, l.settlement_id, l.card_id""")
-    norms = _usual_institutions(session) if any(g["via"] in _AGENCY for g in groups) else _Norms({}, 1, {})
-    paid_at = _claims_of_payee_institutions(session) if any(g["via"] == "payee_account" for g in groups) else {}
+    vias = {g["via"] for g in groups}
+    # the export's period, read once: an agent's routine and a hospital's account are both judged over it
+    period = covered_days(session, "SELECT start_time::DATE AS day FROM settlements") \
+        if vias & {*_AGENCY, "payee_account"} else 1
+    norms = _usual_institutions(session, period) if vias & set(_AGENCY) else _Norms({}, period, {})
+    paid_at = _claims_of_payee_institutions(session, period) if "payee_account" in vias else {}
     owners, registered = _phone_users(session, config)
     card_claims = _claims_of_linked_cards(session)
     key_drugs = CardBurstConfig().key_drugs if key_drugs is None else key_drugs
@@ -266,7 +270,7 @@ def _habit(at: dict[str, set[str]], institution: str, mine: set[str], region: fl
     return (here + 2 * region) / (total + 2)
 
 
-def _usual_institutions(session: Session) -> _Norms:
+def _usual_institutions(session: Session, period: int) -> _Norms:
     rows = session.rows("""
         SELECT p.region_code, s.kind, s.institution_id,
                count(*) / sum(count(*)) OVER (PARTITION BY p.region_code, s.kind) AS share
@@ -280,7 +284,7 @@ def _usual_institutions(session: Session) -> _Norms:
     for r in own_rows:
         own[(r["person_id"], r["kind"])][r["institution_id"]].add(r["settlement_id"])
     return _Norms({(r["region_code"], r["kind"], r["institution_id"]): float(r["share"]) for r in rows},
-                  covered_days(session, "SELECT start_time::DATE AS day FROM settlements"), own)
+                  period, own)
 
 
 def _one_day_booking(rows: list[dict]) -> dict[str, Any] | None:
@@ -378,7 +382,7 @@ def _admissions_together(claims: list[dict], w: int, period_days: int) -> tuple[
     return pairs, expected
 
 
-def _claims_of_payee_institutions(session: Session) -> dict[str, Any]:
+def _claims_of_payee_institutions(session: Session, period: int) -> dict[str, Any]:
     """Claims paid (not reversed) per institution where a shared payee account was paid, and the period in days."""
     rows = session.rows("""
         SELECT s.institution_id, count(*) AS claims FROM settlements s
@@ -387,7 +391,7 @@ def _claims_of_payee_institutions(session: Session) -> dict[str, Any]:
             JOIN settlements p ON p.settlement_id = l.settlement_id WHERE l.via = 'payee_account')
         GROUP BY s.institution_id""")
     return {"claims": {r["institution_id"]: r["claims"] for r in rows},
-            "days": covered_days(session, "SELECT start_time::DATE AS day FROM settlements")}
+            "days": period}
 
 
 def _institution_account(rows: list[dict], paid_at: dict[str, Any],
