@@ -84,7 +84,9 @@ def _answer(request: Request, exc: Exception) -> JSONResponse:
     route = getattr(request.scope.get("route"), "path", None)
     _log.log(logging.WARNING if code >= 500 else logging.INFO, "request refused",
              extra={"fields": {"route": route, "status": code, "error": type(exc).__name__}})
-    return JSONResponse({"detail": public or str(exc), "detail_zh": chinese_detail(code, exc)}, status_code=code)
+    # An error answered with a summary has its Chinese summarised too: its own sentence may name the same paths.
+    return JSONResponse({"detail": public or str(exc), "detail_zh": chinese_detail(code, None if public else exc)},
+                        status_code=code)
 
 
 def _invalid_request(request: Request, exc: Exception) -> Response:

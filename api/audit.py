@@ -119,7 +119,7 @@ class AuditLog:
         line = json.dumps(entry, ensure_ascii=False, default=str).encode() + b"\n"
         with self._state:
             if self._closing:
-                raise AuditUnavailable("the audit log is closed")
+                raise AuditUnavailable("the audit log is closed", zh="审计日志已关闭")
             if self._open is None:
                 self._open = _Commit()
                 self._state.notify_all()
@@ -127,9 +127,11 @@ class AuditLog:
             commit.lines.append(line)
             commit.entries.append((entry_id, entry))
         if not commit.done.wait(_COMMIT_TIMEOUT_S):
-            raise AuditUnavailable(f"the audit log's disk did not answer within {_COMMIT_TIMEOUT_S:.0f}s")
+            raise AuditUnavailable(f"the audit log's disk did not answer within {_COMMIT_TIMEOUT_S:.0f}s",
+                                   zh=f"审计日志所在磁盘 {_COMMIT_TIMEOUT_S:.0f} 秒内无应答")
         if commit.error is not None:
-            raise AuditUnavailable(f"the audit log cannot be written: {commit.error}") from commit.error
+            raise AuditUnavailable(f"the audit log cannot be written: {commit.error}",
+                                   zh=f"审计日志无法写入：{commit.error}") from commit.error
 
     def _commit_loop(self) -> None:
         while True:

@@ -66,9 +66,9 @@ def create_api_key(store: GraphStore, role: str, name: str, *,
                    expires_at: datetime | None = None) -> tuple[str, Principal]:
     """Make and store a new key; the clear key is returned once and never stored."""
     if role not in ROLES:
-        raise InputError(f"role must be one of {', '.join(ROLES)}")
+        raise InputError(f"role must be one of {', '.join(ROLES)}", zh=f"角色须为 {'、'.join(ROLES)} 之一")
     if (problem := key_name_problem(name)) is not None:
-        raise InputError(f"key name {name!r}: {problem}")
+        raise InputError(f"key name {name!r}: {problem}", zh=f"密钥名称 {name!r} 不可用：{problem}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     hashed = digest(key)
     principal = Principal(hashed[:12], name, role)

@@ -129,30 +129,35 @@ def check_target(url: str, settings: Settings) -> None:
         parts = urlsplit(url)
         port = parts.port  # raises on a port that is no number or out of range
     except ValueError as exc:
-        raise InputError(f"not a URL: {exc}") from None
+        raise InputError(f"not a URL: {exc}", zh=f"不是有效的网址：{exc}") from None
     if parts.scheme not in ("http", "https"):
-        raise InputError("a webhook URL must start with http:// or https://")
+        raise InputError("a webhook URL must start with http:// or https://", zh="回调网址须以 http:// 或 https:// 开头")
     if parts.username is not None or parts.password is not None:
-        raise InputError("a webhook URL must not hold a user name or password: the signature authenticates us")
+        raise InputError("a webhook URL must not hold a user name or password: the signature authenticates us",
+                         zh="回调网址中不得含用户名或密码：由签名证明来源")
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
-        raise InputError("a webhook URL must name a host")
+        raise InputError("a webhook URL must name a host", zh="回调网址须写明主机")
     allowed = [h.rstrip(".").lower() for h in _names(settings.webhook_hosts)]
     if not allowed:
         raise InputError("webhooks are off until an administrator allows their target hosts: set "
-                         "GRAPHSVC_WEBHOOK_HOSTS=casesys.example.org (comma-separated) and restart the server")
+                         "GRAPHSVC_WEBHOOK_HOSTS=casesys.example.org (comma-separated) and restart the server",
+                         zh="管理员尚未允许任何回调目标主机，回调未启用：请设置 GRAPHSVC_WEBHOOK_HOSTS="
+                            "casesys.example.org（逗号分隔）并重启服务器")
     if host not in allowed:
-        raise InputError(f"host {host} is not among the allowed webhook hosts; add it to GRAPHSVC_WEBHOOK_HOSTS")
+        raise InputError(f"host {host} is not among the allowed webhook hosts; add it to GRAPHSVC_WEBHOOK_HOSTS",
+                         zh=f"主机 {host} 不在允许的回调主机之列；请将其加入 GRAPHSVC_WEBHOOK_HOSTS")
     try:
         found = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
     except (OSError, ValueError) as exc:  # ValueError: a name IDNA cannot encode, or with a NUL in it
-        raise InputError(f"host {host} cannot be resolved: {exc}") from None
+        raise InputError(f"host {host} cannot be resolved: {exc}", zh=f"无法解析主机 {host}：{exc}") from None
     networks = []
     for entry in _names(settings.webhook_private_networks):
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
-            raise InputError(f"GRAPHSVC_WEBHOOK_PRIVATE_NETWORKS holds {entry!r}, not an address or network") from None
+            raise InputError(f"GRAPHSVC_WEBHOOK_PRIVATE_NETWORKS holds {entry!r}, not an address or network",
+                             zh=f"GRAPHSVC_WEBHOOK_PRIVATE_NETWORKS 中的 {entry!r} 不是地址或网段") from None
     for *_, sockaddr in found:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -160,7 +165,9 @@ def check_target(url: str, settings: Settings) -> None:
         if (address.is_global and not address.is_multicast) or any(address in n for n in networks):
             continue
         raise InputError(f"host {host} resolves to {address}, a loopback, link-local, private or reserved address: "
-                         "allow it with GRAPHSVC_WEBHOOK_PRIVATE_NETWORKS if this is intended")
+                         "allow it with GRAPHSVC_WEBHOOK_PRIVATE_NETWORKS if this is intended",
+                         zh=f"主机 {host} 解析为 {address}，是本机、链路本地、内网或保留地址；"
+                            "确属有意时请用 GRAPHSVC_WEBHOOK_PRIVATE_NETWORKS 允许")
 
 
 @dataclass
@@ -204,16 +211,18 @@ class Webhooks:
     def create(self, webhook_id: str, url: str, secret: str, events: Iterable[str] | None, *,
                by: str) -> dict[str, Any]:
         if len(secret) < MIN_SECRET:
-            raise InputError(f"the secret must be at least {MIN_SECRET} characters")
+            raise InputError(f"the secret must be at least {MIN_SECRET} characters", zh=f"密钥至少须 {MIN_SECRET} 个字符")
         chosen = list(dict.fromkeys(events)) if events is not None else list(EVENTS)
         unknown = [e for e in chosen if e not in EVENTS]
         if unknown or not chosen:
-            raise InputError(f"events must be some of {', '.join(EVENTS)}")
+            raise InputError(f"events must be some of {', '.join(EVENTS)}", zh=f"事件须取自 {'、'.join(EVENTS)}")
         check_target(url, self._settings)
         with self._creating:  # two creates at once must not both pass the cap
             if len(self.active()) >= self._settings.webhook_max_subscriptions:
                 raise Conflict(f"there are already {self._settings.webhook_max_subscriptions} webhooks, the most "
-                               "allowed (GRAPHSVC_WEBHOOK_MAX_SUBSCRIPTIONS): delete one first")
+                               "allowed (GRAPHSVC_WEBHOOK_MAX_SUBSCRIPTIONS): delete one first",
+                               zh=f"回调已达上限 {self._settings.webhook_max_subscriptions} 个"
+                                  "（GRAPHSVC_WEBHOOK_MAX_SUBSCRIPTIONS）：请先删除一个")
             webhook: dict[str, Any] = {"id": webhook_id, "url": url, "secret": secret, "events": chosen,
                        "created_at": _now(), "created_by": by, "deleted_at": None}
             self._store.put_record(_SUBSCRIPTION, webhook_id, webhook)
@@ -233,7 +242,7 @@ class Webhooks:
         it as it was, with the time it was deleted."""
         webhook = self.get(webhook_id)
         if webhook is None or webhook["deleted_at"] is not None:
-            raise NotFound(f"no webhook {webhook_id!r}")
+            raise NotFound(f"no webhook {webhook_id!r}", zh=f"没有回调 {webhook_id!r}")
         webhook["deleted_at"] = _now()
         self._store.put_record(_SUBSCRIPTION, webhook_id, {**webhook, "secret": None})
         with self._lock:

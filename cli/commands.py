@@ -51,6 +51,8 @@ The store lives in --home, else $GRAPHSVC_HOME, else ./graphsvc-home.
 _log = logging.getLogger(__name__)
 
 _EXIT_CODES: dict[type[BaseException], int] = {GraphsvcError: 2, KeyboardInterrupt: 130}
+
+_NO_SETTLEMENTS_ZH = "{home} 中尚未导入结算记录；请先导入：graphsvc ingest DIR"
 """Exit codes by kind of error (the nearest listed base class counts); 1 for a defect. Every
 user's error is 2, as argparse's usage errors are: scripts test for non-zero, and the message
 says what went wrong."""
@@ -62,12 +64,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise InputError(f"bad GRAPHSVC_* environment: {exc}") from None
+        raise InputError(f"bad GRAPHSVC_* environment: {exc}", zh=f"GRAPHSVC_* 环境变量有误：{exc}") from None
     if getattr(args, "home", None):
         settings = settings.model_copy(update={"home": Path(args.home)})
     if settings.home.exists() and not settings.home.is_dir():
-        raise InputError(f"{settings.home} is a file, not a folder (不是文件夹): the home is the folder graphsvc keeps "
-                         "its store in; give another with --home or GRAPHSVC_HOME")
+        raise InputError(f"{settings.home} is a file, not a folder: the home is the folder graphsvc keeps its store "
+                         "in; give another with --home or GRAPHSVC_HOME",
+                         zh=f"{settings.home} 是文件而不是文件夹：主目录是 graphsvc 存放数据的文件夹，"
+                            "请用 --home 或 GRAPHSVC_HOME 另指一个")
     if settings.log_json and not args.log_json:  # GRAPHSVC_LOG_JSON: a server's environment asks for JSON lines
         args.log_json = True
         _configure_logging(args)
@@ -86,7 +90,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
 def _count(value: int, option: str) -> int:
     """A count the user gave (``--top``): 0 or more, or a one-line error (a negative one would slice from the end)."""
     if value < 0:
-        raise InputError(f"{option} {value}: a count is 0 or more")
+        raise InputError(f"{option} {value}: a count is 0 or more", zh=f"{option} {value}：数量须为 0 或更大")
     return value
 
 
@@ -105,7 +109,8 @@ def _write_out(path: Path, content: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc} (无法写入输出文件)") from None
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}",
+                         zh=f"无法写入输出文件 {path}：{exc.strerror or exc}") from None
 
 
 def _open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
@@ -119,7 +124,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
-        raise Conflict(f"{out} exists and is not empty; choose a new folder so no old file mixes in")
+        raise Conflict(f"{out} exists and is not empty; choose a new folder so no old file mixes in",
+                       zh=f"{out} 已存在且不为空：请另选一个新文件夹，以免混入旧文件")
     started = time.perf_counter()
     summary = generate_city(out, persons=args.persons, seed=args.seed, dirt=args.dirt, progress=not args.quiet,
                             realism=args.realism)
@@ -262,7 +268,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def _require_graph(settings: Settings) -> None:
     if settings.backend == "embedded" and not (settings.home / "graph.duckdb").exists():
-        raise NotFound(f"no graph in {settings.home}; load one with: graphsvc ingest DIR --home {settings.home}")
+        raise NotFound(f"no graph in {settings.home}; load one with: graphsvc ingest DIR --home {settings.home}",
+                       zh=f"{settings.home} 中尚无数据；请先导入：graphsvc ingest DIR --home {settings.home}")
 
 
 def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet: bool, top: int, *,
@@ -272,17 +279,21 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
     from services import detect_and_publish, spark_detection
 
     if engine != "spark" and (spark_master is not None or location is not None):
-        raise InputError("--spark-master and --input go with --engine spark (仅用于 Spark 引擎)")
+        raise InputError("--spark-master and --input go with --engine spark",
+                         zh="--spark-master 和 --input 仅用于 Spark 引擎（--engine spark）")
     try:
         config = DetectionConfig.from_file(Path(config_path)) if config_path else DetectionConfig()
     except ValidationError as exc:  # a threshold pydantic refuses: each named by its key, on one line
-        raise InputError(f"cannot use detection config {config_path}: {config_problems(exc)}") from None
+        raise InputError(f"cannot use detection config {config_path}: {config_problems(exc)}",
+                         zh=f"检测配置 {config_path} 无法使用：{config_problems(exc)}") from None
     except (OSError, ValueError) as exc:  # a missing file, bad JSON
-        raise InputError(f"cannot use detection config {config_path}: {exc}") from None
+        raise InputError(f"cannot use detection config {config_path}: {exc}",
+                         zh=f"检测配置 {config_path} 无法使用：{exc}") from None
     store = _open_store(settings)
     try:
         if location is None and not store.has_rows("settlements"):
-            raise NotFound(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR")
+            raise NotFound(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR",
+                           zh=_NO_SETTLEMENTS_ZH.format(home=settings.home))
         with _case_systems(settings, store) as on_published:
             if engine == "spark":
                 with spark_detection(store, "local[*]" if spark_master is None else spark_master,
@@ -393,7 +404,8 @@ def cmd_risk(args: argparse.Namespace) -> int:
     store = _open_store(settings, read_only=True)
     try:
         if not store.has_rows("settlements"):
-            raise NotFound(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR")
+            raise NotFound(f"no settlements loaded in {settings.home}; load some with: graphsvc ingest DIR",
+                           zh=_NO_SETTLEMENTS_ZH.format(home=settings.home))
         ranking = store_risk(store)
     finally:
         store.close()
@@ -472,7 +484,7 @@ def _check_listen(host: str, port: int) -> None:
     import socket
 
     if not 1 <= port <= 65535:
-        raise InputError(f"--port must be 1 to 65535; got {port} (端口超出范围)")
+        raise InputError(f"--port must be 1 to 65535; got {port}", zh=f"--port 须在 1 到 65535 之间，收到 {port}")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, kind, proto, _, address = infos[0]
@@ -480,7 +492,8 @@ def _check_listen(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
             probe.bind(address)
     except OSError as exc:
-        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (无法监听)") from None
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         zh=f"无法在 {host}:{port} 监听：{exc.strerror or exc}") from None
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:
@@ -531,7 +544,9 @@ def _check_store(settings: Settings) -> None:
         if (lost := store_error_of(exc)) is not None:  # a server gone away is not a damaged store
             raise lost from None
         raise StoreError(f"the store in {settings.home} is damaged and is not served ({type(exc).__name__}: {exc}); "
-                       f"restore the last backup: graphsvc restore BACKUP {settings.home} --force") from None
+                         f"restore the last backup: graphsvc restore BACKUP {settings.home} --force",
+                         zh=f"{settings.home} 中的存储已损坏，不予提供服务；请从最近的备份恢复："
+                            f"graphsvc restore BACKUP {settings.home} --force") from None
     finally:
         store.close()
 
@@ -563,13 +578,16 @@ def cmd_apikey(args: argparse.Namespace) -> int:
     if args.action == "create":
         if args.expires_days is not None and not 1 <= args.expires_days <= _MAX_KEY_DAYS:
             raise InputError(f"--expires-days is a whole number of days, at least 1 and at most {_MAX_KEY_DAYS:,} "
-                             "(100 years); leave it out for a key that lasts until revoked")
+                             "(100 years); leave it out for a key that lasts until revoked",
+                             zh=f"--expires-days 须为 1 到 {_MAX_KEY_DAYS:,} 之间的整数天数（100 年）；"
+                                "不给则密钥一直有效，直到吊销")
         problem = key_name_problem(args.name)
         if problem:
-            raise InputError(f"--name {args.name!r}: {problem}")
+            raise InputError(f"--name {args.name!r}: {problem}", zh=f"--name {args.name!r} 不可用：{problem}")
     if args.action == "revoke" and args.key_id == ENV_ADMIN_ID:
         raise Conflict("the GRAPHSVC_ADMIN_KEY key is not stored and cannot be revoked; remove it from the "
-                       "server's environment and restart it")
+                       "server's environment and restart it",
+                       zh="GRAPHSVC_ADMIN_KEY 密钥不在存储中，无法吊销；请从服务器的环境变量中删除它并重启")
     settings = _settings(args)
     store = _open_store(settings)
     try:
@@ -587,7 +605,8 @@ def cmd_apikey(args: argparse.Namespace) -> int:
         if args.action == "revoke":
             record = revoke_api_key(store, args.key_id)
             if record is None:
-                raise NotFound(f"no API key with id {args.key_id}; see graphsvc apikey list")
+                raise NotFound(f"no API key with id {args.key_id}; see graphsvc apikey list",
+                               zh=f"没有编号为 {args.key_id} 的 API 密钥；查看：graphsvc apikey list")
             print(f"revoked {record['key_id']} ({record['role']}, {record['name']}) at {record['revoked_at']}; "
                   "a running server refuses it within 10 seconds")
             return 0
@@ -638,7 +657,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                                 Masker(args.role, secret=server_secret(settings)), generated_by=audit.who, audit=audit,
                                 home=settings.home)
         except NotFound as exc:
-            raise NotFound(f"{exc}; list them with graphsvc detect") from None
+            raise NotFound(f"{exc}; list them with graphsvc detect",
+                           zh=f"{getattr(exc, 'zh', None) or exc}；查看团伙列表：graphsvc detect") from None
         finally:
             audit.close()
     finally:
@@ -659,8 +679,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     fmt = out.suffix.lstrip(".").lower() if out else "json"
     if fmt not in REPORT_FORMATS:
-        raise InputError(f"--out must end in one of {', '.join('.' + f for f in REPORT_FORMATS)} "
-                         f"(输出文件须为 xlsx、pdf 或 json); got {out}")
+        raise InputError(f"--out must end in one of {', '.join('.' + f for f in REPORT_FORMATS)}; got {out}",
+                         zh=f"--out 须以 {'、'.join('.' + f for f in REPORT_FORMATS)} 之一结尾，收到 {out}")
     settings = _settings(args)
     _require_graph(settings)
     store = _open_store(settings)
@@ -705,9 +725,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         try:
             key = load_public_pem(Path(args.key).read_bytes())
         except OSError as exc:
-            raise InputError(f"--key {args.key}: {exc.strerror} (无法读取公钥文件)") from None
+            raise InputError(f"--key {args.key}: {exc.strerror}", zh=f"无法读取公钥文件 {args.key}：{exc.strerror}") from None
         except InputError as exc:
-            raise InputError(f"--key {args.key}: {exc}") from None
+            raise InputError(f"--key {args.key}: {exc}", zh=f"--key {args.key}：{exc.zh or exc.summary_zh}") from None
     verdict = verify_package(read_package(Path(args.package)), key)
     # The package's names and ring id are the sender's text: a forger's escape codes would hide or
     # rewrite the lines below on the receiver's terminal.
@@ -787,7 +807,8 @@ def _audit_cli_backup(store: GraphStore, out: Path) -> None:
         audit("backup", "store", out=str(out))
         if not audit.log.flush():
             raise Unavailable(f"the audit log could not be written to the store ({audit.log.status()['last_error']}); "
-                              "a backup now would miss entries")
+                              "a backup now would miss entries",
+                              zh="审计日志无法写入存储，此时备份会缺少记录")
     finally:
         audit.close()
 
@@ -804,25 +825,33 @@ def _backup_through_server(settings: Settings, out: Path) -> dict:
         url = json.loads(recorded.read_text())["url"]
     except (OSError, ValueError, KeyError):
         raise Unavailable(f"another process holds the store in {settings.home} and no server is recorded in {recorded}; "
-                       "wait for it (an ingest?) or stop it, then back up again") from None
+                          "wait for it (an ingest?) or stop it, then back up again",
+                          zh=f"另一进程正占用 {settings.home} 中的存储（可能正在导入），且 {recorded} 中没有登记的服务器；"
+                             "请等它结束或停止它，再备份") from None
     key_file = settings.home / "admin-key"
     if settings.admin_key is not None:
         key = settings.admin_key.get_secret_value()
     elif key_file.exists():
         key = key_file.read_text().strip()
     else:
-        raise InputError(f"the server at {url} takes the backup and wants an admin API key: set GRAPHSVC_ADMIN_KEY")
+        raise InputError(f"the server at {url} takes the backup and wants an admin API key: set GRAPHSVC_ADMIN_KEY",
+                         zh=f"{url} 的服务器负责备份，需要管理员 API 密钥：请设置 GRAPHSVC_ADMIN_KEY")
     request = urllib.request.Request(f"{url}/admin/backup", method="POST", headers={"X-API-Key": key})
     try:
         with urllib.request.urlopen(request, timeout=_BACKUP_TIMEOUT_S) as answer:
             return untar(answer, out)
     except urllib.error.HTTPError as exc:
-        raise Unavailable(f"the server at {url} refused the backup: {exc.code} {exc.read().decode(errors='replace')}") from None
+        said = exc.read().decode(errors="replace")
+        raise Unavailable(f"the server at {url} refused the backup: {exc.code} {said}",
+                          zh=f"{url} 的服务器拒绝备份：{exc.code} {said}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise Unavailable(f"the server recorded in {recorded} does not answer at {url} ({exc}) and another process "
-                       f"holds {settings.home}; back up when it is free") from None
+                          f"holds {settings.home}; back up when it is free",
+                          zh=f"{recorded} 中登记的服务器在 {url} 没有应答，且另一进程正占用 {settings.home}；"
+                             "请在它空闲时再备份") from None
     except tarfile.TarError as exc:
-        raise Unavailable(f"the backup from {url} broke off ({exc}); nothing was kept, back up again") from None
+        raise Unavailable(f"the backup from {url} broke off ({exc}); nothing was kept, back up again",
+                          zh=f"来自 {url} 的备份中途中断（{exc}），未保留任何内容，请重新备份") from None
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -1036,9 +1065,12 @@ def main(argv: list[str] | None = None) -> int:
         _log.info("%s ended", args.command, extra={"fields": {"command": args.command, "error": type(exc).__name__,
                                                              "exit": code}})
         if isinstance(exc, KeyboardInterrupt):
-            print("graphsvc: interrupted; re-run the same command: loading is idempotent", file=sys.stderr)
+            print("graphsvc: 已中断：重新运行同一命令即可，导入可以安全重复 / interrupted; re-run the same command: "
+                  "loading is idempotent", file=sys.stderr)
         else:
-            print(f"graphsvc: error: {terminal_text(str(exc))}", file=sys.stderr)
+            # One line, Chinese first, as the ingest summary's notes: scripts read the first line of stderr.
+            print(f"graphsvc: 错误：{terminal_text(exc.zh or exc.summary_zh)} / error: {terminal_text(str(exc))}",
+                  file=sys.stderr)
         return code
     except BrokenPipeError:
         # The reader of the output went away (graphsvc detect | head -1): what was done stays done, and
@@ -1049,8 +1081,9 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
     except Exception as exc:  # a defect: where it happened goes to the log, not a traceback to the user
         _log.debug("%s failed", args.command, exc_info=True)
-        print(f"graphsvc: error: an internal error ({type(exc).__name__}); run again with --log-level debug "
-              "to see where", file=sys.stderr)
+        print(f"graphsvc: 错误：内部错误（{type(exc).__name__}），加 --log-level debug 重新运行可查看出错位置 / "
+              f"error: an internal error ({type(exc).__name__}); run again with --log-level debug to see where",
+              file=sys.stderr)
         return _exit_code(exc)
 
 

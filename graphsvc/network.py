@@ -91,7 +91,8 @@ def node_key(node_type: str, node_id: str) -> str:
     'person:P0001'
     """
     if node_type not in NODE_TYPES:
-        raise InputError(f"unknown node type {node_type!r}; one of: {', '.join(NODE_TYPES)}")
+        raise InputError(f"unknown node type {node_type!r}; one of: {', '.join(NODE_TYPES)}",
+                         zh=f"未知的节点类型 {node_type!r}；可选：{'、'.join(NODE_TYPES)}")
     return f"{node_type}:{node_id}"
 
 
@@ -103,5 +104,6 @@ def split_key(key: str) -> tuple[str, str]:
     """
     node_type, sep, node_id = key.partition(":")
     if not sep or node_type not in NODE_TYPES or not node_id:
-        raise InputError(f"bad node {key!r}: write TYPE:ID with TYPE one of {', '.join(NODE_TYPES)}")
+        raise InputError(f"bad node {key!r}: write TYPE:ID with TYPE one of {', '.join(NODE_TYPES)}",
+                         zh=f"节点 {key!r} 写法有误：应为 类型:编号，类型为 {'、'.join(NODE_TYPES)} 之一")
     return node_type, node_id

@@ -45,15 +45,17 @@ def home_key(home: Path) -> Ed25519PrivateKey:
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise StoreError(f"{path} may be read by others (mode {stat.S_IMODE(mode):o}); a signing key must be the "
-                         f"owner's alone: chmod 600 {path}, and make a new key if others may have copied it "
-                         "(签名私钥权限过宽)")
+                         f"owner's alone: chmod 600 {path}, and make a new key if others may have copied it",
+                         zh=f"签名私钥 {path} 权限过宽（{stat.S_IMODE(mode):o}），他人可读：请执行 chmod 600 {path}；"
+                            "若可能已被他人复制，请另建新密钥")
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except ValueError:
-        raise StoreError(f"{path} is not a PEM private key; restore it from the home's backup "
-                         "(签名私钥文件损坏)") from None
+        raise StoreError(f"{path} is not a PEM private key; restore it from the home's backup",
+                         zh=f"签名私钥文件 {path} 损坏（不是 PEM 私钥）：请从主目录的备份恢复") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise StoreError(f"{path} holds a {type(key).__name__}, not an Ed25519 key (签名私钥类型不符)")
+        raise StoreError(f"{path} holds a {type(key).__name__}, not an Ed25519 key",
+                         zh=f"签名私钥类型不符：{path} 中是 {type(key).__name__}，不是 Ed25519 密钥")
     return key
 
 
@@ -84,9 +86,10 @@ def load_public_pem(data: bytes) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError):
-        raise InputError("not a PEM public key (公钥格式不正确)") from None
+        raise InputError("not a PEM public key", zh="公钥格式不正确（不是 PEM 公钥）") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise InputError(f"the key is a {type(key).__name__}, not Ed25519 (公钥类型不符)")
+        raise InputError(f"the key is a {type(key).__name__}, not Ed25519",
+                         zh=f"公钥类型不符：是 {type(key).__name__}，不是 Ed25519")
     return key
 
 

@@ -74,6 +74,8 @@ _RULE_KEYS = {"column", "values", "format", "value", "columns", "sep", "lookup",
 class MappingError(InputError):
     """The mapping file cannot be used; the message names the file and the key."""
 
+    summary_zh = "映射文件无法使用：文件、键和原因见后面的英文说明"
+
 
 class _RepeatedKey(Exception):
     def __init__(self, key: object, line: int) -> None:

@@ -96,7 +96,8 @@ def discover(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     """Contract files in load order (a table may span files, e.g. ``settlements_2024-01.csv``),
     and the names of files that match no table."""
     if not folder.is_dir():
-        raise IngestError(f"{folder} is not a folder; pass the folder holding persons.csv, settlements.csv ...")
+        raise IngestError(f"{folder} is not a folder; pass the folder holding persons.csv, settlements.csv ...",
+                          zh=f"{folder} 不是文件夹；请给出存放 persons.csv、settlements.csv 等文件的文件夹")
     found: dict[str, list[Path]] = {name: [] for name in LOAD_ORDER}
     unrecognised = []
     for path in sorted(folder.iterdir()):
@@ -110,7 +111,8 @@ def discover(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     files = [(name, path) for name in LOAD_ORDER for path in found[name]]
     if not files:
         expected = ", ".join(f"{n}.csv" for n in LOAD_ORDER)
-        raise IngestError(f"no contract files in {folder}: expected some of {expected} (or .parquet / .xlsx)")
+        raise IngestError(f"no contract files in {folder}: expected some of {expected} (or .parquet / .xlsx)",
+                          zh=f"{folder} 中没有约定的数据文件：应有 {expected} 中的若干个（或 .parquet / .xlsx）")
     return files, unrecognised
 
 

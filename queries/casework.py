@@ -36,7 +36,7 @@ class TipConflict(Conflict):
 def set_disposition(store: GraphStore, ring: dict[str, Any], status: str, note: str, *, by: str) -> dict[str, Any]:
     """Record a decision on ``ring``; the evidence it was taken on is kept for the reopen rule."""
     if status not in DECISIONS:
-        raise InputError(f"status must be one of {', '.join(DECISIONS)}")
+        raise InputError(f"status must be one of {', '.join(DECISIONS)}", zh=f"处置状态须为 {'、'.join(DECISIONS)} 之一")
     with store.record_update():
         previous = store.get_record("disposition", ring["id"])
         # What the ring was when decided, with each decision: the monthly report counts a decision in
@@ -88,7 +88,8 @@ def submit_tip(store: GraphStore, client_key: str, node_type: str, node_id: str,
         if existing is not None:
             if {k: existing[k] for k in content} != content:
                 # Says nothing of the stored tip: whoever reuses a key must not learn what it was used for.
-                raise TipConflict("this client key was already used for another tip; use a new key")
+                raise TipConflict("this client key was already used for another tip; use a new key",
+                                  zh="此客户端键已用于另一条线索；请换一个新键")
             return existing, False
         return _new_tip(store, client_key, content, by=by), True
 
@@ -97,7 +98,7 @@ def _new_tip(store: GraphStore, client_key: str, content: dict[str, str], *, by:
     node_type, node_id = content["type"], content["id"]
     key = node_key(node_type, node_id)
     if store.entity(node_type, node_id) is None:
-        raise NotFound(f"no such {node_type} in the graph")
+        raise NotFound(f"no such {node_type} in the graph", zh=f"图中没有该{vocab.NODE_TYPES[node_type].zh}")
     touched = {key}
     for e in store.network_edges(key, _TIP_REACH).edges:
         other = e.target if e.source == key else e.source

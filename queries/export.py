@@ -88,7 +88,8 @@ def build_package(store: GraphStore, book: RingBook, ring_id: str, fmt: str, mas
     """The package's files by name, manifest and signature by ``signing_key`` included; None when there is
     no such ring. What is hashed and signed: the module's docstring."""
     if fmt not in vocab.EXPORT_FORMATS:
-        raise InputError(f"format must be one of {', '.join(vocab.EXPORT_FORMATS)}")
+        raise InputError(f"format must be one of {', '.join(vocab.EXPORT_FORMATS)}",
+                         zh=f"导出格式须为 {'、'.join(vocab.EXPORT_FORMATS)} 之一")
     found = ring_detail(book, ring_id, masker)
     if found is None:
         return None
@@ -201,25 +202,26 @@ def read_package(path: Path) -> dict[str, bytes]:
     if path.is_dir():
         return _read_folder(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file or folder (找不到移送包)")
+        raise InputError(f"{path}: no such file or folder", zh=f"找不到移送包 {path}")
     try:
         with zipfile.ZipFile(path) as z:
             entries = [i for i in z.infolist() if not i.is_dir()]
             if sum(i.file_size for i in entries) > _MAX_PACKAGE_BYTES:
-                raise InputError(f"{path} unpacks to more than {_MAX_PACKAGE_BYTES >> 20} MiB; not a police package "
-                                 "(压缩包过大)")
+                raise InputError(f"{path} unpacks to more than {_MAX_PACKAGE_BYTES >> 20} MiB; not a police package",
+                                 zh=f"压缩包 {path} 解压后超过 {_MAX_PACKAGE_BYTES >> 20} MiB，不是移送包")
             names = [i.filename for i in entries]
             if len(set(names)) != len(names):
-                raise InputError(f"{path} holds two entries of one name; a package has each file once (压缩包内文件重名)")
+                raise InputError(f"{path} holds two entries of one name; a package has each file once",
+                                 zh=f"压缩包 {path} 内文件重名：移送包中每个文件只有一份")
             files = {}
             for entry in entries:
                 try:
                     files[entry.filename] = z.read(entry)
                 except Exception as exc:  # a bad CRC, a truncated entry, zlib.error: they share no base but Exception
-                    raise InputError(f"{path}: {entry.filename} is damaged in the zip ({type(exc).__name__}) "
-                                     "(压缩包内文件损坏)") from None
+                    raise InputError(f"{path}: {entry.filename} is damaged in the zip ({type(exc).__name__})",
+                                     zh=f"压缩包 {path} 内的文件 {entry.filename} 损坏") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError) as exc:
-        raise InputError(f"{path} is not a readable zip ({type(exc).__name__}) (压缩包无法读取)") from None
+        raise InputError(f"{path} is not a readable zip ({type(exc).__name__})", zh=f"压缩包 {path} 无法读取") from None
     tops = {name.split("/", 1)[0] for name in files}
     if len(tops) == 1 and all("/" in name for name in files):  # the API's zip: FOLDER/name
         return {name.split("/", 1)[1]: content for name, content in files.items()}
@@ -232,11 +234,12 @@ def _read_folder(path: Path) -> dict[str, bytes]:
     entries = sorted(path.rglob("*"))
     for entry in entries:
         if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
-            raise InputError(f"{entry} is not a plain file or folder (a link, a pipe...); a package holds plain files "
-                             "only (移送包内含链接或特殊文件)")
+            raise InputError(f"{entry} is not a plain file or folder (a link, a pipe...); a package holds plain files only",
+                             zh=f"移送包内含链接或特殊文件：{entry}；移送包只含普通文件")
     files = [entry for entry in entries if entry.is_file()]
     if sum(entry.stat().st_size for entry in files) > _MAX_PACKAGE_BYTES:
-        raise InputError(f"{path} holds more than {_MAX_PACKAGE_BYTES >> 20} MiB; not a police package (移送包过大)")
+        raise InputError(f"{path} holds more than {_MAX_PACKAGE_BYTES >> 20} MiB; not a police package",
+                         zh=f"移送包过大：{path} 超过 {_MAX_PACKAGE_BYTES >> 20} MiB")
     return {entry.relative_to(path).as_posix(): entry.read_bytes() for entry in files}
 
 

@@ -287,10 +287,13 @@ class Masker:
             return clear
         if node_type in MASKED_NODE_TYPES:
             raise MaskedIdentifier(f"{node_type} values are masked for the {self.role} role: "
-                                   "look one up by the id an answer gave you")
+                                   "look one up by the id an answer gave you",
+                                   zh=f"{ROLES[self.role].zh}看到的{vocab.NODE_TYPES[node_type].zh}是脱敏的：请用查询结果中给出的编号查找")
         if _sealed(node_type, node_id):
             raise MaskedIdentifier(f"ID numbers are masked for the {self.role} role: "
-                                   f"look a {node_type} up by the id an answer gave you")
+                                   f"look a {node_type} up by the id an answer gave you",
+                                   zh=f"{ROLES[self.role].zh}看到的身份证号是脱敏的：请用查询结果中给出的编号查找"
+                                      f"{vocab.NODE_TYPES[node_type].zh}")
         return node_id
 
 

@@ -64,8 +64,9 @@ def font_file() -> Path:
     found = next((path for path in FONT_FILES if path.exists()), None)
     if found is None:
         raise GraphsvcError("the referral PDF needs a Chinese TrueType font: install Debian's fonts-wqy-microhei "
-                            "(sudo apt-get install fonts-wqy-microhei; scripts/setup does as root) "
-                            "(缺少中文字体 fonts-wqy-microhei)")
+                            "(sudo apt-get install fonts-wqy-microhei; scripts/setup does as root)",
+                            zh="移送 PDF 需要中文 TrueType 字体：请安装 Debian 的 fonts-wqy-microhei"
+                               "（sudo apt-get install fonts-wqy-microhei；以 root 运行 scripts/setup 也会安装）")
     return found
 
 

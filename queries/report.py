@@ -67,10 +67,11 @@ def check_month(month: str) -> str:
     >>> check_month("2026-13")
     Traceback (most recent call last):
     ...
-    graphsvc.errors.InputError: month must be YYYY-MM (年-月) of the years 1900-2999, e.g. 2026-03; got '2026-13'
+    graphsvc.errors.InputError: month must be YYYY-MM of the years 1900-2999, e.g. 2026-03; got '2026-13'
     """
     if not isinstance(month, str) or not _MONTH.fullmatch(month):
-        raise InputError(f"month must be YYYY-MM (年-月) of the years 1900-2999, e.g. 2026-03; got {str(month)[:20]!r}")
+        raise InputError(f"month must be YYYY-MM of the years 1900-2999, e.g. 2026-03; got {str(month)[:20]!r}",
+                         zh=f"月份须写作 年-月（YYYY-MM，1900-2999 年），如 2026-03；收到 {str(month)[:20]!r}")
     return month
 
 

@@ -304,7 +304,7 @@ def list_rings(book: RingBook, flt: RingFilter, masker: Masker, *, sort: str = "
     """One page of the ring queue with totals; casework (disposition, tips, priority) is current, its
     notes masked for ``masker``'s role."""
     if sort not in SORT_KEYS:
-        raise InputError(f"sort must be one of {', '.join(SORT_KEYS)}")
+        raise InputError(f"sort must be one of {', '.join(SORT_KEYS)}", zh=f"排序方式须为 {'、'.join(SORT_KEYS)} 之一")
     snap = book.snapshot()
     casework = book.casework()
     # The whole ordered queue is kept per casework read: every page of it was O(rings) in Python

@@ -106,7 +106,8 @@ def spark_detection(store: GraphStore, master: str, location: str | None) -> Ite
         check_parquet_location(location)
     elif not master.startswith("local"):
         raise InputError(f"a Spark cluster ({master}) reads the tables from the lake: give --input with their "
-                         "Parquet folder or URI (集群模式须指定 --input)")
+                         "Parquet folder or URI",
+                         zh=f"Spark 集群（{master}）从数据湖读表：集群模式须用 --input 指定 Parquet 文件夹或 URI")
     spark = local_spark(master)
     with tempfile.TemporaryDirectory(prefix="graphsvc-spark-") as folder:
         if location is None:
@@ -132,7 +133,7 @@ def export_ring(store: GraphStore, book: RingBook, ring_id: str, fmt: str, maske
         files = build_package(store, book, ring_id, fmt, masker, generated_by=generated_by,
                               signing_key=home_key(home))
         if files is None:
-            raise NotFound(f"no ring {ring_id} in the current detection run")
+            raise NotFound(f"no ring {ring_id} in the current detection run", zh=f"当前检测结果中没有团伙 {ring_id}")
         audit("export_ring", ring_id, format=fmt, masked=masker.active)
         outcome.update(ring_id=ring_id, files=len(files))
     return files
@@ -142,7 +143,8 @@ def monthly_report(store: GraphStore, book: RingBook, month: str, fmt: str, *, a
     """The monthly report (月度统计) of ``month`` as ``fmt`` (json, xlsx or pdf), audited once made."""
     check_month(month)
     if fmt not in REPORT_FORMATS:
-        raise InputError(f"format must be one of {', '.join(REPORT_FORMATS)}")
+        raise InputError(f"format must be one of {', '.join(REPORT_FORMATS)}",
+                         zh=f"报表格式须为 {'、'.join(REPORT_FORMATS)} 之一")
     with timed(_log, "report", month=month, format=fmt) as outcome:
         report = report_figures(store, book, month)
         if fmt == "xlsx":

@@ -41,3 +41,31 @@ def test_every_kind_of_refusal_says_itself_in_chinese_and_english(client: TestCl
     refused = refusals["a role refused"][0].json()
     assert "police_liaison" in refused["detail"] and "管理员" in refused["detail_zh"], refused
     assert refusals["a bad key"][0].headers["www-authenticate"] == "Bearer"  # headers kept by the one handler
+
+
+def test_an_error_raised_in_graphsvc_answers_its_own_chinese_sentence(client: TestClient, embedded_city: City) -> None:
+    """A refusal raised as a ``GraphsvcError`` (the webhook target check, a job looked up) carries its
+    own Chinese sentence through the one handler, not only its status's general one."""
+    admin = embedded_city.headers("admin")
+    job = client.get("/jobs/nope", headers=admin)
+    assert job.status_code == 404 and job.json()["detail_zh"] == "没有任务 'nope'", job.json()
+    webhook = client.post("/webhooks", headers=admin,
+                          json={"url": "ftp://casesys.example.org/hook", "secret": "s" * 40})
+    assert webhook.status_code == 422, webhook.text
+    assert webhook.json()["detail_zh"] == "回调网址须以 http:// 或 https:// 开头", webhook.json()
+
+
+def test_a_store_error_answers_its_summary_in_both_languages_never_its_own_words(
+        client: TestClient, embedded_city: City, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store's own sentence names paths and hosts: the caller gets the summary in both languages,
+    even though the error carries a Chinese sentence of its own."""
+    import services
+    from graphsvc.errors import StoreError
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise StoreError("cannot open /srv/fund/home/graph.duckdb", zh="无法打开 /srv/fund/home/graph.duckdb")
+
+    monkeypatch.setattr(services, "monthly_report", broken)
+    answer = client.get("/reports/monthly", params={"month": "2025-03"}, headers=embedded_city.headers("admin"))
+    assert answer.status_code == 503, answer.text
+    assert "/srv/fund" not in answer.text and answer.json()["detail_zh"] == "服务暂时不可用，请稍后重试", answer.json()

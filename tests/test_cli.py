@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.cli_error import cli_error
 from helpers.csv_files import write_csv
 
 pytestmark = pytest.mark.slow  # every test runs the CLI in its own process
@@ -133,7 +134,7 @@ def test_a_malformed_or_non_bolt_neo4j_address_is_a_clear_error(tmp_path, monkey
         monkeypatch.setenv("NEO4J_URI", uri)
         assert main(["stats", "--home", str(tmp_path)]) == 2, uri
         err = capsys.readouterr().err.strip()
-        assert err.startswith(f"graphsvc: error: NEO4J_URI {uri!r} {said}") and "\n" not in err, err
+        assert cli_error(err)[1].startswith(f"NEO4J_URI {uri!r} {said}"), err
 
 
 def test_apikey_revoke_and_expiry(tmp_path, capsys):

@@ -15,6 +15,7 @@ from graphsvc.store.embedded import EmbeddedStore
 from graphsvc.store.neo4j import Neo4jStore
 from graphsvc.store.neo4j_server import start_neo4j
 from helpers.api_city import city_scene
+from helpers.cli_error import cli_error
 from ingest.pipeline import ingest_folder
 
 
@@ -116,7 +117,8 @@ def test_detect_reading_from_a_server_killed_under_it_says_so_in_one_line_and_a_
     out = tmp_path / "rings.json"
     assert main(["detect", "--quiet", "--home", str(home), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("graphsvc: error: lost the connection to Neo4j") and "run the command again" in err
+    zh, en = cli_error(err)
+    assert en.startswith("lost the connection to Neo4j") and "run the command again" in en and "Neo4j" in zh
     assert "\n" not in err and "Traceback" not in err and "internal error" not in err
     assert not out.exists()
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.cli_error import cli_error
+
 pytestmark = pytest.mark.slow  # every test runs the CLI in its own process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +35,7 @@ def one_line_error(done: subprocess.CompletedProcess[str], value: str) -> None:
     last = err.splitlines()[-1] if err else ""
     assert done.returncode == 2, (done.returncode, err[-600:])
     assert "Traceback" not in err and "\tat " not in err and "internal error" not in err, err[-600:]
-    assert last.startswith("graphsvc: error:") and value in last, err[-600:]
+    assert value in cli_error(last)[1], err[-600:]
 
 
 @pytest.fixture(scope="module")

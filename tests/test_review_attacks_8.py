@@ -29,6 +29,7 @@ from cli.commands import main
 from graphsvc.config import Settings
 from graphsvc.store import open_store
 from helpers.api_city import Cities, City
+from helpers.cli_error import cli_error
 from helpers.scenes import Scene
 
 _DEFAULT_BASE_STRENGTH = {"agent": 0.9, "payee_account": 0.95, "contact_phone": 0.8, "bound_phone": 0.9,
@@ -93,7 +94,7 @@ def test_a_base_strength_outside_zero_to_one_is_refused(cities, tmp_path, capsys
     strengths = ", ".join(f'"{k}": {value if k == "payee_account" else v}' for k, v in _DEFAULT_BASE_STRENGTH.items())
     code, err, out = _detect_with(cities, tmp_path, capsys, f'{{"shared_identifier": {{"base_strength": {{{strengths}}}}}}}')
     assert code == 2, err
-    assert err.startswith("graphsvc: error: cannot use detection config"), err
+    assert cli_error(err)[1].startswith("cannot use detection config"), err
     assert "base_strength" in err, err
     assert not out.exists()
 
@@ -110,7 +111,7 @@ def test_a_community_setting_that_splits_every_ring_apart_is_refused(cities, tmp
     rings stay current."""
     code, err, out = _detect_with(cities, tmp_path, capsys, setting)
     assert code == 2, err
-    assert err.startswith("graphsvc: error: cannot use detection config"), err
+    assert cli_error(err)[1].startswith("cannot use detection config"), err
     assert key in err, err
     assert not out.exists()
     assert _current_ring_ids(tmp_path / "home") == ["R-000001", "R-000002", "R-000003"]
@@ -152,7 +153,7 @@ def test_a_deeply_nested_config_file_is_a_one_line_error(cities, tmp_path, capsy
     Expected: 'cannot use detection config FILE: ...' with exit 2, as for any other unreadable file."""
     code, err, _ = _detect_with(cities, tmp_path, capsys, "[" * 100_000 + "]" * 100_000)
     assert code == 2, err
-    assert err.startswith("graphsvc: error: cannot use detection config"), err
+    assert cli_error(err)[1].startswith("cannot use detection config"), err
 
 
 # ---- card bursts: a pharmacy whose swipes come in one batch ---------------------------------------------

@@ -100,7 +100,7 @@ def test_each_kind_of_error_has_one_status_and_a_store_error_tells_nothing_inter
     assert {p: a.status_code for p, a in answers.items()} == {"/bad": 422, "/none": 404, "/taken": 409, "/store": 503}
     assert answers["/bad"].json() == {"detail": "sort must be one of score", "detail_zh": "请求内容有误"}
     assert str(settings.home) not in answers["/store"].text and "Traceback" not in answers["/store"].text
-    assert job.status_code == 404 and job.json() == {"detail": "no job 'J-nope'", "detail_zh": "未找到所请求的内容"}
+    assert job.status_code == 404 and job.json() == {"detail": "no job 'J-nope'", "detail_zh": "没有任务 'J-nope'"}
 
 
 def _json_lines(text: str) -> list[dict]:

@@ -71,7 +71,9 @@ def _check_contract_files(folder: Path, names: list[str]) -> None:
     except IngestError:
         expected = ", ".join(f"{n}.csv" for n in LOAD_ORDER)
         raise InputError(f"no contract file among {', '.join(names)}: expected some of {expected} "
-                         "(or .parquet / .xlsx)") from None
+                         "(or .parquet / .xlsx)",
+                         zh=f"上传的 {'、'.join(names)} 中没有约定的数据文件：应有 {expected} 中的若干个"
+                            "（或 .parquet / .xlsx）") from None
 
 
 @router.post("/ingest", status_code=status.HTTP_202_ACCEPTED, openapi_extra=UPLOAD_BODY, response_model=Job,
@@ -122,7 +124,8 @@ def post_detect(caller: InvestigatorDep, body: DetectIn | None = None) -> dict[s
     try:
         config = DetectionConfig.model_validate(body.config or {}) if body else DetectionConfig()
     except ValidationError as exc:
-        raise InputError(f"bad detection config: {config_problems(exc)}") from None
+        raise InputError(f"bad detection config: {config_problems(exc)}",
+                         zh=f"检测配置有误：{config_problems(exc)}") from None
 
     def work(progress: Progress) -> dict[str, Any]:
         run, _ = detect_and_publish(services.store, config, book=services.book, on_stage=progress,
@@ -143,7 +146,7 @@ def post_detect(caller: InvestigatorDep, body: DetectIn | None = None) -> dict[s
 def get_job(job_id: str, caller: InvestigatorDep) -> dict[str, Any]:
     job = caller.services.jobs.get(job_id)
     if job is None:
-        raise NotFound(f"no job {job_id!r}")
+        raise NotFound(f"no job {job_id!r}", zh=f"没有任务 {job_id!r}")
     return job
 
 
@@ -171,14 +174,15 @@ def get_job_rejects(job_id: str, caller: InvestigatorDep, page: Annotated[int, Q
     # An upload's rejects are read here: the uploader has no other way to the server's file.
     job = caller.services.jobs.get(job_id)
     if job is None:
-        raise NotFound(f"no job {job_id!r}")
+        raise NotFound(f"no job {job_id!r}", zh=f"没有任务 {job_id!r}")
     named = (job.get("result") or {}).get("rejects_file") if job.get("kind") == "ingest" else None
     if not named:
         return {"total": 0, "page": page, "size": size, "items": []}
     rejects = caller.settings.home / "rejects"
     path = (caller.settings.home / named).resolve()
     if path.parent != rejects.resolve() or not path.is_file():
-        raise NotFound(f"the rejects of job {job_id!r} are kept by the server that ran it, or were removed")
+        raise NotFound(f"the rejects of job {job_id!r} are kept by the server that ran it, or were removed",
+                       zh=f"任务 {job_id!r} 的拒收记录保存在运行它的服务器上，或已被删除")
     total, items = read_rejects(path, offset=(page - 1) * size, limit=size)
     caller.audit("read_rejects", job_id, page=page, size=size, rows=len(items))
     return {"total": total, "page": page, "size": size, "items": items}

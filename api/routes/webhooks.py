@@ -73,7 +73,7 @@ def get_deliveries(webhook_id: WebhookId, caller: AdminDep, page: Annotated[int,
     services, audit = caller.services, caller.audit
     if services.webhooks.get(webhook_id) is None:
         audit("lookup_missed", webhook_id, lookup="webhook_deliveries")
-        raise NotFound(f"no webhook {webhook_id!r}")
+        raise NotFound(f"no webhook {webhook_id!r}", zh=f"没有回调 {webhook_id!r}")
     audit("read_webhook_deliveries", webhook_id, page=page)
     total, items = services.webhooks.deliveries(webhook_id, offset=(page - 1) * size, limit=size)
     return {"total": total, "page": page, "size": size, "items": items}

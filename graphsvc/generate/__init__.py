@@ -60,16 +60,21 @@ def generate_city(out: Path, *, persons: int, seed: int, dirt: float = 0.001, pr
         ``realism``, ``duplicate_persons`` and ``hard`` (the per-seed scheme parameters).
     """
     if realism not in REALISMS:
-        raise InputError(f"realism must be one of {REALISMS}, not {realism!r}")
+        raise InputError(f"realism must be one of {REALISMS}, not {realism!r}",
+                         zh=f"realism 须为 {'、'.join(REALISMS)} 之一，收到 {realism!r}")
     if persons < 5_000:
-        raise InputError("a demo city needs at least 5000 persons to hold its look-alikes and rings")
+        raise InputError("a demo city needs at least 5000 persons to hold its look-alikes and rings",
+                         zh="演示城市至少需要 5000 人，才容得下其中的相似正常群体和团伙")
     if persons > MAX_PERSONS:
         raise InputError(f"--persons {persons:,}: the generator holds a city in memory and goes up to "
-                         f"{MAX_PERSONS:,} persons (10 million took 6.3 GB); load bigger data from a real export")
+                         f"{MAX_PERSONS:,} persons (10 million took 6.3 GB); load bigger data from a real export",
+                         zh=f"--persons {persons:,}：生成器在内存中构建整座城市，最多 {MAX_PERSONS:,} 人"
+                            "（1000 万人用了 6.3 GB）；更大的数据请从真实导出文件导入")
     if seed < 0:
-        raise InputError(f"--seed {seed}: a seed is a whole number, 0 or more")
+        raise InputError(f"--seed {seed}: a seed is a whole number, 0 or more", zh=f"--seed {seed}：种子须为 0 或更大的整数")
     if not 0 <= dirt <= 1:  # NaN too
-        raise InputError(f"--dirt {dirt}: the share of dirty claim rows is between 0 and 1 (0.001 is one in a thousand)")
+        raise InputError(f"--dirt {dirt}: the share of dirty claim rows is between 0 and 1 (0.001 is one in a thousand)",
+                         zh=f"--dirt {dirt}：脏数据行的比例须在 0 到 1 之间（0.001 即千分之一）")
     rng = np.random.default_rng(seed)
     hard = realism == "hard"
     hard_rng = np.random.default_rng([seed, 2026]) if hard else None

@@ -99,7 +99,8 @@ class City:
             ok &= np.isin(self.village, villages)
         candidates = np.flatnonzero(ok)
         if len(candidates) < k:
-            raise InputError(f"city too small: wanted {k} persons, {len(candidates)} available; use more --persons")
+            raise InputError(f"city too small: wanted {k} persons, {len(candidates)} available; use more --persons",
+                             zh=f"城市过小：需要 {k} 人，只有 {len(candidates)} 人可用，请加大 --persons")
         chosen = self.rng.choice(candidates, k, replace=False)
         self.busy[chosen] = True
         return np.sort(chosen)

@@ -254,7 +254,8 @@ def _unrelated(city: City, region: int, k: int) -> np.ndarray:
     _, first = np.unique(city.household[candidates], return_index=True)
     chosen = np.sort(candidates[np.sort(first)][:k])
     if len(chosen) < k:
-        raise InputError(f"city too small: wanted {k} unrelated adults; use more --persons")
+        raise InputError(f"city too small: wanted {k} unrelated adults; use more --persons",
+                         zh=f"城市过小：需要 {k} 名互不相关的成年人，请加大 --persons")
     city.busy[chosen] = True
     surnames = rng.choice(text.SURNAMES, k, replace=False)
     births = rng.choice(BIRTH_REGIONS, k, replace=False)

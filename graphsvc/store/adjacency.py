@@ -169,7 +169,8 @@ class AdjacencyIndex:
                 degree[nodes[0]:nodes[-1] + 1] += np.bincount(nodes - nodes[0])
             at += batch.num_rows
         if at != directed_rows:  # never seen; arrays short of their offsets would answer wrong edges
-            raise StoreError(f"network index build got {at:,} of {directed_rows:,} directed edges")
+            raise StoreError(f"network index build got {at:,} of {directed_rows:,} directed edges",
+                             zh=f"网络索引构建只得到 {directed_rows:,} 条有向边中的 {at:,} 条")
         for array in arrays.values():
             array.flush()
         del arrays

@@ -55,6 +55,8 @@ _CHUNK = 1 << 20
 class BackupError(GraphsvcError):
     """The backup could not be written, or is incomplete, damaged or for another backend."""
 
+    summary_zh = "备份无法写入，或不完整、已损坏、属于另一种存储后端"
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -98,7 +100,8 @@ def _backed_up(store: GraphStore, folder: Path) -> dict[str, Any]:
 def write_backup(store: GraphStore, home: Path, out: Path) -> dict[str, Any]:
     """Back up ``store`` and ``home``'s secrets into the new folder ``out``; returns the manifest."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BackupError(f"{out} exists and is not an empty folder; back up into a new folder")
+        raise BackupError(f"{out} exists and is not an empty folder; back up into a new folder",
+                          zh=f"{out} 已存在且不是空文件夹：请备份到一个新文件夹")
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     names = store.backup(out)
     for name in HOME_FILES:
@@ -149,23 +152,27 @@ def verify_backup(folder: Path) -> dict[str, Any]:
     """The manifest of the backup in ``folder`` once every file it lists is there with its size and
     SHA-256; raises ``BackupError`` saying what is wrong."""
     if not folder.is_dir():
-        raise BackupError(f"{folder} is not a folder: a backup is the folder graphsvc backup writes (备份是文件夹)")
+        raise BackupError(f"{folder} is not a folder: a backup is the folder graphsvc backup writes",
+                          zh=f"{folder} 不是文件夹：备份是 graphsvc backup 写出的文件夹")
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BackupError(f"{folder} has no {MANIFEST}: not a backup, or one that did not finish") from None
+        raise BackupError(f"{folder} has no {MANIFEST}: not a backup, or one that did not finish",
+                          zh=f"{folder} 中没有 {MANIFEST}：不是备份，或备份未完成") from None
     except ValueError as exc:
-        raise BackupError(f"{folder / MANIFEST} is damaged ({exc})") from None
+        raise BackupError(f"{folder / MANIFEST} is damaged ({exc})", zh=f"{folder / MANIFEST} 已损坏") from None
     if not isinstance(manifest, dict):
-        raise BackupError(f"{folder / MANIFEST} is damaged: not an object")
+        raise BackupError(f"{folder / MANIFEST} is damaged: not an object", zh=f"{folder / MANIFEST} 已损坏：不是对象")
     if manifest.get("format") != FORMAT:
-        raise BackupError(f"{folder} is a backup of format {manifest.get('format')!r}; this graphsvc reads {FORMAT}")
+        raise BackupError(f"{folder} is a backup of format {manifest.get('format')!r}; this graphsvc reads {FORMAT}",
+                          zh=f"{folder} 的备份格式为 {manifest.get('format')!r}，本版本只能读取 {FORMAT}")
     try:
         _Manifest.model_validate(manifest)
     except ValidationError as exc:
         wrong = exc.errors()[0]
         where = ".".join(str(part) for part in wrong["loc"])
-        raise BackupError(f"{folder / MANIFEST} is damaged: {where}: {wrong['msg']}") from None
+        raise BackupError(f"{folder / MANIFEST} is damaged: {where}: {wrong['msg']}",
+                          zh=f"{folder / MANIFEST} 已损坏：{where}") from None
     problems = []
     for name, expected in manifest["files"].items():
         path = folder / name
@@ -178,7 +185,8 @@ def verify_backup(folder: Path) -> dict[str, Any]:
         elif _sha256(path) != expected["sha256"]:
             problems.append(f"{name}: SHA-256 differs from the manifest's")
     if problems:
-        raise BackupError(f"the backup in {folder} is damaged: " + "; ".join(problems))
+        raise BackupError(f"the backup in {folder} is damaged: " + "; ".join(problems),
+                          zh=f"{folder} 中的备份已损坏：" + "；".join(problems))
     return manifest
 
 
@@ -191,7 +199,8 @@ def restore_backup(backup: Path, settings: Settings, *, force: bool = False) -> 
     home = Path(settings.home)
     if manifest["backend"] != settings.backend:
         raise BackupError(f"the backup is of a {manifest['backend']} store and {home} is set up for "
-                          f"{settings.backend} (GRAPHSVC_BACKEND)")
+                          f"{settings.backend} (GRAPHSVC_BACKEND)",
+                          zh=f"备份来自 {manifest['backend']} 存储，而 {home} 设为 {settings.backend}（GRAPHSVC_BACKEND）")
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     if settings.backend == "embedded":
         _restore_embedded(backup, home, force=force)
@@ -206,7 +215,8 @@ def restore_backup(backup: Path, settings: Settings, *, force: bool = False) -> 
         store.check(thorough=True)
         restored = _contents(store)
     if restored != manifest["contents"]:
-        raise BackupError(f"the restored store holds {restored}, the backup says {manifest['contents']}")
+        raise BackupError(f"the restored store holds {restored}, the backup says {manifest['contents']}",
+                          zh=f"恢复后的存储含 {restored}，与备份所记 {manifest['contents']} 不符")
     return manifest
 
 
@@ -214,7 +224,8 @@ def _restore_embedded(backup: Path, home: Path, *, force: bool) -> None:
     store_file = home / "graph.duckdb"
     if store_file.exists():
         if not force:
-            raise BackupError(f"{home} already has a store; pass --force to replace it with the backup")
+            raise BackupError(f"{home} already has a store; pass --force to replace it with the backup",
+                              zh=f"{home} 中已有存储；要用备份替换它请加 --force")
         # Opening it takes DuckDB's lock: a server still holding the home must be stopped first,
         # or it would go on writing to the replaced file.
         from graphsvc.store.embedded import EmbeddedStore
@@ -222,7 +233,8 @@ def _restore_embedded(backup: Path, home: Path, *, force: bool) -> None:
         try:
             EmbeddedStore(home, read_only=True).close()
         except StoreBusy:
-            raise BackupError(f"a running graphsvc (a server?) holds the store in {home}; stop it, then restore") from None
+            raise BackupError(f"a running graphsvc (a server?) holds the store in {home}; stop it, then restore",
+                              zh=f"正在运行的 graphsvc（服务器？）占用着 {home} 中的存储：请先停止它再恢复") from None
         except Exception:  # a damaged store is one a restore replaces: nothing in it to keep
             pass
     draft = home / "graph.duckdb.restoring"
@@ -243,11 +255,13 @@ def _restore_neo4j(backup: Path, settings: Settings, manifest: dict[str, Any], *
         assert isinstance(store, Neo4jStore)
         if not force and (store.record_counts() or store.rings()):
             raise BackupError(f"the Neo4j store of {settings.home} already has records or rings; pass --force to "
-                              "replace them with the backup's")
+                              "replace them with the backup's",
+                              zh=f"{settings.home} 的 Neo4j 存储中已有记录或团伙；要用备份替换请加 --force")
         if manifest["contents"]["rings"] and not store.has_rows("settlements"):
             folders = " ".join(manifest["ingested_folders"]) or "(none recorded)"
             raise BackupError("the rings of the backup link to the graph, which is not loaded: ingest its folders "
-                              f"first ({folders}), then restore")
+                              f"first ({folders}), then restore",
+                              zh=f"备份中的团伙关联到尚未导入的图数据：请先导入其文件夹（{folders}），再恢复")
         store.restore_casework(backup / "casework.json")
 
 
@@ -274,12 +288,14 @@ def tar_stream(folder: Path, manifest: dict[str, Any], *, remove: Path | None = 
 def untar(stream: IO[bytes], out: Path) -> dict[str, Any]:
     """Write the backup a ``tar_stream`` carries into the new folder ``out`` and verify it."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BackupError(f"{out} exists and is not an empty folder; back up into a new folder")
+        raise BackupError(f"{out} exists and is not an empty folder; back up into a new folder",
+                          zh=f"{out} 已存在且不是空文件夹：请备份到一个新文件夹")
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             if not member.isfile() or Path(member.name).name != member.name or member.name.startswith("."):
-                raise BackupError(f"the server sent {member.name!r}, which is no file of a backup")
+                raise BackupError(f"the server sent {member.name!r}, which is no file of a backup",
+                                  zh=f"服务器发来的 {member.name!r} 不是备份中的文件")
             source = tar.extractfile(member)
             assert source is not None  # a regular file
             with os.fdopen(os.open(out / member.name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "wb") as dst:

@@ -58,9 +58,11 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _unreadable(path: Path, exc: Exception) -> str:
-    return (f"cannot open the embedded store at {path}: {exc}. If the file is damaged, restore the last backup: "
-            f"graphsvc restore BACKUP {path.parent} --force")
+def _unreadable(path: Path, exc: Exception) -> StoreError:
+    return StoreError(f"cannot open the embedded store at {path}: {exc}. If the file is damaged, restore the last "
+                      f"backup: graphsvc restore BACKUP {path.parent} --force",
+                      zh=f"无法打开 {path} 的内置存储；若文件已损坏，请从最近的备份恢复："
+                         f"graphsvc restore BACKUP {path.parent} --force")
 
 
 def _literal(text: str) -> str:
@@ -212,18 +214,20 @@ class EmbeddedStore(GraphStore):
             return duckdb.connect(str(self.path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" not in str(exc):
-                raise StoreError(_unreadable(self.path, exc)) from exc
+                raise _unreadable(self.path, exc) from exc
             # DuckDB takes a file lock: one process writes a store (a running server holds it). Its own
             # message names the holder's PID among internals: the PID is what the user needs.
             holder = re.search(r"\(PID (\d+)\)", str(exc))
             who = f"process {holder[1]}" if holder else "another process"
             raise StoreBusy(
-                f"the home {self.path.parent} is in use by {who} (a graphsvc serve, ingest or detect; "
-                f"主目录正被进程占用): stop it or use another --home; while a server runs, use its API instead "
-                "(POST /apikeys, GET /institutions/risk, GET /reports/monthly.xlsx, GET /rings/ID/export)"
+                f"the home {self.path.parent} is in use by {who} (a graphsvc serve, ingest or detect): stop it or "
+                "use another --home; while a server runs, use its API instead "
+                "(POST /apikeys, GET /institutions/risk, GET /reports/monthly.xlsx, GET /rings/ID/export)",
+                zh=f"主目录 {self.path.parent} 正被{'进程 ' + holder[1] if holder else '另一进程'}占用（graphsvc serve、"
+                   "ingest 或 detect）：请停止它或另用 --home；服务器运行时请改用其 API"
             ) from exc
         except duckdb.Error as exc:  # a damaged file: DuckDB checks the checksum of each block it reads
-            raise StoreError(_unreadable(self.path, exc)) from exc
+            raise _unreadable(self.path, exc) from exc
 
     @property
     def _db(self) -> duckdb.DuckDBPyConnection:

@@ -248,7 +248,7 @@ def check_spark_master(master: str) -> None:
     >>> check_spark_master("local[0]")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    graphsvc.errors.InputError: --spark-master 'local[0]' is not a Spark master (不是 Spark 主节点): local, local[N], ...
+    graphsvc.errors.InputError: --spark-master 'local[0]' is not a Spark master: local, local[N], ...
     """
     if _LOCAL_MASTER.fullmatch(master) or master == "yarn" or master.startswith(("k8s://", "mesos://")):
         return
@@ -260,26 +260,31 @@ def check_spark_master(master: str) -> None:
                 return
             except (OSError, ValueError):
                 continue
-        raise InputError(f"--spark-master {master}: no Spark master answers there (Spark 主节点无法连接): check the "
-                         "address and that the cluster is up")
-    raise InputError(f"--spark-master {master!r} is not a Spark master (不是 Spark 主节点): local, local[N], local[*], "
-                     "spark://HOST:PORT, yarn or k8s://URL")
+        raise InputError(f"--spark-master {master}: no Spark master answers there: check the address and that the "
+                         "cluster is up", zh=f"--spark-master {master}：Spark 主节点无法连接，请检查地址及集群是否运行")
+    raise InputError(f"--spark-master {master!r} is not a Spark master: local, local[N], local[*], "
+                     "spark://HOST:PORT, yarn or k8s://URL",
+                     zh=f"--spark-master {master!r} 不是 Spark 主节点：可用 local、local[N]、local[*]、"
+                        "spark://主机:端口、yarn 或 k8s://网址")
 
 
 def check_parquet_location(location: str) -> None:
     """Raise ``InputError`` when ``location``, a local folder, lacks one of the model's tables (a URI is
     checked by Spark as it reads): before a Spark session starts, so a typo costs no start-up."""
     if not location.strip():  # Path("") is the working folder: an empty --input must not read it
-        raise InputError("the Parquet location is empty (未给出 Parquet 位置): give a folder or an hdfs:// or s3a:// URI")
+        raise InputError("the Parquet location is empty: give a folder or an hdfs:// or s3a:// URI",
+                         zh="未给出 Parquet 位置：请给出文件夹，或 hdfs://、s3a:// 网址")
     if "://" in location:
         return
     folder = Path(location)
     if not folder.is_dir():
-        raise InputError(f"{location} is not a folder of Parquet tables (不是 Parquet 表的文件夹)")
+        raise InputError(f"{location} is not a folder of Parquet tables", zh=f"{location} 不是 Parquet 表的文件夹")
     missing = [t for t in ENTITY_TABLES if not (folder / t).exists() and not (folder / f"{t}.parquet").exists()]
     if missing:
-        raise InputError(f"{location} has no Parquet table(s) {', '.join(missing)} (缺少 Parquet 表): each table is "
-                         "a folder or a .parquet file named as the table, e.g. persons/ or persons.parquet")
+        raise InputError(f"{location} has no Parquet table(s) {', '.join(missing)}: each table is a folder or a "
+                         ".parquet file named as the table, e.g. persons/ or persons.parquet",
+                         zh=f"{location} 缺少 Parquet 表 {'、'.join(missing)}：每张表是以表名命名的文件夹或 .parquet "
+                            "文件，如 persons/ 或 persons.parquet")
     for table in ENTITY_TABLES:
         if (folder / table).is_dir():
             _check_parquet_files(folder / table)
@@ -298,8 +303,10 @@ def _check_parquet_files(folder: Path) -> None:
             f.seek(max(path.stat().st_size - 4, 0))
             tail = f.read(4)
         if head != b"PAR1" or tail != b"PAR1":
-            raise InputError(f"{path} is not a Parquet file (不是 Parquet 文件): Spark would read it as a part of "
-                             f"table {folder.name}; move it out of the table's folder")
+            raise InputError(f"{path} is not a Parquet file: Spark would read it as a part of table {folder.name}; "
+                             "move it out of the table's folder",
+                             zh=f"{path} 不是 Parquet 文件：Spark 会把它当作表 {folder.name} 的一部分读入，"
+                                "请将其移出该表的文件夹")
 
 
 def _literal_glob(path: str) -> str:
@@ -341,8 +348,8 @@ class SparkSQLSession(Session):
             frame = self._read(location, table.name)
             missing = sorted({c.name for c in table.columns} - set(frame.columns))
             if missing:
-                raise InputError(f"{location}: table {table.name} has no column(s) {', '.join(missing)} "
-                                 f"({table.name} 缺少列)")
+                raise InputError(f"{location}: table {table.name} has no column(s) {', '.join(missing)}",
+                                 zh=f"{location}：表 {table.name} 缺少列 {'、'.join(missing)}")
             frame.createOrReplaceTempView(f"parquet_{table.name}")
             # The contract's types, whatever types the lake wrote (a date written as text is a date here);
             # derived columns (address_key, id_number_valid) as they are. A lake is not validated by
@@ -382,9 +389,11 @@ class SparkSQLSession(Session):
                                   f"WHERE {_quoted(name)} IS NOT NULL AND TRY_CAST({_quoted(name)} AS {kind}) IS NULL "
                                   "LIMIT 1")
             examples.append(f"{table.name}.{name}: {n} value(s) not {kind}, e.g. {str(example['v'])[:40]!r}")
-        raise InputError(f"{location}: values of the wrong type (类型不符的值): " + "; ".join(examples)
+        raise InputError(f"{location}: values of the wrong type: " + "; ".join(examples)
                          + ". Fix them in the lake, or load the tables through graphsvc ingest, which rejects such "
-                         "rows with their line")
+                         "rows with their line",
+                         zh=f"{location}：有类型不符的值：" + "；".join(examples)
+                            + "。请在数据湖中修正，或用 graphsvc ingest 导入（它会拒收这些行并注明行号）")
 
     def _check_castable(self, location: str, table: Any) -> None:
         """Raise ``InputError`` naming the first column of ``table`` whose stored type Spark cannot cast to
@@ -399,9 +408,13 @@ class SparkSQLSession(Session):
             except AnalysisException:
                 raise InputError(
                     f"{location}: {table.name}.{c.name} is stored as {stored.get(c.name)}, which cannot be read as "
-                    f"{DUCKDB_TYPES[c.kind]} (列类型不符): write it as the contract's type in the lake"
+                    f"{DUCKDB_TYPES[c.kind]}: write it as the contract's type in the lake"
                     + (" (a list: an array of text, not ';'-separated text)" if c.kind == "list" else "")
-                    + ", or load the tables through graphsvc ingest") from None
+                    + ", or load the tables through graphsvc ingest",
+                    zh=f"{location}：列 {table.name}.{c.name} 类型不符，存为 {stored.get(c.name)}，无法读作 "
+                       f"{DUCKDB_TYPES[c.kind]}：请在数据湖中按约定类型写入"
+                       + ("（列表：文本数组，而非以“;”分隔的文本）" if c.kind == "list" else "")
+                       + "，或用 graphsvc ingest 导入") from None
 
     def _read(self, location: str, table: str) -> Any:
         from pyspark.errors import AnalysisException
@@ -415,8 +428,8 @@ class SparkSQLSession(Session):
                 return self.spark.read.parquet(path)
             except AnalysisException as exc:  # PATH_NOT_FOUND, or no Parquet there
                 tried.append(f"{path} ({str(exc).splitlines()[0][:120]})")
-        raise InputError(f"no Parquet table {table} under {location} (Parquet 表 {table} 不存在): tried "
-                         + "; ".join(tried))
+        raise InputError(f"no Parquet table {table} under {location}: tried " + "; ".join(tried),
+                         zh=f"{location} 下没有 Parquet 表 {table}：已尝试 " + "；".join(tried))
 
     @classmethod
     def from_duckdb(cls, spark: pyspark.sql.SparkSession, con: Connection, folder: Path) -> SparkSQLSession:

@@ -172,7 +172,8 @@ def _converted(table: str, columns: Iterable[Sequence[Any]], schema: pa.Schema) 
                                           schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise StoreError(f"Neo4j holds a value in {table} that graphsvc does not write ({exc}); "
-                         f"re-load the table with graphsvc ingest (Neo4j 中有非本系统写入的值)") from None
+                         "re-load the table with graphsvc ingest",
+                         zh=f"Neo4j 的 {table} 中有非本系统写入的值：请用 graphsvc ingest 重新导入该表") from None
 
 
 def _bolt_column(values: Sequence[Any], field: pa.Field) -> pa.Array:
@@ -255,22 +256,27 @@ class Neo4jStore(GraphStore):
         # Bolt only: the driver's HTTP schemes are a preview needing a package graphsvc does not install.
         if uri.partition("://")[0] not in _BOLT_SCHEMES:
             raise InputError(f"NEO4J_URI {uri!r} is not a Bolt address such as bolt://host:7687 or neo4j://host "
-                             f"(NEO4J_URI 须为 Bolt 地址; schemes: {', '.join(_BOLT_SCHEMES)})")
+                             f"(schemes: {', '.join(_BOLT_SCHEMES)})",
+                             zh=f"NEO4J_URI {uri!r} 须为 Bolt 地址，如 bolt://host:7687 或 neo4j://host"
+                                f"（可用：{'、'.join(_BOLT_SCHEMES)}）")
         try:
             # notifications off: Neo4j warns about property keys it has not seen yet on every fresh database
             self._driver = GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF",
                                                 max_transaction_retry_time=retry_seconds)
         except (ValueError, ConfigurationError) as exc:  # a malformed address: "Invalid IPv6 URL"
-            raise InputError(f"NEO4J_URI {uri!r} is not a valid address ({exc}) (NEO4J_URI 地址无效)") from None
+            raise InputError(f"NEO4J_URI {uri!r} is not a valid address ({exc})",
+                             zh=f"NEO4J_URI {uri!r} 地址无效（{exc}）") from None
         try:
             self._driver.verify_connectivity()
         except AuthError:
             self._driver.close()
-            raise StoreError(f"Neo4j at {uri} refused user {user!r}: check NEO4J_USER and NEO4J_PASSWORD") from None
+            raise StoreError(f"Neo4j at {uri} refused user {user!r}: check NEO4J_USER and NEO4J_PASSWORD",
+                             zh=f"{uri} 的 Neo4j 拒绝了用户 {user!r}：请检查 NEO4J_USER 和 NEO4J_PASSWORD") from None
         except (ServiceUnavailable, OSError, ValueError) as exc:
             self._driver.close()
             said = " ".join(str(exc).split())  # the driver's message runs over lines: the error is one
-            raise StoreError(f"cannot reach Neo4j at {uri} ({said}); is it running? check NEO4J_URI") from None
+            raise StoreError(f"cannot reach Neo4j at {uri} ({said}); is it running? check NEO4J_URI",
+                             zh=f"无法连接 {uri} 的 Neo4j（{said}）：它是否在运行？请检查 NEO4J_URI") from None
         self._net_version: str | None = None
         self._net_checked = float("-inf")
         self._net_lock = threading.Lock()
@@ -801,7 +807,8 @@ class Neo4jStore(GraphStore):
             casework = session.execute_read(read)
         if any("id" not in r["ring"] for r in casework["rings"]):  # deleted as the read went by them
             raise StoreError("the rings changed while the backup read them (a detection run was publishing its "
-                             "rings): take the backup again when it has ended")
+                             "rings): take the backup again when it has ended",
+                             zh="备份读取期间团伙发生了变化（一次检测正在发布结果）：请在检测结束后重新备份")
         name = "casework.json"
         (folder / name).write_text(json.dumps(casework, ensure_ascii=False), encoding="utf-8")
         return [name]

@@ -168,7 +168,8 @@ def _bolt_port(data: Path) -> int | None:
     conf = path.read_text(encoding="utf-8")
     found = re.search(r"^server\.bolt\.listen_address=.*:(\d+)$", conf, re.M)
     if found is None:
-        raise StoreError(f"{data / 'conf' / 'neo4j.conf'} names no Bolt port")
+        raise StoreError(f"{data / 'conf' / 'neo4j.conf'} names no Bolt port",
+                         zh=f"{data / 'conf' / 'neo4j.conf'} 中没有 Bolt 端口")
     return int(found.group(1))
 
 
@@ -229,7 +230,9 @@ def _admin_import(data: Path, args: list[str], heap: str, off_heap: str) -> None
         raise StoreError(f"neo4j-admin database import failed (exit {done.returncode}) with heap {heap} and "
                          f"{free:.1f} GB free on {data}'s disk: "
                          + ("; ".join(dict.fromkeys(said))[:2000] or "no reason given")
-                         + f" (the whole log: {data / 'logs' / 'import.out'})")
+                         + f" (the whole log: {data / 'logs' / 'import.out'})",
+                         zh=f"neo4j-admin 批量导入失败（退出码 {done.returncode}，堆 {heap}，磁盘剩余 {free:.1f} GB）；"
+                            f"完整日志：{data / 'logs' / 'import.out'}")
 
 
 def import_folder(folder: Path, data: Path, *, home: Path, heap: str = "1g", pagecache: str = "512m",
@@ -249,7 +252,9 @@ def import_folder(folder: Path, data: Path, *, home: Path, heap: str = "1g", pag
     if data.exists() and any(data.iterdir()) and not (data / "conf" / "neo4j.conf").exists():
         raise StoreError(f"{data} is not the data folder of a Neo4j started by graphsvc "
                          "(python -m graphsvc.store.neo4j_server start --data DIR); for another server write the "
-                         "CSVs with --csv-only and run its own neo4j-admin")
+                         "CSVs with --csv-only and run its own neo4j-admin",
+                         zh=f"{data} 不是由 graphsvc 启动的 Neo4j 的数据文件夹；其他服务器请用 --csv-only "
+                            "写出 CSV，再运行它自己的 neo4j-admin")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     if _bolt_port(data) is None:  # no server has run here: no database yet, and none to start to ask
@@ -259,7 +264,9 @@ def import_folder(folder: Path, data: Path, *, home: Path, heap: str = "1g", pag
         server = _running(data) or start_neo4j(data, bolt_port=_bolt_port(data), heap=heap, pagecache=pagecache)
         if _holds_graph(server):
             raise StoreError(f"the Neo4j database in {data} holds a graph already: bulk import is for a first load; "
-                             f"load {folder} with: graphsvc ingest {folder} --backend neo4j")
+                             f"load {folder} with: graphsvc ingest {folder} --backend neo4j",
+                             zh=f"{data} 中的 Neo4j 数据库已有数据：批量导入只用于首次加载；"
+                                f"请用 graphsvc ingest {folder} --backend neo4j 导入")
         server.stop()
     seconds["check"] = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="graphsvc-bulk-", dir=data) as scratch:

@@ -189,7 +189,9 @@ def upgrade(found: int, migrations: Sequence[Callable[[], None]], record: Callab
         raise AssertionError(f"{len(migrations)} migrations for schema version {SCHEMA_VERSION}")
     if found > SCHEMA_VERSION:
         raise SchemaError(f"{where} was written by a newer graphsvc (schema version {found}; this one reads up to "
-                          f"{SCHEMA_VERSION}): upgrade graphsvc to open it")
+                          f"{SCHEMA_VERSION}): upgrade graphsvc to open it",
+                          zh=f"{where} 由更新版本的 graphsvc 写成（结构版本 {found}，本版本最高可读 {SCHEMA_VERSION}）："
+                             "请升级 graphsvc 后再打开")
     for version in range(found, SCHEMA_VERSION):
         migrations[version - 1]()
         record(version + 1)
