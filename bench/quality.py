@@ -2,7 +2,9 @@
 
 For each size, seed and realism (``plain``, ``hard``: see ``graphsvc/generate/hard.py``; ``other``:
 ``bench/other_city.py``, a city generator written apart from the detectors, with its own ids,
-families, seasons, schemes and look-alikes, to measure on data detection was not built for):
+families, seasons, schemes and look-alikes, to measure on data detection was not built for;
+``third``: ``bench/third_city.py``, a third one written blind, from the data contract, the domain
+notes and the notices only, in another province with other ids and evasions):
 generate a city, ingest it, detect rings, and score them against the planted rings and
 look-alikes in the truth file. Detected persons that are a planted person's second record
 (``truth["duplicate_persons"]``, hard mode) count as that person.
@@ -54,6 +56,7 @@ from ingest.pipeline import ingest_folder
 
 sys.path.insert(0, str(Path(__file__).parent))
 from other_city import generate_other_city  # noqa: E402
+from third_city import generate_third_city  # noqa: E402
 
 TARGETS = {"ring_recall": 0.95, "pattern_accuracy": 0.9, "top_k_precision": 0.9, "person_precision_at_n": 0.9}
 UNMATCHED_SHARE = 0.10
@@ -172,6 +175,8 @@ def run_one(size: int, seed: int, work: Path, config: DetectionConfig, realism: 
     started = time.perf_counter()
     if realism == "other":
         generate_other_city(city, persons=size, seed=seed)
+    elif realism == "third":
+        generate_third_city(city, persons=size, seed=seed)
     else:
         generate_city(city, persons=size, seed=seed, progress=False, realism=realism)
     generated = time.perf_counter() - started
@@ -193,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--realism", nargs="+", choices=["plain", "hard", "other"], default=["plain", "hard"],
+    parser.add_argument("--realism", nargs="+", choices=["plain", "hard", "other", "third"], default=["plain", "hard"],
                         help="generator modes to run (default plain and hard); other: bench/other_city.py, a "
-                             "generator written apart from detection")
+                             "generator written apart from detection; third: bench/third_city.py, one written blind")
     parser.add_argument("--config", help="detection config JSON (defaults otherwise)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     parser.add_argument("--explain", action="store_true", help="list planted rings missed or given another pattern, and look-alikes in the top 2k")

@@ -44,6 +44,7 @@ FACTS: dict[str, str] = {
     "households": "count", "persons": "count", "claims": "count", "cards": "count", "uses": "count",
     "occasions": "count", "waves": "count", "admissions": "count", "surnames": "count", "bursts": "count",
     "scripts": "count", "unseen_scripts": "count", "unseen_persons": "count", "boxes": "count",
+    "seen_rarely": "count", "scripts_per_visit": "count",
     "wave_size": "count", "home_admissions": "count", "home_residents": "count", "period_days": "count",
     "wave_persons": "count", "burst_cards": "count", "burst_minutes": "count", "minutes_later": "count",
     "cut_to_persons": "count", "persons_in_whole": "count",
@@ -53,6 +54,7 @@ FACTS: dict[str, str] = {
     "chance_pairs": "number", "busiest_expected": "number", "family_tie": "word", "beyond_chance": "count",
     "rate_institutions": "institution", "rates": "number", "rate_needed": "count", "median_gap_days": "number",
     "searched_pairs": "count", "booked_persons": "count", "booked_institutions": "count",
+    "booking_days": "count",
     "account_claims": "count", "institution_claims": "count", "institution_uses": "count",
     "chance_uses": "number",
     "fund": "money", "key_drug_share": "share", "concentration": "share", "chance_waves": "number",
@@ -254,7 +256,15 @@ def _card_burst(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
 def _unseen(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
     home = facts["prescriber_institution"]
     of = (f" of {home}" if home else "") if lang == "en" else (f"{home} 的" if home else "")
-    return {"of": of, "share": facts["unseen_scripts"] / facts["scripts"]}
+    rarely = facts.get("seen_rarely") or 0  # findings stored before this fact was made have none
+    if not rarely:
+        said = ""
+    elif lang == "en":
+        said = (f" or saw far less often than he wrote for them ({rarely} of them: more than "
+                f"{facts['scripts_per_visit']} scripts a visit)")
+    else:
+        said = f"或就诊次数远少于处方数（其中 {rarely} 人每次就诊对应处方超过 {facts['scripts_per_visit']} 张）"
+    return {"of": of, "share": facts["unseen_scripts"] / facts["scripts"], "rarely": said}
 
 
 def _care_home(facts: dict[str, Any], lang: Lang) -> dict[str, Any]:
@@ -312,9 +322,9 @@ KINDS: dict[str, _Template] = {
         _card_burst),
     "unseen_prescriptions": _Template(
         "prescriber {prescriber}{of} is named on {unseen_scripts} scripts at {pharmacy} for {unseen_persons} persons "
-        "he never saw in a visit or stay ({share:.0%} of his scripts there; {concentration:.0%} of all his scripts are "
-        "filled there), {first_script} to {last_script}, fund {fund:,.2f}",
-        "{of}医师 {prescriber} 为 {unseen_persons} 名从未在其门诊或住院就诊的参保人开具处方 {unseen_scripts} 张，"
+        "he never saw in a visit or stay{rarely} ({share:.0%} of his scripts there; {concentration:.0%} of all his "
+        "scripts are filled there), {first_script} to {last_script}, fund {fund:,.2f}",
+        "{of}医师 {prescriber} 为 {unseen_persons} 名从未在其门诊或住院就诊{rarely}的参保人开具处方 {unseen_scripts} 张，"
         "均在 {pharmacy} 配药（占其在该药店处方的 {share:.0%}；其全部处方的 {concentration:.0%} 在该药店配药），"
         "{first_script} 至 {last_script}，统筹金额 {fund:,.2f} 元",
         _unseen),
@@ -385,9 +395,11 @@ REASONS: dict[str, _Template] = {
         "{together_days} 天内同院入院 {pairs_together} 对，偶然即有约 {chance_pairs:.1f} 对",
         _no_parts),
     "group_booking": _Template(
-        "one group booking: outpatient visits of {booked_persons} persons on {booking_day}, one each, at "
-        "{booked_institutions} institution(s) (a company's health check, a school's vaccination)",
-        "一次团体预约：{booking_day} 当天 {booked_persons} 人门诊就诊，每人一次，涉及 {booked_institutions} 家机构（单位体检、学校接种等）",
+        "one group booking: outpatient visits of {booked_persons} persons within {booking_days} day(s) from "
+        "{booking_day}, one each, at {booked_institutions} institution(s) (a company's health check, a school's "
+        "vaccination)",
+        "一次团体预约：自 {booking_day} 起 {booking_days} 天内 {booked_persons} 人门诊就诊，每人一次，涉及 "
+        "{booked_institutions} 家机构（单位体检、学校接种等）",
         _no_parts),
     "family_binding": _Template(
         "a family's e-vouchers on one phone (the app's family accounts): {cards} card(s) of {households} households, "

@@ -106,7 +106,7 @@ _REASON_FACTS: dict[str, dict[str, Any]] = {  # each reason's facts as its detec
                           "rate_institutions": ["H1", "H2"], "rates": [0.31, 0.05], "rate_needed": [3, 2]},
     "treatment_schedule": {"waves": 26, "median_gap_days": 2.0},
     "within_chance": {"pairs_together": 12, "waves": 5, "chance_pairs": 9.5, "p_value": 0.21, "searched_pairs": 300},
-    "group_booking": {"booking_day": "2026-05-11", "booked_persons": 45, "booked_institutions": 2},
+    "group_booking": {"booking_day": "2026-05-11", "booking_days": 3, "booked_persons": 45, "booked_institutions": 2},
     "family_binding": {"households": 3, "cards": 6},
     "institution_account": {"institution": "H1", "account_claims": 40, "institution_claims": 42, "pairs_together": 3,
                             "together_days": 2, "chance_pairs": 10.7},

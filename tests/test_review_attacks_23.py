@@ -57,7 +57,7 @@ def test_a_known_brokers_one_day_free_check_bus_of_elderly_villagers_is_no_group
     a gift of eggs); the hospital bills each an outpatient visit of about 1,800 yuan of fund (理疗, 中药熏蒸), all
     with the broker's phone as contact and him as agent. One day, one visit a person. Otherwise the villagers
     see the township hospital now and then for 60 yuan. Found: no ring; shared_contact_phone and shared_agent
-    are both explained as 'group_booking' (``_one_day_booking``), suggests black_intermediary notwithstanding.
+    are both explained as 'group_booking' (``_group_booking``), suggests black_intermediary notwithstanding.
     Before dee4818 the concentration at the private hospital refused routine work and the broker was ringed.
     Must: domain.md's look-alike is 'company health checks: one employer's staff on one day'; here the phone is
     a known intermediary's (a company's office is no 代办人) and the persons are retired villagers recruited

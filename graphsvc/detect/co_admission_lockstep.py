@@ -145,6 +145,9 @@ def co_admission_lockstep_findings(con: SessionLike,
             gap = statistics.median((b[0]["day"] - a[0]["day"]).days for a, b in zip(waves, waves[1:]))
             findings.append(_explained(waves, "treatment_schedule", median_gap_days=gap))
             continue
+        if (cycle := _each_on_a_cycle(waves, admissions, config)) is not None:
+            findings.append(_explained(waves, "treatment_schedule", median_gap_days=cycle))
+            continue
         in_waves = [r for wave in waves for r in wave]
         persons = sorted({r["person_id"] for r in in_waves})
         if len(persons) < config.min_persons:
@@ -400,3 +403,45 @@ def _on_treatment_schedule(waves: list[list[dict]], config: CoAdmissionLockstepC
         return True
     return (len(waves) >= config.cycle_min_waves and median <= config.cycle_max_days
             and all(abs(gap - median) <= config.cycle_tolerance_days for gap in gaps))
+
+
+def _each_on_a_cycle(waves: list[list[dict]], admissions: dict[str, list[dict]],
+                     config: CoAdmissionLockstepConfig) -> float | None:
+    """The median treatment cycle in days when each person of the waves is on a cycle of his own at
+    their one centre, else None.
+
+    A chemotherapy ward admits its patients for a day or three every 14, 21 or 28 days, each from the
+    day he started: patients who started on different Mondays meet on some Mondays and not others, so
+    the group's waves keep no pace while each patient's stays do. A patient's cycle is his shortest
+    gap; a session postponed (blood counts too low) makes a gap of up to two cycles. A gang's fake
+    stays last longer, and it rotates hospitals.
+
+    >>> from datetime import date, timedelta
+    >>> def stays(person, start, gaps, stay=2):
+    ...     days = [start + timedelta(days=sum(gaps[:i])) for i in range(len(gaps) + 1)]
+    ...     return [{"person_id": person, "institution_id": "H1", "day": d, "stay_days": stay} for d in days]
+    >>> a, b = stays("A", date(2026, 1, 5), [28, 28, 21, 28]), stays("B", date(2026, 1, 19), [21, 21, 21, 21])
+    >>> waves = [[x, y] for x in a for y in b if x["day"] == y["day"]]
+    >>> _each_on_a_cycle(waves, {"A": a, "B": b}, CoAdmissionLockstepConfig())
+    21.0
+    >>> long = {"A": stays("A", date(2026, 1, 5), [28, 28, 21, 28], stay=6), "B": b}
+    >>> _each_on_a_cycle(waves, long, CoAdmissionLockstepConfig()) is None
+    True
+    """
+    places = {r["institution_id"] for wave in waves for r in wave}
+    if len(places) != 1:
+        return None
+    [place] = places
+    cycles = []
+    for person in {r["person_id"] for wave in waves for r in wave}:
+        mine = sorted((r for r in admissions.get(person, ()) if r["institution_id"] == place), key=lambda r: r["day"])
+        if len(mine) < config.cycle_min_waves or any(
+                r["stay_days"] is None or r["stay_days"] > config.cycle_max_stay_days for r in mine):
+            return None
+        gaps = [(b["day"] - a["day"]).days for a, b in zip(mine, mine[1:])]
+        cycle = min(gaps)
+        if not config.cycle_min_days <= cycle <= config.cycle_max_days or any(
+                g > 2 * cycle + config.cycle_tolerance_days for g in gaps):
+            return None
+        cycles.append(cycle)
+    return float(statistics.median(cycles))

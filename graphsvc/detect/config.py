@@ -128,6 +128,10 @@ class SharedIdentifierConfig(_Section):
                                       "its persons' regions predict with this probability, times the institutions it "
                                       "used (the busiest is picked after the fact): a handful of an agent's claims at "
                                       "one hospital happen, dozens at a hospital the region seldom uses do not")
+    booking_days: int = Field(7, ge=1, le=_DAYS,
+                              description="an agent or contact phone all of whose claims are outpatient visits within "
+                                          "this many days, one a person, is a group booking (a company's health "
+                                          "check seen over a few mornings), unless it is an intermediary's")
     together_days: int = Field(2, ge=0, le=_DAYS,
                                description="admissions this many days apart at one institution are together")
     institution_account_share: float = Field(
@@ -135,8 +139,12 @@ class SharedIdentifierConfig(_Section):
                                       "of that institution's claims, is the institution's settlement account (a direct "
                                       "settlement exported with the hospital's account; patients insured elsewhere, "
                                       "reimbursed by hand, are paid to their own cards), unless its patients stay more "
-                                      "than routine_claims_per_person times each or its admissions are together more "
-                                      "often than chance (routine_p_value)")
+                                      "often than hospitals' (institution_stays_over_peers) or its admissions are "
+                                      "together more often than chance (routine_p_value)")
+    institution_stays_over_peers: float = Field(
+        1.5, gt=0, description="an institution's account whose patients stay more than this many times the upper "
+                               "quartile of the export's hospitals' stays per patient (and more than "
+                               "routine_claims_per_person) are recruits coming back (频繁住院), not whoever walks in")
     adult_ages: tuple[int, int] = Field(
         (18, 70), description="when a phone is a household's, its adults (ages in [lo, hi)) are taken as its users; "
                               "children and the very old give a relative's phone")
@@ -172,9 +180,15 @@ class CoAdmissionLockstepConfig(_Section):
     cycle_min_waves: int = Field(
         4, ge=3, description="…or this often on a fixed cycle (chemotherapy: every 14, 21 or 28 days)")
     cycle_max_days: int = Field(28, ge=1, le=_DAYS, description="the longest cycle of a treatment schedule, in days")
+    cycle_min_days: int = Field(14, ge=1, le=_DAYS, description="the shortest cycle of a person's own treatment, in days "
+                                                                "(chemotherapy every 14, 21 or 28 days; a weekly stay is frequent stays)")
     cycle_tolerance_days: int = Field(
         3, ge=0, le=_DAYS, description="…each gap between sessions within this many days of the cycle's median "
                                        "(a session moved for a holiday)")
+    cycle_max_stay_days: int = Field(
+        3, ge=0, le=_DAYS, description="…each person's own stays at the centre on a cycle of his own, of at most this "
+                                       "many days each (chemotherapy billed as a short stay; a gang's fake stays last "
+                                       "longer)")
     schedule_max_stay_days: int = Field(
         0, ge=0, le=_DAYS, description="…whose sessions last at most this many days (dialysis billed as a stay is a same-day "
                              "session); a group staying longer every week is frequent stays (频繁住院), not treatment")
@@ -241,6 +255,15 @@ class PrescriberCollusionConfig(_Section):
         0.25, gt=0, le=1, description="…making up at least this share of his scripts filled there (his real "
                                       "patients fill scripts at the same pharmacy too)")
     persons_half: float = Field(6.0, gt=0, description="unseen persons (beyond 2) at which strength is 0.5")
+    beyond_usual: float = Field(
+        2.0, ge=1, description="a person he saw, with more scripts a visit than this many times the export's "
+                               "usual most (95th percentile of scripts per visit), counts as not seen: a token "
+                               "visit, then months of scripts")
+    usual_scripts_per_visit: int = Field(
+        3, ge=1, description="the usual most scripts a visit where the export has too few pairs to say its own (a "
+                             "long prescription of 12 weeks filled a month at a time)")
+    norm_pairs: int = Field(100, ge=1, description="prescriber–patient pairs with a visit and a script an export needs "
+                                                   "for its own usual scripts a visit")
 
 
 class CareHomeWavesConfig(_Section):
@@ -257,6 +280,9 @@ class CareHomeWavesConfig(_Section):
 
 class TraceCodeResoldConfig(_Section):
     boxes_half: float = Field(2.0, gt=0, description="boxes sold twice at which strength is 0.5")
+    min_buyer_sales: int = Field(
+        2, ge=1, description="a buyer is in the trade with at least this many sales of boxes sold twice (first or "
+                             "later sale); one such sale is a customer of the pharmacy that resold it")
 
 
 class CommunityConfig(_Section):
@@ -291,6 +317,10 @@ class RingConfig(_Section):
         0.5, gt=0, le=1, description="…and the findings suggesting a pattern must name at least this share of the "
                                      "ring's persons: one card seen in two places does not make a ring of resellers "
                                      "an identity-misuse ring")
+    gang_hospitals: int = Field(
+        3, ge=2, description="a group admitted together at this many hospitals or more, whose shared phone or account "
+                             "is no known intermediary's, is a professional gang, not a broker's recruits (admitted "
+                             "at one or two hospitals)")
     pattern_precedence: tuple[str, ...] = Field(
         ("care_home_collusion", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
          "identity_misuse", "professional_gang", "other"),

@@ -183,11 +183,15 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
         settlements.update(s for card in cards for s, _, _ in card_claims.get(card, ()))
         key_drug_claims = sum(1 for card in cards for _, _, items in card_claims.get(card, ())
                               if any(k in item for item in items or () for k in key_drugs))
-        if (suggests is None and kinds and kinds.count("pharmacy") >= config.collector_pharmacy_share * len(kinds)
+        if broker:  # what was claimed under his phone, as well as on the cards bound to it
+            kinds = kinds + [r["kind"] for r in rows if r["settlement_id"]]
+        if ((suggests is None or broker) and kinds
+                and kinds.count("pharmacy") >= config.collector_pharmacy_share * len(kinds)
                 and not any(r["death_date"] for r in rows)):
             # Others' e-vouchers on one phone or device, of living holders and spent (nearly) only at pharmacies:
             # a collector's, even when he spreads his swipes over pharmacies so that none sees a burst. A thief
-            # with others' cards is treated on them too, and uses the dead's.
+            # with others' cards is treated on them too, and uses the dead's. A tip's intermediary whose phone
+            # does this collects cards (卡贩子): a broker's recruits are admitted to hospital.
             suggests = "card_collector"
         fund = sum(float(r["fund_amount"] or 0) for r in rows if r["settlement_id"])
         led = (value if via == "agent" else broker) in from_leads or (
@@ -196,7 +200,7 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
         if via in _AGENCY and not led:
             # An intermediary's bus of villagers to a 'free check-up day' is no company's health check.
             an_intermediary = broker is not None or (via == "agent" and value in intermediaries)
-            booking = None if an_intermediary else _one_day_booking(rows)
+            booking = None if an_intermediary else _group_booking(rows, config)
             routine = booking or _routine_work(rows, norms, config)
         explained = None if routine is None else "group_booking" if "booking_day" in routine else "routine_agency_work"
         if via == "payee_account" and not led:
@@ -287,25 +291,29 @@ def _usual_institutions(session: Session, period: int) -> _Norms:
                   period, own)
 
 
-def _one_day_booking(rows: list[dict]) -> dict[str, Any] | None:
+def _group_booking(rows: list[dict], config: SharedIdentifierConfig) -> dict[str, Any] | None:
     """The facts of one group booking (``graphsvc.evidence.REASONS["group_booking"]``), or None: every claim
-    behind the phone or agent an outpatient visit on one day, one a person (a company's health check booked by
-    its office, a school's vaccination). A broker's recruits stay in hospital, and come back.
+    behind the phone or agent an outpatient visit within ``booking_days`` days, one a person (a company's
+    health check booked by its office, its staff seen over a few mornings; a school's vaccination). A
+    broker's recruits stay in hospital, and come back.
 
-    >>> from datetime import date
+    >>> from datetime import date, timedelta
     >>> visits = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "outpatient", "institution_id": "H1",
-    ...            "day": date(2026, 5, 11)} for i in range(45)]
-    >>> _one_day_booking(visits)
-    {'booking_day': '2026-05-11', 'booked_persons': 45, 'booked_institutions': 1}
-    >>> _one_day_booking(visits + [dict(visits[0], settlement_id="S99", day=date(2026, 8, 3))]) is None
+    ...            "day": date(2026, 5, 11) + timedelta(days=i % 3)} for i in range(45)]
+    >>> _group_booking(visits, SharedIdentifierConfig())
+    {'booking_day': '2026-05-11', 'booking_days': 3, 'booked_persons': 45, 'booked_institutions': 1}
+    >>> _group_booking(visits + [dict(visits[0], settlement_id="S99", day=date(2026, 8, 3))],
+    ...                SharedIdentifierConfig()) is None
     True
     """
     claims = list({r["settlement_id"]: r for r in rows if r["settlement_id"]}.values())
     persons = {r["person_id"] for r in claims}
-    if (not claims or len(persons) < len(claims) or len({r["day"] for r in claims}) > 1
-            or any(r["kind"] != "outpatient" for r in claims)):
+    if not claims or len(persons) < len(claims) or any(r["kind"] != "outpatient" for r in claims):
         return None
-    return {"booking_day": f"{claims[0]['day']:%Y-%m-%d}", "booked_persons": len(persons),
+    first, last = min(r["day"] for r in claims), max(r["day"] for r in claims)
+    if (last - first).days >= config.booking_days:
+        return None
+    return {"booking_day": f"{first:%Y-%m-%d}", "booking_days": (last - first).days + 1, "booked_persons": len(persons),
             "booked_institutions": len({r["institution_id"] for r in claims})}
 
 
@@ -382,16 +390,29 @@ def _admissions_together(claims: list[dict], w: int, period_days: int) -> tuple[
     return pairs, expected
 
 
+_PEER_PATIENTS, _PEER_HOSPITALS = 10, 5
+"""Inpatients a hospital needs for its readmissions to count among its peers', and hospitals an export
+needs for their upper quartile to mean anything (below it, ``routine_claims_per_person`` alone)."""
+
+
 def _claims_of_payee_institutions(session: Session, period: int) -> dict[str, Any]:
-    """Claims paid (not reversed) per institution where a shared payee account was paid, and the period in days."""
+    """Claims paid (not reversed) per institution where a shared payee account was paid, the period in
+    days, and the hospitals' usual stays per patient (their upper quartile; None in an export of few)."""
     rows = session.rows("""
         SELECT s.institution_id, count(*) AS claims FROM settlements s
         WHERE NOT coalesce(s.fund_amount < 0 OR s.total_amount < 0, false) AND s.institution_id IN (
             SELECT p.institution_id FROM d_links l JOIN d_link_groups g USING (via, value)
             JOIN settlements p ON p.settlement_id = l.settlement_id WHERE l.via = 'payee_account')
         GROUP BY s.institution_id""")
-    return {"claims": {r["institution_id"]: r["claims"] for r in rows},
-            "days": period}
+    hospitals = session.rows("""
+        SELECT count(*) / count(DISTINCT person_id) AS stays_per_patient FROM settlements
+        WHERE kind = 'inpatient' AND NOT coalesce(fund_amount < 0 OR total_amount < 0, false)
+        GROUP BY institution_id HAVING count(DISTINCT person_id) >= ?
+        ORDER BY stays_per_patient""", [_PEER_PATIENTS])
+    rates = [r["stays_per_patient"] for r in hospitals]
+    # The upper quartile of the hospitals' own readmissions: a broker's complicit hospitals are a few of them.
+    usual = rates[(3 * len(rates)) // 4] if len(rates) >= _PEER_HOSPITALS else None
+    return {"claims": {r["institution_id"]: r["claims"] for r in rows}, "days": period, "stays_per_patient": usual}
 
 
 def _institution_account(rows: list[dict], paid_at: dict[str, Any],
@@ -403,18 +424,20 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
     write the hospital's account as every claim's payee: many households, one account, no broker.
     It is the institution's when all its claims are at one institution, it was paid on at least
     ``institution_account_share`` of that institution's claims (a broker's recruits are a few of a
-    hospital's patients), its patients were admitted about once each (``routine_claims_per_person``
-    stays a person: a hospital's account serves whoever walks in, a broker's recruits come back
-    again and again, 频繁住院), and their admissions are no more together than chance brings
+    hospital's patients), its patients were admitted no more often than hospitals' patients are
+    (``institution_stays_over_peers`` times the upper quartile of the export's hospitals' stays per
+    patient, and never fewer than ``routine_claims_per_person``: a hospital's account serves whoever
+    walks in, a broker's recruits come back again and again, 频繁住院; how often patients are
+    readmitted differs from city to city and hospital to hospital), and their admissions are no more together than chance brings
     (``routine_p_value``): a hospital that only admits a broker's recruits in waves stays a lead.
 
     >>> from datetime import date, timedelta
     >>> stays = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": "H1",
     ...           "day": date(2026, 1, 1) + timedelta(days=9 * i)} for i in range(40)]
-    >>> paid_at = {"claims": {"H1": 42}, "days": 365}   # 40 of its 42 claims
+    >>> paid_at = {"claims": {"H1": 42}, "days": 365, "stays_per_patient": 1.2}   # 40 of its 42 claims
     >>> _institution_account(stays, paid_at, SharedIdentifierConfig())
     {'institution': 'H1', 'account_claims': 40, 'institution_claims': 42, 'pairs_together': 0, 'together_days': 2, 'chance_pairs': 10.7143}
-    >>> _institution_account(stays, {"claims": {"H1": 400}, "days": 365}, SharedIdentifierConfig()) is None
+    >>> _institution_account(stays, dict(paid_at, claims={"H1": 400}), SharedIdentifierConfig()) is None
     True
     >>> waves = [dict(r, day=date(2026, 3 + i % 4, 1)) for i, r in enumerate(stays)]
     >>> _institution_account(waves, paid_at, SharedIdentifierConfig()) is None
@@ -429,7 +452,9 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
     if len(claims) < config.institution_account_share * total:
         return None
     stays = [r for r in claims if r["kind"] == "inpatient"]
-    if len(stays) > config.routine_claims_per_person * len({r["person_id"] for r in stays}):
+    peers = paid_at["stays_per_patient"]
+    usual = max(config.routine_claims_per_person, config.institution_stays_over_peers * peers if peers else 0.0)
+    if len(stays) > usual * len({r["person_id"] for r in stays}):
         return None
     pairs, expected = _admissions_together(claims, config.together_days, paid_at["days"])
     if poisson_tail(expected, pairs) < config.routine_p_value:

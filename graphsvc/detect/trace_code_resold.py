@@ -2,8 +2,13 @@
 
 Since 2026-01-01 every box sold on insurance carries its trace code, and a code should be
 sold once. Boxes bought on insurance by professional buyers, resold to a dealer and sold
-on insurance again show the same code in two sales. Buyers linked by resold boxes form
-one finding.
+on insurance again show the same code in two sales. The trade is in the hands of those
+who bought several such boxes (``min_buyer_sales`` sales): whoever bought one box at the
+pharmacy that resold it, or a patient who once sold a leftover box back, is a customer of
+it, not in it, where a trader bought the same box; a box only one-off buyers bought names
+them all. Traders linked by resold boxes form one finding. A pharmacy that resold
+boxes of two gangs links neither to the other: a complicit outlet serves several schemes,
+each its own ring.
 
 Reports the boxes (codes), the first and second sales (pharmacies and dates), the buyers
 and fund amounts.
@@ -40,12 +45,14 @@ def trace_code_resold_findings(con: SessionLike,
     Examples
     --------
     >>> from graphsvc.detect.finding import in_memory_claims
-    >>> sales = [{"settlement_id": "S1", "kind": "pharmacy", "person_id": "P1", "institution_id": "PH1",
-    ...           "start_time": "2026-03-01 10:00", "trace_codes": ["81234"]},
-    ...          {"settlement_id": "S2", "kind": "pharmacy", "person_id": "P2", "institution_id": "PH2",
-    ...           "start_time": "2026-04-11 16:00", "trace_codes": ["81234"]}]
+    >>> def sale(i, person, pharmacy, day, code):
+    ...     return {"settlement_id": f"S{i}", "kind": "pharmacy", "person_id": person, "institution_id": pharmacy,
+    ...             "start_time": f"2026-{day} 10:00", "trace_codes": [code]}
+    >>> sales = [sale(1, "P1", "PH1", "03-01", "81234"), sale(2, "P2", "PH2", "04-11", "81234"),
+    ...          sale(3, "P1", "PH1", "03-08", "81235"), sale(4, "P2", "PH2", "04-20", "81235"),
+    ...          sale(5, "P1", "PH1", "03-15", "81236"), sale(6, "P9", "PH2", "05-02", "81236")]
     >>> [(f.persons, f.facts["boxes"]) for f in trace_code_resold_findings(in_memory_claims(settlements=sales))]
-    [(('P1', 'P2'), 1)]
+    [(('P1', 'P2'), 3)]
     """
     config = config or TraceCodeResoldConfig()
     session = session_of(con)
@@ -72,16 +79,23 @@ def trace_code_resold_findings(con: SessionLike,
         WHERE NOT c.refund
         ORDER BY c.code, c.start_time, c.settlement_id""")
     by_code = group_rows(rows, lambda r: r["code"])
-    buyers_of_group = linked_groups([s["person_id"] for s in sales] for sales in by_code.values())
+    sales_of: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        sales_of[r["person_id"]].add(r["settlement_id"])
+    traders = {p for p, sales in sales_of.items() if len(sales) >= config.min_buyer_sales}
+    # A box no trader touched is named with all its buyers: a pharmacy reselling boxes one at a time to
+    # its sham 'customers' is the scheme then, and they are all there is to name.
+    traded = {code: [s for s in sales if s["person_id"] in traders] or sales for code, sales in by_code.items()}
+    buyers_of_group = linked_groups([s["person_id"] for s in sales] for sales in traded.values())
     group_of = {p: i for i, group in enumerate(buyers_of_group) for p in group}
     groups: dict[int, list[str]] = defaultdict(list)
-    for code, sales in by_code.items():
+    for code, sales in traded.items():
         groups[group_of[sales[0]["person_id"]]].append(code)
     findings = []
     for codes in groups.values():
-        sales = [s for c in codes for s in by_code[c]]
+        sales = [s for c in codes for s in traded[c]]
         persons = sorted({s["person_id"] for s in sales})
-        pharmacies = sorted({s["institution_id"] for s in sales})
+        pharmacies = sorted({s["institution_id"] for c in codes for s in by_code[c]})
         resellers = sorted({s["institution_id"] for c in codes for s in by_code[c][1:]})
         fund = sum(float(s["fund_amount"] or 0) for s in sales)
         example = by_code[codes[0]]
