@@ -978,7 +978,7 @@ class City:
             keys = r.sample(list(DRUGS_KEY), r.randint(1, 3))
             customers = [p for p in r.sample(self.persons, min(3000, len(self.persons)))
                          if p.pid not in self.fraud and p.death is None and p.role != "carehome"]
-            codes_all: list[tuple[str, str]] = []
+            codes_all: list[tuple[str, str, int]] = []
             for p in members:
                 d = r.randrange(0, 60)
                 use_dev = r.random() < 0.5
@@ -987,12 +987,15 @@ class City:
                     dr = [r.choice(keys)]
                     codes = self.pharmacy_sale(p, r.choice(pharms), d, dr, DRUGS_KEY,
                                                contact=org.phone if r.random() < p_contact else "", **kw)
-                    codes_all += [(c, dr[0]) for c in codes]
+                    codes_all += [(c, dr[0], d) for c in codes]
                     d += r.randint(5, 18)
-            for c, drug in codes_all:
+            for c, drug, bought in codes_all:
                 if r.random() < r.uniform(0.3, 0.8):
-                    d = r.randrange(30, NDAYS)
-                    self.pharmacy_sale(r.choice(customers), resale, d, [drug], DRUGS_KEY, trace=c)
+                    # A box is resold after it was bought (this once drew any day of the year, so half the
+                    # resales came before the sale they resold).
+                    d = bought + r.randint(7, 90)
+                    if d < NDAYS:
+                        self.pharmacy_sale(r.choice(customers), resale, d, [drug], DRUGS_KEY, trace=c)
             variant = "drug_resale"
         self.ring("professional_gang", members, {"variant": variant})
 

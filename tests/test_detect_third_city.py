@@ -7,8 +7,8 @@ look-alike or the scheme it must still tell apart.
 - chemotherapy patients each on a 21-day cycle of short stays, started on different Mondays;
 - boxes resold to whoever walks into the pharmacy: the traders are the ring, not the customers;
 - a token visit, then months of scripts at one pharmacy;
-- a tip's intermediary collecting e-vouchers on his phone is a card collector; a gang rotating over
-  hospitals and paid into its leader's account is a gang.
+- a tip's intermediary collecting e-vouchers on his phone is a card collector; a working-age gang paid
+  into its leader's account is a gang, elderly villagers on one stranger's account a broker's recruits.
 """
 
 from __future__ import annotations
@@ -191,10 +191,11 @@ def test_a_tip_intermediary_with_e_vouchers_on_his_phone_spent_at_pharmacies_is_
     assert ring.pattern == "card_collector" and sorted(ring.persons) == holders, (ring.pattern, ring.persons)
 
 
-def test_a_gang_rotating_over_three_hospitals_paid_into_one_account_is_a_gang():
+def test_a_working_age_gang_paid_into_one_account_is_a_gang():
     scene = Scene()
     hospitals = [scene.institution(f"HRG{k}", "hospital", ownership="private") for k in range(3)]
-    gang = [scene.person(f"RG{i}", name=name_of(20 + i), address=f"湖南省长沙市雨花区{i + 1}号") for i in range(5)]
+    gang = [scene.person(f"RG{i}", name=name_of(20 + i), address=f"湖南省长沙市雨花区{i + 1}号",
+                         birth_date=f"{1980 + i}-04-01") for i in range(5)]
     for w, start in enumerate((35, 88, 140, 196, 251, 317)):
         for i, p in enumerate(gang):
             admitted = day(start + i % 2, 9)

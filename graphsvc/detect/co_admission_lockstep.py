@@ -115,6 +115,13 @@ def co_admission_lockstep_findings(con: SessionLike,
         FROM d_admissions a SEMI JOIN d_lockstep_members m USING (person_id)
         ORDER BY a.institution_id, a.day, a.person_id, a.settlement_id""")
     admissions = group_rows(rows, lambda r: r["person_id"])
+    # Who the members are tells a broker's recruits (elderly villagers, domain.md) from a gang of
+    # working age: ages on the export's last day.
+    aged = {r["person_id"]: r["age"] for r in session.rows("""
+        WITH ref AS (SELECT max(day) AS day FROM d_admissions)
+        SELECT p.person_id, year(ref.day) - year(p.birth_date) AS age
+        FROM persons p CROSS JOIN ref
+        WHERE p.birth_date IS NOT NULL AND p.person_id IN (SELECT person_id FROM d_lockstep_members)""")}
     candidates = [part for members in candidates for part in _apart(members, pairs, admissions, config)]
     pairs_at: dict[str, int] = {}
     for pair in pairs:
@@ -163,6 +170,8 @@ def co_admission_lockstep_findings(con: SessionLike,
             continue
         institutions = sorted({wave[0]["institution_id"] for wave in waves})
         facts = _wave_facts(waves)
+        ages = [aged[p] for p in persons if aged.get(p) is not None]
+        facts["elderly_share"] = round(sum(a >= config.elderly_age for a in ages) / len(ages), 3) if ages else None
         findings.append(Finding(
             kind="co_admission_lockstep", detail=render("co_admission_lockstep", facts),
             persons=tuple(persons), entities=tuple(("institution", i) for i in institutions),
@@ -412,33 +421,52 @@ def _each_on_a_cycle(waves: list[list[dict]], admissions: dict[str, list[dict]],
 
     A chemotherapy ward admits its patients for a day or three every 14, 21 or 28 days, each from the
     day he started: patients who started on different Mondays meet on some Mondays and not others, so
-    the group's waves keep no pace while each patient's stays do. A patient's cycle is his shortest
+    the group's waves keep no pace while each patient's stays do, and most waves hold some of them: a
+    group all there in half its waves or more is in phase, a gang. A patient's cycle is his shortest
     gap; a session postponed (blood counts too low) makes a gap of up to two cycles. A gang's fake
-    stays last longer, and it rotates hospitals.
+    stays last longer, and it rotates hospitals. One longer stay in four sessions is a patient's
+    fever or operation.
+
+    Three patients on 21-day cycles, each postponed a week now and then, meeting two at a time:
 
     >>> from datetime import date, timedelta
     >>> def stays(person, start, gaps, stay=2):
     ...     days = [start + timedelta(days=sum(gaps[:i])) for i in range(len(gaps) + 1)]
     ...     return [{"person_id": person, "institution_id": "H1", "day": d, "stay_days": stay} for d in days]
-    >>> a, b = stays("A", date(2026, 1, 5), [28, 28, 21, 28]), stays("B", date(2026, 1, 19), [21, 21, 21, 21])
-    >>> waves = [[x, y] for x in a for y in b if x["day"] == y["day"]]
-    >>> _each_on_a_cycle(waves, {"A": a, "B": b}, CoAdmissionLockstepConfig())
+    >>> def waves_of_ward(ward):
+    ...     days = sorted({r["day"] for rows in ward.values() for r in rows})
+    ...     at = [[r for rows in ward.values() for r in rows if r["day"] == d] for d in days]
+    ...     return [wave for wave in at if len(wave) >= 2]
+    >>> ward = {"A": stays("A", date(2026, 1, 5), [21, 28, 21, 21, 21]),
+    ...         "B": stays("B", date(2026, 1, 5), [28, 21, 21, 28, 21]),
+    ...         "C": stays("C", date(2026, 1, 26), [21, 21, 28, 21, 21])}
+    >>> _each_on_a_cycle(waves_of_ward(ward), ward, CoAdmissionLockstepConfig())
     21.0
-    >>> long = {"A": stays("A", date(2026, 1, 5), [28, 28, 21, 28], stay=6), "B": b}
-    >>> _each_on_a_cycle(waves, long, CoAdmissionLockstepConfig()) is None
+    >>> long = {p: [dict(r, stay_days=6) for r in rows] for p, rows in ward.items()}   # week-long stays
+    >>> _each_on_a_cycle(waves_of_ward(long), long, CoAdmissionLockstepConfig()) is None
+    True
+    >>> gang = {p: stays(p, date(2026, 1, 5), [21] * 5) for p in "ABC"}   # all three every time
+    >>> _each_on_a_cycle(waves_of_ward(gang), gang, CoAdmissionLockstepConfig()) is None
     True
     """
     places = {r["institution_id"] for wave in waves for r in wave}
     if len(places) != 1:
         return None
+    members = {r["person_id"] for wave in waves for r in wave}
+    in_phase = sum(1 for wave in waves if {r["person_id"] for r in wave} == members)
+    if 2 * in_phase >= len(waves):
+        return None  # the whole group in most waves: 结队住院 on a cycle, not patients each on his own
     [place] = places
     cycles = []
     for person in {r["person_id"] for wave in waves for r in wave}:
-        mine = sorted((r for r in admissions.get(person, ()) if r["institution_id"] == place), key=lambda r: r["day"])
-        if len(mine) < config.cycle_min_waves or any(
-                r["stay_days"] is None or r["stay_days"] > config.cycle_max_stay_days for r in mine):
+        mine = [r for r in admissions.get(person, ()) if r["institution_id"] == place]
+        sessions = sorted((r for r in mine if r["stay_days"] is not None and r["stay_days"] <= config.cycle_max_stay_days),
+                          key=lambda r: r["day"])
+        # A patient on chemotherapy is sometimes admitted for longer (a fever, an operation): one such stay
+        # in four sessions; a gang's fake stays are long, each of them.
+        if len(sessions) < config.cycle_min_waves or 4 * (len(mine) - len(sessions)) > len(sessions):
             return None
-        gaps = [(b["day"] - a["day"]).days for a, b in zip(mine, mine[1:])]
+        gaps = [(b["day"] - a["day"]).days for a, b in zip(sessions, sessions[1:])]
         cycle = min(gaps)
         if not config.cycle_min_days <= cycle <= config.cycle_max_days or any(
                 g > 2 * cycle + config.cycle_tolerance_days for g in gaps):

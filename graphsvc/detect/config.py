@@ -169,6 +169,8 @@ class CoAdmissionLockstepConfig(_Section):
     admission_kinds: tuple[str, ...] = Field(
         ("inpatient",), description="settlement kinds that count as admissions")
     window_days: int = Field(2, ge=0, le=_DAYS, description="admissions this many days apart or closer are together")
+    elderly_age: int = Field(60, ge=0, le=150, description="a member this old or older counts as elderly in a group's "
+                                                         "elderly_share (a broker recruits elderly villagers)")
     min_pair_repeats: int = Field(
         2, ge=2, description="two persons together on at least this many separate occasions are a lockstep pair")
     min_persons: int = Field(3, ge=2, description="a lockstep group has at least this many persons")
@@ -283,6 +285,9 @@ class TraceCodeResoldConfig(_Section):
     min_buyer_sales: int = Field(
         2, ge=1, description="a buyer is in the trade with at least this many sales of boxes sold twice (first or "
                              "later sale); one such sale is a customer of the pharmacy that resold it")
+    min_front_sales: int = Field(
+        3, ge=1, description="a later buyer is a front of the pharmacy that resold the boxes with at least this many "
+                             "resold boxes bought there, half or more of his trace-coded purchases there")
 
 
 class CommunityConfig(_Section):
@@ -317,10 +322,11 @@ class RingConfig(_Section):
         0.5, gt=0, le=1, description="…and the findings suggesting a pattern must name at least this share of the "
                                      "ring's persons: one card seen in two places does not make a ring of resellers "
                                      "an identity-misuse ring")
-    gang_hospitals: int = Field(
-        3, ge=2, description="a group admitted together at this many hospitals or more, whose shared phone or account "
-                             "is no known intermediary's, is a professional gang, not a broker's recruits (admitted "
-                             "at one or two hospitals)")
+    broker_elderly_share: float = Field(
+        0.5, gt=0, le=1, description="a group admitted together, fewer than this share of them elderly "
+                                     "(co_admission_lockstep.elderly_age), whose shared phone or account is no known "
+                                     "intermediary's, is a professional gang, not a broker's recruits (elderly "
+                                     "villagers)")
     pattern_precedence: tuple[str, ...] = Field(
         ("care_home_collusion", "black_intermediary", "card_collector", "prescriber_pharmacy_collusion",
          "identity_misuse", "professional_gang", "other"),

@@ -6,8 +6,9 @@ months of scripts. The pharmacy bills the fund for drugs nobody was prescribed. 
 prescriber whose patients fill his scripts near home saw every one of them, about as often
 as this fund's patients see their prescriber for the scripts they fill: "far less often"
 is against the export's own norm (``beyond_usual`` times the 95th percentile of scripts
-per visit over the prescriber–patient pairs that have both; ``usual_scripts_per_visit``
-where fewer than ``norm_pairs`` pairs say it), as long prescriptions and refills differ
+per visit over the prescriber–patient pairs that have both, never below
+``usual_scripts_per_visit``, a quarterly visit's monthly refills; ``beyond_usual`` times
+that where fewer than ``norm_pairs`` pairs say it), as long prescriptions and refills differ
 from fund to fund.
 
 Reports the prescriber, his institution, the pharmacy, how many scripts and persons he
@@ -66,7 +67,7 @@ def prescriber_collusion_findings(con: SessionLike,
     ...          for i in range(120) for kind, place in (("outpatient", "CL2"), ("pharmacy", "PH2"))]
     >>> [f] = prescriber_collusion_findings(in_memory_claims(settlements=visits + scripts + usual))
     >>> len(f.persons), f.facts["unseen_scripts"], f.facts["seen_rarely"], f.facts["scripts_per_visit"]
-    (6, 72, 6, 2)
+    (6, 72, 6, 3)
     """
     config = config or PrescriberCollusionConfig()
     session = session_of(con)
@@ -128,17 +129,18 @@ def prescriber_collusion_findings(con: SessionLike,
 
 def _scripts_per_visit(session: Session, config: PrescriberCollusionConfig) -> int:
     """Scripts a visit beyond which a patient counts as not seen: ``beyond_usual`` times the 95th
-    percentile of scripts per visit over the prescriber–patient pairs with both (at least 1), or
-    times ``usual_scripts_per_visit`` in an export of fewer than ``norm_pairs`` such pairs."""
+    percentile of scripts per visit over the prescriber–patient pairs with both, never below
+    ``usual_scripts_per_visit`` (a quarterly visit with monthly refills); ``beyond_usual`` times
+    that in an export of fewer than ``norm_pairs`` such pairs."""
     rows = session.rows("""
         SELECT least(scripts // visits, 1000) AS ratio, count(*) AS pairs FROM d_script_pairs
         WHERE visits > 0 GROUP BY least(scripts // visits, 1000) ORDER BY ratio""")
     total, seen = sum(r["pairs"] for r in rows), 0
-    usual = config.usual_scripts_per_visit
-    if total >= config.norm_pairs:
-        for r in rows:
-            seen += r["pairs"]
-            if seen >= 0.95 * total:
-                usual = max(1, r["ratio"])
-                break
-    return int(config.beyond_usual * usual)
+    if total < config.norm_pairs:
+        return int(config.beyond_usual * config.usual_scripts_per_visit)
+    for r in rows:
+        seen += r["pairs"]
+        if seen >= 0.95 * total:
+            # Never below a long prescription's refills: an export of mostly acute care says one a visit.
+            return int(max(config.usual_scripts_per_visit, config.beyond_usual * r["ratio"]))
+    return int(config.beyond_usual * config.usual_scripts_per_visit)

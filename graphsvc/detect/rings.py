@@ -7,10 +7,9 @@ institutions its findings name.
 - **pattern**: the first pattern in ``pattern_precedence`` that one of its findings
   suggests with at least ``min_pattern_strength``: care-home waves are lockstep too and a
   broker's recruits are admitted together, so the more specific scheme names the ring. One
-  exception: a broker's recruits are admitted at one or two hospitals, a gang rotates over
-  several. A group admitted together at ``gang_hospitals`` hospitals or more whose shared
-  phone or account is no known intermediary's is a professional gang paid into its leader's
-  account.
+  exception: a broker recruits elderly villagers (domain.md), a gang is of working age. A group
+  admitted together, fewer than ``broker_elderly_share`` of them elderly, whose shared phone or
+  account is no known intermediary's, is a professional gang paid into its leader's account.
 - **score**: 1 − ∏(1 − strength) over its findings (noisy-or): independent facts add up,
   none alone reaches certainty, and the same scale holds for every pattern.
 - **fund amount, first and last seen**: over the distinct claims its findings are made of.
@@ -108,8 +107,8 @@ def ring_pattern(findings: Sequence[Finding], config: RingConfig) -> str:
     >>> two_places = Finding("card_in_two_places", "", ("A",), (), 0.3, "identity_misuse")
     >>> ring_pattern([lockstep, two_places], RingConfig()), ring_pattern([lockstep, agent], RingConfig())
     ('professional_gang', 'black_intermediary')
-    >>> rotating = replace(lockstep, entities=(("institution", "H1"), ("institution", "H2"), ("institution", "H3")))
-    >>> ring_pattern([rotating, agent], RingConfig())
+    >>> working_age = replace(lockstep, facts={"elderly_share": 0.0})
+    >>> ring_pattern([working_age, agent], RingConfig())
     'professional_gang'
     """
     persons = {p for f in findings for p in f.persons}
@@ -120,9 +119,9 @@ def ring_pattern(findings: Sequence[Finding], config: RingConfig) -> str:
     enough = {pattern for pattern, named in covered.items() if len(named) >= config.min_pattern_coverage * len(persons)}
     if {"black_intermediary", "professional_gang"} <= enough and not any(
             kind == "intermediary" for f in findings if f.suggests == "black_intermediary" for kind, _ in f.entities):
-        rotated = max((sum(kind == "institution" for kind, _ in f.entities) for f in findings
-                       if f.kind == "co_admission_lockstep" and f.strength >= config.min_pattern_strength), default=0)
-        if rotated >= config.gang_hospitals:
+        elderly = [f.facts["elderly_share"] for f in findings if f.kind == "co_admission_lockstep"
+                   and f.strength >= config.min_pattern_strength and f.facts.get("elderly_share") is not None]
+        if elderly and max(elderly) < config.broker_elderly_share:
             enough.discard("black_intermediary")
     for pattern in config.pattern_precedence:
         if pattern in enough:

@@ -397,7 +397,8 @@ needs for their upper quartile to mean anything (below it, ``routine_claims_per_
 
 def _claims_of_payee_institutions(session: Session, period: int) -> dict[str, Any]:
     """Claims paid (not reversed) per institution where a shared payee account was paid, the period in
-    days, and the hospitals' usual stays per patient (their upper quartile; None in an export of few)."""
+    days, and for each such institution the other hospitals' usual stays per patient (their upper
+    quartile; None in an export of few)."""
     rows = session.rows("""
         SELECT s.institution_id, count(*) AS claims FROM settlements s
         WHERE NOT coalesce(s.fund_amount < 0 OR s.total_amount < 0, false) AND s.institution_id IN (
@@ -405,13 +406,16 @@ def _claims_of_payee_institutions(session: Session, period: int) -> dict[str, An
             JOIN settlements p ON p.settlement_id = l.settlement_id WHERE l.via = 'payee_account')
         GROUP BY s.institution_id""")
     hospitals = session.rows("""
-        SELECT count(*) / count(DISTINCT person_id) AS stays_per_patient FROM settlements
+        SELECT institution_id, count(*) / count(DISTINCT person_id) AS stays_per_patient FROM settlements
         WHERE kind = 'inpatient' AND NOT coalesce(fund_amount < 0 OR total_amount < 0, false)
         GROUP BY institution_id HAVING count(DISTINCT person_id) >= ?
-        ORDER BY stays_per_patient""", [_PEER_PATIENTS])
-    rates = [r["stays_per_patient"] for r in hospitals]
-    # The upper quartile of the hospitals' own readmissions: a broker's complicit hospitals are a few of them.
-    usual = rates[(3 * len(rates)) // 4] if len(rates) >= _PEER_HOSPITALS else None
+        ORDER BY stays_per_patient, institution_id""", [_PEER_PATIENTS])
+    usual = {}
+    for institution in {r["institution_id"] for r in rows}:
+        # The upper quartile of the other hospitals' readmissions: the hospital judged sets no norm of its own,
+        # and a broker's complicit hospitals, or a tumour hospital's patients on their cycles, are a few.
+        rates = [r["stays_per_patient"] for r in hospitals if r["institution_id"] != institution]
+        usual[institution] = rates[(3 * len(rates)) // 4] if len(rates) >= _PEER_HOSPITALS else None
     return {"claims": {r["institution_id"]: r["claims"] for r in rows}, "days": period, "stays_per_patient": usual}
 
 
@@ -434,7 +438,7 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
     >>> from datetime import date, timedelta
     >>> stays = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": "H1",
     ...           "day": date(2026, 1, 1) + timedelta(days=9 * i)} for i in range(40)]
-    >>> paid_at = {"claims": {"H1": 42}, "days": 365, "stays_per_patient": 1.2}   # 40 of its 42 claims
+    >>> paid_at = {"claims": {"H1": 42}, "days": 365, "stays_per_patient": {"H1": 1.2}}   # 40 of its 42 claims
     >>> _institution_account(stays, paid_at, SharedIdentifierConfig())
     {'institution': 'H1', 'account_claims': 40, 'institution_claims': 42, 'pairs_together': 0, 'together_days': 2, 'chance_pairs': 10.7143}
     >>> _institution_account(stays, dict(paid_at, claims={"H1": 400}), SharedIdentifierConfig()) is None
@@ -452,7 +456,7 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
     if len(claims) < config.institution_account_share * total:
         return None
     stays = [r for r in claims if r["kind"] == "inpatient"]
-    peers = paid_at["stays_per_patient"]
+    peers = paid_at["stays_per_patient"].get(institution)
     usual = max(config.routine_claims_per_person, config.institution_stays_over_peers * peers if peers else 0.0)
     if len(stays) > usual * len({r["person_id"] for r in stays}):
         return None
