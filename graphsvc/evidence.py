@@ -44,7 +44,7 @@ FACTS: dict[str, str] = {
     "households": "count", "persons": "count", "claims": "count", "cards": "count", "uses": "count",
     "occasions": "count", "waves": "count", "admissions": "count", "surnames": "count", "bursts": "count",
     "scripts": "count", "unseen_scripts": "count", "unseen_persons": "count", "boxes": "count",
-    "seen_rarely": "count", "scripts_per_visit": "count", "elderly_share": "share",
+    "seen_rarely": "count", "scripts_per_visit": "count", "elderly_share": "share", "account_of": "institution",
     "wave_size": "count", "home_admissions": "count", "home_residents": "count", "period_days": "count",
     "wave_persons": "count", "burst_cards": "count", "burst_minutes": "count", "minutes_later": "count",
     "cut_to_persons": "count", "persons_in_whole": "count",

@@ -97,7 +97,7 @@ def _chemo_ward(scene: Scene, stay_days: int) -> list[str]:
     patients = []
     for i in range(8):
         p = scene.person(f"CM{i}", name=name_of(i), address=f"湖南省长沙市开福区{i + 3}号院")
-        start = 5 + 7 * (i % 3)  # three Mondays of January
+        start = 5 + 7 * i  # his first Monday
         when = start
         for k in range(7):
             admitted = day(when, 9)

@@ -116,12 +116,15 @@ def co_admission_lockstep_findings(con: SessionLike,
         ORDER BY a.institution_id, a.day, a.person_id, a.settlement_id""")
     admissions = group_rows(rows, lambda r: r["person_id"])
     # Who the members are tells a broker's recruits (elderly villagers, domain.md) from a gang of
-    # working age: ages on the export's last day.
+    # working age: ages on the export's last day, from the birth date or, left blank, the ID number's.
     aged = {r["person_id"]: r["age"] for r in session.rows("""
         WITH ref AS (SELECT max(day) AS day FROM d_admissions)
-        SELECT p.person_id, year(ref.day) - year(p.birth_date) AS age
+        SELECT p.person_id, year(ref.day) - CASE WHEN p.birth_date IS NOT NULL THEN year(p.birth_date)
+                                                 WHEN length(p.id_number) = 18
+                                                 THEN TRY_CAST(substr(p.id_number, 7, 4) AS INTEGER) END AS age
         FROM persons p CROSS JOIN ref
-        WHERE p.birth_date IS NOT NULL AND p.person_id IN (SELECT person_id FROM d_lockstep_members)""")}
+        WHERE p.person_id IN (SELECT person_id FROM d_lockstep_members)""")
+        if r["age"] is not None and 0 <= r["age"] <= 120}
     candidates = [part for members in candidates for part in _apart(members, pairs, admissions, config)]
     pairs_at: dict[str, int] = {}
     for pair in pairs:
@@ -422,7 +425,7 @@ def _each_on_a_cycle(waves: list[list[dict]], admissions: dict[str, list[dict]],
     A chemotherapy ward admits its patients for a day or three every 14, 21 or 28 days, each from the
     day he started: patients who started on different Mondays meet on some Mondays and not others, so
     the group's waves keep no pace while each patient's stays do, and most waves hold some of them: a
-    group all there in half its waves or more is in phase, a gang. A patient's cycle is his shortest
+    group of four or more all there but one in half its waves or more is in phase, a gang. A patient's cycle is his shortest
     gap; a session postponed (blood counts too low) makes a gap of up to two cycles. A gang's fake
     stays last longer, and it rotates hospitals. One longer stay in four sessions is a patient's
     fever or operation.
@@ -445,7 +448,7 @@ def _each_on_a_cycle(waves: list[list[dict]], admissions: dict[str, list[dict]],
     >>> long = {p: [dict(r, stay_days=6) for r in rows] for p, rows in ward.items()}   # week-long stays
     >>> _each_on_a_cycle(waves_of_ward(long), long, CoAdmissionLockstepConfig()) is None
     True
-    >>> gang = {p: stays(p, date(2026, 1, 5), [21] * 5) for p in "ABC"}   # all three every time
+    >>> gang = {p: stays(p, date(2026, 1, 5), [21] * 5) for p in "ABCD"}   # all four every time
     >>> _each_on_a_cycle(waves_of_ward(gang), gang, CoAdmissionLockstepConfig()) is None
     True
     """
@@ -453,9 +456,11 @@ def _each_on_a_cycle(waves: list[list[dict]], admissions: dict[str, list[dict]],
     if len(places) != 1:
         return None
     members = {r["person_id"] for wave in waves for r in wave}
-    in_phase = sum(1 for wave in waves if {r["person_id"] for r in wave} == members)
-    if 2 * in_phase >= len(waves):
-        return None  # the whole group in most waves: 结队住院 on a cycle, not patients each on his own
+    # Four or more nearly all there (one left home in turn is still the group) in half the waves: 结队住院 on a
+    # cycle. Three patients who started the same week meet as often, and chance tells them from a gang.
+    in_phase = sum(1 for wave in waves if len({r["person_id"] for r in wave}) >= len(members) - 1)
+    if len(members) >= 4 and 2 * in_phase >= len(waves):
+        return None
     [place] = places
     cycles = []
     for person in {r["person_id"] for wave in waves for r in wave}:

@@ -128,6 +128,9 @@ class SharedIdentifierConfig(_Section):
                                       "its persons' regions predict with this probability, times the institutions it "
                                       "used (the busiest is picked after the fact): a handful of an agent's claims at "
                                       "one hospital happen, dozens at a hospital the region seldom uses do not")
+    elderly_age: int = Field(60, ge=0, le=150, description="a person this old or older is elderly: a group booking is "
+                                                         "of a company's staff or a school's children, not mostly "
+                                                         "elderly villagers")
     booking_days: int = Field(7, ge=1, le=_DAYS,
                               description="an agent or contact phone all of whose claims are outpatient visits within "
                                           "this many days, one a person, is a group booking (a company's health "
@@ -262,8 +265,8 @@ class PrescriberCollusionConfig(_Section):
                                "usual most (95th percentile of scripts per visit), counts as not seen: a token "
                                "visit, then months of scripts")
     usual_scripts_per_visit: int = Field(
-        3, ge=1, description="the usual most scripts a visit where the export has too few pairs to say its own (a "
-                             "long prescription of 12 weeks filled a month at a time)")
+        3, ge=1, description="scripts a visit any patient may fill, and the usual most where the export has too few "
+                             "pairs to say its own (a quarterly visit, a month's medicine filled three times)")
     norm_pairs: int = Field(100, ge=1, description="prescriber–patient pairs with a visit and a script an export needs "
                                                    "for its own usual scripts a visit")
 

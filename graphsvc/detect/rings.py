@@ -149,8 +149,10 @@ def split_by_organiser(persons: Sequence[str], findings: Sequence[Finding], conf
     [(['A1', 'A2', 'A3'], [('shared_agent', ('A1', 'A2', 'A3')), ('co_admission_lockstep', ('A1', 'A2', 'A3'))]),
      (['B1', 'B2', 'B3'], [('shared_agent', ('B1', 'B2', 'B3')), ('co_admission_lockstep', ('B1', 'B2', 'B3'))])]
     """
+    # An institution's own account (``account_of``) stands for the institution: a member of each ring.
     organisers = [f for f in findings if f.kind in ORGANISER_KINDS and f.strength >= config.min_pattern_strength
-                  and len(f.persons) >= config.min_persons]
+                  and len(f.persons) >= config.min_persons and not f.facts.get("account_of")]
+    organisers = [f for f in organisers if not _venue(f, organisers)]
     links = [[i] + [j for j in range(i + 1, len(organisers))
                     if _overlap(organisers[i].persons, organisers[j].persons) >= 0.5] for i in range(len(organisers))]
     cores = [set().union(*(organisers[i].persons for i in group)) for group in linked_groups(links)]
@@ -183,6 +185,31 @@ def split_by_organiser(persons: Sequence[str], findings: Sequence[Finding], conf
                 evidence.append(_cut(f, mine, owner_of_claim))
         result.append((sorted(part), evidence))
     return result
+
+
+def _venue(f: Finding, organisers: Sequence[Finding]) -> bool:
+    """Whether ``f`` is a place where two or more organisers sharing no one met: the bursts at a
+    pharmacy that several collectors use, a payee account that several care homes' residents were
+    paid through (a complicit hospital's). It is cut along them, not one organiser joining them. A
+    collector's device holding his several burner phones' cards, a broker's account over his
+    sub-recruiters' phones, stay his.
+
+    >>> home = lambda n, ps: Finding("care_home_waves", "", ps, (("institution", n),), 0.6, "care_home_collusion")
+    >>> a, b = ("A1", "A2", "A3"), ("B1", "B2", "B3")
+    >>> account = Finding("shared_payee_account", "", a + b, (("account", "X"),), 0.6, "black_intermediary")
+    >>> _venue(account, [home("H1", a), home("H2", b), account]), _venue(home("H1", a), [home("H1", a), account])
+    (True, False)
+    """
+    met = _VENUES.get(f.kind)
+    if met is None:
+        return False
+    inside = [g for g in organisers if g is not f and (not met or g.kind in met) and len(g.persons) < len(f.persons)
+              and len(set(g.persons) & set(f.persons)) >= 0.5 * len(g.persons)]
+    return any(_overlap(g.persons, h.persons) == 0 for i, g in enumerate(inside) for h in inside[i + 1:])
+
+
+_VENUES: dict[str, frozenset[str]] = {"card_burst": frozenset(), "shared_payee_account": frozenset({"care_home_waves"})}
+"""Findings that may be a place where schemes met, and the organisers they may hold (empty: any)."""
 
 
 def _overlap(a: Sequence[str], b: Sequence[str]) -> float:

@@ -132,7 +132,9 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
     from_leads = {r["intermediary_id"] for r in known if known_from_lead(r["source"])}
     members = session.rows("""
         SELECT l.via, l.value, l.person_id, l.settlement_id, l.card_id, s.fund_amount, s.kind, s.institution_id,
-               s.start_time::DATE AS day, p.region_code, p.death_date
+               s.start_time::DATE AS day, p.region_code, p.death_date,
+               CASE WHEN p.birth_date IS NOT NULL THEN year(p.birth_date)
+                    WHEN length(p.id_number) = 18 THEN TRY_CAST(substr(p.id_number, 7, 4) AS INTEGER) END AS born
         FROM d_links l JOIN d_link_groups g ON g.via = l.via AND g.value = l.value
         LEFT JOIN settlements s ON s.settlement_id = l.settlement_id
         LEFT JOIN persons p ON p.person_id = l.person_id
@@ -203,9 +205,14 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
             booking = None if an_intermediary else _group_booking(rows, config)
             routine = booking or _routine_work(rows, norms, config)
         explained = None if routine is None else "group_booking" if "booking_day" in routine else "routine_agency_work"
+        holder = None
         if via == "payee_account" and not led:
             routine = _institution_account(rows, paid_at, config)
             explained = None if routine is None else "institution_account"
+            # Explained or not, the channel of most of one institution's claims stands for the institution:
+            # a complicit hospital's own account is in each of its schemes' rings and joins none of them.
+            holder = _account_holder(list({r["settlement_id"]: r for r in rows if r["settlement_id"]}.values()),
+                                     paid_at, config)
         if (via in _FAMILY_BINDING and g["households"] <= config.family_binding_households and not broker
                 and 2 * key_drug_claims < len(kinds) and not any(r["death_date"] for r in rows)):
             # The national app binds relatives' e-vouchers to one phone (亲情账户): a woman's husband, parents
@@ -217,6 +224,8 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
         facts = {"via": via, "value": value, "value_type": entity_type, "broker": broker,
                  "households": g["households"], "persons": len(persons), "claims": len(settlements),
                  "fund": round(fund, 2), "cards": len(cards), **(routine or {})}
+        if holder:
+            facts["account_of"] = holder
         findings.append(Finding(
             kind=f"shared_{via}", detail=render(f"shared_{via}", facts),
             persons=tuple(persons), entities=tuple(entities),
@@ -294,8 +303,10 @@ def _usual_institutions(session: Session, period: int) -> _Norms:
 def _group_booking(rows: list[dict], config: SharedIdentifierConfig) -> dict[str, Any] | None:
     """The facts of one group booking (``graphsvc.evidence.REASONS["group_booking"]``), or None: every claim
     behind the phone or agent an outpatient visit within ``booking_days`` days, one a person (a company's
-    health check booked by its office, its staff seen over a few mornings; a school's vaccination). A
-    broker's recruits stay in hospital, and come back.
+    health check booked by its office, its staff seen over a few mornings; a school's vaccination), fewer
+    than half of them ``elderly_age`` or older: a company's staff and a school's children are not the
+    elderly villagers a broker buses to a 'free check-up' (免费体检、车接车送). A broker's recruits stay
+    in hospital, and come back.
 
     >>> from datetime import date, timedelta
     >>> visits = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "outpatient", "institution_id": "H1",
@@ -312,6 +323,9 @@ def _group_booking(rows: list[dict], config: SharedIdentifierConfig) -> dict[str
         return None
     first, last = min(r["day"] for r in claims), max(r["day"] for r in claims)
     if (last - first).days >= config.booking_days:
+        return None
+    born = {r["person_id"]: r.get("born") for r in claims}
+    if 2 * sum(1 for year in born.values() if year and last.year - year >= config.elderly_age) >= len(persons):
         return None
     return {"booking_day": f"{first:%Y-%m-%d}", "booking_days": (last - first).days + 1, "booked_persons": len(persons),
             "booked_institutions": len({r["institution_id"] for r in claims})}
@@ -448,13 +462,10 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
     True
     """
     claims = list({r["settlement_id"]: r for r in rows if r["settlement_id"]}.values())
-    places = {r["institution_id"] for r in claims}
-    if len(places) != 1 or any(r.get("death_date") and r["day"] > r["death_date"] for r in claims):
+    institution = _account_holder(claims, paid_at, config)
+    if institution is None or any(r.get("death_date") and r["day"] > r["death_date"] for r in claims):
         return None  # a claim for a dead person is no hospital's routine either
-    [institution] = places
-    total = paid_at["claims"].get(institution, 0)
-    if len(claims) < config.institution_account_share * total:
-        return None
+    total = paid_at["claims"][institution]
     stays = [r for r in claims if r["kind"] == "inpatient"]
     peers = paid_at["stays_per_patient"].get(institution)
     usual = max(config.routine_claims_per_person, config.institution_stays_over_peers * peers if peers else 0.0)
@@ -465,6 +476,17 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
         return None
     return {"institution": institution, "account_claims": len(claims), "institution_claims": total,
             "pairs_together": pairs, "together_days": config.together_days, "chance_pairs": round(expected, 4)}
+
+
+def _account_holder(claims: list[dict], paid_at: dict[str, Any], config: SharedIdentifierConfig) -> str | None:
+    """The institution a payee account is the settlement channel of: all its claims there, and at least
+    ``institution_account_share`` of that institution's claims; else None."""
+    places = {r["institution_id"] for r in claims}
+    if len(places) != 1:
+        return None
+    [institution] = places
+    total = paid_at["claims"].get(institution, 0)
+    return institution if total and len(claims) >= config.institution_account_share * total else None
 
 
 def _phone_users(session: Session,

@@ -35,7 +35,7 @@ class Scene:
         return institution_id
 
     def person(self, person_id: str, *, address: str | None = None, phone: str | None = None,
-               birth_date: str = "1960-05-01", **extra: Any) -> str:
+               birth_date: str | None = "1960-05-01", **extra: Any) -> str:
         self.tables["persons"].append({"person_id": person_id, "address": address or f"{person_id}村1号",
                                        "phone": phone or f"139{len(self.tables['persons']):08d}",
                                        "birth_date": birth_date, **extra})
