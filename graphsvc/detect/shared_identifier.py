@@ -211,8 +211,8 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
             explained = None if routine is None else "institution_account"
             # Explained or not, the channel of most of one institution's claims stands for the institution:
             # a complicit hospital's own account is in each of its schemes' rings and joins none of them.
-            holder = _account_holder(list({r["settlement_id"]: r for r in rows if r["settlement_id"]}.values()),
-                                     paid_at, config)
+            holder = routine["institution"] if routine else _account_holder(
+                list({r["settlement_id"]: r for r in rows if r["settlement_id"]}.values()), paid_at, config)
         if (via in _FAMILY_BINDING and g["households"] <= config.family_binding_households and not broker
                 and 2 * key_drug_claims < len(kinds) and not any(r["death_date"] for r in rows)):
             # The national app binds relatives' e-vouchers to one phone (亲情账户): a woman's husband, parents
