@@ -11,7 +11,7 @@ import random
 
 from graphsvc.detect import detect_rings_in
 from helpers import scenes
-from helpers.scenes import Scene, day, house, name_of, until
+from helpers.scenes import Scene, day, name_of, staggered_broker_at_small_hospital, until
 from test_detect_lookalikes import describe
 
 
@@ -44,19 +44,7 @@ def test_a_brokers_account_on_a_small_private_hospitals_staggered_repeat_stays_i
     phone/agent/payee'; a hospital's own account serves whoever comes, not the same dozen villagers four
     times each -- repeated stays of one small set of people (频繁住院) are a scheme, not a settlement account."""
     scene = Scene()
-    scene.institution("HSP", "hospital", ownership="private", level="1", name="宁乡康泰医院")
-    account = "6228480010000077777"
-    recruits = [scene.person(f"SP{i:02d}", name=name_of(40 + i), address=house(("黄材", "双凫铺")[i % 2],
-                             ("青山", "石桥")[i % 2], i), birth_date=f"{1944 + i}-0{1 + i % 9}-1{i % 9}",
-                             region_code="430182") for i in range(12)]
-    for k in range(48):
-        p = recruits[(5 * k) % 12]
-        admitted = day(6 + 7 * k, 9)
-        scene.claim("inpatient", p, "HSP", admitted, end_time=until(admitted, 7 + k % 4),
-                    fund_amount=4300.0 + 20 * (k % 9), payee_account=account, items=["慢性胃炎", "输液"])
-    for j, p in enumerate(scene.people("SPO", 3)):
-        admitted = day(40 + 90 * j, 10)
-        scene.claim("inpatient", p, "HSP", admitted, end_time=until(admitted, 5), fund_amount=3000.0)
+    recruits = staggered_broker_at_small_hospital(scene)["persons"]
     result = detect_rings_in(scene.connection())
     rings = _ringed(result, recruits)
     assert len(rings) == 1 and set(recruits) <= set(rings[0].persons), describe(result)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from graphsvc.detect import detect_rings_in
 from graphsvc.detect.trace_code_resold import trace_code_resold_findings
-from helpers.scenes import ALBUMIN, Scene, day, house, name_of, until
+from helpers.scenes import ALBUMIN, Scene, day, house, name_of, staggered_broker_at_small_hospital, until
 from test_detect_lookalikes import describe
 
 
@@ -49,19 +49,8 @@ def test_a_brokers_hospital_does_not_set_the_readmission_norm_that_excuses_its_o
             admitted = day(4 + 5 * i + 21 * k, 9)
             scene.claim("inpatient", p, "HTUM", admitted, end_time=until(admitted, 2), items=["化疗"],
                         fund_amount=6200.0)
-    scene.institution("HSP", "hospital", ownership="private", level="1", name="宁乡康泰医院")
-    account = "6228480010000077777"
-    recruits = [scene.person(f"SP{i:02d}", name=name_of(40 + i), address=house(("黄材", "双凫铺")[i % 2],
-                             ("青山", "石桥")[i % 2], i), birth_date=f"{1944 + i}-0{1 + i % 9}-1{i % 9}",
-                             region_code="430182") for i in range(12)]
-    for k in range(48):
-        p = recruits[(5 * k) % 12]
-        admitted = day(6 + 7 * k, 9)
-        scene.claim("inpatient", p, "HSP", admitted, end_time=until(admitted, 7 + k % 4),
-                    fund_amount=4300.0 + 20 * (k % 9), payee_account=account, items=["慢性胃炎", "输液"])
-    for j, p in enumerate(scene.people("SPO", 3)):
-        admitted = day(40 + 90 * j, 10)
-        scene.claim("inpatient", p, "HSP", admitted, end_time=until(admitted, 5), fund_amount=3000.0)
+    broker = staggered_broker_at_small_hospital(scene)
+    recruits, account = broker["persons"], broker["account"]
     result = detect_rings_in(scene.connection())
     rings = _ringed(result, recruits)
     assert rings and all(("account", account) in r.members for r in rings), describe(result)

@@ -375,6 +375,26 @@ def rotating_gang(scene: Scene, *, prefix: str = "RG",
     return {"persons": gang, "hospitals": hospitals}
 
 
+def staggered_broker_at_small_hospital(scene: Scene) -> dict[str, Any]:
+    """A broker's 12 villagers of two villages admitted one a week, never together, four times each over
+    the year (挂床, 7-10 days) at a small private hospital whose insured stays are nearly all theirs (48 of
+    51), every stay paid to his personal account (reviews 25 and 28)."""
+    scene.institution("HSP", "hospital", ownership="private", level="1", name="宁乡康泰医院")
+    account = "6228480010000077777"
+    recruits = [scene.person(f"SP{i:02d}", name=name_of(40 + i), address=house(("黄材", "双凫铺")[i % 2],
+                             ("青山", "石桥")[i % 2], i), birth_date=f"{1944 + i}-0{1 + i % 9}-1{i % 9}",
+                             region_code="430182") for i in range(12)]
+    for k in range(48):
+        p = recruits[(5 * k) % 12]
+        admitted = day(6 + 7 * k, 9)
+        scene.claim("inpatient", p, "HSP", admitted, end_time=until(admitted, 7 + k % 4),
+                    fund_amount=4300.0 + 20 * (k % 9), payee_account=account, items=["慢性胃炎", "输液"])
+    for j, p in enumerate(scene.people("SPO", 3)):
+        admitted = day(40 + 90 * j, 10)
+        scene.claim("inpatient", p, "HSP", admitted, end_time=until(admitted, 5), fund_amount=3000.0)
+    return {"persons": recruits, "account": account, "hospital": "HSP"}
+
+
 def registered_agent(scene: Scene, *, prefix: str = "RA", households: int = 20) -> dict[str, Any]:
     """A village health worker registered with the fund files one stay each for twenty households over the
     year, at the three public hospitals they normally use; his phone is the contact on some."""
