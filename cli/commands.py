@@ -119,6 +119,13 @@ def _open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
     return open_store(settings, read_only=read_only)
 
 
+def _bars(quiet: bool) -> bool:
+    """Progress bars only on a terminal: written to a log file or a pipe, each redraw's carriage return
+    piles up on one line of thousands of characters. There the summary the command prints and
+    ``--log-level info`` (or ``--log-json``) say what was done."""
+    return not quiet and sys.stderr.isatty()
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from graphsvc.generate import generate_city
 
@@ -127,7 +134,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise Conflict(f"{out} exists and is not empty; choose a new folder so no old file mixes in",
                        zh=f"{out} 已存在且不为空：请另选一个新文件夹，以免混入旧文件")
     started = time.perf_counter()
-    summary = generate_city(out, persons=args.persons, seed=args.seed, dirt=args.dirt, progress=not args.quiet,
+    summary = generate_city(out, persons=args.persons, seed=args.seed, dirt=args.dirt, progress=_bars(args.quiet),
                             realism=args.realism)
     print(f"wrote {out}/ in {time.perf_counter() - started:.1f}s: {summary['persons']:,} persons, "
           f"{summary['settlements']:,} settlements, {summary['rings']} planted rings, "
@@ -193,7 +200,7 @@ def _ingest(settings: Settings, folder: Path, quiet: bool) -> int:
     try:
         # nothing serves this store while the CLI holds it: serve gets the network reads ready
         report = ingest_and_prepare(store, folder, rejects_dir=settings.home / "rejects", serving=False,
-                                    progress=not quiet)
+                                    progress=_bars(quiet))
     finally:
         store.close()
     _print_ingest(report, time.perf_counter() - started)
@@ -222,7 +229,7 @@ def _ingest_mapped(settings: Settings, folder: Path, mapping_path: Path, quiet: 
     try:
         # nothing serves this store while the CLI holds it: serve gets the network reads ready
         report = ingest_and_prepare(store, folder, rejects_dir=settings.home / "rejects", serving=False,
-                                    progress=not quiet, mapping=mapping)
+                                    progress=_bars(quiet), mapping=mapping)
     finally:
         mapping.close()
         store.close()
@@ -298,10 +305,10 @@ def _detect(settings: Settings, config_path: str | None, out: Path | None, quiet
             if engine == "spark":
                 with spark_detection(store, "local[*]" if spark_master is None else spark_master,
                                      location) as session:
-                    run, documents = detect_and_publish(store, config, progress=not quiet, session=session,
+                    run, documents = detect_and_publish(store, config, progress=_bars(quiet), session=session,
                                                         on_published=on_published)
             else:
-                run, documents = detect_and_publish(store, config, progress=not quiet, on_published=on_published)
+                run, documents = detect_and_publish(store, config, progress=_bars(quiet), on_published=on_published)
     finally:
         store.close()
     documents = [{**d, "evidence": [_with_chinese(e) for e in d["evidence"]]} for d in documents]
@@ -430,7 +437,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     city = settings.home / "demo-city" / (f"seed{args.seed}-{args.persons}" + ("-hard" if args.realism == "hard" else ""))
     if not city.exists():
         print(f"1/4 generating a demo city of {args.persons:,} persons in {city}")
-        summary = generate_city(city, persons=args.persons, seed=args.seed, progress=not args.quiet, realism=args.realism)
+        summary = generate_city(city, persons=args.persons, seed=args.seed, progress=_bars(args.quiet), realism=args.realism)
         print(f"    {summary['settlements']:,} settlements, {summary['rings']} planted rings; truth: {summary['truth']}")
     else:
         print(f"1/4 reusing the demo city in {city}")

@@ -51,6 +51,49 @@ def test_ingest_reports_counts_and_rejects_and_exits_zero(tmp_path):
     assert total.split()[2:] == ["2", "1", "0", "1"]
 
 
+def test_progress_bars_go_to_a_terminal_and_never_into_a_log(tmp_path):
+    """Run from cron or a CI job, stderr is a file: tqdm's redraws (carriage returns, one line of
+    thousands of characters) must not land there. On a terminal the bars are still drawn."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    from helpers.api_city import city_scene
+
+    folder = city_scene()[0].write_folder(tmp_path / "city")
+    logged = {}
+    for command in (["ingest", str(folder)], ["detect"]):
+        done = graphsvc(*command, home=tmp_path / "logged")
+        assert done.returncode == 0, done.stderr
+        logged[command[0]] = done.stderr
+    assert not any("\r" in err or "%|" in err for err in logged.values()), logged
+
+    # the same two commands with stderr on a pseudo-terminal
+    drawn = b""
+    for command in (["ingest", str(folder)], ["detect"]):
+        leader, follower = pty.openpty()
+        # a terminal of 0 columns (a new pseudo-terminal's size) gets no bar at all from tqdm
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+        try:
+            process = subprocess.Popen([sys.executable, "-m", "cli", *command, "--home", str(tmp_path / "terminal")],
+                                       stdout=subprocess.DEVNULL, stderr=follower)
+            os.close(follower)
+            while True:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the terminal's other end closed: the command is done
+                    break
+                if not chunk:
+                    break
+                drawn += chunk
+            assert process.wait(timeout=300) == 0, drawn.decode(errors="replace")
+        finally:
+            os.close(leader)
+    assert b"settlements.csv" in drawn and b"detect:" in drawn and b"%|" in drawn
+
+
 def test_clear_errors_and_nonzero_exit(tmp_path):
     missing = graphsvc("ingest", str(tmp_path / "nowhere"), home=tmp_path / "home")
     assert missing.returncode == 2 and "is not a folder" in missing.stderr and "Traceback" not in missing.stderr

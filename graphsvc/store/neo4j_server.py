@@ -239,7 +239,8 @@ def _import(args: argparse.Namespace) -> int:
                   "constraints and indexes. Its ingest log stays empty (a later graphsvc ingest of this folder "
                   "counts each row unchanged).")
             return 0
-        load = import_folder(Path(args.folder), Path(args.data), home=Path(args.home), progress=True,
+        # progress bars on a terminal only: in a log their carriage returns pile up on one line
+        load = import_folder(Path(args.folder), Path(args.data), home=Path(args.home), progress=sys.stderr.isatty(),
                              heap=args.heap, pagecache=args.pagecache, admin_heap=args.import_heap)
     except (GraphsvcError, RuntimeError) as exc:
         print(f"neo4j_server: error: {exc}", file=sys.stderr)
