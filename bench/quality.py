@@ -4,7 +4,9 @@ For each size, seed and realism (``plain``, ``hard``: see ``graphsvc/generate/ha
 ``bench/other_city.py``, a city generator written apart from the detectors, with its own ids,
 families, seasons, schemes and look-alikes, to measure on data detection was not built for;
 ``third``: ``bench/third_city.py``, a third one written blind, from the data contract, the domain
-notes and the notices only, in another province with other ids and evasions):
+notes and the notices only, in another province with other ids and evasions; ``fourth``:
+``bench/fourth_city.py``, a fourth written blind the same way, by another hand, in a big south-western
+city with shared hot spots, rotating gangs, registered agents and a messy export):
 generate a city, ingest it, detect rings, and score them against the planted rings and
 look-alikes in the truth file. Detected persons that are a planted person's second record
 (``truth["duplicate_persons"]``, hard mode) count as that person.
@@ -55,6 +57,7 @@ from graphsvc.store.embedded import EmbeddedStore
 from ingest.pipeline import ingest_folder
 
 sys.path.insert(0, str(Path(__file__).parent))
+from fourth_city import generate_fourth_city  # noqa: E402
 from other_city import generate_other_city  # noqa: E402
 from third_city import generate_third_city  # noqa: E402
 
@@ -177,6 +180,8 @@ def run_one(size: int, seed: int, work: Path, config: DetectionConfig, realism: 
         generate_other_city(city, persons=size, seed=seed)
     elif realism == "third":
         generate_third_city(city, persons=size, seed=seed)
+    elif realism == "fourth":
+        generate_fourth_city(city, persons=size, seed=seed)
     else:
         generate_city(city, persons=size, seed=seed, progress=False, realism=realism)
     generated = time.perf_counter() - started
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--realism", nargs="+", choices=["plain", "hard", "other", "third"], default=["plain", "hard"],
+    parser.add_argument("--realism", nargs="+", choices=["plain", "hard", "other", "third", "fourth"], default=["plain", "hard"],
                         help="generator modes to run (default plain and hard); other: bench/other_city.py, a "
                              "generator written apart from detection; third: bench/third_city.py, one written blind")
     parser.add_argument("--config", help="detection config JSON (defaults otherwise)")
