@@ -13,7 +13,8 @@ entities:
   county is completed when the data set holds exactly one matching complete key, see
   ``ingest.resolve.ADDRESS_COMPLETION_SQL``) and ``household`` the same, or the person_key for
   a person with no address or a placeholder one ("不详", "-"), so two persons without an
-  address never share a household.
+  address never share a household. A person whose address names a nursing home of the data set
+  (``…博爱敬老院3栋1单元2-6``) is its resident: his key is the home's.
 - ``cards``: ``person_id`` mapped to the person_key.
 - ``settlements``: ``person_id``, and ``agent_id`` where it names a person, mapped to the
   person_key; ``payee_account`` canonical (digits only when written in groups).
@@ -40,8 +41,10 @@ here from the raw columns.
 
 from __future__ import annotations
 
+import re
+
 from graphsvc.model import ENTITY_TABLES
-from graphsvc.store.engine import SessionLike, session_of
+from graphsvc.store.engine import Session, SessionLike, session_of
 from ingest.resolve import ADDRESS_COMPLETION_SQL, PERSON_KEY_SQL, account_sql, canonical_addresses
 from ingest.validate import _id_number_valid
 
@@ -59,6 +62,40 @@ person written so would be one household and the identifiers they share would lo
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+_HOME_NAME = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]{4,}")
+"""A nursing home's name an address can be searched for: four characters or more (shorter ones,
+"敬老院", are no one home's), letters, digits and Chinese only (the name goes into a regular
+expression, so nothing in it may be an operator)."""
+
+
+def _care_home_residents(session: Session, home_key: str, home_joins: str) -> bool:
+    """Create ``resolved_home_residents`` (person_id, home_key): the persons whose address names a
+    nursing home of the data set, with the home's address key. Returns False when no home has a
+    name to search for.
+
+    A resident is registered at his room (``…敬老院3栋1单元2-6``), at his old household with the home
+    named after it, or at the home's address written as the export's clerk wrote it; the home's
+    own row may give its office's address. The rooms are not households: residents share the home's
+    caregiver as contact and its account, as a family would, and the waves the home sends to
+    hospital are its residents' (``care_home_waves``). A name two homes share names neither.
+    """
+    stored = session.stored
+    names = sorted({r["name"] for r in session.rows(f"""
+        SELECT name FROM {stored('institutions')} WHERE kind = 'nursing_home' AND name IS NOT NULL
+        GROUP BY name HAVING count(*) = 1""") if _HOME_NAME.fullmatch(r["name"])}, key=lambda n: (-len(n), n))
+    if not names:
+        return False
+    session.temp_table("resolved_home_names", {"name": names})
+    session.create_table("resolved_home_residents", f"""
+        WITH homes AS (SELECT t.name, {home_key} AS home_key FROM {stored('institutions')} t {home_joins}
+                       WHERE t.kind = 'nursing_home' AND t.name IN (SELECT name FROM resolved_home_names)),
+        named AS (SELECT person_id, regexp_extract(address, ?, 0) AS name FROM {stored('persons')}
+                  WHERE regexp_matches(address, ?))
+        SELECT n.person_id, h.home_key FROM named n JOIN homes h ON h.name = n.name
+        WHERE h.home_key IS NOT NULL""", ["|".join(names)] * 2)
+    return True
 
 
 def resolve_entities(con: SessionLike) -> None:
@@ -112,8 +149,11 @@ def resolve_entities(con: SessionLike) -> None:
     firsts = ", ".join(f"min_by(t.{_q(c)}, t.person_id) FILTER (WHERE t.{_q(c)} IS NOT NULL) AS {_q(c)}" for c in model)
     own = ", ".join(f"t.{_q(c)}" for c in model)
     key = completed_key("persons")
-    several = "SELECT person_key FROM resolved_person_aliases"
     joined = f"{stored('persons')} t JOIN resolved_person_keys k USING (person_id) {address_joins('persons')}"
+    if _care_home_residents(session, completed_key("institutions"), address_joins("institutions")):
+        key = f"coalesce(r.home_key, {key})"
+        joined += " LEFT JOIN resolved_home_residents r ON r.person_id = t.person_id"
+    several = "SELECT person_key FROM resolved_person_aliases"
     session.create_table("resolved_persons", f"""
         SELECT k.person_key AS person_id, {own}, {key} AS address_key, k.person_key AS person_key,
                [t.person_id] AS person_ids,

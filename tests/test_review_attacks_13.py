@@ -7,7 +7,7 @@ log says what was overridden.
 
 Each test states a behaviour the product must have; its docstring says what the attack does now.
 All run on the embedded store, on a copy of the API test city (``helpers.api_city``): R-000003 is the
-black intermediary ring (broker IBI, six recruits BI000-BI005 at H100, score 0.9285).
+black intermediary ring (broker IBI, six recruits BI000-BI005 at H100, score 0.7424).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_a_lone_surrogate_in_a_json_body_is_a_422_not_a_500(client: TestClient, 
     assert answer.json()["detail"]  # a message, as JSON
     # and nothing was changed by it
     assert _get(client, embedded_city, "investigator", f"/rings/{RING}").json()["casework"] == {
-        "disposition": {"status": "open"}, "tips": [], "priority": 0.9285}
+        "disposition": {"status": "open"}, "tips": [], "priority": 0.7424}
 
 
 # ---- a member's address in a note --------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_a_members_address_in_a_note_is_masked_for_the_analyst(client: TestClien
 def test_a_detection_jobs_overrides_are_recorded_in_the_job_and_the_audit_log(client: TestClient, embedded_city: City) -> None:
     """``POST /detect`` takes overrides of every threshold. An investigator refers R-000003 to police, then
     (or another investigator, or a stolen investigator key) runs detection with ``{"ring": {"min_score":
-    0.95}}``: R-000003 (score 0.9285) is retired, the police liaison's queue is empty and the ring a 404.
+    0.95}}``: R-000003 (score 0.7424) is retired, the police liaison's queue is empty and the ring a 404.
     What was overridden is recorded nowhere: the job reads ``'parameters': {}`` (an ingest job names its
     files there) and the audit entry is ``('submit_detect', 'J-…', {})``. Nobody can tell from the job list or
     the audit log why the referred ring disappeared, nor rerun what was run. The job and its audit entry

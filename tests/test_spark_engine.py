@@ -63,6 +63,7 @@ def _base_rates(scene: Scene) -> None:
     scenes.group_rental(scene)
     scenes.variant_address_family(scene)
     scenes.hospital_account(scene)
+    scenes.care_home_in_rooms(scene, "RM")  # its residents found by the home's name in their addresses
 
 
 def _cards_and_dialysis_stays(scene: Scene) -> None:

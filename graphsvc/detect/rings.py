@@ -11,7 +11,8 @@ institutions its findings name.
   admitted together, fewer than ``broker_elderly_share`` of them elderly, whose shared phone or
   account is no known intermediary's, is a professional gang paid into its leader's account.
 - **score**: 1 − ∏(1 − strength) over its findings (noisy-or): independent facts add up,
-  none alone reaches certainty, and the same scale holds for every pattern.
+  none alone reaches certainty, and the same scale holds for every pattern. One handler's
+  identifiers over the same persons (his phone, device, agent id, account) are one fact.
 - **fund amount, first and last seen**: over the distinct claims its findings are made of.
 - **one organiser a ring**: a complicit hospital or pharmacy serves several schemes at once, so
   a community can hold two brokers' recruits admitted in the same weeks, or a collector's
@@ -87,14 +88,40 @@ class Ring:
         }
 
 
+_HANDLER_KINDS = frozenset({"shared_contact_phone", "shared_agent", "shared_payee_account", "shared_bound_phone",
+                            "shared_card_device", "shared_own_phone"})
+"""Findings that say who handles a group's claims or cards: the one who gives his phone as their contact,
+files as their agent, is paid their money, holds their e-vouchers. One handler shows through several
+of his identifiers at once (a daughter managing her parents' e-vouchers: her phone, her device, her
+agent id), so they are one fact, not several."""
+
+
 def ring_score(findings: Sequence[Finding]) -> float:
-    """Noisy-or of the findings' strengths, rounded to 4 places.
+    """Noisy-or of the findings' strengths, rounded to 4 places; handler findings (``_HANDLER_KINDS``)
+    over the same persons count once, at the strongest.
+
+    Independent facts add up; one person's phone, device and agent id over the same five persons are
+    one fact, and counted three times they made a family managing its elders' e-vouchers (家庭共济)
+    score as a broker's ring. What the group then did (admitted together, cards swiped in bursts, the
+    dead's cards used) is what adds up beside it.
 
     >>> ring_score([Finding("a", "", (), (), 0.5, None), Finding("b", "", (), (), 0.5, None)])
     0.75
+    >>> phone = Finding("shared_contact_phone", "", ("A", "B", "C"), (), 0.5, None)
+    >>> device = Finding("shared_card_device", "", ("A", "B", "C", "D"), (), 0.4, None)
+    >>> ring_score([phone, device]), ring_score([phone, replace(device, persons=("E", "F", "G"))])
+    (0.5, 0.7)
     """
+    handled: list[tuple[set[str], float]] = []
     remaining = 1.0
-    for f in findings:
+    for f in sorted(findings, key=lambda f: -f.strength):
+        if f.kind in _HANDLER_KINDS:
+            persons = set(f.persons)
+            same = next((h for h in handled if 2 * len(h[0] & persons) >= min(len(h[0]), len(persons))), None)
+            if same is not None:
+                same[0].update(persons)
+                continue
+            handled.append((persons, f.strength))
         remaining *= 1.0 - f.strength
     return round(1.0 - remaining, 4)
 
@@ -116,6 +143,11 @@ def ring_pattern(findings: Sequence[Finding], config: RingConfig) -> str:
     for f in findings:
         if f.suggests and f.strength >= config.min_pattern_strength:
             covered.setdefault(f.suggests, set()).update(f.persons)
+    if "card_collector" in covered:
+        # A collector buys drugs on the cards he holds and sells them on (倒卖回流药, domain.md): the boxes
+        # resold from his holders' cards are his scheme's, not a resale ring of their own.
+        covered["card_collector"].update(p for f in findings if f.kind == "trace_code_resold"
+                                         and f.strength >= config.min_pattern_strength for p in f.persons)
     enough = {pattern for pattern, named in covered.items() if len(named) >= config.min_pattern_coverage * len(persons)}
     if {"black_intermediary", "professional_gang"} <= enough and not any(
             kind == "intermediary" for f in findings if f.suggests == "black_intermediary" for kind, _ in f.entities):

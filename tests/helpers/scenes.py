@@ -593,3 +593,30 @@ def burner_phone_collector(scene: Scene, *, prefix: str, on_victims_records: boo
                 scene.claim("pharmacy", holders[i], pharmacy, day(20 + 40 * trip, 14 + k, 6 * j), card_id=cards[i],
                             device_id=f"D{prefix}{i // 3}", items=[ALBUMIN], fund_amount=880.0)
     return holders
+
+
+_HOME_NAME = "彭水县博爱敬老院"
+CAREGIVER = "19700123665"
+
+
+def care_home_in_rooms(scene: Scene, prefix: str, *, residents: int = 30) -> tuple[str, list[str]]:
+    """A home whose own row gives its office (双龙大道166号), its residents registered at their rooms,
+    written three ways, the caregiver's mobile on everyone's record and claims; a resident falls ill now
+    and then and is admitted alone to the county hospital (as ``bench/fourth_city.py`` writes its homes)."""
+    home = scene.institution(f"NH{prefix}", "nursing_home", name=_HOME_NAME, address="重庆市彭水苗族土家族自治县双龙大道166号",
+                             phone="023-56022984", region_code="500243")
+    scene.institution("HCOUNTY", "hospital", ownership="public", level="2")
+    ways = ("重庆市彭水苗族土家族自治县龙山路108号{home}{b}栋1单元{r}-{n}", "汉葭街道龙山路108号{home}{b}-1-{r}-{n}",
+            "{home}{b}栋{r}0{n}室")
+    people = []
+    for i in range(residents):
+        address = ways[i % 3].format(home=_HOME_NAME, b=1 + i % 3, r=1 + i // 9, n=1 + i % 9)
+        p = scene.person(f"{prefix}{i:03d}", name=name_of(i), address=address, phone=CAREGIVER,
+                         birth_date="1938-03-01", region_code="500243")
+        people.append(p)
+        for month in range(6):
+            scene.claim("outpatient", p, home, day(30 * month + 3, 9, i), contact_phone=CAREGIVER, fund_amount=80.0)
+        if i % 5 == 0:
+            admitted = day(11 + 23 * i, 10)
+            scene.claim("inpatient", p, "HCOUNTY", admitted, end_time=until(admitted, 7), contact_phone=CAREGIVER)
+    return home, people
