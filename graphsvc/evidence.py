@@ -388,10 +388,10 @@ REASONS: dict[str, _Template] = {
         "机构；最多的 {busiest} 有 {busiest_claims} 笔，按这些人在别处的就诊预计约 {busiest_expected:.1f} 笔",
         _routine),
     "institution_account": _Template(
-        "the institution's own settlement account: payee of {account_claims} of the {institution_claims} claims at "
-        "{institution}, {pairs_together} admission pair(s) within {together_days} days where chance brings "
+        "the institution's own settlement account: payee of {account_claims} of the {institution_claims} claims "
+        "of their kind at {institution}, {pairs_together} admission pair(s) within {together_days} days where chance brings "
         "{chance_pairs:.1f}",
-        "定点机构自身的结算账户：{institution} 的 {institution_claims} 笔结算中 {account_claims} 笔付至该账户，"
+        "定点机构自身的结算账户：{institution} 的同类 {institution_claims} 笔结算中 {account_claims} 笔付至该账户，"
         "{together_days} 天内同院入院 {pairs_together} 对，偶然即有约 {chance_pairs:.1f} 对",
         _no_parts),
     "group_booking": _Template(

@@ -15,7 +15,18 @@ from __future__ import annotations
 from graphsvc.detect import detect_rings_in
 from graphsvc.detect.care_home_waves import care_home_wave_findings
 from graphsvc.detect.shared_identifier import shared_identifier_findings
-from helpers.scenes import ALBUMIN, CAREGIVER, Scene, black_intermediary, care_home_in_rooms, day, house, name_of, until
+from helpers.scenes import (
+    ALBUMIN,
+    CAREGIVER,
+    Scene,
+    black_intermediary,
+    care_home_in_rooms,
+    day,
+    house,
+    name_of,
+    two_brokers_one_hospital,
+    until,
+)
 
 
 def test_residents_registered_at_their_rooms_are_the_homes_and_its_caregivers_phone_no_lead():
@@ -106,3 +117,37 @@ def test_a_collector_reselling_the_drugs_he_bought_on_the_cards_he_holds_is_a_ca
     [ring] = [r for r in rings if set(holders) & set(r.persons)]
     assert ring.pattern == "card_collector", [(f.kind, f.suggests, len(f.persons)) for f in ring.evidence]
     assert set(holders) <= set(ring.persons) | {collector}
+
+
+def test_a_hospital_writing_its_own_account_on_every_stay_does_not_merge_the_schemes_it_hosts():
+    """The fourth city's hot private hospital: its own account on every stay but the ones a broker takes
+    the money for (and none on its many outpatients' visits); two brokers' recruits and a gang among its
+    patients. The account is the hospital's (its share counted among its stays, not its visits), and a
+    place where three groups sharing no one were paid: three rings, not one."""
+    scene = Scene()
+    brokers = two_brokers_one_hospital(scene)["brokers"]
+    own = "6222504959263423587"
+    for k, row in enumerate(r for r in scene.tables["settlements"] if r["institution_id"] == "HPB"):
+        if row["agent_id"] == "IBW" or k % 2:
+            row["payee_account"] = own  # the other broker is paid half his recruits' stays
+    gang = [scene.person(f"HG{i}", name=name_of(50 + i), birth_date=f"{1978 + i}-05-01",
+                         address=house("玉潭", "新康", 60 + i)) for i in range(5)]
+    for start in (50, 120, 190, 260):
+        for i, p in enumerate(gang):
+            admitted = day(start + i % 2, 9 + i)
+            scene.claim("inpatient", p, "HPB", admitted, end_time=until(admitted, 6), payee_account=own,
+                        fund_amount=5200.0 + 100 * i)
+    for i in range(160):
+        p = scene.person(f"HO{i:03d}", name=name_of(i), address=house("玉潭", "城北", i))
+        scene.claim("outpatient", p, "HPB", day(2 * i + 1, 9 + i % 8), fund_amount=90.0)
+        if i % 16 == 0:
+            admitted = day(3 + 2 * i, 11)
+            scene.claim("inpatient", p, "HPB", admitted, end_time=until(admitted, 5), payee_account=own)
+    result = detect_rings_in(scene.connection())
+    [account] = [f for f in result.findings if f.facts.get("value") == own]
+    assert account.facts["account_of"] == "HPB"
+    groups = {"IBW": set(brokers[0]["persons"]), "IBL": set(brokers[1]["persons"]), "gang": set(gang)}
+    for name, persons in groups.items():
+        [ring] = [r for r in result.rings if persons & set(r.persons)]
+        assert persons <= set(ring.persons), name
+        assert not any(other & set(ring.persons) for o, other in groups.items() if o != name), (name, ring.persons)

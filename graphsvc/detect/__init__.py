@@ -27,7 +27,7 @@ from graphsvc.detect.co_admission_lockstep import co_admission_lockstep_findings
 from graphsvc.detect.config import DetectionConfig
 from graphsvc.detect.finding import Finding
 from graphsvc.detect.prescriber_collusion import prescriber_collusion_findings
-from graphsvc.detect.rings import Ring, assemble_rings
+from graphsvc.detect.rings import Ring, assemble_rings, meeting_places
 from graphsvc.detect.shared_address import shared_address_findings
 from graphsvc.detect.shared_card import shared_card_findings
 from graphsvc.detect.shared_identifier import shared_identifier_findings
@@ -158,7 +158,7 @@ def detect_rings_in(con: SessionLike, config: DetectionConfig | None = None, *,
     if on_stage:
         on_stage("communities", len(DETECTORS), len(DETECTORS) + 1)
     started = time.perf_counter()
-    graph = suspicion_graph(findings)
+    graph = suspicion_graph(findings, meeting_places(findings, config.ring))
     seconds["suspicion_graph"] = time.perf_counter() - started
     started = time.perf_counter()
     communities = leiden_communities(graph, resolution=config.community.resolution, seed=config.community.seed,

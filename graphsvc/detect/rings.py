@@ -37,7 +37,8 @@ import igraph as ig
 from graphsvc.detect.config import RingConfig
 from graphsvc.detect.finding import PATTERNS, Finding, linked_groups
 
-__all__ = ["Ring", "assemble_rings", "ring_pattern", "ring_score", "split_by_organiser", "ORGANISER_KINDS"]
+__all__ = ["Ring", "assemble_rings", "meeting_places", "ring_pattern", "ring_score", "split_by_organiser",
+           "ORGANISER_KINDS"]
 
 ORGANISER_KINDS = frozenset({
     "shared_agent", "shared_contact_phone", "shared_payee_account", "shared_bound_phone", "shared_card_device",
@@ -238,6 +239,41 @@ def _venue(f: Finding, organisers: Sequence[Finding]) -> bool:
     inside = [g for g in organisers if g is not f and (not met or g.kind in met) and len(g.persons) < len(f.persons)
               and len(set(g.persons) & set(f.persons)) >= 0.5 * len(g.persons)]
     return any(_overlap(g.persons, h.persons) == 0 for i, g in enumerate(inside) for h in inside[i + 1:])
+
+
+def meeting_places(findings: Sequence[Finding], config: RingConfig) -> set[int]:
+    """Indices of the findings that are an institution's own account (``account_of``) where two or more
+    groups sharing no one were paid: a complicit hospital writing its account on every stay, two
+    brokers' recruits and a gang among them. Left out of the suspicion graph, as the institution is,
+    they tie none of the groups together; each ring they meet keeps them as evidence. A groups here is
+    a strong organiser finding or co-admission of ``min_persons`` or more, at least half inside the
+    account's persons. An account over one group (a broker's villagers, readmitted at his small
+    hospital) is its tie.
+
+    >>> lockstep = lambda ps: Finding("co_admission_lockstep", "", ps, (), 0.7, "professional_gang")
+    >>> a, b = ("A1", "A2", "A3"), ("B1", "B2", "B3")
+    >>> account = Finding("shared_payee_account", "", a + b, (("account", "X"),), 0.8, "black_intermediary",
+    ...                   facts={"account_of": "H1"})
+    >>> meeting_places([account, lockstep(a), lockstep(b)], RingConfig()), meeting_places([account, lockstep(a)], RingConfig())
+    ({0}, set())
+    """
+    groups_of: dict[str, list[int]] = {}
+    for k, g in enumerate(findings):
+        if ((g.kind in ORGANISER_KINDS or g.kind == "co_admission_lockstep") and not g.facts.get("account_of")
+                and g.strength >= config.min_pattern_strength and len(g.persons) >= config.min_persons):
+            for p in g.persons:
+                groups_of.setdefault(p, []).append(k)
+    places = set()
+    for i, f in enumerate(findings):
+        if not f.facts.get("account_of"):
+            continue
+        persons = set(f.persons)
+        touching = {k for p in persons for k in groups_of.get(p, ())}
+        inside = [set(findings[k].persons) for k in sorted(touching)
+                  if 2 * len(persons.intersection(findings[k].persons)) >= len(findings[k].persons)]
+        if any(g.isdisjoint(h) for j, g in enumerate(inside) for h in inside[j + 1:]):
+            places.add(i)
+    return places
 
 
 _VENUES: dict[str, frozenset[str]] = {"card_burst": frozenset(), "shared_payee_account": frozenset({"care_home_waves"})}

@@ -206,11 +206,13 @@ def shared_identifier_findings(con: SessionLike, config: SharedIdentifierConfig 
             routine = booking or _routine_work(rows, norms, config)
         explained = None if routine is None else "group_booking" if "booking_day" in routine else "routine_agency_work"
         holder = None
-        if via == "payee_account" and not led:
-            routine = _institution_account(rows, paid_at, config)
-            explained = None if routine is None else "institution_account"
-            # Explained or not, the channel of most of one institution's claims stands for the institution:
-            # a complicit hospital's own account is in each of its schemes' rings and joins none of them.
+        if via == "payee_account":
+            if not led:  # paid on a named broker's claims, it is no hospital's routine
+                routine = _institution_account(rows, paid_at, config)
+                explained = None if routine is None else "institution_account"
+            # Explained or not, led or not, the channel of most of one institution's claims stands for the
+            # institution: a complicit hospital's own account, written on the stays a named broker brought
+            # too, is in each of its schemes' rings and joins none of them.
             holder = routine["institution"] if routine else _account_holder(
                 list({r["settlement_id"]: r for r in rows if r["settlement_id"]}.values()), paid_at, config)
         if (via in _FAMILY_BINDING and g["households"] <= config.family_binding_households and not broker
@@ -410,15 +412,17 @@ needs for their upper quartile to mean anything (below it, ``routine_claims_per_
 
 
 def _claims_of_payee_institutions(session: Session, period: int) -> dict[str, Any]:
-    """Claims paid (not reversed) per institution where a shared payee account was paid, the period in
+    """Claims paid (not reversed) per institution and kind where a shared payee account was paid, the period in
     days, and for each such institution the other hospitals' usual stays per patient (their upper
     quartile; None in an export of few)."""
+    # Per kind: an export may write a hospital's own account on each of its stays and none on its
+    # outpatients' visits; the account is then the channel of its stays, however many visits it has.
     rows = session.rows("""
-        SELECT s.institution_id, count(*) AS claims FROM settlements s
+        SELECT s.institution_id, s.kind, count(*) AS claims FROM settlements s
         WHERE NOT coalesce(s.fund_amount < 0 OR s.total_amount < 0, false) AND s.institution_id IN (
             SELECT p.institution_id FROM d_links l JOIN d_link_groups g USING (via, value)
             JOIN settlements p ON p.settlement_id = l.settlement_id WHERE l.via = 'payee_account')
-        GROUP BY s.institution_id""")
+        GROUP BY s.institution_id, s.kind""")
     hospitals = session.rows("""
         SELECT institution_id, count(*) / count(DISTINCT person_id) AS stays_per_patient FROM settlements
         WHERE kind = 'inpatient' AND NOT coalesce(fund_amount < 0 OR total_amount < 0, false)
@@ -430,7 +434,8 @@ def _claims_of_payee_institutions(session: Session, period: int) -> dict[str, An
         # and a broker's complicit hospitals, or a tumour hospital's patients on their cycles, are a few.
         rates = [r["stays_per_patient"] for r in hospitals if r["institution_id"] != institution]
         usual[institution] = rates[(3 * len(rates)) // 4] if len(rates) >= _PEER_HOSPITALS else None
-    return {"claims": {r["institution_id"]: r["claims"] for r in rows}, "days": period, "stays_per_patient": usual}
+    return {"claims": {(r["institution_id"], r["kind"]): r["claims"] for r in rows}, "days": period,
+            "stays_per_patient": usual}
 
 
 def _institution_account(rows: list[dict], paid_at: dict[str, Any],
@@ -452,10 +457,10 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
     >>> from datetime import date, timedelta
     >>> stays = [{"settlement_id": f"S{i}", "person_id": f"P{i}", "kind": "inpatient", "institution_id": "H1",
     ...           "day": date(2026, 1, 1) + timedelta(days=9 * i)} for i in range(40)]
-    >>> paid_at = {"claims": {"H1": 42}, "days": 365, "stays_per_patient": {"H1": 1.2}}   # 40 of its 42 claims
+    >>> paid_at = {"claims": {("H1", "inpatient"): 42}, "days": 365, "stays_per_patient": {"H1": 1.2}}  # 40 of 42
     >>> _institution_account(stays, paid_at, SharedIdentifierConfig())
     {'institution': 'H1', 'account_claims': 40, 'institution_claims': 42, 'pairs_together': 0, 'together_days': 2, 'chance_pairs': 10.7143}
-    >>> _institution_account(stays, dict(paid_at, claims={"H1": 400}), SharedIdentifierConfig()) is None
+    >>> _institution_account(stays, dict(paid_at, claims={("H1", "inpatient"): 400}), SharedIdentifierConfig()) is None
     True
     >>> waves = [dict(r, day=date(2026, 3 + i % 4, 1)) for i, r in enumerate(stays)]
     >>> _institution_account(waves, paid_at, SharedIdentifierConfig()) is None
@@ -465,7 +470,7 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
     institution = _account_holder(claims, paid_at, config)
     if institution is None or any(r.get("death_date") and r["day"] > r["death_date"] for r in claims):
         return None  # a claim for a dead person is no hospital's routine either
-    total = paid_at["claims"][institution]
+    total = _claims_there(claims, institution, paid_at)
     stays = [r for r in claims if r["kind"] == "inpatient"]
     peers = paid_at["stays_per_patient"].get(institution)
     usual = max(config.routine_claims_per_person, config.institution_stays_over_peers * peers if peers else 0.0)
@@ -480,13 +485,18 @@ def _institution_account(rows: list[dict], paid_at: dict[str, Any],
 
 def _account_holder(claims: list[dict], paid_at: dict[str, Any], config: SharedIdentifierConfig) -> str | None:
     """The institution a payee account is the settlement channel of: all its claims there, and at least
-    ``institution_account_share`` of that institution's claims; else None."""
+    ``institution_account_share`` of that institution's claims of the kinds it was paid on; else None."""
     places = {r["institution_id"] for r in claims}
     if len(places) != 1:
         return None
     [institution] = places
-    total = paid_at["claims"].get(institution, 0)
+    total = _claims_there(claims, institution, paid_at)
     return institution if total and len(claims) >= config.institution_account_share * total else None
+
+
+def _claims_there(claims: list[dict], institution: str, paid_at: dict[str, Any]) -> int:
+    """The institution's claims of the kinds among ``claims``."""
+    return sum(paid_at["claims"].get((institution, kind), 0) for kind in {r["kind"] for r in claims})
 
 
 def _phone_users(session: Session,

@@ -18,7 +18,7 @@ benchmark's point of comparison.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import igraph as ig
 
@@ -32,11 +32,12 @@ FINDING = "finding"
 _NOT_IN_GRAPH = {"institution"}
 
 
-def suspicion_graph(findings: Sequence[Finding]) -> ig.Graph:
+def suspicion_graph(findings: Sequence[Finding], places: Collection[int] = ()) -> ig.Graph:
     """Build the graph: one node per finding and per entity, an edge per (finding, entity).
 
     Vertex attributes ``type`` and ``key`` (a finding's index, an entity's id); edge
-    attribute ``weight``.
+    attribute ``weight``. The findings at ``places`` (``graphsvc.detect.rings.meeting_places``) have a
+    node and no edge.
 
     Examples
     --------
@@ -54,6 +55,8 @@ def suspicion_graph(findings: Sequence[Finding]) -> ig.Graph:
 
     for i, f in enumerate(findings):
         hub = node(FINDING, str(i))
+        if i in places:
+            continue  # a place where schemes met, as an institution is: it ties none of them together
         for entity in [("person", p) for p in f.persons] + [e for e in f.entities if e[0] not in _NOT_IN_GRAPH]:
             edges.append((hub, node(*entity)))
             weights.append(max(f.strength, 1e-6))
