@@ -24,6 +24,7 @@ from helpers.scenes import (
     day,
     house,
     name_of,
+    rotating_gang,
     two_brokers_one_hospital,
     until,
 )
@@ -151,3 +152,18 @@ def test_a_hospital_writing_its_own_account_on_every_stay_does_not_merge_the_sch
         [ring] = [r for r in result.rings if persons & set(r.persons)]
         assert persons <= set(ring.persons), name
         assert not any(other & set(ring.persons) for o, other in groups.items() if o != name), (name, ring.persons)
+
+
+def test_a_gang_whose_leader_scans_its_members_cards_at_the_desk_is_a_gang_not_identity_misuse():
+    """Five working-age members admitted together six times over three hospitals; at the admission desk
+    the leader scans four members' cards on his own device. A device scanning others' cards names a
+    handler: identity misuse needs a card used without its holder (dead, elsewhere, by others)."""
+    scene = Scene()
+    gang = rotating_gang(scene)["persons"]
+    stays = [r for r in scene.tables["settlements"] if r["person_id"] in gang]
+    for k, row in enumerate(stays):
+        if row["person_id"] != gang[0] and k % 3 != 2:
+            row["device_id"] = "DEVLEADER"
+    [ring] = [r for r in detect_rings_in(scene.connection()).rings if set(gang) & set(r.persons)]
+    assert any(f.kind == "shared_scan_device" for f in ring.evidence)
+    assert ring.pattern == "professional_gang", [(f.kind, f.suggests, len(f.persons)) for f in ring.evidence]

@@ -127,6 +127,10 @@ def ring_score(findings: Sequence[Finding]) -> float:
     return round(1.0 - remaining, 4)
 
 
+_ABSENT_HOLDER = frozenset({"card_used_after_death", "card_in_two_places", "card_used_by_others"})
+"""Findings of a card used without its holder."""
+
+
 def ring_pattern(findings: Sequence[Finding], config: RingConfig) -> str:
     """The first pattern in precedence that strong findings suggest for enough of the ring's persons.
 
@@ -140,9 +144,12 @@ def ring_pattern(findings: Sequence[Finding], config: RingConfig) -> str:
     'professional_gang'
     """
     persons = {p for f in findings for p in f.persons}
+    # A device scanning others' cards is a handler (a gang's leader at the admission desk) until a card is
+    # shown used without its holder: after his death, elsewhere at once, by others.
+    absent = any(f.kind in _ABSENT_HOLDER and f.strength >= config.min_pattern_strength for f in findings)
     covered: dict[str, set[str]] = {}
     for f in findings:
-        if f.suggests and f.strength >= config.min_pattern_strength:
+        if f.suggests and f.strength >= config.min_pattern_strength and (absent or f.kind != "shared_scan_device"):
             covered.setdefault(f.suggests, set()).update(f.persons)
     if "card_collector" in covered:
         # A collector buys drugs on the cards he holds and sells them on (倒卖回流药, domain.md): the boxes
