@@ -70,13 +70,18 @@ _HOME_NAME = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]{4,}")
 expression, so nothing in it may be an operator)."""
 
 
+_ROOM = r"(?:$|[0-9０-９一二三四五六七八九十零〇栋幢座楼号单元室床房层区#＃\-－(（\s])"
+"""What may follow a home's name in a resident's address: its end, a building, room or bed. Anything else
+makes the name part of a longer place name (阳光家园安置小区, 阳光家园路), no home's."""
+
+
 def _care_home_residents(session: Session, home_key: str, home_joins: str) -> bool:
     """Create ``resolved_home_residents`` (person_id, home_key): the persons whose address names a
     nursing home of the data set, with the home's address key. Returns False when no home has a
     name to search for.
 
-    A resident is registered at his room (``…敬老院3栋1单元2-6``), at his old household with the home
-    named after it, or at the home's address written as the export's clerk wrote it; the home's
+    A resident is registered at his room (``…敬老院3栋1单元2-6``), at the home's name alone, or at the
+    home's address written as the export's clerk wrote it, the name ending the place (``_ROOM``); the home's
     own row may give its office's address. The rooms are not households: residents share the home's
     caregiver as contact and its account, as a family would, and the waves the home sends to
     hospital are its residents' (``care_home_waves``). A name two homes share names neither.
@@ -91,10 +96,10 @@ def _care_home_residents(session: Session, home_key: str, home_joins: str) -> bo
     session.create_table("resolved_home_residents", f"""
         WITH homes AS (SELECT t.name, {home_key} AS home_key FROM {stored('institutions')} t {home_joins}
                        WHERE t.kind = 'nursing_home' AND t.name IN (SELECT name FROM resolved_home_names)),
-        named AS (SELECT person_id, regexp_extract(address, ?, 0) AS name FROM {stored('persons')}
+        named AS (SELECT person_id, regexp_extract(address, ?, 1) AS name FROM {stored('persons')}
                   WHERE regexp_matches(address, ?))
         SELECT n.person_id, h.home_key FROM named n JOIN homes h ON h.name = n.name
-        WHERE h.home_key IS NOT NULL""", ["|".join(names)] * 2)
+        WHERE h.home_key IS NOT NULL""", [f"({'|'.join(names)}){_ROOM}"] * 2)
     return True
 
 
