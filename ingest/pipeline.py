@@ -14,6 +14,7 @@ from __future__ import annotations
 import _csv
 import csv
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from graphsvc.errors import InputError
+from graphsvc.logs import timed
 from graphsvc.model import ENTITY_TABLES, LOAD_ORDER, EntityTable
 from graphsvc.prefetch import one_ahead
 from graphsvc.store import GraphStore, IngestFileRecord
@@ -40,6 +42,8 @@ from ingest.reasons import chinese_reason
 from ingest.validate import REASON, STATUS, BatchValidator
 
 __all__ = ["IngestError", "FileReport", "IngestReport", "discover", "ingest_folder", "read_rejects", "STAGES"]
+
+_log = logging.getLogger(__name__)
 
 STAGES = ("read", "validate", "address_keys", "references", "store", "rejects")
 """What ``FileReport.seconds`` times: parsing the file into text batches; normalising,
@@ -380,7 +384,11 @@ def _ingest_file(store: GraphStore, table: EntityTable, path: Path, rejects: _Re
         return FileReport(file=path.name, table=table.name,
                           note=f"could not be read ({exc}); nothing of it was loaded: re-export it and ingest again")
     loader = _FileLoader(store, table, source, rejects, run, validation)
-    with tqdm(total=source.size or None, unit=source.unit, unit_scale=True, desc=path.name,
-              disable=not progress, leave=False) as bar:
-        return loader.run(bar.update)
+    # One log line as each file starts and ends: a run logged to a file (cron, a CI job) has no progress bar.
+    with (timed(_log, "ingest file", file=path.name, table=table.name) as outcome,
+          tqdm(total=source.size or None, unit=source.unit, unit_scale=True, desc=path.name,
+               disable=not progress, leave=False) as bar):
+        report = loader.run(bar.update)
+        outcome.update(read=report.read, loaded=report.loaded, rejected=report.rejected)
+        return report
 

@@ -95,9 +95,9 @@ def _cli(settings: Settings, *args: str) -> subprocess.Popen:
 
 
 def _ingest_killed_at(settings: Settings, folder: Path, marker: str) -> str:
-    """Run the CLI ingest and SIGKILL it once its progress output shows ``marker`` (the store
-    itself cannot be watched: the embedded one is locked by the writer)."""
-    process = _cli(settings, "ingest", str(folder))
+    """Run the CLI ingest and SIGKILL it once its log shows ``marker`` (the store itself cannot be
+    watched: the embedded one is locked by the writer; progress bars go to a terminal only)."""
+    process = _cli(settings, "ingest", str(folder), "--log-level", "info")
     seen: list[str] = []
     reached = threading.Event()
 
