@@ -113,16 +113,16 @@ def ring_score(findings: Sequence[Finding]) -> float:
     >>> ring_score([phone, device]), ring_score([phone, replace(device, persons=("E", "F", "G"))])
     (0.5, 0.7)
     """
-    handled: list[tuple[set[str], float]] = []
+    handled: list[set[str]] = []  # the persons of each handler counted so far (his strongest finding)
     remaining = 1.0
     for f in sorted(findings, key=lambda f: -f.strength):
         if f.kind in _HANDLER_KINDS:
             persons = set(f.persons)
-            same = next((h for h in handled if 2 * len(h[0] & persons) >= min(len(h[0]), len(persons))), None)
+            same = next((h for h in handled if 2 * len(h & persons) >= min(len(h), len(persons))), None)
             if same is not None:
-                same[0].update(persons)
+                same.update(persons)
                 continue
-            handled.append((persons, f.strength))
+            handled.append(persons)
         remaining *= 1.0 - f.strength
     return round(1.0 - remaining, 4)
 
