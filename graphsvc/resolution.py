@@ -64,10 +64,12 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-_HOME_NAME = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]{4,}")
-"""A nursing home's name an address can be searched for: four characters or more (shorter ones,
-"敬老院", are no one home's), letters, digits and Chinese only (the name goes into a regular
-expression, so nothing in it may be an operator)."""
+_HOME_NAME = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]+(养老院|敬老院|福利院|颐养院|护理院|护养院|康养中心|养老中心|"
+                        r"托养中心|老年公寓|幸福院|光荣院)")
+"""A nursing home's name an address can be searched for: one that says it is a home (…敬老院, …康养中心)
+after a name of its own (a bare "敬老院" is no one home's), letters, digits and Chinese only (the name
+goes into a regular expression, so nothing in it may be an operator). A home called like an estate
+(幸福家园) is not searched for: 幸福家园3栋 is as likely a flat on the estate of that name."""
 
 
 _ROOM = r"(?:$|[0-9０-９一二三四五六七八九十零〇栋幢座楼号单元室床房层区#＃\-－(（\s])"
