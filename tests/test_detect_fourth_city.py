@@ -20,6 +20,7 @@ from helpers.scenes import (
     CAREGIVER,
     Scene,
     black_intermediary,
+    broker_near_a_home,
     care_home_in_rooms,
     day,
     house,
@@ -174,16 +175,16 @@ def test_a_home_named_like_an_estate_does_not_take_in_the_estates_residents():
     written 幸福家园3栋: a broker recruits on the estate. The home's name says no home (…敬老院,
     …康养中心), so addresses are not searched for it, and the recruits stay households of their own."""
     scene = Scene()
-    scene.institution("NHXF", "nursing_home", name="幸福家园", address="湖南省长沙市宁乡市城郊街道敬老路8号")
-    scene.institution("HXF", "hospital", ownership="private", level="1")
-    scene.tables["intermediaries"].append({"intermediary_id": "IXF", "name": "周某", "phone": "15800003333",
-                                           "source": "tip"})
-    recruits = [scene.person(f"XF{i}", name=name_of(i), birth_date=f"{1946 + i}-02-02",
-                             address=f"湖南省长沙市宁乡市玉潭街道幸福家园{1 + i % 4}栋{101 + i}室") for i in range(8)]
-    for start in (30, 100, 170, 240):
-        for i, p in enumerate(recruits):
-            admitted = day(start + i % 2, 9)
-            scene.claim("inpatient", p, "HXF", admitted, end_time=until(admitted, 8), contact_phone="15800003333",
-                        agent_id="IXF", fund_amount=4800.0)
-    [ring] = [r for r in detect_rings_in(scene.connection()).rings if set(recruits) & set(r.persons)]
+    recruits = broker_near_a_home(scene, "XF", "幸福家园", lambda i: f"湖南省长沙市宁乡市玉潭街道幸福家园{1 + i % 4}栋{101 + i}室")
+    [ring] = [r for r in detect_rings_in(scene.connection()).rings if set(recruits["persons"]) & set(r.persons)]
     assert ring.pattern == "black_intermediary" and ("institution", "NHXF") not in ring.members
+
+
+def test_a_street_named_after_a_home_is_no_room_of_it():
+    """城关敬老院路 is a street named after the home at its end: a broker's recruits living on it are no
+    residents (the home's name must end the place name in an address: followed by a building, room or
+    bed, or nothing)."""
+    scene = Scene()
+    recruits = broker_near_a_home(scene, "CG", "城关敬老院", lambda i: f"湖南省长沙市宁乡市城关镇城关敬老院路{12 + i}号")
+    [ring] = [r for r in detect_rings_in(scene.connection()).rings if set(recruits["persons"]) & set(r.persons)]
+    assert ring.pattern == "black_intermediary" and ("institution", "NHCG") not in ring.members

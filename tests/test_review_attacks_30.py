@@ -8,6 +8,7 @@ from graphsvc.detect import detect_rings_in
 from helpers.scenes import (
     ALBUMIN,
     Scene,
+    broker_near_a_home,
     care_home_in_rooms,
     day,
     house,
@@ -30,18 +31,9 @@ def test_a_brokers_recruits_in_an_estate_named_like_a_nursing_home_are_not_the_h
     only where the home's name stands as the place, not inside a longer place name: 阳光家园安置小区,
     阳光家园路)."""
     scene = Scene()
-    scene.institution("NHYG", "nursing_home", name="阳光家园", address="湖南省长沙市宁乡市城郊街道敬老路6号",
-                      phone="073187111111")
-    scene.institution("HPX", "hospital", ownership="private", level="1")
-    scene.tables["intermediaries"].append({"intermediary_id": "IYG", "name": "陈某", "phone": "15800001111",
-                                           "source": "police_intelligence"})
-    recruits = [scene.person(f"YG{i}", name=name_of(i), birth_date=f"{1945 + i}-03-03",
-                             address=f"湖南省长沙市宁乡市玉潭街道阳光家园安置小区{1 + i % 4}栋{101 + i}室") for i in range(8)]
-    for start in (30, 100, 170, 240):
-        for i, p in enumerate(recruits):
-            admitted = day(start + i % 2, 9)
-            scene.claim("inpatient", p, "HPX", admitted, end_time=until(admitted, 8), contact_phone="15800001111",
-                        agent_id="IYG", payee_account="6222000011112222", fund_amount=4800.0)
+    planted = broker_near_a_home(scene, "YG", "阳光家园", lambda i: f"湖南省长沙市宁乡市玉潭街道阳光家园安置小区{1 + i % 4}栋{101 + i}室",
+                                 payee_account="6222000011112222")
+    recruits = planted["persons"]
     [ring] = [r for r in detect_rings_in(scene.connection()).rings if set(recruits) & set(r.persons)]
     assert ring.pattern == "black_intermediary", [(f.kind, f.suggests, len(f.persons)) for f in ring.evidence]
     assert ("intermediary", "IYG") in ring.members

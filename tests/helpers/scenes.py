@@ -620,3 +620,23 @@ def care_home_in_rooms(scene: Scene, prefix: str, *, residents: int = 30) -> tup
             admitted = day(11 + 23 * i, 10)
             scene.claim("inpatient", p, "HCOUNTY", admitted, end_time=until(admitted, 7), contact_phone=CAREGIVER)
     return home, people
+
+
+def broker_near_a_home(scene: Scene, prefix: str, home_name: str, address_of: Callable[[int], str],
+                       **claim: Any) -> dict[str, Any]:
+    """A nursing home called ``home_name`` and a named broker's eight elderly recruits living at
+    ``address_of(i)`` (an estate or street whose name the home's shares), admitted in four waves to his
+    private hospital with his phone and agent id on their claims (``claim``: more columns, a payee)."""
+    home = scene.institution(f"NH{prefix}", "nursing_home", name=home_name, address="湖南省长沙市宁乡市城郊街道敬老路6号")
+    hospital = scene.institution(f"H{prefix}", "hospital", ownership="private", level="1")
+    broker, phone = f"I{prefix}", "15800001111"
+    scene.tables["intermediaries"].append({"intermediary_id": broker, "name": "陈某", "phone": phone,
+                                           "source": "police_intelligence"})
+    recruits = [scene.person(f"{prefix}{i}", name=name_of(i), birth_date=f"{1945 + i}-03-03", address=address_of(i))
+                for i in range(8)]
+    for start in (30, 100, 170, 240):
+        for i, p in enumerate(recruits):
+            admitted = day(start + i % 2, 9)
+            scene.claim("inpatient", p, hospital, admitted, end_time=until(admitted, 8), contact_phone=phone,
+                        agent_id=broker, fund_amount=4800.0, **claim)
+    return {"home": home, "broker": broker, "persons": recruits}
