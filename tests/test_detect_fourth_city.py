@@ -15,6 +15,7 @@ from __future__ import annotations
 from graphsvc.detect import detect_rings_in
 from graphsvc.detect.care_home_waves import care_home_wave_findings
 from graphsvc.detect.shared_identifier import shared_identifier_findings
+from helpers.rings import rings_of
 from helpers.scenes import (
     ALBUMIN,
     CAREGIVER,
@@ -115,8 +116,7 @@ def test_a_collector_reselling_the_drugs_he_bought_on_the_cards_he_holds_is_a_ca
                         trace_codes=[code], fund_amount=900.0, contact_phone=phone)
             scene.claim("pharmacy", buyers[(i + n) % 6], f"PHR{n}", day(30 + 37 * n + 3 * i, 15), items=[ALBUMIN],
                         trace_codes=[code], fund_amount=900.0)
-    rings = detect_rings_in(scene.connection()).rings
-    [ring] = [r for r in rings if set(holders) & set(r.persons)]
+    [ring] = rings_of(detect_rings_in(scene.connection()), holders)
     assert ring.pattern == "card_collector", [(f.kind, f.suggests, len(f.persons)) for f in ring.evidence]
     assert set(holders) <= set(ring.persons) | {collector}
 
@@ -150,7 +150,7 @@ def test_a_hospital_writing_its_own_account_on_every_stay_does_not_merge_the_sch
     assert account.facts["account_of"] == "HPB"
     groups = {"IBW": set(brokers[0]["persons"]), "IBL": set(brokers[1]["persons"]), "gang": set(gang)}
     for name, persons in groups.items():
-        [ring] = [r for r in result.rings if persons & set(r.persons)]
+        [ring] = rings_of(result, persons)
         assert persons <= set(ring.persons), name
         assert not any(other & set(ring.persons) for o, other in groups.items() if o != name), (name, ring.persons)
 
@@ -165,7 +165,7 @@ def test_a_gang_whose_leader_scans_its_members_cards_at_the_desk_is_a_gang_not_i
     for k, row in enumerate(stays):
         if row["person_id"] != gang[0] and k % 3 != 2:
             row["device_id"] = "DEVLEADER"
-    [ring] = [r for r in detect_rings_in(scene.connection()).rings if set(gang) & set(r.persons)]
+    [ring] = rings_of(detect_rings_in(scene.connection()), gang)
     assert any(f.kind == "shared_scan_device" for f in ring.evidence)
     assert ring.pattern == "professional_gang", [(f.kind, f.suggests, len(f.persons)) for f in ring.evidence]
 
@@ -176,7 +176,7 @@ def test_a_home_named_like_an_estate_does_not_take_in_the_estates_residents():
     …康养中心), so addresses are not searched for it, and the recruits stay households of their own."""
     scene = Scene()
     recruits = broker_near_a_home(scene, "XF", "幸福家园", lambda i: f"湖南省长沙市宁乡市玉潭街道幸福家园{1 + i % 4}栋{101 + i}室")
-    [ring] = [r for r in detect_rings_in(scene.connection()).rings if set(recruits["persons"]) & set(r.persons)]
+    [ring] = rings_of(detect_rings_in(scene.connection()), recruits["persons"])
     assert ring.pattern == "black_intermediary" and ("institution", "NHXF") not in ring.members
 
 
@@ -186,5 +186,5 @@ def test_a_street_named_after_a_home_is_no_room_of_it():
     bed, or nothing)."""
     scene = Scene()
     recruits = broker_near_a_home(scene, "CG", "城关敬老院", lambda i: f"湖南省长沙市宁乡市城关镇城关敬老院路{12 + i}号")
-    [ring] = [r for r in detect_rings_in(scene.connection()).rings if set(recruits["persons"]) & set(r.persons)]
+    [ring] = rings_of(detect_rings_in(scene.connection()), recruits["persons"])
     assert ring.pattern == "black_intermediary" and ("institution", "NHCG") not in ring.members

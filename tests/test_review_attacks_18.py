@@ -15,13 +15,9 @@ import pytest
 from graphsvc.detect import DetectionConfig, detect_rings_in
 from graphsvc.detect.shared_card import shared_card_findings
 from helpers import scenes
+from helpers.rings import rings_of
 from helpers.scenes import Scene, day, house, name_of, until
 from test_detect_lookalikes import describe
-
-
-def _ringed(result, persons) -> list:
-    return [r for r in result.rings if set(r.persons) & set(persons)]
-
 
 # ---- shared identifiers: look-alikes ----------------------------------------------------------------
 
@@ -49,7 +45,7 @@ def test_a_village_doctors_phone_on_ten_villagers_records_with_ordinary_claims_i
             admitted = day(50 + 60 * (i // 4))
             scene.claim("inpatient", p, "HVD", admitted, end_time=until(admitted, 6), fund_amount=3000.0 + 40 * i)
     result = detect_rings_in(scene.connection())
-    assert _ringed(result, villagers) == [], describe(result)
+    assert rings_of(result, villagers) == [], describe(result)
 
 
 def test_a_daughters_phone_holding_her_parents_and_in_laws_e_vouchers_is_no_card_collector():
@@ -80,11 +76,11 @@ def test_a_daughters_phone_holding_her_parents_and_in_laws_e_vouchers_is_no_card
             scene.claim("pharmacy", pid, ("PHDA1", "PHDA2")[k % 2], day(12 + 35 * k + 2 * i, 19, 5 * i), card_id=card,
                         device_id=device, items=["苯磺酸氨氯地平片"], fund_amount=32.0 + i)
     result = detect_rings_in(scene.connection())
-    assert _ringed(result, list(family)) == [], describe(result)
+    assert rings_of(result, list(family)) == [], describe(result)
     # A key drug is what the run's card_burst.key_drugs says: a fund that lists this one reads the same six
     # vouchers as a collector's (the family rule follows the configuration, not a copy of its default).
     listed = DetectionConfig.model_validate({"card_burst": {"key_drugs": ["氨氯地平"]}})
-    assert _ringed(detect_rings_in(scene.connection(), listed), list(family)), "a listed key drug still read as family"
+    assert rings_of(detect_rings_in(scene.connection(), listed), list(family)), "a listed key drug still read as family"
 
 
 def test_a_township_hospitals_settlement_account_as_payee_of_all_its_claims_is_no_broker():
@@ -106,7 +102,7 @@ def test_a_township_hospitals_settlement_account_as_payee_of_all_its_claims_is_n
         scene.claim("inpatient", p, "HTC", admitted, end_time=until(admitted, 5), payee_account="4300 1558 0000 5253 0018",
                     fund_amount=2500.0 + 10 * i, items=["肺炎" if i % 2 else "高血压"])
     result = detect_rings_in(scene.connection())
-    assert _ringed(result, villagers) == [], describe(result)
+    assert rings_of(result, villagers) == [], describe(result)
 
 
 # ---- care-home waves ---------------------------------------------------------------------------------
@@ -142,7 +138,7 @@ def test_a_care_home_alternating_its_waves_between_two_hospitals_is_one_ring():
             in_waves.add(p)
     result = detect_rings_in(scene.connection())
     why = describe(result)
-    rings = _ringed(result, residents)
+    rings = rings_of(result, residents)
     assert len(rings) == 1, why
     [ring] = rings
     assert ring.pattern == "care_home_collusion", why
@@ -165,7 +161,7 @@ def test_a_care_home_rotating_four_waves_over_two_hospitals_is_care_home_collusi
             scene.claim("inpatient", p, hospitals[w % 2], admitted, end_time=until(admitted, 9), fund_amount=6000.0)
     result = detect_rings_in(scene.connection())
     why = describe(result)
-    rings = _ringed(result, residents)
+    rings = rings_of(result, residents)
     assert len(rings) == 1, why
     [ring] = rings
     assert ring.pattern == "care_home_collusion", why
@@ -231,7 +227,7 @@ def test_dead_persons_cards_swiped_by_one_cashier_at_one_pharmacy_are_an_identit
                         items=[scenes.ALBUMIN], fund_amount=850.0)
     result = detect_rings_in(scene.connection())
     why = describe(result)
-    rings = _ringed(result, dead)
+    rings = rings_of(result, dead)
     assert len(rings) == 1, why
     [ring] = rings
     assert ring.pattern == "identity_misuse" and set(ring.persons) == set(dead), why
@@ -301,7 +297,7 @@ def test_a_gang_scanning_four_old_persons_cards_is_one_ring_whatever_else_the_ex
         scenes.black_intermediary(scene)
     result = detect_rings_in(scene.connection())
     why = describe(result)
-    rings = _ringed(result, planted["persons"])
+    rings = rings_of(result, planted["persons"])
     assert len(rings) == 1, why
     [ring] = rings
     assert ring.pattern == "identity_misuse" and ring.persons == planted["persons"], why

@@ -16,14 +16,10 @@ from graphsvc.detect.card_burst import card_burst_findings
 from graphsvc.detect.shared_card import shared_card_findings
 from graphsvc.detect.trace_code_resold import trace_code_resold_findings
 from helpers import scenes
+from helpers.rings import rings_of
 from helpers.scenes import ALBUMIN, Scene, day, house, name_of
 from test_detect_lookalikes import describe
 from test_review_attacks_16 import short
-
-
-def _ringed(result, persons) -> list:
-    return [r for r in result.rings if set(r.persons) & set(persons)]
-
 
 # ---- family_binding (亲情账户) --------------------------------------------------------------------------
 
@@ -78,7 +74,7 @@ def test_a_known_brokers_one_day_free_check_bus_of_elderly_villagers_is_no_group
             scene.claim("outpatient", p, "HTW", day(30 + 97 * k + 3 * i, 9), fund_amount=60.0)
     result = detect_rings_in(scene.connection())
     why = describe(result)
-    rings = _ringed(result, elderly)
+    rings = rings_of(result, elderly)
     assert len(rings) == 1 and rings[0].pattern == "black_intermediary", why
     assert set(elderly) <= set(rings[0].persons), why
 
@@ -108,7 +104,7 @@ def test_a_gang_rotating_three_private_hospitals_on_a_21_day_cycle_is_no_chemoth
                         items=["日间治疗"], total_amount=3400.0, fund_amount=2600.0)
     result = detect_rings_in(scene.connection())
     why = describe(result)
-    rings = _ringed(result, gang)
+    rings = rings_of(result, gang)
     assert len(rings) == 1 and set(rings[0].persons) == set(gang), why
     assert rings[0].pattern == "professional_gang", why
 
@@ -250,4 +246,4 @@ def test_a_card_lent_round_two_group_rental_flats_of_strangers_is_used_by_others
     result = detect_rings_in(scene.connection())
     why = describe(result)
     assert [f for f in result.findings if f.kind == "card_used_by_others" and holder in f.persons], why
-    assert _ringed(result, workers), why
+    assert rings_of(result, workers), why

@@ -10,13 +10,10 @@ import random
 
 from graphsvc.detect import detect_rings_in
 from helpers import scenes
+from helpers.rings import rings_of
 from helpers.scenes import Scene, day, house, name_of, until
 from test_detect_lookalikes import describe
 from test_review_attacks_16 import short
-
-
-def _ringed(result, persons) -> list:
-    return [r for r in result.rings if set(r.persons) & set(persons)]
 
 
 def _gang(scene: Scene, prefix: str, hospital: str, town: str, first: int, *, size: int = 3,
@@ -65,7 +62,7 @@ def test_two_elderly_neighbours_with_a_gang_members_phone_on_their_records_are_n
     scene.claim("inpatient", neighbours[0], "HTS", admitted, end_time=until(admitted, 5), fund_amount=1800.0)
     result = detect_rings_in(scene.connection())
     why = describe(result)
-    rings = _ringed(result, gang + neighbours)
+    rings = rings_of(result, gang + neighbours)
     assert len(rings) == 1 and rings[0].pattern == "professional_gang", why
     assert rings[0].persons == sorted(gang), why
 
@@ -91,7 +88,7 @@ def test_two_gangs_of_three_tied_by_one_shopkeepers_number_are_two_rings():
     scene.claim("outpatient", shop, "CLSH", day(50, 9), fund_amount=40.0)
     result = detect_rings_in(scene.connection())
     why = describe(result)
-    rings = _ringed(result, a + b + [shop])
+    rings = rings_of(result, a + b + [shop])
     assert sorted(r.persons for r in rings) == [sorted(a), sorted(b)], why
 
 
@@ -131,7 +128,7 @@ def test_a_grandsons_phone_holding_his_grandparents_and_great_aunts_e_vouchers_i
         for k in range(2):
             scene.claim("outpatient", pid, "CLGS", day(40 + 90 * k + 7 * i, 9), card_id=card, fund_amount=50.0)
     result = detect_rings_in(scene.connection())
-    assert _ringed(result, list(elderly)) == [], describe(result)
+    assert rings_of(result, list(elderly)) == [], describe(result)
 
 
 def test_a_collector_who_writes_his_burner_phone_on_one_victims_record_is_still_a_card_collector():

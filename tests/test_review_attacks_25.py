@@ -11,12 +11,9 @@ import random
 
 from graphsvc.detect import detect_rings_in
 from helpers import scenes
+from helpers.rings import rings_of
 from helpers.scenes import Scene, day, name_of, staggered_broker_at_small_hospital, until
 from test_detect_lookalikes import describe
-
-
-def _ringed(result, persons) -> list:
-    return [r for r in result.rings if set(r.persons) & set(persons)]
 
 
 def short(result) -> str:
@@ -46,7 +43,7 @@ def test_a_brokers_account_on_a_small_private_hospitals_staggered_repeat_stays_i
     scene = Scene()
     recruits = staggered_broker_at_small_hospital(scene)["persons"]
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, recruits)
+    rings = rings_of(result, recruits)
     assert len(rings) == 1 and set(recruits) <= set(rings[0].persons), describe(result)
 
 
@@ -96,7 +93,7 @@ def test_a_gang_splitting_itself_over_two_hospitals_on_the_same_days_is_one_ring
             scene.claim("inpatient", p, hospitals[a if i < 3 else b], admitted, end_time=until(admitted, 5 + i % 3),
                         total_amount=7800.0 + 200 * i, fund_amount=5400.0 + 150 * i + 40 * w, items=["腰肌劳损", "理疗"])
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, gang)
+    rings = rings_of(result, gang)
     assert len(rings) == 1 and set(gang) <= set(rings[0].persons), describe(result)
 
 

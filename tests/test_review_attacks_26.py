@@ -13,13 +13,9 @@ import pytest
 
 from graphsvc.detect import detect_rings_in
 from helpers import scenes
+from helpers.rings import rings_of
 from helpers.scenes import ALBUMIN, Scene, day, house, name_of, until
 from test_detect_lookalikes import describe
-
-
-def _ringed(result, persons) -> list:
-    return [r for r in result.rings if set(r.persons) & set(persons)]
-
 
 # ---- care-home waves ---------------------------------------------------------------------------------------
 
@@ -92,7 +88,7 @@ def test_a_pharmacy_owner_swiping_four_dead_strangers_cards_under_his_own_login_
                         items=[ALBUMIN], fund_amount=860.0)
         dead.append(p)
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, dead)
+    rings = rings_of(result, dead)
     assert len(rings) == 1 and set(dead) <= set(rings[0].persons), describe(result)
     assert rings[0].pattern == "identity_misuse", describe(result)
 
@@ -143,7 +139,7 @@ def test_a_county_hospitals_settlement_account_on_85_percent_of_its_stays_is_no_
                     fund_amount=3000.0 + 17 * i, payee_account=f"62170038{i:011d}" if by_hand else account)
         patients.append(p)
     result = detect_rings_in(scene.connection())
-    assert _ringed(result, patients) == [], describe(result)
+    assert rings_of(result, patients) == [], describe(result)
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -182,7 +178,7 @@ def test_a_brokers_account_on_one_stay_each_of_villagers_bussed_from_another_cou
         admitted = day(3 + (37 * i) % 350, 9)
         scene.claim("inpatient", p, county[i % 2], admitted, end_time=until(admitted, 5), fund_amount=2800.0)
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, recruits)
+    rings = rings_of(result, recruits)
     assert len(rings) == 1 and set(recruits) <= set(rings[0].persons), describe(result)
     assert ("account", account) in rings[0].members, describe(result)
 
@@ -213,7 +209,7 @@ def test_a_collectors_ring_keeps_the_handsets_its_own_cards_were_swiped_on_when_
             scene.claim("pharmacy", p, "PH300", day(d, 15, 10 + i), card_id=c, device_id=handsets[i], items=[ALBUMIN],
                         operator_id="PH300-OP1", fund_amount=900.0)
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, holders)
+    rings = rings_of(result, holders)
     assert len(rings) == 1 and rings[0].pattern == "card_collector", describe(result)
     assert {i for t, i in rings[0].members if t == "device"} == set(handsets), describe(result)
     assert not set(other["devices"]) & {i for t, i in rings[0].members if t == "device"}, describe(result)

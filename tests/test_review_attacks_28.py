@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from graphsvc.detect import detect_rings_in
 from graphsvc.detect.trace_code_resold import trace_code_resold_findings
+from helpers.rings import rings_of
 from helpers.scenes import ALBUMIN, Scene, day, house, name_of, staggered_broker_at_small_hospital, until
 from test_detect_lookalikes import describe
-
-
-def _ringed(result, persons) -> list:
-    return [r for r in result.rings if set(r.persons) & set(persons)]
-
 
 # ---- a shared payee account read as the hospital's own, against the export's own hospitals ----------------------
 
@@ -52,7 +48,7 @@ def test_a_brokers_hospital_does_not_set_the_readmission_norm_that_excuses_its_o
     broker = staggered_broker_at_small_hospital(scene)
     recruits, account = broker["persons"], broker["account"]
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, recruits)
+    rings = rings_of(result, recruits)
     assert rings and all(("account", account) in r.members for r in rings), describe(result)
     assert {p for r in rings for p in r.persons} >= set(recruits), describe(result)
 
@@ -79,7 +75,7 @@ def test_a_gang_admitted_together_for_three_days_every_21_days_is_no_chemotherap
             scene.claim("inpatient", p, "HGX", admitted, end_time=until(admitted, 3), fund_amount=3200.0 + 10 * i,
                         items=["颈椎病", "输液"])
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, gang)
+    rings = rings_of(result, gang)
     assert len(rings) == 1 and set(rings[0].persons) == set(gang), describe(result)
     assert rings[0].pattern == "professional_gang", describe(result)
 
@@ -157,7 +153,7 @@ def test_chronic_patients_seen_each_quarter_with_monthly_refills_are_seen_in_a_c
             scene.claim("outpatient", p, hospital, day(5 + 8 * i + k, 10), prescriber_id=f"DRAC{k}", fund_amount=60.0)
             scene.claim("pharmacy", p, ph, day(5 + 8 * i + k, 14), prescriber_id=f"DRAC{k}", fund_amount=45.0)
     result = detect_rings_in(scene.connection())
-    assert not _ringed(result, chronic), describe(result)
+    assert not rings_of(result, chronic), describe(result)
 
 
 # ---- a broker rotating hospitals relabelled a gang ----------------------------------------------------------------
@@ -186,6 +182,6 @@ def test_a_brokers_elderly_villagers_rotated_over_three_hospitals_on_his_phone_a
                         contact_phone=phone, payee_account=account, fund_amount=5200.0 + 30 * i,
                         items=["腰椎间盘突出", "理疗"])
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, recruits)
+    rings = rings_of(result, recruits)
     assert len(rings) == 1 and set(rings[0].persons) >= set(recruits), describe(result)
     assert rings[0].pattern == "black_intermediary", describe(result)

@@ -12,13 +12,9 @@ import pytest
 
 from graphsvc.detect import detect_rings_in
 from graphsvc.detect.trace_code_resold import trace_code_resold_findings
+from helpers.rings import rings_of
 from helpers.scenes import ALBUMIN, Scene, day, house, name_of, until, valid_id_number
 from test_detect_lookalikes import describe
-
-
-def _ringed(result, persons) -> list:
-    return [r for r in result.rings if set(r.persons) & set(persons)]
-
 
 # ---- 'each on his own cycle': a gang that is never all there -------------------------------------------------------
 
@@ -46,7 +42,7 @@ def test_a_gang_that_leaves_one_member_home_each_wave_is_no_chemotherapy_ward():
             scene.claim("inpatient", p, "HGY", admitted, end_time=until(admitted, 3), fund_amount=3300.0 + 10 * i,
                         items=["腰椎间盘突出", "输液"])
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, gang)
+    rings = rings_of(result, gang)
     assert len(rings) == 1 and set(rings[0].persons) == set(gang), describe(result)
     assert rings[0].pattern == "professional_gang", describe(result)
 
@@ -94,7 +90,7 @@ def test_a_tumour_hospitals_own_settlement_account_is_its_own():
             scene.claim("inpatient", p, "HZL", admitted, end_time=until(admitted, 2), items=["化疗"],
                         payee_account=account, fund_amount=6200.0 + 15 * i)
     result = detect_rings_in(scene.connection())
-    assert not _ringed(result, patients), describe(result)
+    assert not rings_of(result, patients), describe(result)
 
 
 # ---- a group booking over up to 7 days ------------------------------------------------------------------------------
@@ -127,7 +123,7 @@ def test_elderly_villagers_bussed_to_a_private_clinic_for_a_free_health_check_ar
         scene.claim("outpatient", p, clinic, day(130 + i % 3, 8, 10 + i), contact_phone=phone, fund_amount=780.0,
                     items=["彩色多普勒超声", "常规心电图", "血液生化全套"])
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, villagers)
+    rings = rings_of(result, villagers)
     assert rings and {p for r in rings for p in r.persons} >= set(villagers), describe(result)
 
 
@@ -163,7 +159,7 @@ def test_a_brokers_villagers_with_birth_dates_left_blank_are_his_recruits_not_a_
             scene.claim("inpatient", p, "HMJ", admitted, end_time=until(admitted, 8), contact_phone=phone,
                         payee_account=account, fund_amount=5100.0 + 25 * i, items=["腰椎间盘突出", "理疗"])
     result = detect_rings_in(scene.connection())
-    rings = _ringed(result, recruits)
+    rings = rings_of(result, recruits)
     assert len(rings) == 1 and set(rings[0].persons) >= set(recruits), describe(result)
     assert rings[0].pattern == "black_intermediary", describe(result)
 

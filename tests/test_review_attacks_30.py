@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graphsvc.detect import detect_rings_in
+from helpers.rings import rings_of
 from helpers.scenes import (
     ALBUMIN,
     Scene,
@@ -34,7 +35,7 @@ def test_a_brokers_recruits_in_an_estate_named_like_a_nursing_home_are_not_the_h
     planted = broker_near_a_home(scene, "YG", "阳光家园", lambda i: f"湖南省长沙市宁乡市玉潭街道阳光家园安置小区{1 + i % 4}栋{101 + i}室",
                                  payee_account="6222000011112222")
     recruits = planted["persons"]
-    [ring] = [r for r in detect_rings_in(scene.connection()).rings if set(recruits) & set(r.persons)]
+    [ring] = rings_of(detect_rings_in(scene.connection()), recruits)
     assert ring.pattern == "black_intermediary", [(f.kind, f.suggests, len(f.persons)) for f in ring.evidence]
     assert ("intermediary", "IYG") in ring.members
     assert ("institution", "NHYG") not in ring.members
@@ -72,7 +73,7 @@ def test_a_home_manager_swiping_his_residents_e_vouchers_for_albumin_is_a_card_c
                 i = (trip * 5 + k * 2 + j) % 12
                 scene.claim("pharmacy", held[i], pharmacy, day(20 + 40 * trip, 14 + k, 7 * j), card_id=cards[i],
                             device_id="DEVMGR", items=[ALBUMIN], fund_amount=880.0)
-    rings = [r for r in detect_rings_in(scene.connection()).rings if set(held) & set(r.persons)]
+    rings = rings_of(detect_rings_in(scene.connection()), held)
     assert rings, "the manager's albumin on twelve residents' e-vouchers is no ring"
     assert all(r.pattern == "card_collector" for r in rings), [r.pattern for r in rings]
     assert set(held) <= {p for r in rings for p in r.persons}
@@ -111,10 +112,10 @@ def test_a_hospital_owners_own_staggered_villagers_survive_his_account_being_a_m
             admitted = day(start + i % 2, 9 + i)
             scene.claim("inpatient", p, "HSP", admitted, end_time=until(admitted, 6), payee_account=owner["account"],
                         fund_amount=5200.0 + 100 * i)
-    rings = detect_rings_in(scene.connection()).rings
+    result = detect_rings_in(scene.connection())
     villagers = set(owner["persons"])
-    mine = [r for r in rings if villagers & set(r.persons)]
-    assert mine, [(r.pattern, r.persons) for r in rings]
+    mine = rings_of(result, villagers)
+    assert mine, [(r.pattern, r.persons) for r in result.rings]
     [ring] = mine
     assert villagers <= set(ring.persons)
     assert not (set(recruits) | set(gang)) & set(ring.persons), ring.persons

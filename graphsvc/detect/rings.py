@@ -252,7 +252,7 @@ def meeting_places(findings: Sequence[Finding], config: RingConfig) -> set[int]:
     """Indices of the findings that are an institution's own account (``account_of``) where two or more
     groups sharing no one were paid: a complicit hospital writing its account on every stay, two
     brokers' recruits and a gang among them. Left out of the suspicion graph, as the institution is,
-    they tie none of the groups together; each ring they meet keeps them as evidence. A groups here is
+    they tie none of the groups together; each ring they meet keeps them as evidence. A group here is
     a strong organiser finding or co-admission of ``min_persons`` or more, at least half inside the
     account's persons. An account over one group (a broker's villagers, readmitted at his small
     hospital) is its tie.
