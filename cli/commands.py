@@ -167,10 +167,12 @@ def _table_row(cells: list[str], widths: list[int]) -> str:
 
 
 def _print_ingest(report: IngestReport, elapsed: float) -> None:
+    from graphsvc.terminal import terminal_text
     from ingest.reasons import chinese_note
 
     t = report.totals
-    rows = [[f.file, f"{f.read:,}", f"{f.loaded:,}", f"{f.unchanged:,}", f"{f.rejected:,}"] for f in report.files]
+    # Files' and columns' names are the data's: printed escaped (a name can hold a line break or ESC).
+    rows = [[terminal_text(f.file), f"{f.read:,}", f"{f.loaded:,}", f"{f.unchanged:,}", f"{f.rejected:,}"] for f in report.files]
     total = ["合计 total", f"{t['read']:,}", f"{t['loaded']:,}", f"{t['unchanged']:,}", f"{t['rejected']:,}"]
     header = [label for label, _ in _INGEST_COLUMNS]
     widths = [max(_shown_width(row[i]) for row in [header, total, *rows]) for i in range(len(header))]
@@ -178,15 +180,17 @@ def _print_ingest(report: IngestReport, elapsed: float) -> None:
     for f, row in zip(report.files, rows):
         print(_table_row(row, widths))
         if f.missing_columns:
-            print(f"  ! {f.file} 缺少必需列 {'、'.join(f.missing_columns)}，其行均被拒 / {f.file} lacks required "
-                  f"column(s) {', '.join(f.missing_columns)}: its rows were rejected")
+            print(terminal_text(f"  ! {f.file} 缺少必需列 {'、'.join(f.missing_columns)}，其行均被拒 / {f.file} lacks "
+                                f"required column(s) {', '.join(f.missing_columns)}: its rows were rejected"))
         if f.ignored_columns:
-            print(f"  说明：已忽略列 {'、'.join(f.ignored_columns)} / note: ignored column(s) {', '.join(f.ignored_columns)}")
+            print(terminal_text(f"  说明：已忽略列 {'、'.join(f.ignored_columns)} / note: ignored column(s) "
+                                f"{', '.join(f.ignored_columns)}"))
         if f.note:
-            print(f"  说明：{chinese_note(f.note)} / note: {f.note}")
+            print(terminal_text(f"  说明：{chinese_note(f.note)} / note: {f.note}"))
     print(_table_row(total, widths))
     for name in report.unrecognised_files:
-        print(f"  说明：{name} 不是约定的输入文件，未读取 / note: {name} matches no contract file and was not read")
+        print(terminal_text(f"  说明：{name} 不是约定的输入文件，未读取 / note: {name} matches no contract file and "
+                            "was not read"))
     if report.rejects_path:
         print(f"被拒行（文件、行号、原因、原始行）rejected rows (file, line, reason, row): {report.rejects_path}")
     print(f"导入批次 run {report.run_id}，用时 took {elapsed:.1f}s")

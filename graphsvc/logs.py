@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from graphsvc.errors import GraphsvcError
+from graphsvc.terminal import terminal_text
 
 __all__ = ["configure_logging", "timed"]
 
@@ -48,7 +49,8 @@ class _TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        fields = " ".join(f"{key}={value}" for key, value in _fields(record).items())
+        # A field may carry data's text (a file's name): written escaped, it can start no forged log line.
+        fields = " ".join(f"{key}={terminal_text(str(value))}" for key, value in _fields(record).items())
         if not fields:
             return line
         head, newline, rest = line.partition("\n")  # fields stay on the message's line, before any traceback

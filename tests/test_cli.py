@@ -94,6 +94,21 @@ def test_progress_bars_go_to_a_terminal_and_never_into_a_log(tmp_path):
     assert b"settlements.csv" in drawn and b"detect:" in drawn and b"%|" in drawn
 
 
+def test_a_file_name_cannot_forge_a_log_line_or_drive_the_terminal(tmp_path):
+    """Attack: a data file named ``settlements_ESC[31mX<newline>2026-11-30 INFO fake: ok.csv`` (names are the
+    exporter's; the glob takes them). Its name is logged as each file starts and printed in the summary:
+    written raw, it recoloured the terminal and started a log line of the sender's choosing."""
+    folder = tmp_path / "in"
+    name = "settlements_\x1b[31mX\n2026-11-30 INFO fake: ok.csv"
+    write_csv(folder / name, ["settlement_id", "kind", "person_id", "institution_id", "start_time"],
+              [["S1", "outpatient", "P1", "H1", "2026-01-02 09:00:00"]])
+    result = graphsvc("ingest", str(folder), "--log-level", "info", home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    for out in (result.stdout, result.stderr):
+        assert "\x1b" not in out and not any(line.startswith("2026-11-30 INFO fake") for line in out.splitlines())
+    assert "settlements_\\x1b[31mX\\x0a2026-11-30 INFO fake: ok.csv" in result.stdout  # shown, escaped
+    assert "file=settlements_\\x1b[31mX\\x0a" in result.stderr
+
 def test_clear_errors_and_nonzero_exit(tmp_path):
     missing = graphsvc("ingest", str(tmp_path / "nowhere"), home=tmp_path / "home")
     assert missing.returncode == 2 and "is not a folder" in missing.stderr and "Traceback" not in missing.stderr
